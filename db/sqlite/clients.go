@@ -1,0 +1,165 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+const clientCols = `id, fingerprint, name, status, hostname, os, arch, version, mode, callback_url, registered_at, last_seen`
+
+func scanClient(row interface{ Scan(...any) error }) (db.Client, error) {
+	var c db.Client
+	var reg, seen int64
+	err := row.Scan(&c.ID, &c.Fingerprint, &c.Name, &c.Status, &c.Hostname, &c.OS, &c.Arch, &c.Version,
+		&c.Mode, &c.CallbackURL, &reg, &seen)
+	c.RegisteredAt, c.LastSeen = ti(reg), ti(seen)
+	return c, err
+}
+
+// RegisterClient creates a pending client for a new fingerprint, or updates
+// the facts of a known one without touching its status: registering again
+// never promotes a client.
+func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db.Client, error) {
+	if r.Fingerprint == "" {
+		return db.Client{}, fmt.Errorf("register client: empty fingerprint: %w", db.ErrInvalid)
+	}
+	if r.Mode == "" {
+		r.Mode = db.ModePoll
+	}
+	at := r.At.UnixNano()
+	var c db.Client
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO clients (fingerprint, name, hostname, os, arch, version, mode, callback_url, registered_at, last_seen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (fingerprint) DO UPDATE SET
+				hostname = excluded.hostname, os = excluded.os, arch = excluded.arch,
+				version = excluded.version, mode = excluded.mode, callback_url = excluded.callback_url,
+				last_seen = excluded.last_seen,
+				name = CASE WHEN clients.status = 'active' THEN clients.name ELSE excluded.name END`,
+			r.Fingerprint, r.Name, r.Hostname, r.OS, r.Arch, r.Version, r.Mode, r.CallbackURL, at, at)
+		if err != nil {
+			return err
+		}
+		c, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE fingerprint = ?`, r.Fingerprint))
+		return err
+	})
+	if err != nil {
+		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, err)
+	}
+	return c, nil
+}
+
+// Client returns a client by id.
+func (s *Store) Client(ctx context.Context, id int64) (db.Client, error) {
+	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("client", id)
+	}
+	return c, err
+}
+
+// ClientByFingerprint returns the client holding a certificate fingerprint.
+func (s *Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, error) {
+	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE fingerprint = ?`, fp))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("client with fingerprint", fp)
+	}
+	return c, err
+}
+
+// ListClients lists clients by id.
+func (s *Store) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
+	q := `SELECT ` + clientCols + ` FROM clients WHERE 1=1`
+	var args []any
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	if f.Name != "" {
+		q += ` AND name = ?`
+		args = append(args, f.Name)
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []db.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SetClientStatus moves a client along its enrollment lifecycle; a move not
+// allowed from its current status is ErrConflict, and accepting a client
+// under a name another active client holds is ErrConflict too.
+func (s *Store) SetClientStatus(ctx context.Context, id int64, to db.ClientStatus) (db.Client, error) {
+	from := db.ClientStatusFrom(to)
+	if len(from) == 0 {
+		return db.Client{}, fmt.Errorf("set client %d status %q: %w", id, to, db.ErrInvalid)
+	}
+	var c db.Client
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("client", id)
+		} else if err != nil {
+			return err
+		}
+		if c.Status == to {
+			return nil // repeating an accept is not an error
+		}
+		ok := false
+		for _, f := range from {
+			ok = ok || c.Status == f
+		}
+		if !ok {
+			return fmt.Errorf("client %d is %s, cannot become %s: %w", id, c.Status, to, db.ErrConflict)
+		}
+		if to == db.ClientActive {
+			var other int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM clients WHERE name = ? AND status = 'active'`, c.Name).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("client name %q is in use by active client %d (revoke or delete it first): %w", c.Name, other, db.ErrConflict)
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE clients SET status = ? WHERE id = ?`, to, id); err != nil {
+			return err
+		}
+		c.Status = to
+		return nil
+	})
+	if err != nil {
+		return db.Client{}, fmt.Errorf("set client status: %w", err)
+	}
+	return c, nil
+}
+
+// TouchClient records that a client was seen.
+func (s *Store) TouchClient(ctx context.Context, id int64, at time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE clients SET last_seen = ? WHERE id = ? AND last_seen < ?`, at.UnixNano(), id, at.UnixNano())
+	if err != nil {
+		return fmt.Errorf("touch client %d: %w", id, err)
+	}
+	return nil
+}
+
+// isUnique reports a UNIQUE constraint failure.
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

@@ -1,0 +1,226 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/runstate"
+)
+
+// SubmitJob stores a job and one pending run per target client in one
+// transaction: a job is either there with all its runs or not at all.
+func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
+	if len(nj.ClientIDs) == 0 {
+		return db.Job{}, fmt.Errorf("submit job: no target clients: %w", db.ErrInvalid)
+	}
+	if nj.CreatedAt.IsZero() {
+		nj.CreatedAt = time.Now().UTC()
+	}
+	if nj.Permission == "" {
+		nj.Permission = "run"
+	}
+	targets, _ := json.Marshal(nj.Targets)
+	now := nj.CreatedAt.UnixNano()
+	var id int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
+			                  created_at, not_before, expires_at, timeout_s, max_attempts)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(targets),
+			now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts)
+		if err != nil {
+			return err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, `
+			INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
+			SELECT ?, id, ?, ?, ?, ? FROM clients WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		seen := make(map[int64]bool, len(nj.ClientIDs))
+		for _, cid := range nj.ClientIDs {
+			if seen[cid] {
+				continue
+			}
+			seen[cid] = true
+			res, err := stmt.ExecContext(ctx, id, nj.Priority, nt(nj.NotBefore), now, now, cid)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return notFound("client", cid)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return db.Job{}, fmt.Errorf("submit job: %w", err)
+	}
+	return s.Job(ctx, id)
+}
+
+const jobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
+	not_before, expires_at, timeout_s, max_attempts`
+
+func scanJob(row interface{ Scan(...any) error }) (db.Job, error) {
+	var j db.Job
+	var targets string
+	var created int64
+	var nb, ex sql.NullInt64
+	var timeout int64
+	err := row.Scan(&j.ID, &j.Name, &j.Permission, &j.Interpreter, &j.Script, &j.Priority, &j.SubmittedBy,
+		&targets, &created, &nb, &ex, &timeout, &j.MaxAttempts)
+	if err != nil {
+		return j, err
+	}
+	_ = json.Unmarshal([]byte(targets), &j.Targets)
+	j.CreatedAt, j.NotBefore, j.ExpiresAt = ti(created), tn(nb), tn(ex)
+	j.Timeout = time.Duration(timeout) * time.Second
+	return j, nil
+}
+
+// Job returns a job with the counts of its runs by state.
+func (s *Store) Job(ctx context.Context, id int64) (db.Job, error) {
+	j, err := scanJob(s.r.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, notFound("job", id)
+	} else if err != nil {
+		return j, fmt.Errorf("job %d: %w", id, err)
+	}
+	counts, err := s.runCounts(ctx, []int64{id})
+	if err != nil {
+		return j, err
+	}
+	j.Counts = counts[id]
+	return j, nil
+}
+
+func (s *Store) runCounts(ctx context.Context, ids []int64) (map[int64]map[runstate.State]int, error) {
+	out := make(map[int64]map[runstate.State]int, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+		out[id] = map[runstate.State]int{}
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT job_id, state, COUNT(*) FROM runs WHERE job_id IN (`+placeholders(len(ids))+`) GROUP BY job_id, state`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count runs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var st runstate.State
+		var n int
+		if err := rows.Scan(&id, &st, &n); err != nil {
+			return nil, fmt.Errorf("count runs: %w", err)
+		}
+		out[id][st] = n
+	}
+	return out, rows.Err()
+}
+
+// ListJobs lists jobs newest first.
+func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) {
+	q := `SELECT ` + jobCols + ` FROM jobs WHERE 1=1`
+	var args []any
+	if f.SubmittedBy != "" {
+		q += ` AND submitted_by = ?`
+		args = append(args, f.SubmittedBy)
+	}
+	if f.BeforeID > 0 {
+		q += ` AND id < ?`
+		args = append(args, f.BeforeID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var jobs []db.Job
+	var ids []int64
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		jobs = append(jobs, j)
+		ids = append(ids, j.ID)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	rows.Close()
+	counts, err := s.runCounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs {
+		jobs[i].Counts = counts[jobs[i].ID]
+	}
+	return jobs, nil
+}
+
+const runCols = `r.id, r.job_id, r.client_id, c.name, r.state, r.attempts, r.exit_code, r.reason, COALESCE(r.server_id, 0),
+	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated`
+
+func scanRun(row interface{ Scan(...any) error }) (db.Run, error) {
+	var r db.Run
+	var exit, sent, lease, acked, started, finished sql.NullInt64
+	var created, updated int64
+	err := row.Scan(&r.ID, &r.JobID, &r.ClientID, &r.ClientName, &r.State, &r.Attempts, &exit, &r.Reason, &r.ServerID,
+		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated)
+	if err != nil {
+		return r, err
+	}
+	if exit.Valid {
+		e := int(exit.Int64)
+		r.ExitCode = &e
+	}
+	r.CreatedAt, r.UpdatedAt = ti(created), ti(updated)
+	r.SentAt, r.LeaseUntil, r.AckedAt, r.StartedAt, r.FinishedAt = tn(sent), tn(lease), tn(acked), tn(started), tn(finished)
+	return r, nil
+}
+
+// Runs lists a job's runs by id.
+func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = ? ORDER BY r.id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	var out []db.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Run returns one run.
+func (s *Store) Run(ctx context.Context, id int64) (db.Run, error) {
+	r, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, notFound("run", id)
+	}
+	return r, err
+}

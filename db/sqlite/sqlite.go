@@ -1,0 +1,200 @@
+// Package sqlite is the embedded default Store: pure-Go SQLite (modernc, no
+// cgo) in WAL mode. All writes go through one connection, because SQLite
+// allows one writer and two connections upgrading DEFERRED transactions
+// deadlock into SQLITE_BUSY; reads use a separate pool and never wait for the
+// writer. Import it for its side effect of registering the sqlite:// scheme.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/scirectl/scirectl/db"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+func init() { db.Register("sqlite", driver{}) }
+
+var _ db.Store = (*Store)(nil)
+
+type driver struct{}
+
+// Open opens sqlite://PATH (sqlite:///abs/path or sqlite://rel/path). The
+// query parameter synchronous=normal trades the last commits on power loss
+// for speed; the default, full, loses nothing acknowledged.
+func (driver) Open(ctx context.Context, u *url.URL) (db.Store, error) {
+	path := u.Host + u.Path
+	if u.Opaque != "" {
+		path = u.Opaque
+	}
+	if path == "" {
+		return nil, fmt.Errorf("sqlite URL %q: no file path", u.String())
+	}
+	sync := "FULL"
+	if s := u.Query().Get("synchronous"); s != "" {
+		switch strings.ToUpper(s) {
+		case "FULL", "NORMAL":
+			sync = strings.ToUpper(s)
+		default:
+			return nil, fmt.Errorf("sqlite URL: synchronous=%q: want full or normal", s)
+		}
+	}
+	return OpenFile(ctx, path, sync)
+}
+
+// Store is the SQLite implementation of db.Store.
+type Store struct {
+	w    *sql.DB // single writer connection
+	r    *sql.DB // read pool
+	path string
+}
+
+// OpenFile opens (creating if needed) the database file and migrates it.
+func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+	}
+	base := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	if err := migrateUp(base); err != nil {
+		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
+	}
+	w, err := sql.Open("sqlite", base+"&_pragma=synchronous("+synchronous+")&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0)*2)
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s := &Store{w: w, r: r, path: path}
+	if err := s.Ready(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// SchemaVersion is the migration version this binary expects.
+const SchemaVersion = 1
+
+func migrateUp(dsn string) error {
+	conn, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	drv, err := migratesqlite.WithInstance(conn, &migratesqlite.Config{})
+	if err != nil {
+		return err
+	}
+	src, err := iofs.New(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "sqlite", drv)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return err
+	}
+	return nil
+}
+
+// Ready checks that the database answers and its schema is the one this
+// binary was built for.
+func (s *Store) Ready(ctx context.Context) error {
+	var v int
+	var dirty bool
+	err := s.r.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
+	if err != nil {
+		return fmt.Errorf("sqlite schema version: %w", err)
+	}
+	if dirty || v != SchemaVersion {
+		return fmt.Errorf("sqlite schema is at version %d (dirty=%v), want %d", v, dirty, SchemaVersion)
+	}
+	return nil
+}
+
+// Close closes both pools; the WAL is checkpointed by SQLite on last close.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE through _txlock).
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Times are stored as Unix nanoseconds; NULL and 0 mean unset.
+
+func nt(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func tn(v sql.NullInt64) time.Time {
+	if !v.Valid || v.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v.Int64).UTC()
+}
+
+func ti(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+func notFound(what string, id any) error {
+	return fmt.Errorf("%s %v: %w", what, id, db.ErrNotFound)
+}
+
+// placeholders returns "?,?,…" for n values.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}

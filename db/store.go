@@ -1,0 +1,387 @@
+// Package db defines what scirectl keeps and the Store interface every
+// database driver implements. Callers (the server, the CLI's offline
+// commands, the maintenance services) only see this package; drivers live in
+// sub-packages (db/sqlite, later db/postgres), register themselves by URL
+// scheme like database/sql drivers, and are all held to the same conformance
+// suite in db/storetest.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scirectl/scirectl/runstate"
+)
+
+// Errors callers branch on. Drivers wrap them with context; test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	ErrInvalid  = errors.New("invalid")
+)
+
+// Store is everything the server keeps. Every method is safe for concurrent
+// use. Methods that move runs enforce the run state machine of package
+// runstate atomically: the check and the change happen in one statement or
+// transaction, so two daemons or two requests can never both win a transition.
+type Store interface {
+	// Clients: identity is the certificate fingerprint.
+	RegisterClient(ctx context.Context, r ClientRegistration) (Client, error)
+	Client(ctx context.Context, id int64) (Client, error)
+	ClientByFingerprint(ctx context.Context, fingerprint string) (Client, error)
+	ListClients(ctx context.Context, f ClientFilter) ([]Client, error)
+	SetClientStatus(ctx context.Context, id int64, to ClientStatus) (Client, error)
+	TouchClient(ctx context.Context, id int64, at time.Time) error
+
+	// Users and their bearer tokens (only hashes are stored).
+	EnsureUser(ctx context.Context, name string) (User, error)
+	CreateToken(ctx context.Context, userID int64, name string, hash []byte) (Token, error)
+	TokenByID(ctx context.Context, id int64) (Token, User, error)
+
+	// Jobs and runs.
+	SubmitJob(ctx context.Context, j NewJob) (Job, error)
+	Job(ctx context.Context, id int64) (Job, error)
+	ListJobs(ctx context.Context, f JobFilter) ([]Job, error)
+	Runs(ctx context.Context, jobID int64) ([]Run, error)
+	Run(ctx context.Context, id int64) (Run, error)
+
+	// The agent protocol.
+	ClaimRuns(ctx context.Context, c Claim) ([]Dispatch, error)
+	AckRuns(ctx context.Context, clientID int64, runIDs []int64, at time.Time) (AckResult, error)
+	ReportRuns(ctx context.Context, clientID int64, reports []Report, at time.Time) ([]ReportResult, error)
+
+	// Access control data, loaded as one snapshot for in-memory decisions.
+	Policy(ctx context.Context) (PolicyData, error)
+
+	// Servers (daemons) registry.
+	RegisterServer(ctx context.Context, s ServerInfo) (ServerInfo, error)
+	HeartbeatServer(ctx context.Context, id int64, at time.Time) error
+	ListServers(ctx context.Context) ([]ServerInfo, error)
+
+	// Audit trail of operations.
+	RecordOperation(ctx context.Context, op Operation) error
+	ListOperations(ctx context.Context, f OperationFilter) ([]Operation, error)
+
+	// Ready reports whether the database answers and its schema is current.
+	Ready(ctx context.Context) error
+	Close() error
+}
+
+// ClientStatus is the enrollment state of a client.
+type ClientStatus string
+
+// Enrollment states (SPEC §2).
+const (
+	ClientPending  ClientStatus = "pending"
+	ClientActive   ClientStatus = "active"
+	ClientRejected ClientStatus = "rejected"
+	ClientRevoked  ClientStatus = "revoked"
+)
+
+// clientTransitions lists from which statuses each status may be reached.
+var clientTransitions = map[ClientStatus][]ClientStatus{
+	ClientActive:   {ClientPending},
+	ClientRejected: {ClientPending},
+	ClientRevoked:  {ClientActive},
+}
+
+// ClientStatusFrom returns the statuses a client may move to `to` from.
+func ClientStatusFrom(to ClientStatus) []ClientStatus { return clientTransitions[to] }
+
+// Agent modes.
+const (
+	ModePoll   = "poll"
+	ModeDaemon = "daemon"
+)
+
+// ClientRegistration is what an agent tells about itself in agent.register.
+type ClientRegistration struct {
+	Fingerprint string
+	Name        string
+	Hostname    string
+	OS          string
+	Arch        string
+	Version     string
+	Mode        string
+	CallbackURL string
+	At          time.Time
+}
+
+// Client is a managed machine.
+type Client struct {
+	ID           int64
+	Fingerprint  string
+	Name         string
+	Status       ClientStatus
+	Hostname     string
+	OS           string
+	Arch         string
+	Version      string
+	Mode         string
+	CallbackURL  string
+	RegisteredAt time.Time
+	LastSeen     time.Time
+}
+
+// ClientFilter narrows ListClients; zero values match everything.
+type ClientFilter struct {
+	Status ClientStatus
+	Name   string
+}
+
+// User is an operator.
+type User struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// Token is a bearer token's metadata; the secret itself is never stored.
+type Token struct {
+	ID        int64
+	UserID    int64
+	Name      string
+	Hash      []byte
+	CreatedAt time.Time
+	Revoked   bool
+}
+
+// NewJob is a job as submitted, targets already resolved to client ids.
+type NewJob struct {
+	Name        string
+	Permission  string
+	Interpreter string
+	Script      string
+	Priority    int
+	SubmittedBy string
+	NotBefore   time.Time // zero: at once
+	ExpiresAt   time.Time // zero: never
+	Timeout     time.Duration
+	MaxAttempts int
+	Targets     []string // as the operator wrote them, for display
+	ClientIDs   []int64
+	CreatedAt   time.Time
+}
+
+// Job is a logical job with a summary of its runs.
+type Job struct {
+	ID          int64
+	Name        string
+	Permission  string
+	Interpreter string
+	Script      string
+	Priority    int
+	SubmittedBy string
+	CreatedAt   time.Time
+	NotBefore   time.Time
+	ExpiresAt   time.Time
+	Timeout     time.Duration
+	MaxAttempts int
+	Targets     []string
+	Counts      map[runstate.State]int
+}
+
+// Status is the job's status derived from its runs.
+func (j Job) Status() string { return runstate.JobStatus(j.Counts) }
+
+// JobFilter narrows ListJobs; zero values match everything.
+type JobFilter struct {
+	SubmittedBy string
+	Limit       int // 0: driver default (100)
+	BeforeID    int64
+}
+
+// Run is one job on one client: the unit of dispatch.
+type Run struct {
+	ID              int64
+	JobID           int64
+	ClientID        int64
+	ClientName      string
+	State           runstate.State
+	Attempts        int
+	ExitCode        *int
+	Reason          string
+	ServerID        int64
+	CreatedAt       time.Time
+	SentAt          time.Time
+	LeaseUntil      time.Time
+	AckedAt         time.Time
+	StartedAt       time.Time
+	FinishedAt      time.Time
+	UpdatedAt       time.Time
+	Output          string
+	OutputTruncated bool
+}
+
+// Claim asks for work for one client.
+type Claim struct {
+	ClientID int64
+	Max      int
+	At       time.Time
+	Lease    time.Duration // how long a sent run may stay unacknowledged
+	ServerID int64
+	// Decide is asked for every candidate before it is sent; a refusal marks
+	// the run denied with the returned reason. Nil allows everything.
+	Decide func(job Job, clientID int64) (allow bool, reason string)
+}
+
+// Dispatch is a run handed to an agent, with the job it belongs to.
+type Dispatch struct {
+	Run Run
+	Job Job
+}
+
+// AckResult says what an ackJobs call did. Acknowledged counts runs now
+// received by the caller, including repeats of an earlier ack; Stale lists
+// runs of the caller that can no longer be acknowledged (their lease expired
+// and they went back to pending, or an operator cancelled them).
+type AckResult struct {
+	Acknowledged int
+	Stale        []int64
+}
+
+// Report is an agent's status for one run.
+type Report struct {
+	RunID     int64
+	State     runstate.State
+	ExitCode  *int
+	Reason    string
+	StartedAt time.Time
+	Finished  time.Time
+	Output    string
+	Truncated bool
+}
+
+// ReportResult says what became of one report. Accepted reports may be
+// dropped by the agent; Note explains a report accepted without a change
+// (a retry, or a run that was already final).
+type ReportResult struct {
+	RunID    int64
+	Accepted bool
+	Note     string
+}
+
+// ServerInfo is a serve daemon registered in the database.
+type ServerInfo struct {
+	ID          int64
+	Address     string
+	Hostname    string
+	Version     string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+}
+
+// Operation is one entry of the audit trail.
+type Operation struct {
+	ID       int64
+	At       time.Time
+	ServerID int64
+	Actor    string // user name or "client:<id>"
+	Name     string // operation name, e.g. "job.submit"
+	Target   string
+	Outcome  string // "ok", or the fault text
+	Detail   string
+}
+
+// OperationFilter narrows ListOperations.
+type OperationFilter struct {
+	Actor string
+	Limit int
+}
+
+// ACL rule subjects and targets.
+const (
+	KindUser        = "user"
+	KindUserGroup   = "user-group"
+	KindClient      = "client"
+	KindClientGroup = "client-group"
+	KindAny         = "*"
+)
+
+// ACLRule is one row of the access control list.
+type ACLRule struct {
+	ID          int64
+	SubjectKind string
+	Subject     string // user or user-group name; "" for *
+	Permission  string // or "*"
+	TargetKind  string
+	Target      string // client name/id or client-group name; "" for *
+	Allow       bool
+	Active      bool
+	Note        string
+}
+
+// PolicyData is a snapshot of everything an ACL decision needs.
+type PolicyData struct {
+	Rules []ACLRule
+	// UserGroups maps a user-group name to its direct member users and
+	// its direct child groups; ClientGroups the same for clients (by id).
+	UserGroupUsers    map[string][]string
+	UserGroupChildren map[string][]string
+	ClientGroupIDs    map[string][]int64
+	ClientGroupChild  map[string][]string
+}
+
+// Driver opens a Store for a URL of its scheme.
+type Driver interface {
+	Open(ctx context.Context, u *url.URL) (Store, error)
+}
+
+var (
+	driversMu sync.RWMutex
+	drivers   = map[string]Driver{}
+)
+
+// Register makes a driver available under a URL scheme. It panics on a
+// duplicate, as database/sql does, because that is a programming error.
+func Register(scheme string, d Driver) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	if _, dup := drivers[scheme]; dup {
+		panic("db: Register called twice for scheme " + scheme)
+	}
+	drivers[scheme] = d
+}
+
+// Open opens the store named by rawURL (sqlite://PATH, postgres://…) and
+// brings its schema up to date.
+func Open(ctx context.Context, rawURL string) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	driversMu.RLock()
+	d, ok := drivers[u.Scheme]
+	driversMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("database URL %q: unknown scheme %q (known: %s)", Redact(rawURL), u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	return d.Open(ctx, u)
+}
+
+// Schemes lists the registered URL schemes.
+func Schemes() []string {
+	driversMu.RLock()
+	defer driversMu.RUnlock()
+	out := make([]string, 0, len(drivers))
+	for s := range drivers {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Redact hides the password of a database URL so it can be logged.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	return u.Redacted()
+}

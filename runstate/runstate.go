@@ -1,0 +1,172 @@
+// Package runstate is the one place where the life of a run (one job on one
+// client) is defined. Stores enforce transitions with the source-state sets
+// returned here, so the rules of SPEC §2 live in a single table instead of in
+// every query that moves a run.
+//
+//	pending ──dispatch──▶ sent ──ack──▶ received ──start──▶ running ──▶ succeeded | failed
+//	   │                   │ lease expires: back to pending (attempts+1), or failed at max_attempts
+//	   ├──ACL refuses──▶ denied          any non-final state ──▶ cancelled (operator)
+//	   └──expires_at passes──▶ expired   received/running silent past timeout+grace ──▶ failed (lost)
+package runstate
+
+import (
+	"fmt"
+	"slices"
+)
+
+// State is the state of a run.
+type State string
+
+// The states of SPEC §2.
+const (
+	Pending   State = "pending"
+	Sent      State = "sent"
+	Received  State = "received"
+	Running   State = "running"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+	Denied    State = "denied"
+	Expired   State = "expired"
+	Cancelled State = "cancelled"
+)
+
+// All lists every state in lifecycle order; tables and metrics use it so a
+// state added here shows up everywhere.
+var All = []State{Pending, Sent, Received, Running, Succeeded, Failed, Denied, Expired, Cancelled}
+
+// Final reports whether no transition leaves s.
+func (s State) Final() bool {
+	switch s {
+	case Succeeded, Failed, Denied, Expired, Cancelled:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the known states.
+func (s State) Valid() bool { return slices.Contains(All, s) }
+
+// Event is something that happens to a run.
+type Event string
+
+// Events that move runs. Report events carry the agent's view; the server's
+// maintenance services produce the others.
+const (
+	Dispatch     Event = "dispatch"      // handed to the agent in getJobs
+	Deny         Event = "deny"          // the ACL refused it at dispatch
+	Ack          Event = "ack"           // agent acknowledged durable receipt
+	Start        Event = "start"         // agent reports running
+	Succeed      Event = "succeed"       // agent reports succeeded
+	Fail         Event = "fail"          // agent reports failed
+	LeaseExpired Event = "lease-expired" // sent but not acknowledged in time
+	Lose         Event = "lose"          // received/running silent past timeout+grace
+	Expire       Event = "expire"        // expires_at passed before dispatch
+	Cancel       Event = "cancel"        // operator cancelled
+)
+
+// transitions maps an event to the states it may start from and the state it
+// leads to. LeaseExpired is special: it leads to Pending, or to Failed when
+// the run has used its attempts; the store decides which with Requeue.
+var transitions = map[Event]struct {
+	from []State
+	to   State
+}{
+	Dispatch: {[]State{Pending}, Sent},
+	Deny:     {[]State{Pending}, Denied},
+	// A report may overtake an ack whose reply was lost, so a sent run may
+	// go straight to running or final. A run whose lease expired went back to
+	// pending, but a run belongs to one client only: if that client reports
+	// it, the work was done, and refusing the report would lose a result.
+	Ack:          {[]State{Sent}, Received},
+	Start:        {[]State{Pending, Sent, Received}, Running},
+	Succeed:      {[]State{Pending, Sent, Received, Running}, Succeeded},
+	Fail:         {[]State{Pending, Sent, Received, Running}, Failed},
+	LeaseExpired: {[]State{Sent}, Pending},
+	Lose:         {[]State{Received, Running}, Failed},
+	Expire:       {[]State{Pending}, Expired},
+	Cancel:       {[]State{Pending, Sent, Received, Running}, Cancelled},
+}
+
+// From returns the states event ev may start from. Stores put them in the
+// WHERE clause of the UPDATE that performs the transition, which makes the
+// check and the change one atomic step.
+func From(ev Event) []State {
+	t, ok := transitions[ev]
+	if !ok {
+		panic(fmt.Sprintf("runstate: unknown event %q", ev))
+	}
+	return t.from
+}
+
+// Next returns the state ev leads to from s, or an error naming both when the
+// transition is not allowed.
+func Next(s State, ev Event) (State, error) {
+	t, ok := transitions[ev]
+	if !ok {
+		return "", fmt.Errorf("unknown event %q", ev)
+	}
+	if !slices.Contains(t.from, s) {
+		return "", &TransitionError{From: s, Event: ev}
+	}
+	return t.to, nil
+}
+
+// ReportEvent maps an agent-reported state to its event.
+func ReportEvent(reported State) (Event, error) {
+	switch reported {
+	case Running:
+		return Start, nil
+	case Succeeded:
+		return Succeed, nil
+	case Failed:
+		return Fail, nil
+	}
+	return "", fmt.Errorf("state %q cannot be reported by an agent (want running, succeeded or failed)", reported)
+}
+
+// TransitionError says a run cannot take an event in its current state.
+type TransitionError struct {
+	From  State
+	Event Event
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("run is %s: %s not allowed", e.From, e.Event)
+}
+
+// Requeue decides where an expired lease leads: back to pending while the
+// run has attempts left, else failed. maxAttempts <= 0 means unlimited.
+func Requeue(attempts, maxAttempts int) State {
+	if maxAttempts > 0 && attempts >= maxAttempts {
+		return Failed
+	}
+	return Pending
+}
+
+// JobStatus derives a job's status from the states of its runs: the job is
+// as far along as its least advanced run, and once all are final it is
+// succeeded only if every run succeeded.
+func JobStatus(counts map[State]int) string {
+	total, final := 0, 0
+	for s, n := range counts {
+		total += n
+		if s.Final() {
+			final += n
+		}
+	}
+	switch {
+	case total == 0:
+		return "empty"
+	case final < total:
+		if counts[Pending] == total {
+			return "pending"
+		}
+		return "running"
+	case counts[Succeeded] == total:
+		return "succeeded"
+	case counts[Cancelled] == total:
+		return "cancelled"
+	default:
+		return "failed"
+	}
+}
