@@ -1,0 +1,188 @@
+// Package acl decides whether a user may use a permission on a client. It
+// evaluates an in-memory snapshot of the rules and group memberships, so the
+// check before every dispatch costs no database round trip.
+//
+// The rules: only active rules count; a matching deny beats any allow; no
+// matching rule means deny; the built-in admin user is allowed unless a deny
+// rule names admin (directly or through a user group it belongs to) —
+// wildcard-subject denies are meant for everyone else.
+package acl
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+// Admin is the built-in user that exists from first start.
+const Admin = "admin"
+
+// Decision is the outcome of a check and what decided it.
+type Decision struct {
+	Allowed bool
+	Rule    *db.ACLRule // nil when no rule matched
+	Reason  string      // human explanation, names the rule
+}
+
+// Policy is an immutable, indexed snapshot of db.PolicyData.
+type Policy struct {
+	rules []db.ACLRule
+	// user -> groups containing it (transitively); client id -> groups.
+	userGroups   map[string]map[string]bool
+	clientGroups map[int64]map[string]bool
+}
+
+// New indexes a snapshot.
+func New(d db.PolicyData) *Policy {
+	p := &Policy{userGroups: map[string]map[string]bool{}, clientGroups: map[int64]map[string]bool{}}
+	for _, r := range d.Rules {
+		if r.Active {
+			p.rules = append(p.rules, r)
+		}
+	}
+	userParents := parents(d.UserGroupChildren)
+	for g, users := range d.UserGroupUsers {
+		for _, u := range users {
+			if p.userGroups[u] == nil {
+				p.userGroups[u] = map[string]bool{}
+			}
+			closeOver(p.userGroups[u], g, userParents)
+		}
+	}
+	clientParents := parents(d.ClientGroupChild)
+	for g, ids := range d.ClientGroupIDs {
+		for _, id := range ids {
+			if p.clientGroups[id] == nil {
+				p.clientGroups[id] = map[string]bool{}
+			}
+			closeOver(p.clientGroups[id], g, clientParents)
+		}
+	}
+	return p
+}
+
+func parents(children map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for parent, kids := range children {
+		for _, k := range kids {
+			out[k] = append(out[k], parent)
+		}
+	}
+	return out
+}
+
+// closeOver adds g and every ancestor of g to set (cycles are harmless).
+func closeOver(set map[string]bool, g string, parents map[string][]string) {
+	if set[g] {
+		return
+	}
+	set[g] = true
+	for _, p := range parents[g] {
+		closeOver(set, p, parents)
+	}
+}
+
+// Client names the target of a check: its id, and its name for rules that
+// name clients.
+type Client struct {
+	ID   int64
+	Name string
+}
+
+// Check decides whether user may use permission on client.
+func (p *Policy) Check(user, permission string, c Client) Decision {
+	var allow *db.ACLRule
+	for i := range p.rules {
+		r := &p.rules[i]
+		if !p.matchTarget(r, c) || (r.Permission != "*" && r.Permission != permission) {
+			continue
+		}
+		named := p.namesUser(r, user)
+		if !named && r.SubjectKind != db.KindAny {
+			continue
+		}
+		if !r.Allow {
+			if user == Admin && !named {
+				continue // a wildcard deny does not bind the built-in admin
+			}
+			return Decision{Rule: r, Reason: fmt.Sprintf("denied by rule %d%s", r.ID, note(r))}
+		}
+		if allow == nil {
+			allow = r
+		}
+	}
+	if allow != nil {
+		return Decision{Allowed: true, Rule: allow, Reason: fmt.Sprintf("allowed by rule %d%s", allow.ID, note(allow))}
+	}
+	if user == Admin {
+		return Decision{Allowed: true, Reason: "allowed: built-in admin"}
+	}
+	return Decision{Reason: fmt.Sprintf("denied: no rule allows %s %q on client %s", user, permission, c.Name)}
+}
+
+func note(r *db.ACLRule) string {
+	if r.Note == "" {
+		return ""
+	}
+	return " (" + r.Note + ")"
+}
+
+func (p *Policy) namesUser(r *db.ACLRule, user string) bool {
+	switch r.SubjectKind {
+	case db.KindUser:
+		return r.Subject == user
+	case db.KindUserGroup:
+		return p.userGroups[user][r.Subject]
+	}
+	return false
+}
+
+func (p *Policy) matchTarget(r *db.ACLRule, c Client) bool {
+	switch r.TargetKind {
+	case db.KindAny:
+		return true
+	case db.KindClient:
+		return r.Target == c.Name || r.Target == strconv.FormatInt(c.ID, 10)
+	case db.KindClientGroup:
+		return p.clientGroups[c.ID][r.Target]
+	}
+	return false
+}
+
+// Cache keeps the current Policy and reloads it when invalidated or older
+// than TTL (the TTL bounds staleness when another daemon changed the rules).
+type Cache struct {
+	Load func(ctx context.Context) (db.PolicyData, error)
+	TTL  time.Duration
+
+	mu     sync.Mutex
+	policy *Policy
+	loaded time.Time
+}
+
+// Policy returns a current snapshot.
+func (c *Cache) Policy(ctx context.Context) (*Policy, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.policy != nil && (c.TTL <= 0 || time.Since(c.loaded) < c.TTL) {
+		return c.policy, nil
+	}
+	d, err := c.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load ACL: %w", err)
+	}
+	c.policy, c.loaded = New(d), time.Now()
+	return c.policy, nil
+}
+
+// Invalidate makes the next Policy call reload; call it after any change to
+// rules or groups.
+func (c *Cache) Invalidate() {
+	c.mu.Lock()
+	c.policy = nil
+	c.mu.Unlock()
+}
