@@ -250,3 +250,16 @@ func Exists(paths ...string) (bool, error) {
 	}
 	return true, nil
 }
+
+// LoadCertificate reads the first PEM certificate of a file.
+func LoadCertificate(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return x509.ParseCertificate(blk.Bytes)
+}

@@ -1,0 +1,75 @@
+// Package api holds the shapes of the operator API: the server encodes them
+// as XML-RPC structs, the CLI decodes them with the same tags and prints
+// them as JSON with the same snake_case names, so a field has one name
+// everywhere (docs/protocol.md lists them). Ids are decimal strings on the
+// wire (XML-RPC's int is 32-bit) and in JSON (scripts keep them exact).
+package api
+
+import "time"
+
+// SubmitResult is what job.submit returns.
+type SubmitResult struct {
+	ID   string `xmlrpc:"id" json:"id"`
+	Runs int    `xmlrpc:"runs" json:"runs"`
+}
+
+// Job is a job as job.get and job.list show it.
+type Job struct {
+	ID          string         `xmlrpc:"id" json:"id"`
+	Name        string         `xmlrpc:"name" json:"name"`
+	Status      string         `xmlrpc:"status" json:"status"`
+	Permission  string         `xmlrpc:"permission" json:"permission"`
+	Interpreter string         `xmlrpc:"interpreter" json:"interpreter"`
+	Script      string         `xmlrpc:"script,omitempty" json:"script,omitempty"`
+	Priority    int            `xmlrpc:"priority" json:"priority"`
+	SubmittedBy string         `xmlrpc:"submitted_by" json:"submitted_by"`
+	CreatedAt   time.Time      `xmlrpc:"created_at" json:"created_at"`
+	NotBefore   *time.Time     `xmlrpc:"not_before,omitempty" json:"not_before,omitempty"`
+	ExpiresAt   *time.Time     `xmlrpc:"expires_at,omitempty" json:"expires_at,omitempty"`
+	Timeout     int            `xmlrpc:"timeout" json:"timeout"` // seconds, 0 = none
+	MaxAttempts int            `xmlrpc:"max_attempts" json:"max_attempts"`
+	Targets     []string       `xmlrpc:"targets" json:"targets"`
+	Counts      map[string]int `xmlrpc:"counts" json:"counts"` // runs by state
+	Runs        []Run          `xmlrpc:"runs,omitempty" json:"runs,omitempty"`
+}
+
+// Run is one job on one client.
+type Run struct {
+	ID         string     `xmlrpc:"id" json:"id"`
+	JobID      string     `xmlrpc:"job_id" json:"job_id"`
+	ClientID   string     `xmlrpc:"client_id" json:"client_id"`
+	Client     string     `xmlrpc:"client" json:"client"`
+	State      string     `xmlrpc:"state" json:"state"`
+	ExitCode   *int       `xmlrpc:"exit_code,omitempty" json:"exit_code"`
+	Attempts   int        `xmlrpc:"attempts" json:"attempts"`
+	Reason     string     `xmlrpc:"reason,omitempty" json:"reason,omitempty"`
+	SentAt     *time.Time `xmlrpc:"sent_at,omitempty" json:"sent_at,omitempty"`
+	StartedAt  *time.Time `xmlrpc:"started_at,omitempty" json:"started_at,omitempty"`
+	FinishedAt *time.Time `xmlrpc:"finished_at,omitempty" json:"finished_at,omitempty"`
+}
+
+// Output is one run's captured output (job.output).
+type Output struct {
+	RunID     string `xmlrpc:"run_id" json:"run_id"`
+	Client    string `xmlrpc:"client" json:"client"`
+	State     string `xmlrpc:"state" json:"state"`
+	ExitCode  *int   `xmlrpc:"exit_code,omitempty" json:"exit_code"`
+	Output    string `xmlrpc:"output" json:"output"`
+	Truncated bool   `xmlrpc:"truncated" json:"truncated"`
+}
+
+// Client is a managed machine.
+type Client struct {
+	ID           string     `xmlrpc:"id" json:"id"`
+	Name         string     `xmlrpc:"name" json:"name"`
+	Fingerprint  string     `xmlrpc:"fingerprint" json:"fingerprint"`
+	Status       string     `xmlrpc:"status" json:"status"`
+	Hostname     string     `xmlrpc:"hostname" json:"hostname"`
+	OS           string     `xmlrpc:"os" json:"os"`
+	Arch         string     `xmlrpc:"arch" json:"arch"`
+	Version      string     `xmlrpc:"version" json:"version"`
+	Mode         string     `xmlrpc:"mode" json:"mode"`
+	CallbackURL  string     `xmlrpc:"callback_url,omitempty" json:"callback_url,omitempty"`
+	RegisteredAt time.Time  `xmlrpc:"registered_at" json:"registered_at"`
+	LastSeen     *time.Time `xmlrpc:"last_seen,omitempty" json:"last_seen,omitempty"`
+}

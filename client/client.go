@@ -1,0 +1,201 @@
+// Package client is scirectl's XML-RPC client: the operator CLI and the
+// agent both call the server through it. It encodes calls with kolo/xmlrpc,
+// keeps TLS connections alive (a handshake per call would cost 20x), pins
+// the server CA, adds the bearer token, turns faults into *Fault, and fails
+// over between several server URLs.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kolo/xmlrpc"
+)
+
+// Fault is an XML-RPC fault returned by the server (codes of SPEC §4).
+type Fault struct {
+	Code    int
+	Message string
+}
+
+func (f *Fault) Error() string { return fmt.Sprintf("%s (fault %d)", f.Message, f.Code) }
+
+// FaultCode returns the fault code carried by err, or 0.
+func FaultCode(err error) int {
+	var f *Fault
+	if errors.As(err, &f) {
+		return f.Code
+	}
+	return 0
+}
+
+// Options configure a Client. Servers is required.
+type Options struct {
+	Servers     []string         // XML-RPC endpoint URLs, in failover order
+	RootCAs     *x509.CertPool   // pinned server CA; nil uses the system roots
+	Certificate *tls.Certificate // the agent's identity; nil for operators
+	Token       string           // operator bearer token
+	NoWait      bool             // ask the server's gate to refuse instead of queueing
+	Timeout     time.Duration    // per call; default 60s
+	UserAgent   string
+}
+
+// NoWaitHeader asks the server to answer fault 423 at once instead of
+// waiting for the gate.
+const NoWaitHeader = "X-Scire-No-Wait"
+
+// Client calls one of several servers. It is safe for concurrent use.
+type Client struct {
+	opts Options
+	http *http.Client
+
+	mu  sync.Mutex
+	cur int // index of the server in use
+}
+
+// New makes a client.
+func New(o Options) (*Client, error) {
+	if len(o.Servers) == 0 {
+		return nil, errors.New("client: no server URL")
+	}
+	for _, s := range o.Servers {
+		if !strings.HasPrefix(s, "https://") {
+			return nil, fmt.Errorf("server URL %q: must start with https:// (the API is served over TLS only)", s)
+		}
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "scirectl"
+	}
+	tlsConf := &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+	if o.Certificate != nil {
+		tlsConf.Certificates = []tls.Certificate{*o.Certificate}
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     tlsConf,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}
+	return &Client{opts: o, http: &http.Client{Transport: tr, Timeout: o.Timeout}}, nil
+}
+
+// Server returns the URL currently in use.
+func (c *Client) Server() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opts.Servers[c.cur]
+}
+
+// Close drops idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Call invokes method with args and decodes the result into reply (a
+// pointer, or nil to discard it). A fault comes back as *Fault. When a
+// server cannot be reached at all, the next one is tried at once; any other
+// transport failure is returned and the next call starts at the next server.
+func (c *Client) Call(ctx context.Context, method string, reply any, args ...any) error {
+	body, err := xmlrpc.EncodeMethodCall(method, args...)
+	if err != nil {
+		return fmt.Errorf("%s: encode call: %w", method, err)
+	}
+	c.mu.Lock()
+	start := c.cur
+	c.mu.Unlock()
+	var lastErr error
+	for i := 0; i < len(c.opts.Servers); i++ {
+		idx := (start + i) % len(c.opts.Servers)
+		resp, err := c.post(ctx, c.opts.Servers[idx], body)
+		if err == nil {
+			c.mu.Lock()
+			c.cur = idx
+			c.mu.Unlock()
+			return decode(method, resp, reply)
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", method, ctx.Err())
+		}
+		if !unreachable(err) {
+			c.mu.Lock()
+			c.cur = (idx + 1) % len(c.opts.Servers)
+			c.mu.Unlock()
+			return fmt.Errorf("%s: %w", method, err)
+		}
+	}
+	c.mu.Lock()
+	c.cur = (start + 1) % len(c.opts.Servers)
+	c.mu.Unlock()
+	return fmt.Errorf("%s: %w", method, lastErr)
+}
+
+// unreachable reports an error that happened before the request was sent,
+// so trying another server cannot run the call twice.
+func unreachable(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func (c *Client) post(ctx context.Context, url string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/xml")
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	if c.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+	}
+	if c.opts.NoWait {
+		req.Header.Set(NoWaitHeader, "true")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read reply from %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		snippet := strings.TrimSpace(string(data))
+		if len(snippet) > 200 {
+			snippet = snippet[:200] + "…"
+		}
+		return nil, fmt.Errorf("%s answered HTTP %s: %s", url, resp.Status, snippet)
+	}
+	return data, nil
+}
+
+func decode(method string, data []byte, reply any) error {
+	r := xmlrpc.Response(data)
+	if err := r.Err(); err != nil {
+		var fe xmlrpc.FaultError
+		if errors.As(err, &fe) {
+			return &Fault{Code: fe.Code, Message: fe.String}
+		}
+		return fmt.Errorf("%s: decode fault: %w", method, err)
+	}
+	if reply == nil {
+		return nil
+	}
+	if err := r.Unmarshal(reply); err != nil {
+		return fmt.Errorf("%s: decode reply: %w", method, err)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/client/agent"
+)
+
+// NewClientCmd builds `scirectl client`.
+func NewClientCmd(ios *IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "client",
+		Short: "Manage clients (managed machines) and run the agent",
+		Long: `Clients are the managed machines. A new agent registers as pending and is
+known by the SHA-256 fingerprint of its certificate; an operator accepts it
+before it gets any work.`,
+		Example: `  scirectl client list --status pending
+  scirectl client accept web1
+  scirectl client poll --server https://jobs.example:7443/RPC2 --ca ca.crt --state-dir /var/lib/scire-agent`,
+	}
+	cmd.AddCommand(
+		NewClientListCmd(ios),
+		newClientStatusCmd(ios, "accept", "client.accept", "Accept pending clients so they get work",
+			"  scirectl client accept web1\n  scirectl client accept 3f2a9c…(fingerprint) 12"),
+		newClientStatusCmd(ios, "reject", "client.reject", "Reject pending clients",
+			"  scirectl client reject 7"),
+		newClientStatusCmd(ios, "revoke", "client.revoke", "Revoke accepted clients: they get no more work",
+			"  scirectl client revoke web1"),
+		NewClientPollCmd(ios),
+	)
+	return cmd
+}
+
+// NewClientListCmd builds `client list`.
+func NewClientListCmd(ios *IOStreams) *cobra.Command {
+	var conn connOptions
+	var out outputOptions
+	var status string
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List clients",
+		Example: "  scirectl client list\n  scirectl client list --status pending -o json | jq -r '.[].fingerprint'",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := conn.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			filter := map[string]any{}
+			if status != "" {
+				filter["status"] = status
+			}
+			var cs []api.Client
+			if err := c.Call(cmd.Context(), "client.list", &cs, filter); err != nil {
+				return err
+			}
+			if out.json() {
+				if cs == nil {
+					cs = []api.Client{}
+				}
+				return printJSON(ios.Out, cs)
+			}
+			return printClients(ios, cs)
+		},
+	}
+	cmd.Flags().StringVar(&status, "status", "", "only clients in this status: pending, active, rejected or revoked")
+	addConnFlags(cmd, &conn)
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func printClients(ios *IOStreams, cs []api.Client) error {
+	now := time.Now()
+	rows := make([][]string, len(cs))
+	for i, c := range cs {
+		seen := "-"
+		if c.LastSeen != nil {
+			seen = ago(*c.LastSeen, now)
+		}
+		rows[i] = []string{c.ID, c.Name, c.Status, c.Fingerprint, c.OS + "/" + c.Arch, c.Mode, seen}
+	}
+	return printTable(ios.Out, []string{"ID", "NAME", "STATUS", "FINGERPRINT", "PLATFORM", "MODE", "LAST SEEN"}, rows)
+}
+
+func newClientStatusCmd(ios *IOStreams, use, method, short, example string) *cobra.Command {
+	var conn connOptions
+	var out outputOptions
+	cmd := &cobra.Command{
+		Use:     use + " CLIENT...",
+		Short:   short,
+		Long:    short + ". CLIENT is a client id, name or certificate fingerprint; several may be given.",
+		Example: example,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			c, err := conn.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var cs []api.Client
+			if err := c.Call(cmd.Context(), method, &cs, args); err != nil {
+				return err
+			}
+			if out.json() {
+				return printJSON(ios.Out, cs)
+			}
+			return printClients(ios, cs)
+		},
+	}
+	addConnFlags(cmd, &conn)
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// NewClientPollCmd builds `client poll`, the agent.
+func NewClientPollCmd(ios *IOStreams) *cobra.Command {
+	cfg := agent.Config{}
+	var servers []string
+	cmd := &cobra.Command{
+		Use:   "poll",
+		Short: "Run the agent: ask the server for work, run it, report back",
+		Long: `Run the agent on a managed machine.
+
+On first start it creates its identity (key and self-signed certificate) in
+--state-dir, pins the server CA given with --ca, and registers. Until an
+operator accepts it, it waits and prints its fingerprint. Then it asks for
+work every --interval (with jitter), writes each job to its queue on disk
+before acknowledging it, runs it under its timeout, and keeps each report on
+disk until the server has accepted it: an agent killed at any point loses no
+acknowledged job and no finished result.
+
+With --once it polls, runs what it got and exits when nothing is left (for cron).`,
+		Example: `  scirectl client poll --server https://jobs.example:7443/RPC2 --ca /etc/scire/ca.crt --state-dir /var/lib/scire-agent
+  # cron mode, two servers in failover order
+  scirectl client poll --once --server https://a:7443/RPC2 --server https://b:7443/RPC2 --state-dir /var/lib/scire-agent`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(servers) == 0 {
+				if s := os.Getenv("SCIRE_SERVER"); s != "" {
+					servers = []string{s}
+				} else {
+					return usageError("no server: use --server URL")
+				}
+			}
+			if cfg.StateDir == "" {
+				return usageError("no state directory: use --state-dir DIR")
+			}
+			for _, s := range servers {
+				cfg.Servers = append(cfg.Servers, normalizeServerURL(s))
+			}
+			log, err := newLogger(ios, "text", "info")
+			if err != nil {
+				return err
+			}
+			cfg.Log, cfg.Out, cfg.Version = log, ios.ErrOut, version
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			err = agent.Run(ctx, cfg)
+			if errors.Is(err, agent.ErrNotAccepted) {
+				return &exitError{code: ExitNotAccepted, msg: err.Error()}
+			}
+			if err != nil && errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&servers, "server", nil, "server URL; repeat for failover, in order (default $SCIRE_SERVER)")
+	f.StringVar(&cfg.StateDir, "state-dir", "", "agent state directory: identity, pinned CA, job queue, unsent reports")
+	f.StringVar(&cfg.CAFile, "ca", "", "server CA certificate to pin (required on first start)")
+	f.StringVar(&cfg.Name, "name", "", "client name (default: the host name)")
+	f.DurationVar(&cfg.Interval, "interval", 30*time.Second, "poll interval (jittered by ±10%)")
+	f.BoolVar(&cfg.Once, "once", false, "poll, run what is queued, and exit when nothing is left (cron mode)")
+	f.IntVar(&cfg.MaxJobs, "max-jobs", 10, "ask for at most this many jobs per poll")
+	f.IntVar(&cfg.OutputLimit, "output-limit", 1<<20, "bytes of output kept per job (the rest is cut and marked truncated)")
+	return cmd
+}
+

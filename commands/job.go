@@ -1,0 +1,404 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/runstate"
+)
+
+// NewJobCmd builds `scirectl job`.
+func NewJobCmd(ios *IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "job",
+		Short: "Submit jobs and follow their runs",
+		Long:  "A job is a script for one or more clients; each (job, client) pair is a run with its own state, exit code and output.",
+		Example: `  scirectl job submit --target web1 -c 'df -h'
+  scirectl job list
+  scirectl job status 42
+  scirectl job output 42`,
+	}
+	cmd.AddCommand(NewJobSubmitCmd(ios), NewJobListCmd(ios), NewJobStatusCmd(ios), NewJobOutputCmd(ios))
+	return cmd
+}
+
+// JobSubmitOptions are the flags of `job submit`.
+type JobSubmitOptions struct {
+	conn        connOptions
+	out         outputOptions
+	Targets     []string
+	Command     string
+	ScriptFile  string
+	Interpreter string
+	Name        string
+	Priority    int
+	Timeout     time.Duration
+	Permission  string
+	MaxAttempts int
+	At          string
+	Expires     string
+	Wait        bool
+	WaitPoll    time.Duration
+}
+
+// NewJobSubmitCmd builds `job submit`.
+func NewJobSubmitCmd(ios *IOStreams) *cobra.Command {
+	o := &JobSubmitOptions{}
+	cmd := &cobra.Command{
+		Use:   "submit",
+		Short: "Submit a job to one or more clients",
+		Long: `Submit a script to run on the target clients.
+
+The script comes from -c (a command line), --script FILE, or --script - (standard
+input). Targets are client names, ids or fingerprints; each must be accepted.
+The job is checked against the ACL now, and each run again when it is handed out.`,
+		Example: `  scirectl job submit --target web1 -c 'uptime'
+  scirectl job submit --target web1,web2 --script deploy.sh --timeout 10m --priority 5
+  echo 'apt-get -y upgrade' | scirectl job submit --target db1 --script - --wait
+  id=$(scirectl job submit --target web1 -c true -o json | jq -r .id)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runJobSubmit(cmd.Context(), ios, o) },
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&o.Targets, "target", "t", nil, "target client name, id or fingerprint (repeatable, or comma-separated)")
+	f.StringVarP(&o.Command, "command", "c", "", "the script as a command line")
+	f.StringVar(&o.ScriptFile, "script", "", "read the script from FILE, or from standard input with -")
+	f.StringVar(&o.Interpreter, "interpreter", "/bin/sh", "program that runs the script on the client")
+	f.StringVar(&o.Name, "name", "", "job name (default: the script's first line)")
+	f.IntVar(&o.Priority, "priority", 0, "priority: higher runs first")
+	f.DurationVar(&o.Timeout, "timeout", 0, "kill the script after this long (e.g. 30s, 10m; 0 = no limit)")
+	f.StringVar(&o.Permission, "permission", "run", "ACL permission the job needs")
+	f.IntVar(&o.MaxAttempts, "max-attempts", 0, "hand the job out at most this many times (0 = no limit)")
+	f.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339, or a delay such as 10m)")
+	f.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339, or a delay such as 1h)")
+	f.BoolVar(&o.Wait, "wait", false, "wait until every run is final; the exit code says how it went (0 all succeeded, 3 otherwise)")
+	f.DurationVar(&o.WaitPoll, "wait-interval", time.Second, "how often --wait asks the server")
+	cmd.MarkFlagsMutuallyExclusive("command", "script")
+	addConnFlags(cmd, &o.conn)
+	addOutputFlag(cmd, &o.out)
+	return cmd
+}
+
+// parseWhen reads an absolute RFC 3339 time or a delay from now.
+func parseWhen(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(d).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError(fmt.Sprintf("--%s %q: want an RFC 3339 time (2026-11-22T10:00:00Z) or a delay (10m)", flag, v))
+	}
+	return t.UTC(), nil
+}
+
+func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) error {
+	if err := o.out.validate(); err != nil {
+		return err
+	}
+	if len(o.Targets) == 0 {
+		return usageError("no target: use --target NAME")
+	}
+	script := o.Command
+	switch {
+	case o.ScriptFile == "-":
+		b, err := io.ReadAll(ios.In)
+		if err != nil {
+			return fmt.Errorf("read script from standard input: %w", err)
+		}
+		script = string(b)
+	case o.ScriptFile != "":
+		b, err := os.ReadFile(o.ScriptFile)
+		if err != nil {
+			return fmt.Errorf("read script: %w", err)
+		}
+		script = string(b)
+	case o.Command == "":
+		return usageError("no script: use -c 'command' or --script FILE")
+	}
+	if o.Timeout < 0 || o.Timeout%time.Second != 0 {
+		return usageError(fmt.Sprintf("--timeout %s: want a whole, non-negative number of seconds", o.Timeout))
+	}
+	now := time.Now()
+	at, err := parseWhen("at", o.At, now)
+	if err != nil {
+		return err
+	}
+	exp, err := parseWhen("expires", o.Expires, now)
+	if err != nil {
+		return err
+	}
+	job := map[string]any{
+		"script": script, "targets": o.Targets, "interpreter": o.Interpreter, "priority": o.Priority,
+		"timeout": int(o.Timeout / time.Second), "permission": o.Permission, "max_attempts": o.MaxAttempts,
+	}
+	if o.Name != "" {
+		job["name"] = o.Name
+	}
+	if !at.IsZero() {
+		job["not_before"] = at
+	}
+	if !exp.IsZero() {
+		job["expires_at"] = exp
+	}
+	c, err := o.conn.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var res api.SubmitResult
+	if err := c.Call(ctx, "job.submit", &res, job); err != nil {
+		return err
+	}
+	if !o.Wait {
+		if o.out.json() {
+			return printJSON(ios.Out, res)
+		}
+		fmt.Fprintf(ios.Out, "job %s submitted (%d runs)\n", res.ID, res.Runs)
+		return nil
+	}
+	if !o.out.json() {
+		fmt.Fprintf(ios.ErrOut, "job %s submitted (%d runs), waiting…\n", res.ID, res.Runs)
+	}
+	var j api.Job
+	tick := time.NewTicker(o.WaitPoll)
+	defer tick.Stop()
+	last := ""
+	for {
+		if err := c.Call(ctx, "job.get", &j, res.ID); err != nil {
+			return err
+		}
+		done, line := progress(j)
+		if line != last && !o.out.json() {
+			fmt.Fprintln(ios.ErrOut, line)
+			last = line
+		}
+		if done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	if o.out.json() {
+		if err := printJSON(ios.Out, j); err != nil {
+			return err
+		}
+	} else if err := printRuns(ios.Out, j); err != nil {
+		return err
+	}
+	if j.Status != "succeeded" {
+		return &exitError{code: ExitJobFailed}
+	}
+	return nil
+}
+
+// progress summarises a job's runs: whether all are final, and a line.
+func progress(j api.Job) (bool, string) {
+	total, final := 0, 0
+	var parts []string
+	for _, st := range runstate.All {
+		n := j.Counts[string(st)]
+		total += n
+		if st.Final() {
+			final += n
+		}
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", st, n))
+		}
+	}
+	return final == total, fmt.Sprintf("job %s: %d/%d runs final (%s)", j.ID, final, total, strings.Join(parts, ", "))
+}
+
+// JobListOptions are the flags of `job list`.
+type JobListOptions struct {
+	conn  connOptions
+	out   outputOptions
+	Limit int
+}
+
+// NewJobListCmd builds `job list`.
+func NewJobListCmd(ios *IOStreams) *cobra.Command {
+	o := &JobListOptions{}
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List jobs, newest first",
+		Example: "  scirectl job list\n  scirectl job list --limit 10 -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.out.validate(); err != nil {
+				return err
+			}
+			c, err := o.conn.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var jobs []api.Job
+			if err := c.Call(cmd.Context(), "job.list", &jobs, map[string]any{"limit": o.Limit}); err != nil {
+				return err
+			}
+			if o.out.json() {
+				if jobs == nil {
+					jobs = []api.Job{}
+				}
+				return printJSON(ios.Out, jobs)
+			}
+			now := time.Now()
+			rows := make([][]string, len(jobs))
+			for i, j := range jobs {
+				total := 0
+				for _, n := range j.Counts {
+					total += n
+				}
+				rows[i] = []string{j.ID, j.Name, j.Status, fmt.Sprintf("%d/%d", j.Counts["succeeded"], total), j.SubmittedBy, ago(j.CreatedAt, now)}
+			}
+			return printTable(ios.Out, []string{"ID", "NAME", "STATUS", "SUCCEEDED", "SUBMITTED BY", "CREATED"}, rows)
+		},
+	}
+	cmd.Flags().IntVar(&o.Limit, "limit", 100, "show at most this many jobs")
+	addConnFlags(cmd, &o.conn)
+	addOutputFlag(cmd, &o.out)
+	return cmd
+}
+
+// NewJobStatusCmd builds `job status`.
+func NewJobStatusCmd(ios *IOStreams) *cobra.Command {
+	var conn connOptions
+	var out outputOptions
+	cmd := &cobra.Command{
+		Use:     "status JOB-ID",
+		Short:   "Show a job and the state of each of its runs",
+		Example: "  scirectl job status 42\n  scirectl job status 42 -o json | jq '.runs[] | {client, state, exit_code}'",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if err := checkID("JOB-ID", args[0]); err != nil {
+				return err
+			}
+			c, err := conn.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var j api.Job
+			if err := c.Call(cmd.Context(), "job.get", &j, args[0]); err != nil {
+				return err
+			}
+			if out.json() {
+				if j.Runs == nil {
+					j.Runs = []api.Run{}
+				}
+				return printJSON(ios.Out, j)
+			}
+			fmt.Fprintf(ios.Out, "Job %s %q: %s (submitted by %s, priority %d)\n\n", j.ID, j.Name, j.Status, j.SubmittedBy, j.Priority)
+			return printRuns(ios.Out, j)
+		},
+	}
+	addConnFlags(cmd, &conn)
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func printRuns(w io.Writer, j api.Job) error {
+	now := time.Now()
+	rows := make([][]string, len(j.Runs))
+	for i, r := range j.Runs {
+		exit := "-"
+		if r.ExitCode != nil {
+			exit = strconv.Itoa(*r.ExitCode)
+		}
+		fin := "-"
+		if r.FinishedAt != nil {
+			fin = ago(*r.FinishedAt, now)
+		}
+		rows[i] = []string{r.ID, r.Client, r.State, exit, strconv.Itoa(r.Attempts), fin, r.Reason}
+	}
+	return printTable(w, []string{"RUN", "CLIENT", "STATE", "EXIT", "ATTEMPTS", "FINISHED", "REASON"}, rows)
+}
+
+func checkID(what, v string) error {
+	if id, err := strconv.ParseInt(v, 10, 64); err != nil || id <= 0 {
+		return usageError(fmt.Sprintf("%s %q: want a positive number", what, v))
+	}
+	return nil
+}
+
+// NewJobOutputCmd builds `job output`.
+func NewJobOutputCmd(ios *IOStreams) *cobra.Command {
+	var conn connOptions
+	var out outputOptions
+	var only string
+	cmd := &cobra.Command{
+		Use:   "output JOB-ID",
+		Short: "Print the output of a job's runs",
+		Long: `Print what each run wrote to stdout and stderr. With one run the output is
+printed as is; with several, each is preceded by a header line naming the client.`,
+		Example: "  scirectl job output 42\n  scirectl job output 42 --client web1 > web1.log",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			if err := checkID("JOB-ID", args[0]); err != nil {
+				return err
+			}
+			c, err := conn.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			callArgs := []any{args[0]}
+			if only != "" {
+				callArgs = append(callArgs, only)
+			}
+			var outs []api.Output
+			if err := c.Call(cmd.Context(), "job.output", &outs, callArgs...); err != nil {
+				return err
+			}
+			if out.json() {
+				if outs == nil {
+					outs = []api.Output{}
+				}
+				return printJSON(ios.Out, outs)
+			}
+			sort.Slice(outs, func(i, j int) bool { return outs[i].Client < outs[j].Client })
+			for _, o := range outs {
+				if len(outs) > 1 {
+					exit := ""
+					if o.ExitCode != nil {
+						exit = fmt.Sprintf(", exit %d", *o.ExitCode)
+					}
+					fmt.Fprintf(ios.Out, "==> %s (run %s, %s%s) <==\n", o.Client, o.RunID, o.State, exit)
+				}
+				io.WriteString(ios.Out, o.Output)
+				if o.Output != "" && !strings.HasSuffix(o.Output, "\n") && len(outs) > 1 {
+					fmt.Fprintln(ios.Out)
+				}
+				if o.Truncated {
+					fmt.Fprintf(ios.ErrOut, "scirectl: output of run %s on %s was truncated\n", o.RunID, o.Client)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&only, "client", "", "only the run on this client (name or id)")
+	addConnFlags(cmd, &conn)
+	addOutputFlag(cmd, &out)
+	return cmd
+}

@@ -1,0 +1,74 @@
+// Package commands is scirectl's command tree. Each command is built by a
+// constructor that takes an options struct and the I/O streams, so every
+// command runs in a unit test without a process, as in GitHub's CLI.
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// IOStreams are where a command reads and writes.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// System returns the process's streams.
+func System() *IOStreams { return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr} }
+
+// NewRoot builds the whole command tree.
+func NewRoot(ios *IOStreams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "scirectl",
+		Short: "Job server for fleets of managed machines",
+		Long: `scirectl runs jobs (scripts) on managed machines.
+
+The server ("scirectl serve") keeps jobs in a database and serves XML-RPC over
+TLS. Agents on the machines ("scirectl client poll") ask for work, acknowledge
+it, run it and report back. Operators submit and follow jobs with the other
+commands, which talk to the server over the same API.`,
+		Example: `  # start a server on the embedded defaults (./scire-data, 127.0.0.1:7443)
+  scirectl serve
+
+  # on the same host, with no flags: list clients and accept one
+  scirectl client list
+  scirectl client accept web1
+
+  # run a command on a client and look at the result
+  scirectl job submit --target web1 -c 'uptime'
+  scirectl job status 1`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(ios.In)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+	root.AddCommand(
+		NewServeCmd(ios),
+		NewJobCmd(ios),
+		NewClientCmd(ios),
+		NewVersionCmd(ios),
+	)
+	return root
+}
+
+// Execute runs the command line and returns the process exit code.
+func Execute(ios *IOStreams, args []string) int {
+	root := NewRoot(ios)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.msg != "" {
+		fmt.Fprintln(ios.ErrOut, "scirectl:", err)
+	}
+	return ExitCode(err)
+}

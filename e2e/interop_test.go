@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scirectl/scirectl/pki"
+)
+
+// requireTool skips when a tool is missing, except in CI, where
+// SCIRE_REQUIRE_E2E=1 turns a skip into a failure.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("SCIRE_REQUIRE_E2E") != "" {
+			t.Fatalf("%s is required (SCIRE_REQUIRE_E2E is set) but not found", name)
+		}
+		t.Skipf("%s not found", name)
+	}
+	return p
+}
+
+// TestInteropPython drives the live server from Python's xmlrpc.client.
+func TestInteropPython(t *testing.T) {
+	py := requireTool(t, "python3")
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "data"))
+	certPEM, keyPEM, err := pki.SelfSigned("python agent", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "agent.crt"), filepath.Join(dir, "agent.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, "testdata/interop.py")
+	cmd.Env = append(os.Environ(), "SCIRE_URL="+srv.url, "SCIRE_CA="+srv.caFile(), "SCIRE_TOKEN="+srv.token(t),
+		"AGENT_CERT="+certFile, "AGENT_KEY="+keyFile)
+	out, err := cmd.CombinedOutput()
+	t.Logf("python3 interop.py:\n%s", out)
+	if err != nil {
+		t.Fatalf("Python interop tests failed: %v", err)
+	}
+	if !strings.Contains(string(out), "OK") {
+		t.Fatal("Python interop tests did not report OK")
+	}
+}

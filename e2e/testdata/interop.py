@@ -1,0 +1,113 @@
+"""Drive a live scirectl server with Python's standard xmlrpc.client.
+
+Environment: SCIRE_URL, SCIRE_CA, SCIRE_TOKEN, AGENT_CERT, AGENT_KEY.
+This is a client we did not write: if it works, any conforming client does.
+"""
+import os
+import ssl
+import unittest
+import xmlrpc.client
+
+URL = os.environ["SCIRE_URL"]
+CA = os.environ["SCIRE_CA"]
+TOKEN = os.environ["SCIRE_TOKEN"]
+
+
+def operator(token=TOKEN, **kw):
+    ctx = ssl.create_default_context(cafile=CA)
+    headers = [("Authorization", "Bearer " + token)] if token else []
+    return xmlrpc.client.ServerProxy(URL, context=ctx, headers=headers, **kw)
+
+
+def agent():
+    ctx = ssl.create_default_context(cafile=CA)
+    ctx.load_cert_chain(os.environ["AGENT_CERT"], os.environ["AGENT_KEY"])
+    return xmlrpc.client.ServerProxy(URL, context=ctx)
+
+
+class Interop(unittest.TestCase):
+    def test_introspection(self):
+        s = operator()
+        methods = s.system.listMethods()
+        for m in ("system.multicall", "agent.getJobs", "agent.reportStatus", "job.submit", "client.accept"):
+            self.assertIn(m, methods)
+        self.assertIn("targets", s.system.methodHelp("job.submit"))
+        sig = s.system.methodSignature("agent.getJobs")
+        self.assertEqual(sig, [["array", "int"]])
+
+    def test_multicall(self):
+        mc = xmlrpc.client.MultiCall(operator())
+        mc.system.listMethods()
+        mc.job.list({"limit": 5})
+        mc.job.get("987654321")  # does not exist: a fault in its slot only
+        mc.client.list()
+        results = mc()
+        self.assertIn("job.list", results[0])
+        self.assertIsInstance(results[1], list)
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            results[2]
+        self.assertEqual(cm.exception.faultCode, 404)
+        self.assertIsInstance(results[3], list)
+
+    def test_operator_call_with_token(self):
+        jobs = operator().job.list()
+        self.assertIsInstance(jobs, list)
+
+    def test_no_token_is_401(self):
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            operator(token="").job.list()
+        self.assertEqual(cm.exception.faultCode, 401)
+
+    def test_wrong_token_is_401(self):
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            operator(token="scire_1_" + "0" * 64).job.list()
+        self.assertEqual(cm.exception.faultCode, 401)
+
+    def test_unknown_method_is_a_fault_not_http_error(self):
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            operator().no.such.method(1)
+        self.assertEqual(cm.exception.faultCode, 404)
+        self.assertIn("no.such.method", cm.exception.faultString)
+
+    def test_wrong_type_is_400(self):
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            operator().job.get(["not", "an", "id"])
+        self.assertEqual(cm.exception.faultCode, 400)
+        self.assertIn("job_id", cm.exception.faultString)
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            operator().job.submit({"script": 42, "targets": ["x"]})
+        self.assertEqual(cm.exception.faultCode, 400)
+        self.assertIn("script", cm.exception.faultString)
+
+    def test_submit_validation_names_the_field(self):
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            operator().job.submit({"script": "true", "targets": ["x"], "colour": "red"})
+        self.assertEqual(cm.exception.faultCode, 400)
+        self.assertIn("colour", cm.exception.faultString)
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            operator().job.submit({"script": "true", "targets": ["nobody-by-that-name"]})
+        self.assertEqual(cm.exception.faultCode, 404)
+
+    def test_agent_without_certificate_is_401(self):
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            operator().agent.getJobs(1)
+        self.assertEqual(cm.exception.faultCode, 401)
+
+    def test_agent_register_then_pending_is_402(self):
+        a = agent()
+        res = a.agent.register({"hostname": "py-host", "os": "linux", "arch": "amd64", "version": "py"})
+        self.assertEqual(res["status"], "pending")
+        self.assertTrue(res["client_id"].isdigit())
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            a.agent.getJobs(5)
+        self.assertEqual(cm.exception.faultCode, 402)
+
+    def test_datetime_and_builtin_types(self):
+        s = operator(use_builtin_types=True)
+        clients = s.client.list()
+        for c in clients:
+            self.assertEqual(type(c["registered_at"]).__name__, "datetime")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/pki"
+)
+
+// Paths names the files of a data directory (SPEC §3).
+type Paths struct{ Dir string }
+
+func (p Paths) DB() string         { return filepath.Join(p.Dir, "scire.db") }
+func (p Paths) CACert() string     { return filepath.Join(p.Dir, "tls", "ca.crt") }
+func (p Paths) CAKey() string      { return filepath.Join(p.Dir, "tls", "ca.key") }
+func (p Paths) ServerCert() string { return filepath.Join(p.Dir, "tls", "server.crt") }
+func (p Paths) ServerKey() string  { return filepath.Join(p.Dir, "tls", "server.key") }
+func (p Paths) AdminToken() string { return filepath.Join(p.Dir, "admin.token") }
+func (p Paths) Blacklist() string  { return filepath.Join(p.Dir, "blacklist") }
+
+// EnsureTLS creates the CA and the server certificate on first start. The
+// server certificate names the listen address, localhost and the host name;
+// it is re-issued (by the same CA) when the listen address is not covered,
+// so agents that pinned the CA keep working.
+func EnsureTLS(p Paths, listen string) error {
+	if err := os.MkdirAll(filepath.Join(p.Dir, "tls"), 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	var ca *pki.CA
+	ok, err := pki.Exists(p.CACert(), p.CAKey())
+	if err != nil {
+		return err
+	}
+	if ok {
+		if ca, err = pki.LoadCA(p.CACert(), p.CAKey()); err != nil {
+			return err
+		}
+	} else {
+		host, _ := os.Hostname()
+		if ca, err = pki.NewCA("scirectl CA " + host); err != nil {
+			return fmt.Errorf("create CA: %w", err)
+		}
+		if err := ca.Save(p.CACert(), p.CAKey()); err != nil {
+			return fmt.Errorf("save CA: %w", err)
+		}
+	}
+	hosts := serverHosts(listen)
+	if ok, _ := pki.Exists(p.ServerCert(), p.ServerKey()); ok && certCovers(p.ServerCert(), hosts) {
+		return nil
+	}
+	certPEM, keyPEM, err := ca.Issue("scirectl server", hosts, 5*365*24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("issue server certificate: %w", err)
+	}
+	if err := pki.WriteFile(p.ServerKey(), keyPEM, 0o600); err != nil {
+		return err
+	}
+	return pki.WriteFile(p.ServerCert(), certPEM, 0o644)
+}
+
+func serverHosts(listen string) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
+	if hn, err := os.Hostname(); err == nil && hn != "" {
+		hosts = append(hosts, hn)
+	}
+	return hosts
+}
+
+func certCovers(path string, hosts []string) bool {
+	pool, err := pki.LoadCertificate(path)
+	if err != nil {
+		return false
+	}
+	for _, h := range hosts {
+		if pool.VerifyHostname(h) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Tokens are "scire_<id>_<secret>": the id finds the row, the secret's
+// SHA-256 is compared in constant time, so neither a timing difference nor
+// a database dump reveals a usable token.
+const tokenPrefix = "scire_"
+
+// NewToken makes a token for a user and stores its hash.
+func NewToken(ctx context.Context, s db.Store, userID int64, name string) (string, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return "", err
+	}
+	sec := hex.EncodeToString(secret)
+	sum := sha256.Sum256([]byte(sec))
+	t, err := s.CreateToken(ctx, userID, name, sum[:])
+	if err != nil {
+		return "", err
+	}
+	return tokenPrefix + strconv.FormatInt(t.ID, 10) + "_" + sec, nil
+}
+
+// errBadToken never says which part was wrong.
+var errBadToken = errors.New("invalid or revoked token")
+
+// VerifyToken returns the user a token belongs to.
+func VerifyToken(ctx context.Context, s db.Store, token string) (db.User, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(token), tokenPrefix)
+	if !ok {
+		return db.User{}, errBadToken
+	}
+	idStr, sec, ok := strings.Cut(rest, "_")
+	id, err := strconv.ParseInt(idStr, 10, 64)
+	if !ok || err != nil || id <= 0 {
+		return db.User{}, errBadToken
+	}
+	t, u, err := s.TokenByID(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return db.User{}, errBadToken
+	} else if err != nil {
+		return db.User{}, err
+	}
+	sum := sha256.Sum256([]byte(sec))
+	if subtle.ConstantTimeCompare(sum[:], t.Hash) != 1 || t.Revoked {
+		return db.User{}, errBadToken
+	}
+	return u, nil
+}
+
+// EnsureAdmin makes sure the built-in admin user exists and admin.token
+// holds a token that works against this database; a missing or stale file
+// (e.g. after the database was replaced) gets a fresh token, written 0600.
+func EnsureAdmin(ctx context.Context, s db.Store, p Paths) error {
+	u, err := s.EnsureUser(ctx, acl.Admin)
+	if err != nil {
+		return err
+	}
+	if b, err := os.ReadFile(p.AdminToken()); err == nil {
+		if owner, err := VerifyToken(ctx, s, string(b)); err == nil && owner.Name == acl.Admin {
+			return os.Chmod(p.AdminToken(), 0o600)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", p.AdminToken(), err)
+	}
+	tok, err := NewToken(ctx, s, u.ID, "admin.token")
+	if err != nil {
+		return fmt.Errorf("create admin token: %w", err)
+	}
+	if err := pki.WriteFile(p.AdminToken(), []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", p.AdminToken(), err)
+	}
+	return nil
+}

@@ -1,0 +1,392 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/xmlrpc"
+)
+
+// Limits on submitted jobs.
+const (
+	MaxScriptBytes = 1 << 20
+	MaxTargets     = 10000
+	MaxTimeout     = 7 * 24 * time.Hour
+)
+
+func (s *Server) operatorOperations() []Operation {
+	return []Operation{
+		{Name: "job.submit", Class: gate.Modifier, caller: byOperator, handler: s.jobSubmit,
+			Signature: []string{"struct", "struct"},
+			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint] (required), " +
+				"interpreter (default /bin/sh), name, priority (int, higher first), timeout (int seconds), permission (default run), " +
+				"max_attempts (int), not_before (dateTime), expires_at (dateTime)}. Each target must be an active client. " +
+				"Fault 403 when the ACL allows the caller on none of the targets. Returns {id, runs}."},
+		{Name: "job.list", Class: gate.NonModifier, caller: byOperator, handler: s.jobList,
+			Signature: []string{"array", "struct"},
+			Help:      "List jobs, newest first. Optional param: struct {limit (int, default 100), before (job id: page older), submitted_by}. Returns an array of job structs without runs."},
+		{Name: "job.get", Class: gate.NonModifier, caller: byOperator, handler: s.jobGet,
+			Signature: []string{"struct", "string"},
+			Help:      "Get one job with its script and its runs (id, client, state, exit_code, attempts, reason, times). Param: job id."},
+		{Name: "job.output", Class: gate.NonModifier, caller: byOperator, handler: s.jobOutput,
+			Signature: []string{"array", "string"},
+			Help:      "Get the captured output of a job's runs. Params: job id, optional client name or id. Returns [{run_id, client, state, exit_code?, output, truncated}]."},
+		{Name: "client.list", Class: gate.NonModifier, caller: byOperator, handler: s.clientList,
+			Signature: []string{"array", "struct"},
+			Help:      "List clients. Optional param: struct {status: pending|active|rejected|revoked}. Returns [{id, name, fingerprint, status, hostname, os, arch, version, mode, registered_at, last_seen}]."},
+		{Name: "client.get", Class: gate.NonModifier, caller: byOperator, handler: s.clientGet,
+			Signature: []string{"struct", "string"},
+			Help:      "Get one client by id, name or fingerprint."},
+		{Name: "client.accept", Class: gate.Modifier, caller: byOperator, handler: s.clientSetStatus(db.ClientActive),
+			Signature: []string{"array", "array"},
+			Help: "Accept pending clients. Param: array of client ids, names or fingerprints. Returns the clients. " +
+				"Fault 409 when a client is not pending or its name is held by another active client; nothing changes then for that client and those after it."},
+		{Name: "client.reject", Class: gate.Modifier, caller: byOperator, handler: s.clientSetStatus(db.ClientRejected),
+			Signature: []string{"array", "array"},
+			Help:      "Reject pending clients. Param: array of client ids, names or fingerprints. Returns the clients."},
+		{Name: "client.revoke", Class: gate.Modifier, caller: byOperator, handler: s.clientSetStatus(db.ClientRevoked),
+			Signature: []string{"array", "array"},
+			Help:      "Revoke active clients: they can call nothing but agent.register afterwards. Param: array of client ids, names or fingerprints."},
+	}
+}
+
+func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(1, 1); err != nil {
+		return nil, err
+	}
+	in, err := p.Struct(0, "job")
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Unknown("script", "targets", "interpreter", "name", "priority", "timeout", "permission",
+		"max_attempts", "not_before", "expires_at"); err != nil {
+		return nil, err
+	}
+	bad := func(field, format string, args ...any) error {
+		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "job.submit: %s: %s", field, fmt.Sprintf(format, args...))
+	}
+	now := time.Now().UTC()
+	nj := db.NewJob{SubmittedBy: callingUser(ctx).Name, CreatedAt: now, Interpreter: "/bin/sh", Permission: "run"}
+	var ok bool
+	if nj.Script, ok, err = in.String("script"); err != nil {
+		return nil, err
+	} else if !ok || nj.Script == "" {
+		return nil, bad("script", "required and must not be empty")
+	}
+	if len(nj.Script) > MaxScriptBytes {
+		return nil, bad("script", "%d bytes, at most %d", len(nj.Script), MaxScriptBytes)
+	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"script", &nj.Script}, {"interpreter", &nj.Interpreter}, {"name", &nj.Name}, {"permission", &nj.Permission}} {
+		v, ok, err := in.String(f.key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			*f.dst = v
+		}
+		if err := jobxml.ValidateText(f.key, *f.dst); err != nil {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "job.submit: %v", err)
+		}
+	}
+	if nj.Interpreter == "" || strings.ContainsAny(nj.Interpreter, "\n\r") {
+		return nil, bad("interpreter", "must be a non-empty path")
+	}
+	if nj.Permission == "" || len(nj.Permission) > 64 {
+		return nil, bad("permission", "must be 1..64 characters")
+	}
+	if nj.Name == "" {
+		nj.Name = defaultJobName(nj.Script)
+	} else if len(nj.Name) > 200 {
+		return nil, bad("name", "longer than 200 bytes")
+	}
+	if v, ok, err := in.Int("priority"); err != nil {
+		return nil, err
+	} else if ok {
+		if v < -1000000 || v > 1000000 {
+			return nil, bad("priority", "%d is outside -1000000..1000000", v)
+		}
+		nj.Priority = int(v)
+	}
+	if v, ok, err := in.Int("timeout"); err != nil {
+		return nil, err
+	} else if ok {
+		if v < 0 || time.Duration(v)*time.Second > MaxTimeout {
+			return nil, bad("timeout", "%d seconds is outside 0..%d", v, int(MaxTimeout/time.Second))
+		}
+		nj.Timeout = time.Duration(v) * time.Second
+	}
+	if v, ok, err := in.Int("max_attempts"); err != nil {
+		return nil, err
+	} else if ok {
+		if v < 0 || v > 1000 {
+			return nil, bad("max_attempts", "%d is outside 0..1000", v)
+		}
+		nj.MaxAttempts = int(v)
+	}
+	if nj.NotBefore, _, err = in.Time("not_before"); err != nil {
+		return nil, err
+	}
+	if nj.ExpiresAt, _, err = in.Time("expires_at"); err != nil {
+		return nil, err
+	}
+	if !nj.ExpiresAt.IsZero() && !nj.ExpiresAt.After(now) {
+		return nil, bad("expires_at", "%s is not in the future", nj.ExpiresAt.Format(time.RFC3339))
+	}
+	targets, ok, err := in.StringSlice("targets")
+	if err != nil {
+		return nil, err
+	} else if !ok || len(targets) == 0 {
+		return nil, bad("targets", "required: at least one client name, id or fingerprint")
+	} else if len(targets) > MaxTargets {
+		return nil, bad("targets", "%d targets, at most %d", len(targets), MaxTargets)
+	}
+	clients, err := s.resolveClients(ctx, targets)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range clients {
+		if c.Status != db.ClientActive {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeConflict, "job.submit: target %q: client %d is %s, not active", c.Name, c.ID, c.Status)
+		}
+	}
+	// Early ACL check: refuse a job no target could run. Each run is
+	// checked again at dispatch, so a rule changed meanwhile still applies.
+	policy, err := s.policy.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var last acl.Decision
+	allowed := 0
+	for _, c := range clients {
+		d := policy.Check(nj.SubmittedBy, nj.Permission, acl.Client{ID: c.ID, Name: c.Name})
+		if d.Allowed {
+			allowed++
+		} else {
+			last = d
+		}
+	}
+	if allowed == 0 {
+		s.store.RecordOperation(ctx, db.Operation{At: now, ServerID: s.info.ID, Actor: nj.SubmittedBy, Name: "job.submit",
+			Target: strings.Join(targets, ","), Outcome: "denied", Detail: last.Reason})
+		return nil, xmlrpc.Faultf(xmlrpc.CodeForbidden, "job.submit: %s may not %q on any target: %s", nj.SubmittedBy, nj.Permission, last.Reason)
+	}
+	nj.Targets = targets
+	for _, c := range clients {
+		nj.ClientIDs = append(nj.ClientIDs, c.ID)
+	}
+	j, err := s.store.SubmitJob(ctx, nj)
+	if err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, n := range j.Counts {
+		total += n
+	}
+	return api.SubmitResult{ID: strconv.FormatInt(j.ID, 10), Runs: total}, nil
+}
+
+// defaultJobName names a job after the first line of its script.
+func defaultJobName(script string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(script), "\n")
+	line = strings.TrimSpace(line)
+	if r := []rune(line); len(r) > 40 {
+		line = string(r[:40]) + "…"
+	}
+	if line == "" {
+		return "job"
+	}
+	return line
+}
+
+// resolveClients maps targets (id, fingerprint or name) to clients. A name
+// must designate one client: among several, the active one wins; otherwise
+// it is ambiguous and the caller must use an id or fingerprint.
+func (s *Server) resolveClients(ctx context.Context, refs []string) ([]db.Client, error) {
+	out := make([]db.Client, 0, len(refs))
+	for _, ref := range refs {
+		c, err := s.resolveClient(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (s *Server) resolveClient(ctx context.Context, ref string) (db.Client, error) {
+	if ref == "" {
+		return db.Client{}, xmlrpc.Faultf(xmlrpc.CodeInvalid, "empty client reference")
+	}
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil && id > 0 {
+		c, err := s.store.Client(ctx, id)
+		if err == nil || !errors.Is(err, db.ErrNotFound) {
+			return c, err
+		}
+	}
+	if len(ref) == 64 {
+		c, err := s.store.ClientByFingerprint(ctx, strings.ToLower(ref))
+		if err == nil || !errors.Is(err, db.ErrNotFound) {
+			return c, err
+		}
+	}
+	cs, err := s.store.ListClients(ctx, db.ClientFilter{Name: ref})
+	if err != nil {
+		return db.Client{}, err
+	}
+	switch len(cs) {
+	case 0:
+		return db.Client{}, xmlrpc.Faultf(xmlrpc.CodeNotFound, "no client with id, fingerprint or name %q", ref)
+	case 1:
+		return cs[0], nil
+	}
+	for _, c := range cs {
+		if c.Status == db.ClientActive {
+			return c, nil
+		}
+	}
+	return db.Client{}, xmlrpc.Faultf(xmlrpc.CodeConflict, "%d clients are named %q: use the id or fingerprint", len(cs), ref)
+}
+
+func (s *Server) jobList(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(0, 1); err != nil {
+		return nil, err
+	}
+	var f db.JobFilter
+	if p.Has(0) {
+		in, err := p.Struct(0, "filter")
+		if err != nil {
+			return nil, err
+		}
+		if err := in.Unknown("limit", "before", "submitted_by"); err != nil {
+			return nil, err
+		}
+		if v, ok, err := in.Int("limit"); err != nil {
+			return nil, err
+		} else if ok {
+			if v < 1 || v > 10000 {
+				return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "job.list: limit: %d is outside 1..10000", v)
+			}
+			f.Limit = int(v)
+		}
+		if f.BeforeID, _, err = in.ID("before"); err != nil {
+			return nil, err
+		}
+		if f.SubmittedBy, _, err = in.String("submitted_by"); err != nil {
+			return nil, err
+		}
+	}
+	jobs, err := s.store.ListJobs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Job, len(jobs))
+	for i, j := range jobs {
+		out[i] = apiJob(j, false)
+	}
+	return out, nil
+}
+
+func (s *Server) jobGet(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(1, 1); err != nil {
+		return nil, err
+	}
+	id, err := p.ID(0, "job_id")
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.store.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := s.store.Runs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := apiJob(j, true)
+	out.Runs = make([]api.Run, len(runs))
+	for i, r := range runs {
+		out.Runs[i] = apiRun(r)
+	}
+	return out, nil
+}
+
+func (s *Server) jobOutput(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(1, 2); err != nil {
+		return nil, err
+	}
+	id, err := p.ID(0, "job_id")
+	if err != nil {
+		return nil, err
+	}
+	var only string
+	if p.Has(1) {
+		if only, err = p.String(1, "client"); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := s.store.Job(ctx, id); err != nil {
+		return nil, err
+	}
+	runs, err := s.store.Runs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Output{}
+	for _, r := range runs {
+		if only != "" && only != r.ClientName && only != strconv.FormatInt(r.ClientID, 10) {
+			continue
+		}
+		out = append(out, api.Output{RunID: strconv.FormatInt(r.ID, 10), Client: r.ClientName, State: string(r.State),
+			ExitCode: r.ExitCode, Output: r.Output, Truncated: r.OutputTruncated})
+	}
+	if only != "" && len(out) == 0 {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeNotFound, "job %d has no run on client %q", id, only)
+	}
+	return out, nil
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func apiJob(j db.Job, withScript bool) api.Job {
+	out := api.Job{
+		ID: strconv.FormatInt(j.ID, 10), Name: j.Name, Status: j.Status(), Permission: j.Permission,
+		Interpreter: j.Interpreter, Priority: j.Priority, SubmittedBy: j.SubmittedBy, CreatedAt: j.CreatedAt,
+		NotBefore: optTime(j.NotBefore), ExpiresAt: optTime(j.ExpiresAt), Timeout: int(j.Timeout / time.Second),
+		MaxAttempts: j.MaxAttempts, Targets: j.Targets, Counts: map[string]int{},
+	}
+	if out.Targets == nil {
+		out.Targets = []string{}
+	}
+	if withScript {
+		out.Script = j.Script
+	}
+	for st, n := range j.Counts {
+		out.Counts[string(st)] = n
+	}
+	return out
+}
+
+func apiRun(r db.Run) api.Run {
+	return api.Run{
+		ID: strconv.FormatInt(r.ID, 10), JobID: strconv.FormatInt(r.JobID, 10), ClientID: strconv.FormatInt(r.ClientID, 10),
+		Client: r.ClientName, State: string(r.State), ExitCode: r.ExitCode, Attempts: r.Attempts, Reason: r.Reason,
+		SentAt: optTime(r.SentAt), StartedAt: optTime(r.StartedAt), FinishedAt: optTime(r.FinishedAt),
+	}
+}

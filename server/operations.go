@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/xmlrpc"
+)
+
+// Caller kinds: who may call an operation.
+type callerKind int
+
+const (
+	byAgent    callerKind = iota + 1 // identified by client certificate
+	byOperator                       // identified by bearer token
+)
+
+// Operation is one entry of the operation registry: every XML-RPC method
+// is one, with a stable name and a gate class (SPEC §6).
+type Operation struct {
+	Name      string
+	Class     gate.Class
+	caller    callerKind
+	Help      string
+	Signature []string
+	handler   xmlrpc.Handler
+}
+
+// Operations lists the registry, sorted by name (for `ops classes`).
+func (s *Server) Operations() []Operation {
+	out := make([]Operation, 0, len(s.ops))
+	for _, op := range s.ops {
+		out = append(out, op)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (s *Server) registerOperations() {
+	s.ops = map[string]Operation{}
+	for _, op := range append(s.agentOperations(), s.operatorOperations()...) {
+		if _, dup := s.ops[op.Name]; dup {
+			panic("server: operation registered twice: " + op.Name)
+		}
+		s.ops[op.Name] = op
+		s.rpc.Register(xmlrpc.Method{Name: op.Name, Help: op.Help, Signature: op.Signature, Handler: op.handler})
+	}
+}
+
+type clientKey struct{}
+
+// callingClient is the active client making an agent call.
+func callingClient(ctx context.Context) db.Client {
+	c, _ := ctx.Value(clientKey{}).(db.Client)
+	return c
+}
+
+// callingUser is the operator making an operator call.
+func callingUser(ctx context.Context) db.User {
+	if u := requestFrom(ctx).User; u != nil {
+		return *u
+	}
+	return db.User{}
+}
+
+// intercept wraps every method call (each call of a multicall too):
+// authentication for the method's kind of caller, then the gate, then the
+// method, then the audit trail and the fault mapping.
+func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, next xmlrpc.Handler) (res any, err error) {
+	req := requestFrom(ctx)
+	req.Method = method
+	defer func() {
+		if err != nil {
+			err = s.toFault(ctx, method, err)
+			req.Fault = err.(*xmlrpc.Fault).Code
+		}
+	}()
+	op, ok := s.ops[method]
+	if !ok {
+		return nil, fmt.Errorf("method %s has no operation entry", method)
+	}
+	var who string
+	switch op.caller {
+	case byAgent:
+		if req.Fingerprint == "" {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeUnauthenticated, "%s: agents must present a client certificate", method)
+		}
+		if method != "agent.register" {
+			c, err := s.store.ClientByFingerprint(ctx, req.Fingerprint)
+			if errors.Is(err, db.ErrNotFound) {
+				return nil, xmlrpc.Faultf(xmlrpc.CodeUnauthenticated, "%s: unknown client certificate %s: call agent.register first", method, req.Fingerprint)
+			} else if err != nil {
+				return nil, err
+			}
+			if c.Status != db.ClientActive {
+				return nil, xmlrpc.Faultf(xmlrpc.CodeNotAccepted, "%s: client %d (%s) is %s", method, c.ID, req.Fingerprint, c.Status)
+			}
+			ctx = context.WithValue(ctx, clientKey{}, c)
+			who = "client:" + strconv.FormatInt(c.ID, 10)
+		} else {
+			who = "cert:" + req.Fingerprint[:16]
+		}
+	case byOperator:
+		if req.AuthErr != nil {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeUnauthenticated, "%s: %v", method, req.AuthErr)
+		}
+		if req.User == nil {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeUnauthenticated, "%s: no token: send an Authorization: Bearer header", method)
+		}
+		who = req.User.Name
+	}
+	req.Caller = who
+	t, err := s.gate.Enter(ctx, gate.Request{Name: method, Class: op.Class, User: who, NoWait: req.NoWait})
+	if err != nil {
+		var busy *gate.BusyError
+		if errors.As(err, &busy) {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeBusy, "%s", busy.Error())
+		}
+		return nil, err
+	}
+	defer t.Release()
+	res, err = next(t.Context(), p)
+	if op.caller == byOperator && op.Class == gate.Modifier {
+		s.audit(ctx, who, method, p, err)
+	}
+	return res, err
+}
+
+// audit records a state-changing operator operation; a failure to record
+// is logged, never hidden, but does not undo the operation.
+func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params, opErr error) {
+	outcome := "ok"
+	if opErr != nil {
+		outcome = opErr.Error()
+	}
+	target := ""
+	if len(p) > 0 {
+		target = fmt.Sprint(p[0])
+		if len(target) > 200 {
+			target = target[:200] + "…"
+		}
+	}
+	err := s.store.RecordOperation(context.WithoutCancel(ctx), db.Operation{
+		At: time.Now().UTC(), ServerID: s.info.ID, Actor: who, Name: method, Target: target, Outcome: outcome,
+	})
+	if err != nil {
+		s.log.Error("audit", "request_id", requestFrom(ctx).ID, "err", err)
+	}
+}
+
+// toFault maps an error to the fault a caller sees. Store errors keep their
+// message (they say which object and why); anything unexpected becomes 500
+// with the request id, and the real error goes to the log only.
+func (s *Server) toFault(ctx context.Context, method string, err error) *xmlrpc.Fault {
+	var f *xmlrpc.Fault
+	switch {
+	case errors.As(err, &f):
+		return f
+	case errors.Is(err, db.ErrNotFound):
+		return &xmlrpc.Fault{Code: xmlrpc.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, db.ErrConflict):
+		return &xmlrpc.Fault{Code: xmlrpc.CodeConflict, Message: err.Error()}
+	case errors.Is(err, db.ErrInvalid):
+		return &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: err.Error()}
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return &xmlrpc.Fault{Code: xmlrpc.CodeInternal, Message: method + ": cancelled"}
+	}
+	return s.internalError(ctx, method, err)
+}
+
+func (s *Server) internalError(ctx context.Context, method string, err error) *xmlrpc.Fault {
+	id := requestFrom(ctx).ID
+	s.log.Error("internal error", "request_id", id, "method", method, "err", err)
+	return &xmlrpc.Fault{Code: xmlrpc.CodeInternal, Message: "internal error (request id " + id + ")"}
+}

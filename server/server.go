@@ -1,0 +1,202 @@
+// Package server is the scirectl daemon: it owns the data directory, the
+// store, the readers-writers gate and the XML-RPC endpoint, and wires every
+// method through one interceptor (authentication, gate, audit) before the
+// method's own code runs.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/xmlrpc"
+)
+
+// Config is what `scirectl serve` is started with. The zero value of every
+// field but DataDir takes the documented default.
+type Config struct {
+	DataDir      string
+	DB           string        // database URL; default sqlite://<DataDir>/scire.db
+	Listen       string        // default 127.0.0.1:7443
+	Lease        time.Duration // how long a sent run may stay unacknowledged; default 2m
+	PollInterval time.Duration // suggested to agents by agent.heartbeat; default 30s
+	GateMaxWait  time.Duration // longest wait for the gate; default 30s
+	MaxOutput    int           // bytes of output kept per run; default 1 MiB
+	Version      string
+	Log          *slog.Logger
+	// Listener, when set, is used instead of listening on Listen (tests).
+	Listener net.Listener
+}
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DB == "" {
+		c.DB = "sqlite://" + Paths{c.DataDir}.DB()
+	}
+	if c.Lease <= 0 {
+		c.Lease = 2 * time.Minute
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 30 * time.Second
+	}
+	if c.GateMaxWait <= 0 {
+		c.GateMaxWait = 30 * time.Second
+	}
+	if c.MaxOutput <= 0 {
+		c.MaxOutput = 1 << 20
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+}
+
+// DefaultListen is the address serve listens on and the CLI calls by default.
+const DefaultListen = "127.0.0.1:7443"
+
+// Server is a running daemon.
+type Server struct {
+	cfg    Config
+	paths  Paths
+	store  db.Store
+	gate   *gate.Gate
+	rpc    *xmlrpc.Server
+	policy *acl.Cache
+	log    *slog.Logger
+	info   db.ServerInfo
+	ops    map[string]Operation
+
+	ready    atomic.Bool
+	touchMu  sync.Mutex
+	lastSeen map[int64]time.Time
+}
+
+// New prepares the data directory (CA, certificates, database, admin token)
+// and the method table; Serve then accepts connections.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("server: no data directory")
+	}
+	cfg.defaults()
+	p := Paths{cfg.DataDir}
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", p.Dir, err)
+	}
+	if err := EnsureTLS(p, cfg.Listen); err != nil {
+		return nil, err
+	}
+	store, err := db.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if err := EnsureAdmin(ctx, store, p); err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, paths: p, store: store, log: cfg.Log,
+		gate:     gate.New(gate.Options{MaxWait: cfg.GateMaxWait}),
+		rpc:      xmlrpc.NewServer(),
+		lastSeen: map[int64]time.Time{},
+	}
+	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
+	s.rpc.Intercept = s.intercept
+	s.rpc.OnError = s.internalError
+	s.registerOperations()
+	return s, nil
+}
+
+// Store gives tests and in-process tools the store.
+func (s *Server) Store() db.Store { return s.store }
+
+// Serve registers the daemon in the database, opens the listener and serves
+// until ctx is done; then in-flight requests finish (up to 30s) and the
+// database is closed.
+func (s *Server) Serve(ctx context.Context) error {
+	defer s.store.Close()
+	host, _ := os.Hostname()
+	info, err := s.store.RegisterServer(ctx, db.ServerInfo{Address: s.cfg.Listen, Hostname: host, Version: s.cfg.Version, StartedAt: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	s.info = info
+	cert, err := tls.LoadX509KeyPair(s.paths.ServerCert(), s.paths.ServerKey())
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	ln := s.cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	tlsConf := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		// Agents present self-signed certificates: identity is the
+		// fingerprint, checked against the database, not a chain.
+		ClientAuth: tls.RequestClientCert,
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+	}
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	go s.heartbeat(hbCtx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsConf)) }()
+	s.ready.Store(true)
+	s.log.Info("serving", "address", ln.Addr().String(), "server_id", info.ID, "data_dir", s.paths.Dir, "db", db.Redact(s.cfg.DB))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	s.log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		s.log.Warn("shutdown", "err", err)
+	}
+	<-errc
+	s.log.Info("stopped")
+	return nil
+}
+
+// heartbeat keeps the daemon's registry row fresh so peers can tell it is alive.
+func (s *Server) heartbeat(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := s.store.HeartbeatServer(ctx, s.info.ID, now.UTC()); err != nil && ctx.Err() == nil {
+				s.log.Warn("server heartbeat", "err", err)
+			}
+		}
+	}
+}
