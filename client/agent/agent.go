@@ -1,0 +1,776 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/jobxml"
+)
+
+// Config configures Run. Servers and StateDir are required.
+type Config struct {
+	Servers  []string // https://host:port/RPC2, in failover order
+	StateDir string   // identity, pinned CA, queue, outbox (see the package comment)
+	// CAFile is the server CA to pin. Required on first start; later the
+	// pinned copy in StateDir/ca.crt is used, and a different CA given here is
+	// an error (the message says how to re-pin) rather than a silent switch.
+	CAFile string
+	Name   string // client name; default the host name
+	// Interval between polls while idle, applied with ±10% jitter so a fleet
+	// started together does not poll in lockstep. Zero takes the server's
+	// suggestion (agent.heartbeat's poll_interval), else 30s.
+	Interval time.Duration
+	// Once is cron mode: poll, run everything queued, deliver every report,
+	// and return nil when nothing is left.
+	Once        bool
+	MaxJobs     int // at most this many runs queued locally, asked for per getJobs; default 10
+	OutputLimit int // bytes of stdout+stderr kept per run; default 1 MiB
+	Version     string
+	Log         *slog.Logger // default slog.Default()
+	Out         io.Writer    // human messages (the fingerprint to accept); default os.Stderr
+}
+
+// ErrNotAccepted is returned in Once mode when the server does not (or no
+// longer) accept this agent: it is pending, rejected or revoked. The wrapping
+// error names the status and the fingerprint.
+var ErrNotAccepted = errors.New("client not accepted by the server")
+
+// Limits and delays.
+const (
+	defaultInterval    = 30 * time.Second
+	defaultMaxJobs     = 10
+	defaultOutputLimit = 1 << 20
+	maxJobsPerCall     = 1000 // the server's bound on getJobs and ackJobs
+	callTimeout        = 30 * time.Second
+	firstBackoff       = time.Second
+	maxPendingBackoff  = 30 * time.Second
+	maxBatchReports    = 500
+	maxBatchBytes      = 4 << 20 // a batch of reports stays well under request size limits
+	stopDeliverTimeout = 5 * time.Second
+	minKeepAlive       = 5 * time.Second // heartbeat period floor while a job runs
+)
+
+// Fault codes of SPEC §4 the agent acts on.
+const (
+	faultInvalid     = 400
+	faultNotAccepted = 402
+	faultNotFound    = 404
+	faultConflict    = 409
+	faultTooLarge    = 413
+)
+
+// errNotActive says the server does not let this agent work (status, or a
+// 402 fault); the agent goes back to registering.
+var errNotActive = errors.New("not active")
+
+type agent struct {
+	cfg   Config
+	log   *slog.Logger
+	id    *identity
+	rpc   *client.Client
+	store *store
+
+	interval    time.Duration // resolved poll interval
+	active      bool          // registered and accepted
+	printed     string        // status last printed to Out, to print once per change
+	notAccepted error         // Once: the ErrNotAccepted to return
+
+	// pendingAck holds runs written to the queue whose acknowledgement has not
+	// been confirmed. On start it holds the whole queue: a repeated ack is
+	// harmless, a missing one makes the server hand the run out again.
+	pendingAck map[int64]bool
+
+	backoff     time.Duration // current delay after a failure
+	nextContact time.Time     // do not call the server before this
+	offline     bool          // Once: stop calling the server after a failure
+	deliverDone chan error    // the background delivery of a "running" report
+}
+
+// Run runs the agent until ctx is cancelled (then it returns nil after
+// stopping the running job, see the package comment) or, with Once, until
+// nothing is left to do. Only one agent may use a state directory at a time.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	if err := makeStateDir(cfg.StateDir); err != nil {
+		return err
+	}
+	unlock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	id, err := loadIdentity(cfg.StateDir, cfg.CAFile, cfg.Name)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(cfg.StateDir, cfg.Log)
+	if err != nil {
+		return err
+	}
+	rpc, err := client.New(client.Options{Servers: cfg.Servers, RootCAs: id.roots, Certificate: &id.cert,
+		Timeout: callTimeout, UserAgent: "scirectl-agent/" + cfg.Version})
+	if err != nil {
+		return err
+	}
+	defer rpc.Close()
+	a := &agent{cfg: cfg, log: cfg.Log.With("fingerprint", id.fingerprint[:16]), id: id, rpc: rpc, store: st,
+		interval: cfg.Interval, pendingAck: map[int64]bool{}}
+
+	interrupted, err := st.recoverRuns(time.Now())
+	if err != nil {
+		return fmt.Errorf("recover state in %s: %w", cfg.StateDir, err)
+	}
+	for _, run := range interrupted {
+		a.log.Warn("run was interrupted by the agent's previous stop; reporting it failed, not running it again", "run", run)
+	}
+	queued, err := st.queuedRuns()
+	if err != nil {
+		return err
+	}
+	for _, run := range queued {
+		a.pendingAck[run] = true
+	}
+	a.log.Info("agent starting", "name", cfg.Name, "servers", cfg.Servers, "state_dir", cfg.StateDir,
+		"queued", len(queued), "unsent_reports", st.outboxLen(), "once", cfg.Once)
+	err = a.loop(ctx)
+	if ctx.Err() != nil && a.active && st.outboxLen() > 0 {
+		// Last chance for the report of the job the stop interrupted; on
+		// failure it stays in the outbox for the next start.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopDeliverTimeout)
+		if derr := a.deliver(dctx); derr != nil {
+			a.log.Info("reports kept for the next start", "count", st.outboxLen(), "err", derr)
+		}
+		cancel()
+	}
+	return err
+}
+
+func (c *Config) defaults() error {
+	if len(c.Servers) == 0 {
+		return errors.New("agent: no server URL")
+	}
+	if c.StateDir == "" {
+		return errors.New("agent: no state directory")
+	}
+	if c.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("agent: no --name and no host name: %w", err)
+		}
+		c.Name = h
+	}
+	if c.Interval < 0 {
+		return fmt.Errorf("agent: negative interval %v", c.Interval)
+	}
+	if c.MaxJobs <= 0 {
+		c.MaxJobs = defaultMaxJobs
+	}
+	c.MaxJobs = min(c.MaxJobs, maxJobsPerCall)
+	if c.OutputLimit <= 0 {
+		c.OutputLimit = defaultOutputLimit
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Out == nil {
+		c.Out = os.Stderr
+	}
+	return nil
+}
+
+// lockStateDir takes an exclusive flock on the state directory: two agents on
+// one queue would run the same jobs twice.
+func lockStateDir(dir string) (func(), error) {
+	p := filepath.Join(dir, lockFile)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock state directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("state directory %s is in use by another agent (lock %s)", dir, p)
+		}
+		return nil, fmt.Errorf("lock state directory: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// loop alternates between talking to the server (register, deliver reports,
+// acknowledge, take new jobs) and running one queued job. The local queue
+// runs whatever the server's state: those jobs were acknowledged, which is
+// the agent's promise to run them.
+func (a *agent) loop(ctx context.Context) error {
+	var onceErr error
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		talked, newJobs := false, 0
+		if !a.offline && !time.Now().Before(a.nextContact) {
+			n, err := a.talk(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			switch {
+			case err == nil:
+				talked, newJobs = true, n
+				a.backoff = 0
+				a.nextContact = time.Now().Add(jitter(a.interval))
+			case errors.Is(err, errNotActive):
+				if a.cfg.Once {
+					a.offline, onceErr = true, a.notAccepted
+					break
+				}
+				a.nextContact = time.Now().Add(a.grow(maxPendingBackoff))
+			default:
+				a.log.Warn("server call failed; queue and reports are kept", "server", a.rpc.Server(), "err", err)
+				if a.cfg.Once {
+					a.offline, onceErr = true, err
+					break
+				}
+				a.nextContact = time.Now().Add(a.grow(a.interval))
+			}
+		}
+
+		jobs, bad, err := a.store.listQueue()
+		if err != nil {
+			return fmt.Errorf("read queue: %w", err)
+		}
+		for _, b := range bad {
+			if err := a.badDocument(b.run, b.err); err != nil {
+				return err
+			}
+			if err := a.store.finish(b.run); err != nil {
+				return err
+			}
+		}
+		if len(jobs) > 0 {
+			if err := a.execute(ctx, jobs[0]); err != nil {
+				return err
+			}
+			if a.backoff == 0 {
+				a.nextContact = time.Time{} // report it and refill the queue now
+			}
+			continue
+		}
+
+		if a.cfg.Once {
+			switch {
+			case onceErr != nil && errors.Is(onceErr, ErrNotAccepted):
+				return onceErr
+			case onceErr != nil:
+				return fmt.Errorf("%w (%d reports kept in %s for the next run)", onceErr,
+					a.store.outboxLen(), a.store.path(outboxDir))
+			case talked && newJobs == 0 && len(bad) == 0 && a.store.outboxLen() == 0:
+				return nil
+			}
+			a.nextContact = time.Time{}
+			continue
+		}
+		if err := sleep(ctx, time.Until(a.nextContact)); err != nil {
+			return nil
+		}
+	}
+}
+
+// grow doubles the failure backoff up to limit and returns it jittered.
+func (a *agent) grow(limit time.Duration) time.Duration {
+	if a.backoff == 0 {
+		a.backoff = firstBackoff
+	} else {
+		a.backoff *= 2
+	}
+	a.backoff = min(a.backoff, max(limit, firstBackoff))
+	return jitter(a.backoff)
+}
+
+// jitter spreads d by ±10%.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// talk is one round with the server: register if needed, deliver reports,
+// acknowledge what is pending, take new jobs while the local queue has room.
+// It returns how many new jobs were queued.
+func (a *agent) talk(ctx context.Context) (int, error) {
+	if !a.active {
+		if err := a.register(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if err := a.deliver(ctx); err != nil {
+		return 0, err
+	}
+	n, err := a.poll(ctx)
+	if err != nil {
+		return n, err
+	}
+	return n, a.deliver(ctx) // reports of undecodable documents, if any
+}
+
+// call wraps client.Call: a 402 means the server no longer lets this agent
+// work, whatever the method, and sends it back to registering.
+func (a *agent) call(ctx context.Context, method string, reply any, args ...any) error {
+	err := a.rpc.Call(ctx, method, reply, args...)
+	if client.FaultCode(err) == faultNotAccepted {
+		a.active = false
+		a.notAccepted = fmt.Errorf("%w: this agent (fingerprint %s): %v", ErrNotAccepted, a.id.fingerprint, err)
+		a.log.Warn("server no longer accepts this agent; registering again", "method", method, "err", err)
+		return fmt.Errorf("%w: %v", errNotActive, err)
+	}
+	return err
+}
+
+// register announces the agent and learns its status. Anything but active
+// returns errNotActive; the status is printed to Out once per change, with
+// the command that accepts it.
+func (a *agent) register(ctx context.Context) error {
+	host, _ := os.Hostname()
+	facts := map[string]string{"hostname": host, "os": runtime.GOOS, "arch": runtime.GOARCH,
+		"version": a.cfg.Version, "name": a.cfg.Name, "mode": "poll"}
+	if host == "" {
+		facts["hostname"] = a.cfg.Name
+	}
+	var res struct {
+		ClientID string `xmlrpc:"client_id"`
+		Status   string `xmlrpc:"status"`
+	}
+	if err := a.rpc.Call(ctx, "agent.register", &res, facts); err != nil {
+		return err
+	}
+	fp := a.id.fingerprint
+	if res.Status == "active" {
+		a.active = true
+		a.printed = ""
+		a.log.Info("registered", "client_id", res.ClientID, "server", a.rpc.Server())
+		a.heartbeat(ctx)
+		return nil
+	}
+	a.notAccepted = fmt.Errorf("%w: this agent (fingerprint %s) is %s", ErrNotAccepted, fp, res.Status)
+	if a.printed != res.Status {
+		a.printed = res.Status
+		switch res.Status {
+		case "pending":
+			fmt.Fprintf(a.cfg.Out, "waiting for acceptance: fingerprint %s  (accept with: scirectl client accept %s)\n", fp, fp)
+		default:
+			fmt.Fprintf(a.cfg.Out, "this agent is %s by the server: fingerprint %s  (an operator must delete the client before it can register again, or give the agent a new --state-dir)\n", res.Status, fp)
+		}
+	}
+	switch res.Status {
+	case "pending":
+		a.log.Info("waiting for an operator to accept this agent", "client_id", res.ClientID, "fingerprint", fp)
+	case "rejected", "revoked":
+		a.log.Warn("the server refuses this agent", "status", res.Status, "client_id", res.ClientID, "fingerprint", fp)
+		// Nothing the agent does changes this; ask rarely.
+		a.backoff = maxPendingBackoff
+	default:
+		a.log.Warn("unknown registration status", "status", res.Status)
+	}
+	return fmt.Errorf("%w: %s", errNotActive, res.Status)
+}
+
+// heartbeat logs clock skew (reports carry the agent's times) and takes the
+// server's poll interval when none was configured. Failure is not an error:
+// the next poll will tell.
+func (a *agent) heartbeat(ctx context.Context) {
+	var hb struct {
+		ServerTime   time.Time `xmlrpc:"server_time"`
+		PollInterval int       `xmlrpc:"poll_interval"`
+	}
+	if err := a.rpc.Call(ctx, "agent.heartbeat", &hb); err != nil {
+		a.log.Debug("heartbeat", "err", err)
+		if a.interval == 0 {
+			a.interval = defaultInterval
+		}
+		return
+	}
+	if skew := time.Since(hb.ServerTime); !hb.ServerTime.IsZero() && (skew > time.Minute || skew < -time.Minute) {
+		a.log.Warn("clock differs from the server's; reported times will be off", "skew", skew.Round(time.Second))
+	}
+	if a.cfg.Interval == 0 {
+		a.interval = defaultInterval
+		if hb.PollInterval > 0 {
+			a.interval = time.Duration(hb.PollInterval) * time.Second
+		}
+	}
+}
+
+// runIDPattern finds the run id of a job document that does not decode, so
+// the run can still be reported failed instead of coming back forever.
+var runIDPattern = regexp.MustCompile(`<job\b[^>]*?\srun\s*=\s*["']([0-9]{1,19})["']`)
+
+// poll acknowledges pending runs and takes new ones while the local queue
+// has room. Each new document is written durably to the queue before its ack.
+func (a *agent) poll(ctx context.Context) (int, error) {
+	if err := a.ackPending(ctx); err != nil {
+		return 0, err
+	}
+	queued, err := a.store.queuedRuns()
+	if err != nil {
+		return 0, err
+	}
+	room := a.cfg.MaxJobs - len(queued)
+	if room <= 0 {
+		return 0, nil
+	}
+	var docs []string
+	if err := a.call(ctx, "agent.getJobs", &docs, room); err != nil {
+		return 0, err
+	}
+	n := 0
+	var firstErr error
+	for _, doc := range docs {
+		j, err := jobxml.DecodeJob([]byte(doc))
+		if err != nil {
+			m := runIDPattern.FindStringSubmatch(doc)
+			if m == nil {
+				a.log.Error("undecodable job document without a run id; ignored (its lease will expire)", "err", err)
+				continue
+			}
+			run, _ := strconv.ParseInt(m[1], 10, 64)
+			if run <= 0 || a.store.known(run) {
+				continue
+			}
+			if err := a.badDocument(run, err); err != nil {
+				a.log.Error("cannot write report; the run will be handed out again", "run", run, "err", err)
+			}
+			continue
+		}
+		if a.store.known(j.Run) {
+			a.log.Info("run handed out again; already have it, acknowledging only", "run", j.Run, "attempt", j.Attempt)
+			a.pendingAck[j.Run] = true
+			continue
+		}
+		if err := a.store.enqueue(j.Run, []byte(doc)); err != nil {
+			// Not acknowledged: the server hands it out again later.
+			a.log.Error("cannot queue job; not acknowledging it", "run", j.Run, "err", err)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("queue run %d: %w", j.Run, err)
+			}
+			continue
+		}
+		a.log.Info("job queued", "job", j.ID, "run", j.Run, "name", j.Name, "priority", j.Priority, "attempt", j.Attempt)
+		a.pendingAck[j.Run] = true
+		n++
+	}
+	if err := a.ackPending(ctx); err != nil {
+		return n, err
+	}
+	return n, firstErr
+}
+
+// ackPending acknowledges the runs in pendingAck. A run the server calls
+// stale (lease expired and requeued, or cancelled) is dropped from the queue
+// unrun. An id the server disowns (404/409) fails the whole call, so the ids
+// are then acknowledged one by one to find it; that run is dropped too: the
+// server says it is not this agent's to run.
+func (a *agent) ackPending(ctx context.Context) error {
+	if len(a.pendingAck) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(a.pendingAck))
+	for id := range a.pendingAck {
+		if a.store.queued(id) || a.store.known(id) {
+			ids = append(ids, id)
+		} else {
+			delete(a.pendingAck, id) // ran and left the queue meanwhile
+		}
+	}
+	slices.Sort(ids)
+	for chunk := range slices.Chunk(ids, maxJobsPerCall) {
+		err := a.ack(ctx, chunk)
+		if code := client.FaultCode(err); (code == faultNotFound || code == faultConflict) && len(chunk) > 1 {
+			for _, id := range chunk {
+				if err := a.ack(ctx, []int64{id}); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *agent) ack(ctx context.Context, ids []int64) error {
+	strs := make([]string, len(ids))
+	for i, id := range ids {
+		strs[i] = strconv.FormatInt(id, 10)
+	}
+	var res struct {
+		Acknowledged int      `xmlrpc:"acknowledged"`
+		Stale        []string `xmlrpc:"stale"`
+	}
+	err := a.call(ctx, "agent.ackJobs", &res, strs)
+	if code := client.FaultCode(err); (code == faultNotFound || code == faultConflict) && len(ids) == 1 {
+		a.log.Error("server disowns a queued run; dropping it unrun", "run", ids[0], "err", err)
+		delete(a.pendingAck, ids[0])
+		if !exists(a.store.markerPath(ids[0])) {
+			return a.store.dropQueued(ids[0])
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		delete(a.pendingAck, id)
+	}
+	for _, s := range res.Stale {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || !slices.Contains(ids, id) {
+			continue
+		}
+		a.log.Info("server says the run is stale (lease expired or cancelled); dropping it unrun", "run", id)
+		if err := a.store.dropQueued(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// badDocument reports a run whose job document cannot be decoded as failed:
+// the agent cannot run it, and silence would only make the server hand it
+// out again after each lease.
+func (a *agent) badDocument(run int64, derr error) error {
+	a.log.Error("job document does not decode; reporting the run failed", "run", run, "err", derr)
+	now := time.Now().UTC()
+	st := jobxml.Status{Run: run, State: jobxml.StateFailed, Started: now, Finished: now, Reason: ReasonBadDocument,
+		Output: jobxml.Sanitize("the agent could not decode the job document: " + derr.Error())}
+	return a.store.putReport(st)
+}
+
+// execute runs one queued job through the crash-safe sequence of the
+// package comment: marker, "running" report, process, final report, cleanup.
+func (a *agent) execute(ctx context.Context, j queuedJob) error {
+	if ctx.Err() != nil {
+		return nil // stopping: the job stays queued for the next start
+	}
+	log := a.log.With("job", j.ID, "run", j.Run, "name", j.Name)
+	started := time.Now().UTC()
+	if err := a.store.markRunning(j.Run, started); err != nil {
+		return fmt.Errorf("mark run %d running: %w", j.Run, err)
+	}
+	// Best effort: a lost "running" report costs nothing but a less precise
+	// view on the server. It is delivered while the job runs.
+	if err := a.store.putReport(jobxml.Status{Run: j.Run, State: jobxml.StateRunning, Started: started}); err != nil {
+		log.Warn("cannot write running report", "err", err)
+	} else if a.active && a.backoff == 0 && !a.offline {
+		a.deliverDone = make(chan error, 1)
+		go func(done chan<- error) { done <- a.deliver(ctx) }(a.deliverDone)
+	}
+
+	stopBeat := make(chan struct{})
+	beatDone := make(chan struct{})
+	if a.active && !a.offline {
+		go a.keepAlive(ctx, max(a.interval, minKeepAlive), stopBeat, beatDone)
+	} else {
+		close(beatDone)
+	}
+
+	log.Info("job starting", "interpreter", j.Interpreter, "timeout", j.Timeout)
+	res := runCommand(ctx, command{
+		Interpreter: j.Interpreter, Script: j.Script, Dir: a.store.workPath(j.Run), Timeout: j.Timeout,
+		OutputLimit: a.cfg.OutputLimit,
+		Env: append(os.Environ(),
+			"SCIRE_JOB_ID="+strconv.FormatInt(j.ID, 10), "SCIRE_RUN_ID="+strconv.FormatInt(j.Run, 10),
+			"SCIRE_ATTEMPT="+strconv.Itoa(j.Attempt), "SCIRE_JOB_NAME="+j.Name, "SCIRE_SUBMITTED_BY="+j.SubmittedBy),
+	})
+	close(stopBeat)
+	<-beatDone
+	if a.deliverDone != nil {
+		if err := <-a.deliverDone; err != nil && !errors.Is(err, errNotActive) {
+			log.Debug("running report not delivered yet", "err", err)
+		}
+		a.deliverDone = nil
+	}
+	if res.Reason == ReasonInterrupted {
+		res.Output += "\n[scirectl agent: stopped while this job ran; its process group was killed, it is not run again]"
+	}
+	st := jobxml.Status{Run: j.Run, State: res.State, Exit: res.Exit, Started: res.Started, Finished: res.Finished,
+		Reason: res.Reason, Output: res.Output, Truncated: res.Truncated}
+	if err := a.store.putReport(st); err != nil {
+		// The marker stays: the next start reports the run interrupted.
+		return fmt.Errorf("write report of run %d: %w", j.Run, err)
+	}
+	delete(a.pendingAck, j.Run)
+	if err := a.store.finish(j.Run); err != nil {
+		return fmt.Errorf("clean up run %d: %w", j.Run, err)
+	}
+	attrs := []any{"state", res.State, "duration", res.Finished.Sub(res.Started).Round(time.Millisecond)}
+	if res.Exit != nil {
+		attrs = append(attrs, "exit", *res.Exit)
+	}
+	if res.Reason != "" {
+		attrs = append(attrs, "reason", res.Reason)
+	}
+	if res.Truncated {
+		attrs = append(attrs, "output_truncated", true)
+	}
+	log.Info("job finished", attrs...)
+	return nil
+}
+
+// keepAlive heartbeats while a job runs, since the agent makes no other
+// call then: the server keeps seeing the client, and through last_seen can
+// tell a long job from a dead agent. Failures only get a debug line; the
+// calls after the job will tell if the server is gone.
+func (a *agent) keepAlive(ctx context.Context, every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.rpc.Call(ctx, "agent.heartbeat", nil); err != nil {
+				a.log.Debug("heartbeat during job", "err", err)
+			}
+		}
+	}
+}
+
+// deliver sends every report in the outbox, in batches of up to
+// maxBatchReports and maxBatchBytes. An answered report leaves the outbox
+// whether accepted or not (a refused report would be refused forever; it is
+// logged). A transport error or fault keeps the batch for the next try —
+// except the faults that reject the content of the call (see
+// contentFault), which fail the whole batch for the sake of one report: the
+// batch is then sent report by report, and a report refused on its own is
+// set aside in rejected/ so that it cannot hold up the others.
+func (a *agent) deliver(ctx context.Context) error {
+	reps, err := a.store.outbox()
+	if err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	for len(reps) > 0 {
+		n, size := 0, 0
+		for n < len(reps) && n < maxBatchReports && (n == 0 || size+reps[n].size <= maxBatchBytes) {
+			size += reps[n].size
+			n++
+		}
+		batch := reps[:n]
+		reps = reps[n:]
+		err := a.sendBatch(ctx, batch)
+		if contentFault(err) && len(batch) > 1 {
+			for _, r := range batch {
+				if err := a.sendBatch(ctx, []report{r}); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contentFault reports a fault about what the call carried rather than
+// about the server's condition: malformed (400), unknown run (404), not this
+// agent's run (409), too large (413). Sending the same report again cannot
+// succeed.
+func contentFault(err error) bool {
+	switch client.FaultCode(err) {
+	case faultInvalid, faultNotFound, faultConflict, faultTooLarge:
+		return true
+	}
+	return false
+}
+
+func (a *agent) sendBatch(ctx context.Context, batch []report) error {
+	sts := make([]jobxml.Status, len(batch))
+	for i, r := range batch {
+		sts[i] = r.Status
+	}
+	doc, err := jobxml.EncodeStatuses(sts)
+	if err != nil {
+		return fmt.Errorf("encode reports: %w", err)
+	}
+	var res []struct {
+		RunID    string `xmlrpc:"run_id"`
+		Accepted bool   `xmlrpc:"accepted"`
+		Error    string `xmlrpc:"error"`
+	}
+	err = a.call(ctx, "agent.reportStatus", &res, string(doc))
+	if contentFault(err) && len(batch) == 1 {
+		r := batch[0]
+		a.log.Error("server refuses this report for good; set aside in "+rejectedDir+"/", "run", r.Run, "err", err)
+		return a.store.reject(r)
+	}
+	if err != nil {
+		return err
+	}
+	answered := map[int64]struct {
+		ok  bool
+		msg string
+	}{}
+	for _, r := range res {
+		id, err := strconv.ParseInt(r.RunID, 10, 64)
+		if err != nil {
+			continue
+		}
+		answered[id] = struct {
+			ok  bool
+			msg string
+		}{r.Accepted, r.Error}
+	}
+	for _, r := range batch {
+		ans, ok := answered[r.Run]
+		if !ok {
+			a.log.Warn("server did not answer for a report; keeping it", "run", r.Run)
+			continue
+		}
+		switch {
+		case !ans.ok:
+			a.log.Warn("server did not accept the report; dropping it", "run", r.Run, "state", r.State, "err", ans.msg)
+		case ans.msg != "":
+			a.log.Info("report accepted with a note", "run", r.Run, "state", r.State, "note", ans.msg)
+		default:
+			a.log.Debug("report delivered", "run", r.Run, "state", r.State)
+		}
+		if err := a.store.delivered(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

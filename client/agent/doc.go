@@ -1,0 +1,52 @@
+// Package agent is the reference scirectl agent, the code behind
+// `scirectl client poll` (SPEC §7). It asks the server for work over the
+// agent XML-RPC protocol, runs each job's script and reports the outcome.
+//
+// Its one promise: an agent killed at any point loses no acknowledged job
+// and no finished result. Everything follows from keeping each fact on disk
+// before the server is told about it, and from ordering the local steps so
+// that a crash between any two of them leaves a state that start-up
+// recovery can read unambiguously:
+//
+//  1. getJobs → each job document is written (temp file, fsync, rename,
+//     directory fsync) to queue/<run>.xml, and only then acknowledged. A crash
+//     before the ack leaves the run "sent" on the server; its lease expires and
+//     it is handed out again, and the agent, which already has it, only
+//     re-acknowledges it.
+//  2. Before a job starts, the marker running/<run> is written durably.
+//  3. When it ends, the final status goes durably to outbox/<run>.xml; only
+//     then are the marker and the queue file removed.
+//  4. A report leaves the outbox only when the server has answered it
+//     (accepted, or refused for good); its run id is first appended to
+//     done.log so that a late re-delivery of the same run is recognised.
+//
+// Recovery at start therefore reads: a marker with no final report means the
+// agent died while the job ran. That run is reported failed with reason
+// "interrupted" and is NOT run again — the script may have had effects, and
+// running a job twice is worse than telling the operator it was cut short.
+// A queue file whose run already has a report is a leftover of step 3 and is
+// removed; every other queue file runs normally.
+//
+// On a graceful stop (the context is cancelled) the running job's process
+// group is killed and the run is reported failed, reason "interrupted",
+// rather than left running: an orphaned job would finish with nobody to
+// report it, and a restarted agent could not tell it from a crash anyway.
+//
+// Jobs run one at a time, highest priority first, then oldest job. The local
+// queue holds at most Config.MaxJobs runs: work beyond that stays on the
+// server, where operators can still see, cancel or expire it.
+//
+// State directory layout (0700):
+//
+//	agent.key        private key (0600)
+//	agent.crt        self-signed certificate; its SHA-256 is the identity
+//	ca.crt           the pinned server CA
+//	agent.lock       flock held while an agent runs (one agent per directory)
+//	queue/<run>.xml  acknowledged job documents waiting to run
+//	running/<run>    start time of the run in progress (crash marker)
+//	outbox/<run>.xml            final status report not yet answered by the server
+//	outbox/<run>.running.xml    "running" report (best effort; dropped once the final one exists)
+//	rejected/<run>.xml          reports the server refused as malformed (kept for the operator)
+//	done.log         ids of recently delivered runs, to recognise re-deliveries
+//	work/<run>/      the script file and working directory of the run in progress
+package agent

@@ -1,0 +1,205 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/scirectl/scirectl/jobxml"
+)
+
+// Reasons given with a failed status when the script's exit code does not
+// tell the story.
+const (
+	ReasonTimeout     = "timeout"      // ran past the job's timeout; its process group was killed
+	ReasonKilled      = "killed"       // died of a signal nobody in the agent sent
+	ReasonStartFailed = "start-failed" // could not be started (interpreter missing, …); the error is the output
+	ReasonInterrupted = "interrupted"  // the agent stopped or died while it ran; not run again
+	ReasonBadDocument = "bad-document" // the job document could not be decoded
+)
+
+// waitDelay bounds how long a finished script's leftovers may hold its
+// output pipe open. A script that starts a background process (a daemon, or
+// `sleep 100 &`) hands it the pipe; without this the agent would wait for
+// that process instead of the script.
+const waitDelay = 2 * time.Second
+
+// command is one script to run.
+type command struct {
+	Interpreter string        // program, with optional arguments ("/usr/bin/env python3")
+	Script      string        // written to a file in Dir, passed as the last argument
+	Dir         string        // working directory, created and left for the caller to remove
+	Env         []string      // nil: the agent's environment
+	Timeout     time.Duration // 0: none
+	OutputLimit int           // bytes of output kept
+}
+
+// result is how a script ended, ready for a status report.
+type result struct {
+	State             jobxml.State
+	Exit              *int
+	Reason            string
+	Output            string
+	Truncated         bool
+	Started, Finished time.Time
+}
+
+// runCommand runs c.Script with c.Interpreter and waits for it.
+//
+// The script goes to a file (mode 0700) rather than to the interpreter's
+// stdin so that the script itself can read stdin — it gets /dev/null — and
+// so that interpreters which insist on a file work. The process gets its own
+// process group: on timeout, or when ctx is cancelled (the agent stops), the
+// whole group gets SIGKILL, so children and grandchildren cannot outlive the
+// job and keep running unreported. A script that exits normally is not
+// chased: what it left in the background it left on purpose.
+//
+// stdout and stderr share one bounded buffer, so the output reads in the
+// order it was written; beyond OutputLimit bytes it is counted but not kept.
+func runCommand(ctx context.Context, c command) result {
+	res := result{Started: time.Now().UTC()}
+	startFailed := func(err error) result {
+		res.State, res.Reason, res.Finished = jobxml.StateFailed, ReasonStartFailed, time.Now().UTC()
+		res.Output = jobxml.Sanitize(err.Error())
+		return res
+	}
+	argv := strings.Fields(c.Interpreter)
+	if len(argv) == 0 {
+		return startFailed(errors.New("the job names no interpreter"))
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return startFailed(fmt.Errorf("working directory: %w", err))
+	}
+	script, err := writeScript(c.Dir, c.Script)
+	if err != nil {
+		return startFailed(err)
+	}
+
+	runCtx, cancel := ctx, context.CancelFunc(func() {})
+	if c.Timeout > 0 {
+		runCtx, cancel = context.WithTimeout(ctx, c.Timeout)
+	}
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, argv[0], append(argv[1:], script)...)
+	cmd.Dir = c.Dir
+	cmd.Env = c.Env
+	out := &boundedBuffer{limit: c.OutputLimit}
+	cmd.Stdout, cmd.Stderr = out, out // the same writer: one pipe, one order
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// Setpgid made the group id equal to the pid.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = waitDelay
+	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil { // the agent is stopping: nothing ran
+			res = startFailed(err)
+			res.Reason = ReasonInterrupted
+			return res
+		}
+		return startFailed(err)
+	}
+	res.Started = time.Now().UTC()
+	waitErr := cmd.Wait()
+	res.Finished = time.Now().UTC()
+	res.Output, res.Truncated = out.result()
+
+	ps := cmd.ProcessState
+	if ps == nil { // Wait failed before the process was reaped: should not happen
+		res.State, res.Reason = jobxml.StateFailed, ReasonKilled
+		res.Output += jobxml.Sanitize(fmt.Sprintf("\n[scirectl agent: wait: %v]", waitErr))
+		return res
+	}
+	ws, _ := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Exited():
+		code := ws.ExitStatus()
+		res.Exit = &code
+		res.State = jobxml.StateSucceeded
+		if code != 0 {
+			res.State = jobxml.StateFailed
+		}
+	case ctx.Err() != nil:
+		res.State, res.Reason = jobxml.StateFailed, ReasonInterrupted
+	case runCtx.Err() != nil:
+		res.State, res.Reason = jobxml.StateFailed, ReasonTimeout
+	default:
+		res.State, res.Reason = jobxml.StateFailed, ReasonKilled
+	}
+	return res
+}
+
+// writeScript writes the script to a private executable file in dir.
+func writeScript(dir, script string) (string, error) {
+	f, err := os.CreateTemp(dir, "script-*")
+	if err != nil {
+		return "", fmt.Errorf("write script: %w", err)
+	}
+	p := f.Name()
+	if err := f.Chmod(0o700); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write script: %w", err)
+	}
+	if _, err := f.WriteString(script); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write script: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write script: %w", err)
+	}
+	return filepath.Abs(p)
+}
+
+// boundedBuffer keeps the first limit bytes written to it and counts the
+// rest. It never fails a write: a failed write would kill the script with
+// SIGPIPE or block it, and the output limit must not change what the job does.
+type boundedBuffer struct {
+	mu      sync.Mutex
+	limit   int
+	buf     []byte
+	dropped int64
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(max(b.limit-len(b.buf), 0), len(p))
+	b.buf = append(b.buf, p[:n]...)
+	b.dropped += int64(len(p) - n)
+	return len(p), nil
+}
+
+// result returns the kept output made XML-safe, and whether any was dropped.
+// A character cut in half by the limit is dropped too, rather than turned
+// into a replacement character.
+func (b *boundedBuffer) result() (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	kept := b.buf
+	if b.dropped > 0 {
+		kept = trimPartialRune(kept)
+	}
+	return jobxml.Sanitize(string(kept)), b.dropped > 0
+}
+
+// trimPartialRune drops an incomplete UTF-8 sequence at the end of p.
+func trimPartialRune(p []byte) []byte {
+	for i := 1; i <= utf8.UTFMax && i <= len(p); i++ {
+		c := p[len(p)-i]
+		if utf8.RuneStart(c) {
+			if !utf8.FullRune(p[len(p)-i:]) {
+				return p[:len(p)-i]
+			}
+			return p
+		}
+	}
+	return p
+}

@@ -1,0 +1,301 @@
+package agent
+
+import (
+	"crypto/tls"
+	"encoding/pem"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/pki"
+)
+
+// fakeServer implements the five agent methods in memory, with just enough
+// XML-RPC to talk to package client, and records what the agent did.
+type fakeServer struct {
+	t        *testing.T
+	srv      *httptest.Server
+	caFile   string
+	stateDir string // the agent's, to check the queue at ack time
+
+	mu          sync.Mutex
+	status      string
+	fingerprint string
+	pending     []jobxml.Job // to hand out, in order
+	rawDocs     []string     // extra documents handed out as they are
+	sent        map[int64]bool
+	acks        map[int64]int
+	ackedNoFile []int64 // runs acknowledged while not in the agent's queue (must not happen)
+	reports     map[int64][]jobxml.Status
+	stale       map[int64]bool
+	calls       []string
+	failAck     int    // answer the next n ackJobs with HTTP 500
+	failReport  int    // answer the next n reportStatus with fault 500; -1: always
+	poison      string // refuse (fault 409) any report batch with an output containing this
+}
+
+func newFakeServer(t *testing.T, stateDir string) *fakeServer {
+	f := &fakeServer{t: t, stateDir: stateDir, status: "active", sent: map[int64]bool{}, acks: map[int64]int{},
+		reports: map[int64][]jobxml.Status{}, stale: map[int64]bool{}}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	f.srv.StartTLS()
+	t.Cleanup(f.srv.Close)
+	f.caFile = filepath.Join(t.TempDir(), "ca.crt")
+	pemCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
+	if err := os.WriteFile(f.caFile, pemCA, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fakeServer) url() string { return f.srv.URL + "/RPC2" }
+
+func (f *fakeServer) addJob(j jobxml.Job) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if j.Interpreter == "" {
+		j.Interpreter = "/bin/sh"
+	}
+	if j.Attempt == 0 {
+		j.Attempt = 1
+	}
+	j.Permission, j.SubmittedBy = "run", "alice"
+	if j.Name == "" {
+		j.Name = "job" + strconv.FormatInt(j.ID, 10)
+	}
+	f.pending = append(f.pending, j)
+}
+
+// final returns the last report of run, if it is final.
+func (f *fakeServer) final(run int64) (jobxml.Status, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rs := f.reports[run]
+	if len(rs) == 0 || rs[len(rs)-1].State == jobxml.StateRunning {
+		return jobxml.Status{}, false
+	}
+	return rs[len(rs)-1], true
+}
+
+func (f *fakeServer) sawState(run int64, s jobxml.State) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.ContainsFunc(f.reports[run], func(st jobxml.Status) bool { return st.State == s })
+}
+
+// --- a minimal XML-RPC codec ---
+
+type xValue struct {
+	Text    string   `xml:",chardata"`
+	String  *string  `xml:"string"`
+	Int     *string  `xml:"int"`
+	I4      *string  `xml:"i4"`
+	Struct  *xStruct `xml:"struct"`
+	Array   *xArray  `xml:"array"`
+	Boolean *string  `xml:"boolean"`
+}
+type xMember struct {
+	Name  string `xml:"name"`
+	Value xValue `xml:"value"`
+}
+type xStruct struct {
+	Members []xMember `xml:"member"`
+}
+type xArray struct {
+	Values []xValue `xml:"data>value"`
+}
+type xCall struct {
+	Method string   `xml:"methodName"`
+	Params []xValue `xml:"params>param>value"`
+}
+
+func (v xValue) str() string {
+	switch {
+	case v.String != nil:
+		return *v.String
+	case v.Int != nil:
+		return *v.Int
+	case v.I4 != nil:
+		return *v.I4
+	}
+	return v.Text
+}
+
+func encodeValue(b *strings.Builder, v any) {
+	b.WriteString("<value>")
+	switch v := v.(type) {
+	case string:
+		b.WriteString("<string>")
+		xml.EscapeText(b, []byte(v))
+		b.WriteString("</string>")
+	case int:
+		fmt.Fprintf(b, "<int>%d</int>", v)
+	case bool:
+		if v {
+			b.WriteString("<boolean>1</boolean>")
+		} else {
+			b.WriteString("<boolean>0</boolean>")
+		}
+	case time.Time:
+		fmt.Fprintf(b, "<dateTime.iso8601>%s</dateTime.iso8601>", v.UTC().Format("20060102T15:04:05"))
+	case []any:
+		b.WriteString("<array><data>")
+		for _, e := range v {
+			encodeValue(b, e)
+		}
+		b.WriteString("</data></array>")
+	case map[string]any:
+		b.WriteString("<struct>")
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(b, "<member><name>%s</name>", k)
+			encodeValue(b, v[k])
+			b.WriteString("</member>")
+		}
+		b.WriteString("</struct>")
+	default:
+		panic(fmt.Sprintf("encodeValue: %T", v))
+	}
+	b.WriteString("</value>")
+}
+
+type fault struct {
+	code int
+	msg  string
+}
+
+func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var call xCall
+	if err := xml.Unmarshal(body, &call); err != nil {
+		f.t.Errorf("fake server: bad call: %v\n%s", err, body)
+		http.Error(w, "bad call", 400)
+		return
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, call.Method)
+	fp := pki.Fingerprint(r.TLS.PeerCertificates[0].Raw)
+	if f.fingerprint == "" {
+		f.fingerprint = fp
+	} else if f.fingerprint != fp {
+		f.t.Errorf("fake server: fingerprint changed from %s to %s", f.fingerprint, fp)
+	}
+	if call.Method == "agent.ackJobs" && f.failAck > 0 {
+		f.failAck--
+		f.mu.Unlock()
+		http.Error(w, "injected failure", http.StatusInternalServerError)
+		return
+	}
+	res, flt := f.handle(call)
+	f.mu.Unlock()
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0"?><methodResponse>`)
+	if flt != nil {
+		b.WriteString("<fault>")
+		encodeValue(&b, map[string]any{"faultCode": flt.code, "faultString": flt.msg})
+		b.WriteString("</fault>")
+	} else {
+		b.WriteString("<params><param>")
+		encodeValue(&b, res)
+		b.WriteString("</param></params>")
+	}
+	b.WriteString("</methodResponse>")
+	w.Header().Set("Content-Type", "text/xml")
+	io.WriteString(w, b.String())
+}
+
+func (f *fakeServer) handle(call xCall) (any, *fault) {
+	if call.Method != "agent.register" && f.status != "active" {
+		return nil, &fault{402, "client is " + f.status}
+	}
+	switch call.Method {
+	case "agent.register":
+		facts := map[string]string{}
+		for _, m := range call.Params[0].Struct.Members {
+			facts[m.Name] = m.Value.str()
+		}
+		if facts["hostname"] == "" || facts["name"] == "" || facts["mode"] != "poll" {
+			f.t.Errorf("register facts %v", facts)
+		}
+		return map[string]any{"client_id": "1", "status": f.status}, nil
+	case "agent.heartbeat":
+		return map[string]any{"server_time": time.Now(), "poll_interval": 1}, nil
+	case "agent.getJobs":
+		max, err := strconv.Atoi(strings.TrimSpace(call.Params[0].str()))
+		if err != nil || max < 1 || max > 1000 {
+			return nil, &fault{400, "bad max"}
+		}
+		out := []any{}
+		for len(out) < max && len(f.rawDocs) > 0 {
+			out = append(out, f.rawDocs[0])
+			f.rawDocs = f.rawDocs[1:]
+		}
+		for len(out) < max && len(f.pending) > 0 {
+			j := f.pending[0]
+			f.pending = f.pending[1:]
+			doc, err := jobxml.EncodeJob(j)
+			if err != nil {
+				f.t.Errorf("encode job: %v", err)
+			}
+			f.sent[j.Run] = true
+			out = append(out, string(doc))
+		}
+		return out, nil
+	case "agent.ackJobs":
+		stale := []any{}
+		for _, v := range call.Params[0].Array.Values {
+			run, _ := strconv.ParseInt(v.str(), 10, 64)
+			if !f.sent[run] {
+				return nil, &fault{404, "run " + v.str() + " not found"}
+			}
+			if f.stale[run] {
+				stale = append(stale, v.str())
+				continue
+			}
+			if !exists(filepath.Join(f.stateDir, "queue", v.str()+".xml")) && !exists(filepath.Join(f.stateDir, "outbox", v.str()+".xml")) && len(f.reports[run]) == 0 {
+				f.ackedNoFile = append(f.ackedNoFile, run)
+			}
+			f.acks[run]++
+		}
+		return map[string]any{"acknowledged": len(call.Params[0].Array.Values) - len(stale), "stale": stale}, nil
+	case "agent.reportStatus":
+		if f.failReport != 0 {
+			if f.failReport > 0 {
+				f.failReport--
+			}
+			return nil, &fault{500, "internal error (injected)"}
+		}
+		sts, err := jobxml.DecodeStatuses([]byte(call.Params[0].str()))
+		if err != nil {
+			return nil, &fault{400, err.Error()}
+		}
+		for _, st := range sts {
+			if f.poison != "" && strings.Contains(st.Output, f.poison) {
+				return nil, &fault{409, "run " + strconv.FormatInt(st.Run, 10) + " was not sent to this client"}
+			}
+		}
+		out := []any{}
+		for _, st := range sts {
+			f.reports[st.Run] = append(f.reports[st.Run], st)
+			out = append(out, map[string]any{"run_id": strconv.FormatInt(st.Run, 10), "accepted": f.sent[st.Run]})
+		}
+		return out, nil
+	}
+	return nil, &fault{404, "unknown method " + call.Method}
+}
