@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -193,6 +194,12 @@ func decode(method string, data []byte, reply any) error {
 	}
 	if reply == nil {
 		return nil
+	}
+	// kolo's decoder writes array elements in place when the destination
+	// slice already has elements, and refuses non-pointer ones; a reply
+	// variable reused across calls must therefore start from zero.
+	if v := reflect.ValueOf(reply); v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().SetZero()
 	}
 	if err := r.Unmarshal(reply); err != nil {
 		return fmt.Errorf("%s: decode reply: %w", method, err)

@@ -191,4 +191,3 @@ With --once it polls, runs what it got and exits when nothing is left (for cron)
 	f.IntVar(&cfg.OutputLimit, "output-limit", 1<<20, "bytes of output kept per job (the rest is cut and marked truncated)")
 	return cmd
 }
-

@@ -108,6 +108,14 @@ func TestAgainstServer(t *testing.T) {
 		t.Fatalf("job list table: exit %d, %q", code, out)
 	}
 	_, errOut, code = run(t, "", append([]string{"job", "submit", "--target", "ghost", "--script", "-"}, conn...)...)
+	if code != ExitUsage || !strings.Contains(errOut, "empty") {
+		t.Fatalf("submit of an empty script: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = run(t, "a\x01b", append([]string{"job", "submit", "--target", "ghost", "--script", "-"}, conn...)...)
+	if code != ExitUsage || !strings.Contains(errOut, "U+0001") {
+		t.Fatalf("submit of a script with a control character: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = run(t, "true\n", append([]string{"job", "submit", "--target", "ghost", "--script", "-"}, conn...)...)
 	if code != ExitNotFound || !strings.Contains(errOut, "ghost") {
 		t.Fatalf("submit to unknown client: exit %d, %q", code, errOut)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -126,6 +127,14 @@ func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) erro
 		script = string(b)
 	case o.Command == "":
 		return usageError("no script: use -c 'command' or --script FILE")
+	}
+	if strings.TrimSpace(script) == "" {
+		return usageError("the script is empty")
+	}
+	// XML cannot carry most control characters; an encoder would quietly
+	// replace them, so the script that ran would not be the one submitted.
+	if err := jobxml.ValidateText("script", script); err != nil {
+		return usageError(err.Error())
 	}
 	if o.Timeout < 0 || o.Timeout%time.Second != 0 {
 		return usageError(fmt.Sprintf("--timeout %s: want a whole, non-negative number of seconds", o.Timeout))

@@ -11,13 +11,13 @@ import (
 )
 
 // requireTool skips when a tool is missing, except in CI, where
-// SCIRE_REQUIRE_E2E=1 turns a skip into a failure.
+// SCIRE_REQUIRE_ALL=1 turns a skip into a failure.
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("SCIRE_REQUIRE_E2E") != "" {
-			t.Fatalf("%s is required (SCIRE_REQUIRE_E2E is set) but not found", name)
+		if os.Getenv("SCIRE_REQUIRE_ALL") != "" {
+			t.Fatalf("%s is required (SCIRE_REQUIRE_ALL is set) but not found", name)
 		}
 		t.Skipf("%s not found", name)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -95,6 +96,9 @@ print("ok")
 func TestPythonInterop(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
+		if os.Getenv("SCIRE_REQUIRE_ALL") != "" {
+			t.Fatal("python3 is required (SCIRE_REQUIRE_ALL is set) but not found")
+		}
 		t.Skip("python3 not installed")
 	}
 	s := NewServer()
