@@ -95,10 +95,21 @@ type Client struct {
 
 // Check decides whether user may use permission on client.
 func (p *Policy) Check(user, permission string, c Client) Decision {
+	return p.check(user, permission, func(r *db.ACLRule) bool { return p.matchTarget(r, c) }, "on client "+c.Name)
+}
+
+// CheckServer decides whether user may use an admin permission (such as
+// acl.write or client.accept). Those act on the server, not on a client, so
+// only rules whose target is "*" apply.
+func (p *Policy) CheckServer(user, permission string) Decision {
+	return p.check(user, permission, func(r *db.ACLRule) bool { return r.TargetKind == db.KindAny }, "on the server")
+}
+
+func (p *Policy) check(user, permission string, target func(*db.ACLRule) bool, where string) Decision {
 	var allow *db.ACLRule
 	for i := range p.rules {
 		r := &p.rules[i]
-		if !p.matchTarget(r, c) || (r.Permission != "*" && r.Permission != permission) {
+		if (r.Permission != "*" && r.Permission != permission) || !target(r) {
 			continue
 		}
 		named := p.namesUser(r, user)
@@ -121,7 +132,7 @@ func (p *Policy) Check(user, permission string, c Client) Decision {
 	if user == Admin {
 		return Decision{Allowed: true, Reason: "allowed: built-in admin"}
 	}
-	return Decision{Reason: fmt.Sprintf("denied: no rule allows %s %q on client %s", user, permission, c.Name)}
+	return Decision{Reason: fmt.Sprintf("denied: no rule allows %s %q %s", user, permission, where)}
 }
 
 func note(r *db.ACLRule) string {

@@ -88,3 +88,44 @@ func TestCacheInvalidate(t *testing.T) {
 		t.Fatalf("loads = %d, want 2 (one, then one after Invalidate)", loads)
 	}
 }
+
+// Admin permissions act on the server: only rules targeting "*" grant or
+// refuse them, so a rule on one client cannot make someone an ACL editor.
+func TestCheckServer(t *testing.T) {
+	p := New(db.PolicyData{
+		Rules: []db.ACLRule{
+			rule(1, db.KindUser, "alice", "acl.write", db.KindClient, "web1", true),
+			rule(2, db.KindUserGroup, "auditors", "audit.read", db.KindAny, "", true),
+			rule(3, db.KindUser, "admin", "user.write", db.KindAny, "", false),
+			rule(4, db.KindAny, "", "client.delete", db.KindAny, "", false),
+			rule(5, db.KindUser, "bob", "*", db.KindAny, "", true),
+		},
+		UserGroupUsers: map[string][]string{"auditors": {"carol"}},
+	})
+	cases := []struct {
+		user, perm string
+		allow      bool
+		rule       int64
+	}{
+		{"alice", "acl.write", false, 0}, // rule 1 targets a client, not the server
+		{"carol", "audit.read", true, 2},
+		{"carol", "acl.read", false, 0},
+		{"admin", "user.write", false, 3},   // a deny naming admin binds it
+		{"admin", "client.delete", true, 0}, // a wildcard deny does not
+		{"bob", "client.delete", false, 4},  // deny wins over bob's allow-all
+		{"bob", "group.write", true, 5},
+	}
+	for _, tc := range cases {
+		d := p.CheckServer(tc.user, tc.perm)
+		var got int64
+		if d.Rule != nil {
+			got = d.Rule.ID
+		}
+		if d.Allowed != tc.allow || got != tc.rule {
+			t.Errorf("CheckServer(%s, %s) = %v by rule %d (%s); want %v by rule %d", tc.user, tc.perm, d.Allowed, got, d.Reason, tc.allow, tc.rule)
+		}
+	}
+	if d := p.CheckServer("alice", "acl.write"); !strings.Contains(d.Reason, "on the server") {
+		t.Errorf("reason %q does not say where", d.Reason)
+	}
+}

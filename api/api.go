@@ -73,3 +73,76 @@ type Client struct {
 	RegisteredAt time.Time  `xmlrpc:"registered_at" json:"registered_at"`
 	LastSeen     *time.Time `xmlrpc:"last_seen,omitempty" json:"last_seen,omitempty"`
 }
+
+// User is an operator account as user.list shows it.
+type User struct {
+	Name      string    `xmlrpc:"name" json:"name"`
+	CreatedAt time.Time `xmlrpc:"created_at" json:"created_at"`
+	Tokens    int       `xmlrpc:"tokens" json:"tokens"` // tokens not revoked
+	Groups    []string  `xmlrpc:"groups" json:"groups"` // user groups it belongs to directly
+}
+
+// NewToken is what user.add and user.token.create return: the secret is
+// shown this once and stored only as a hash.
+type NewToken struct {
+	ID    string `xmlrpc:"id" json:"id"`
+	User  string `xmlrpc:"user" json:"user"`
+	Name  string `xmlrpc:"name" json:"name"`
+	Token string `xmlrpc:"token" json:"token"`
+}
+
+// Token is a token's metadata as user.token.list shows it.
+type Token struct {
+	ID        string    `xmlrpc:"id" json:"id"`
+	User      string    `xmlrpc:"user" json:"user"`
+	Name      string    `xmlrpc:"name" json:"name"`
+	CreatedAt time.Time `xmlrpc:"created_at" json:"created_at"`
+	Revoked   bool      `xmlrpc:"revoked" json:"revoked"`
+}
+
+// Group is a user group or a client group.
+type Group struct {
+	Kind      string    `xmlrpc:"kind" json:"kind"` // "user" or "client"
+	Name      string    `xmlrpc:"name" json:"name"`
+	Note      string    `xmlrpc:"note" json:"note"`
+	CreatedAt time.Time `xmlrpc:"created_at" json:"created_at"`
+	Members   []string  `xmlrpc:"members" json:"members"` // user names, or client names for a client group
+	ClientIDs []string  `xmlrpc:"client_ids,omitempty" json:"client_ids,omitempty"`
+	Groups    []string  `xmlrpc:"groups" json:"groups"` // nested groups
+}
+
+// ACLRule is one access rule. Subject is "user:NAME", "group:NAME" or "*";
+// Target is "client:NAME-OR-ID", "group:NAME" or "*".
+type ACLRule struct {
+	ID         string    `xmlrpc:"id" json:"id"`
+	Subject    string    `xmlrpc:"subject" json:"subject"`
+	Permission string    `xmlrpc:"permission" json:"permission"`
+	Target     string    `xmlrpc:"target" json:"target"`
+	Action     string    `xmlrpc:"action" json:"action"` // "allow" or "deny"
+	Active     bool      `xmlrpc:"active" json:"active"`
+	Note       string    `xmlrpc:"note" json:"note"`
+	CreatedBy  string    `xmlrpc:"created_by" json:"created_by"`
+	CreatedAt  time.Time `xmlrpc:"created_at" json:"created_at"`
+}
+
+// ACLDecision is what acl.check answers.
+type ACLDecision struct {
+	User       string `xmlrpc:"user" json:"user"`
+	Permission string `xmlrpc:"permission" json:"permission"`
+	Target     string `xmlrpc:"target" json:"target"`
+	Allowed    bool   `xmlrpc:"allowed" json:"allowed"`
+	RuleID     string `xmlrpc:"rule_id,omitempty" json:"rule_id,omitempty"` // the rule that decided, if any
+	Reason     string `xmlrpc:"reason" json:"reason"`
+}
+
+// AuditEntry is one record of the audit trail.
+type AuditEntry struct {
+	ID       string    `xmlrpc:"id" json:"id"`
+	At       time.Time `xmlrpc:"at" json:"at"`
+	ServerID string    `xmlrpc:"server_id" json:"server_id"`
+	Actor    string    `xmlrpc:"actor" json:"actor"`
+	Name     string    `xmlrpc:"operation" json:"operation"`
+	Target   string    `xmlrpc:"target" json:"target"`
+	Outcome  string    `xmlrpc:"outcome" json:"outcome"`
+	Detail   string    `xmlrpc:"detail" json:"detail"`
+}

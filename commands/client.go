@@ -24,6 +24,7 @@ known by the SHA-256 fingerprint of its certificate; an operator accepts it
 before it gets any work.`,
 		Example: `  scirectl client list --status pending
   scirectl client accept web1
+  scirectl client revoke old1 && scirectl client delete old1
   scirectl client poll --server https://jobs.example:7443/RPC2 --ca ca.crt --state-dir /var/lib/scire-agent`,
 	}
 	cmd.AddCommand(
@@ -34,6 +35,8 @@ before it gets any work.`,
 			"  scirectl client reject 7"),
 		newClientStatusCmd(ios, "revoke", "client.revoke", "Revoke accepted clients: they get no more work",
 			"  scirectl client revoke web1"),
+		newClientStatusCmd(ios, "delete", "client.delete", "Delete clients that are not active, with their runs",
+			"  scirectl client revoke web1 && scirectl client delete web1"),
 		NewClientPollCmd(ios),
 	)
 	return cmd

@@ -37,6 +37,7 @@ type JobSubmitOptions struct {
 	conn        connOptions
 	out         outputOptions
 	Targets     []string
+	Groups      []string
 	Command     string
 	ScriptFile  string
 	Interpreter string
@@ -61,9 +62,12 @@ func NewJobSubmitCmd(ios *IOStreams) *cobra.Command {
 
 The script comes from -c (a command line), --script FILE, or --script - (standard
 input). Targets are client names, ids or fingerprints; each must be accepted.
+--group adds every accepted member of a client group (nested groups too), as
+the group is now: a machine added to the group later does not get this job.
 The job is checked against the ACL now, and each run again when it is handed out.`,
 		Example: `  scirectl job submit --target web1 -c 'uptime'
   scirectl job submit --target web1,web2 --script deploy.sh --timeout 10m --priority 5
+  scirectl job submit --group web -c 'systemctl reload nginx' --wait
   echo 'apt-get -y upgrade' | scirectl job submit --target db1 --script - --wait
   id=$(scirectl job submit --target web1 -c true -o json | jq -r .id)`,
 		Args: cobra.NoArgs,
@@ -71,6 +75,7 @@ The job is checked against the ACL now, and each run again when it is handed out
 	}
 	f := cmd.Flags()
 	f.StringSliceVarP(&o.Targets, "target", "t", nil, "target client name, id or fingerprint (repeatable, or comma-separated)")
+	f.StringSliceVarP(&o.Groups, "group", "g", nil, "target every accepted client of this client group (repeatable, or comma-separated)")
 	f.StringVarP(&o.Command, "command", "c", "", "the script as a command line")
 	f.StringVar(&o.ScriptFile, "script", "", "read the script from FILE, or from standard input with -")
 	f.StringVar(&o.Interpreter, "interpreter", "/bin/sh", "program that runs the script on the client")
@@ -108,8 +113,8 @@ func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) erro
 	if err := o.out.validate(); err != nil {
 		return err
 	}
-	if len(o.Targets) == 0 {
-		return usageError("no target: use --target NAME")
+	if len(o.Targets) == 0 && len(o.Groups) == 0 {
+		return usageError("no target: use --target NAME or --group NAME")
 	}
 	script := o.Command
 	switch {
@@ -149,7 +154,7 @@ func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) erro
 		return err
 	}
 	job := map[string]any{
-		"script": script, "targets": o.Targets, "interpreter": o.Interpreter, "priority": o.Priority,
+		"script": script, "targets": nonNil(o.Targets), "groups": nonNil(o.Groups), "interpreter": o.Interpreter, "priority": o.Priority,
 		"timeout": int(o.Timeout / time.Second), "permission": o.Permission, "max_attempts": o.MaxAttempts,
 	}
 	if o.Name != "" {

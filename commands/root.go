@@ -53,6 +53,10 @@ commands, which talk to the server over the same API.`,
 		NewServeCmd(ios),
 		NewJobCmd(ios),
 		NewClientCmd(ios),
+		NewGroupCmd(ios),
+		NewUserCmd(ios),
+		NewACLCmd(ios),
+		NewAuditCmd(ios),
 		NewVersionCmd(ios),
 	)
 	return root

@@ -39,10 +39,46 @@ type Store interface {
 	SetClientStatus(ctx context.Context, id int64, to ClientStatus) (Client, error)
 	TouchClient(ctx context.Context, id int64, at time.Time) error
 
+	// DeleteClient removes a client that is not active (revoke it first),
+	// with its group memberships and its runs; ErrConflict while the client
+	// is active or has a run in flight (sent, received or running).
+	DeleteClient(ctx context.Context, id int64) error
+
 	// Users and their bearer tokens (only hashes are stored).
 	EnsureUser(ctx context.Context, name string) (User, error)
+	// CreateUser adds a user; ErrConflict when the name is taken.
+	CreateUser(ctx context.Context, name string) (User, error)
+	UserByName(ctx context.Context, name string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	// DeleteUser removes a user with its tokens and group memberships.
+	DeleteUser(ctx context.Context, name string) error
 	CreateToken(ctx context.Context, userID int64, name string, hash []byte) (Token, error)
 	TokenByID(ctx context.Context, id int64) (Token, User, error)
+	ListTokens(ctx context.Context, userID int64) ([]Token, error)
+	// RevokeToken marks a token revoked; revoking twice is not an error.
+	RevokeToken(ctx context.Context, id int64) (Token, error)
+
+	// Groups of users (KindUserGroup) and of clients (KindClientGroup).
+	// Groups nest: a member of a child group is a member of the parent.
+	CreateGroup(ctx context.Context, kind, name, note string) (Group, error)
+	// DeleteGroup removes a group, its memberships and its nesting links;
+	// ErrConflict while an ACL rule names it.
+	DeleteGroup(ctx context.Context, kind, name string) error
+	Group(ctx context.Context, kind, name string) (Group, error)
+	ListGroups(ctx context.Context, kind string) ([]Group, error)
+	// AddGroupMember and RemoveGroupMember change one membership. Adding an
+	// existing membership is not an error; a nesting that would make a cycle
+	// is ErrInvalid; removing a membership that does not exist is ErrNotFound.
+	AddGroupMember(ctx context.Context, kind, group string, m Member) error
+	RemoveGroupMember(ctx context.Context, kind, group string, m Member) error
+
+	// ACL rules. AddACLRule validates the rule (kinds, names present,
+	// a subject or target that names a user, group or client that exists)
+	// and returns it with its id.
+	AddACLRule(ctx context.Context, r ACLRule) (ACLRule, error)
+	RemoveACLRule(ctx context.Context, id int64) (ACLRule, error)
+	SetACLRuleActive(ctx context.Context, id int64, active bool) (ACLRule, error)
+	ListACLRules(ctx context.Context) ([]ACLRule, error)
 
 	// Jobs and runs.
 	SubmitJob(ctx context.Context, j NewJob) (Job, error)
@@ -289,10 +325,20 @@ type Operation struct {
 	Detail   string
 }
 
-// OperationFilter narrows ListOperations.
+// OperationFilter narrows ListOperations (newest first); zero values match
+// everything.
 type OperationFilter struct {
 	Actor string
-	Limit int
+	// Name is an exact operation name, or a prefix ending in "*" ("acl.*");
+	// only a trailing "*" is a wildcard.
+	Name  string
+	Since time.Time // entries at or after this time
+	// Outcome is "ok"; "error" for every entry whose outcome is not ok
+	// (denials included); any other value matches the outcome exactly
+	// (e.g. "denied").
+	Outcome  string
+	BeforeID int64 // paging: entries with a smaller id
+	Limit    int   // 0: driver default (100)
 }
 
 // ACL rule subjects and targets.
@@ -315,6 +361,44 @@ type ACLRule struct {
 	Allow       bool
 	Active      bool
 	Note        string
+	CreatedBy   string
+	CreatedAt   time.Time
+}
+
+// Group is a named set of users or clients, possibly nesting other groups
+// of the same kind.
+type Group struct {
+	ID        int64
+	Kind      string // KindUserGroup or KindClientGroup
+	Name      string
+	Note      string
+	CreatedAt time.Time
+	// Direct members: user names for a user group, client ids for a client
+	// group (with their names in MemberNames, same order); Children are the
+	// names of directly nested groups.
+	Users       []string
+	ClientIDs   []int64
+	MemberNames []string
+	Children    []string
+}
+
+// Member is one member of a group: a user (by name), a client (by id), or
+// a nested group of the same kind (by name). Exactly one field is set.
+type Member struct {
+	User     string
+	ClientID int64
+	Group    string
+}
+
+// String names the member for messages.
+func (m Member) String() string {
+	switch {
+	case m.User != "":
+		return "user " + m.User
+	case m.ClientID != 0:
+		return fmt.Sprintf("client %d", m.ClientID)
+	}
+	return "group " + m.Group
 }
 
 // PolicyData is a snapshot of everything an ACL decision needs.

@@ -164,7 +164,7 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	for _, d := range denied {
 		s.log.Warn("run denied at dispatch", "job_id", d.job.ID, "client_id", c.ID, "user", d.job.SubmittedBy,
 			"permission", d.job.Permission, "reason", d.reason)
-		s.store.RecordOperation(ctx, db.Operation{At: now, ServerID: s.info.ID, Actor: d.job.SubmittedBy, Name: "dispatch",
+		s.record(ctx, db.Operation{At: now, Actor: d.job.SubmittedBy, Name: "dispatch",
 			Target: "job " + strconv.FormatInt(d.job.ID, 10) + " on client " + strconv.FormatInt(c.ID, 10), Outcome: "denied", Detail: d.reason})
 	}
 	docs := make([]string, 0, len(ds))

@@ -6,8 +6,34 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
+
+func (s *Server) clientOperations() []Operation {
+	return []Operation{
+		{Name: "client.list", Class: gate.NonModifier, caller: byOperator, Permission: PermClientRead, handler: s.clientList,
+			Signature: []string{"array", "struct"},
+			Help:      "List clients. Optional param: struct {status: pending|active|rejected|revoked}. Returns [{id, name, fingerprint, status, hostname, os, arch, version, mode, registered_at, last_seen}]."},
+		{Name: "client.get", Class: gate.NonModifier, caller: byOperator, Permission: PermClientRead, handler: s.clientGet,
+			Signature: []string{"struct", "string"},
+			Help:      "Get one client by id, name or fingerprint."},
+		{Name: "client.accept", Class: gate.Modifier, caller: byOperator, Permission: PermClientAccept, handler: s.clientSetStatus(db.ClientActive),
+			Signature: []string{"array", "array"},
+			Help: "Accept pending clients. Param: array of client ids, names or fingerprints. Returns the clients. " +
+				"Fault 409 when a client is not pending or its name is held by another active client; nothing changes then for that client and those after it."},
+		{Name: "client.reject", Class: gate.Modifier, caller: byOperator, Permission: PermClientReject, handler: s.clientSetStatus(db.ClientRejected),
+			Signature: []string{"array", "array"},
+			Help:      "Reject pending clients. Param: array of client ids, names or fingerprints. Returns the clients."},
+		{Name: "client.revoke", Class: gate.Modifier, caller: byOperator, Permission: PermClientRevoke, handler: s.clientSetStatus(db.ClientRevoked),
+			Signature: []string{"array", "array"},
+			Help:      "Revoke active clients: they can call nothing but agent.register afterwards. Param: array of client ids, names or fingerprints."},
+		{Name: "client.delete", Class: gate.Modifier, caller: byOperator, Permission: PermClientDelete, handler: s.clientDelete,
+			Signature: []string{"array", "array"},
+			Help: "Delete clients that are not active (revoke them first), with their runs and group memberships. " +
+				"Param: array of client ids, names or fingerprints. Returns the deleted clients. Fault 409 for an active client or one with a run in flight."},
+	}
+}
 
 func apiClient(c db.Client) api.Client {
 	return api.Client{
@@ -69,39 +95,68 @@ func (s *Server) clientGet(ctx context.Context, p xmlrpc.Params) (any, error) {
 
 // clientSetStatus moves clients along the enrollment lifecycle; the store
 // refuses moves the lifecycle does not allow.
-func (s *Server) clientSetStatus(to db.ClientStatus) func(context.Context, xmlrpc.Params) (any, error) {
+func (s *Server) clientSetStatus(to db.ClientStatus) xmlrpc.Handler {
+	return s.eachClient(func(ctx context.Context, c db.Client) (db.Client, error) {
+		return s.store.SetClientStatus(ctx, c.ID, to)
+	})
+}
+
+func (s *Server) clientDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
+	res, err := s.eachClient(func(ctx context.Context, c db.Client) (db.Client, error) {
+		return c, s.store.DeleteClient(ctx, c.ID)
+	})(ctx, p)
+	if err == nil {
+		s.policy.Invalidate() // group memberships went with the clients
+	}
+	return res, err
+}
+
+// eachClient applies fn to every client named in param 1, in order,
+// stopping at the first failure.
+func (s *Server) eachClient(fn func(context.Context, db.Client) (db.Client, error)) xmlrpc.Handler {
 	return func(ctx context.Context, p xmlrpc.Params) (any, error) {
 		if err := p.Count(1, 1); err != nil {
 			return nil, err
 		}
-		refs, err := p.Array(0, "clients")
+		refs, err := refList(p, 0, "clients")
 		if err != nil {
 			return nil, err
 		}
-		if len(refs) == 0 {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "param 1 (clients): empty: name at least one client")
-		}
 		out := make([]api.Client, 0, len(refs))
-		for i, r := range refs {
-			var ref string
-			switch v := r.(type) {
-			case string:
-				ref = v
-			case int64:
-				ref = strconv.FormatInt(v, 10)
-			default:
-				return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "param 1 (clients): element %d: want a string or int, got %T", i+1, r)
-			}
+		for _, ref := range refs {
 			c, err := s.resolveClient(ctx, ref)
 			if err != nil {
 				return nil, err
 			}
-			c, err = s.store.SetClientStatus(ctx, c.ID, to)
-			if err != nil {
+			if c, err = fn(ctx, c); err != nil {
 				return nil, err
 			}
 			out = append(out, apiClient(c))
 		}
 		return out, nil
 	}
+}
+
+// refList reads parameter i as a non-empty array of object references:
+// names, or ids given as strings or (as SPEC §4 allows) XML-RPC ints.
+func refList(p xmlrpc.Params, i int, name string) ([]string, error) {
+	arr, err := p.Array(i, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(arr) == 0 {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "param %d (%s): empty: name at least one", i+1, name)
+	}
+	out := make([]string, len(arr))
+	for k, v := range arr {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case int64:
+			out[k] = strconv.FormatInt(v, 10)
+		default:
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "param %d (%s): item %d: want a string or int, got %T", i+1, name, k+1, v)
+		}
+	}
+	return out, nil
 }

@@ -23,39 +23,24 @@ const (
 	MaxTimeout     = 7 * 24 * time.Hour
 )
 
-func (s *Server) operatorOperations() []Operation {
+func (s *Server) jobOperations() []Operation {
 	return []Operation{
 		{Name: "job.submit", Class: gate.Modifier, caller: byOperator, handler: s.jobSubmit,
 			Signature: []string{"struct", "struct"},
-			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint] (required), " +
+			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint], groups: [client group] (at least one target or group), " +
 				"interpreter (default /bin/sh), name, priority (int, higher first), timeout (int seconds), permission (default run), " +
 				"max_attempts (int), not_before (dateTime), expires_at (dateTime)}. Each target must be an active client. " +
 				"Fault 403 when the ACL allows the caller on none of the targets. Returns {id, runs}."},
 		{Name: "job.list", Class: gate.NonModifier, caller: byOperator, handler: s.jobList,
 			Signature: []string{"array", "struct"},
-			Help:      "List jobs, newest first. Optional param: struct {limit (int, default 100), before (job id: page older), submitted_by}. Returns an array of job structs without runs."},
+			Help: "List jobs, newest first. Optional param: struct {limit (int, default 100), before (job id: page older), submitted_by}. " +
+				"Returns an array of job structs without runs. Without the job.read permission a user sees only their own jobs."},
 		{Name: "job.get", Class: gate.NonModifier, caller: byOperator, handler: s.jobGet,
 			Signature: []string{"struct", "string"},
 			Help:      "Get one job with its script and its runs (id, client, state, exit_code, attempts, reason, times). Param: job id."},
 		{Name: "job.output", Class: gate.NonModifier, caller: byOperator, handler: s.jobOutput,
 			Signature: []string{"array", "string"},
 			Help:      "Get the captured output of a job's runs. Params: job id, optional client name or id. Returns [{run_id, client, state, exit_code?, output, truncated}]."},
-		{Name: "client.list", Class: gate.NonModifier, caller: byOperator, handler: s.clientList,
-			Signature: []string{"array", "struct"},
-			Help:      "List clients. Optional param: struct {status: pending|active|rejected|revoked}. Returns [{id, name, fingerprint, status, hostname, os, arch, version, mode, registered_at, last_seen}]."},
-		{Name: "client.get", Class: gate.NonModifier, caller: byOperator, handler: s.clientGet,
-			Signature: []string{"struct", "string"},
-			Help:      "Get one client by id, name or fingerprint."},
-		{Name: "client.accept", Class: gate.Modifier, caller: byOperator, handler: s.clientSetStatus(db.ClientActive),
-			Signature: []string{"array", "array"},
-			Help: "Accept pending clients. Param: array of client ids, names or fingerprints. Returns the clients. " +
-				"Fault 409 when a client is not pending or its name is held by another active client; nothing changes then for that client and those after it."},
-		{Name: "client.reject", Class: gate.Modifier, caller: byOperator, handler: s.clientSetStatus(db.ClientRejected),
-			Signature: []string{"array", "array"},
-			Help:      "Reject pending clients. Param: array of client ids, names or fingerprints. Returns the clients."},
-		{Name: "client.revoke", Class: gate.Modifier, caller: byOperator, handler: s.clientSetStatus(db.ClientRevoked),
-			Signature: []string{"array", "array"},
-			Help:      "Revoke active clients: they can call nothing but agent.register afterwards. Param: array of client ids, names or fingerprints."},
 	}
 }
 
@@ -67,7 +52,7 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := in.Unknown("script", "targets", "interpreter", "name", "priority", "timeout", "permission",
+	if err := in.Unknown("script", "targets", "groups", "interpreter", "name", "priority", "timeout", "permission",
 		"max_attempts", "not_before", "expires_at"); err != nil {
 		return nil, err
 	}
@@ -144,13 +129,18 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if !nj.ExpiresAt.IsZero() && !nj.ExpiresAt.After(now) {
 		return nil, bad("expires_at", "%s is not in the future", nj.ExpiresAt.Format(time.RFC3339))
 	}
-	targets, ok, err := in.StringSlice("targets")
+	targets, _, err := in.StringSlice("targets")
 	if err != nil {
 		return nil, err
-	} else if !ok || len(targets) == 0 {
-		return nil, bad("targets", "required: at least one client name, id or fingerprint")
-	} else if len(targets) > MaxTargets {
-		return nil, bad("targets", "%d targets, at most %d", len(targets), MaxTargets)
+	}
+	groups, _, err := in.StringSlice("groups")
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) == 0 && len(groups) == 0 {
+		return nil, bad("targets", "required: at least one client name, id or fingerprint, or a client group in groups")
+	} else if len(targets)+len(groups) > MaxTargets {
+		return nil, bad("targets", "%d targets and groups, at most %d", len(targets)+len(groups), MaxTargets)
 	}
 	clients, err := s.resolveClients(ctx, targets)
 	if err != nil {
@@ -160,6 +150,31 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 		if c.Status != db.ClientActive {
 			return nil, xmlrpc.Faultf(xmlrpc.CodeConflict, "job.submit: target %q: client %d is %s, not active", c.Name, c.ID, c.Status)
 		}
+	}
+	// Groups are resolved to their members now (SPEC §2): a machine added
+	// to the group later does not receive this job.
+	members, err := s.groupClients(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[int64]bool{}
+	for _, c := range clients {
+		seen[c.ID] = true
+	}
+	for _, c := range members {
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			clients = append(clients, c)
+		}
+	}
+	if len(clients) == 0 {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeConflict, "job.submit: groups %s have no active client", strings.Join(groups, ", "))
+	}
+	if len(clients) > MaxTargets {
+		return nil, bad("targets", "%d clients, at most %d", len(clients), MaxTargets)
+	}
+	for _, g := range groups {
+		targets = append(targets, "group:"+g)
 	}
 	// Early ACL check: refuse a job no target could run. Each run is
 	// checked again at dispatch, so a rule changed meanwhile still applies.
@@ -178,7 +193,8 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 		}
 	}
 	if allowed == 0 {
-		s.store.RecordOperation(ctx, db.Operation{At: now, ServerID: s.info.ID, Actor: nj.SubmittedBy, Name: "job.submit",
+		s.log.Warn("job refused at submit", "request_id", requestFrom(ctx).ID, "user", nj.SubmittedBy, "permission", nj.Permission, "reason", last.Reason)
+		s.record(ctx, db.Operation{At: now, Actor: nj.SubmittedBy, Name: "job.submit",
 			Target: strings.Join(targets, ","), Outcome: "denied", Detail: last.Reason})
 		return nil, xmlrpc.Faultf(xmlrpc.CodeForbidden, "job.submit: %s may not %q on any target: %s", nj.SubmittedBy, nj.Permission, last.Reason)
 	}
@@ -287,6 +303,16 @@ func (s *Server) jobList(ctx context.Context, p xmlrpc.Params) (any, error) {
 			return nil, err
 		}
 	}
+	if d, err := s.may(ctx, PermJobRead); err != nil {
+		return nil, err
+	} else if !d.Allowed {
+		// Everyone sees their own jobs; others' need job.read.
+		if me := callingUser(ctx).Name; f.SubmittedBy == "" {
+			f.SubmittedBy = me
+		} else if f.SubmittedBy != me {
+			return nil, s.authorize(ctx, PermJobRead)
+		}
+	}
 	jobs, err := s.store.ListJobs(ctx, f)
 	if err != nil {
 		return nil, err
@@ -306,7 +332,7 @@ func (s *Server) jobGet(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, err := s.store.Job(ctx, id)
+	j, err := s.readableJob(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +362,7 @@ func (s *Server) jobOutput(ctx context.Context, p xmlrpc.Params) (any, error) {
 			return nil, err
 		}
 	}
-	if _, err := s.store.Job(ctx, id); err != nil {
+	if _, err := s.readableJob(ctx, id); err != nil {
 		return nil, err
 	}
 	runs, err := s.store.Runs(ctx, id)
@@ -355,6 +381,21 @@ func (s *Server) jobOutput(ctx context.Context, p xmlrpc.Params) (any, error) {
 		return nil, xmlrpc.Faultf(xmlrpc.CodeNotFound, "job %d has no run on client %q", id, only)
 	}
 	return out, nil
+}
+
+// readableJob returns a job the caller may see: their own, or any with
+// the job.read permission.
+func (s *Server) readableJob(ctx context.Context, id int64) (db.Job, error) {
+	j, err := s.store.Job(ctx, id)
+	if err != nil {
+		return db.Job{}, err
+	}
+	if j.SubmittedBy != callingUser(ctx).Name {
+		if err := s.authorize(ctx, PermJobRead); err != nil {
+			return db.Job{}, err
+		}
+	}
+	return j, nil
 }
 
 func optTime(t time.Time) *time.Time {

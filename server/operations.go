@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
@@ -24,12 +23,17 @@ const (
 // Operation is one entry of the operation registry: every XML-RPC method
 // is one, with a stable name and a gate class (SPEC §6).
 type Operation struct {
-	Name      string
-	Class     gate.Class
-	caller    callerKind
-	Help      string
-	Signature []string
-	handler   xmlrpc.Handler
+	Name  string
+	Class gate.Class
+	// Permission is the admin permission an operator needs (checked before
+	// the gate is entered, so a forbidden call never waits). Empty for
+	// agent methods and for methods that check inside, such as job.submit
+	// (the job's own permission on each target) or self-service ones.
+	Permission string
+	Help       string
+	Signature  []string
+	caller     callerKind
+	handler    xmlrpc.Handler
 }
 
 // Operations lists the registry, sorted by name (for `ops classes`).
@@ -44,7 +48,12 @@ func (s *Server) Operations() []Operation {
 
 func (s *Server) registerOperations() {
 	s.ops = map[string]Operation{}
-	for _, op := range append(s.agentOperations(), s.operatorOperations()...) {
+	var all []Operation
+	for _, ops := range [][]Operation{s.agentOperations(), s.jobOperations(), s.clientOperations(),
+		s.userOperations(), s.groupOperations(), s.aclOperations(), s.auditOperations()} {
+		all = append(all, ops...)
+	}
+	for _, op := range all {
 		if _, dup := s.ops[op.Name]; dup {
 			panic("server: operation registered twice: " + op.Name)
 		}
@@ -116,6 +125,11 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 		who = req.User.Name
 	}
 	req.Caller = who
+	if op.Permission != "" {
+		if err := s.authorize(ctx, op.Permission); err != nil {
+			return nil, err
+		}
+	}
 	t, err := s.gate.Enter(ctx, gate.Request{Name: method, Class: op.Class, User: who, NoWait: req.NoWait})
 	if err != nil {
 		var busy *gate.BusyError
@@ -132,12 +146,15 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 	return res, err
 }
 
-// audit records a state-changing operator operation; a failure to record
-// is logged, never hidden, but does not undo the operation.
+// audit records a state-changing operator operation with its outcome.
 func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params, opErr error) {
-	outcome := "ok"
+	outcome, detail := "ok", ""
+	var f *xmlrpc.Fault
+	if errors.As(opErr, &f) && f.Code == xmlrpc.CodeForbidden {
+		return // every refusal is recorded, once, where it is decided
+	}
 	if opErr != nil {
-		outcome = opErr.Error()
+		outcome, detail = "error", opErr.Error()
 	}
 	target := ""
 	if len(p) > 0 {
@@ -146,12 +163,7 @@ func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params,
 			target = target[:200] + "…"
 		}
 	}
-	err := s.store.RecordOperation(context.WithoutCancel(ctx), db.Operation{
-		At: time.Now().UTC(), ServerID: s.info.ID, Actor: who, Name: method, Target: target, Outcome: outcome,
-	})
-	if err != nil {
-		s.log.Error("audit", "request_id", requestFrom(ctx).ID, "err", err)
-	}
+	s.record(ctx, db.Operation{Actor: who, Name: method, Target: target, Outcome: outcome, Detail: detail})
 }
 
 // toFault maps an error to the fault a caller sees. Store errors keep their

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,4 +163,52 @@ func (s *Store) TouchClient(ctx context.Context, id int64, at time.Time) error {
 // isUnique reports a UNIQUE constraint failure.
 func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// DeleteClient removes a client that is not active, with its runs and group
+// memberships (foreign keys cascade). ACL rules that name the client stay:
+// they name a machine, which may enroll again.
+func (s *Store) DeleteClient(ctx context.Context, id int64) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var status db.ClientStatus
+		err := tx.QueryRowContext(ctx, `SELECT status FROM clients WHERE id = ?`, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("client", id)
+		} else if err != nil {
+			return err
+		}
+		if status == db.ClientActive {
+			return fmt.Errorf("client %d is active: revoke it first: %w", id, db.ErrConflict)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE client_id = ? AND state IN ('sent', 'received', 'running') ORDER BY id LIMIT 11`, id)
+		if err != nil {
+			return err
+		}
+		var inflight []string
+		for rows.Next() {
+			var rid int64
+			if err := rows.Scan(&rid); err != nil {
+				rows.Close()
+				return err
+			}
+			inflight = append(inflight, strconv.FormatInt(rid, 10))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(inflight) > 0 {
+			if len(inflight) > 10 {
+				inflight = append(inflight[:10], "…")
+			}
+			return fmt.Errorf("client %d has runs in flight (%s): cancel them or let them finish first: %w",
+				id, strings.Join(inflight, ", "), db.ErrConflict)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete client: %w", err)
+	}
+	return nil
 }

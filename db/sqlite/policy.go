@@ -21,20 +21,7 @@ func (s *Store) Policy(ctx context.Context) (db.PolicyData, error) {
 		return p, fmt.Errorf("load policy: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id, subject_kind, subject, permission, target_kind, target, allow, active, note FROM acl_rules ORDER BY id`)
-	if err != nil {
-		return p, fmt.Errorf("load policy rules: %w", err)
-	}
-	for rows.Next() {
-		var r db.ACLRule
-		if err := rows.Scan(&r.ID, &r.SubjectKind, &r.Subject, &r.Permission, &r.TargetKind, &r.Target, &r.Allow, &r.Active, &r.Note); err != nil {
-			rows.Close()
-			return p, fmt.Errorf("load policy rules: %w", err)
-		}
-		p.Rules = append(p.Rules, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if p.Rules, err = listRules(ctx, tx); err != nil {
 		return p, fmt.Errorf("load policy rules: %w", err)
 	}
 	pairs := []struct {

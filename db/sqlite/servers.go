@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scirectl/scirectl/db"
@@ -62,13 +63,43 @@ func (s *Store) RecordOperation(ctx context.Context, op db.Operation) error {
 	return nil
 }
 
-// ListOperations lists the audit trail, newest first.
+// ListOperations lists the audit trail, newest first. A Name ending in "*"
+// is a prefix, compared bytewise with substr (never LIKE, whose % and _ and
+// ASCII case folding would widen the match).
 func (s *Store) ListOperations(ctx context.Context, f db.OperationFilter) ([]db.Operation, error) {
-	q := `SELECT id, at, COALESCE(server_id, 0), actor, name, target, outcome, detail FROM operations`
+	q := `SELECT id, at, COALESCE(server_id, 0), actor, name, target, outcome, detail FROM operations WHERE 1=1`
 	var args []any
 	if f.Actor != "" {
-		q += ` WHERE actor = ?`
+		q += ` AND actor = ?`
 		args = append(args, f.Actor)
+	}
+	if prefix, ok := strings.CutSuffix(f.Name, "*"); ok {
+		if prefix != "" {
+			// name starts with prefix: compare the first len(prefix) bytes.
+			q += ` AND substr(CAST(name AS BLOB), 1, ?) = CAST(? AS BLOB)`
+			args = append(args, len(prefix), prefix)
+		}
+	} else if f.Name != "" {
+		q += ` AND name = ?`
+		args = append(args, f.Name)
+	}
+	if !f.Since.IsZero() {
+		q += ` AND at >= ?`
+		args = append(args, f.Since.UnixNano())
+	}
+	switch f.Outcome {
+	case "":
+	case "ok":
+		q += ` AND outcome = 'ok'`
+	case "error":
+		q += ` AND outcome <> 'ok'`
+	default:
+		q += ` AND outcome = ?`
+		args = append(args, f.Outcome)
+	}
+	if f.BeforeID > 0 {
+		q += ` AND id < ?`
+		args = append(args, f.BeforeID)
 	}
 	limit := f.Limit
 	if limit <= 0 {

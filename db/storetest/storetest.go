@@ -40,6 +40,13 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentClaimsNeverDuplicate", testConcurrentClaims},
 		{"Servers", testServers},
 		{"Operations", testOperations},
+		{"UserAdmin", testUserAdmin},
+		{"Groups", testGroups},
+		{"ACLRules", testACLRules},
+		{"DeleteClient", testDeleteClient},
+		{"AccessLiteralNames", testAccessLiteralNames},
+		{"OperationFilters", testOperationFilters},
+		{"PolicyNesting", testPolicyNesting},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {
 				t.Fatal(err)

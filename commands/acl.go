@@ -1,0 +1,194 @@
+package commands
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scirectl/scirectl/api"
+)
+
+// NewACLCmd builds `scirectl acl`.
+func NewACLCmd(ios *IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "acl",
+		Short: "Decide who may do what, where",
+		Long: `The access control list decides whether an operator may use a permission on a
+client. Every run is checked twice: when the job is submitted (a job no
+target allows is refused at once) and again just before it is handed to its
+machine, so a rule changed after submit still applies; a refused run becomes
+"denied" and is never sent.
+
+A rule is SUBJECT PERMISSION TARGET, allow or deny:
+  SUBJECT     user:NAME, group:NAME (a user group) or * (anyone); a bare name is a user
+  PERMISSION  the permission a job needs (run by default; job submit --permission),
+              an admin permission, or * (any)
+  TARGET      client:NAME-OR-ID, group:NAME (a client group) or *; a bare name is a client
+
+Deny wins over allow; with no matching rule the answer is deny. The built-in
+admin is allowed everything unless a deny rule names it (directly or through a
+user group); a deny for * does not bind admin.
+
+Admin permissions act on the server itself and are granted by rules whose
+target is *: job.read (see others' jobs), job.cancel, client.read,
+client.accept, client.reject, client.revoke, client.delete, user.read,
+user.write, group.read, group.write, acl.read, acl.write, audit.read.`,
+		Example: `  scirectl acl add group:ops run group:web --note "ops deploy to web"
+  scirectl acl add --deny user:intern '*' group:databases
+  scirectl acl add user:alice client.accept '*'
+  scirectl acl check alice run web1
+  scirectl acl list`,
+	}
+	cmd.AddCommand(newACLListCmd(ios), newACLAddCmd(ios), newACLRemoveCmd(ios),
+		newACLActiveCmd(ios, true), newACLActiveCmd(ios, false), newACLCheckCmd(ios))
+	return cmd
+}
+
+func printRules(ios *IOStreams, rs []api.ACLRule) error {
+	now := time.Now()
+	rows := make([][]string, len(rs))
+	for i, r := range rs {
+		active := "yes"
+		if !r.Active {
+			active = "no"
+		}
+		rows[i] = []string{r.ID, r.Action, r.Subject, r.Permission, r.Target, active, dash(r.Note), dash(r.CreatedBy), ago(r.CreatedAt, now)}
+	}
+	return printTable(ios.Out, []string{"ID", "ACTION", "SUBJECT", "PERMISSION", "TARGET", "ACTIVE", "NOTE", "BY", "CREATED"}, rows)
+}
+
+func newACLListCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List the rules",
+		Example: "  scirectl acl list\n  scirectl acl list -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rs, err := call[[]api.ACLRule](cmd.Context(), &r, "acl.list")
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, nonNil(rs), func(rs []api.ACLRule) error { return printRules(ios, rs) })
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newACLAddCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	var deny, inactive bool
+	var note string
+	cmd := &cobra.Command{
+		Use:   "add SUBJECT PERMISSION TARGET",
+		Short: "Add a rule (allow by default)",
+		Long: `Add a rule. SUBJECT is user:NAME, group:NAME or *; PERMISSION is a job
+permission (run), an admin permission (acl.write, client.accept, …) or *;
+TARGET is client:NAME-OR-ID, group:NAME or *. Quote * in the shell.`,
+		Example: `  scirectl acl add group:ops run group:web
+  scirectl acl add --deny '*' run client:db1 --note "db1 is frozen"
+  scirectl acl add user:alice acl.write '*'`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			action := "allow"
+			if deny {
+				action = "deny"
+			}
+			rule := map[string]any{"subject": args[0], "permission": args[1], "target": args[2],
+				"action": action, "note": note, "active": !inactive}
+			got, err := call[api.ACLRule](cmd.Context(), &r, "acl.add", rule)
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, got, func(got api.ACLRule) error {
+				fmt.Fprintf(ios.Out, "rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, got.Target)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&deny, "deny", false, "make it a deny rule")
+	cmd.Flags().BoolVar(&inactive, "inactive", false, "add the rule switched off (see acl enable)")
+	cmd.Flags().StringVar(&note, "note", "", "why the rule exists (shown in decisions)")
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newACLRemoveCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:     "remove RULE_ID",
+		Short:   "Remove a rule",
+		Example: "  scirectl acl remove 4",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			got, err := call[api.ACLRule](cmd.Context(), &r, "acl.remove", args[0])
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, got, func(got api.ACLRule) error {
+				fmt.Fprintf(ios.Out, "removed rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, got.Target)
+				return nil
+			})
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newACLActiveCmd(ios *IOStreams, on bool) *cobra.Command {
+	var r remote
+	use, short := "enable", "Switch a rule on"
+	if !on {
+		use, short = "disable", "Switch a rule off without removing it"
+	}
+	cmd := &cobra.Command{
+		Use:     use + " RULE_ID",
+		Short:   short,
+		Example: "  scirectl acl " + use + " 4",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			got, err := call[api.ACLRule](cmd.Context(), &r, "acl.setActive", args[0], on)
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, got, func(got api.ACLRule) error { return printRules(ios, []api.ACLRule{got}) })
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newACLCheckCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "check USER PERMISSION CLIENT",
+		Short: "Explain whether a user may use a permission on a client",
+		Long: `Explain a decision and name the rule that made it. CLIENT is a client id, name
+or fingerprint, or * for an admin permission. Exit code 0 when allowed, 3
+when denied, so scripts can test it.`,
+		Example: "  scirectl acl check alice run web1\n  scirectl acl check alice acl.write '*'",
+		Args:    cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := call[api.ACLDecision](cmd.Context(), &r, "acl.check", args[0], args[1], args[2])
+			if err != nil {
+				return err
+			}
+			err = show(ios, &r, d, func(d api.ACLDecision) error {
+				verdict := "ALLOWED"
+				if !d.Allowed {
+					verdict = "DENIED"
+				}
+				fmt.Fprintf(ios.Out, "%s: %s %q on %s\n%s\n", verdict, d.User, d.Permission, d.Target, d.Reason)
+				return nil
+			})
+			if err == nil && !d.Allowed {
+				return &exitError{code: ExitJobFailed}
+			}
+			return err
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}

@@ -1,0 +1,201 @@
+package commands
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scirectl/scirectl/api"
+)
+
+// NewGroupCmd builds `scirectl group`.
+func NewGroupCmd(ios *IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "group",
+		Short: "Manage client groups and user groups",
+		Long: `Groups name sets of machines (client groups) or of operators (user groups), for
+ACL rules and for "job submit --group". Every group command takes the kind
+first: "client" or "user"; the two kinds have separate names.
+
+Groups nest: "group add client all group:web" makes every member of web a
+member of all. Members of a client group are client ids, names or
+fingerprints; members of a user group are user names.`,
+		Example: `  scirectl group create client web --note "front-end machines"
+  scirectl group add client web web1 web2
+  scirectl group create client all
+  scirectl group add client all group:web
+  scirectl group create user ops
+  scirectl group add user ops alice bob
+  scirectl acl add group:ops run group:all`,
+	}
+	cmd.AddCommand(newGroupCreateCmd(ios), newGroupDeleteCmd(ios), newGroupListCmd(ios), newGroupShowCmd(ios),
+		newGroupMembersCmd(ios, true), newGroupMembersCmd(ios, false))
+	return cmd
+}
+
+var groupKinds = []string{"client", "user"}
+
+func kindArg(kind string) error {
+	if kind != "client" && kind != "user" {
+		return usageError(fmt.Sprintf("group kind %q: want client or user", kind))
+	}
+	return nil
+}
+
+func newGroupCreateCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	var note string
+	cmd := &cobra.Command{
+		Use:               "create client|user NAME",
+		Short:             "Create a group",
+		Example:           "  scirectl group create client web --note \"front-end machines\"\n  scirectl group create user ops",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeKind,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := kindArg(args[0]); err != nil {
+				return err
+			}
+			g, err := call[api.Group](cmd.Context(), &r, "group.create", args[0], args[1], note)
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, g, func(g api.Group) error {
+				fmt.Fprintf(ios.Out, "created %s group %s\n", g.Kind, g.Name)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&note, "note", "", "what the group is for")
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newGroupDeleteCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "delete client|user NAME",
+		Short: "Delete a group",
+		Long: `Delete a group and its memberships (the members themselves stay). A group an
+ACL rule names cannot be deleted until the rule is removed.`,
+		Example:           "  scirectl group delete client web",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeKind,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := kindArg(args[0]); err != nil {
+				return err
+			}
+			g, err := call[api.Group](cmd.Context(), &r, "group.delete", args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, g, func(g api.Group) error {
+				fmt.Fprintf(ios.Out, "deleted %s group %s\n", g.Kind, g.Name)
+				return nil
+			})
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newGroupListCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:               "list [client|user]",
+		Short:             "List groups with their direct members",
+		Example:           "  scirectl group list\n  scirectl group list client -o json",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeKind,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var callArgs []any
+			if len(args) == 1 {
+				if err := kindArg(args[0]); err != nil {
+					return err
+				}
+				callArgs = append(callArgs, args[0])
+			}
+			gs, err := call[[]api.Group](cmd.Context(), &r, "group.list", callArgs...)
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, nonNil(gs), func(gs []api.Group) error { return printGroups(ios, gs) })
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+func printGroups(ios *IOStreams, gs []api.Group) error {
+	now := time.Now()
+	rows := make([][]string, len(gs))
+	for i, g := range gs {
+		rows[i] = []string{g.Kind, g.Name, dash(strings.Join(g.Members, ",")), dash(strings.Join(g.Groups, ",")), dash(g.Note), ago(g.CreatedAt, now)}
+	}
+	return printTable(ios.Out, []string{"KIND", "NAME", "MEMBERS", "GROUPS", "NOTE", "CREATED"}, rows)
+}
+
+func newGroupShowCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:               "show client|user NAME",
+		Short:             "Show one group",
+		Example:           "  scirectl group show client web",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeKind,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := kindArg(args[0]); err != nil {
+				return err
+			}
+			g, err := call[api.Group](cmd.Context(), &r, "group.get", args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, g, func(g api.Group) error { return printGroups(ios, []api.Group{g}) })
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newGroupMembersCmd(ios *IOStreams, add bool) *cobra.Command {
+	var r remote
+	use, method, short := "add", "group.add", "Add members to a group"
+	example := "  scirectl group add client web web1 web2 12\n  scirectl group add client all group:web\n  scirectl group add user ops alice"
+	if !add {
+		use, method, short = "remove", "group.remove", "Remove members from a group"
+		example = "  scirectl group remove client web web2\n  scirectl group remove client all group:web"
+	}
+	cmd := &cobra.Command{
+		Use:   use + " client|user GROUP MEMBER...",
+		Short: short,
+		Long: short + `. A MEMBER is a client id, name or fingerprint (client
+groups) or a user name (user groups); group:NAME names a nested group of the
+same kind.`,
+		Example:           example,
+		Args:              cobra.MinimumNArgs(3),
+		ValidArgsFunction: completeKind,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := kindArg(args[0]); err != nil {
+				return err
+			}
+			g, err := call[api.Group](cmd.Context(), &r, method, args[0], args[1], args[2:])
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, g, func(g api.Group) error { return printGroups(ios, []api.Group{g}) })
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+// completeKind completes the group kind, the first argument of every
+// group command.
+func completeKind(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) == 0 {
+		return groupKinds, cobra.ShellCompDirectiveNoFileComp
+	}
+	return nil, cobra.ShellCompDirectiveNoFileComp
+}
