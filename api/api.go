@@ -146,3 +146,36 @@ type AuditEntry struct {
 	Outcome  string    `xmlrpc:"outcome" json:"outcome"`
 	Detail   string    `xmlrpc:"detail" json:"detail"`
 }
+
+// Op is an operation at the gate, as ops.list shows it.
+type Op struct {
+	ID    string    `xmlrpc:"id" json:"id"`
+	Name  string    `xmlrpc:"name" json:"name"`
+	Class string    `xmlrpc:"class" json:"class"` // modifier or non-modifier
+	User  string    `xmlrpc:"user" json:"user"`
+	Since time.Time `xmlrpc:"since" json:"since"` // started (running) or arrived (waiting)
+	State string    `xmlrpc:"state" json:"state"` // running or waiting
+}
+
+// OpClass is one row of the operation table (ops.classes).
+type OpClass struct {
+	Name         string `xmlrpc:"name" json:"name"`
+	Class        string `xmlrpc:"class" json:"class"`
+	DefaultClass string `xmlrpc:"default_class" json:"default_class"`
+	Permission   string `xmlrpc:"permission" json:"permission"` // admin permission needed, if any
+}
+
+// BlacklistEntry is one entry of the blacklist in force.
+type BlacklistEntry struct {
+	Pattern string   `xmlrpc:"pattern" json:"pattern"`
+	Line    int      `xmlrpc:"line" json:"line"`       // in the file
+	Matches []string `xmlrpc:"matches" json:"matches"` // operations it denies
+}
+
+// BlacklistCheck answers blacklist.check.
+type BlacklistCheck struct {
+	Operation   string `xmlrpc:"operation" json:"operation"`
+	Blacklisted bool   `xmlrpc:"blacklisted" json:"blacklisted"`
+	Pattern     string `xmlrpc:"pattern,omitempty" json:"pattern,omitempty"`
+	Line        int    `xmlrpc:"line,omitempty" json:"line,omitempty"`
+}

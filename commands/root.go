@@ -57,6 +57,8 @@ commands, which talk to the server over the same API.`,
 		NewUserCmd(ios),
 		NewACLCmd(ios),
 		NewAuditCmd(ios),
+		NewOpsCmd(ios),
+		NewBlacklistCmd(ios),
 		NewVersionCmd(ios),
 	)
 	return root

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 // ServeOptions are the flags of `scirectl serve`.
 type ServeOptions struct {
+	Config       string
 	DataDir      string
 	DB           string
 	Listen       string
@@ -38,7 +40,20 @@ The first start creates the data directory: a CA and a server certificate
 (tls/), the database (scire.db), and a token for the built-in admin user
 (admin.token, mode 0600). Later starts reuse all of it. SIGTERM or SIGINT
 stops the server gracefully: requests in flight finish, the database is
-closed cleanly.`,
+closed cleanly. SIGHUP reloads the blacklist file.
+
+Settings come from the flags, then the configuration file (--config, or
+server.yaml in the data directory when it exists), then the defaults. The
+file can also override the gate class of any operation:
+
+  listen: 0.0.0.0:7443
+  poll_interval: 30s
+  gate:
+    max_wait: 10s
+    classes:
+      job.submit: non-modifier
+
+"scirectl ops classes" prints the table in force.`,
 		Example: `  # embedded defaults: ./scire-data, SQLite, 127.0.0.1:7443
   scirectl serve
 
@@ -48,10 +63,11 @@ closed cleanly.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runServe(ctx, ios, o)
+			return runServe(ctx, ios, o, cmd.Flags().Changed)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.Config, "config", "", "server configuration file (default <data-dir>/server.yaml when it exists)")
 	f.StringVar(&o.DataDir, "data-dir", "", "data directory (default $SCIRE_DATA_DIR, else ./scire-data)")
 	f.StringVar(&o.DB, "db", "", "database URL: sqlite://PATH or postgres://… (default sqlite://<data-dir>/scire.db)")
 	f.StringVar(&o.Listen, "listen", server.DefaultListen, "address to listen on")
@@ -78,17 +94,71 @@ func newLogger(ios *IOStreams, format, level string) (*slog.Logger, error) {
 	return nil, usageError(fmt.Sprintf("--log-format %q: want text or json", format))
 }
 
-func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions) error {
+func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func(string) bool) error {
+	dataDir := defaultDataDir(o.DataDir)
+	cfgPath := o.Config
+	if cfgPath == "" {
+		if p := filepath.Join(dataDir, server.ConfigFileName); fileExists(p) {
+			cfgPath = p
+		}
+	}
+	var fc server.FileConfig
+	if cfgPath != "" {
+		var err error
+		if fc, err = server.LoadConfigFile(cfgPath); err != nil {
+			return &exitError{code: ExitUsage, msg: err.Error()}
+		}
+	}
+	// Flags win over the file, the file over the defaults.
+	str := func(flag string, dst *string, file string) {
+		if !changed(flag) && file != "" {
+			*dst = file
+		}
+	}
+	dur := func(flag string, dst *time.Duration, file server.Duration) {
+		if !changed(flag) && file != 0 {
+			*dst = time.Duration(file)
+		}
+	}
+	str("listen", &o.Listen, fc.Listen)
+	str("db", &o.DB, fc.DB)
+	str("log-format", &o.LogFormat, fc.LogFormat)
+	str("log-level", &o.LogLevel, fc.LogLevel)
+	dur("lease", &o.Lease, fc.Lease)
+	dur("poll-interval", &o.PollInterval, fc.PollInterval)
+	dur("gate-max-wait", &o.GateMaxWait, fc.Gate.MaxWait)
+
 	log, err := newLogger(ios, o.LogFormat, o.LogLevel)
 	if err != nil {
 		return err
 	}
 	s, err := server.New(ctx, server.Config{
-		DataDir: defaultDataDir(o.DataDir), DB: o.DB, Listen: o.Listen, Lease: o.Lease,
+		DataDir: dataDir, DB: o.DB, Listen: o.Listen, Lease: o.Lease,
 		PollInterval: o.PollInterval, GateMaxWait: o.GateMaxWait, Version: version, Log: log,
+		Classes: fc.Classes(),
 	})
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := s.LoadBlacklist(); err != nil {
+					log.Error("blacklist not reloaded: the previous list stays in force", "err", err)
+				}
+			}
+		}
+	}()
 	return s.Serve(ctx)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -94,11 +94,7 @@ func (s *Server) aclList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.ACLRule, len(rules))
-	for i, r := range rules {
-		out[i] = apiRule(r)
-	}
-	return out, nil
+	return mapSlice(rules, apiRule), nil
 }
 
 func (s *Server) aclAdd(ctx context.Context, p xmlrpc.Params) (any, error) {

@@ -15,7 +15,7 @@ func (s *Server) auditOperations() []Operation {
 		{Name: "audit.list", Class: gate.NonModifier, caller: byOperator, Permission: PermAuditRead, handler: s.auditList,
 			Signature: []string{"array", "struct"},
 			Help: "List the audit trail, newest first: every state-changing operator operation and every denial. " +
-				"Optional param: struct {actor, operation (a name, or a prefix like acl.*), since (dateTime), outcome (ok | error | denied), " +
+				"Optional param: struct {actor, operation (a name, or a prefix like acl.*), since (dateTime), outcome (ok | error | denied | blacklisted), " +
 				"limit (int, default 100), before (entry id: page older)}. Returns [{id, at, server_id, actor, operation, target, outcome, detail}]."},
 	}
 }
@@ -46,9 +46,9 @@ func (s *Server) auditList(ctx context.Context, p xmlrpc.Params) (any, error) {
 			return nil, err
 		}
 		switch f.Outcome {
-		case "", "ok", "error", "denied":
+		case "", "ok", "error", "denied", "blacklisted":
 		default:
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "audit.list: outcome: %q is not ok, error or denied", f.Outcome)
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "audit.list: outcome: %q is not ok, error, denied or blacklisted", f.Outcome)
 		}
 		if v, ok, err := in.Int("limit"); err != nil {
 			return nil, err

@@ -28,6 +28,8 @@ const (
 	PermACLRead      = "acl.read"
 	PermACLWrite     = "acl.write"
 	PermAuditRead    = "audit.read"
+	PermOpsRead      = "ops.read"   // see the operations at the gate
+	PermOpsCancel    = "ops.cancel" // cancel anyone's operation
 )
 
 // AdminPermissions lists the permissions of the admin API, for docs and
@@ -35,7 +37,7 @@ const (
 var AdminPermissions = []string{
 	PermACLRead, PermACLWrite, PermAuditRead, PermClientAccept, PermClientDelete, PermClientRead,
 	PermClientReject, PermClientRevoke, PermGroupRead, PermGroupWrite, PermJobCancel, PermJobRead,
-	PermUserRead, PermUserWrite,
+	PermOpsCancel, PermOpsRead, PermUserRead, PermUserWrite,
 }
 
 // may reports whether the calling operator holds an admin permission.

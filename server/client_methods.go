@@ -71,11 +71,7 @@ func (s *Server) clientList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.Client, len(cs))
-	for i, c := range cs {
-		out[i] = apiClient(c)
-	}
-	return out, nil
+	return mapSlice(cs, apiClient), nil
 }
 
 func (s *Server) clientGet(ctx context.Context, p xmlrpc.Params) (any, error) {

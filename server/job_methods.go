@@ -317,11 +317,7 @@ func (s *Server) jobList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.Job, len(jobs))
-	for i, j := range jobs {
-		out[i] = apiJob(j, false)
-	}
-	return out, nil
+	return mapSlice(jobs, func(j db.Job) api.Job { return apiJob(j, false) }), nil
 }
 
 func (s *Server) jobGet(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -341,10 +337,7 @@ func (s *Server) jobGet(ctx context.Context, p xmlrpc.Params) (any, error) {
 		return nil, err
 	}
 	out := apiJob(j, true)
-	out.Runs = make([]api.Run, len(runs))
-	for i, r := range runs {
-		out.Runs[i] = apiRun(r)
-	}
+	out.Runs = mapSlice(runs, apiRun)
 	return out, nil
 }
 

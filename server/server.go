@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/blacklist"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -33,8 +34,11 @@ type Config struct {
 	PollInterval time.Duration // suggested to agents by agent.heartbeat; default 30s
 	GateMaxWait  time.Duration // longest wait for the gate; default 30s
 	MaxOutput    int           // bytes of output kept per run; default 1 MiB
-	Version      string
-	Log          *slog.Logger
+	// Classes overrides the gate class of operations by name (SPEC §6);
+	// naming an operation that does not exist is an error at start.
+	Classes map[string]gate.Class
+	Version string
+	Log     *slog.Logger
 	// Listener, when set, is used instead of listening on Listen (tests).
 	Listener net.Listener
 }
@@ -78,9 +82,10 @@ type Server struct {
 	info   db.ServerInfo
 	ops    map[string]Operation
 
-	ready    atomic.Bool
-	touchMu  sync.Mutex
-	lastSeen map[int64]time.Time
+	ready     atomic.Bool
+	blacklist atomic.Pointer[blacklist.List]
+	touchMu   sync.Mutex
+	lastSeen  map[int64]time.Time
 }
 
 // New prepares the data directory (CA, certificates, database, admin token)
@@ -114,7 +119,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
 	s.rpc.Intercept = s.intercept
 	s.rpc.OnError = s.internalError
-	s.registerOperations()
+	if err := s.registerOperations(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	// A malformed blacklist stops the start: running without the denials
+	// an operator asked for would be worse than not running.
+	if err := s.LoadBlacklist(); err != nil {
+		store.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

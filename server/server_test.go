@@ -55,6 +55,12 @@ func (s *syncBuffer) String() string {
 }
 
 func newHarness(t *testing.T, extra ...Operation) *harness {
+	return newHarnessConfig(t, nil, extra...)
+}
+
+// newHarnessConfig starts a server on loopback; mod may change its
+// configuration first (the data directory is already chosen, empty).
+func newHarnessConfig(t *testing.T, mod func(*Config), extra ...Operation) *harness {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,9 +68,14 @@ func newHarness(t *testing.T, extra ...Operation) *harness {
 	}
 	logBuf := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, Config{DataDir: filepath.Join(t.TempDir(), "data"), Listener: ln, Listen: ln.Addr().String(),
-		Log: slog.New(slog.NewTextHandler(logBuf, nil)), GateMaxWait: 2 * time.Second})
+	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Listener: ln, Listen: ln.Addr().String(),
+		Log: slog.New(slog.NewTextHandler(logBuf, nil)), GateMaxWait: 2 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(ctx, cfg)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	for _, op := range extra {

@@ -102,6 +102,26 @@ class Interop(unittest.TestCase):
             a.agent.getJobs(5)
         self.assertEqual(cm.exception.faultCode, 402)
 
+    def test_blacklisted_operation_is_405(self):
+        s = operator()
+        s.blacklist.add(["audit.list"])
+        try:
+            with self.assertRaises(xmlrpc.client.Fault) as cm:
+                s.audit.list()
+            self.assertEqual(cm.exception.faultCode, 405)
+            self.assertIn("audit.list", cm.exception.faultString)
+            check = s.blacklist.check("audit.list")
+            self.assertTrue(check["blacklisted"])
+        finally:
+            s.blacklist.remove(["audit.list"])
+        self.assertIsInstance(s.audit.list(), list)
+
+    def test_acl_check_explains(self):
+        s = operator()
+        d = s.acl.check("admin", "run", "*")
+        self.assertTrue(d["allowed"])
+        self.assertIn("admin", d["reason"])
+
     def test_datetime_and_builtin_types(self):
         s = operator(use_builtin_types=True)
         clients = s.client.list()

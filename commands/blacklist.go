@@ -1,0 +1,223 @@
+package commands
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/blacklist"
+	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/server"
+)
+
+// NewBlacklistCmd builds `scirectl blacklist`.
+func NewBlacklistCmd(ios *IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "blacklist",
+		Short: "Deny operations outright, for everyone",
+		Long: `The file "blacklist" in the server's data directory names operations the server
+refuses to everyone, admin included, with fault 405 (exit code 15). It is read
+at start — a malformed file or an unknown name stops the server with the
+file, line and column — and again on SIGHUP or after an edit through these
+commands.
+
+Two forms are accepted: one name per line with # comments, or RefactorErl's
+Erlang term, [job.submit, 'db.reset']. with % comments. A * matches any run
+of characters: acl.* denies every ACL operation.
+
+The commands edit the file through the running server (atomic rewrite and
+reload). With --offline they edit <data-dir>/blacklist directly, for when the
+server is down; start it (or send it SIGHUP) afterwards.`,
+		Example: `  scirectl blacklist add job.submit 'acl.*'
+  scirectl blacklist check job.submit
+  scirectl blacklist remove job.submit
+  scirectl blacklist list --offline --data-dir /var/lib/scire`,
+	}
+	cmd.AddCommand(newBlacklistListCmd(ios), newBlacklistEditCmd(ios, true), newBlacklistEditCmd(ios, false), newBlacklistCheckCmd(ios))
+	return cmd
+}
+
+// offlineList loads the data directory's blacklist without a server.
+func offlineList(r *remote) (string, *blacklist.List, error) {
+	path := filepath.Join(defaultDataDir(r.conn.DataDir), "blacklist")
+	l, err := blacklist.Load(path, server.OperationNames())
+	return path, l, err
+}
+
+// entries describes a list the way blacklist.list does.
+func entries(l *blacklist.List) []api.BlacklistEntry {
+	out := []api.BlacklistEntry{}
+	for _, e := range l.Entries() {
+		m := []string{}
+		for _, n := range server.OperationNames() {
+			if blacklist.Matches(e.Pattern, n) {
+				m = append(m, n)
+			}
+		}
+		out = append(out, api.BlacklistEntry{Pattern: e.Pattern, Line: e.Line, Matches: m})
+	}
+	return out
+}
+
+func printBlacklist(ios *IOStreams, es []api.BlacklistEntry) error {
+	rows := make([][]string, len(es))
+	for i, e := range es {
+		rows[i] = []string{e.Pattern, fmt.Sprint(e.Line), strings.Join(e.Matches, ",")}
+	}
+	return printTable(ios.Out, []string{"PATTERN", "LINE", "DENIES"}, rows)
+}
+
+func addOfflineFlag(cmd *cobra.Command, offline *bool) {
+	cmd.Flags().BoolVar(offline, "offline", false, "work on <data-dir>/blacklist directly instead of through the server")
+}
+
+// serverDown adds a hint when the server could not be reached at all.
+func serverDown(err error) error {
+	if err != nil && client.FaultCode(err) == 0 && strings.Contains(err.Error(), "connect") {
+		return fmt.Errorf("%w\n(is the server down? --offline edits the file in --data-dir directly)", err)
+	}
+	return err
+}
+
+func newBlacklistListCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	var offline bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List the blacklisted patterns and what they deny",
+		Example: "  scirectl blacklist list\n  scirectl blacklist list --offline --data-dir /var/lib/scire",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var es []api.BlacklistEntry
+			var err error
+			if offline {
+				var l *blacklist.List
+				if _, l, err = offlineList(&r); err == nil {
+					es = entries(l)
+				}
+			} else {
+				es, err = call[[]api.BlacklistEntry](cmd.Context(), &r, "blacklist.list")
+			}
+			if err != nil {
+				return serverDown(err)
+			}
+			return show(ios, &r, nonNil(es), func(es []api.BlacklistEntry) error { return printBlacklist(ios, es) })
+		},
+	}
+	addOfflineFlag(cmd, &offline)
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newBlacklistEditCmd(ios *IOStreams, add bool) *cobra.Command {
+	var r remote
+	var offline, force bool
+	use, short, method := "add", "Blacklist operations", "blacklist.add"
+	example := "  scirectl blacklist add job.submit\n  scirectl blacklist add 'acl.*' db.reset"
+	if !add {
+		use, short, method = "remove", "Remove patterns from the blacklist", "blacklist.remove"
+		example = "  scirectl blacklist remove job.submit\n  scirectl blacklist remove 'acl.*' --offline --data-dir /var/lib/scire"
+	}
+	cmd := &cobra.Command{
+		Use:     use + " PATTERN...",
+		Short:   short,
+		Example: example,
+		Args:    cobra.MinimumNArgs(1),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return server.OperationNames(), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args {
+				if add && blacklist.Matches(a, server.SelfLockout) {
+					if !force {
+						return usageError(fmt.Sprintf("%q would blacklist %s itself: afterwards only an edit of the file can undo it; add --force to do it anyway", a, server.SelfLockout))
+					}
+					fmt.Fprintf(ios.ErrOut, "warning: %q blacklists %s: only an edit of the blacklist file can undo it\n", a, server.SelfLockout)
+				}
+			}
+			var es []api.BlacklistEntry
+			var err error
+			if offline {
+				path := filepath.Join(defaultDataDir(r.conn.DataDir), "blacklist")
+				if _, err = server.EditBlacklist(path, server.OperationNames(), add, force, args); err == nil {
+					var l *blacklist.List
+					if _, l, err = offlineList(&r); err == nil {
+						es = entries(l)
+					}
+				}
+			} else {
+				callArgs := []any{args}
+				if add {
+					callArgs = append(callArgs, force)
+				}
+				es, err = call[[]api.BlacklistEntry](cmd.Context(), &r, method, callArgs...)
+			}
+			if err != nil {
+				return serverDown(err)
+			}
+			return show(ios, &r, nonNil(es), func(es []api.BlacklistEntry) error { return printBlacklist(ios, es) })
+		},
+	}
+	if add {
+		cmd.Flags().BoolVar(&force, "force", false, "allow a pattern that blacklists blacklist.remove itself")
+	}
+	addOfflineFlag(cmd, &offline)
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newBlacklistCheckCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	var offline bool
+	cmd := &cobra.Command{
+		Use:   "check OPERATION",
+		Short: "Tell whether an operation is blacklisted",
+		Long: `Tell whether an operation is blacklisted and by which entry. Exit code 0 when
+it is allowed, 3 when it is blacklisted.`,
+		Example: "  scirectl blacklist check job.submit && echo allowed",
+		Args:    cobra.ExactArgs(1),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return server.OperationNames(), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var res api.BlacklistCheck
+			var err error
+			if offline {
+				if !slices.Contains(server.OperationNames(), args[0]) {
+					return &exitError{code: ExitNotFound, msg: fmt.Sprintf("no operation %q", args[0])}
+				}
+				var l *blacklist.List
+				if _, l, err = offlineList(&r); err == nil {
+					res.Operation = args[0]
+					if e, ok := l.Match(args[0]); ok {
+						res.Blacklisted, res.Pattern, res.Line = true, e.Pattern, e.Line
+					}
+				}
+			} else {
+				res, err = call[api.BlacklistCheck](cmd.Context(), &r, "blacklist.check", args[0])
+			}
+			if err != nil {
+				return serverDown(err)
+			}
+			err = show(ios, &r, res, func(res api.BlacklistCheck) error {
+				if res.Blacklisted {
+					fmt.Fprintf(ios.Out, "%s is blacklisted by %q (line %d)\n", res.Operation, res.Pattern, res.Line)
+				} else {
+					fmt.Fprintf(ios.Out, "%s is not blacklisted\n", res.Operation)
+				}
+				return nil
+			})
+			if err == nil && res.Blacklisted {
+				return &exitError{code: ExitJobFailed}
+			}
+			return err
+		},
+	}
+	addOfflineFlag(cmd, &offline)
+	r.addFlags(cmd)
+	return cmd
+}

@@ -1,0 +1,116 @@
+package commands
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scirectl/scirectl/api"
+)
+
+// NewOpsCmd builds `scirectl ops`.
+func NewOpsCmd(ios *IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ops",
+		Short: "See and cancel operations at the server's gate",
+		Long: `Every operation passes one readers-writers gate: a modifier (submitting a job,
+editing the ACL, database maintenance, …) runs alone; non-modifiers (reads and
+the agent protocol) run together unless a modifier runs. Waiting is first in,
+first out, up to the server's wait limit; with --no-wait a command fails at
+once with exit code 18 instead, naming the operation that holds the gate.`,
+		Example: `  scirectl ops list
+  scirectl ops cancel 42
+  scirectl ops classes`,
+	}
+	cmd.AddCommand(newOpsListCmd(ios), newOpsCancelCmd(ios), newOpsClassesCmd(ios))
+	return cmd
+}
+
+func printOps(ios *IOStreams, ops []api.Op) error {
+	now := time.Now()
+	rows := make([][]string, len(ops))
+	for i, o := range ops {
+		rows[i] = []string{o.ID, o.Name, o.Class, o.State, o.User, ago(o.Since, now)}
+	}
+	return printTable(ios.Out, []string{"ID", "OPERATION", "CLASS", "STATE", "USER", "SINCE"}, rows)
+}
+
+func newOpsListCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List running and waiting operations",
+		Long: `List the operations running at the gate (oldest first), then those waiting, in
+queue order. This call is itself a non-modifier, so it waits while a modifier
+runs unless --no-wait is given.`,
+		Example: "  scirectl ops list\n  scirectl ops list -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ops, err := call[[]api.Op](cmd.Context(), &r, "ops.list")
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, nonNil(ops), func(ops []api.Op) error { return printOps(ios, ops) })
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newOpsCancelCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a running or waiting operation",
+		Long: `Cancel an operation by the id "ops list" shows. A waiting one leaves the queue
+at once; a running one has its context cancelled and stops at its next check
+(its database transaction is rolled back).`,
+		Example: "  scirectl ops cancel 42",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, err := call[api.Op](cmd.Context(), &r, "ops.cancel", args[0])
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, op, func(op api.Op) error {
+				fmt.Fprintf(ios.Out, "cancelled %s %s (op %s) of %s\n", op.State, op.Name, op.ID, op.User)
+				return nil
+			})
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
+
+func newOpsClassesCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "classes",
+		Short: "Print every operation with its gate class",
+		Long: `Print the operation table in force: each operation's gate class, its default
+class (the server configuration may override it), and the admin permission an
+operator needs for it.`,
+		Example: "  scirectl ops classes\n  scirectl ops classes -o json | jq -r '.[] | select(.class==\"modifier\") | .name'",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cs, err := call[[]api.OpClass](cmd.Context(), &r, "ops.classes")
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, nonNil(cs), func(cs []api.OpClass) error {
+				rows := make([][]string, len(cs))
+				for i, c := range cs {
+					def := "-"
+					if c.DefaultClass != c.Class {
+						def = c.DefaultClass
+					}
+					rows[i] = []string{c.Name, c.Class, def, dash(c.Permission)}
+				}
+				return printTable(ios.Out, []string{"OPERATION", "CLASS", "OVERRIDES", "PERMISSION"}, rows)
+			})
+		},
+	}
+	r.addFlags(cmd)
+	return cmd
+}
