@@ -84,20 +84,7 @@ func TestNormalizeServerURL(t *testing.T) {
 // real server on loopback, with no flags but --data-dir and --server, as
 // an operator on the server host would.
 func TestAgainstServer(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := server.New(ctx, server.Config{DataDir: dir, Listener: ln, Listen: ln.Addr().String(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
-	conn := []string{"--data-dir", dir, "--server", ln.Addr().String()}
+	_, conn := startServer(t)
 
 	out, errOut, code := run(t, "", append([]string{"client", "list", "-o", "json"}, conn...)...)
 	if code != 0 || strings.TrimSpace(out) != "[]" {
@@ -128,4 +115,25 @@ func TestAgainstServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("job list -o json is not JSON: %q", out)
 	}
+}
+
+// startServer runs a server on loopback for the test and returns its data
+// directory and the flags that reach it.
+func startServer(t *testing.T) (dir string, conn []string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "data")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := server.New(ctx, server.Config{DataDir: dir, Listener: ln, Listen: ln.Addr().String(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return dir, []string{"--data-dir", dir, "--server", ln.Addr().String()}
 }

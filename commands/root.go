@@ -59,6 +59,7 @@ commands, which talk to the server over the same API.`,
 		NewAuditCmd(ios),
 		NewOpsCmd(ios),
 		NewBlacklistCmd(ios),
+		NewDBCmd(ios),
 		NewVersionCmd(ios),
 	)
 	return root

@@ -104,9 +104,51 @@ type Store interface {
 	RecordOperation(ctx context.Context, op Operation) error
 	ListOperations(ctx context.Context, f OperationFilter) ([]Operation, error)
 
+	// Maintenance: the db.* operations (SPEC §6). The server runs them as
+	// gate modifiers, so no other operation of the server runs meanwhile;
+	// they are nevertheless atomic on their own, because the CLI's --offline
+	// mode calls them without a server, and an agent's transaction or a
+	// second daemon must never see half a restore or half a reset.
+	//
+	// Backup writes a consistent copy of the whole database, taken online
+	// (writes may go on meanwhile; the copy is one point in time), into a
+	// new file at path, on the host where the store runs. The copy is a
+	// database the same driver opens as is, and what Restore takes.
+	// ErrConflict when path exists (a backup never overwrites anything);
+	// ErrNotFound when its directory does not exist. A failed backup leaves
+	// no file behind.
+	Backup(ctx context.Context, path string) error
+	// Restore replaces the entire contents of the database (every row of
+	// every table, the audit trail and the servers registry included) with
+	// those of a file Backup wrote, atomically: afterwards the database
+	// holds exactly the backed-up rows, or on any error exactly what it held
+	// before. The file must have the schema version of this database
+	// (ErrInvalid naming both versions otherwise: restore with the binary
+	// that made it, or migrate the copy first); a file that does not exist
+	// is ErrNotFound, one that is not a scirectl database ErrInvalid. Tokens
+	// and the admin user are those of the backup: callers re-check the
+	// admin token afterwards.
+	Restore(ctx context.Context, path string) error
+	// Reset deletes every row of every table in one transaction, keeping
+	// the schema and its migration version: an empty store, as on first
+	// start, without the admin user (callers recreate it).
+	Reset(ctx context.Context) error
+	// SchemaVersion is the migration version the database is at, and
+	// whether a migration to it failed half-way (dirty).
+	SchemaVersion(ctx context.Context) (version uint, dirty bool, err error)
+
 	// Ready reports whether the database answers and its schema is current.
 	Ready(ctx context.Context) error
 	Close() error
+}
+
+// LatestVersioner is implemented by stores whose driver can say the newest
+// schema version its embedded migrations reach (what opening the store
+// migrates to), for `db migrate` to compare with SchemaVersion. It is a
+// separate interface so a driver without versioned migrations still is a
+// Store.
+type LatestVersioner interface {
+	LatestVersion() uint
 }
 
 // ClientStatus is the enrollment state of a client.

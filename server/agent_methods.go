@@ -149,7 +149,7 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	var denied []denial
 	now := time.Now().UTC()
 	ds, err := s.store.ClaimRuns(ctx, db.Claim{
-		ClientID: c.ID, Max: int(max), At: now, Lease: s.cfg.Lease, ServerID: s.info.ID,
+		ClientID: c.ID, Max: int(max), At: now, Lease: s.cfg.Lease, ServerID: s.serverID(),
 		Decide: func(j db.Job, _ int64) (bool, string) {
 			d := policy.Check(j.SubmittedBy, j.Permission, acl.Client{ID: c.ID, Name: c.Name})
 			if !d.Allowed {

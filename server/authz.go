@@ -72,7 +72,7 @@ func (s *Server) record(ctx context.Context, op db.Operation) {
 	if op.At.IsZero() {
 		op.At = time.Now().UTC()
 	}
-	op.ServerID = s.info.ID
+	op.ServerID = s.serverID()
 	if err := s.store.RecordOperation(context.WithoutCancel(ctx), op); err != nil {
 		s.log.Error("audit", "request_id", requestFrom(ctx).ID, "operation", op.Name, "err", err)
 	}

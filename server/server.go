@@ -79,7 +79,7 @@ type Server struct {
 	rpc    *xmlrpc.Server
 	policy *acl.Cache
 	log    *slog.Logger
-	info   db.ServerInfo
+	info   atomic.Pointer[db.ServerInfo] // this daemon's registry row; replaced by db.restore and db.reset
 	ops    map[string]Operation
 
 	ready     atomic.Bool
@@ -145,7 +145,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.info = info
+	s.info.Store(&info)
 	cert, err := tls.LoadX509KeyPair(s.paths.ServerCert(), s.paths.ServerKey())
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)
@@ -195,8 +195,22 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Warn("shutdown", "err", err)
 	}
 	<-errc
+	// A clean stop marks the registry row dead at once, so an offline
+	// maintenance command or a peer taking over need not wait for the
+	// heartbeat to go stale.
+	if err := s.store.HeartbeatServer(context.Background(), s.serverID(), time.Unix(0, 0).UTC()); err != nil {
+		s.log.Warn("mark server stopped", "err", err)
+	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// serverID is this daemon's id in the servers table (0 before Serve).
+func (s *Server) serverID() int64 {
+	if i := s.info.Load(); i != nil {
+		return i.ID
+	}
+	return 0
 }
 
 // heartbeat keeps the daemon's registry row fresh so peers can tell it is alive.
@@ -208,7 +222,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if err := s.store.HeartbeatServer(ctx, s.info.ID, now.UTC()); err != nil && ctx.Err() == nil {
+			if err := s.store.HeartbeatServer(ctx, s.serverID(), now.UTC()); err != nil && ctx.Err() == nil {
 				s.log.Warn("server heartbeat", "err", err)
 			}
 		}

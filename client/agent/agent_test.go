@@ -336,13 +336,17 @@ func TestAgentGracefulStopInterruptsJob(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
 	f := newFakeServer(t, filepath.Join(tmp, "state"))
-	f.addJob(jobxml.Job{ID: 1, Run: 71, Script: "echo $$; sleep 100"})
+	pidFile := filepath.Join(tmp, "pid")
+	f.addJob(jobxml.Job{ID: 1, Run: 71, Script: "echo $$; echo $$ > " + pidFile + ".tmp; mv " + pidFile + ".tmp " + pidFile + "; sleep 100"})
 	a := newTestAgent(t, f)
 	a.cfg.Once = false
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, a.cfg) }()
 	eventually(t, "the running report", func() bool { return f.sawState(71, jobxml.StateRunning) })
+	// The script has printed its pid once the file exists: stop only then,
+	// so the output to check is there.
+	eventually(t, "the script to start", func() bool { _, err := os.Stat(pidFile); return err == nil })
 	cancel()
 	select {
 	case err := <-done:

@@ -47,6 +47,11 @@ func Run(t *testing.T, open Opener) {
 		{"AccessLiteralNames", testAccessLiteralNames},
 		{"OperationFilters", testOperationFilters},
 		{"PolicyNesting", testPolicyNesting},
+		{"BackupRestore", testBackupRestore},
+		{"RestoreRefusalsChangeNothing", testRestoreRefusals},
+		{"BackupDuringWritesIsConsistent", testBackupDuringWrites},
+		{"Reset", testReset},
+		{"SchemaVersion", testSchemaVersion},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {
 				t.Fatal(err)

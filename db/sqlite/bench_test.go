@@ -1,0 +1,103 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/runstate"
+)
+
+// benchStore opens a store with one active client and backlog pending runs
+// (jobs of one run each, as a fleet-wide submit produces per client).
+func benchStore(b *testing.B, backlog int) (db.Store, int64) {
+	b.Helper()
+	ctx := context.Background()
+	s, err := db.Open(ctx, "sqlite://"+filepath.Join(b.TempDir(), "scire.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	c, err := s.RegisterClient(ctx, db.ClientRegistration{Fingerprint: "fp", Name: "bench", At: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.SetClientStatus(ctx, c.ID, db.ClientActive); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < backlog; i++ {
+		submit(b, s, c.ID, i)
+	}
+	return s, c.ID
+}
+
+func submit(b *testing.B, s db.Store, client int64, i int) {
+	_, err := s.SubmitJob(context.Background(), db.NewJob{Name: "noop", Permission: "run", Interpreter: "/bin/sh",
+		Script: "true", Priority: i % 7, SubmittedBy: "admin", ClientIDs: []int64{client}, CreatedAt: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkSubmit is one job.submit with one target: a write transaction.
+func BenchmarkSubmit(b *testing.B) {
+	s, client := benchStore(b, 0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		submit(b, s, client, i)
+	}
+}
+
+// BenchmarkDispatchCycle is what the server does for a batch of jobs:
+// claim (getJobs), acknowledge (ackJobs) and report them final
+// (reportStatus), each one transaction, with the backlog kept constant by
+// submitting as many jobs as were completed. jobs/s is per batch size and
+// backlog: dispatch should stay O(log n) in the backlog.
+func BenchmarkDispatchCycle(b *testing.B) {
+	for _, backlog := range []int{1000, 50000} {
+		if backlog > 1000 && testing.Short() {
+			continue
+		}
+		// One store per backlog, shared by the runs of its sub-benchmarks
+		// (each keeps the backlog constant), since filling it takes a while.
+		s, client := benchStore(b, backlog)
+		for _, batch := range []int{1, 100} {
+			b.Run(fmt.Sprintf("backlog=%d/batch=%d", backlog, batch), func(b *testing.B) {
+				ctx := context.Background()
+				zero := 0
+				b.ResetTimer()
+				done := 0
+				for done < b.N {
+					now := time.Now()
+					ds, err := s.ClaimRuns(ctx, db.Claim{ClientID: client, Max: batch, At: now, Lease: time.Minute, ServerID: 1})
+					if err != nil || len(ds) == 0 {
+						b.Fatalf("claim: %d runs, %v", len(ds), err)
+					}
+					ids := make([]int64, len(ds))
+					reps := make([]db.Report, len(ds))
+					for i, d := range ds {
+						ids[i] = d.Run.ID
+						reps[i] = db.Report{RunID: d.Run.ID, State: runstate.Succeeded, ExitCode: &zero, StartedAt: now, Finished: now, Output: "ok " + strconv.Itoa(i)}
+					}
+					if _, err := s.AckRuns(ctx, client, ids, now); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.ReportRuns(ctx, client, reps, now); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					for i := range ds {
+						submit(b, s, client, done+i)
+					}
+					b.StartTimer()
+					done += len(ds)
+				}
+				b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "jobs/s")
+			})
+		}
+	}
+}

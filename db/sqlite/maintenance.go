@@ -1,0 +1,439 @@
+package sqlite
+
+// Database maintenance: backup, restore, reset and the schema version.
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	sqldriver "database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+// LatestVersion is the highest migration embedded in this binary: the
+// version OpenFile migrates a database to.
+var LatestVersion = latestEmbedded()
+
+// latestEmbedded reads the version off the embedded migration file names
+// (NNNN_name.up.sql). It panics when none parses or when the newest differs
+// from SchemaVersion, which Ready demands: a programming error any test
+// catches at once.
+func latestEmbedded() uint {
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		panic("sqlite: embedded migrations: " + err.Error())
+	}
+	var latest uint64
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseUint(num, 10, 32)
+		if !ok || err != nil {
+			panic("sqlite: migration file " + e.Name() + " does not start with a version number")
+		}
+		latest = max(latest, v)
+	}
+	if latest != SchemaVersion {
+		panic(fmt.Sprintf("sqlite: the newest embedded migration is %d but SchemaVersion is %d", latest, SchemaVersion))
+	}
+	return uint(latest)
+}
+
+var _ db.LatestVersioner = (*Store)(nil)
+
+// LatestVersion is the package's LatestVersion, for callers that only hold
+// a db.Store.
+func (s *Store) LatestVersion() uint { return LatestVersion }
+
+// SchemaVersion reads golang-migrate's schema_migrations table.
+func (s *Store) SchemaVersion(ctx context.Context) (uint, bool, error) {
+	var v int64
+	var dirty bool
+	if err := s.r.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty); err != nil {
+		return 0, false, fmt.Errorf("sqlite schema version: %w", err)
+	}
+	return uint(max(v, 0)), dirty, nil
+}
+
+// Backup copies the database with VACUUM INTO on the writer connection: one
+// read transaction's snapshot, so the copy is consistent however many writes
+// go on (they wait for the writer meanwhile), and compacted. The file is
+// created first, exclusively and 0600 (the copy holds token hashes), which
+// VACUUM INTO accepts because it is empty; and it is synced before Backup
+// returns, which VACUUM INTO alone does not do.
+func (s *Store) Backup(ctx context.Context, path string) (err error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("backup to %s: directory %s does not exist: %w", path, dir, db.ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("backup to %s: %s is not a directory: %w", path, dir, db.ErrInvalid)
+	}
+	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("backup to %s: the file exists (a backup never overwrites one): %w", path, db.ErrConflict)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("backup to %s: permission denied: %w", path, db.ErrInvalid)
+	case err != nil:
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(abs) // ours: created exclusively above
+		}
+	}()
+	if _, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, abs); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	if err := syncPath(abs); err != nil {
+		return fmt.Errorf("backup to %s: sync: %w", path, err)
+	}
+	if err := syncPath(dir); err != nil {
+		return fmt.Errorf("backup to %s: sync directory: %w", path, err)
+	}
+	return nil
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// sqliteHeader starts every SQLite database file.
+var sqliteHeader = []byte("SQLite format 3\x00")
+
+// Restore attaches the backup read-only to the writer connection and, in
+// one IMMEDIATE transaction with foreign keys checked at commit, empties
+// every table and fills it from the backup. Any error rolls the whole
+// transaction back. Columns are named, not taken in order, and both sides
+// must have the same tables with the same columns.
+func (s *Store) Restore(ctx context.Context, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	if err := checkBackupFile(abs); err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	// One connection for ATTACH, the transaction and DETACH: the attachment
+	// belongs to a connection, and the writer pool has just this one, so
+	// every other write waits until the restore is done.
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	defer conn.Close()
+	// Read-only: ATTACH would otherwise create a missing file, and nothing
+	// here may change the backup.
+	uri := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?mode=ro"
+	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS bk`, uri); err != nil {
+		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
+	}
+	defer func() {
+		if _, derr := conn.ExecContext(context.WithoutCancel(ctx), `DETACH DATABASE bk`); derr != nil {
+			discard(conn) // never hand out a connection with the backup attached
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	if err := restoreTx(ctx, tx, path); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		// A failed COMMIT can leave SQLite's transaction open; closing the
+		// connection rolls it back.
+		discard(conn)
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	return nil
+}
+
+// discard makes database/sql close the connection instead of reusing it.
+func discard(conn *sql.Conn) {
+	conn.Raw(func(any) error { return sqldriver.ErrBadConn })
+}
+
+// checkBackupFile turns the plain mistakes (no file, a directory, a file
+// that is not SQLite at all) into clear errors before anything is attached.
+func checkBackupFile(abs string) error {
+	f, err := os.Open(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no such file: %w", db.ErrNotFound)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("permission denied: %w", db.ErrInvalid)
+	case err != nil:
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if fi.IsDir() {
+		return fmt.Errorf("is a directory, not a backup file: %w", db.ErrInvalid)
+	}
+	hdr := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, hdr); err != nil || !bytes.Equal(hdr, sqliteHeader) {
+		return fmt.Errorf("not a scirectl database (not an SQLite file): %w", db.ErrInvalid)
+	}
+	return nil
+}
+
+func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
+	cur, _, err := schemaVersion(ctx, tx, "main")
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	bv, bdirty, err := schemaVersion(ctx, tx, "bk")
+	if err != nil {
+		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
+	}
+	if bdirty {
+		return fmt.Errorf("restore from %s: the backup's schema is dirty at version %d (a migration failed half-way in it): %w", path, bv, db.ErrInvalid)
+	}
+	if bv != cur {
+		return fmt.Errorf("restore from %s: backup has schema version %d, this server has %d: restore it with a server of version %d, or migrate it first: %w",
+			path, bv, cur, bv, db.ErrInvalid)
+	}
+	tables, err := tableColumns(ctx, tx, "main")
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	bkTables, err := tableColumns(ctx, tx, "bk")
+	if err != nil {
+		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
+	}
+	for _, t := range tables {
+		if !slices.Equal(t.columns, columnsOf(bkTables, t.name)) {
+			return fmt.Errorf("restore from %s: table %s differs from this database's (columns %v, want %v): %w",
+				path, t.name, columnsOf(bkTables, t.name), t.columns, db.ErrInvalid)
+		}
+	}
+	if len(bkTables) != len(tables) {
+		return fmt.Errorf("restore from %s: it has %d tables, this database %d: %w", path, len(bkTables), len(tables), db.ErrInvalid)
+	}
+	// Foreign keys are checked at COMMIT, so tables may be filled in any
+	// order; cascades still run, which is harmless as everything goes.
+	if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	for _, t := range tables {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+quote(t.name)); err != nil {
+			return fmt.Errorf("restore from %s: empty %s: %w", path, t.name, err)
+		}
+	}
+	for _, t := range tables {
+		cols := make([]string, len(t.columns))
+		for i, c := range t.columns {
+			cols[i] = quote(c)
+		}
+		list := strings.Join(cols, ", ")
+		q := `INSERT INTO main.` + quote(t.name) + ` (` + list + `) SELECT ` + list + ` FROM bk.` + quote(t.name)
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("restore from %s: copy %s: %v: %w", path, t.name, err, db.ErrInvalid)
+		}
+	}
+	// Check here rather than let COMMIT fail: a COMMIT refused for a
+	// deferred foreign key leaves the transaction open.
+	rows, err := tx.QueryContext(ctx, `PRAGMA main.foreign_key_check`)
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table string
+		var rowid sql.NullInt64
+		var parent string
+		var fkid int64
+		rows.Scan(&table, &rowid, &parent, &fkid)
+		return fmt.Errorf("restore from %s: row %d of %s refers to a missing row of %s: %w", path, rowid.Int64, table, parent, db.ErrInvalid)
+	}
+	return rows.Err()
+}
+
+// Reset empties every table in one transaction.
+func (s *Store) Reset(ctx context.Context) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		tables, err := tableColumns(ctx, tx, "main")
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+quote(t.name)); err != nil {
+				return fmt.Errorf("empty %s: %w", t.name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	return nil
+}
+
+type table struct {
+	name    string
+	columns []string
+}
+
+func columnsOf(ts []table, name string) []string {
+	for _, t := range ts {
+		if t.name == name {
+			return t.columns
+		}
+	}
+	return nil
+}
+
+// tableColumns lists the data tables of a schema (main or an attached
+// one) with their columns in order: every table but SQLite's own and
+// golang-migrate's version table, sorted by name.
+func tableColumns(ctx context.Context, tx *sql.Tx, schema string) ([]table, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM `+schema+`.sqlite_master
+		WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name <> 'schema_migrations' ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	var out []table
+	for rows.Next() {
+		var t table
+		if err := rows.Scan(&t.name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		cols, err := tx.QueryContext(ctx, `SELECT name FROM pragma_table_info(?, ?) ORDER BY cid`, out[i].name, schema)
+		if err != nil {
+			return nil, err
+		}
+		for cols.Next() {
+			var c string
+			if err := cols.Scan(&c); err != nil {
+				cols.Close()
+				return nil, err
+			}
+			out[i].columns = append(out[i].columns, c)
+		}
+		cols.Close()
+		if err := cols.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func schemaVersion(ctx context.Context, tx *sql.Tx, schema string) (uint, bool, error) {
+	var v int64
+	var dirty bool
+	err := tx.QueryRowContext(ctx, `SELECT version, dirty FROM `+schema+`.schema_migrations LIMIT 1`).Scan(&v, &dirty)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, errors.New("no schema version recorded")
+	} else if err != nil {
+		return 0, false, err
+	}
+	return uint(max(v, 0)), dirty, nil
+}
+
+// quote makes an SQL identifier of a table or column name.
+func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+// Inspection is what Inspect finds in a database file.
+type Inspection struct {
+	Exists  bool // the file exists
+	Version uint // schema version; 0 when the file has no schema yet
+	Dirty   bool
+	Servers []db.ServerInfo // the servers registry, newest first
+}
+
+// Inspect reads the database file of a sqlite:// URL without changing it:
+// read-only, and without the migration opening it with db.Open performs.
+// The CLI's --offline commands look with it whether a server still uses the
+// file, and at which version it is, before they open (and so migrate) it.
+func Inspect(ctx context.Context, rawURL string) (Inspection, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return Inspection{}, fmt.Errorf("database URL: %w", err)
+	}
+	path := u.Host + u.Path
+	if u.Opaque != "" {
+		path = u.Opaque
+	}
+	if u.Scheme != "sqlite" || path == "" {
+		return Inspection{}, fmt.Errorf("inspect %q: not a sqlite:// URL with a path", db.Redact(rawURL))
+	}
+	var in Inspection
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return in, nil
+	} else if err != nil {
+		return in, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	in.Exists = true
+	conn, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return in, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	defer conn.Close()
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
+		return in, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	if n == 0 {
+		return in, nil
+	}
+	var v int64
+	err = conn.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &in.Dirty)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return in, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	in.Version = uint(max(v, 0))
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'servers'`).Scan(&n); err != nil || n == 0 {
+		return in, err
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT id, address, hostname, version, started_at, heartbeat_at FROM servers ORDER BY id DESC`)
+	if err != nil {
+		return in, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var si db.ServerInfo
+		var st, hb int64
+		if err := rows.Scan(&si.ID, &si.Address, &si.Hostname, &si.Version, &st, &hb); err != nil {
+			return in, fmt.Errorf("inspect %s: %w", path, err)
+		}
+		si.StartedAt, si.HeartbeatAt = ti(st), ti(hb)
+		in.Servers = append(in.Servers, si)
+	}
+	return in, rows.Err()
+}

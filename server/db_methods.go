@@ -1,0 +1,222 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/xmlrpc"
+)
+
+// PermDBAdmin lets an operator back up, restore, reset and inspect the
+// database. It is one permission, not four, because each of them hands over
+// everything: a backup holds every job and token hash, a restore or a reset
+// replaces every rule.
+const PermDBAdmin = "db.admin"
+
+func init() {
+	AdminPermissions = append(AdminPermissions, PermDBAdmin)
+	slices.Sort(AdminPermissions)
+}
+
+// ResetConfirmation is the word db.reset must be given.
+const ResetConfirmation = "reset"
+
+// DBBackup is what db.backup returns.
+type DBBackup struct {
+	Path       string `xmlrpc:"path" json:"path"`
+	Bytes      int64  `xmlrpc:"bytes" json:"bytes"`
+	DurationMS int64  `xmlrpc:"duration_ms" json:"duration_ms"`
+}
+
+// DBRestore is what db.restore returns. AdminTokenRenewed says the
+// server's admin token file was rewritten, because the restored database
+// did not know the token it held.
+type DBRestore struct {
+	Path              string `xmlrpc:"path" json:"path"`
+	SchemaVersion     int    `xmlrpc:"schema_version" json:"schema_version"`
+	AdminTokenRenewed bool   `xmlrpc:"admin_token_renewed" json:"admin_token_renewed"`
+	AdminTokenFile    string `xmlrpc:"admin_token_file" json:"admin_token_file"`
+}
+
+// DBReset is what db.reset returns.
+type DBReset struct {
+	SchemaVersion  int    `xmlrpc:"schema_version" json:"schema_version"`
+	AdminTokenFile string `xmlrpc:"admin_token_file" json:"admin_token_file"`
+}
+
+// DBVersion is what db.migrate returns: the schema version the database is
+// at, the newest this binary knows, and whether a migration failed half-way.
+type DBVersion struct {
+	Version int  `xmlrpc:"version" json:"version"`
+	Latest  int  `xmlrpc:"latest" json:"latest"`
+	Dirty   bool `xmlrpc:"dirty" json:"dirty"`
+}
+
+// dbOperations are the database maintenance operations (SPEC §6): all
+// modifiers, so each runs alone, and all gated by db.admin.
+func (s *Server) dbOperations() []Operation {
+	return []Operation{
+		{Name: "db.backup", Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbBackup,
+			Signature: []string{"struct", "string"},
+			Help: "Write a consistent copy of the whole database into a new file. Param: absolute path on the SERVER host " +
+				"(its directory must exist; fault 404 otherwise, 409 when the file exists, 400 for a relative path). " +
+				"Returns {path, bytes, duration_ms}. The copy holds token hashes: it is created mode 0600."},
+		{Name: "db.restore", Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbRestore,
+			Signature: []string{"struct", "string"},
+			Help: "Replace the entire database, atomically, with a file db.backup wrote. Param: absolute path on the SERVER host. " +
+				"Fault 404 for a missing file, 400 for a file that is not a scirectl backup or has another schema version " +
+				"(nothing is changed then). Users, tokens and rules become those of the backup; the admin token file is rewritten " +
+				"when the backup does not know it. Returns {path, schema_version, admin_token_renewed, admin_token_file}."},
+		{Name: "db.reset", Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbReset,
+			Signature: []string{"struct", "string"},
+			Help: "Delete every job, run, client, user, token, group, rule and audit entry, keeping the schema. " +
+				"Param: the confirmation \"reset\". Afterwards only the built-in admin exists, with a fresh token in the admin token file. " +
+				"Returns {schema_version, admin_token_file}."},
+		{Name: "db.migrate", Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbMigrate,
+			Signature: []string{"struct"},
+			Help: "Report the database schema version: {version, latest, dirty}. The server migrates its database when it starts, " +
+				"so this changes nothing; a newer binary's `serve` (or `scirectl db migrate --offline`) applies newer migrations."},
+	}
+}
+
+// serverPath reads a path parameter: absolute, as the server's working
+// directory is nothing the caller can know.
+func serverPath(p xmlrpc.Params, method string) (string, error) {
+	if err := p.Count(1, 1); err != nil {
+		return "", err
+	}
+	path, err := p.String(0, "path")
+	if err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(path) {
+		return "", xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: path %q is not absolute: give a path on the server host, such as /var/backups/scire.db", method, path)
+	}
+	return filepath.Clean(path), nil
+}
+
+func (s *Server) dbBackup(ctx context.Context, p xmlrpc.Params) (any, error) {
+	path, err := serverPath(p, "db.backup")
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := s.store.Backup(ctx, path); err != nil {
+		return nil, err
+	}
+	out := DBBackup{Path: path, DurationMS: time.Since(start).Milliseconds()}
+	if fi, err := os.Stat(path); err == nil {
+		out.Bytes = fi.Size()
+	}
+	s.log.Info("database backed up", "request_id", requestFrom(ctx).ID, "path", path, "bytes", out.Bytes, "by", callingUser(ctx).Name)
+	return out, nil
+}
+
+func (s *Server) dbRestore(ctx context.Context, p xmlrpc.Params) (any, error) {
+	path, err := serverPath(p, "db.restore")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Restore(ctx, path); err != nil {
+		return nil, err
+	}
+	s.log.Warn("database restored", "request_id", requestFrom(ctx).ID, "path", path, "by", callingUser(ctx).Name)
+	renewed, err := s.afterReplace(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("db.restore: restored from %s, but: %w", path, err)
+	}
+	v, _, err := s.store.SchemaVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return DBRestore{Path: path, SchemaVersion: int(v), AdminTokenRenewed: renewed, AdminTokenFile: s.paths.AdminToken()}, nil
+}
+
+func (s *Server) dbReset(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(1, 1); err != nil {
+		return nil, err
+	}
+	word, err := p.String(0, "confirmation")
+	if err != nil {
+		return nil, err
+	}
+	if word != ResetConfirmation {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "db.reset: confirmation: pass %q to delete every job, client, user and rule", ResetConfirmation)
+	}
+	if err := s.store.Reset(ctx); err != nil {
+		return nil, err
+	}
+	s.log.Warn("database reset", "request_id", requestFrom(ctx).ID, "by", callingUser(ctx).Name)
+	if _, err := s.afterReplace(ctx); err != nil {
+		return nil, fmt.Errorf("db.reset: reset, but: %w", err)
+	}
+	// The audit trail went with everything else; intercept records this
+	// call after the handler returns, so the new trail starts with who
+	// emptied it.
+	v, _, err := s.store.SchemaVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return DBReset{SchemaVersion: int(v), AdminTokenFile: s.paths.AdminToken()}, nil
+}
+
+func (s *Server) dbMigrate(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(0, 0); err != nil {
+		return nil, err
+	}
+	v, dirty, err := s.store.SchemaVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	latest := v
+	if lv, ok := s.store.(db.LatestVersioner); ok {
+		latest = lv.LatestVersion()
+	}
+	return DBVersion{Version: int(v), Latest: int(latest), Dirty: dirty}, nil
+}
+
+// afterReplace brings the server in line with a database whose contents
+// were replaced (restore) or emptied (reset): the ACL cache is dropped, the
+// admin user and the admin token file are made to work again, the client
+// last-seen throttle forgets clients that may no longer exist, and this
+// daemon registers again, since the servers table was replaced as well.
+// It reports whether the admin token file was rewritten.
+func (s *Server) afterReplace(ctx context.Context) (bool, error) {
+	ctx = context.WithoutCancel(ctx) // the database is replaced: finish the repair
+	s.policy.Invalidate()
+	s.touchMu.Lock()
+	s.lastSeen = map[int64]time.Time{}
+	s.touchMu.Unlock()
+
+	before, _ := os.ReadFile(s.paths.AdminToken())
+	if err := EnsureAdmin(ctx, s.store, s.paths); err != nil {
+		return false, fmt.Errorf("admin token: %w", err)
+	}
+	after, _ := os.ReadFile(s.paths.AdminToken())
+	renewed := !bytes.Equal(before, after)
+	if renewed {
+		s.log.Warn("admin token renewed: the database did not know it", "file", s.paths.AdminToken())
+	}
+
+	if old := s.info.Load(); old != nil {
+		host, _ := os.Hostname()
+		info, err := s.store.RegisterServer(ctx, db.ServerInfo{Address: s.cfg.Listen, Hostname: host, Version: s.cfg.Version, StartedAt: old.StartedAt})
+		if err != nil {
+			return renewed, fmt.Errorf("register this server again: %w", err)
+		}
+		now := time.Now().UTC()
+		if err := s.store.HeartbeatServer(ctx, info.ID, now); err == nil {
+			info.HeartbeatAt = now
+		}
+		s.info.Store(&info)
+		s.log.Info("server registered again", "server_id", info.ID)
+	}
+	return renewed, nil
+}
