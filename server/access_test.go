@@ -202,6 +202,9 @@ func TestAdminAPIIsGovernedByTheACL(t *testing.T) {
 	if len(es) < 4 || es[0].Actor != "admin" || es[0].Outcome != "ok" {
 		t.Fatalf("acl.* audit = %+v", es)
 	}
+	if want := "action=allow permission=client.read subject=group:ops target=*"; !strings.Contains(strings.Join(auditTargets(es), "\n"), want) {
+		t.Errorf("audit targets %q do not describe the rule as %q", auditTargets(es), want)
+	}
 }
 
 func TestACLAtSubmitAndAtDispatch(t *testing.T) {
@@ -337,4 +340,12 @@ func TestTokensNeverLogged(t *testing.T) {
 			t.Fatalf("a token is in the audit trail: %+v", o)
 		}
 	}
+}
+
+func auditTargets(es []api.AuditEntry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Target
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
@@ -189,14 +190,70 @@ func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params,
 	if opErr != nil {
 		outcome, detail = "error", opErr.Error()
 	}
-	target := ""
-	if len(p) > 0 {
-		target = fmt.Sprint(p[0])
-		if len(target) > 200 {
-			target = target[:200] + "…"
+	s.record(ctx, db.Operation{Actor: who, Name: method, Target: describeParams(p), Outcome: outcome, Detail: detail})
+}
+
+// describeParams renders a call's parameters for the audit trail, short
+// and readable: "client web", "subject=user:alice permission=run target=*".
+// Long strings (scripts) are cut; the trail says what was done, the job
+// table keeps the content.
+func describeParams(p xmlrpc.Params) string {
+	var b strings.Builder
+	var add func(v any)
+	add = func(v any) {
+		switch v := v.(type) {
+		case xmlrpc.Struct:
+			add(v.Map())
+		case map[string]any:
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			first := true
+			for _, k := range keys {
+				if v[k] == nil || v[k] == "" {
+					continue
+				}
+				if !first {
+					b.WriteByte(' ')
+				}
+				first = false
+				b.WriteString(k + "=")
+				add(v[k])
+			}
+		case []any:
+			for i, x := range v {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				add(x)
+			}
+		case string:
+			if r := []rune(v); len(r) > 40 {
+				v = string(r[:40]) + "…"
+			}
+			b.WriteString(strings.Map(func(r rune) rune {
+				if r < ' ' {
+					return ' '
+				}
+				return r
+			}, v))
+		default:
+			fmt.Fprint(&b, v)
 		}
 	}
-	s.record(ctx, db.Operation{Actor: who, Name: method, Target: target, Outcome: outcome, Detail: detail})
+	for i, v := range p {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		add(v)
+	}
+	out := b.String()
+	if r := []rune(out); len(r) > 200 {
+		out = string(r[:200]) + "…"
+	}
+	return out
 }
 
 // toFault maps an error to the fault a caller sees. Store errors keep their
