@@ -92,6 +92,40 @@ type Store interface {
 	AckRuns(ctx context.Context, clientID int64, runIDs []int64, at time.Time) (AckResult, error)
 	ReportRuns(ctx context.Context, clientID int64, reports []Report, at time.Time) ([]ReportResult, error)
 
+	// Run maintenance: the time-driven transitions, operator cancellation
+	// and failover recovery. Every change is a conditional UPDATE whose
+	// WHERE clause holds the source states runstate allows, so several
+	// daemons may run the same sweep at once: a run changes at most once,
+	// and only the caller that changed it gets it back in its []Change.
+	//
+	// Sweep applies what is due at o.At, in this order, at most o.Limit
+	// runs per kind (0: no limit):
+	//   - sent runs whose lease ended (lease_until < At) go back to pending,
+	//     or to failed with reason "max attempts" when runstate.Requeue
+	//     says the run has used its job's max_attempts;
+	//   - received and running runs of a job with a timeout, silent for
+	//     longer than the timeout plus o.Grace (no ack, start or report
+	//     since: updated_at + timeout + Grace < At), become failed with
+	//     reason "lost" (a job without a timeout may run for ever);
+	//   - pending runs whose job's expires_at passed become expired.
+	// With o.DryRun the changes are computed and returned but not made.
+	Sweep(ctx context.Context, o SweepOptions) ([]Change, error)
+	// RequeueServer hands back what a dead daemon had in flight: the runs
+	// it sent (state sent, server_id = serverID) that no agent acknowledged
+	// go back to pending at once, lease or not (or failed with "max
+	// attempts", as in Sweep). Received and running runs stay: the agents
+	// hold them and report to any daemon. With dryRun nothing changes.
+	RequeueServer(ctx context.Context, serverID int64, at time.Time, dryRun bool) ([]Change, error)
+	// CancelJob cancels every non-final run of a job (reason given, e.g.
+	// "cancelled by alice") and returns them; runs already final stay.
+	// ErrNotFound for an unknown job. Cancelling twice changes nothing the
+	// second time and is not an error.
+	CancelJob(ctx context.Context, jobID int64, at time.Time, reason string) ([]Change, error)
+	// CancelledRuns lists the ids of clientID's runs that were cancelled at
+	// or after since while the agent may hold them (they had been sent), so
+	// the agent can kill or drop them; oldest first.
+	CancelledRuns(ctx context.Context, clientID int64, since time.Time) ([]int64, error)
+
 	// Access control data, loaded as one snapshot for in-memory decisions.
 	Policy(ctx context.Context) (PolicyData, error)
 
@@ -344,6 +378,33 @@ type ReportResult struct {
 	Accepted bool
 	Note     string
 }
+
+// SweepOptions drive Store.Sweep.
+type SweepOptions struct {
+	At     time.Time
+	Grace  time.Duration // added to a job's timeout before a silent run is lost
+	Limit  int           // at most this many runs per kind of change; 0 = all
+	DryRun bool
+}
+
+// Change is one run moved by a maintenance service or an operator.
+type Change struct {
+	RunID    int64
+	JobID    int64
+	ClientID int64
+	ServerID int64 // the daemon that had sent it, 0 if none
+	From     runstate.State
+	To       runstate.State
+	Reason   string
+	Attempts int
+}
+
+// Reasons the server itself gives runs it moves.
+const (
+	ReasonMaxAttempts = "max attempts"
+	ReasonLost        = "lost"
+	ReasonExpired     = "expired"
+)
 
 // ServerInfo is a serve daemon registered in the database.
 type ServerInfo struct {
