@@ -230,8 +230,8 @@ func describeParams(p xmlrpc.Params) string {
 				add(x)
 			}
 		case string:
-			if r := []rune(v); len(r) > 40 {
-				v = string(r[:40]) + "…"
+			if r := []rune(v); len(r) > 120 {
+				v = string(r[:120]) + "…"
 			}
 			b.WriteString(strings.Map(func(r rune) rune {
 				if r < ' ' {
