@@ -179,3 +179,9 @@ type BlacklistCheck struct {
 	Pattern     string `xmlrpc:"pattern,omitempty" json:"pattern,omitempty"`
 	Line        int    `xmlrpc:"line,omitempty" json:"line,omitempty"`
 }
+
+// CancelResult is what job.cancel returns.
+type CancelResult struct {
+	JobID     string `xmlrpc:"job_id" json:"job_id"`
+	Cancelled int    `xmlrpc:"cancelled" json:"cancelled"` // runs cancelled by this call
+}

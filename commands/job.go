@@ -28,7 +28,7 @@ func NewJobCmd(ios *IOStreams) *cobra.Command {
   scirectl job status 42
   scirectl job output 42`,
 	}
-	cmd.AddCommand(NewJobSubmitCmd(ios), NewJobListCmd(ios), NewJobStatusCmd(ios), NewJobOutputCmd(ios))
+	cmd.AddCommand(NewJobSubmitCmd(ios), NewJobListCmd(ios), NewJobStatusCmd(ios), NewJobOutputCmd(ios), newJobCancelCmd(ios))
 	return cmd
 }
 
@@ -414,5 +414,32 @@ printed as is; with several, each is preceded by a header line naming the client
 	cmd.Flags().StringVar(&only, "client", "", "only the run on this client (name or id)")
 	addConnFlags(cmd, &conn)
 	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func newJobCancelCmd(ios *IOStreams) *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "cancel JOB_ID",
+		Short: "Cancel a job: its runs not yet final stop",
+		Long: `Cancel a job. Every run not yet final becomes cancelled at once; an agent that
+holds one (queued or running) learns it on its next call to the server and
+kills the script's process group or drops it from its queue. Runs already
+final stay as they are. One's own jobs need no permission; others' need the
+job.cancel permission.`,
+		Example: "  scirectl job cancel 42",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := call[api.CancelResult](cmd.Context(), &r, "job.cancel", args[0])
+			if err != nil {
+				return err
+			}
+			return show(ios, &r, res, func(res api.CancelResult) error {
+				fmt.Fprintf(ios.Out, "cancelled %d runs of job %s\n", res.Cancelled, res.JobID)
+				return nil
+			})
+		},
+	}
+	r.addFlags(cmd)
 	return cmd
 }

@@ -51,6 +51,7 @@ commands, which talk to the server over the same API.`,
 	root.SetErr(ios.ErrOut)
 	root.AddCommand(
 		NewServeCmd(ios),
+		NewRecoverCmd(ios),
 		NewJobCmd(ios),
 		NewClientCmd(ios),
 		NewGroupCmd(ios),

@@ -24,6 +24,9 @@ type ServeOptions struct {
 	Lease        time.Duration
 	PollInterval time.Duration
 	GateMaxWait  time.Duration
+	MaxThreads   int         // requests served at once
+	MaxBody      server.Size // request body; beyond it fault 413
+	MaxOutput    server.Size // output kept per run
 	LogFormat    string
 	LogLevel     string
 }
@@ -52,6 +55,13 @@ file can also override the gate class of any operation:
     max_wait: 10s
     classes:
       job.submit: non-modifier
+  limits:
+    max_threads: 128
+    max_body: 32MiB
+
+Every hostile-input limit (body size, nesting depth, values per call, string
+length, output kept, header/read/write/idle timeouts, concurrent requests)
+has a key under limits:, its default and its fault in docs/limits.md.
 
 "scirectl ops classes" prints the table in force.`,
 		Example: `  # embedded defaults: ./scire-data, SQLite, 127.0.0.1:7443
@@ -74,6 +84,10 @@ file can also override the gate class of any operation:
 	f.DurationVar(&o.Lease, "lease", 2*time.Minute, "how long a sent job may stay unacknowledged before it is requeued")
 	f.DurationVar(&o.PollInterval, "poll-interval", 30*time.Second, "poll interval suggested to agents")
 	f.DurationVar(&o.GateMaxWait, "gate-max-wait", 30*time.Second, "longest wait of an operation for the gate before fault 423")
+	o.MaxBody, o.MaxOutput = server.DefaultMaxBodyBytes, server.DefaultMaxOutput
+	f.IntVar(&o.MaxThreads, "max-threads", server.DefaultMaxThreads, "requests served at once; more wait for a slot, then get fault 423 (health probes exempt)")
+	f.Var(&o.MaxBody, "max-body", "largest request body, e.g. 16MiB; a larger one gets fault 413")
+	f.Var(&o.MaxOutput, "max-output", "output kept per run, e.g. 1MiB; the rest is cut and marked truncated")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
@@ -132,11 +146,26 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 	if err != nil {
 		return err
 	}
-	s, err := server.New(ctx, server.Config{
+	cfg := server.Config{
 		DataDir: dataDir, DB: o.DB, Listen: o.Listen, Lease: o.Lease,
 		PollInterval: o.PollInterval, GateMaxWait: o.GateMaxWait, Version: version, Log: log,
 		Classes: fc.Classes(),
-	})
+	}
+	// Limits: the file's limits: section, then the flags (docs/limits.md).
+	fc.Limits.ApplyTo(&cfg)
+	if changed("max-threads") {
+		if o.MaxThreads <= 0 {
+			return usageError(fmt.Sprintf("--max-threads %d: want 1 or more", o.MaxThreads))
+		}
+		cfg.MaxThreads = o.MaxThreads
+	}
+	if changed("max-body") {
+		cfg.MaxBodyBytes = int64(o.MaxBody)
+	}
+	if changed("max-output") {
+		cfg.MaxOutput = int(o.MaxOutput)
+	}
+	s, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}

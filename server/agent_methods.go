@@ -38,11 +38,12 @@ func (s *Server) agentOperations() []Operation {
 		{Name: "agent.reportStatus", Class: gate.NonModifier, caller: byAgent, handler: s.agentReportStatus,
 			Signature: []string{"array", "string"},
 			Help: "Report run states with a status XML document (docs/job-xml.md), one or many <status>. " +
-				"Returns [{run_id, accepted, error?}]; accepted reports may be dropped by the agent. Idempotent: a repeated report " +
+				"Returns [{run_id, accepted, error?, cancelled}]; accepted reports may be dropped by the agent; cancelled: stop the run. Idempotent: a repeated report " +
 				"is accepted again without a second transition; a report for a run already final keeps the first final state and says so."},
 		{Name: "agent.heartbeat", Class: gate.NonModifier, caller: byAgent, handler: s.agentHeartbeat,
 			Signature: []string{"struct"},
-			Help:      "Tell the server the agent is alive. Returns {server_time: dateTime.iso8601 (UTC), poll_interval: int seconds}."},
+			Help: "Tell the server the agent is alive. Returns {server_time: dateTime.iso8601 (UTC), poll_interval: int seconds, " +
+				"cancel: [run ids cancelled after they were sent: kill or drop them]}."},
 	}
 }
 
@@ -212,9 +213,10 @@ func (s *Server) agentAckJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 }
 
 type reportResult struct {
-	RunID    string `xmlrpc:"run_id"`
-	Accepted bool   `xmlrpc:"accepted"`
-	Error    string `xmlrpc:"error,omitempty"`
+	RunID     string `xmlrpc:"run_id"`
+	Accepted  bool   `xmlrpc:"accepted"`
+	Error     string `xmlrpc:"error,omitempty"`
+	Cancelled bool   `xmlrpc:"cancelled"` // the run was cancelled: stop it if it still runs
 }
 
 func (s *Server) agentReportStatus(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -245,6 +247,11 @@ func (s *Server) agentReportStatus(ctx context.Context, p xmlrpc.Params) (any, e
 	out := make([]reportResult, len(res))
 	for i, r := range res {
 		out[i] = reportResult{RunID: strconv.FormatInt(r.RunID, 10), Accepted: r.Accepted, Error: r.Note}
+		if r.Note != "" { // a report that changed nothing: tell the agent if that is because of a cancel
+			if run, err := s.store.Run(ctx, r.RunID); err == nil && run.State == runstate.Cancelled {
+				out[i].Cancelled = true
+			}
+		}
 	}
 	return out, nil
 }
@@ -260,7 +267,14 @@ func truncateUTF8(s string, n int) string {
 type heartbeatResult struct {
 	ServerTime   time.Time `xmlrpc:"server_time"`
 	PollInterval int       `xmlrpc:"poll_interval"`
+	// Cancel lists the caller's runs cancelled recently (CancelWindow)
+	// after they were sent: the agent kills or drops those it holds.
+	Cancel []string `xmlrpc:"cancel"`
 }
+
+// CancelWindow is how long agent.heartbeat keeps telling an agent about a
+// cancelled run: longer than any agent stays away and still holds work.
+const CancelWindow = 24 * time.Hour
 
 func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(0, 0); err != nil {
@@ -270,5 +284,11 @@ func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, erro
 	if err := s.store.TouchClient(ctx, c.ID, time.Now().UTC()); err != nil {
 		return nil, err
 	}
-	return heartbeatResult{ServerTime: time.Now().UTC(), PollInterval: int(s.cfg.PollInterval / time.Second)}, nil
+	now := time.Now().UTC()
+	ids, err := s.store.CancelledRuns(ctx, c.ID, now.Add(-CancelWindow))
+	if err != nil {
+		return nil, err
+	}
+	return heartbeatResult{ServerTime: now, PollInterval: int(s.cfg.PollInterval / time.Second),
+		Cancel: mapSlice(ids, func(id int64) string { return strconv.FormatInt(id, 10) })}, nil
 }

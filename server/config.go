@@ -27,6 +27,9 @@ const ConfigFileName = "server.yaml"
 //	  max_wait: 10s
 //	  classes:
 //	    job.submit: non-modifier   # let submits run alongside reads
+//	limits:
+//	  max_threads: 128
+//	  max_body: 32MiB
 type FileConfig struct {
 	Listen       string   `yaml:"listen"`
 	DB           string   `yaml:"db"`
@@ -38,6 +41,7 @@ type FileConfig struct {
 		MaxWait Duration              `yaml:"max_wait"`
 		Classes map[string]ClassValue `yaml:"classes"`
 	} `yaml:"gate"`
+	Limits FileLimits `yaml:"limits"` // hostile-input limits, see limits.go and docs/limits.md
 }
 
 // Duration is a time.Duration written as "30s", "5m" in the file.

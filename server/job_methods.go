@@ -38,6 +38,11 @@ func (s *Server) jobOperations() []Operation {
 		{Name: "job.get", Class: gate.NonModifier, caller: byOperator, handler: s.jobGet,
 			Signature: []string{"struct", "string"},
 			Help:      "Get one job with its script and its runs (id, client, state, exit_code, attempts, reason, times). Param: job id."},
+		{Name: "job.cancel", Class: gate.NonModifier, Changes: true, caller: byOperator, handler: s.jobCancel,
+			Signature: []string{"struct", "string"},
+			Help: "Cancel a job: every run not yet final becomes cancelled; an agent holding one learns it on its next call " +
+				"and kills or drops it. Param: job id. One's own jobs need no permission; others' need job.cancel. " +
+				"Returns {job_id, cancelled: n}; cancelling again changes nothing."},
 		{Name: "job.output", Class: gate.NonModifier, caller: byOperator, handler: s.jobOutput,
 			Signature: []string{"array", "string"},
 			Help:      "Get the captured output of a job's runs. Params: job id, optional client name or id. Returns [{run_id, client, state, exit_code?, output, truncated}]."},
@@ -374,6 +379,32 @@ func (s *Server) jobOutput(ctx context.Context, p xmlrpc.Params) (any, error) {
 		return nil, xmlrpc.Faultf(xmlrpc.CodeNotFound, "job %d has no run on client %q", id, only)
 	}
 	return out, nil
+}
+
+func (s *Server) jobCancel(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(1, 1); err != nil {
+		return nil, err
+	}
+	id, err := p.ID(0, "job_id")
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.store.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	me := callingUser(ctx).Name
+	if j.SubmittedBy != me {
+		if err := s.authorize(ctx, PermJobCancel); err != nil {
+			return nil, err
+		}
+	}
+	changes, err := s.store.CancelJob(ctx, id, time.Now().UTC(), "cancelled by "+me)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("job cancelled", "request_id", requestFrom(ctx).ID, "job_id", id, "by", me, "runs", len(changes))
+	return api.CancelResult{JobID: strconv.FormatInt(id, 10), Cancelled: len(changes)}, nil
 }
 
 // readableJob returns a job the caller may see: their own, or any with

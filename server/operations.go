@@ -35,6 +35,9 @@ type Operation struct {
 	Signature  []string
 	// DefaultClass is the class before the server configuration's overrides.
 	DefaultClass gate.Class
+	// Changes marks a non-modifier that still changes state an operator
+	// should find in the audit trail (job.cancel); modifiers always do.
+	Changes bool
 	// Ungated operations act on the gate itself (ops.list, ops.cancel) and
 	// touch no job data; they must work while a modifier holds the gate, or
 	// a stuck modifier could be neither seen nor cancelled.
@@ -174,7 +177,7 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 	}
 	defer t.Release()
 	res, err = next(t.Context(), p)
-	if op.caller == byOperator && op.Class == gate.Modifier {
+	if op.caller == byOperator && (op.Class == gate.Modifier || op.Changes) {
 		s.audit(ctx, who, method, p, err)
 	}
 	return res, err

@@ -21,6 +21,7 @@ import (
 	"github.com/scirectl/scirectl/blacklist"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/maintenance"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -34,11 +35,28 @@ type Config struct {
 	PollInterval time.Duration // suggested to agents by agent.heartbeat; default 30s
 	GateMaxWait  time.Duration // longest wait for the gate; default 30s
 	MaxOutput    int           // bytes of output kept per run; default 1 MiB
+	// Hostile-input limits (docs/limits.md). A zero field takes its default.
+	MaxBodyBytes      int64         // request body; beyond it fault 413; default 16 MiB
+	MaxDepth          int           // nesting of XML-RPC values; default 32
+	MaxValues         int           // values in one call, params and nested ones; default 10000
+	MaxStringBytes    int           // one string, base64 or member name; default 8 MiB
+	MaxHeaderBytes    int           // request line and headers; beyond it HTTP 431; default 64 KiB
+	MaxThreads        int           // requests served at once (probes exempt); default 64
+	MaxThreadsWait    time.Duration // longest wait for a request slot before fault 423; default 10s
+	ReadHeaderTimeout time.Duration // default 10s
+	ReadTimeout       time.Duration // whole request, body included; default 60s
+	WriteTimeout      time.Duration // from the end of the headers to the end of the reply; default 60s
+	IdleTimeout       time.Duration // keep-alive connection without a request; default 120s
 	// Classes overrides the gate class of operations by name (SPEC §6);
 	// naming an operation that does not exist is an error at start.
 	Classes map[string]gate.Class
-	Version string
-	Log     *slog.Logger
+	// Rescue drives the rescuer (expired leases, lost and expired runs):
+	// its interval (default 5s) and the grace added to a job's timeout
+	// before a silent run is lost (default 2m).
+	RescueInterval time.Duration
+	LostGrace      time.Duration
+	Version        string
+	Log            *slog.Logger
 	// Listener, when set, is used instead of listening on Listen (tests).
 	Listener net.Listener
 }
@@ -62,6 +80,7 @@ func (c *Config) defaults() {
 	if c.MaxOutput <= 0 {
 		c.MaxOutput = 1 << 20
 	}
+	c.limitDefaults()
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -86,6 +105,7 @@ type Server struct {
 	blacklist atomic.Pointer[blacklist.List]
 	touchMu   sync.Mutex
 	lastSeen  map[int64]time.Time
+	limit     limiter // request slots (limits.go)
 }
 
 // New prepares the data directory (CA, certificates, database, admin token)
@@ -115,7 +135,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		gate:     gate.New(gate.Options{MaxWait: cfg.GateMaxWait}),
 		rpc:      xmlrpc.NewServer(),
 		lastSeen: map[int64]time.Time{},
+		limit:    limiter{slots: make(chan struct{}, cfg.MaxThreads)},
 	}
+	s.rpc.Limits = cfg.xmlrpcLimits()
 	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
 	s.rpc.Intercept = s.intercept
 	s.rpc.OnError = s.internalError
@@ -146,6 +168,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	s.info.Store(&info)
+	// Startup recovery, before the listener opens (SPEC §1): what a crash
+	// left sent but unacknowledged past its lease goes back to the queue,
+	// silent runs are marked lost, passed expiry dates applied.
+	rescuer := s.rescuer()
+	changes, err := rescuer.RunOnce(ctx)
+	if err != nil {
+		return fmt.Errorf("startup recovery: %w", err)
+	}
+	s.log.Info("startup recovery", "server_id", info.ID, "changed", maintenance.Summary(changes))
 	cert, err := tls.LoadX509KeyPair(s.paths.ServerCert(), s.paths.ServerKey())
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)
@@ -165,18 +196,19 @@ func (s *Server) Serve(ctx context.Context) error {
 		NextProtos: []string{"http/1.1"},
 	}
 	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		Handler:           s.limited(s.Handler()),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
 	go s.heartbeat(hbCtx)
+	go rescuer.Run(hbCtx)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsConf)) }()

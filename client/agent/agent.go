@@ -97,6 +97,9 @@ type agent struct {
 	nextContact time.Time     // do not call the server before this
 	offline     bool          // Once: stop calling the server after a failure
 	deliverDone chan error    // the background delivery of a "running" report
+
+	cancels  cancels   // runs the operator cancelled (cancel.go)
+	lastBeat time.Time // last successful agent.heartbeat
 }
 
 // Run runs the agent until ctx is cancelled (then it returns nil after
@@ -251,6 +254,9 @@ func (a *agent) loop(ctx context.Context) error {
 			}
 		}
 
+		if err := a.applyCancels(); err != nil { // learnt while the last job ran
+			return fmt.Errorf("drop cancelled runs: %w", err)
+		}
 		jobs, bad, err := a.store.listQueue()
 		if err != nil {
 			return fmt.Errorf("read queue: %w", err)
@@ -331,6 +337,14 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
+	// Once per poll cycle, and every few seconds while short jobs keep the
+	// agent busy: the heartbeat says which runs the operator cancelled.
+	if a.interval == 0 || time.Since(a.lastBeat) >= min(a.interval, 2*beatEveryMax)/2 {
+		a.heartbeat(ctx)
+	}
+	if err := a.applyCancels(); err != nil {
+		return 0, err
+	}
 	if err := a.deliver(ctx); err != nil {
 		return 0, err
 	}
@@ -376,7 +390,6 @@ func (a *agent) register(ctx context.Context) error {
 		a.active = true
 		a.printed = ""
 		a.log.Info("registered", "client_id", res.ClientID, "server", a.rpc.Server())
-		a.heartbeat(ctx)
 		return nil
 	}
 	a.notAccepted = fmt.Errorf("%w: this agent (fingerprint %s) is %s", ErrNotAccepted, fp, res.Status)
@@ -402,14 +415,18 @@ func (a *agent) register(ctx context.Context) error {
 	return fmt.Errorf("%w: %s", errNotActive, res.Status)
 }
 
-// heartbeat logs clock skew (reports carry the agent's times) and takes the
-// server's poll interval when none was configured. Failure is not an error:
-// the next poll will tell.
+// heartbeatReply is agent.heartbeat's result.
+type heartbeatReply struct {
+	ServerTime   time.Time `xmlrpc:"server_time"`
+	PollInterval int       `xmlrpc:"poll_interval"`
+	Cancel       []any     `xmlrpc:"cancel"` // run ids cancelled recently (see cancel.go)
+}
+
+// heartbeat logs clock skew (reports carry the agent's times), takes the
+// server's poll interval when none was configured, and learns which runs
+// were cancelled. Failure is not an error: the next poll will tell.
 func (a *agent) heartbeat(ctx context.Context) {
-	var hb struct {
-		ServerTime   time.Time `xmlrpc:"server_time"`
-		PollInterval int       `xmlrpc:"poll_interval"`
-	}
+	var hb heartbeatReply
 	if err := a.rpc.Call(ctx, "agent.heartbeat", &hb); err != nil {
 		a.log.Debug("heartbeat", "err", err)
 		if a.interval == 0 {
@@ -417,6 +434,8 @@ func (a *agent) heartbeat(ctx context.Context) {
 		}
 		return
 	}
+	a.lastBeat = time.Now()
+	a.learnCancels(parseRunIDs(hb.Cancel), "heartbeat")
 	if skew := time.Since(hb.ServerTime); !hb.ServerTime.IsZero() && (skew > time.Minute || skew < -time.Minute) {
 		a.log.Warn("clock differs from the server's; reported times will be off", "skew", skew.Round(time.Second))
 	}
@@ -582,6 +601,11 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 		return nil // stopping: the job stays queued for the next start
 	}
 	log := a.log.With("job", j.ID, "run", j.Run, "name", j.Name)
+	stop, ok := a.cancels.begin(j.Run)
+	if !ok {
+		return a.dropCancelled(j.Run)
+	}
+	defer a.cancels.end(j.Run)
 	started := time.Now().UTC()
 	if err := a.store.markRunning(j.Run, started); err != nil {
 		return fmt.Errorf("mark run %d running: %w", j.Run, err)
@@ -598,19 +622,24 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 	stopBeat := make(chan struct{})
 	beatDone := make(chan struct{})
 	if a.active && !a.offline {
-		go a.keepAlive(ctx, max(a.interval, minKeepAlive), stopBeat, beatDone)
+		go a.keepAlive(ctx, min(max(a.interval, minKeepAlive), maxKeepAlive), stopBeat, beatDone)
 	} else {
 		close(beatDone)
 	}
 
 	log.Info("job starting", "interpreter", j.Interpreter, "timeout", j.Timeout)
-	res := runCommand(ctx, command{
-		Interpreter: j.Interpreter, Script: j.Script, Dir: a.store.workPath(j.Run), Timeout: j.Timeout,
-		OutputLimit: a.cfg.OutputLimit,
-		Env: append(os.Environ(),
-			"SCIRE_JOB_ID="+strconv.FormatInt(j.ID, 10), "SCIRE_RUN_ID="+strconv.FormatInt(j.Run, 10),
-			"SCIRE_ATTEMPT="+strconv.Itoa(j.Attempt), "SCIRE_JOB_NAME="+j.Name, "SCIRE_SUBMITTED_BY="+j.SubmittedBy),
-	})
+	res := result{State: jobxml.StateFailed, Reason: ReasonCancelled, Started: started, Finished: started}
+	select {
+	case <-stop: // cancelled (answer to the "running" report) before it could start: never started
+	default:
+		res = runCommand(ctx, command{
+			Interpreter: j.Interpreter, Script: j.Script, Dir: a.store.workPath(j.Run), Timeout: j.Timeout,
+			OutputLimit: a.cfg.OutputLimit, Stop: stop,
+			Env: append(os.Environ(),
+				"SCIRE_JOB_ID="+strconv.FormatInt(j.ID, 10), "SCIRE_RUN_ID="+strconv.FormatInt(j.Run, 10),
+				"SCIRE_ATTEMPT="+strconv.Itoa(j.Attempt), "SCIRE_JOB_NAME="+j.Name, "SCIRE_SUBMITTED_BY="+j.SubmittedBy),
+		})
+	}
 	close(stopBeat)
 	<-beatDone
 	if a.deliverDone != nil {
@@ -618,6 +647,15 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 			log.Debug("running report not delivered yet", "err", err)
 		}
 		a.deliverDone = nil
+	}
+	if a.cancels.end(j.Run) {
+		// Nothing final is reported: the server keeps the run cancelled.
+		if err := a.forgetCancelled(j.Run); err != nil {
+			return fmt.Errorf("forget cancelled run %d: %w", j.Run, err)
+		}
+		log.Warn("job cancelled by the operator while it ran; its process group was stopped, nothing is reported",
+			"result", res.State, "reason", res.Reason, "duration", res.Finished.Sub(res.Started).Round(time.Millisecond))
+		return nil
 	}
 	if res.Reason == ReasonInterrupted {
 		res.Output += "\n[scirectl agent: stopped while this job ran; its process group was killed, it is not run again]"
@@ -648,8 +686,9 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 
 // keepAlive heartbeats while a job runs, since the agent makes no other
 // call then: the server keeps seeing the client, and through last_seen can
-// tell a long job from a dead agent. Failures only get a debug line; the
-// calls after the job will tell if the server is gone.
+// tell a long job from a dead agent, and the agent learns when the operator
+// cancels the job. Failures only get a debug line; the calls after the job
+// will tell if the server is gone.
 func (a *agent) keepAlive(ctx context.Context, every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(every)
@@ -661,9 +700,12 @@ func (a *agent) keepAlive(ctx context.Context, every time.Duration, stop <-chan 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := a.rpc.Call(ctx, "agent.heartbeat", nil); err != nil {
+			var hb heartbeatReply
+			if err := a.rpc.Call(ctx, "agent.heartbeat", &hb); err != nil {
 				a.log.Debug("heartbeat during job", "err", err)
+				continue
 			}
+			a.learnCancels(parseRunIDs(hb.Cancel), "heartbeat")
 		}
 	}
 }
@@ -727,9 +769,10 @@ func (a *agent) sendBatch(ctx context.Context, batch []report) error {
 		return fmt.Errorf("encode reports: %w", err)
 	}
 	var res []struct {
-		RunID    string `xmlrpc:"run_id"`
-		Accepted bool   `xmlrpc:"accepted"`
-		Error    string `xmlrpc:"error"`
+		RunID     string `xmlrpc:"run_id"`
+		Accepted  bool   `xmlrpc:"accepted"`
+		Error     string `xmlrpc:"error"`
+		Cancelled bool   `xmlrpc:"cancelled"` // the operator cancelled the run (cancel.go)
 	}
 	err = a.call(ctx, "agent.reportStatus", &res, string(doc))
 	if contentFault(err) && len(batch) == 1 {
@@ -740,19 +783,17 @@ func (a *agent) sendBatch(ctx context.Context, batch []report) error {
 	if err != nil {
 		return err
 	}
-	answered := map[int64]struct {
-		ok  bool
-		msg string
-	}{}
+	type answer struct {
+		ok, cancelled bool
+		msg           string
+	}
+	answered := map[int64]answer{}
 	for _, r := range res {
 		id, err := strconv.ParseInt(r.RunID, 10, 64)
 		if err != nil {
 			continue
 		}
-		answered[id] = struct {
-			ok  bool
-			msg string
-		}{r.Accepted, r.Error}
+		answered[id] = answer{r.Accepted, r.Cancelled, r.Error}
 	}
 	for _, r := range batch {
 		ans, ok := answered[r.Run]
@@ -761,6 +802,16 @@ func (a *agent) sendBatch(ctx context.Context, batch []report) error {
 			continue
 		}
 		switch {
+		case ans.cancelled:
+			if r.running {
+				// Still going here: stop it (execute then reports nothing).
+				a.learnCancels([]int64{r.Run}, "reportStatus")
+				break
+			}
+			a.log.Info("report answered: the operator cancelled this run; the server keeps it cancelled", "run", r.Run, "state", r.State)
+			if err := a.store.appendDoneNote(r.Run, noteCancel); err != nil {
+				return err
+			}
 		case !ans.ok:
 			a.log.Warn("server did not accept the report; dropping it", "run", r.Run, "state", r.State, "err", ans.msg)
 		case ans.msg != "":

@@ -32,6 +32,12 @@
 // rather than left running: an orphaned job would finish with nobody to
 // report it, and a restarted agent could not tell it from a crash anyway.
 //
+// A run the operator cancels (job.cancel) is learnt from agent.heartbeat's
+// cancel list or from a report answered cancelled (see cancel.go): a running
+// one has its process group stopped (SIGTERM, then SIGKILL), a queued one is
+// dropped unrun, and nothing final is reported for either; done.log records
+// it as "<run> cancelled" before its files are removed.
+//
 // Jobs run one at a time, highest priority first, then oldest job. The local
 // queue holds at most Config.MaxJobs runs: work beyond that stays on the
 // server, where operators can still see, cancel or expire it.
@@ -47,6 +53,7 @@
 //	outbox/<run>.xml            final status report not yet answered by the server
 //	outbox/<run>.running.xml    "running" report (best effort; dropped once the final one exists)
 //	rejected/<run>.xml          reports the server refused as malformed (kept for the operator)
-//	done.log         ids of recently delivered runs, to recognise re-deliveries
+//	done.log         ids of recently delivered runs, to recognise re-deliveries;
+//	                 "<run> cancelled" for a run the operator cancelled
 //	work/<run>/      the script file and working directory of the run in progress
 package agent

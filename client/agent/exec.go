@@ -24,6 +24,7 @@ const (
 	ReasonStartFailed = "start-failed" // could not be started (interpreter missing, …); the error is the output
 	ReasonInterrupted = "interrupted"  // the agent stopped or died while it ran; not run again
 	ReasonBadDocument = "bad-document" // the job document could not be decoded
+	ReasonCancelled   = "cancelled"    // the operator cancelled it while it ran (never reported: the server has it cancelled)
 )
 
 // waitDelay bounds how long a finished script's leftovers may hold its
@@ -40,6 +41,9 @@ type command struct {
 	Env         []string      // nil: the agent's environment
 	Timeout     time.Duration // 0: none
 	OutputLimit int           // bytes of output kept
+	// Stop, when closed, stops the script the way an operator's cancel
+	// does (see stopOnClose): SIGTERM to its process group, then SIGKILL.
+	Stop <-chan struct{}
 }
 
 // result is how a script ended, ready for a status report.
@@ -108,7 +112,9 @@ func runCommand(ctx context.Context, c command) result {
 		return startFailed(err)
 	}
 	res.Started = time.Now().UTC()
+	stopWatch := stopOnClose(c.Stop, cmd.Process.Pid)
 	waitErr := cmd.Wait()
+	stopped := stopWatch()
 	res.Finished = time.Now().UTC()
 	res.Output, res.Truncated = out.result()
 
@@ -120,6 +126,8 @@ func runCommand(ctx context.Context, c command) result {
 	}
 	ws, _ := ps.Sys().(syscall.WaitStatus)
 	switch {
+	case stopped:
+		res.State, res.Reason = jobxml.StateFailed, ReasonCancelled
 	case ws.Exited():
 		code := ws.ExitStatus()
 		res.Exit = &code

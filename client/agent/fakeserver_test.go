@@ -40,14 +40,20 @@ type fakeServer struct {
 	reports     map[int64][]jobxml.Status
 	stale       map[int64]bool
 	calls       []string
-	failAck     int    // answer the next n ackJobs with HTTP 500
-	failReport  int    // answer the next n reportStatus with fault 500; -1: always
-	poison      string // refuse (fault 409) any report batch with an output containing this
+	failAck     int            // answer the next n ackJobs with HTTP 500
+	failReport  int            // answer the next n reportStatus with fault 500; -1: always
+	poison      string         // refuse (fault 409) any report batch with an output containing this
+	cancelIDs   []string       // agent.heartbeat's cancel: runs the operator cancelled
+	cancelled   map[int64]bool // agent.reportStatus answers cancelled: true (and accepted) for these runs
+	// beforeReport, when set, is called with the status document of each
+	// agent.reportStatus call before it is handled, outside the lock (it
+	// may wait).
+	beforeReport func(doc string)
 }
 
 func newFakeServer(t *testing.T, stateDir string) *fakeServer {
 	f := &fakeServer{t: t, stateDir: stateDir, status: "active", sent: map[int64]bool{}, acks: map[int64]int{},
-		reports: map[int64][]jobxml.Status{}, stale: map[int64]bool{}}
+		reports: map[int64][]jobxml.Status{}, stale: map[int64]bool{}, cancelled: map[int64]bool{}}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
 	f.srv.StartTLS()
@@ -189,6 +195,12 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	hook := f.beforeReport
+	f.mu.Unlock()
+	if call.Method == "agent.reportStatus" && hook != nil && len(call.Params) == 1 {
+		hook(call.Params[0].str())
+	}
+	f.mu.Lock()
 	f.calls = append(f.calls, call.Method)
 	fp := pki.Fingerprint(r.TLS.PeerCertificates[0].Raw)
 	if f.fingerprint == "" {
@@ -235,7 +247,11 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		}
 		return map[string]any{"client_id": "1", "status": f.status}, nil
 	case "agent.heartbeat":
-		return map[string]any{"server_time": time.Now(), "poll_interval": 1}, nil
+		cancel := []any{}
+		for _, id := range f.cancelIDs {
+			cancel = append(cancel, id)
+		}
+		return map[string]any{"server_time": time.Now(), "poll_interval": 1, "cancel": cancel}, nil
 	case "agent.getJobs":
 		max, err := strconv.Atoi(strings.TrimSpace(call.Params[0].str()))
 		if err != nil || max < 1 || max > 1000 {
@@ -293,7 +309,12 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		out := []any{}
 		for _, st := range sts {
 			f.reports[st.Run] = append(f.reports[st.Run], st)
-			out = append(out, map[string]any{"run_id": strconv.FormatInt(st.Run, 10), "accepted": f.sent[st.Run]})
+			ans := map[string]any{"run_id": strconv.FormatInt(st.Run, 10), "accepted": f.sent[st.Run]}
+			if f.cancelled[st.Run] {
+				// Like the server: the run stays cancelled, the report changed nothing.
+				ans["accepted"], ans["cancelled"], ans["error"] = true, true, "run is cancelled"
+			}
+			out = append(out, ans)
 		}
 		return out, nil
 	}

@@ -51,6 +51,7 @@ type store struct {
 	mu        sync.Mutex
 	done      map[int64]bool
 	doneOrder []int64
+	doneNote  map[int64]string // what done.log says beyond the id ("cancelled")
 }
 
 // queuedJob is an acknowledged job waiting in the queue.
@@ -74,7 +75,7 @@ type report struct {
 }
 
 func openStore(stateDir string, log *slog.Logger) (*store, error) {
-	s := &store{dir: stateDir, log: log, done: map[int64]bool{}}
+	s := &store{dir: stateDir, log: log, done: map[int64]bool{}, doneNote: map[int64]string{}}
 	for _, d := range []string{queueDir, runningDir, outboxDir, rejectedDir, workDir} {
 		p := filepath.Join(stateDir, d)
 		if err := os.MkdirAll(p, 0o700); err != nil {
@@ -362,23 +363,39 @@ func (s *store) loadDone() error {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		// A torn last line (crash mid-append) does not parse and is skipped.
-		if id, err := strconv.ParseInt(strings.TrimSpace(sc.Text()), 10, 64); err == nil && id > 0 {
-			s.addDone(id)
+		// A line is "<run>" or "<run> <note>". A torn last line (crash
+		// mid-append) does not parse and is skipped.
+		id, note, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
+		if id, err := strconv.ParseInt(id, 10, 64); err == nil && id > 0 {
+			s.addDone(id, strings.TrimSpace(note))
 		}
 	}
 	return sc.Err()
 }
 
-func (s *store) addDone(id int64) {
+func (s *store) addDone(id int64, note string) {
 	if !s.done[id] {
 		s.done[id] = true
 		s.doneOrder = append(s.doneOrder, id)
 	}
+	if note != "" {
+		s.doneNote[id] = note
+	}
+}
+
+func (s *store) doneLine(id int64) string {
+	if note := s.doneNote[id]; note != "" {
+		return runName(id) + " " + note + "\n"
+	}
+	return runName(id) + "\n"
 }
 
 // appendDone records a delivered run durably (append + fsync).
-func (s *store) appendDone(run int64) error {
+func (s *store) appendDone(run int64) error { return s.appendDoneNote(run, "") }
+
+// appendDoneNote records a run that left the agent's hands durably, with a
+// note saying how when it was not by a delivered report ("cancelled").
+func (s *store) appendDoneNote(run int64, note string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done[run] {
@@ -389,7 +406,7 @@ func (s *store) appendDone(run int64) error {
 		keep := s.doneOrder[len(s.doneOrder)-doneKeep:]
 		var b strings.Builder
 		for _, id := range keep {
-			b.WriteString(runName(id) + "\n")
+			b.WriteString(s.doneLine(id))
 		}
 		if err := pki.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 			return err
@@ -399,12 +416,21 @@ func (s *store) appendDone(run int64) error {
 		for _, id := range keep {
 			s.done[id] = true
 		}
+		for id := range s.doneNote {
+			if !s.done[id] {
+				delete(s.doneNote, id)
+			}
+		}
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(runName(run) + "\n"); err != nil {
+	line := runName(run) + "\n"
+	if note != "" {
+		line = runName(run) + " " + note + "\n"
+	}
+	if _, err := f.WriteString(line); err != nil {
 		f.Close()
 		return err
 	}
@@ -415,7 +441,7 @@ func (s *store) appendDone(run int64) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	s.addDone(run)
+	s.addDone(run, note)
 	return nil
 }
 

@@ -52,6 +52,14 @@ func Run(t *testing.T, open Opener) {
 		{"BackupDuringWritesIsConsistent", testBackupDuringWrites},
 		{"Reset", testReset},
 		{"SchemaVersion", testSchemaVersion},
+		{"SweepLeaseExpiry", testSweepLease},
+		{"SweepLostRuns", testSweepLost},
+		{"SweepExpiry", testSweepExpire},
+		{"SweepDryRun", testSweepDryRun},
+		{"ConcurrentSweepsChangeEachRunOnce", testSweepConcurrent},
+		{"RequeueServer", testRequeueServer},
+		{"CancelJob", testCancelJob},
+		{"CancelledRuns", testCancelledRuns},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {
 				t.Fatal(err)

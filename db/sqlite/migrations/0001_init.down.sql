@@ -1,3 +1,6 @@
+DROP INDEX IF EXISTS runs_cancelled;
+DROP INDEX IF EXISTS runs_pending_job;
+DROP INDEX IF EXISTS jobs_expires;
 DROP TABLE operations;
 DROP TABLE runs;
 DROP TABLE jobs;

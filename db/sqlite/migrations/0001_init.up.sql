@@ -131,9 +131,16 @@ CREATE TABLE runs (
 );
 -- Dispatch: a client's pending runs in priority order, O(log n) whatever the backlog.
 CREATE INDEX runs_dispatch ON runs (client_id, priority DESC, id) WHERE state = 'pending';
--- Lease and loss sweeps.
+-- Lease and loss sweeps, failover requeue. SQLite uses a partial index only for a
+-- query that repeats its WHERE term as written (see inFlight in maintain.go).
 CREATE INDEX runs_inflight ON runs (state, lease_until) WHERE state IN ('sent', 'received', 'running');
 CREATE INDEX runs_job ON runs (job_id);
+-- Expiry sweep: jobs with an expiry, oldest first, then each one's pending runs,
+-- so a sweep reads expired jobs and due runs, not the whole runs table.
+CREATE INDEX jobs_expires ON jobs (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX runs_pending_job ON runs (job_id) WHERE state = 'pending';
+-- Agents asking which of their runs were cancelled since a time.
+CREATE INDEX runs_cancelled ON runs (client_id, finished_at) WHERE state = 'cancelled';
 
 CREATE TABLE operations (
     id        INTEGER PRIMARY KEY,

@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Operator cancellation (job.cancel). The server tells the agent about its
+// cancelled runs in two ways:
+//
+//   - agent.heartbeat's result carries cancel: the ids (decimal strings) of
+//     this client's runs cancelled recently while the agent may hold them.
+//     The same ids come back for a while, so ids the agent does not hold —
+//     never had, or already dropped — are ignored.
+//   - agent.reportStatus marks a report of a cancelled run with
+//     cancelled: true. The report counts as answered (it leaves the outbox)
+//     and, if the run is still going, it is stopped.
+//
+// A cancelled run that is running is stopped like a timed-out one, whole
+// process group, but gently first: SIGTERM, then SIGKILL cancelGrace later
+// for whatever is left. A queued one is dropped and never started. Either
+// way nothing final is reported for it — the server keeps "cancelled" — and
+// any report of it still in the outbox is dropped. done.log gets the line
+// "<run> cancelled", written before the queue file, the crash marker and the
+// outbox entry are removed, so that a crash in between is recovered as a
+// finished run (recoverRuns) and never reported "interrupted" or run again.
+//
+// The agent heartbeats once per poll cycle (talk), at least every
+// beatEveryMax while it works through a queue of short jobs, and every
+// keepAlivePeriod while a job runs (keepAlive), so a cancel reaches it within
+// about one poll interval, and within 5–10 s while a job runs.
+
+const (
+	cancelGrace  = 5 * time.Second  // SIGTERM → SIGKILL of a cancelled run's process group
+	maxKeepAlive = 10 * time.Second // heartbeat period ceiling while a job runs
+	beatEveryMax = 5 * time.Second  // between heartbeats while busy, at most
+	noteCancel   = "cancelled"      // done.log note of a cancelled run
+)
+
+// cancels gathers the cancelled run ids learnt from the server, from any
+// goroutine (the main loop, keepAlive, the background delivery of a
+// "running" report). The run in progress is stopped at once; the others wait
+// for the main loop (applyCancels), which alone touches the queue.
+type cancels struct {
+	mu      sync.Mutex
+	current int64         // run being executed; 0 when none
+	stop    chan struct{} // closed to stop current
+	stopped bool
+	pending map[int64]bool // learnt, not applied yet
+}
+
+// add records cancelled runs and stops the current one if it is among them.
+// It returns whether it stopped the current run.
+func (c *cancels) add(ids []int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hit := false
+	for _, id := range ids {
+		if id <= 0 {
+			continue
+		}
+		if id == c.current && c.current != 0 {
+			if !c.stopped {
+				c.stopped, hit = true, true
+				close(c.stop)
+			}
+			continue
+		}
+		if c.pending == nil {
+			c.pending = map[int64]bool{}
+		}
+		c.pending[id] = true
+	}
+	return hit
+}
+
+// begin makes run the current one. It returns the channel closed when the
+// run is cancelled, or false when the run was cancelled before it started.
+func (c *cancels) begin(run int64) (<-chan struct{}, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[run] {
+		delete(c.pending, run)
+		return nil, false
+	}
+	c.current, c.stop, c.stopped = run, make(chan struct{}), false
+	return c.stop, true
+}
+
+// end closes the current run and says whether it was cancelled.
+func (c *cancels) end(run int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.current != run {
+		return false
+	}
+	stopped := c.stopped
+	c.current, c.stop, c.stopped = 0, nil, false
+	return stopped
+}
+
+// take returns and forgets the cancelled runs not applied yet.
+func (c *cancels) take() []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(c.pending))
+	for id := range c.pending {
+		ids = append(ids, id)
+	}
+	clear(c.pending)
+	return ids
+}
+
+// parseRunIDs reads an array of run ids as the server sends them: decimal
+// strings, or XML-RPC integers. Anything else is skipped.
+func parseRunIDs(vs []any) []int64 {
+	var ids []int64
+	for _, v := range vs {
+		var id int64
+		switch v := v.(type) {
+		case string:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				continue
+			}
+			id = n
+		case int64:
+			id = v
+		case int:
+			id = int64(v)
+		default:
+			continue
+		}
+		if id > 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// learnCancels takes the cancelled runs of a heartbeat (or report) answer.
+func (a *agent) learnCancels(ids []int64, via string) {
+	if len(ids) == 0 {
+		return
+	}
+	if a.cancels.add(ids) {
+		a.log.Warn("the operator cancelled the run in progress; stopping its process group", "via", via)
+	}
+}
+
+// applyCancels drops the cancelled runs the agent holds without running
+// them: queued ones, and reports still in the outbox. Main loop only.
+func (a *agent) applyCancels() error {
+	for _, run := range a.cancels.take() {
+		if err := a.dropCancelled(run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropCancelled forgets a cancelled run that is not running: its queue file,
+// its crash marker, its outbox entries. A run the agent does not hold is
+// ignored.
+func (a *agent) dropCancelled(run int64) error {
+	s := a.store
+	queued, final, started := s.queued(run), s.finished(run), exists(s.startPath(run))
+	if !queued && !final && !started && !exists(s.markerPath(run)) {
+		delete(a.pendingAck, run)
+		return nil // not ours (any more): ignored
+	}
+	switch {
+	case final:
+		a.log.Info("run cancelled by the operator after it had finished here; its report is dropped, the server keeps it cancelled", "run", run)
+	default:
+		a.log.Info("run cancelled by the operator; dropped from the queue, never started", "run", run)
+	}
+	return a.forgetCancelled(run)
+}
+
+// forgetCancelled records run as cancelled in done.log, then removes what
+// the agent kept of it, in the crash-safe order of the package comment.
+func (a *agent) forgetCancelled(run int64) error {
+	s := a.store
+	if err := s.appendDoneNote(run, noteCancel); err != nil {
+		return err
+	}
+	delete(a.pendingAck, run)
+	if err := remove(s.startPath(run)); err != nil {
+		return err
+	}
+	if err := remove(s.finalPath(run)); err != nil {
+		return err
+	}
+	return s.finish(run)
+}
+
+// stopOnClose watches stop for a started process, the leader of its own
+// process group pgid. When stop closes, the group gets SIGTERM, and SIGKILL
+// cancelGrace later if the leader has not exited by then. The function
+// returned must be called once the process has been waited for; it says
+// whether stop fired, and then kills what is left of the group (a child that
+// ignored SIGTERM while the leader exited).
+func stopOnClose(stop <-chan struct{}, pgid int) func() bool {
+	if stop == nil {
+		return func() bool { return false }
+	}
+	exited := make(chan struct{})
+	done := make(chan struct{})
+	var fired atomic.Bool
+	go func() {
+		defer close(done)
+		select {
+		case <-exited:
+			return
+		case <-stop:
+		}
+		fired.Store(true)
+		syscall.Kill(-pgid, syscall.SIGTERM)
+		t := time.NewTimer(cancelGrace)
+		defer t.Stop()
+		select {
+		case <-exited:
+		case <-t.C:
+			syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}()
+	return func() bool {
+		close(exited)
+		<-done
+		if !fired.Load() {
+			return false
+		}
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		return true
+	}
+}

@@ -1,0 +1,291 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/xmlrpc"
+)
+
+// Hostile-input limits: their defaults, the file keys and flags that set
+// them, and the request-slot middleware. docs/limits.md is the operator's
+// table of the same; keep the two in step.
+
+// Defaults of the limits. The decoder's come from package xmlrpc, so the
+// codec and the daemon cannot drift apart.
+const (
+	DefaultMaxBodyBytes      = xmlrpc.DefaultMaxBodyBytes   // 16 MiB
+	DefaultMaxDepth          = xmlrpc.DefaultMaxDepth       // 32
+	DefaultMaxValues         = xmlrpc.DefaultMaxValues      // 10000
+	DefaultMaxStringBytes    = xmlrpc.DefaultMaxStringBytes // 8 MiB
+	DefaultMaxOutput         = 1 << 20
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxThreads        = 64
+	DefaultMaxThreadsWait    = 10 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+)
+
+func (c *Config) limitDefaults() {
+	setInt(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	setInt(&c.MaxDepth, DefaultMaxDepth)
+	setInt(&c.MaxValues, DefaultMaxValues)
+	setInt(&c.MaxStringBytes, DefaultMaxStringBytes)
+	setInt(&c.MaxOutput, DefaultMaxOutput)
+	setInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setInt(&c.MaxThreads, DefaultMaxThreads)
+	setInt(&c.MaxThreadsWait, DefaultMaxThreadsWait)
+	setInt(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setInt(&c.ReadTimeout, DefaultReadTimeout)
+	setInt(&c.WriteTimeout, DefaultWriteTimeout)
+	setInt(&c.IdleTimeout, DefaultIdleTimeout)
+}
+
+func setInt[T int | int64 | time.Duration](dst *T, def T) {
+	if *dst <= 0 {
+		*dst = def
+	}
+}
+
+// xmlrpcLimits are the decoder's share of the limits.
+func (c *Config) xmlrpcLimits() xmlrpc.Limits {
+	return xmlrpc.Limits{MaxBodyBytes: c.MaxBodyBytes, MaxDepth: c.MaxDepth, MaxValues: c.MaxValues, MaxStringBytes: c.MaxStringBytes}
+}
+
+// FileLimits is the limits: section of the server configuration file; an
+// absent or zero key keeps the default. Example:
+//
+//	limits:
+//	  max_threads: 128
+//	  max_body: 32MiB
+//	  write_timeout: 2m
+type FileLimits struct {
+	MaxBody           Size     `yaml:"max_body"`
+	MaxDepth          Count    `yaml:"max_depth"`
+	MaxValues         Count    `yaml:"max_values"`
+	MaxString         Size     `yaml:"max_string"`
+	MaxOutput         Size     `yaml:"max_output"`
+	MaxHeader         Size     `yaml:"max_header"`
+	MaxThreads        Count    `yaml:"max_threads"`
+	MaxThreadsWait    Duration `yaml:"max_threads_wait"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+}
+
+// ApplyTo copies the keys that were set into c; flags are applied after it
+// and win.
+func (l FileLimits) ApplyTo(c *Config) {
+	set := func(dst *int64, v int64) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	seti := func(dst *int, v int64) {
+		if v > 0 {
+			*dst = int(v)
+		}
+	}
+	setd := func(dst *time.Duration, v Duration) {
+		if v > 0 {
+			*dst = time.Duration(v)
+		}
+	}
+	set(&c.MaxBodyBytes, int64(l.MaxBody))
+	seti(&c.MaxDepth, int64(l.MaxDepth))
+	seti(&c.MaxValues, int64(l.MaxValues))
+	seti(&c.MaxStringBytes, int64(l.MaxString))
+	seti(&c.MaxOutput, int64(l.MaxOutput))
+	seti(&c.MaxHeaderBytes, int64(l.MaxHeader))
+	seti(&c.MaxThreads, int64(l.MaxThreads))
+	setd(&c.MaxThreadsWait, l.MaxThreadsWait)
+	setd(&c.ReadHeaderTimeout, l.ReadHeaderTimeout)
+	setd(&c.ReadTimeout, l.ReadTimeout)
+	setd(&c.WriteTimeout, l.WriteTimeout)
+	setd(&c.IdleTimeout, l.IdleTimeout)
+}
+
+// Count is a non-negative whole number in the configuration file.
+type Count int
+
+// UnmarshalYAML refuses negative and non-integer counts with the line.
+func (c *Count) UnmarshalYAML(n *yaml.Node) error {
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a whole number ≥ 0", n.Line, n.Value)
+	}
+	*c = Count(v)
+	return nil
+}
+
+// Size is a byte count written as 1048576, 512KiB, 16MiB or 1GiB (also
+// K, M, G, KB, MB, GB, case-insensitive; every multiple is binary: 1M =
+// 1MiB = 1048576 bytes). It is a pflag.Value too, for the serve flags.
+type Size int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+	{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30},
+	{"b", 1},
+}
+
+// ParseSize reads a Size; it must be > 0 and fit in 63 bits.
+func ParseSize(s string) (Size, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 65536, 512KiB or 16MiB", s)
+	}
+	return Size(n * mult), nil
+}
+
+// String writes the size in the largest binary unit that divides it.
+func (s Size) String() string {
+	for _, u := range []struct {
+		name string
+		mult int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if s > 0 && int64(s)%u.mult == 0 {
+			return strconv.FormatInt(int64(s)/u.mult, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(s), 10)
+}
+
+// Set implements pflag.Value.
+func (s *Size) Set(v string) error {
+	n, err := ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = n
+	return nil
+}
+
+// Type implements pflag.Value.
+func (s *Size) Type() string { return "size" }
+
+// UnmarshalYAML reads a Size, reporting the line of a bad one.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*s = v
+	return nil
+}
+
+// limited wraps the whole HTTP handler in limitRequests. It sits outside the
+// request log and authentication on purpose: a refused request costs no
+// token lookup and no log line of its own (refusals are summarised, see
+// limiter). It also warns once, at start, about timeouts that cannot work
+// together: the write timeout runs from the end of the request headers
+// (after any wait for a slot) to the end of the reply, so it must cover
+// reading the body, waiting for the gate and the work itself.
+func (s *Server) limited(h http.Handler) http.Handler {
+	if c := s.cfg; c.WriteTimeout <= c.GateMaxWait {
+		s.log.Warn("write_timeout is not above the gate's max_wait: a call that waits that long for the gate cannot be answered",
+			"write_timeout", c.WriteTimeout, "gate_max_wait", c.GateMaxWait)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.limitRequests(w, r, h.ServeHTTP) })
+}
+
+// limitRequests is the negroni-style concurrency cap (Config.MaxThreads):
+// a request takes one of MaxThreads slots before anything else is done
+// with it and gives it back when its reply is written. A request that
+// finds every slot taken waits for one up to MaxThreadsWait (not at all when
+// it carries X-Scire-No-Wait), or until it is abandoned, and is then
+// answered XML-RPC fault 423 — the same "busy, retry later" that the gate
+// gives — so that every XML-RPC client, Python's included, reads the
+// refusal as a fault and the CLI exits with its busy code (18). The
+// liveness and readiness probes never take a slot: a saturated server is
+// alive, and must not be restarted for being busy.
+func (s *Server) limitRequests(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
+	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		next(w, r)
+		return
+	}
+	select {
+	case s.limit.slots <- struct{}{}:
+	default:
+		if !s.waitSlot(r) {
+			s.refuseBusy(w, r)
+			return
+		}
+		// The time spent waiting for a slot was the server's, not the
+		// client's: the body and the reply get their whole timeouts.
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		rc.SetReadDeadline(now.Add(s.cfg.ReadTimeout))
+		rc.SetWriteDeadline(now.Add(s.cfg.WriteTimeout))
+	}
+	defer func() { <-s.limit.slots }()
+	next(w, r)
+}
+
+func (s *Server) waitSlot(r *http.Request) bool {
+	switch strings.ToLower(r.Header.Get(client.NoWaitHeader)) {
+	case "1", "true", "yes":
+		return false
+	}
+	t := time.NewTimer(s.cfg.MaxThreadsWait)
+	defer t.Stop()
+	select {
+	case s.limit.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	return false
+}
+
+// limiter holds the request slots and summarises refusals in the log: at
+// most one line a second, with the count since the last line, so that an
+// overload does not also flood the log.
+type limiter struct {
+	slots   chan struct{}
+	refused atomic.Int64
+	logged  atomic.Int64 // unix nanoseconds of the last line
+}
+
+func (s *Server) refuseBusy(w http.ResponseWriter, r *http.Request) {
+	l := &s.limit
+	n := l.refused.Add(1)
+	now := time.Now().UnixNano()
+	if last := l.logged.Load(); now-last >= int64(time.Second) && l.logged.CompareAndSwap(last, now) {
+		l.refused.Add(-n)
+		s.log.Warn("requests refused: every request slot is in use (fault 423)", "refused", n,
+			"max_threads", s.cfg.MaxThreads, "max_threads_wait", s.cfg.MaxThreadsWait, "last_remote", r.RemoteAddr)
+	}
+	var buf bytes.Buffer
+	xmlrpc.EncodeFault(&buf, xmlrpc.Faultf(xmlrpc.CodeBusy,
+		"server busy: all %d request slots are in use (max_threads); retry later", s.cfg.MaxThreads))
+	h := w.Header()
+	h.Set("Content-Type", "text/xml; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Retry-After", "1")
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}
