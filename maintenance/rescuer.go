@@ -34,6 +34,15 @@ type Rescuer struct {
 	// OnChange, when set, is told about every change a sweep made (the
 	// server logs them; daemon-mode pushes will hang off it).
 	OnChange func([]db.Change)
+	// Takeover: with several daemons on one database, a daemon whose
+	// heartbeat is older than DeadAfter (default 30s) is dead, and the runs
+	// it sent that no agent acknowledged are handed back at once instead of
+	// waiting for their leases. Only daemons that died within the last
+	// Lease are looked at: after that their leases have ended anyway. Self
+	// is this daemon's id (never taken over); Lease 0 turns takeover off.
+	DeadAfter time.Duration
+	Lease     time.Duration
+	Self      func() int64
 }
 
 func (r *Rescuer) defaults() {
@@ -51,6 +60,9 @@ func (r *Rescuer) defaults() {
 	}
 	if r.Now == nil {
 		r.Now = time.Now
+	}
+	if r.DeadAfter <= 0 {
+		r.DeadAfter = 30 * time.Second
 	}
 }
 
@@ -84,7 +96,13 @@ func (r *Rescuer) sweep(ctx context.Context) ([]db.Change, error) {
 		}
 		defer release()
 	}
-	changes, err := r.Store.Sweep(ctx, db.SweepOptions{At: r.Now().UTC(), Grace: r.Grace, Limit: r.Batch})
+	now := r.Now().UTC()
+	changes, err := r.takeover(ctx, now)
+	if err != nil {
+		return changes, err
+	}
+	swept, err := r.Store.Sweep(ctx, db.SweepOptions{At: now, Grace: r.Grace, Limit: r.Batch})
+	changes = append(changes, swept...)
 	if err != nil {
 		return changes, fmt.Errorf("rescuer: sweep: %w", err)
 	}
@@ -92,6 +110,38 @@ func (r *Rescuer) sweep(ctx context.Context) ([]db.Change, error) {
 		r.OnChange(changes)
 	}
 	return changes, nil
+}
+
+// takeover hands back what recently dead daemons had sent.
+func (r *Rescuer) takeover(ctx context.Context, now time.Time) ([]db.Change, error) {
+	if r.Lease <= 0 {
+		return nil, nil
+	}
+	servers, err := r.Store.ListServers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rescuer: list servers: %w", err)
+	}
+	var self int64
+	if r.Self != nil {
+		self = r.Self()
+	}
+	var out []db.Change
+	for _, si := range servers {
+		silent := now.Sub(si.HeartbeatAt)
+		if si.ID == self || silent <= r.DeadAfter || silent > r.DeadAfter+r.Lease {
+			continue
+		}
+		ch, err := r.Store.RequeueServer(ctx, si.ID, now, false)
+		if err != nil {
+			return out, fmt.Errorf("rescuer: take over server %d: %w", si.ID, err)
+		}
+		if len(ch) > 0 {
+			r.Log.Warn("took over a dead server's runs", "server_id", si.ID, "address", si.Address,
+				"silent", silent.Round(time.Second).String(), "changed", Summary(ch))
+		}
+		out = append(out, ch...)
+	}
+	return out, nil
 }
 
 // full reports whether some kind of change hit the batch limit, so more

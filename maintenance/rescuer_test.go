@@ -140,3 +140,42 @@ func TestMaxAttemptsAndSummary(t *testing.T) {
 		t.Errorf("Summary(nil) = %q", got)
 	}
 }
+
+// A daemon that stopped heartbeating recently has the runs it sent handed
+// back at once; this daemon's own runs, and those of a daemon dead for
+// longer than a lease, are left to their leases.
+func TestTakeoverOfADeadDaemon(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	s, client := fixture(t, 0, time.Hour, now)
+	servers := map[string]db.ServerInfo{}
+	for name, beat := range map[string]time.Duration{"self": 0, "dead": time.Minute, "ancient": 3 * time.Hour, "alive": 5 * time.Second} {
+		si, err := s.RegisterServer(ctx, db.ServerInfo{Address: name, StartedAt: now.Add(-4 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.HeartbeatServer(ctx, si.ID, now.Add(-beat)); err != nil {
+			t.Fatal(err)
+		}
+		servers[name] = si
+		if _, err := s.SubmitJob(ctx, db.NewJob{Name: name, Permission: "run", Interpreter: "/bin/sh", Script: "true",
+			SubmittedBy: "admin", ClientIDs: []int64{client}, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if ds, err := s.ClaimRuns(ctx, db.Claim{ClientID: client, Max: 1, At: now, Lease: time.Hour, ServerID: si.ID}); err != nil || len(ds) != 1 {
+			t.Fatalf("claim for %s: %v", name, err)
+		}
+	}
+	r := &maintenance.Rescuer{Store: s, Lease: 2 * time.Hour, Self: func() int64 { return servers["self"].ID }}
+	changes, err := r.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].ServerID != servers["dead"].ID || changes[0].To != runstate.Pending {
+		t.Fatalf("takeover changed %+v; want the dead daemon's run only", changes)
+	}
+	// Takeover off (Lease 0): nothing.
+	if ch, err := (&maintenance.Rescuer{Store: s}).RunOnce(ctx); err != nil || len(ch) != 0 {
+		t.Fatalf("without takeover: %+v, %v", ch, err)
+	}
+}

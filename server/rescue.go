@@ -16,6 +16,7 @@ import (
 func (s *Server) rescuer() *maintenance.Rescuer {
 	return &maintenance.Rescuer{
 		Store: s.store, Interval: s.cfg.RescueInterval, Grace: s.cfg.LostGrace, Log: s.log,
+		Lease: s.cfg.Lease, DeadAfter: 3 * HeartbeatInterval, Self: s.serverID,
 		Enter: func(ctx context.Context) (func(), error) {
 			t, err := s.gate.Enter(ctx, gate.Request{Name: "rescuer.sweep", Class: gate.NonModifier, User: "server"})
 			if err != nil {

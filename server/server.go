@@ -41,7 +41,7 @@ type Config struct {
 	MaxValues         int           // values in one call, params and nested ones; default 10000
 	MaxStringBytes    int           // one string, base64 or member name; default 8 MiB
 	MaxHeaderBytes    int           // request line and headers; beyond it HTTP 431; default 64 KiB
-	MaxThreads        int           // requests served at once (probes exempt); default 64
+	MaxThreads        int           // requests served at once (probes exempt); default 32
 	MaxThreadsWait    time.Duration // longest wait for a request slot before fault 423; default 10s
 	ReadHeaderTimeout time.Duration // default 10s
 	ReadTimeout       time.Duration // whole request, body included; default 60s
@@ -245,9 +245,13 @@ func (s *Server) serverID() int64 {
 	return 0
 }
 
+// HeartbeatInterval is how often a daemon refreshes its registry row; a
+// row three intervals old belongs to a dead daemon.
+const HeartbeatInterval = 10 * time.Second
+
 // heartbeat keeps the daemon's registry row fresh so peers can tell it is alive.
 func (s *Server) heartbeat(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
+	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
 	for {
 		select {
