@@ -185,3 +185,37 @@ type CancelResult struct {
 	JobID     string `xmlrpc:"job_id" json:"job_id"`
 	Cancelled int    `xmlrpc:"cancelled" json:"cancelled"` // runs cancelled by this call
 }
+
+// ServerInfo is a daemon in the registry, as server.list shows it.
+type ServerInfo struct {
+	ID          string    `xmlrpc:"id" json:"id"`
+	Address     string    `xmlrpc:"address" json:"address"`
+	Hostname    string    `xmlrpc:"hostname" json:"hostname"`
+	Version     string    `xmlrpc:"version" json:"version"`
+	StartedAt   time.Time `xmlrpc:"started_at" json:"started_at"`
+	HeartbeatAt time.Time `xmlrpc:"heartbeat_at" json:"heartbeat_at"`
+	Alive       bool      `xmlrpc:"alive" json:"alive"`
+}
+
+// ServerStatus is what server.status says of the daemon that answers.
+type ServerStatus struct {
+	ID            string    `xmlrpc:"id" json:"id"`
+	Address       string    `xmlrpc:"address" json:"address"`
+	Version       string    `xmlrpc:"version" json:"version"`
+	GoVersion     string    `xmlrpc:"go_version" json:"go_version"`
+	StartedAt     time.Time `xmlrpc:"started_at" json:"started_at"`
+	Database      string    `xmlrpc:"database" json:"database"` // URL, password removed
+	SchemaVersion int       `xmlrpc:"schema_version" json:"schema_version"`
+	Gate          GateStats `xmlrpc:"gate" json:"gate"`
+}
+
+// GateStats are the gate's counters since start and its state now.
+type GateStats struct {
+	RunningReaders int   `xmlrpc:"running_readers" json:"running_readers"`
+	Modifier       bool  `xmlrpc:"modifier" json:"modifier"` // a modifier holds the gate now
+	Waiting        int   `xmlrpc:"waiting" json:"waiting"`
+	Admitted       int64 `xmlrpc:"admitted" json:"admitted"`
+	Waited         int64 `xmlrpc:"waited" json:"waited"`
+	Busy           int64 `xmlrpc:"busy" json:"busy"`
+	Cancelled      int64 `xmlrpc:"cancelled" json:"cancelled"`
+}

@@ -60,6 +60,7 @@ commands, which talk to the server over the same API.`,
 		NewAuditCmd(ios),
 		NewOpsCmd(ios),
 		NewBlacklistCmd(ios),
+		NewServerCmd(ios),
 		NewDBCmd(ios),
 		NewVersionCmd(ios),
 	)

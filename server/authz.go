@@ -37,7 +37,7 @@ const (
 var AdminPermissions = []string{
 	PermACLRead, PermACLWrite, PermAuditRead, PermClientAccept, PermClientDelete, PermClientRead,
 	PermClientReject, PermClientRevoke, PermGroupRead, PermGroupWrite, PermJobCancel, PermJobRead,
-	PermOpsCancel, PermOpsRead, PermUserRead, PermUserWrite,
+	PermOpsCancel, PermOpsRead, PermServerRead, PermUserRead, PermUserWrite,
 }
 
 // may reports whether the calling operator holds an admin permission.

@@ -60,7 +60,7 @@ func (s *Server) Operations() []Operation {
 // unreachable, and TestEveryMethodIsAnOperation fails.
 func (s *Server) operationGroups() [][]Operation {
 	return [][]Operation{s.agentOperations(), s.jobOperations(), s.clientOperations(), s.userOperations(),
-		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.dbOperations()}
+		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.serverOperations(), s.dbOperations()}
 }
 
 func (s *Server) registerOperations() error {

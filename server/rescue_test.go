@@ -118,3 +118,18 @@ func TestStartupRecovery(t *testing.T) {
 		t.Fatalf("want a startup recovery line with 1 requeued before serving:\n%s", out)
 	}
 }
+
+func TestServerListAndStatus(t *testing.T) {
+	h := newHarness(t)
+	admin := h.operator(t)
+	var ss []api.ServerInfo
+	mustCall(t, admin, "server.list", &ss)
+	if len(ss) != 1 || !ss[0].Alive || ss[0].ID != itoa(h.srv.serverID()) {
+		t.Fatalf("server.list = %+v", ss)
+	}
+	var st api.ServerStatus
+	mustCall(t, admin, "server.status", &st)
+	if st.ID != ss[0].ID || st.SchemaVersion < 1 || st.Gate.Admitted < 1 || !strings.HasPrefix(st.Database, "sqlite://") {
+		t.Fatalf("server.status = %+v", st)
+	}
+}
