@@ -28,7 +28,7 @@ const (
 	DefaultMaxStringBytes    = xmlrpc.DefaultMaxStringBytes // 8 MiB
 	DefaultMaxOutput         = 1 << 20
 	DefaultMaxHeaderBytes    = 64 << 10
-	DefaultMaxThreads        = 64
+	DefaultMaxThreads        = 32
 	DefaultMaxThreadsWait    = 10 * time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 60 * time.Second
