@@ -1,0 +1,210 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+const clientCols = `id, fingerprint, name, status, hostname, os, arch, version, mode, callback_url, registered_at, last_seen`
+
+func scanClient(row pgx.Row) (db.Client, error) {
+	var c db.Client
+	var reg, seen int64
+	err := row.Scan(&c.ID, &c.Fingerprint, &c.Name, &c.Status, &c.Hostname, &c.OS, &c.Arch, &c.Version,
+		&c.Mode, &c.CallbackURL, &reg, &seen)
+	c.RegisteredAt, c.LastSeen = ti(reg), ti(seen)
+	return c, err
+}
+
+// RegisterClient creates a pending client for a new fingerprint, or updates
+// the facts of a known one without touching its status: registering again
+// never promotes a client. One upsert, so two daemons registering the same
+// agent at once make one client.
+func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db.Client, error) {
+	if r.Fingerprint == "" {
+		return db.Client{}, fmt.Errorf("register client: empty fingerprint: %w", db.ErrInvalid)
+	}
+	if r.Mode == "" {
+		r.Mode = db.ModePoll
+	}
+	at := r.At.UnixNano()
+	c, err := scanClient(s.pool.QueryRow(ctx, `
+		INSERT INTO clients (fingerprint, name, hostname, os, arch, version, mode, callback_url, registered_at, last_seen)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+		ON CONFLICT (fingerprint) DO UPDATE SET
+			hostname = excluded.hostname, os = excluded.os, arch = excluded.arch,
+			version = excluded.version, mode = excluded.mode, callback_url = excluded.callback_url,
+			last_seen = excluded.last_seen,
+			name = CASE WHEN clients.status = 'active' THEN clients.name ELSE excluded.name END
+		RETURNING `+clientCols,
+		r.Fingerprint, r.Name, r.Hostname, r.OS, r.Arch, r.Version, r.Mode, r.CallbackURL, at))
+	if err != nil {
+		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, classify(err))
+	}
+	return c, nil
+}
+
+// Client returns a client by id.
+func (s *Store) Client(ctx context.Context, id int64) (db.Client, error) {
+	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+	if noRows(err) {
+		return c, notFound("client", id)
+	} else if err != nil {
+		return c, fmt.Errorf("client %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// ClientByFingerprint returns the client holding a certificate fingerprint.
+func (s *Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, error) {
+	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE fingerprint = $1`, fp))
+	if noRows(err) {
+		return c, notFound("client with fingerprint", fp)
+	} else if err != nil {
+		return c, fmt.Errorf("client with fingerprint %s: %w", fp, classify(err))
+	}
+	return c, nil
+}
+
+// ListClients lists clients by id.
+func (s *Store) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
+	q := `SELECT ` + clientCols + ` FROM clients WHERE true`
+	var args []any
+	if f.Status != "" {
+		args = append(args, f.Status)
+		q += ` AND status = $` + strconv.Itoa(len(args))
+	}
+	if f.Name != "" {
+		args = append(args, f.Name)
+		q += ` AND name = $` + strconv.Itoa(len(args))
+	}
+	var out []db.Client
+	err := eachRow(ctx, s.pool, q+` ORDER BY id`, args, func(rows pgx.Rows) error {
+		c, err := scanClient(rows)
+		out = append(out, c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", classify(err))
+	}
+	return out, nil
+}
+
+// SetClientStatus moves a client along its enrollment lifecycle; a move not
+// allowed from its current status is ErrConflict, and accepting a client
+// under a name another active client holds is ErrConflict too (checked
+// here for the message, and by the partial unique index for two daemons
+// accepting two namesakes at once).
+func (s *Store) SetClientStatus(ctx context.Context, id int64, to db.ClientStatus) (db.Client, error) {
+	from := db.ClientStatusFrom(to)
+	if len(from) == 0 {
+		return db.Client{}, fmt.Errorf("set client %d status %q: %w", id, to, db.ErrInvalid)
+	}
+	var c db.Client
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		c, err = scanClient(tx.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1 FOR UPDATE`, id))
+		if noRows(err) {
+			return notFound("client", id)
+		} else if err != nil {
+			return err
+		}
+		if c.Status == to {
+			return nil // repeating an accept is not an error
+		}
+		ok := false
+		for _, f := range from {
+			ok = ok || c.Status == f
+		}
+		if !ok {
+			return fmt.Errorf("client %d is %s, cannot become %s: %w", id, c.Status, to, db.ErrConflict)
+		}
+		nameInUse := func(other int64) error {
+			return fmt.Errorf("client name %q is in use by active client %d (revoke or delete it first): %w", c.Name, other, db.ErrConflict)
+		}
+		if to == db.ClientActive {
+			var other int64
+			err := tx.QueryRow(ctx, `SELECT id FROM clients WHERE name = $1 AND status = 'active'`, c.Name).Scan(&other)
+			if err == nil {
+				return nameInUse(other)
+			} else if !noRows(err) {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE clients SET status = $1 WHERE id = $2`, to, id); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("client name %q is in use by another active client (revoke or delete it first): %w", c.Name, db.ErrConflict)
+			}
+			return err
+		}
+		c.Status = to
+		return nil
+	})
+	if err != nil {
+		return db.Client{}, fmt.Errorf("set client status: %w", classify(err))
+	}
+	return c, nil
+}
+
+// TouchClient records that a client was seen.
+func (s *Store) TouchClient(ctx context.Context, id int64, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE clients SET last_seen = $1 WHERE id = $2 AND last_seen < $1`, at.UnixNano(), id)
+	if err != nil {
+		return fmt.Errorf("touch client %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteClient removes a client that is not active, with its runs and group
+// memberships (foreign keys cascade). ACL rules that name the client stay:
+// they name a machine, which may enroll again. The client's row and all its
+// runs are locked first, so no daemon can send one of them meanwhile.
+func (s *Store) DeleteClient(ctx context.Context, id int64) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var status db.ClientStatus
+		err := tx.QueryRow(ctx, `SELECT status FROM clients WHERE id = $1 FOR UPDATE`, id).Scan(&status)
+		if noRows(err) {
+			return notFound("client", id)
+		} else if err != nil {
+			return err
+		}
+		if status == db.ClientActive {
+			return fmt.Errorf("client %d is active: revoke it first: %w", id, db.ErrConflict)
+		}
+		var inflight []string
+		err = eachRow(ctx, tx, `SELECT id, state FROM runs WHERE client_id = $1 ORDER BY id FOR UPDATE`, []any{id}, func(rows pgx.Rows) error {
+			var rid int64
+			var st string
+			if err := rows.Scan(&rid, &st); err != nil {
+				return err
+			}
+			if st == "sent" || st == "received" || st == "running" {
+				inflight = append(inflight, strconv.FormatInt(rid, 10))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(inflight) > 0 {
+			if len(inflight) > 10 {
+				inflight = append(inflight[:10], "…")
+			}
+			return fmt.Errorf("client %d has runs in flight (%s): cancel them or let them finish first: %w",
+				id, strings.Join(inflight, ", "), db.ErrConflict)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete client: %w", classify(err))
+	}
+	return nil
+}

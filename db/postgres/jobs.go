@@ -1,0 +1,224 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/runstate"
+)
+
+// SubmitJob stores a job and one pending run per target client in one
+// transaction: a job is either there with all its runs or not at all. Runs
+// get their ids in the order of the targets.
+func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
+	if len(nj.ClientIDs) == 0 {
+		return db.Job{}, fmt.Errorf("submit job: no target clients: %w", db.ErrInvalid)
+	}
+	if nj.CreatedAt.IsZero() {
+		nj.CreatedAt = time.Now().UTC()
+	}
+	if nj.Permission == "" {
+		nj.Permission = "run"
+	}
+	targets, _ := json.Marshal(nj.Targets)
+	now := nj.CreatedAt.UnixNano()
+	seen := make(map[int64]bool, len(nj.ClientIDs))
+	var cids []int64
+	for _, cid := range nj.ClientIDs {
+		if !seen[cid] {
+			seen[cid] = true
+			cids = append(cids, cid)
+		}
+	}
+	var id int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The clients are share-locked (KEY SHARE, as the foreign keys
+		// would), so none is deleted before the runs are in.
+		found := make(map[int64]bool, len(cids))
+		err := eachRow(ctx, tx, `SELECT id FROM clients WHERE id = ANY($1) FOR KEY SHARE`, []any{cids}, func(rows pgx.Rows) error {
+			var cid int64
+			err := rows.Scan(&cid)
+			found[cid] = true
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, cid := range cids {
+			if !found[cid] {
+				return notFound("client", cid)
+			}
+		}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
+			                  created_at, not_before, expires_at, timeout_s, max_attempts)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+			nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(targets),
+			now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts).Scan(&id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
+			SELECT $1, x.cid, $3, $4, $5, $5 FROM unnest($2::bigint[]) WITH ORDINALITY AS x(cid, ord) ORDER BY x.ord`,
+			id, cids, nj.Priority, nt(nj.NotBefore), now)
+		return err
+	})
+	if err != nil {
+		return db.Job{}, fmt.Errorf("submit job: %w", classify(err))
+	}
+	return s.Job(ctx, id)
+}
+
+const jobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
+	not_before, expires_at, timeout_s, max_attempts`
+
+func scanJob(row pgx.Row) (db.Job, error) {
+	var j db.Job
+	var targets string
+	var created int64
+	var nb, ex *int64
+	var timeout int64
+	err := row.Scan(&j.ID, &j.Name, &j.Permission, &j.Interpreter, &j.Script, &j.Priority, &j.SubmittedBy,
+		&targets, &created, &nb, &ex, &timeout, &j.MaxAttempts)
+	if err != nil {
+		return j, err
+	}
+	_ = json.Unmarshal([]byte(targets), &j.Targets)
+	j.CreatedAt, j.NotBefore, j.ExpiresAt = ti(created), tn(nb), tn(ex)
+	j.Timeout = time.Duration(timeout) * time.Second
+	return j, nil
+}
+
+// Job returns a job with the counts of its runs by state.
+func (s *Store) Job(ctx context.Context, id int64) (db.Job, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	if noRows(err) {
+		return j, notFound("job", id)
+	} else if err != nil {
+		return j, fmt.Errorf("job %d: %w", id, err)
+	}
+	counts, err := runCounts(ctx, s.pool, []int64{id})
+	if err != nil {
+		return j, err
+	}
+	j.Counts = counts[id]
+	return j, nil
+}
+
+func runCounts(ctx context.Context, q queryer, ids []int64) (map[int64]map[runstate.State]int, error) {
+	out := make(map[int64]map[runstate.State]int, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	for _, id := range ids {
+		out[id] = map[runstate.State]int{}
+	}
+	err := eachRow(ctx, q, `SELECT job_id, state, COUNT(*) FROM runs WHERE job_id = ANY($1) GROUP BY job_id, state`, []any{ids},
+		func(rows pgx.Rows) error {
+			var id int64
+			var st runstate.State
+			var n int
+			if err := rows.Scan(&id, &st, &n); err != nil {
+				return err
+			}
+			out[id][st] = n
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("count runs: %w", err)
+	}
+	return out, nil
+}
+
+// ListJobs lists jobs newest first.
+func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) {
+	q := `SELECT ` + jobCols + ` FROM jobs WHERE true`
+	var args []any
+	if f.SubmittedBy != "" {
+		args = append(args, f.SubmittedBy)
+		q += ` AND submitted_by = $` + strconv.Itoa(len(args))
+	}
+	if f.BeforeID > 0 {
+		args = append(args, f.BeforeID)
+		q += ` AND id < $` + strconv.Itoa(len(args))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit)
+	q += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	var jobs []db.Job
+	var ids []int64
+	err := eachRow(ctx, s.pool, q, args, func(rows pgx.Rows) error {
+		j, err := scanJob(rows)
+		jobs = append(jobs, j)
+		ids = append(ids, j.ID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", classify(err))
+	}
+	counts, err := runCounts(ctx, s.pool, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs {
+		jobs[i].Counts = counts[jobs[i].ID]
+	}
+	return jobs, nil
+}
+
+const runCols = `r.id, r.job_id, r.client_id, c.name, r.state, r.attempts, r.exit_code, r.reason, COALESCE(r.server_id, 0),
+	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated`
+
+func scanRun(row pgx.Row) (db.Run, error) {
+	var r db.Run
+	var exit, sent, lease, acked, started, finished *int64
+	var created, updated int64
+	err := row.Scan(&r.ID, &r.JobID, &r.ClientID, &r.ClientName, &r.State, &r.Attempts, &exit, &r.Reason, &r.ServerID,
+		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated)
+	if err != nil {
+		return r, err
+	}
+	if exit != nil {
+		e := int(*exit)
+		r.ExitCode = &e
+	}
+	r.CreatedAt, r.UpdatedAt = ti(created), ti(updated)
+	r.SentAt, r.LeaseUntil, r.AckedAt, r.StartedAt, r.FinishedAt = tn(sent), tn(lease), tn(acked), tn(started), tn(finished)
+	return r, nil
+}
+
+// Runs lists a job's runs by id.
+func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
+	var out []db.Run
+	err := eachRow(ctx, s.pool, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = $1 ORDER BY r.id`,
+		[]any{jobID}, func(rows pgx.Rows) error {
+			r, err := scanRun(rows)
+			out = append(out, r)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
+	}
+	return out, nil
+}
+
+// Run returns one run.
+func (s *Store) Run(ctx context.Context, id int64) (db.Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = $1`, id))
+	if noRows(err) {
+		return r, notFound("run", id)
+	} else if err != nil {
+		return r, fmt.Errorf("run %d: %w", id, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,603 @@
+package postgres
+
+// Database maintenance: backup, restore, reset and the schema version.
+//
+// A backup is the SQLite driver's database file: the SQLite schema (made by
+// sqlite.OpenFile, so exactly what that driver creates) filled with the rows
+// of one PostgreSQL snapshot. It restores into either engine, and a backup
+// the SQLite driver wrote restores here: that is how a fleet moves from the
+// embedded default to PostgreSQL. The two drivers' schemas have the same
+// tables with the same columns in the same order, and the same migration
+// version; only the column types differ (BOOLEAN here for SQLite's 0/1
+// INTEGER flags, BYTEA for BLOB), and the copy converts them.
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/sqlite"
+)
+
+// dataTables are the tables of the schema, every one but golang-migrate's
+// version table, by name. Reset and Restore touch these and nothing else,
+// so a schema shared with other applications keeps their tables; a test
+// checks the list against the migrated schema.
+var dataTables = []string{
+	"acl_rules", "client_group_children", "client_group_members", "client_groups", "clients", "jobs",
+	"operations", "runs", "servers", "user_group_children", "user_group_members", "user_groups",
+	"user_tokens", "users",
+}
+
+// LatestVersion is the highest migration embedded in this binary: the
+// version OpenURL migrates a database to.
+var LatestVersion = latestEmbedded()
+
+// latestEmbedded reads the version off the embedded migration file names
+// (NNNN_name.up.sql). It panics when none parses or when the newest differs
+// from SchemaVersion: a programming error any test catches at once. (That
+// it equals the SQLite driver's, whose files Backup writes, is checked by a
+// test and by Backup, not here: a mismatch must not stop binaries that use
+// SQLite only.)
+func latestEmbedded() uint {
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		panic("postgres: embedded migrations: " + err.Error())
+	}
+	var latest uint64
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseUint(num, 10, 32)
+		if !ok || err != nil {
+			panic("postgres: migration file " + e.Name() + " does not start with a version number")
+		}
+		latest = max(latest, v)
+	}
+	if latest != SchemaVersion {
+		panic(fmt.Sprintf("postgres: the newest embedded migration is %d but SchemaVersion is %d", latest, SchemaVersion))
+	}
+	return uint(latest)
+}
+
+var _ db.LatestVersioner = (*Store)(nil)
+
+// LatestVersion is the package's LatestVersion, for callers that only hold
+// a db.Store.
+func (s *Store) LatestVersion() uint { return LatestVersion }
+
+// SchemaVersion reads golang-migrate's schema_migrations table.
+func (s *Store) SchemaVersion(ctx context.Context) (uint, bool, error) {
+	v, dirty, err := schemaVersion(ctx, s.pool)
+	if err != nil {
+		return 0, false, fmt.Errorf("postgres schema version: %w", err)
+	}
+	return v, dirty, nil
+}
+
+func schemaVersion(ctx context.Context, q queryer) (uint, bool, error) {
+	var v int64
+	var dirty bool
+	err := q.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
+	if noRows(err) {
+		return 0, false, errors.New("no schema version recorded")
+	} else if err != nil {
+		return 0, false, err
+	}
+	return uint(max(v, 0)), dirty, nil
+}
+
+// column is one column of a table and its PostgreSQL type (information
+// schema's data_type: bigint, text, boolean, bytea).
+type column struct{ name, typ string }
+
+type table struct {
+	name    string
+	columns []column
+}
+
+func (t table) names() []string {
+	out := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		out[i] = c.name
+	}
+	return out
+}
+
+// pgTables lists dataTables with their columns in order, as this database
+// has them.
+func pgTables(ctx context.Context, q queryer) ([]table, error) {
+	byName := map[string]*table{}
+	out := make([]table, len(dataTables))
+	for i, n := range dataTables {
+		out[i].name = n
+		byName[n] = &out[i]
+	}
+	err := eachRow(ctx, q, `SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = ANY($1) ORDER BY table_name, ordinal_position`,
+		[]any{dataTables}, func(rows pgx.Rows) error {
+			var tn string
+			var c column
+			if err := rows.Scan(&tn, &c.name, &c.typ); err != nil {
+				return err
+			}
+			byName[tn].columns = append(byName[tn].columns, c)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range out {
+		if len(t.columns) == 0 {
+			return nil, fmt.Errorf("table %s is missing from the schema", t.name)
+		}
+	}
+	return out, nil
+}
+
+// sqliteTables lists the tables of an SQLite file but its version table,
+// with their columns in order, by name (the SQLite driver's tableColumns).
+func sqliteTables(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}) (map[string][]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\' AND m.name <> 'schema_migrations'
+		ORDER BY m.name, p.cid`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var t, c string
+		if err := rows.Scan(&t, &c); err != nil {
+			return nil, err
+		}
+		out[t] = append(out[t], c)
+	}
+	return out, rows.Err()
+}
+
+// sameTables fails unless an SQLite file has exactly the tables and
+// columns of this database.
+func sameTables(pg []table, lite map[string][]string) error {
+	for _, t := range pg {
+		if got := lite[t.name]; !slices.Equal(got, t.names()) {
+			return fmt.Errorf("table %s differs from this database's (columns %v, want %v)", t.name, got, t.names())
+		}
+	}
+	if len(lite) != len(pg) {
+		var extra []string
+		for n := range lite {
+			if !slices.Contains(dataTables, n) {
+				extra = append(extra, n)
+			}
+		}
+		slices.Sort(extra)
+		return fmt.Errorf("it has %d tables, this database %d (unknown: %s)", len(lite), len(pg), strings.Join(extra, ", "))
+	}
+	return nil
+}
+
+// sqliteURI is the database/sql name of an SQLite file (a path with any
+// characters, escaped as a URI) with the given query.
+func sqliteURI(abs, query string) string {
+	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + query
+}
+
+// Backup writes one REPEATABLE READ snapshot of every table into a new
+// SQLite database file at path, with the SQLite driver's schema. Writers go
+// on meanwhile; the copy is one point in time. The file is created
+// exclusively and 0600 (it holds token hashes), is synced before Backup
+// returns, and is removed when the backup fails.
+func (s *Store) Backup(ctx context.Context, path string) (err error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("backup to %s: directory %s does not exist: %w", path, dir, db.ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("backup to %s: %s is not a directory: %w", path, dir, db.ErrInvalid)
+	}
+	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("backup to %s: the file exists (a backup never overwrites one): %w", path, db.ErrConflict)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("backup to %s: permission denied: %w", path, db.ErrInvalid)
+	case err != nil:
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+				os.Remove(abs + suffix) // ours: created exclusively above
+			}
+		}
+	}()
+	if err := s.backupTo(ctx, abs); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	if err := syncPath(abs); err != nil {
+		return fmt.Errorf("backup to %s: sync: %w", path, err)
+	}
+	if err := syncPath(dir); err != nil {
+		return fmt.Errorf("backup to %s: sync directory: %w", path, err)
+	}
+	return nil
+}
+
+func (s *Store) backupTo(ctx context.Context, abs string) error {
+	// The SQLite schema, made by the SQLite driver itself.
+	st, err := sqlite.OpenFile(ctx, abs, "FULL")
+	if err != nil {
+		return err
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	lite, err := sql.Open("sqlite", sqliteURI(abs, "_pragma=busy_timeout(10000)&_pragma=journal_mode(DELETE)&_pragma=synchronous(FULL)"))
+	if err != nil {
+		return err
+	}
+	defer lite.Close()
+	lite.SetMaxOpenConns(1)
+	liteVersion, _, err := sqliteVersion(ctx, lite)
+	if err != nil {
+		return err
+	}
+	return s.read(ctx, func(tx pgx.Tx) error {
+		v, dirty, err := schemaVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if dirty || v != liteVersion {
+			return fmt.Errorf("this database's schema is at version %d (dirty=%v), the SQLite backup format at %d: migrate first", v, dirty, liteVersion)
+		}
+		tables, err := pgTables(ctx, tx)
+		if err != nil {
+			return err
+		}
+		ltx, err := lite.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer ltx.Rollback()
+		have, err := sqliteTables(ctx, ltx)
+		if err != nil {
+			return err
+		}
+		if err := sameTables(tables, have); err != nil {
+			return fmt.Errorf("the SQLite driver's schema: %w", err)
+		}
+		for _, t := range tables {
+			if err := copyToSQLite(ctx, tx, ltx, t); err != nil {
+				return fmt.Errorf("copy %s: %w", t.name, err)
+			}
+		}
+		return ltx.Commit()
+	})
+}
+
+// copyToSQLite copies every row of a table, converting BOOLEAN to 0/1.
+func copyToSQLite(ctx context.Context, from pgx.Tx, to *sql.Tx, t table) error {
+	cols := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		cols[i] = quote(c.name)
+	}
+	list := strings.Join(cols, ", ")
+	ins, err := to.PrepareContext(ctx, `INSERT INTO `+quote(t.name)+` (`+list+`) VALUES (`+strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")+`)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	rows, err := from.Query(ctx, `SELECT `+list+` FROM `+quote(t.name)+` ORDER BY 1, 2`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return err
+		}
+		for i, v := range vals {
+			if b, ok := v.(bool); ok {
+				vals[i] = boolInt(b)
+			}
+		}
+		if _, err := ins.ExecContext(ctx, vals...); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// sqliteHeader starts every SQLite database file.
+var sqliteHeader = []byte("SQLite format 3\x00")
+
+// checkBackupFile turns the plain mistakes (no file, a directory, a file
+// that is not SQLite at all) into clear errors before anything is opened.
+func checkBackupFile(abs string) error {
+	f, err := os.Open(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no such file: %w", db.ErrNotFound)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("permission denied: %w", db.ErrInvalid)
+	case err != nil:
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if fi.IsDir() {
+		return fmt.Errorf("is a directory, not a backup file: %w", db.ErrInvalid)
+	}
+	hdr := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, hdr); err != nil || !bytes.Equal(hdr, sqliteHeader) {
+		return fmt.Errorf("not a scirectl database (not an SQLite file): %w", db.ErrInvalid)
+	}
+	return nil
+}
+
+func sqliteVersion(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}) (uint, bool, error) {
+	var v int64
+	var dirty bool
+	err := q.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, errors.New("no schema version recorded")
+	} else if err != nil {
+		return 0, false, err
+	}
+	return uint(max(v, 0)), dirty, nil
+}
+
+// Restore replaces every row of every table with those of a backup file
+// (an SQLite database with the SQLite driver's schema, from either
+// driver's Backup), in one transaction: the tables are truncated, filled
+// with COPY, their id sequences set past the highest id, and the foreign
+// keys (deferred meanwhile) checked before COMMIT. Any error rolls it all
+// back. The backup is opened read-only and read in one transaction.
+func (s *Store) Restore(ctx context.Context, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	if err := checkBackupFile(abs); err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	lite, err := sql.Open("sqlite", sqliteURI(abs, "mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)"))
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
+	defer lite.Close()
+	lite.SetMaxOpenConns(1)
+	ltx, err := lite.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
+	}
+	defer ltx.Rollback()
+	bv, bdirty, err := sqliteVersion(ctx, ltx)
+	if err != nil {
+		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
+	}
+	if bdirty {
+		return fmt.Errorf("restore from %s: the backup's schema is dirty at version %d (a migration failed half-way in it): %w", path, bv, db.ErrInvalid)
+	}
+	bkTables, err := sqliteTables(ctx, ltx)
+	if err != nil {
+		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
+	}
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		cur, _, err := schemaVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if bv != cur {
+			return fmt.Errorf("backup has schema version %d, this server has %d: restore it with a server of version %d, or migrate it first: %w",
+				bv, cur, bv, db.ErrInvalid)
+		}
+		tables, err := pgTables(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := sameTables(tables, bkTables); err != nil {
+			return fmt.Errorf("%w: %w", err, db.ErrInvalid)
+		}
+		if _, err := tx.Exec(ctx, `SET CONSTRAINTS ALL DEFERRED`); err != nil {
+			return err
+		}
+		if err := truncate(ctx, tx, false); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if err := copyFromSQLite(ctx, ltx, tx, t); err != nil {
+				return fmt.Errorf("copy %s: %v: %w", t.name, err, db.ErrInvalid)
+			}
+			if slices.ContainsFunc(t.columns, func(c column) bool { return c.name == "id" }) {
+				_, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), GREATEST(COALESCE(MAX(id), 0), 1), MAX(id) IS NOT NULL)
+					FROM `+quote(t.name), t.name)
+				if err != nil {
+					return fmt.Errorf("set the id sequence of %s: %w", t.name, err)
+				}
+			}
+		}
+		// Check here rather than let COMMIT fail, for a clear message.
+		if _, err := tx.Exec(ctx, `SET CONSTRAINTS ALL IMMEDIATE`); err != nil {
+			if pgCode(err) == codeForeignKeyViolation {
+				return fmt.Errorf("%v: %w", err, db.ErrInvalid)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, classify(err))
+	}
+	return nil
+}
+
+// copyFromSQLite copies every row of a table of the backup with COPY,
+// converting each value to the PostgreSQL column's type.
+func copyFromSQLite(ctx context.Context, from *sql.Tx, to pgx.Tx, t table) error {
+	cols := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		cols[i] = quote(c.name)
+	}
+	rows, err := from.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+quote(t.name))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	src := &sqliteRows{rows: rows, t: t, vals: make([]any, len(cols)), ptrs: make([]any, len(cols))}
+	for i := range src.vals {
+		src.ptrs[i] = &src.vals[i]
+	}
+	_, err = to.CopyFrom(ctx, pgx.Identifier{t.name}, t.names(), src)
+	if err != nil {
+		return err
+	}
+	return src.err
+}
+
+// sqliteRows is a pgx.CopyFromSource over the rows of an SQLite query.
+type sqliteRows struct {
+	rows *sql.Rows
+	t    table
+	vals []any
+	ptrs []any
+	row  int
+	err  error
+}
+
+func (r *sqliteRows) Next() bool {
+	if r.err != nil || !r.rows.Next() {
+		return false
+	}
+	r.row++
+	if err := r.rows.Scan(r.ptrs...); err != nil {
+		r.err = err
+		return false
+	}
+	for i, c := range r.t.columns {
+		v, err := toPG(r.vals[i], c.typ)
+		if err != nil {
+			r.err = fmt.Errorf("row %d, column %s: %w", r.row, c.name, err)
+			return false
+		}
+		r.vals[i] = v
+	}
+	return true
+}
+
+func (r *sqliteRows) Values() ([]any, error) { return r.vals, nil }
+
+func (r *sqliteRows) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.rows.Err()
+}
+
+// toPG converts a value SQLite returned to what a PostgreSQL column of
+// type typ takes.
+func toPG(v any, typ string) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch typ {
+	case "bigint":
+		if n, ok := v.(int64); ok {
+			return n, nil
+		}
+	case "boolean":
+		switch n := v.(type) {
+		case int64:
+			if n == 0 || n == 1 {
+				return n == 1, nil
+			}
+		case bool:
+			return n, nil
+		}
+	case "text":
+		switch s := v.(type) {
+		case string:
+			return s, nil
+		case []byte:
+			return string(s), nil
+		}
+	case "bytea":
+		switch b := v.(type) {
+		case []byte:
+			return b, nil
+		case string:
+			return []byte(b), nil
+		}
+	default:
+		return nil, fmt.Errorf("no conversion to PostgreSQL type %s", typ)
+	}
+	return nil, fmt.Errorf("%T value %v does not fit a %s column", v, v, typ)
+}
+
+// truncate empties every data table in one statement (foreign keys allow
+// nothing else), optionally restarting the id sequences.
+func truncate(ctx context.Context, tx pgx.Tx, restartIdentity bool) error {
+	names := make([]string, len(dataTables))
+	for i, n := range dataTables {
+		names[i] = quote(n)
+	}
+	q := `TRUNCATE ` + strings.Join(names, ", ")
+	if restartIdentity {
+		q += ` RESTART IDENTITY`
+	}
+	_, err := tx.Exec(ctx, q)
+	return err
+}
+
+// Reset empties every table in one transaction; the ids start again from
+// 1, as in a new database (and as SQLite's do).
+func (s *Store) Reset(ctx context.Context) error {
+	if err := s.tx(ctx, func(tx pgx.Tx) error { return truncate(ctx, tx, true) }); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	return nil
+}
+
+// quote makes an SQL identifier of a table or column name.
+func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }

@@ -1,0 +1,17 @@
+DROP INDEX IF EXISTS runs_cancelled;
+DROP INDEX IF EXISTS runs_pending_job;
+DROP INDEX IF EXISTS jobs_expires;
+DROP TABLE operations;
+DROP TABLE runs;
+DROP TABLE jobs;
+DROP TABLE acl_rules;
+DROP TABLE user_group_children;
+DROP TABLE user_group_members;
+DROP TABLE user_groups;
+DROP TABLE user_tokens;
+DROP TABLE users;
+DROP TABLE client_group_children;
+DROP TABLE client_group_members;
+DROP TABLE client_groups;
+DROP TABLE clients;
+DROP TABLE servers;
