@@ -1,12 +1,25 @@
 # scirectl — see README.md. Every target works on a fresh machine with Go.
 GO       ?= go
 BIN      ?= bin/scirectl
-VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/scirectl/scirectl/commands.version=$(VERSION)
-PREFIX   ?= /usr/local
 export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+# The build date is the last commit's (SOURCE_DATE_EPOCH): reproducible builds.
+BUILD_DATE ?= $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -r $(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+PKG      := github.com/scirectl/scirectl/commands
+LDFLAGS  := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).buildDate=$(BUILD_DATE)
 
-.PHONY: build run test vet fmt-check unit interop fuzz docs docs-check bench install clean
+# install: where things go; DESTDIR is prepended to each (for packagers).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+
+.PHONY: build run test vet fmt-check unit interop fuzz docs docs-check bench install install-files install-systemd clean
 
 ## build: the static binary (no cgo) in bin/
 build:
@@ -70,10 +83,31 @@ docs-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-install: build docs
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/scirectl
-	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+## install: build, then install the binary, the man pages and the bash, zsh
+## and fish completions under PREFIX (default /usr/local), inside DESTDIR
+## when given: make install DESTDIR=/tmp/pkg PREFIX=/usr. The man pages and
+## completions are the committed ones (docs-check keeps them current).
+install: build install-files
+
+## install-files: install without building (BIN names the binary)
+install-files:
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/scirectl
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 completions/scirectl.bash $(DESTDIR)$(BASHCOMPDIR)/scirectl
+	install -m 0644 completions/_scirectl $(DESTDIR)$(ZSHCOMPDIR)/_scirectl
+	install -m 0644 completions/scirectl.fish $(DESTDIR)$(FISHCOMPDIR)/scirectl.fish
+
+## install-systemd: the units of contrib/systemd (server, agent, agent --once
+## timer) and the sysusers file for the server's user, with ExecStart
+## pointing at BINDIR
+install-systemd:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	for u in scirectl.service scirectl-agent.service scirectl-agent-once.service scirectl-agent-once.timer; do \
+		sed 's|/usr/bin/scirectl|$(BINDIR)/scirectl|' contrib/systemd/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 contrib/systemd/scirectl.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/scirectl.conf
 
 clean:
 	rm -rf bin

@@ -72,6 +72,19 @@ type Client struct {
 	CallbackURL  string     `xmlrpc:"callback_url,omitempty" json:"callback_url,omitempty"`
 	RegisteredAt time.Time  `xmlrpc:"registered_at" json:"registered_at"`
 	LastSeen     *time.Time `xmlrpc:"last_seen,omitempty" json:"last_seen,omitempty"`
+	// LastPush is the last agent.pollNow push to a daemon-mode client by
+	// the daemon that answers (kept in its memory only: absent after its
+	// restart, and each daemon knows only its own pushes).
+	LastPush *PushResult `xmlrpc:"last_push,omitempty" json:"last_push,omitempty"`
+}
+
+// PushResult is the outcome of a daemon's last agent.pollNow push to a client.
+type PushResult struct {
+	At       time.Time `xmlrpc:"at" json:"at"`
+	Result   string    `xmlrpc:"result" json:"result"` // ok, retrying or failed (given up: the client's polling covers it)
+	Error    string    `xmlrpc:"error,omitempty" json:"error,omitempty"`
+	Attempts int       `xmlrpc:"attempts" json:"attempts"`
+	ServerID string    `xmlrpc:"server_id" json:"server_id"` // the daemon that pushed
 }
 
 // User is an operator account as user.list shows it.

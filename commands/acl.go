@@ -2,7 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,8 +44,8 @@ user.write, group.read, group.write, acl.read, acl.write, audit.read.`,
 	return cmd
 }
 
-func printRules(ios *IOStreams, rs []api.ACLRule) error {
-	now := time.Now()
+func printRules(ios *IOStreams, o *outputOptions, rs []api.ACLRule) error {
+	now := clock()
 	rows := make([][]string, len(rs))
 	for i, r := range rs {
 		active := "yes"
@@ -55,14 +54,16 @@ func printRules(ios *IOStreams, rs []api.ACLRule) error {
 		}
 		rows[i] = []string{r.ID, r.Action, r.Subject, r.Permission, r.Target, active, dash(r.Note), dash(r.CreatedBy), ago(r.CreatedAt, now)}
 	}
-	return printTable(ios.Out, []string{"ID", "ACTION", "SUBJECT", "PERMISSION", "TARGET", "ACTIVE", "NOTE", "BY", "CREATED"}, rows)
+	return printTable(ios.Out, o, []string{"ID", "ACTION", "SUBJECT", "PERMISSION", "TARGET", "ACTIVE", "NOTE", "BY", "CREATED"}, rows)
 }
 
 func newACLListCmd(ios *IOStreams) *cobra.Command {
 	var r remote
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List the rules",
+		Use:   "list",
+		Short: "List the rules",
+		Long: `List every ACL rule, active or not, with who added it and when. -q prints
+only the rule ids.`,
 		Example: "  scirectl acl list\n  scirectl acl list -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -70,10 +71,12 @@ func newACLListCmd(ios *IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(ios, &r, nonNil(rs), func(rs []api.ACLRule) error { return printRules(ios, rs) })
+			return showList(ios, &r.out, rs, func(r api.ACLRule) string { return r.ID },
+				func(rs []api.ACLRule) error { return printRules(ios, &r.out, rs) })
 		},
 	}
 	r.addFlags(cmd)
+	addQuietFlag(cmd, &r.out, "rule ids")
 	return cmd
 }
 
@@ -118,10 +121,14 @@ TARGET is client:NAME-OR-ID, group:NAME or *. Quote * in the shell.`,
 func newACLRemoveCmd(ios *IOStreams) *cobra.Command {
 	var r remote
 	cmd := &cobra.Command{
-		Use:     "remove RULE_ID",
-		Short:   "Remove a rule",
-		Example: "  scirectl acl remove 4",
-		Args:    cobra.ExactArgs(1),
+		Use:   "remove RULE_ID",
+		Short: "Remove a rule",
+		Long: `Remove a rule for good; the decision it took part in is made again without it
+from now on (a run already denied stays denied). "acl disable" switches a rule
+off without losing it.`,
+		Example:           "  scirectl acl remove 4",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRules(&r.conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			got, err := call[api.ACLRule](cmd.Context(), &r, "acl.remove", args[0])
 			if err != nil {
@@ -144,16 +151,20 @@ func newACLActiveCmd(ios *IOStreams, on bool) *cobra.Command {
 		use, short = "disable", "Switch a rule off without removing it"
 	}
 	cmd := &cobra.Command{
-		Use:     use + " RULE_ID",
-		Short:   short,
-		Example: "  scirectl acl " + use + " 4",
-		Args:    cobra.ExactArgs(1),
+		Use:   use + " RULE_ID",
+		Short: short,
+		Long: short + `. A disabled rule stays in the list but takes no part in
+any decision until it is enabled again; runs are checked against the rules in
+force when they are handed out.`,
+		Example:           "  scirectl acl " + use + " 4",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRules(&r.conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			got, err := call[api.ACLRule](cmd.Context(), &r, "acl.setActive", args[0], on)
 			if err != nil {
 				return err
 			}
-			return show(ios, &r, got, func(got api.ACLRule) error { return printRules(ios, []api.ACLRule{got}) })
+			return show(ios, &r, got, func(got api.ACLRule) error { return printRules(ios, &r.out, []api.ACLRule{got}) })
 		},
 	}
 	r.addFlags(cmd)

@@ -30,6 +30,9 @@ func newAuditListCmd(ios *IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List audit entries, newest first",
+		Long: `List audit entries, newest first: when, who, which operation, on what, and the
+outcome (ok, error or denied). Filter by actor, operation (a prefix such as
+'acl.*'), outcome and age; page back with --before. -q prints only the ids.`,
 		Example: `  scirectl audit list
   scirectl audit list --outcome denied --since 24h
   scirectl audit list --actor alice --operation 'acl.*' -o json`,
@@ -51,13 +54,13 @@ func newAuditListCmd(ios *IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(ios, &r, nonNil(es), func(es []api.AuditEntry) error {
-				now := time.Now()
+			return showList(ios, &r.out, es, func(e api.AuditEntry) string { return e.ID }, func(es []api.AuditEntry) error {
+				now := clock()
 				rows := make([][]string, len(es))
 				for i, e := range es {
 					rows[i] = []string{e.ID, ago(e.At, now), e.Actor, e.Name, dash(e.Target), e.Outcome, dash(e.Detail)}
 				}
-				return printTable(ios.Out, []string{"ID", "WHEN", "ACTOR", "OPERATION", "TARGET", "OUTCOME", "DETAIL"}, rows)
+				return printTable(ios.Out, &r.out, []string{"ID", "WHEN", "ACTOR", "OPERATION", "TARGET", "OUTCOME", "DETAIL"}, rows)
 			})
 		},
 	}
@@ -69,5 +72,6 @@ func newAuditListCmd(ios *IOStreams) *cobra.Command {
 	f.IntVar(&limit, "limit", 100, "at most this many entries")
 	f.StringVar(&before, "before", "", "only entries older than this id (paging)")
 	r.addFlags(cmd)
+	addQuietFlag(cmd, &r.out, "entry ids")
 	return cmd
 }

@@ -43,7 +43,7 @@ server is down; start it (or send it SIGHUP) afterwards.`,
 
 // offlineList loads the data directory's blacklist without a server.
 func offlineList(r *remote) (string, *blacklist.List, error) {
-	path := filepath.Join(defaultDataDir(r.conn.DataDir), "blacklist")
+	path := filepath.Join(r.conn.dataDir(), "blacklist")
 	l, err := blacklist.Load(path, server.OperationNames())
 	return path, l, err
 }
@@ -63,12 +63,12 @@ func entries(l *blacklist.List) []api.BlacklistEntry {
 	return out
 }
 
-func printBlacklist(ios *IOStreams, es []api.BlacklistEntry) error {
+func printBlacklist(ios *IOStreams, o *outputOptions, es []api.BlacklistEntry) error {
 	rows := make([][]string, len(es))
 	for i, e := range es {
 		rows[i] = []string{e.Pattern, fmt.Sprint(e.Line), strings.Join(e.Matches, ",")}
 	}
-	return printTable(ios.Out, []string{"PATTERN", "LINE", "DENIES"}, rows)
+	return printTable(ios.Out, o, []string{"PATTERN", "LINE", "DENIES"}, rows)
 }
 
 func addOfflineFlag(cmd *cobra.Command, offline *bool) {
@@ -87,8 +87,10 @@ func newBlacklistListCmd(ios *IOStreams) *cobra.Command {
 	var r remote
 	var offline bool
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List the blacklisted patterns and what they deny",
+		Use:   "list",
+		Short: "List the blacklisted patterns and what they deny",
+		Long: `List the blacklist's patterns, the line of the file each is on, and the
+operations each denies. -q prints only the patterns.`,
 		Example: "  scirectl blacklist list\n  scirectl blacklist list --offline --data-dir /var/lib/scire",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -105,11 +107,13 @@ func newBlacklistListCmd(ios *IOStreams) *cobra.Command {
 			if err != nil {
 				return serverDown(err)
 			}
-			return show(ios, &r, nonNil(es), func(es []api.BlacklistEntry) error { return printBlacklist(ios, es) })
+			return showList(ios, &r.out, es, func(e api.BlacklistEntry) string { return e.Pattern },
+				func(es []api.BlacklistEntry) error { return printBlacklist(ios, &r.out, es) })
 		},
 	}
 	addOfflineFlag(cmd, &offline)
 	r.addFlags(cmd)
+	addQuietFlag(cmd, &r.out, "patterns")
 	return cmd
 }
 
@@ -123,11 +127,18 @@ func newBlacklistEditCmd(ios *IOStreams, add bool) *cobra.Command {
 		example = "  scirectl blacklist remove job.submit\n  scirectl blacklist remove 'acl.*' --offline --data-dir /var/lib/scire"
 	}
 	cmd := &cobra.Command{
-		Use:     use + " PATTERN...",
-		Short:   short,
+		Use:   use + " PATTERN...",
+		Short: short,
+		Long: short + `. A PATTERN is an operation name (completion lists them)
+or a glob with *; the server rewrites its blacklist file atomically and
+applies it at once. A pattern that would blacklist blacklist.remove itself
+needs --force, since only an edit of the file could undo it.`,
 		Example: example,
 		Args:    cobra.MinimumNArgs(1),
-		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if !add {
+				return completeBlacklisted(&r.conn)(cmd, args, toComplete)
+			}
 			return server.OperationNames(), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -142,7 +153,7 @@ func newBlacklistEditCmd(ios *IOStreams, add bool) *cobra.Command {
 			var es []api.BlacklistEntry
 			var err error
 			if offline {
-				path := filepath.Join(defaultDataDir(r.conn.DataDir), "blacklist")
+				path := filepath.Join(r.conn.dataDir(), "blacklist")
 				if _, err = server.EditBlacklist(path, server.OperationNames(), add, force, args); err == nil {
 					var l *blacklist.List
 					if _, l, err = offlineList(&r); err == nil {
@@ -159,7 +170,7 @@ func newBlacklistEditCmd(ios *IOStreams, add bool) *cobra.Command {
 			if err != nil {
 				return serverDown(err)
 			}
-			return show(ios, &r, nonNil(es), func(es []api.BlacklistEntry) error { return printBlacklist(ios, es) })
+			return show(ios, &r, nonNil(es), func(es []api.BlacklistEntry) error { return printBlacklist(ios, &r.out, es) })
 		},
 	}
 	if add {

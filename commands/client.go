@@ -48,10 +48,17 @@ func NewClientListCmd(ios *IOStreams) *cobra.Command {
 	var out outputOptions
 	var status string
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List clients",
-		Example: "  scirectl client list\n  scirectl client list --status pending -o json | jq -r '.[].fingerprint'",
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "List clients",
+		Long: `List the clients: id, name, status (pending, active, rejected, revoked),
+certificate fingerprint, platform, agent mode and when each was last seen.
+-o wide adds the host name, the agent version, the callback URL of a
+daemon-mode agent and more; -q prints only the ids; --status filters.`,
+		Example: `  scirectl client list
+  scirectl client list -o wide
+  scirectl client list --status pending -o json | jq -r '.[].fingerprint'
+  for id in $(scirectl client list --status pending -q); do scirectl client accept "$id"; done`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.validate(); err != nil {
 				return err
@@ -69,23 +76,27 @@ func NewClientListCmd(ios *IOStreams) *cobra.Command {
 			if err := c.Call(cmd.Context(), "client.list", &cs, filter); err != nil {
 				return err
 			}
-			if out.json() {
-				if cs == nil {
-					cs = []api.Client{}
-				}
-				return printJSON(ios.Out, cs)
-			}
-			return printClients(ios, cs)
+			return showList(ios, &out, cs, func(c api.Client) string { return c.ID }, func(cs []api.Client) error { return printClients(ios, &out, cs) })
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only clients in this status: pending, active, rejected or revoked")
+	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(clientStatuses, cobra.ShellCompDirectiveNoFileComp))
 	addConnFlags(cmd, &conn)
 	addOutputFlag(cmd, &out)
+	addQuietFlag(cmd, &out, "client ids")
 	return cmd
 }
 
-func printClients(ios *IOStreams, cs []api.Client) error {
-	now := time.Now()
+var clientStatuses = []string{"pending", "active", "rejected", "revoked"}
+
+// printClients prints clients; -o wide adds the host name, the agent
+// version, the callback URL of a daemon-mode agent and when it registered.
+func printClients(ios *IOStreams, o *outputOptions, cs []api.Client) error {
+	now := clock()
+	header := []string{"ID", "NAME", "STATUS", "FINGERPRINT", "PLATFORM", "MODE", "LAST SEEN"}
+	if o.wide() {
+		header = append(header, "HOSTNAME", "VERSION", "CALLBACK", "LAST PUSH", "REGISTERED")
+	}
 	rows := make([][]string, len(cs))
 	for i, c := range cs {
 		seen := "-"
@@ -93,8 +104,20 @@ func printClients(ios *IOStreams, cs []api.Client) error {
 			seen = ago(*c.LastSeen, now)
 		}
 		rows[i] = []string{c.ID, c.Name, c.Status, c.Fingerprint, c.OS + "/" + c.Arch, c.Mode, seen}
+		if o.wide() {
+			rows[i] = append(rows[i], dash(c.Hostname), dash(c.Version), dash(c.CallbackURL), lastPushCell(c.LastPush, now), ago(c.RegisteredAt, now))
+		}
 	}
-	return printTable(ios.Out, []string{"ID", "NAME", "STATUS", "FINGERPRINT", "PLATFORM", "MODE", "LAST SEEN"}, rows)
+	return printTable(ios.Out, o, header, rows)
+}
+
+// lastPushCell shows the answering daemon's last agent.pollNow push to a
+// daemon-mode client: "ok 3s ago", "failed 1m ago", or "-".
+func lastPushCell(p *api.PushResult, now time.Time) string {
+	if p == nil {
+		return "-"
+	}
+	return p.Result + " " + ago(p.At, now)
 }
 
 func newClientStatusCmd(ios *IOStreams, use, method, short, example string) *cobra.Command {
@@ -106,6 +129,9 @@ func newClientStatusCmd(ios *IOStreams, use, method, short, example string) *cob
 		Long:    short + ". CLIENT is a client id, name or certificate fingerprint; several may be given.",
 		Example: example,
 		Args:    cobra.MinimumNArgs(1),
+		// Complete the names of the clients the command applies to.
+		ValidArgsFunction: completeClients(&conn, map[string][]string{"accept": {"pending"}, "reject": {"pending"},
+			"revoke": {"active"}, "delete": {"pending", "rejected", "revoked"}}[use]...),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
 				return err
@@ -120,9 +146,9 @@ func newClientStatusCmd(ios *IOStreams, use, method, short, example string) *cob
 				return err
 			}
 			if out.json() {
-				return printJSON(ios.Out, cs)
+				return printJSON(ios.Out, nonNil(cs))
 			}
-			return printClients(ios, cs)
+			return printClients(ios, &out, cs)
 		},
 	}
 	addConnFlags(cmd, &conn)
@@ -147,10 +173,19 @@ before acknowledging it, runs it under its timeout, and keeps each report on
 disk until the server has accepted it: an agent killed at any point loses no
 acknowledged job and no finished result.
 
-With --once it polls, runs what it got and exits when nothing is left (for cron).`,
+With --once it polls, runs what it got and exits when nothing is left (for cron).
+
+With --daemon --listen ADDR it also listens (TLS, with its enrolled
+certificate) for the server's agent.pollNow, accepted only from a peer whose
+certificate chains to the pinned server CA, and asks for work the moment the
+server has some; it still polls every --interval as a safety net. It
+registers with mode=daemon and its callback URL (--callback-url, default
+https://ADDR/RPC2, with the host name for a wildcard address).`,
 		Example: `  scirectl client poll --server https://jobs.example:7443/RPC2 --ca /etc/scire/ca.crt --state-dir /var/lib/scire-agent
   # cron mode, two servers in failover order
-  scirectl client poll --once --server https://a:7443/RPC2 --server https://b:7443/RPC2 --state-dir /var/lib/scire-agent`,
+  scirectl client poll --once --server https://a:7443/RPC2 --server https://b:7443/RPC2 --state-dir /var/lib/scire-agent
+  # daemon mode: pushed at once, polling hourly as a safety net
+  scirectl client poll --daemon --listen 0.0.0.0:7444 --interval 1h --server https://jobs.example:7443/RPC2 --state-dir /var/lib/scire-agent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(servers) == 0 {
@@ -190,6 +225,9 @@ With --once it polls, runs what it got and exits when nothing is left (for cron)
 	f.StringVar(&cfg.Name, "name", "", "client name (default: the host name)")
 	f.DurationVar(&cfg.Interval, "interval", 30*time.Second, "poll interval (jittered by ±10%)")
 	f.BoolVar(&cfg.Once, "once", false, "poll, run what is queued, and exit when nothing is left (cron mode)")
+	f.BoolVar(&cfg.Daemon, "daemon", false, "daemon mode: also serve agent.pollNow on --listen so the server can push work at once")
+	f.StringVar(&cfg.Listen, "listen", "", "daemon mode: HOST:PORT to serve agent.pollNow on (TLS)")
+	f.StringVar(&cfg.CallbackURL, "callback-url", "", "daemon mode: URL the server calls (default https://<listen address, host name for 0.0.0.0>/RPC2)")
 	f.IntVar(&cfg.MaxJobs, "max-jobs", 10, "ask for at most this many jobs per poll")
 	f.IntVar(&cfg.OutputLimit, "output-limit", 1<<20, "bytes of output kept per job (the rest is cut and marked truncated)")
 	return cmd

@@ -88,7 +88,7 @@ func (o *dbOptions) validate(cmd *cobra.Command) error {
 	return o.out.validate()
 }
 
-func (o *dbOptions) dataDir() string { return defaultDataDir(o.conn.DataDir) }
+func (o *dbOptions) dataDir() string { return o.conn.dataDir() }
 
 func (o *dbOptions) url() string {
 	if o.dbURL != "" {

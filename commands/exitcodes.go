@@ -8,23 +8,67 @@ import (
 )
 
 // Exit codes. Scripts branch on them, so they never change meaning; the
-// table is in the README and docs/protocol.md.
+// table is in the README, in "scirectl --help" and so in scirectl(1)
+// (exitCodesHelp below).
 const (
 	ExitOK          = 0
-	ExitError       = 1  // any other failure (server unreachable, I/O, …)
-	ExitUsage       = 2  // bad flags or arguments
-	ExitJobFailed   = 3  // --wait: a run failed, was denied, expired or was cancelled
-	ExitBadRequest  = 10 // fault 400
-	ExitUnauth      = 11 // fault 401
-	ExitNotAccepted = 12 // fault 402
-	ExitForbidden   = 13 // fault 403
-	ExitNotFound    = 14 // fault 404
-	ExitBlacklisted = 15 // fault 405
-	ExitConflict    = 16 // fault 409
-	ExitTooLarge    = 17 // fault 413
-	ExitBusy        = 18 // fault 423
-	ExitInternal    = 19 // fault 500
+	ExitError       = 1   // any other failure (server unreachable, I/O, …)
+	ExitUsage       = 2   // bad flags or arguments
+	ExitJobFailed   = 3   // --wait/--watch: a run failed; acl check: denied; blacklist check: blacklisted
+	ExitJobDenied   = 4   // --wait/--watch: no run failed, but one was denied by the ACL
+	ExitJobGaveUp   = 5   // --wait/--watch: no run failed or was denied, but one expired or was cancelled
+	ExitWaitTimeout = 6   // --wait/--watch: --wait-timeout passed before every run was final
+	ExitBadRequest  = 10  // fault 400
+	ExitUnauth      = 11  // fault 401
+	ExitNotAccepted = 12  // fault 402
+	ExitForbidden   = 13  // fault 403
+	ExitNotFound    = 14  // fault 404
+	ExitBlacklisted = 15  // fault 405
+	ExitConflict    = 16  // fault 409
+	ExitTooLarge    = 17  // fault 413
+	ExitBusy        = 18  // fault 423
+	ExitInternal    = 19  // fault 500
+	ExitInterrupted = 130 // --wait/--watch: stopped by Ctrl-C (SIGINT); the job goes on
 )
+
+// exitCodesHelp is the table of exit codes, for the root command's help
+// and so for scirectl(1).
+const exitCodesHelp = `Exit codes:
+  0    success; --wait/--watch: every run succeeded
+  1    other error (server unreachable, I/O, bad config file)
+  2    usage: bad flags or arguments
+  3    --wait/--watch: a run failed; acl check: denied;
+       blacklist check: blacklisted
+  4    --wait/--watch: a run was denied (none failed)
+  5    --wait/--watch: a run expired or was cancelled
+       (none failed or was denied)
+  6    --wait/--watch: --wait-timeout passed (the job goes on)
+  10   fault 400: malformed request or invalid argument
+  11   fault 401: not authenticated
+  12   fault 402: client not accepted
+  13   fault 403: forbidden by the ACL
+  14   fault 404: not found
+  15   fault 405: operation blacklisted
+  16   fault 409: conflict (wrong state)
+  17   fault 413: request too large
+  18   fault 423: busy (gate held and --no-wait given)
+  19   fault 500: internal error (see the request id)
+  130  --wait/--watch: stopped by Ctrl-C (the job goes on)`
+
+// outcomeExit is the exit code of a job whose runs are all final: failed
+// beats denied beats expired or cancelled beats succeeded, so a script
+// learns the worst thing that happened.
+func outcomeExit(counts map[string]int) int {
+	switch {
+	case counts["failed"] > 0:
+		return ExitJobFailed
+	case counts["denied"] > 0:
+		return ExitJobDenied
+	case counts["expired"] > 0 || counts["cancelled"] > 0:
+		return ExitJobGaveUp
+	}
+	return ExitOK
+}
 
 var faultExit = map[int]int{
 	400: ExitBadRequest, 401: ExitUnauth, 402: ExitNotAccepted, 403: ExitForbidden, 404: ExitNotFound,

@@ -3,7 +3,6 @@ package commands
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -48,8 +47,10 @@ func newGroupCreateCmd(ios *IOStreams) *cobra.Command {
 	var r remote
 	var note string
 	cmd := &cobra.Command{
-		Use:               "create client|user NAME",
-		Short:             "Create a group",
+		Use:   "create client|user NAME",
+		Short: "Create a group",
+		Long: `Create an empty group of clients or of users. Names are per kind: a client
+group and a user group may share a name.`,
 		Example:           "  scirectl group create client web --note \"front-end machines\"\n  scirectl group create user ops",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: completeKind,
@@ -81,7 +82,7 @@ func newGroupDeleteCmd(ios *IOStreams) *cobra.Command {
 ACL rule names cannot be deleted until the rule is removed.`,
 		Example:           "  scirectl group delete client web",
 		Args:              cobra.ExactArgs(2),
-		ValidArgsFunction: completeKind,
+		ValidArgsFunction: completeGroupArgs(&r.conn, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := kindArg(args[0]); err != nil {
 				return err
@@ -103,8 +104,10 @@ ACL rule names cannot be deleted until the rule is removed.`,
 func newGroupListCmd(ios *IOStreams) *cobra.Command {
 	var r remote
 	cmd := &cobra.Command{
-		Use:               "list [client|user]",
-		Short:             "List groups with their direct members",
+		Use:   "list [client|user]",
+		Short: "List groups with their direct members",
+		Long: `List groups (of one kind, or both) with their direct members and the groups
+nested in them. -q prints only the names.`,
 		Example:           "  scirectl group list\n  scirectl group list client -o json",
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeKind,
@@ -120,30 +123,33 @@ func newGroupListCmd(ios *IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(ios, &r, nonNil(gs), func(gs []api.Group) error { return printGroups(ios, gs) })
+			return showList(ios, &r.out, gs, func(g api.Group) string { return g.Name }, func(gs []api.Group) error { return printGroups(ios, &r.out, gs) })
 		},
 	}
 	r.addFlags(cmd)
+	addQuietFlag(cmd, &r.out, "group names")
 	return cmd
 }
 
-func printGroups(ios *IOStreams, gs []api.Group) error {
-	now := time.Now()
+func printGroups(ios *IOStreams, o *outputOptions, gs []api.Group) error {
+	now := clock()
 	rows := make([][]string, len(gs))
 	for i, g := range gs {
 		rows[i] = []string{g.Kind, g.Name, dash(strings.Join(g.Members, ",")), dash(strings.Join(g.Groups, ",")), dash(g.Note), ago(g.CreatedAt, now)}
 	}
-	return printTable(ios.Out, []string{"KIND", "NAME", "MEMBERS", "GROUPS", "NOTE", "CREATED"}, rows)
+	return printTable(ios.Out, o, []string{"KIND", "NAME", "MEMBERS", "GROUPS", "NOTE", "CREATED"}, rows)
 }
 
 func newGroupShowCmd(ios *IOStreams) *cobra.Command {
 	var r remote
 	cmd := &cobra.Command{
-		Use:               "show client|user NAME",
-		Short:             "Show one group",
+		Use:   "show client|user NAME",
+		Short: "Show one group",
+		Long: `Show one group: its direct members, the groups nested in it, its note and
+when it was created.`,
 		Example:           "  scirectl group show client web",
 		Args:              cobra.ExactArgs(2),
-		ValidArgsFunction: completeKind,
+		ValidArgsFunction: completeGroupArgs(&r.conn, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := kindArg(args[0]); err != nil {
 				return err
@@ -152,7 +158,7 @@ func newGroupShowCmd(ios *IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(ios, &r, g, func(g api.Group) error { return printGroups(ios, []api.Group{g}) })
+			return show(ios, &r, g, func(g api.Group) error { return printGroups(ios, &r.out, []api.Group{g}) })
 		},
 	}
 	r.addFlags(cmd)
@@ -175,7 +181,7 @@ groups) or a user name (user groups); group:NAME names a nested group of the
 same kind.`,
 		Example:           example,
 		Args:              cobra.MinimumNArgs(3),
-		ValidArgsFunction: completeKind,
+		ValidArgsFunction: completeGroupArgs(&r.conn, use),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := kindArg(args[0]); err != nil {
 				return err
@@ -184,7 +190,7 @@ same kind.`,
 			if err != nil {
 				return err
 			}
-			return show(ios, &r, g, func(g api.Group) error { return printGroups(ios, []api.Group{g}) })
+			return show(ios, &r, g, func(g api.Group) error { return printGroups(ios, &r.out, []api.Group{g}) })
 		},
 	}
 	r.addFlags(cmd)

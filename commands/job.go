@@ -14,7 +14,6 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/jobxml"
-	"github.com/scirectl/scirectl/runstate"
 )
 
 // NewJobCmd builds `scirectl job`.
@@ -49,7 +48,7 @@ type JobSubmitOptions struct {
 	At          string
 	Expires     string
 	Wait        bool
-	WaitPoll    time.Duration
+	watch       watchOptions
 }
 
 // NewJobSubmitCmd builds `job submit`.
@@ -64,12 +63,25 @@ The script comes from -c (a command line), --script FILE, or --script - (standar
 input). Targets are client names, ids or fingerprints; each must be accepted.
 --group adds every accepted member of a client group (nested groups too), as
 the group is now: a machine added to the group later does not get this job.
-The job is checked against the ACL now, and each run again when it is handed out.`,
+The job is checked against the ACL now, and each run again when it is handed out.
+
+With --wait the command follows the job until every run is final: on a
+terminal a single progress line is rewritten in place ("job 7: 3/10 done,
+1 failed, 0 denied, 12s"), in a pipe a line is printed per change (both on
+standard error); then the runs are printed and the exit code tells the
+outcome: 0 every run succeeded, 3 some run failed, 4 some run was denied
+(none failed), 5 some run expired or was cancelled (none failed or was
+denied), 6 --wait-timeout passed first. Ctrl-C stops waiting (exit code 130)
+but not the job: "scirectl job status ID --watch" picks it up again.
+
+-q prints only the job id, for id=$(scirectl job submit -q …); with --wait it
+prints the id at once and nothing more, and the exit code still tells.`,
 		Example: `  scirectl job submit --target web1 -c 'uptime'
   scirectl job submit --target web1,web2 --script deploy.sh --timeout 10m --priority 5
   scirectl job submit --group web -c 'systemctl reload nginx' --wait
   echo 'apt-get -y upgrade' | scirectl job submit --target db1 --script - --wait
-  id=$(scirectl job submit --target web1 -c true -o json | jq -r .id)`,
+  id=$(scirectl job submit -q --target web1 -c true)
+  scirectl job submit -q --target web1 -c 'make test' --wait --wait-timeout 30m || echo "failed with $?"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runJobSubmit(cmd.Context(), ios, o) },
 	}
@@ -86,11 +98,14 @@ The job is checked against the ACL now, and each run again when it is handed out
 	f.IntVar(&o.MaxAttempts, "max-attempts", 0, "hand the job out at most this many times (0 = no limit)")
 	f.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339, or a delay such as 10m)")
 	f.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339, or a delay such as 1h)")
-	f.BoolVar(&o.Wait, "wait", false, "wait until every run is final; the exit code says how it went (0 all succeeded, 3 otherwise)")
-	f.DurationVar(&o.WaitPoll, "wait-interval", time.Second, "how often --wait asks the server")
+	f.BoolVar(&o.Wait, "wait", false, "wait until every run is final, showing progress; the exit code tells the outcome (see scirectl(1))")
+	addWatchFlags(cmd, &o.watch, "--wait")
 	cmd.MarkFlagsMutuallyExclusive("command", "script")
 	addConnFlags(cmd, &o.conn)
 	addOutputFlag(cmd, &o.out)
+	addQuietFlag(cmd, &o.out, "the job id")
+	_ = cmd.RegisterFlagCompletionFunc("target", completeClients(&o.conn, "active"))
+	_ = cmd.RegisterFlagCompletionFunc("group", completeGroups(&o.conn, "client"))
 	return cmd
 }
 
@@ -111,6 +126,9 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 
 func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) error {
 	if err := o.out.validate(); err != nil {
+		return err
+	}
+	if err := o.watch.validate(o.Wait); err != nil {
 		return err
 	}
 	if len(o.Targets) == 0 && len(o.Groups) == 0 {
@@ -175,66 +193,34 @@ func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) erro
 	if err := c.Call(ctx, "job.submit", &res, job); err != nil {
 		return err
 	}
+	if o.out.Quiet {
+		fmt.Fprintln(ios.Out, res.ID)
+	}
 	if !o.Wait {
-		if o.out.json() {
+		switch {
+		case o.out.Quiet:
+		case o.out.json():
 			return printJSON(ios.Out, res)
+		default:
+			fmt.Fprintf(ios.Out, "job %s submitted (%d runs)\n", res.ID, res.Runs)
 		}
-		fmt.Fprintf(ios.Out, "job %s submitted (%d runs)\n", res.ID, res.Runs)
 		return nil
 	}
-	if !o.out.json() {
+	// Progress goes to standard error: standard output carries the id or
+	// the result. With -o json it shows only on a terminal.
+	var progressOut io.Writer
+	switch {
+	case o.out.Quiet:
+	case o.out.json():
+		if isTerminal(ios.ErrOut) {
+			progressOut = ios.ErrOut
+		}
+	default:
 		fmt.Fprintf(ios.ErrOut, "job %s submitted (%d runs), waiting…\n", res.ID, res.Runs)
+		progressOut = ios.ErrOut
 	}
-	var j api.Job
-	tick := time.NewTicker(o.WaitPoll)
-	defer tick.Stop()
-	last := ""
-	for {
-		if err := c.Call(ctx, "job.get", &j, res.ID); err != nil {
-			return err
-		}
-		done, line := progress(j)
-		if line != last && !o.out.json() {
-			fmt.Fprintln(ios.ErrOut, line)
-			last = line
-		}
-		if done {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-	if o.out.json() {
-		if err := printJSON(ios.Out, j); err != nil {
-			return err
-		}
-	} else if err := printRuns(ios.Out, j); err != nil {
-		return err
-	}
-	if j.Status != "succeeded" {
-		return &exitError{code: ExitJobFailed}
-	}
-	return nil
-}
-
-// progress summarises a job's runs: whether all are final, and a line.
-func progress(j api.Job) (bool, string) {
-	total, final := 0, 0
-	var parts []string
-	for _, st := range runstate.All {
-		n := j.Counts[string(st)]
-		total += n
-		if st.Final() {
-			final += n
-		}
-		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", st, n))
-		}
-	}
-	return final == total, fmt.Sprintf("job %s: %d/%d runs final (%s)", j.ID, final, total, strings.Join(parts, ", "))
+	j, err := watchJob(ctx, c, res.ID, progressOut, now, o.watch)
+	return finishWatch(ios, &o.out, j, err)
 }
 
 // JobListOptions are the flags of `job list`.
@@ -248,10 +234,16 @@ type JobListOptions struct {
 func NewJobListCmd(ios *IOStreams) *cobra.Command {
 	o := &JobListOptions{}
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List jobs, newest first",
-		Example: "  scirectl job list\n  scirectl job list --limit 10 -o json",
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "List jobs, newest first",
+		Long: `List jobs, newest first, with how many of their runs succeeded. -o wide adds
+the targets, the permission, the priority and the timeout; -q prints only the
+ids.`,
+		Example: `  scirectl job list
+  scirectl job list --limit 10 -o wide
+  scirectl job list -o json | jq -r '.[] | select(.status=="failed") | .id'
+  for id in $(scirectl job list -q --limit 5); do scirectl job status "$id"; done`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.out.validate(); err != nil {
 				return err
@@ -265,39 +257,66 @@ func NewJobListCmd(ios *IOStreams) *cobra.Command {
 			if err := c.Call(cmd.Context(), "job.list", &jobs, map[string]any{"limit": o.Limit}); err != nil {
 				return err
 			}
-			if o.out.json() {
-				if jobs == nil {
-					jobs = []api.Job{}
-				}
-				return printJSON(ios.Out, jobs)
-			}
-			now := time.Now()
-			rows := make([][]string, len(jobs))
-			for i, j := range jobs {
-				total := 0
-				for _, n := range j.Counts {
-					total += n
-				}
-				rows[i] = []string{j.ID, j.Name, j.Status, fmt.Sprintf("%d/%d", j.Counts["succeeded"], total), j.SubmittedBy, ago(j.CreatedAt, now)}
-			}
-			return printTable(ios.Out, []string{"ID", "NAME", "STATUS", "SUCCEEDED", "SUBMITTED BY", "CREATED"}, rows)
+			return showList(ios, &o.out, jobs, func(j api.Job) string { return j.ID }, func(jobs []api.Job) error { return printJobs(ios.Out, &o.out, jobs) })
 		},
 	}
 	cmd.Flags().IntVar(&o.Limit, "limit", 100, "show at most this many jobs")
 	addConnFlags(cmd, &o.conn)
 	addOutputFlag(cmd, &o.out)
+	addQuietFlag(cmd, &o.out, "job ids")
 	return cmd
+}
+
+func printJobs(w io.Writer, o *outputOptions, jobs []api.Job) error {
+	now := clock()
+	header := []string{"ID", "NAME", "STATUS", "SUCCEEDED", "SUBMITTED BY", "CREATED"}
+	if o.wide() {
+		header = append(header, "TARGETS", "PERMISSION", "PRIORITY", "TIMEOUT")
+	}
+	rows := make([][]string, len(jobs))
+	for i, j := range jobs {
+		total := 0
+		for _, n := range j.Counts {
+			total += n
+		}
+		rows[i] = []string{j.ID, j.Name, j.Status, fmt.Sprintf("%d/%d", j.Counts["succeeded"], total), j.SubmittedBy, ago(j.CreatedAt, now)}
+		if o.wide() {
+			timeout := "-"
+			if j.Timeout > 0 {
+				timeout = durationText(time.Duration(j.Timeout) * time.Second)
+			}
+			rows[i] = append(rows[i], dash(strings.Join(j.Targets, ",")), j.Permission, strconv.Itoa(j.Priority), timeout)
+		}
+	}
+	return printTable(w, o, header, rows)
 }
 
 // NewJobStatusCmd builds `job status`.
 func NewJobStatusCmd(ios *IOStreams) *cobra.Command {
 	var conn connOptions
 	var out outputOptions
+	var watch bool
+	var wo watchOptions
 	cmd := &cobra.Command{
-		Use:     "status JOB-ID",
-		Short:   "Show a job and the state of each of its runs",
-		Example: "  scirectl job status 42\n  scirectl job status 42 -o json | jq '.runs[] | {client, state, exit_code}'",
-		Args:    cobra.ExactArgs(1),
+		Use:   "status JOB-ID",
+		Short: "Show a job and the state of each of its runs",
+		Long: `Show a job and each of its runs: client, state, exit code, attempts, when it
+finished and why (a denial or a failure names its reason). -o wide adds the
+client id and when each run was sent and started.
+
+With --watch the command follows the job until every run is final, as
+"job submit --wait" does: on a terminal a single progress line is rewritten in
+place, in a pipe a line is printed per change; then the runs are printed and
+the exit code tells the outcome (0 all succeeded, 3 some failed, 4 some
+denied, 5 some expired or cancelled, 6 --wait-timeout passed). Ctrl-C stops
+watching (exit code 130) and leaves the job alone. With -o json the progress
+goes to standard error, and only on a terminal.`,
+		Example: `  scirectl job status 42
+  scirectl job status 42 -o json | jq '.runs[] | {client, state, exit_code}'
+  scirectl job status 42 --watch
+  scirectl job status 42 --watch --wait-timeout 10m >/dev/null; echo "outcome $?"`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeJobs(&conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
 				return err
@@ -305,45 +324,77 @@ func NewJobStatusCmd(ios *IOStreams) *cobra.Command {
 			if err := checkID("JOB-ID", args[0]); err != nil {
 				return err
 			}
+			if err := wo.validate(watch); err != nil {
+				return err
+			}
 			c, err := conn.client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			if watch {
+				var w io.Writer = ios.Out
+				if out.json() {
+					w = nil
+					if isTerminal(ios.ErrOut) {
+						w = ios.ErrOut
+					}
+				}
+				j, err := watchJob(cmd.Context(), c, args[0], w, time.Time{}, wo)
+				return finishWatch(ios, &out, j, err)
+			}
 			var j api.Job
 			if err := c.Call(cmd.Context(), "job.get", &j, args[0]); err != nil {
 				return err
 			}
-			if out.json() {
-				if j.Runs == nil {
-					j.Runs = []api.Run{}
-				}
-				return printJSON(ios.Out, j)
-			}
-			fmt.Fprintf(ios.Out, "Job %s %q: %s (submitted by %s, priority %d)\n\n", j.ID, j.Name, j.Status, j.SubmittedBy, j.Priority)
-			return printRuns(ios.Out, j)
+			return printJob(ios, &out, j)
 		},
 	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow the job until every run is final; the exit code tells the outcome")
+	addWatchFlags(cmd, &wo, "--watch")
 	addConnFlags(cmd, &conn)
 	addOutputFlag(cmd, &out)
 	return cmd
 }
 
-func printRuns(w io.Writer, j api.Job) error {
-	now := time.Now()
+// printJob prints a job with its runs, as job status does.
+func printJob(ios *IOStreams, o *outputOptions, j api.Job) error {
+	if o.json() {
+		if j.Runs == nil {
+			j.Runs = []api.Run{}
+		}
+		return printJSON(ios.Out, j)
+	}
+	fmt.Fprintf(ios.Out, "Job %s %q: %s (submitted by %s, priority %d)\n\n", j.ID, j.Name, j.Status, j.SubmittedBy, j.Priority)
+	return printRuns(ios.Out, o, j)
+}
+
+// printRuns prints a job's runs; -o wide adds the client id and when each
+// run was sent and started.
+func printRuns(w io.Writer, o *outputOptions, j api.Job) error {
+	now := clock()
+	when := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return ago(*t, now)
+	}
+	header := []string{"RUN", "CLIENT", "STATE", "EXIT", "ATTEMPTS", "FINISHED", "REASON"}
+	if o.wide() {
+		header = append(header, "CLIENT ID", "SENT", "STARTED")
+	}
 	rows := make([][]string, len(j.Runs))
 	for i, r := range j.Runs {
 		exit := "-"
 		if r.ExitCode != nil {
 			exit = strconv.Itoa(*r.ExitCode)
 		}
-		fin := "-"
-		if r.FinishedAt != nil {
-			fin = ago(*r.FinishedAt, now)
+		rows[i] = []string{r.ID, r.Client, r.State, exit, strconv.Itoa(r.Attempts), when(r.FinishedAt), dash(r.Reason)}
+		if o.wide() {
+			rows[i] = append(rows[i], r.ClientID, when(r.SentAt), when(r.StartedAt))
 		}
-		rows[i] = []string{r.ID, r.Client, r.State, exit, strconv.Itoa(r.Attempts), fin, r.Reason}
 	}
-	return printTable(w, []string{"RUN", "CLIENT", "STATE", "EXIT", "ATTEMPTS", "FINISHED", "REASON"}, rows)
+	return printTable(w, o, header, rows)
 }
 
 func checkID(what, v string) error {
@@ -363,8 +414,9 @@ func NewJobOutputCmd(ios *IOStreams) *cobra.Command {
 		Short: "Print the output of a job's runs",
 		Long: `Print what each run wrote to stdout and stderr. With one run the output is
 printed as is; with several, each is preceded by a header line naming the client.`,
-		Example: "  scirectl job output 42\n  scirectl job output 42 --client web1 > web1.log",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  scirectl job output 42\n  scirectl job output 42 --client web1 > web1.log",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeJobs(&conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
 				return err
@@ -427,8 +479,9 @@ holds one (queued or running) learns it on its next call to the server and
 kills the script's process group or drops it from its queue. Runs already
 final stay as they are. One's own jobs need no permission; others' need the
 job.cancel permission.`,
-		Example: "  scirectl job cancel 42",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  scirectl job cancel 42",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeJobs(&r.conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := call[api.CancelResult](cmd.Context(), &r, "job.cancel", args[0])
 			if err != nil {

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,13 +26,13 @@ once with exit code 18 instead, naming the operation that holds the gate.`,
 	return cmd
 }
 
-func printOps(ios *IOStreams, ops []api.Op) error {
-	now := time.Now()
+func printOps(ios *IOStreams, o *outputOptions, ops []api.Op) error {
+	now := clock()
 	rows := make([][]string, len(ops))
 	for i, o := range ops {
 		rows[i] = []string{o.ID, o.Name, o.Class, o.State, o.User, ago(o.Since, now)}
 	}
-	return printTable(ios.Out, []string{"ID", "OPERATION", "CLASS", "STATE", "USER", "SINCE"}, rows)
+	return printTable(ios.Out, o, []string{"ID", "OPERATION", "CLASS", "STATE", "USER", "SINCE"}, rows)
 }
 
 func newOpsListCmd(ios *IOStreams) *cobra.Command {
@@ -51,10 +50,11 @@ runs unless --no-wait is given.`,
 			if err != nil {
 				return err
 			}
-			return show(ios, &r, nonNil(ops), func(ops []api.Op) error { return printOps(ios, ops) })
+			return showList(ios, &r.out, ops, func(o api.Op) string { return o.ID }, func(ops []api.Op) error { return printOps(ios, &r.out, ops) })
 		},
 	}
 	r.addFlags(cmd)
+	addQuietFlag(cmd, &r.out, "operation ids")
 	return cmd
 }
 
@@ -66,8 +66,9 @@ func newOpsCancelCmd(ios *IOStreams) *cobra.Command {
 		Long: `Cancel an operation by the id "ops list" shows. A waiting one leaves the queue
 at once; a running one has its context cancelled and stops at its next check
 (its database transaction is rolled back).`,
-		Example: "  scirectl ops cancel 42",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  scirectl ops cancel 42",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeOps(&r.conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op, err := call[api.Op](cmd.Context(), &r, "ops.cancel", args[0])
 			if err != nil {
@@ -107,7 +108,7 @@ operator needs for it.`,
 					}
 					rows[i] = []string{c.Name, c.Class, def, dash(c.Permission)}
 				}
-				return printTable(ios.Out, []string{"OPERATION", "CLASS", "OVERRIDES", "PERMISSION"}, rows)
+				return printTable(ios.Out, &r.out, []string{"OPERATION", "CLASS", "OVERRIDES", "PERMISSION"}, rows)
 			})
 		},
 	}

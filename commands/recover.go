@@ -98,7 +98,7 @@ func runRecover(ctx context.Context, ios *IOStreams, o *RecoverOptions) error {
 		return err
 	}
 	defer store.Close()
-	if cl, ok := store.(interface{ ClusterLock() gate.ClusterLock }); ok {
+	if cl, ok := store.(server.ClusterLocker); ok {
 		unlock, err := cl.ClusterLock().Lock(ctx, gate.Modifier, false)
 		if err != nil {
 			return fmt.Errorf("take the cluster-wide gate: %w", err)
@@ -160,7 +160,7 @@ func runRecover(ctx context.Context, ios *IOStreams, o *RecoverOptions) error {
 		rows[i] = []string{r.RunID, r.JobID, r.ClientID, dash(r.SentBy), r.From, r.To, dash(r.Reason), strconv.Itoa(r.Attempts)}
 	}
 	if len(rows) > 0 {
-		if err := printTable(ios.Out, []string{"RUN", "JOB", "CLIENT", "SENT BY", "FROM", "TO", "REASON", "ATTEMPTS"}, rows); err != nil {
+		if err := printTable(ios.Out, &o.out, []string{"RUN", "JOB", "CLIENT", "SENT BY", "FROM", "TO", "REASON", "ATTEMPTS"}, rows); err != nil {
 			return err
 		}
 	}

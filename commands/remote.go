@@ -7,7 +7,8 @@ import (
 )
 
 // remote is what every command that calls the server shares: the
-// connection flags and -o. Commands embed it and call [call] and [show].
+// connection flags and -o. Commands embed it and call [call] and [show]
+// (or [showList] for a list with -q).
 type remote struct {
 	conn connOptions
 	out  outputOptions
@@ -39,6 +40,22 @@ func show[T any](ios *IOStreams, r *remote, v T, table func(T) error) error {
 		return printJSON(ios.Out, v)
 	}
 	return table(v)
+}
+
+// showList prints a list: its ids with -q, JSON with -o json, else the
+// table.
+func showList[T any](ios *IOStreams, o *outputOptions, items []T, id func(T) string, table func([]T) error) error {
+	if o.Quiet {
+		ids := make([]string, len(items))
+		for i, it := range items {
+			ids[i] = id(it)
+		}
+		return printIDs(ios.Out, ids)
+	}
+	if o.json() {
+		return printJSON(ios.Out, nonNil(items))
+	}
+	return table(items)
 }
 
 // nonNil makes an empty list print as [] rather than null in JSON.

@@ -32,7 +32,21 @@ func NewRoot(ios *IOStreams) *cobra.Command {
 The server ("scirectl serve") keeps jobs in a database and serves XML-RPC over
 TLS. Agents on the machines ("scirectl client poll") ask for work, acknowledge
 it, run it and report back. Operators submit and follow jobs with the other
-commands, which talk to the server over the same API.`,
+commands, which talk to the server over the same API.
+
+Settings come from the command-line flags, then the environment (SCIRE_SERVER,
+SCIRE_TOKEN, SCIRE_TOKEN_FILE, SCIRE_CA, SCIRE_DATA_DIR, SCIRE_OUTPUT,
+SCIRE_NO_WAIT), then the configuration file ($SCIRE_CONFIG, else
+$XDG_CONFIG_HOME/scirectl/config.yaml, else ~/.config/scirectl/config.yaml),
+then the defaults; "scirectl config view" shows each value and its source.
+
+Output is a table for people (-o wide adds columns; --no-headers drops the
+header line; on a terminal long cells are cut to fit its width) or JSON for
+scripts (-o json; field names are stable, see docs/cli-output.md). Commands
+that list things take -q to print only ids, as does "job submit". Times are
+relative in tables ("3m ago") and RFC 3339 in JSON.
+
+` + exitCodesHelp,
 		Example: `  # start a server on the embedded defaults (./scire-data, 127.0.0.1:7443)
   scirectl serve
 
@@ -62,7 +76,9 @@ commands, which talk to the server over the same API.`,
 		NewBlacklistCmd(ios),
 		NewServerCmd(ios),
 		NewDBCmd(ios),
+		NewBenchCmd(ios),
 		NewVersionCmd(ios),
+		NewConfigCmd(ios),
 	)
 	return root
 }

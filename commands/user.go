@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -72,8 +71,10 @@ func printNewToken(ios *IOStreams, t api.NewToken) error {
 func newUserListCmd(ios *IOStreams) *cobra.Command {
 	var r remote
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List operators",
+		Use:   "list",
+		Short: "List operators",
+		Long: `List the operators with how many live tokens each has and the user groups
+each belongs to directly. -q prints only the names.`,
 		Example: "  scirectl user list\n  scirectl user list -o json | jq -r '.[].name'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -81,17 +82,18 @@ func newUserListCmd(ios *IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(ios, &r, nonNil(us), func(us []api.User) error {
-				now := time.Now()
+			return showList(ios, &r.out, us, func(u api.User) string { return u.Name }, func(us []api.User) error {
+				now := clock()
 				rows := make([][]string, len(us))
 				for i, u := range us {
 					rows[i] = []string{u.Name, strconv.Itoa(u.Tokens), dash(strings.Join(u.Groups, ",")), ago(u.CreatedAt, now)}
 				}
-				return printTable(ios.Out, []string{"NAME", "TOKENS", "GROUPS", "CREATED"}, rows)
+				return printTable(ios.Out, &r.out, []string{"NAME", "TOKENS", "GROUPS", "CREATED"}, rows)
 			})
 		},
 	}
 	r.addFlags(cmd)
+	addQuietFlag(cmd, &r.out, "user names")
 	return cmd
 }
 
@@ -103,8 +105,9 @@ func newUserDeleteCmd(ios *IOStreams) *cobra.Command {
 		Long: `Delete an operator, its tokens and its group memberships. ACL rules that name
 the operator must be removed first, so no rule is left meaning something
 else if the name is reused.`,
-		Example: "  scirectl user delete alice",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  scirectl user delete alice",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeUsers(&r.conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := call[api.User](cmd.Context(), &r, "user.delete", args[0])
 			if err != nil {
@@ -133,6 +136,8 @@ user.write permission (user.read to list them).`,
 	createCmd := &cobra.Command{
 		Use:   "create [USER]",
 		Short: "Create a token and print it once",
+		Long: `Create a bearer token for yourself, or for USER (needs user.write). The token
+is printed once on standard output and stored only as a hash.`,
 		Example: `  scirectl user token create --name laptop
   scirectl user token create alice --name ci`,
 		Args: cobra.MaximumNArgs(1),
@@ -150,8 +155,11 @@ user.write permission (user.read to list them).`,
 	createCmd.Flags().StringVar(&name, "name", "", "a name to recognise the token by (default: token)")
 	create.addFlags(createCmd)
 	listCmd := &cobra.Command{
-		Use:     "list [USER]",
-		Short:   "List tokens (never their secrets)",
+		Use:   "list [USER]",
+		Short: "List tokens (never their secrets)",
+		Long: `List your tokens, or USER's (needs user.read): id, owner, name, whether
+revoked, and when created. The secrets themselves are never shown. -q prints
+only the ids.`,
 		Example: "  scirectl user token list\n  scirectl user token list alice",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -163,8 +171,8 @@ user.write permission (user.read to list them).`,
 			if err != nil {
 				return err
 			}
-			return show(ios, &list, nonNil(ts), func(ts []api.Token) error {
-				now := time.Now()
+			return showList(ios, &list.out, ts, func(t api.Token) string { return t.ID }, func(ts []api.Token) error {
+				now := clock()
 				rows := make([][]string, len(ts))
 				for i, t := range ts {
 					state := "active"
@@ -173,16 +181,20 @@ user.write permission (user.read to list them).`,
 					}
 					rows[i] = []string{t.ID, t.User, t.Name, state, ago(t.CreatedAt, now)}
 				}
-				return printTable(ios.Out, []string{"ID", "USER", "NAME", "STATE", "CREATED"}, rows)
+				return printTable(ios.Out, &list.out, []string{"ID", "USER", "NAME", "STATE", "CREATED"}, rows)
 			})
 		},
 	}
 	list.addFlags(listCmd)
+	addQuietFlag(listCmd, &list.out, "token ids")
 	revokeCmd := &cobra.Command{
-		Use:     "revoke TOKEN_ID",
-		Short:   "Revoke a token at once",
-		Example: "  scirectl user token revoke 7",
-		Args:    cobra.ExactArgs(1),
+		Use:   "revoke TOKEN_ID",
+		Short: "Revoke a token at once",
+		Long: `Revoke a token: the next call made with it is refused (fault 401). A revoked
+token stays in the list, marked revoked.`,
+		Example:           "  scirectl user token revoke 7",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeTokens(&revoke.conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := call[api.Token](cmd.Context(), &revoke, "user.token.revoke", args[0])
 			if err != nil {

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/internal/pgtest"
 	"github.com/scirectl/scirectl/pki"
 )
 
@@ -41,6 +42,12 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if err := pgtest.Stop(); err != nil { // the PostgreSQL server of the cluster test, if it started one
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

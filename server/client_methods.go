@@ -71,7 +71,7 @@ func (s *Server) clientList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mapSlice(cs, apiClient), nil
+	return mapSlice(cs, s.apiClientPush), nil
 }
 
 func (s *Server) clientGet(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -86,7 +86,7 @@ func (s *Server) clientGet(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return apiClient(c), nil
+	return s.apiClientPush(c), nil
 }
 
 // clientSetStatus moves clients along the enrollment lifecycle; the store

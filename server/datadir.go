@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ func (p Paths) CACert() string     { return filepath.Join(p.Dir, "tls", "ca.crt"
 func (p Paths) CAKey() string      { return filepath.Join(p.Dir, "tls", "ca.key") }
 func (p Paths) ServerCert() string { return filepath.Join(p.Dir, "tls", "server.crt") }
 func (p Paths) ServerKey() string  { return filepath.Join(p.Dir, "tls", "server.key") }
+func (p Paths) PushCert() string   { return filepath.Join(p.Dir, "tls", "push.crt") }
+func (p Paths) PushKey() string    { return filepath.Join(p.Dir, "tls", "push.key") }
 func (p Paths) AdminToken() string { return filepath.Join(p.Dir, "admin.token") }
 func (p Paths) Blacklist() string  { return filepath.Join(p.Dir, "blacklist") }
 
@@ -57,6 +60,9 @@ func EnsureTLS(p Paths, listen string) error {
 			return fmt.Errorf("save CA: %w", err)
 		}
 	}
+	if err := ensurePushCert(p, ca); err != nil {
+		return err
+	}
 	hosts := serverHosts(listen)
 	if ok, _ := pki.Exists(p.ServerCert(), p.ServerKey()); ok && certCovers(p.ServerCert(), hosts) {
 		return nil
@@ -69,6 +75,25 @@ func EnsureTLS(p Paths, listen string) error {
 		return err
 	}
 	return pki.WriteFile(p.ServerCert(), certPEM, 0o644)
+}
+
+// ensurePushCert issues tls/push.crt and tls/push.key (0600): the client
+// certificate the daemon presents to daemon-mode agents when it pushes
+// agent.pollNow (push.go). Agents accept it because it chains to the CA they
+// pinned. It is re-issued when missing, not signed by ca, or near its end.
+func ensurePushCert(p Paths, ca *pki.CA) error {
+	if pair, err := tls.LoadX509KeyPair(p.PushCert(), p.PushKey()); err == nil && pair.Leaf != nil &&
+		pair.Leaf.CheckSignatureFrom(ca.Cert) == nil && time.Now().Add(30*24*time.Hour).Before(pair.Leaf.NotAfter) {
+		return nil
+	}
+	certPEM, keyPEM, err := ca.Issue("scirectl push", nil, 5*365*24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("issue push certificate: %w", err)
+	}
+	if err := pki.WriteFile(p.PushKey(), keyPEM, 0o600); err != nil {
+		return err
+	}
+	return pki.WriteFile(p.PushCert(), certPEM, 0o644)
 }
 
 func serverHosts(listen string) []string {

@@ -47,6 +47,7 @@ func requestFrom(ctx context.Context) *request {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/RPC2", s.rpc)
+	mux.Handle("/metrics", s.metricsHandler()) // no token: counts only, no names or secrets (metrics.go)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {

@@ -211,6 +211,7 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.pushSubmitted(clients, nj.NotBefore) // committed: tell daemon-mode targets, without waiting (push.go)
 	total := 0
 	for _, n := range j.Counts {
 		total += n

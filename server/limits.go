@@ -223,7 +223,7 @@ func (s *Server) limited(h http.Handler) http.Handler {
 // liveness and readiness probes never take a slot: a saturated server is
 // alive, and must not be restarted for being busy.
 func (s *Server) limitRequests(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
-	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 		next(w, r)
 		return
 	}

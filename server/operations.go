@@ -167,7 +167,7 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 	if op.Ungated {
 		return next(ctx, p)
 	}
-	t, err := s.gate.Enter(ctx, gate.Request{Name: method, Class: op.Class, User: who, NoWait: req.NoWait})
+	t, err := s.enterGate(ctx, gate.Request{Name: method, Class: op.Class, User: who, NoWait: req.NoWait})
 	if err != nil {
 		var busy *gate.BusyError
 		if errors.As(err, &busy) {

@@ -30,6 +30,7 @@ func (s *Server) rescuer() *maintenance.Rescuer {
 					"from", c.From, "to", c.To, "reason", c.Reason, "attempts", c.Attempts,
 					"sent_by", strconv.FormatInt(c.ServerID, 10))
 			}
+			s.pushRequeued(changes) // daemon-mode clients of requeued runs (push.go)
 		},
 	}
 }

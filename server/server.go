@@ -56,6 +56,7 @@ type Config struct {
 	RescueInterval time.Duration
 	LostGrace      time.Duration
 	Version        string
+	DisableMetrics bool // turns /metrics off (404) and with it all metric collection
 	Log            *slog.Logger
 	// Listener, when set, is used instead of listening on Listen (tests).
 	Listener net.Listener
@@ -105,7 +106,9 @@ type Server struct {
 	blacklist atomic.Pointer[blacklist.List]
 	touchMu   sync.Mutex
 	lastSeen  map[int64]time.Time
-	limit     limiter // request slots (limits.go)
+	limit     limiter  // request slots (limits.go)
+	metrics   *metrics // nil when Config.DisableMetrics (metrics.go)
+	push      *pusher  // agent.pollNow to daemon-mode clients (push.go)
 }
 
 // New prepares the data directory (CA, certificates, database, admin token)
@@ -132,15 +135,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, paths: p, store: store, log: cfg.Log,
-		gate:     gate.New(gate.Options{MaxWait: cfg.GateMaxWait}),
+		gate:     gate.New(gate.Options{MaxWait: cfg.GateMaxWait, Cluster: clusterLock(store)}),
 		rpc:      xmlrpc.NewServer(),
 		lastSeen: map[int64]time.Time{},
 		limit:    limiter{slots: make(chan struct{}, cfg.MaxThreads)},
 	}
 	s.rpc.Limits = cfg.xmlrpcLimits()
+	pushCert, err := tls.LoadX509KeyPair(p.PushCert(), p.PushKey())
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("push certificate: %w", err)
+	}
+	s.push = newPusher(cfg.Log, pushCert, func(ctx context.Context, id int64) (db.Client, error) { return s.store.Client(ctx, id) },
+		s.serverID, pushOptions{})
 	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
 	s.rpc.Intercept = s.intercept
 	s.rpc.OnError = s.internalError
+	s.initMetrics() // wraps s.store and the interceptor, unless cfg.DisableMetrics
 	if err := s.registerOperations(); err != nil {
 		store.Close()
 		return nil, err
@@ -152,6 +163,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ClusterLocker is implemented by stores several daemons can share (the
+// PostgreSQL driver): the gate then also takes a cluster-wide lock, so a
+// modifier on one daemon excludes every operation on all of them.
+type ClusterLocker interface {
+	ClusterLock() gate.ClusterLock
+}
+
+func clusterLock(store db.Store) gate.ClusterLock {
+	if cl, ok := store.(ClusterLocker); ok {
+		return cl.ClusterLock()
+	}
+	return nil
 }
 
 // Store gives tests and in-process tools the store.
@@ -171,7 +196,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	// Startup recovery, before the listener opens (SPEC §1): what a crash
 	// left sent but unacknowledged past its lease goes back to the queue,
 	// silent runs are marked lost, passed expiry dates applied.
-	rescuer := s.rescuer()
+	rescuer := s.instrumentRescuer(s.rescuer())
 	changes, err := rescuer.RunOnce(ctx)
 	if err != nil {
 		return fmt.Errorf("startup recovery: %w", err)
@@ -212,6 +237,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsConf)) }()
+	s.startPush(hbCtx) // the listener is open: agents pushed now can call back (push.go)
 	s.ready.Store(true)
 	s.log.Info("serving", "address", ln.Addr().String(), "server_id", info.ID, "data_dir", s.paths.Dir, "db", db.Redact(s.cfg.DB))
 	select {

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,9 +36,16 @@ type Config struct {
 	Interval time.Duration
 	// Once is cron mode: poll, run everything queued, deliver every report,
 	// and return nil when nothing is left.
-	Once        bool
-	MaxJobs     int // at most this many runs queued locally, asked for per getJobs; default 10
-	OutputLimit int // bytes of stdout+stderr kept per run; default 1 MiB
+	Once bool
+	// Daemon mode (daemon.go): also serve agent.pollNow on Listen (TLS with
+	// the enrolled certificate, callers must chain to the pinned server CA)
+	// and register with mode=daemon and CallbackURL, so the server can make
+	// the agent poll at once. The interval polls go on as a safety net.
+	Daemon      bool
+	Listen      string // host:port; required with Daemon
+	CallbackURL string // URL advertised to the server; default https://<Listen, host name if a wildcard>/RPC2
+	MaxJobs     int    // at most this many runs queued locally, asked for per getJobs; default 10
+	OutputLimit int    // bytes of stdout+stderr kept per run; default 1 MiB
 	Version     string
 	Log         *slog.Logger // default slog.Default()
 	Out         io.Writer    // human messages (the fingerprint to accept); default os.Stderr
@@ -100,6 +108,9 @@ type agent struct {
 
 	cancels  cancels   // runs the operator cancelled (cancel.go)
 	lastBeat time.Time // last successful agent.heartbeat
+
+	wake        chan struct{} // daemon mode: a pending agent.pollNow (daemon.go); nil otherwise
+	callbackURL string        // daemon mode: the URL registered
 }
 
 // Run runs the agent until ctx is cancelled (then it returns nil after
@@ -148,6 +159,13 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, run := range queued {
 		a.pendingAck[run] = true
 	}
+	if cfg.Daemon {
+		pn, err := a.startDaemon()
+		if err != nil {
+			return err
+		}
+		defer pn.Close()
+	}
 	a.log.Info("agent starting", "name", cfg.Name, "servers", cfg.Servers, "state_dir", cfg.StateDir,
 		"queued", len(queued), "unsent_reports", st.outboxLen(), "once", cfg.Once)
 	err = a.loop(ctx)
@@ -179,6 +197,16 @@ func (c *Config) defaults() error {
 	}
 	if c.Interval < 0 {
 		return fmt.Errorf("agent: negative interval %v", c.Interval)
+	}
+	switch {
+	case c.Daemon && c.Once:
+		return errors.New("agent: daemon mode (--daemon) and cron mode (--once) exclude each other")
+	case c.Daemon && c.Listen == "":
+		return errors.New("agent: daemon mode needs an address to listen on (--listen HOST:PORT)")
+	case !c.Daemon && (c.Listen != "" || c.CallbackURL != ""):
+		return errors.New("agent: --listen and --callback-url are for daemon mode: add --daemon")
+	case c.CallbackURL != "" && !strings.HasPrefix(c.CallbackURL, "https://"):
+		return fmt.Errorf("agent: callback URL %q: must start with https://", c.CallbackURL)
 	}
 	if c.MaxJobs <= 0 {
 		c.MaxJobs = defaultMaxJobs
@@ -229,6 +257,7 @@ func (a *agent) loop(ctx context.Context) error {
 		}
 		talked, newJobs := false, 0
 		if !a.offline && !time.Now().Before(a.nextContact) {
+			a.drainWake()
 			n, err := a.talk(ctx)
 			if ctx.Err() != nil {
 				return nil
@@ -292,7 +321,7 @@ func (a *agent) loop(ctx context.Context) error {
 			a.nextContact = time.Time{}
 			continue
 		}
-		if err := sleep(ctx, time.Until(a.nextContact)); err != nil {
+		if err := a.sleepOrWake(ctx, time.Until(a.nextContact)); err != nil {
 			return nil
 		}
 	}
@@ -375,6 +404,9 @@ func (a *agent) register(ctx context.Context) error {
 	host, _ := os.Hostname()
 	facts := map[string]string{"hostname": host, "os": runtime.GOOS, "arch": runtime.GOARCH,
 		"version": a.cfg.Version, "name": a.cfg.Name, "mode": "poll"}
+	if a.cfg.Daemon {
+		facts["mode"], facts["callback_url"] = "daemon", a.callbackURL
+	}
 	if host == "" {
 		facts["hostname"] = a.cfg.Name
 	}

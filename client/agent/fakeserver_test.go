@@ -49,6 +49,7 @@ type fakeServer struct {
 	// agent.reportStatus call before it is handled, outside the lock (it
 	// may wait).
 	beforeReport func(doc string)
+	facts        map[string]string // of the last agent.register
 }
 
 func newFakeServer(t *testing.T, stateDir string) *fakeServer {
@@ -242,9 +243,11 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		for _, m := range call.Params[0].Struct.Members {
 			facts[m.Name] = m.Value.str()
 		}
-		if facts["hostname"] == "" || facts["name"] == "" || facts["mode"] != "poll" {
+		if facts["hostname"] == "" || facts["name"] == "" ||
+			(facts["mode"] != "poll" && (facts["mode"] != "daemon" || facts["callback_url"] == "")) {
 			f.t.Errorf("register facts %v", facts)
 		}
+		f.facts = facts
 		return map[string]any{"client_id": "1", "status": f.status}, nil
 	case "agent.heartbeat":
 		cancel := []any{}

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/scirectl/scirectl/commands"
+	_ "github.com/scirectl/scirectl/db/postgres"
 	_ "github.com/scirectl/scirectl/db/sqlite"
 )
 

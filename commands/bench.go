@@ -1,0 +1,365 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scirectl/scirectl/loadgen"
+	"github.com/scirectl/scirectl/pki"
+)
+
+// BenchOptions are the flags of `scirectl bench`.
+type BenchOptions struct {
+	Mode         string
+	Agents       int
+	Jobs         int
+	Batch        int
+	SubmitBatch  int
+	Submitters   int
+	Rate         float64
+	Duration     time.Duration
+	PollInterval time.Duration
+	Pending      int
+	Push         bool
+	DB           string
+	DataDir      string
+	Spawn        bool
+	Server       string
+	Token        string
+	TokenFile    string
+	CA           string
+	Keep         bool
+	Timeout      time.Duration
+	Output       string
+	NoProgress   bool
+	CPUProfile   string
+}
+
+// NewBenchCmd builds `scirectl bench`.
+func NewBenchCmd(ios *IOStreams) *cobra.Command {
+	o := &BenchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the server's throughput and latency with simulated agents",
+		Long: `Measure how many jobs per second the server dispatches, and how long a job
+waits, with simulated agents over real TLS XML-RPC connections.
+
+By default bench starts a server of its own ("scirectl serve" as a child
+process, on a temporary data directory and SQLite database, removed at the
+end), so that its CPU time and memory are measured alone. --server loads an
+existing server instead (its CPU and memory are then unknown).
+
+Each simulated agent has its own self-signed identity and kept-alive
+connection; it registers, is accepted, then loops agent.getJobs(--batch),
+agent.ackJobs, agent.reportStatus (all succeeded) without running anything:
+what is measured is the server — TLS, XML-RPC, the gate and the database.
+Jobs are no-op scripts submitted with job.submit, --submit-batch calls per
+system.multicall request, each for one agent in turn.
+
+Modes:
+  burn-down  submit all --jobs first, then start the agents: the throughput
+             is jobs completed / time to drain the queue.
+  steady     the agents run from the start while jobs arrive at --rate per
+             second, for --duration or until --jobs are submitted. An agent
+             that finds nothing waits --poll-interval, which is part of the
+             submit→received latency.
+
+Latencies are per job: submit→received runs from the moment the request
+carrying its job.submit was sent to the moment an agent's getJobs returned
+it; submit→completed to the moment its status report was accepted. In
+burn-down mode they mostly measure the queue (jobs wait for the whole
+submission); steady mode shows the latency of a loaded server.
+
+--pending N preloads a backlog of N extra jobs, each for a client that never
+polls, straight into the database before the measurement (for SQLite without
+an fsync per commit, since it is setup): dispatch should not slow down with
+the size of the queue. Against --server the backlog is submitted through the
+API, which is slower.
+
+The report gives jobs/s, the latency percentiles (p50, p95, p99, max), the
+server's CPU seconds and peak resident memory over the measurement, and the
+errors by method and kind. -o json prints the same with stable field names.
+Progress goes to stderr (--no-progress silences it). The exit code is 1 when
+a job did not complete exactly once.`,
+		Example: `  # the default: 64 agents drain 10,000 jobs, batches of 100
+  scirectl bench
+
+  # the issue's figures: 100,000 jobs, batch 100, then one job per call
+  scirectl bench --jobs 100000 --agents 64 --batch 100
+  scirectl bench --jobs 100000 --agents 64 --batch 1
+
+  # does a backlog of a million pending jobs slow dispatch down?
+  scirectl bench --jobs 100000 --pending 1000000
+
+  # latency under a steady 2,000 jobs/s for one minute, as JSON
+  scirectl bench --mode steady --rate 2000 --duration 1m -o json
+
+  # on PostgreSQL (a scratch database: bench adds clients and jobs)
+  scirectl bench --db postgres://bench@localhost/scire_bench
+
+  # load an existing server (its admin token and CA)
+  scirectl bench --server https://scire.example.com:7443 \
+      --token-file /var/lib/scire/admin.token --ca /var/lib/scire/tls/ca.crt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runBench(ctx, ios, o, cmd.Flags().Changed)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Mode, "mode", string(loadgen.BurnDown), "burn-down (submit everything, then drain) or steady (fixed arrival rate)")
+	f.IntVar(&o.Agents, "agents", 64, "simulated agents, each with its own identity and connection")
+	f.IntVar(&o.Jobs, "jobs", 10000, "jobs to submit (steady mode with --duration: no limit unless given)")
+	f.IntVar(&o.Batch, "batch", 100, "jobs an agent asks for per agent.getJobs call (1..1000)")
+	f.IntVar(&o.SubmitBatch, "submit-batch", 100, "job.submit calls per system.multicall request (1: plain job.submit calls)")
+	f.IntVar(&o.Submitters, "submitters", 4, "concurrent submitting connections")
+	f.Float64Var(&o.Rate, "rate", 0, "steady mode: jobs submitted per second")
+	f.DurationVar(&o.Duration, "duration", 0, "steady mode: how long jobs arrive, e.g. 1m (default: until --jobs are submitted)")
+	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again")
+	f.IntVar(&o.Pending, "pending", 0, "preload a backlog of this many jobs for a client that never polls")
+	f.BoolVar(&o.Push, "push", false, "daemon-mode agents woken by the server (not available yet)")
+	f.StringVar(&o.DB, "db", "", "database URL of the bench's server: sqlite://PATH or postgres://… (default a temporary SQLite file)")
+	f.StringVar(&o.DataDir, "data-dir", "", "data directory of the bench's server, kept afterwards (default a temporary directory, removed)")
+	f.BoolVar(&o.Spawn, "spawn", true, "run the bench's server as a child process, measured alone; --spawn=false runs it inside bench")
+	f.StringVar(&o.Server, "server", "", "load this existing server instead of starting one (URL or host:port)")
+	f.StringVar(&o.Token, "token", "", "with --server: operator token allowed client.accept and job.submit (default $SCIRE_TOKEN)")
+	f.StringVar(&o.TokenFile, "token-file", "", "with --server: file holding the token")
+	f.StringVar(&o.CA, "ca", "", "with --server: the server's CA certificate (default $SCIRE_CA, else the system roots)")
+	f.BoolVar(&o.Keep, "keep", false, "with --server: keep the bench's clients and jobs (default: revoke and delete them)")
+	f.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "give up after this long, reporting what was measured")
+	f.StringVarP(&o.Output, "output", "o", "table", "output format: table or json (default $SCIRE_OUTPUT, else table)")
+	f.BoolVar(&o.NoProgress, "no-progress", false, "no progress lines on stderr")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "with --spawn=false: write a CPU profile of the drain (burn-down) or the run (steady) to FILE; the server's goroutines carry the label role=server")
+	_ = f.MarkHidden("cpuprofile")
+	return cmd
+}
+
+func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func(string) bool) error {
+	if env := os.Getenv("SCIRE_OUTPUT"); env != "" && !changed("output") {
+		o.Output = env
+	}
+	switch o.Output {
+	case "table", "wide": // one report: wide is the same
+		o.Output = "table"
+	case "json":
+	default:
+		return usageError(fmt.Sprintf("--output %q: want table or json", o.Output))
+	}
+	if o.Push {
+		return &exitError{code: ExitError, msg: "bench --push: daemon mode is not available yet (the server does not push agent.pollNow); run without --push"}
+	}
+	lo := loadgen.Options{
+		Mode: loadgen.Mode(o.Mode), Agents: o.Agents, Jobs: o.Jobs, Batch: o.Batch, SubmitBatch: o.SubmitBatch,
+		Submitters: o.Submitters, Rate: o.Rate, Duration: o.Duration, PollInterval: o.PollInterval, Pending: o.Pending,
+		DB: o.DB, DataDir: o.DataDir, Spawn: o.Spawn, Keep: o.Keep, Timeout: o.Timeout, ServerLog: ios.ErrOut,
+	}
+	// Zero would mean "the default" to loadgen; on the command line it is a mistake.
+	for _, c := range []struct {
+		flag string
+		v    int
+	}{{"agents", o.Agents}, {"jobs", o.Jobs}, {"batch", o.Batch}, {"submit-batch", o.SubmitBatch}, {"submitters", o.Submitters}} {
+		if c.v <= 0 && !(c.flag == "jobs" && o.Mode == string(loadgen.Steady) && o.Duration > 0) {
+			return usageError(fmt.Sprintf("--%s %d: want 1 or more", c.flag, c.v))
+		}
+	}
+	if o.Timeout <= 0 {
+		return usageError(fmt.Sprintf("--timeout %s: want more than 0", o.Timeout))
+	}
+	if o.PollInterval <= 0 {
+		return usageError(fmt.Sprintf("--poll-interval %s: want more than 0", o.PollInterval))
+	}
+	if lo.Mode == loadgen.Steady && o.Duration > 0 && !changed("jobs") {
+		lo.Jobs = 0 // arrivals for --duration, however many
+	}
+	if o.Server != "" {
+		if o.DB != "" || o.DataDir != "" || changed("spawn") {
+			return usageError("--server loads an existing server: --db, --data-dir and --spawn are for the server bench starts")
+		}
+		lo.Server = normalizeServerURL(o.Server)
+		lo.Token = o.Token
+		if lo.Token == "" && o.TokenFile == "" {
+			lo.Token = os.Getenv("SCIRE_TOKEN")
+		}
+		if lo.Token == "" && o.TokenFile != "" {
+			b, err := os.ReadFile(o.TokenFile)
+			if err != nil {
+				return fmt.Errorf("token file: %w", err)
+			}
+			lo.Token = strings.TrimSpace(string(b))
+		}
+		if lo.Token == "" {
+			return usageError("--server needs an operator token: --token, $SCIRE_TOKEN or --token-file")
+		}
+		ca := o.CA
+		if ca == "" {
+			ca = os.Getenv("SCIRE_CA")
+		}
+		if ca != "" {
+			pool, err := pki.CertPool(ca)
+			if err != nil {
+				return err
+			}
+			lo.RootCAs = pool
+		}
+	} else if o.Token != "" || o.TokenFile != "" || o.CA != "" || o.Keep {
+		return usageError("--token, --token-file, --ca and --keep go with --server")
+	}
+	if !o.NoProgress {
+		lo.Progress = ios.ErrOut
+	}
+	if o.CPUProfile != "" {
+		if lo.Spawn {
+			return usageError("--cpuprofile profiles the bench process: use it with --spawn=false")
+		}
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		lo.CPUProfile = f
+	}
+	if err := lo.Validate(); err != nil {
+		if errors.Is(err, loadgen.ErrPushUnavailable) {
+			return err
+		}
+		return usageError(err.Error())
+	}
+	res, runErr := loadgen.Run(ctx, lo)
+	if res == nil {
+		return runErr
+	}
+	var err error
+	if o.Output == "json" {
+		enc := json.NewEncoder(ios.Out)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(res)
+	} else {
+		err = printBench(ios.Out, res)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return err
+}
+
+// printBench writes the results for people, each figure with its unit.
+func printBench(out io.Writer, r *loadgen.Results) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	mode := "burn-down: every job submitted first, then drained"
+	if r.Mode == loadgen.Steady {
+		mode = fmt.Sprintf("steady: %s jobs/s arriving while the agents run", num(r.TargetRate))
+	}
+	row("MODE", "%s", mode)
+	srv := r.Target + " server, " + r.ServerURL
+	if r.Backend != "" {
+		srv += ", " + r.Backend
+	}
+	row("SERVER", "%s", srv)
+	row("MACHINE", "%d CPUs", r.CPUs)
+	row("AGENTS", "%d, up to %d jobs per agent.getJobs", r.Agents, r.Batch)
+	if r.Pending > 0 {
+		row("BACKLOG", "%s pending jobs for an idle client, preloaded in %s", num(float64(r.Pending)), dur(r.PreloadSeconds))
+	}
+	row("JOBS", "%s submitted, %s completed (%d missing, %d completed twice)", num(float64(r.Jobs)), num(float64(r.Completed)), r.Missing, r.Duplicates)
+	per := fmt.Sprintf("%d job.submit per request", r.SubmitBatch)
+	if r.SubmitBatch == 1 {
+		per = "one job.submit per request"
+	}
+	row("SUBMITTED", "%s jobs/s (%s in %s; %s, %d connections)", num(r.SubmitRate), num(float64(r.Jobs)), dur(r.SubmitSeconds), per, r.Submitters)
+	row("THROUGHPUT", "%s jobs/s completed (%s in %s)", num(r.JobsPerSecond), num(float64(r.Completed)), dur(r.DrainSeconds))
+	lat := func(l loadgen.Latency) string {
+		return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s", ms(l.P50), ms(l.P95), ms(l.P99), ms(l.Max))
+	}
+	row("SUBMIT→RECEIVED", "%s", lat(r.SubmitToReceived))
+	row("SUBMIT→COMPLETED", "%s", lat(r.SubmitToCompleted))
+	if r.ServerCPUSeconds != nil {
+		window := r.SubmitSeconds + r.DrainSeconds
+		if r.Mode == loadgen.Steady {
+			window = r.DrainSeconds
+		}
+		share := ""
+		if window > 0 {
+			share = fmt.Sprintf(", %.0f%% of one core over %s", 100**r.ServerCPUSeconds/window, dur(window))
+		}
+		if r.ServerCPUDrainSeconds != nil {
+			share += fmt.Sprintf("; %.2f s of it while draining", *r.ServerCPUDrainSeconds)
+		}
+		row("SERVER CPU", "%.2f s%s", *r.ServerCPUSeconds, share)
+		row("SERVER PEAK RSS", "%.1f MiB", float64(*r.ServerPeakRSSBytes)/(1<<20))
+		row("MEASURED", "%s", r.ResourceScope)
+	} else {
+		row("SERVER CPU, RSS", "unknown (remote server)")
+	}
+	calls := make([]string, 0, len(r.Calls))
+	for _, k := range sortedKeys(r.Calls) {
+		calls = append(calls, fmt.Sprintf("%s %s", k, num(float64(r.Calls[k]))))
+	}
+	row("REQUESTS", "%s; %s empty polls", strings.Join(calls, ", "), num(float64(r.EmptyPolls)))
+	if r.ErrorsTotal == 0 {
+		row("ERRORS", "none")
+	} else {
+		for i, k := range sortedKeys(r.Errors) {
+			label := ""
+			if i == 0 {
+				label = "ERRORS"
+			}
+			row(label, "%s × %s", num(float64(r.Errors[k])), k)
+		}
+	}
+	return w.Flush()
+}
+
+func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }
+
+// num writes a count or rate with thousands separators: 15,234 or 12.5.
+func num(v float64) string {
+	if v < 100 && v != float64(int64(v)) {
+		return fmt.Sprintf("%.1f", v)
+	}
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// ms writes a latency given in milliseconds with a fitting unit.
+func ms(v float64) string {
+	switch {
+	case v < 1:
+		return fmt.Sprintf("%.0f µs", v*1000)
+	case v < 1000:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+	return fmt.Sprintf("%.2f s", v/1000)
+}
+
+// dur writes seconds for people: 850 ms, 12.3 s, 4m12s.
+func dur(s float64) string {
+	switch {
+	case s < 1:
+		return fmt.Sprintf("%.0f ms", s*1000)
+	case s < 120:
+		return fmt.Sprintf("%.1f s", s)
+	}
+	return (time.Duration(s) * time.Second).String()
+}

@@ -1,0 +1,237 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/pki"
+)
+
+// agent is one simulated agent: its own identity and connection.
+type agent struct {
+	name string
+	id   string // client id
+	fp   string
+	c    *client.Client
+
+	assigned atomic.Int64 // jobs submitted for it
+	finished int64        // jobs it completed (its own goroutine only)
+
+	// Written by its own goroutine only; read after it stopped.
+	done  []doneRec
+	calls map[string]int64
+	errs  map[string]int64
+	empty int64
+}
+
+// doneRec is one completed job as the agent saw it.
+type doneRec struct {
+	job  int64
+	recv int64 // unix ns: agent.getJobs returned it
+	done int64 // unix ns: agent.reportStatus accepted it
+}
+
+// newIdentity makes a client presenting a fresh self-signed identity.
+func (b *bench) newIdentity(name string) (*client.Client, string, error) {
+	certPEM, keyPEM, err := pki.SelfSigned(name, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := client.New(client.Options{Servers: []string{b.t.url}, RootCAs: b.t.roots, Certificate: &pair, UserAgent: "scirectl-bench-agent"})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, pki.Fingerprint(pair.Certificate[0]), nil
+}
+
+// register calls agent.register and returns the client id.
+func register(ctx context.Context, c *client.Client, name string) (string, error) {
+	var reg struct {
+		ClientID string `xmlrpc:"client_id"`
+		Status   string `xmlrpc:"status"`
+	}
+	err := c.Call(ctx, "agent.register", &reg, map[string]any{"hostname": name, "os": runtime.GOOS, "arch": runtime.GOARCH, "version": "bench"})
+	if err != nil {
+		return "", fmt.Errorf("agent %s: register: %w", name, err)
+	}
+	return reg.ClientID, nil
+}
+
+// setupAgents creates, registers and accepts the agents; each opens its
+// TLS connection here, before the measurement.
+func (b *bench) setupAgents(ctx context.Context) error {
+	b.agents = make([]*agent, b.o.Agents)
+	var wg sync.WaitGroup
+	errs := make([]error, b.o.Agents)
+	sem := make(chan struct{}, 8)
+	for i := range b.agents {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a := &agent{name: fmt.Sprintf("bench-%s-%04d", b.runID, i+1), calls: map[string]int64{}, errs: map[string]int64{}}
+			c, fp, err := b.newIdentity(a.name)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			a.c, a.fp = c, fp
+			if a.id, err = register(ctx, c, a.name); err != nil {
+				errs[i] = err
+			}
+			b.agents[i] = a
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	fps := make([]string, len(b.agents))
+	for i, a := range b.agents {
+		fps[i] = a.fp
+	}
+	for i := 0; i < len(fps); i += 500 {
+		if err := b.op.Call(ctx, "client.accept", nil, fps[i:min(i+500, len(fps))]); err != nil {
+			return fmt.Errorf("accept the agents (client.accept): %w", err)
+		}
+	}
+	return nil
+}
+
+func (a *agent) fail(method string, err error) {
+	a.errs[method+": "+errKind(err)]++
+}
+
+// loop is the agent: getJobs → ackJobs → reportStatus, until it has
+// completed every job submitted for it and no more will come.
+func (a *agent) loop(ctx context.Context, b *bench) {
+	zero := 0
+	for ctx.Err() == nil {
+		if b.submitDone.Load() && a.finished >= a.assigned.Load() {
+			return
+		}
+		var docs []string
+		a.calls["agent.getJobs"]++
+		err := a.c.Call(ctx, "agent.getJobs", &docs, b.o.Batch)
+		recv := time.Now()
+		if err != nil {
+			if ctx.Err() == nil {
+				a.fail("agent.getJobs", err)
+				sleep(ctx, 50*time.Millisecond)
+			}
+			continue
+		}
+		if len(docs) == 0 {
+			a.empty++
+			sleep(ctx, b.o.PollInterval)
+			continue
+		}
+		runs := make([]string, 0, len(docs))
+		jobs := make(map[int64]int64, len(docs)) // run → job
+		for _, d := range docs {
+			j, err := jobxml.DecodeJob([]byte(d))
+			if err != nil {
+				a.errs["agent.getJobs: bad job document"]++
+				continue
+			}
+			runs = append(runs, strconv.FormatInt(j.Run, 10))
+			jobs[j.Run] = j.ID
+		}
+		if len(runs) == 0 {
+			continue
+		}
+		var ack struct {
+			Acknowledged int      `xmlrpc:"acknowledged"`
+			Stale        []string `xmlrpc:"stale"`
+		}
+		if !a.retry(ctx, "agent.ackJobs", &ack, runs) {
+			continue // the lease will hand them out again
+		}
+		for _, s := range ack.Stale {
+			id, _ := strconv.ParseInt(s, 10, 64)
+			delete(jobs, id)
+			a.errs["agent.ackJobs: stale"]++
+		}
+		if len(jobs) == 0 {
+			continue
+		}
+		started := recv.UTC()
+		finished := time.Now().UTC()
+		sts := make([]jobxml.Status, 0, len(jobs))
+		for run := range jobs {
+			sts = append(sts, jobxml.Status{Run: run, State: jobxml.StateSucceeded, Exit: &zero, Started: started, Finished: finished})
+		}
+		doc, err := jobxml.EncodeStatuses(sts)
+		if err != nil {
+			a.errs["agent.reportStatus: encode"]++
+			continue
+		}
+		var rep []struct {
+			RunID    string `xmlrpc:"run_id"`
+			Accepted bool   `xmlrpc:"accepted"`
+			Error    string `xmlrpc:"error"`
+		}
+		if !a.retry(ctx, "agent.reportStatus", &rep, string(doc)) {
+			continue
+		}
+		now := time.Now().UnixNano()
+		for _, r := range rep {
+			run, _ := strconv.ParseInt(r.RunID, 10, 64)
+			job, ok := jobs[run]
+			switch {
+			case !ok:
+				a.errs["agent.reportStatus: unknown run in reply"]++
+			case !r.Accepted || r.Error != "":
+				a.errs["agent.reportStatus: not accepted"]++
+			default:
+				a.done = append(a.done, doneRec{job: job, recv: recv.UnixNano(), done: now})
+				a.finished++
+				b.completed.Add(1)
+			}
+		}
+	}
+}
+
+// retry calls an idempotent method until it succeeds, up to 10 times.
+func (a *agent) retry(ctx context.Context, method string, reply any, arg any) bool {
+	for i := 0; i < 10 && ctx.Err() == nil; i++ {
+		a.calls[method]++
+		err := a.c.Call(ctx, method, reply, arg)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		a.fail(method, err)
+		sleep(ctx, 50*time.Millisecond)
+	}
+	return false
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,379 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scirectl/scirectl/client"
+)
+
+// bench is one run in progress.
+type bench struct {
+	o        Options
+	res      *Results
+	progress interface{ Write([]byte) (int, error) }
+	runID    string // distinguishes this run's client names on a shared server
+	t        *target
+	op       *client.Client // the operator: accepts agents, submits jobs
+	agents   []*agent
+	idleID   string // remote: the client holding the preloaded backlog
+
+	submitDone atomic.Bool  // no more jobs will be submitted
+	submitted  atomic.Int64 // jobs accepted by job.submit
+	completed  atomic.Int64 // completions accepted by reportStatus
+
+	mu      sync.Mutex
+	subs    []submitRec // every accepted submit
+	calls   map[string]int64
+	errs    map[string]int64
+	emptyPs int64
+}
+
+// submitRec is one accepted job.submit.
+type submitRec struct {
+	job  int64
+	sent int64 // unix nanoseconds when the request carrying it was sent
+}
+
+func (b *bench) printf(format string, args ...any) {
+	if b.progress != nil {
+		fmt.Fprintf(b.progress, format+"\n", args...)
+	}
+}
+
+// every calls fn every d until the returned function is called.
+func (b *bench) every(d time.Duration, fn func()) (stop func()) {
+	if b.progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// count adds n to the calls (or, with kind, the errors) of method.
+func (b *bench) count(method, kind string, n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if kind == "" {
+		b.calls[method] += n
+	} else {
+		b.errs[method+": "+kind] += n
+	}
+}
+
+// errKind names an error for the error table: "fault 423", "timeout",
+// "transport".
+func errKind(err error) string {
+	if code := client.FaultCode(err); code != 0 {
+		return fmt.Sprintf("fault %d", code)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	return "transport"
+}
+
+func (b *bench) run(ctx context.Context) (res *Results, err error) {
+	b.calls, b.errs = map[string]int64{}, map[string]int64{}
+	id := make([]byte, 3)
+	if _, err := rand.Read(id); err != nil {
+		return nil, err
+	}
+	b.runID = hex.EncodeToString(id)
+
+	b.printf("starting the server")
+	t, err := b.startTarget(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.t = t
+	defer t.cleanup()
+	b.res.Target, b.res.ServerURL, b.res.Backend = t.kind, t.url, t.backend
+	stopped := false
+	defer func() {
+		if !stopped {
+			t.stop()
+		}
+	}()
+	b.op, err = client.New(client.Options{Servers: []string{t.url}, RootCAs: t.roots, Token: t.token, UserAgent: "scirectl-bench"})
+	if err != nil {
+		return nil, err
+	}
+	defer b.op.Close()
+
+	if t.kind == "remote" && b.o.Pending > 0 {
+		if err := b.preloadRemote(ctx); err != nil {
+			return nil, err
+		}
+	}
+	b.printf("registering %d agents", b.o.Agents)
+	if err := b.setupAgents(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, a := range b.agents {
+			if a != nil && a.c != nil {
+				a.c.Close()
+			}
+		}
+	}()
+	if t.kind == "remote" && !b.o.Keep {
+		defer b.removeClients()
+	}
+
+	runErr := b.measure(ctx)
+
+	// Stop the server before removing its data; the figures are in.
+	stopped = true
+	if err := t.stop(); err != nil && runErr == nil {
+		runErr = err
+	}
+	b.collect()
+	if runErr == nil && (b.res.Missing > 0 || b.res.Duplicates > 0) {
+		runErr = fmt.Errorf("%d of %d jobs never completed, %d completed more than once", b.res.Missing, b.res.Jobs, b.res.Duplicates)
+	}
+	return b.res, runErr
+}
+
+// measure submits and drains, timing both, with the server's resources
+// sampled around them.
+func (b *bench) measure(ctx context.Context) error {
+	profiling := false
+	profile := func() error {
+		if b.o.CPUProfile == nil {
+			return nil
+		}
+		if err := pprof.StartCPUProfile(b.o.CPUProfile); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		profiling = true
+		return nil
+	}
+	defer func() {
+		if profiling {
+			pprof.StopCPUProfile()
+		}
+	}()
+	var cpu0 time.Duration
+	haveMeter := false
+	if b.t.meter != nil {
+		cpu0, _, haveMeter = b.t.meter.sample()
+	}
+	stopProgress := b.every(2*time.Second, func() {
+		b.printf("submitted %d, completed %d", b.submitted.Load(), b.completed.Load())
+	})
+	var err error
+	var start time.Time
+	switch b.o.Mode {
+	case BurnDown:
+		b.printf("submitting %d jobs", b.o.Jobs)
+		t0 := time.Now()
+		err = b.submitAll(ctx)
+		b.res.SubmitSeconds = time.Since(t0).Seconds()
+		b.submitDone.Store(true)
+		if err == nil {
+			b.printf("draining with %d agents, batch %d", b.o.Agents, b.o.Batch)
+			var cpuD time.Duration
+			haveD := false
+			if haveMeter {
+				cpuD, _, haveD = b.t.meter.sample()
+			}
+			start = time.Now()
+			if err = profile(); err == nil {
+				err = b.drain(ctx)
+			}
+			if haveD {
+				if cpu1, _, ok := b.t.meter.sample(); ok {
+					c := (cpu1 - cpuD).Seconds()
+					b.res.ServerCPUDrainSeconds = &c
+				}
+			}
+		}
+	case Steady:
+		start = time.Now()
+		if err = profile(); err == nil {
+			err = b.steady(ctx)
+		}
+	}
+	stopProgress()
+	if haveMeter {
+		if cpu1, rss, ok := b.t.meter.sample(); ok {
+			c := (cpu1 - cpu0).Seconds()
+			b.res.ServerCPUSeconds, b.res.ServerPeakRSSBytes, b.res.ResourceScope = &c, &rss, b.t.scope
+		}
+	}
+	if !start.IsZero() {
+		b.res.DrainSeconds = b.lastCompletion().Sub(start).Seconds()
+		if b.res.DrainSeconds < 0 {
+			b.res.DrainSeconds = 0
+		}
+	}
+	if ctx.Err() != nil && err != nil {
+		why := "interrupted"
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			why = fmt.Sprintf("timed out after %s", b.o.Timeout)
+		}
+		return fmt.Errorf("%s: %d jobs submitted, %d completed", why, b.submitted.Load(), b.completed.Load())
+	}
+	return err
+}
+
+// drain runs the agents until each has completed what was submitted for it.
+func (b *bench) drain(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, a := range b.agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.loop(ctx, b)
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// steady runs the agents while the pacer submits at the rate.
+func (b *bench) steady(ctx context.Context) error {
+	drained := make(chan error, 1)
+	go func() { drained <- b.drain(ctx) }()
+	t0 := time.Now()
+	err := b.submitPaced(ctx)
+	b.res.SubmitSeconds = time.Since(t0).Seconds()
+	b.submitDone.Store(true)
+	derr := <-drained
+	if err != nil {
+		return err
+	}
+	return derr
+}
+
+func (b *bench) lastCompletion() time.Time {
+	var last int64
+	for _, a := range b.agents {
+		for _, r := range a.done {
+			last = max(last, r.done)
+		}
+	}
+	return time.Unix(0, last)
+}
+
+// collect joins submissions and completions into the results.
+func (b *bench) collect() {
+	r := b.res
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sent := make(map[int64]int64, len(b.subs))
+	for _, s := range b.subs {
+		sent[s.job] = s.sent
+	}
+	r.Jobs = len(sent)
+	seen := make(map[int64]bool, len(sent))
+	recv := make([]time.Duration, 0, len(sent))
+	comp := make([]time.Duration, 0, len(sent))
+	for _, a := range b.agents {
+		for _, d := range a.done {
+			s, ok := sent[d.job]
+			if !ok {
+				b.errs["agent.getJobs: job not submitted by the bench"]++
+				continue
+			}
+			if seen[d.job] {
+				r.Duplicates++
+				continue
+			}
+			seen[d.job] = true
+			recv = append(recv, time.Duration(d.recv-s))
+			comp = append(comp, time.Duration(d.done-s))
+		}
+		r.EmptyPolls += a.empty
+	}
+	r.Completed = len(seen)
+	r.Missing = r.Jobs - r.Completed
+	r.SubmitToReceived, r.SubmitToCompleted = distribution(recv), distribution(comp)
+	if r.SubmitSeconds > 0 {
+		r.SubmitRate = float64(r.Jobs) / r.SubmitSeconds
+	}
+	if r.DrainSeconds > 0 {
+		r.JobsPerSecond = float64(r.Completed) / r.DrainSeconds
+	}
+	for _, a := range b.agents {
+		for k, v := range a.calls {
+			b.calls[k] += v
+		}
+		for k, v := range a.errs {
+			b.errs[k] += v
+		}
+	}
+	r.Calls, r.Errors = b.calls, b.errs
+	r.ErrorsTotal = 0
+	for _, v := range b.errs {
+		r.ErrorsTotal += v
+	}
+}
+
+// distribution returns the percentiles of ds (nearest rank) in ms.
+func distribution(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	slices.Sort(ds)
+	at := func(p float64) float64 {
+		i := int(p*float64(len(ds))+0.999999) - 1
+		i = min(max(i, 0), len(ds)-1)
+		return float64(ds[i]) / float64(time.Millisecond)
+	}
+	return Latency{P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: float64(ds[len(ds)-1]) / float64(time.Millisecond)}
+}
+
+// removeClients revokes and deletes the bench's clients on a remote
+// server, with their runs; failures are reported, not fatal.
+func (b *bench) removeClients() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var ids []string
+	for _, a := range b.agents {
+		if a != nil && a.id != "" {
+			ids = append(ids, a.id)
+		}
+	}
+	if b.idleID != "" {
+		ids = append(ids, b.idleID)
+	}
+	for i := 0; i < len(ids); i += 500 {
+		chunk := ids[i:min(i+500, len(ids))]
+		if err := b.op.Call(ctx, "client.revoke", nil, chunk); err != nil {
+			b.printf("warning: could not revoke the bench's clients: %v", err)
+			return
+		}
+		if err := b.op.Call(ctx, "client.delete", nil, chunk); err != nil {
+			b.printf("warning: could not delete the bench's clients: %v", err)
+			return
+		}
+	}
+}

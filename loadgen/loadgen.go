@@ -1,0 +1,271 @@
+// Package loadgen is scirectl's load generator: the engine of `scirectl
+// bench`, usable from Go benchmarks too.
+//
+// It starts a server (as a child process `scirectl serve`, or in this
+// process) or targets an existing one, simulates agents — each with its own
+// self-signed identity and its own kept-alive TLS connection, registered and
+// accepted like a real agent — and submits no-op jobs through the operator
+// API, several job.submit calls per system.multicall request. Each agent
+// loops agent.getJobs(batch) → agent.ackJobs(ids) → agent.reportStatus(one
+// <statuses> document, all succeeded) without running anything, so what is
+// measured is the server: XML-RPC, TLS, the gate and the database.
+//
+// Two modes: burn-down (submit every job first, then start the agents and
+// time the drain) and steady (agents run from the start while jobs arrive
+// at a fixed rate). Every job targets one agent, round-robin, and carries
+// its job id in the job document, so each job's submit→received and
+// submit→completed latencies are known; the percentiles are over all jobs.
+package loadgen
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/scirectl/scirectl/server"
+)
+
+// Mode is how jobs arrive.
+type Mode string
+
+const (
+	// BurnDown submits every job first, then starts the agents and times
+	// how long they take to drain the queue.
+	BurnDown Mode = "burn-down"
+	// Steady submits jobs at a fixed rate while the agents run.
+	Steady Mode = "steady"
+)
+
+// ErrPushUnavailable is returned for Options.Push: the server cannot push
+// agent.pollNow to daemon-mode agents yet.
+var ErrPushUnavailable = errors.New("daemon mode (--push) is not available yet: the server does not push agent.pollNow; run the bench in poll mode")
+
+// Options configure a run. The zero value of a field takes the default in
+// its comment.
+type Options struct {
+	Mode        Mode          // default BurnDown
+	Agents      int           // simulated agents; default 64
+	Jobs        int           // jobs to submit; default 10000. Steady mode with Duration: 0 means no limit
+	Batch       int           // agent.getJobs max (1..1000); default 100
+	SubmitBatch int           // job.submit calls per system.multicall request; 1 sends plain job.submit calls; default 100
+	Submitters  int           // concurrent submitting connections; default 4
+	Rate        float64       // steady mode: jobs submitted per second (required)
+	Duration    time.Duration // steady mode: stop submitting after this long (0: when Jobs are submitted)
+	// PollInterval is how long an agent that got no job waits before it
+	// asks again (in steady mode, a part of submit→received); default 100ms.
+	PollInterval time.Duration
+	// Pending preloads a backlog of this many extra jobs, each with one
+	// run for a client that never polls, before the measurement, to show
+	// that dispatch does not slow down with the size of the queue.
+	Pending int
+	// Push asks for daemon-mode agents woken by agent.pollNow; the server
+	// does not implement it yet and Run returns ErrPushUnavailable.
+	Push bool
+
+	// Server is the XML-RPC URL of an existing server to load; empty
+	// starts one. With it, Token (the operator's, allowed client.accept
+	// and job.submit) and usually RootCAs are needed.
+	Server  string
+	Token   string
+	RootCAs *x509.CertPool
+	// Keep leaves the bench's clients (and with them their runs) on an
+	// existing server; by default they are revoked and deleted at the end.
+	Keep bool
+
+	// For a server started by the bench:
+	// Spawn runs it as a child process "Executable serve …", so that its
+	// CPU time and peak RSS are its own; otherwise it runs in this process
+	// and the figures include the load generator.
+	Spawn      bool
+	Executable string   // default os.Executable()
+	Env        []string // added to the child's environment
+	// DB is the database URL; default a SQLite file in DataDir. Use a
+	// scratch database: the bench adds clients and jobs to it.
+	DB string
+	// DataDir holds the server's TLS files and admin token (and the
+	// default SQLite file); default a temporary directory removed at the end.
+	DataDir string
+	// ServerLog receives the server's warnings and errors; nil discards them.
+	ServerLog io.Writer
+	// CPUProfile, for an in-process server, receives a CPU profile of the
+	// drain (burn-down mode) or of the whole run (steady mode); server and
+	// load generator are one process, told apart by the goroutine label
+	// role=server|loadgen (go tool pprof -tagfocus role=server).
+	CPUProfile io.Writer
+
+	// Progress, when set, receives a line every few seconds.
+	Progress io.Writer
+	// Timeout bounds the whole run; default 30m.
+	Timeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Mode == "" {
+		o.Mode = BurnDown
+	}
+	if o.Agents == 0 {
+		o.Agents = 64
+	}
+	if o.Jobs == 0 && !(o.Mode == Steady && o.Duration > 0) {
+		o.Jobs = 10000
+	}
+	if o.Batch == 0 {
+		o.Batch = 100
+	}
+	if o.SubmitBatch == 0 {
+		o.SubmitBatch = 100
+	}
+	if o.Submitters == 0 {
+		o.Submitters = 4
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Minute
+	}
+}
+
+// Validate checks the options after defaults; its errors name the option
+// as the CLI flag does.
+func (o Options) Validate() error {
+	o.defaults()
+	bad := func(format string, args ...any) error { return fmt.Errorf(format, args...) }
+	switch {
+	case o.Mode != BurnDown && o.Mode != Steady:
+		return bad("mode %q: want burn-down or steady", o.Mode)
+	case o.Agents < 1 || o.Agents > 10000:
+		return bad("agents %d: want 1..10000", o.Agents)
+	case o.Jobs < 0:
+		return bad("jobs %d: want 1 or more", o.Jobs)
+	case o.Batch < 1 || o.Batch > server.MaxJobsPerCall:
+		return bad("batch %d: want 1..%d (agent.getJobs' max)", o.Batch, server.MaxJobsPerCall)
+	case o.SubmitBatch < 1 || o.SubmitBatch > 1000:
+		return bad("submit-batch %d: want 1..1000", o.SubmitBatch)
+	case o.Submitters < 1 || o.Submitters > 256:
+		return bad("submitters %d: want 1..256", o.Submitters)
+	case o.Pending < 0:
+		return bad("pending %d: want 0 or more", o.Pending)
+	case o.PollInterval < 0:
+		return bad("poll-interval %s: want 0 or more", o.PollInterval)
+	case o.Timeout < 0:
+		return bad("timeout %s: want more than 0", o.Timeout)
+	case o.Push:
+		return ErrPushUnavailable
+	}
+	switch o.Mode {
+	case BurnDown:
+		if o.Rate != 0 || o.Duration != 0 {
+			return bad("rate and duration apply to the steady mode only")
+		}
+	case Steady:
+		if o.Rate <= 0 {
+			return bad("steady mode needs a rate (jobs/s) above 0")
+		}
+		if o.Duration < 0 {
+			return bad("duration %s: want more than 0", o.Duration)
+		}
+	}
+	if o.Server != "" {
+		switch {
+		case o.Token == "":
+			return bad("an existing server (--server) needs an operator token allowed client.accept and job.submit")
+		case o.DB != "" || o.DataDir != "":
+			return bad("db and data-dir are for a server started by the bench, not with --server")
+		case o.CPUProfile != nil:
+			return bad("a CPU profile can be taken of an in-process server only (not with --server)")
+		}
+	}
+	if o.Spawn && o.CPUProfile != nil {
+		return bad("a CPU profile can be taken of an in-process server only (spawn off)")
+	}
+	return nil
+}
+
+// Latency is a distribution in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50_ms"`
+	P95 float64 `json:"p95_ms"`
+	P99 float64 `json:"p99_ms"`
+	Max float64 `json:"max_ms"`
+}
+
+// Results are what a run measured. The JSON names are stable.
+type Results struct {
+	Mode      Mode      `json:"mode"`
+	StartedAt time.Time `json:"started_at"`
+	// Target says where the server ran: "spawned" (child process),
+	// "in-process" or "remote".
+	Target      string  `json:"target"`
+	ServerURL   string  `json:"server_url"`
+	Backend     string  `json:"backend,omitempty"` // database URL, password removed; unknown for a remote server
+	CPUs        int     `json:"cpus"`
+	Agents      int     `json:"agents"`
+	Batch       int     `json:"batch"`
+	SubmitBatch int     `json:"submit_batch"`
+	Submitters  int     `json:"submitters"`
+	Pending     int     `json:"pending"`
+	TargetRate  float64 `json:"target_rate,omitempty"` // steady mode
+
+	Jobs       int `json:"jobs"`       // submitted and accepted by the server
+	Completed  int `json:"completed"`  // reported succeeded and accepted, once each
+	Duplicates int `json:"duplicates"` // completions beyond the first of a job
+	Missing    int `json:"missing"`    // submitted, never completed
+
+	PreloadSeconds float64 `json:"preload_seconds"`
+	SubmitSeconds  float64 `json:"submit_seconds"`
+	SubmitRate     float64 `json:"submit_rate"` // jobs/s accepted by job.submit
+	// DrainSeconds is, in burn-down mode, from the agents' start to the
+	// last completion; in steady mode from the first submit to the last
+	// completion.
+	DrainSeconds  float64 `json:"drain_seconds"`
+	JobsPerSecond float64 `json:"jobs_per_second"` // completed / drain_seconds
+
+	SubmitToReceived  Latency `json:"submit_to_received"`
+	SubmitToCompleted Latency `json:"submit_to_completed"`
+
+	// Server resources over the measured part (submission and drain); nil
+	// when unknown (remote server). ResourceScope says whose they are.
+	ServerCPUSeconds *float64 `json:"server_cpu_seconds,omitempty"`
+	// ServerCPUDrainSeconds is the part of ServerCPUSeconds spent while
+	// the agents drained the queue (burn-down mode).
+	ServerCPUDrainSeconds *float64 `json:"server_cpu_drain_seconds,omitempty"`
+	ServerPeakRSSBytes    *int64   `json:"server_peak_rss_bytes,omitempty"`
+	ResourceScope         string   `json:"resource_scope,omitempty"`
+
+	Calls       map[string]int64 `json:"calls"`       // XML-RPC requests by method
+	EmptyPolls  int64            `json:"empty_polls"` // agent.getJobs answered with no job
+	Errors      map[string]int64 `json:"errors"`      // by "method: kind"
+	ErrorsTotal int64            `json:"errors_total"`
+}
+
+func newResults(o Options) *Results {
+	return &Results{
+		Mode: o.Mode, StartedAt: time.Now().UTC(), CPUs: runtime.NumCPU(), Agents: o.Agents, Batch: o.Batch,
+		SubmitBatch: o.SubmitBatch, Submitters: o.Submitters, Pending: o.Pending, TargetRate: o.Rate,
+		Calls: map[string]int64{}, Errors: map[string]int64{},
+	}
+}
+
+// Run performs one benchmark run. On a timeout or with jobs missing it
+// returns the results measured so far together with the error.
+func Run(ctx context.Context, o Options) (*Results, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o.defaults()
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	b := &bench{o: o, res: newResults(o), progress: o.Progress}
+	// Labels tell the load generator's goroutines from an in-process
+	// server's in a CPU profile: go tool pprof -tagfocus role=server.
+	var res *Results
+	var err error
+	pprof.Do(ctx, pprof.Labels("role", "loadgen"), func(ctx context.Context) { res, err = b.run(ctx) })
+	return res, err
+}

@@ -1,0 +1,166 @@
+package loadgen_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/scirectl/scirectl/db/sqlite"
+	"github.com/scirectl/scirectl/loadgen"
+	"github.com/scirectl/scirectl/server"
+)
+
+// serveEnv makes this test binary act as "scirectl serve" when the bench
+// spawns it as its server process.
+const serveEnv = "SCIRE_LOADGEN_TEST_SERVE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(serveEnv) == "1" {
+		os.Exit(serve(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// serve is a minimal "scirectl serve --data-dir D --db URL --listen ADDR
+// --log-level L" (the flags the bench passes), so that the spawned server
+// runs the real server package without this test depending on the CLI.
+func serve(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	dir := fs.String("data-dir", "", "")
+	dbURL := fs.String("db", "", "")
+	listen := fs.String("listen", "", "")
+	fs.String("log-level", "", "")
+	if len(args) == 0 || args[0] != "serve" || fs.Parse(args[1:]) != nil {
+		fmt.Fprintln(os.Stderr, "want: serve --data-dir D --db URL --listen ADDR")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := server.New(ctx, server.Config{DataDir: *dir, DB: *dbURL, Listen: *listen, Log: log})
+	if err == nil {
+		err = s.Serve(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// check verifies what every run must satisfy.
+func check(t *testing.T, r *loadgen.Results, jobs int) {
+	t.Helper()
+	js, _ := json.MarshalIndent(r, "", "  ")
+	t.Logf("results: %s", js)
+	if r.Jobs != jobs || r.Completed != jobs || r.Missing != 0 || r.Duplicates != 0 {
+		t.Fatalf("jobs %d, completed %d, missing %d, duplicates %d; want %d completed exactly once",
+			r.Jobs, r.Completed, r.Missing, r.Duplicates, jobs)
+	}
+	if r.JobsPerSecond <= 0 || r.DrainSeconds <= 0 || r.SubmitRate <= 0 {
+		t.Fatalf("jobs/s %v, drain %vs, submit rate %v: want > 0", r.JobsPerSecond, r.DrainSeconds, r.SubmitRate)
+	}
+	for name, l := range map[string]loadgen.Latency{"submit→received": r.SubmitToReceived, "submit→completed": r.SubmitToCompleted} {
+		if !(0 < l.P50 && l.P50 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.Max) {
+			t.Errorf("%s percentiles out of order: %+v", name, l)
+		}
+	}
+	if r.SubmitToCompleted.P50 < r.SubmitToReceived.P50 || r.SubmitToCompleted.Max < r.SubmitToReceived.Max {
+		t.Errorf("completed before received: %+v vs %+v", r.SubmitToCompleted, r.SubmitToReceived)
+	}
+	if r.ErrorsTotal != 0 {
+		t.Errorf("errors: %v", r.Errors)
+	}
+	if r.Calls["agent.getJobs"] == 0 || r.Calls["agent.ackJobs"] == 0 || r.Calls["agent.reportStatus"] == 0 {
+		t.Errorf("calls: %v", r.Calls)
+	}
+}
+
+func TestBurnDownInProcess(t *testing.T) {
+	var cpu bytes.Buffer
+	r, err := loadgen.Run(context.Background(), loadgen.Options{
+		Agents: 4, Jobs: 200, Batch: 10, SubmitBatch: 25, Pending: 50,
+		DataDir: t.TempDir(), CPUProfile: &cpu, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, r, 200)
+	if r.Target != "in-process" || !strings.HasPrefix(r.Backend, "sqlite://") || r.Pending != 50 || r.PreloadSeconds <= 0 {
+		t.Errorf("target %q, backend %q, pending %d, preload %vs", r.Target, r.Backend, r.Pending, r.PreloadSeconds)
+	}
+	// 200 jobs in batches of 10 for 4 agents: at least 20 claims.
+	if n := r.Calls["agent.getJobs"]; n < 20 {
+		t.Errorf("%d getJobs calls for 200 jobs in batches of 10", n)
+	}
+	if r.Calls["system.multicall"] != 8 {
+		t.Errorf("%d multicall requests for 200 jobs by 25, want 8", r.Calls["system.multicall"])
+	}
+	if cpu.Len() == 0 {
+		t.Error("no CPU profile written")
+	}
+}
+
+func TestSteadySpawned(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	r, err := loadgen.Run(context.Background(), loadgen.Options{
+		Mode: loadgen.Steady, Rate: 100, Jobs: 60, Agents: 3, Batch: 5, SubmitBatch: 1,
+		PollInterval: 20 * time.Millisecond, Spawn: true, Executable: exe, Env: []string{serveEnv + "=1"},
+		Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, r, 60)
+	if r.Target != "spawned" || r.Calls["job.submit"] != 60 {
+		t.Errorf("target %q, job.submit calls %d", r.Target, r.Calls["job.submit"])
+	}
+	// 60 jobs at 100/s: about 0.6s of submission.
+	if r.SubmitSeconds < 0.4 || r.SubmitRate > 150 {
+		t.Errorf("steady submission took %.2fs (%.0f jobs/s), want ~0.6s at 100/s", r.SubmitSeconds, r.SubmitRate)
+	}
+	if r.ServerCPUSeconds == nil || *r.ServerCPUSeconds <= 0 || r.ServerPeakRSSBytes == nil || *r.ServerPeakRSSBytes < 1<<20 {
+		t.Errorf("server resources: cpu %v, rss %v", r.ServerCPUSeconds, r.ServerPeakRSSBytes)
+	}
+	if !strings.Contains(r.ResourceScope, "server process alone") {
+		t.Errorf("resource scope %q", r.ResourceScope)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		o    loadgen.Options
+		want string
+	}{
+		{loadgen.Options{Mode: "fast"}, "mode"},
+		{loadgen.Options{Batch: 1001}, "batch"},
+		{loadgen.Options{Agents: -1}, "agents"},
+		{loadgen.Options{Mode: loadgen.Steady}, "rate"},
+		{loadgen.Options{Rate: 10}, "steady"},
+		{loadgen.Options{Server: "https://x/RPC2"}, "token"},
+		{loadgen.Options{Spawn: true, CPUProfile: &bytes.Buffer{}}, "in-process"},
+	} {
+		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want one naming %q", tc.o, err, tc.want)
+		}
+	}
+	if err := (loadgen.Options{Push: true}).Validate(); !errors.Is(err, loadgen.ErrPushUnavailable) {
+		t.Errorf("push: %v", err)
+	}
+	if err := (loadgen.Options{Mode: loadgen.Steady, Rate: 5, Duration: time.Second}).Validate(); err != nil {
+		t.Errorf("steady with a duration: %v", err)
+	}
+}

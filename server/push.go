@@ -1,0 +1,584 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	kolo "github.com/kolo/xmlrpc"
+
+	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/pki"
+	"github.com/scirectl/scirectl/runstate"
+)
+
+// Daemon-mode push (SPEC §1 and §4; the original Scire design's "daemon
+// mode"). A client registered with mode=daemon and a callback_url runs an
+// agent that also listens (client/agent/daemon.go); when there is work for
+// it, the daemon sends it agent.pollNow and the agent asks for work at
+// once instead of on its next poll. A push is only a hint: it carries no
+// job, and an agent that is not reached still gets its work on its next
+// poll. So every rule below prefers dropping a push to slowing anything.
+//
+// When. A daemon pushes:
+//   - after job.submit committed, to each daemon-mode target (unless the
+//     job waits for a not_before time);
+//   - when a run goes back to pending (lease expired, dead daemon taken
+//     over): the rescuer's OnChange hook (rescue.go);
+//   - when a not_before time arrives (runNotBefore below);
+//   - at start, once the listener is open, to every active daemon-mode
+//     client: startup recovery (SPEC §1) may have requeued work, and work
+//     may have waited while no daemon ran. Collapsing makes that cheap.
+//
+// Once, with several daemons. Each push is sent by the daemon whose
+// operation created the work, and by no other: job.submit runs on one
+// daemon; the rescuer's changes are conditional UPDATEs, so a requeued run
+// is reported (db.Change) only to the one daemon whose sweep changed it;
+// startup pushes come from the daemon that starts. The not_before times
+// belong to no operation, so only one daemon watches them: the live daemon
+// with the lowest id in the servers registry (pushLeader). Two daemons may
+// briefly both think they lead while a heartbeat goes stale; the agent
+// takes the second pollNow as one more early poll, nothing worse.
+//
+// How. Push(clientID) only records the wish and returns: it never blocks
+// the operation that caused it (job.submit holds the gate as a modifier).
+// A pool of PushWorkers goroutines sends the pushes. Per client at most
+// one push is queued or in flight: a Push for a client already queued or
+// backing off adds nothing, and one for a client whose push is in flight
+// marks it to be pushed once more afterwards (the work it announces may
+// have been created after the agent's poll). Each attempt (client lookup,
+// connection, TLS handshake, call) has PushTimeout; a failed one is retried
+// after PushFirstBackoff, then twice that, … PushRetries times, then given
+// up: the client's own polling covers it. Back-off waits hold no worker.
+//
+// Identity, both ways. The daemon presents tls/push.crt, a client
+// certificate issued by its CA (EnsureTLS): the agent accepts agent.pollNow
+// only from a certificate chaining to the CA it pinned. The agent presents
+// its enrolled certificate, which is self-signed, so there is no chain to
+// verify and its names are whatever the agent chose; its identity is the
+// SHA-256 fingerprint the operator accepted. The push therefore skips chain
+// verification (InsecureSkipVerify) and instead checks, in
+// VerifyConnection, during the handshake and before any byte of the request
+// is sent, that the peer's certificate has exactly the client's stored
+// fingerprint. That is a stronger check than a chain would be: only the
+// holder of that one key passes. A callback_url pointing at anything else
+// (another service, another machine) fails the handshake.
+//
+// Last result. Each daemon keeps the outcome of its last push per client
+// in memory and shows it in client.list and client.get (last_push); it is
+// not stored, so it is absent after a restart, and with several daemons
+// each shows its own pushes (server_id says whose). Storing it would mean
+// a write per push and a schema change for every driver.
+const (
+	PushWorkers      = 16
+	PushTimeout      = 2 * time.Second
+	PushRetries      = 3
+	PushFirstBackoff = time.Second
+)
+
+// Push outcomes, as api.PushResult.Result. pushOK and pushFailed (given
+// up), with pushSkipped (not an active daemon-mode client), are also the
+// outcomes counted by scire_push_total.
+const (
+	pushOK       = "ok"
+	pushRetrying = "retrying"
+	pushFailed   = "failed"
+	pushSkipped  = "skipped"
+)
+
+// pushOptions tune a pusher; zero fields take the defaults above.
+type pushOptions struct {
+	Workers int
+	Timeout time.Duration
+	Retries int
+	Backoff time.Duration
+}
+
+// pusher sends agent.pollNow to daemon-mode clients.
+type pusher struct {
+	opts     pushOptions
+	log      *slog.Logger
+	cert     tls.Certificate
+	client   func(ctx context.Context, id int64) (db.Client, error)
+	serverID func() int64
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []int64
+	pending map[int64]*pushState // queued, in flight or backing off
+	last    map[int64]api.PushResult
+	closed  bool
+	started bool
+	busy    int // pushes in flight
+
+	nbWake  chan struct{}        // wakes runNotBefore: a job with a future not_before arrived
+	observe func(outcome string) // counts each push's final outcome (metrics); may be nil
+}
+
+type pushState struct {
+	running  bool // an attempt is in flight
+	again    bool // pushed meanwhile: push once more after it
+	attempts int  // failed attempts so far in this round
+}
+
+func newPusher(log *slog.Logger, cert tls.Certificate, client func(context.Context, int64) (db.Client, error),
+	serverID func() int64, o pushOptions) *pusher {
+	if o.Workers <= 0 {
+		o.Workers = PushWorkers
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = PushTimeout
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	} else if o.Retries == 0 {
+		o.Retries = PushRetries
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = PushFirstBackoff
+	}
+	p := &pusher{opts: o, log: log, cert: cert, client: client, serverID: serverID,
+		pending: map[int64]*pushState{}, last: map[int64]api.PushResult{}, nbWake: make(chan struct{}, 1)}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+// start runs the workers until ctx is done. Pushes asked for before start
+// wait in the queue.
+func (p *pusher) start(ctx context.Context) {
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return
+	}
+	p.started = true
+	p.mu.Unlock()
+	for i := 0; i < p.opts.Workers; i++ {
+		go p.work(ctx)
+	}
+	go func() {
+		<-ctx.Done()
+		p.mu.Lock()
+		p.closed = true
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	}()
+}
+
+// Push asks for agent.pollNow to be sent to a client, and returns at once.
+// Clients that are not active daemon-mode clients when the push is sent
+// are skipped.
+func (p *pusher) Push(clientID int64) {
+	if p == nil || clientID <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	if st := p.pending[clientID]; st != nil {
+		if st.running {
+			st.again = true
+		}
+		return
+	}
+	p.pending[clientID] = &pushState{}
+	p.enqueue(clientID)
+}
+
+// enqueue appends to the queue; p.mu is held.
+func (p *pusher) enqueue(id int64) {
+	p.queue = append(p.queue, id)
+	p.cond.Signal()
+}
+
+func (p *pusher) work(ctx context.Context) {
+	for {
+		p.mu.Lock()
+		for len(p.queue) == 0 && !p.closed {
+			p.cond.Wait()
+		}
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
+		id := p.queue[0]
+		p.queue[0] = 0
+		p.queue = p.queue[1:]
+		st := p.pending[id]
+		st.running = true
+		p.busy++
+		p.mu.Unlock()
+
+		err := p.pushOnce(ctx, id)
+
+		p.mu.Lock()
+		p.busy--
+		st.running = false
+		again := st.again
+		st.again = false
+		var perm *permanentError
+		switch {
+		case errors.Is(err, errNoPush):
+			delete(p.pending, id)
+			p.count(pushSkipped)
+		case err == nil:
+			p.count(pushOK)
+			p.record(id, pushOK, "", st.attempts+1)
+			if again && !p.closed {
+				st.attempts = 0
+				p.enqueue(id)
+			} else {
+				delete(p.pending, id)
+			}
+		case ctx.Err() != nil:
+			delete(p.pending, id)
+		case st.attempts < p.opts.Retries && !errors.As(err, &perm):
+			st.attempts++
+			p.record(id, pushRetrying, err.Error(), st.attempts)
+			delay := p.opts.Backoff << (st.attempts - 1)
+			time.AfterFunc(delay, func() {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if p.closed {
+					return
+				}
+				p.enqueue(id)
+			})
+		default:
+			p.record(id, pushFailed, err.Error(), st.attempts+1)
+			delete(p.pending, id)
+			p.count(pushFailed)
+			lvl := slog.LevelInfo
+			if errors.As(err, &perm) {
+				lvl = slog.LevelWarn
+			}
+			p.log.Log(ctx, lvl, "push to daemon-mode client failed; it gets its work on its next poll",
+				"client_id", id, "attempts", st.attempts+1, "err", err)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// record keeps the outcome of a push; p.mu is held.
+func (p *pusher) record(id int64, result, errText string, attempts int) {
+	var sid int64
+	if p.serverID != nil {
+		sid = p.serverID()
+	}
+	p.last[id] = api.PushResult{At: time.Now().UTC(), Result: result, Error: errText, Attempts: attempts,
+		ServerID: strconv.FormatInt(sid, 10)}
+}
+
+func (p *pusher) count(outcome string) {
+	if p.observe != nil {
+		p.observe(outcome)
+	}
+}
+
+// lastPush returns the outcome of this daemon's last push to a client.
+func (p *pusher) lastPush(id int64) (api.PushResult, bool) {
+	if p == nil {
+		return api.PushResult{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.last[id]
+	return r, ok
+}
+
+// inFlight counts pushes being sent now (tests).
+func (p *pusher) inFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.busy
+}
+
+// errNoPush: the client is gone, not active, or not in daemon mode.
+var errNoPush = errors.New("client is not an active daemon-mode client")
+
+// permanentError is a failure that retrying cannot mend: a callback URL
+// that is not https, an agent presenting another certificate.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// pollNowCall is agent.pollNow's request body: it takes no params.
+var pollNowCall = []byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+	`<methodCall><methodName>agent.pollNow</methodName><params></params></methodCall>`)
+
+// maxPushReply bounds what is read of an agent's answer.
+const maxPushReply = 64 << 10
+
+// pushOnce makes one attempt: look the client up (its mode, URL and
+// fingerprint as they are now) and call agent.pollNow, all within Timeout.
+func (p *pusher) pushOnce(ctx context.Context, id int64) error {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	c, err := p.client(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return errNoPush
+	} else if err != nil {
+		return fmt.Errorf("look up client: %w", err)
+	}
+	if c.Status != db.ClientActive || c.Mode != db.ModeDaemon || c.CallbackURL == "" {
+		return errNoPush
+	}
+	return p.pollNow(ctx, c.CallbackURL, c.Fingerprint)
+}
+
+// pollNow calls agent.pollNow at callback, accepting only a peer whose
+// certificate has the given fingerprint (see the comment at the top).
+func (p *pusher) pollNow(ctx context.Context, callback, fingerprint string) error {
+	u, err := url.Parse(callback)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return &permanentError{fmt.Errorf("callback_url %q is not an https:// URL", callback)}
+	}
+	conf := &tls.Config{
+		Certificates: []tls.Certificate{p.cert},
+		// No chain: the agent's certificate is self-signed. The identity
+		// check is the fingerprint pin in VerifyConnection.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return &permanentError{errors.New("agent presented no certificate")}
+			}
+			if got := pki.Fingerprint(cs.PeerCertificates[0].Raw); got != fingerprint {
+				return &permanentError{fmt.Errorf("the agent at %s presented certificate %s…, not the enrolled %s…",
+					u.Host, got[:16], fingerprint[:min(16, len(fingerprint))])}
+			}
+			return nil
+		},
+		MinVersion: tls.VersionTLS12,
+	}
+	// One connection per push: pushes to one client are rare, and a pooled
+	// connection must never serve a client it was not verified for.
+	tr := &http.Transport{
+		TLSClientConfig:        conf,
+		DisableKeepAlives:      true,
+		DialContext:            (&net.Dialer{Timeout: p.opts.Timeout}).DialContext,
+		TLSHandshakeTimeout:    p.opts.Timeout,
+		ResponseHeaderTimeout:  p.opts.Timeout,
+		MaxResponseHeaderBytes: 16 << 10,
+	}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, callback, bytes.NewReader(pollNowCall))
+	if err != nil {
+		return &permanentError{err}
+	}
+	req.Header.Set("Content-Type", "text/xml")
+	req.Header.Set("User-Agent", "scirectl-server")
+	resp, err := hc.Do(req)
+	if err != nil {
+		var perm *permanentError
+		switch {
+		case errors.As(err, &perm):
+			return perm
+		case errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("agent.pollNow at %s: no answer within %v", u.Host, p.opts.Timeout)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxPushReply))
+	if err != nil {
+		return fmt.Errorf("read agent.pollNow reply: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("agent.pollNow: HTTP %s", resp.Status)
+	}
+	if err := kolo.Response(data).Err(); err != nil {
+		return fmt.Errorf("agent.pollNow: %w", err)
+	}
+	return nil
+}
+
+// --- triggers ---
+
+// pushSubmitted pushes the daemon-mode targets of a job just committed. A
+// job held back by not_before is announced when that time comes instead.
+func (s *Server) pushSubmitted(clients []db.Client, notBefore time.Time) {
+	later := !notBefore.IsZero() && notBefore.After(time.Now())
+	for _, c := range clients {
+		if c.Mode != db.ModeDaemon || c.Status != db.ClientActive {
+			continue
+		}
+		if later {
+			s.push.notBeforeChanged()
+			return
+		}
+		s.push.Push(c.ID)
+	}
+}
+
+// pushRequeued pushes the clients of runs the rescuer sent back to pending.
+// The pusher skips clients that are not in daemon mode.
+func (s *Server) pushRequeued(changes []db.Change) {
+	for _, c := range changes {
+		if c.To == runstate.Pending {
+			s.push.Push(c.ClientID)
+		}
+	}
+}
+
+// startPush starts the pushers once the listener is open: the workers, the
+// startup push to every active daemon-mode client, and the not_before watch.
+func (s *Server) startPush(ctx context.Context) {
+	if s.push == nil {
+		return
+	}
+	if m := s.metrics; m != nil && m.push != nil {
+		s.push.observe = func(outcome string) { m.push.WithLabelValues(outcome).Inc() }
+	}
+	s.push.start(ctx)
+	go func() {
+		cs, err := s.store.ListClients(ctx, db.ClientFilter{Status: db.ClientActive})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("startup push: list clients", "err", err)
+			}
+			return
+		}
+		n := 0
+		for _, c := range cs {
+			if c.Mode == db.ModeDaemon {
+				s.push.Push(c.ID)
+				n++
+			}
+		}
+		if n > 0 {
+			s.log.Info("startup push to daemon-mode clients", "clients", n)
+		}
+	}()
+	if nb := notBeforeOf(s.store); nb != nil {
+		go s.runNotBefore(ctx, nb, s.cfg.RescueInterval)
+	} else {
+		s.log.Info("this database driver cannot list due not_before times: daemon-mode clients get such jobs on their next poll, not by push")
+	}
+}
+
+// apiClientPush is apiClient with this daemon's last push to the client.
+func (s *Server) apiClientPush(c db.Client) api.Client {
+	out := apiClient(c)
+	if r, ok := s.push.lastPush(c.ID); ok {
+		out.LastPush = &r
+	}
+	return out
+}
+
+// --- not_before ---
+
+// NotBeforeStore is an optional Store interface (db/sqlite implements it)
+// behind the push when a job's not_before time arrives. DueNotBefore
+// returns the clients with a pending run whose not_before is in
+// (after, until], and the earliest not_before after until among pending
+// runs (zero when there is none). A store without it gets no not_before
+// pushes: its daemon-mode clients find such jobs on their next poll.
+type NotBeforeStore interface {
+	DueNotBefore(ctx context.Context, after, until time.Time) (clientIDs []int64, next time.Time, err error)
+}
+
+// notBeforeOf finds NotBeforeStore on st or on the stores it wraps (the
+// metrics decorator has Unwrap).
+func notBeforeOf(st db.Store) NotBeforeStore {
+	for i := 0; st != nil && i < 8; i++ {
+		if nb, ok := st.(NotBeforeStore); ok {
+			return nb
+		}
+		u, ok := st.(interface{ Unwrap() db.Store })
+		if !ok {
+			return nil
+		}
+		st = u.Unwrap()
+	}
+	return nil
+}
+
+// notBeforeChanged wakes runNotBefore to read the schedule again.
+func (p *pusher) notBeforeChanged() {
+	if p == nil {
+		return
+	}
+	select {
+	case p.nbWake <- struct{}{}:
+	default:
+	}
+}
+
+// runNotBefore pushes the clients whose runs' not_before time arrives, at
+// that time, when this daemon leads (pushLeader). It wakes at the next
+// known not_before, when this daemon takes a job with one, and every
+// `every` (a job submitted on another daemon). The window starts at the
+// daemon's start: the startup push covered what was due before. While the
+// daemon does not lead, the window stays open, so a daemon taking over
+// pushes what came due since and is still waiting.
+func (s *Server) runNotBefore(ctx context.Context, nb NotBeforeStore, every time.Duration) {
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	after := time.Now().UTC()
+	var next time.Time
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		wait := every
+		if !next.IsZero() {
+			wait = max(min(wait, time.Until(next)), 0)
+		}
+		t.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.push.nbWake:
+		}
+		now := time.Now().UTC()
+		if !s.pushLeader(ctx, now) {
+			next = time.Time{}
+			continue
+		}
+		ids, nxt, err := nb.DueNotBefore(ctx, after, now)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("not_before push: query", "err", err)
+			}
+			continue
+		}
+		for _, id := range ids {
+			s.push.Push(id)
+		}
+		after, next = now, nxt
+	}
+}
+
+// pushLeader reports whether this daemon watches not_before times: the
+// live daemon (heartbeat within three intervals) with the lowest id. When
+// the registry cannot be read it acts: a duplicate push costs an early
+// poll, a missing one up to a poll interval.
+func (s *Server) pushLeader(ctx context.Context, now time.Time) bool {
+	self := s.serverID()
+	servers, err := s.store.ListServers(ctx)
+	if err != nil {
+		return true
+	}
+	for _, si := range servers {
+		if si.ID < self && now.Sub(si.HeartbeatAt) <= 3*HeartbeatInterval {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,593 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/client"
+	agentpkg "github.com/scirectl/scirectl/client/agent"
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/pki"
+)
+
+// --- the pusher on its own, against real agent listeners on loopback ---
+
+// pushEnv is a server CA, the push identity it issued, and the clients the
+// pusher looks up.
+type pushEnv struct {
+	pool *x509.CertPool
+	cert tls.Certificate
+
+	mu      sync.Mutex
+	clients map[int64]db.Client
+}
+
+func newPushEnv(t testing.TB) *pushEnv {
+	t.Helper()
+	ca, err := pki.NewCA("push test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue("scirectl push", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &pushEnv{pool: x509.NewCertPool(), cert: cert, clients: map[int64]db.Client{}}
+	e.pool.AddCert(ca.Cert)
+	return e
+}
+
+func newIdentity(t testing.TB) (tls.Certificate, string) {
+	t.Helper()
+	certPEM, keyPEM, err := pki.SelfSigned("agent", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair, pki.Fingerprint(pair.Certificate[0])
+}
+
+// agent starts a daemon-mode agent listener for client id and records the
+// client as an active daemon-mode client reachable there.
+func (e *pushEnv) agent(t *testing.T, id int64, wake func()) *agentpkg.PollNowServer {
+	t.Helper()
+	cert, fp := newIdentity(t)
+	srv, err := agentpkg.ListenPollNow(agentpkg.PollNowConfig{Addr: "127.0.0.1:0", Certificate: cert, ServerCA: e.pool,
+		Wake: wake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	e.set(db.Client{ID: id, Fingerprint: fp, Status: db.ClientActive, Mode: db.ModeDaemon, CallbackURL: srv.URL()})
+	return srv
+}
+
+func (e *pushEnv) set(c db.Client) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.clients[c.ID] = c
+}
+
+func (e *pushEnv) lookup(_ context.Context, id int64) (db.Client, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.clients[id]
+	if !ok {
+		return c, db.ErrNotFound
+	}
+	return c, nil
+}
+
+func (e *pushEnv) pusher(t *testing.T, o pushOptions) *pusher {
+	t.Helper()
+	p := newPusher(slog.New(slog.NewTextHandler(io.Discard, nil)), e.cert, e.lookup, func() int64 { return 9 }, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p.start(ctx)
+	return p
+}
+
+func (p *pusher) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending) == 0
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPushDeliversAndRecords(t *testing.T) {
+	e := newPushEnv(t)
+	var wakes atomic.Int64
+	e.agent(t, 1, func() { wakes.Add(1) })
+	p := e.pusher(t, pushOptions{})
+	p.Push(1)
+	waitFor(t, "the push", func() bool { return wakes.Load() == 1 && p.idle() })
+	r, ok := p.lastPush(1)
+	if !ok || r.Result != pushOK || r.Attempts != 1 || r.ServerID != "9" || r.Error != "" {
+		t.Fatalf("last push = %+v, %v", r, ok)
+	}
+}
+
+// TestPushCollapses: while a push to a client is in flight, any number of
+// further pushes make exactly one more.
+func TestPushCollapses(t *testing.T) {
+	e := newPushEnv(t)
+	var wakes atomic.Int64
+	entered, release := make(chan struct{}, 16), make(chan struct{})
+	e.agent(t, 1, func() {
+		wakes.Add(1)
+		entered <- struct{}{}
+		<-release
+	})
+	p := e.pusher(t, pushOptions{Timeout: 10 * time.Second})
+	p.Push(1)
+	<-entered
+	for i := 0; i < 20; i++ {
+		p.Push(1)
+	}
+	close(release)
+	waitFor(t, "the pusher to go idle", p.idle)
+	time.Sleep(50 * time.Millisecond)
+	if n := wakes.Load(); n != 2 {
+		t.Fatalf("%d pushes reached the agent, want 2 (the one in flight and one for the requests during it)", n)
+	}
+	// Queued but not yet sent: duplicates add nothing at all.
+	e2 := newPushEnv(t)
+	var slow atomic.Int64
+	block := make(chan struct{})
+	e2.agent(t, 1, func() { <-block })
+	e2.agent(t, 2, func() { slow.Add(1) })
+	p2 := e2.pusher(t, pushOptions{Workers: 1, Timeout: 10 * time.Second})
+	p2.Push(1) // occupies the only worker
+	waitFor(t, "the first push in flight", func() bool { return p2.inFlight() == 1 })
+	for i := 0; i < 20; i++ {
+		p2.Push(2)
+	}
+	close(block)
+	waitFor(t, "the pusher to go idle", p2.idle)
+	if n := slow.Load(); n != 1 {
+		t.Fatalf("queued duplicates: %d pushes, want 1", n)
+	}
+}
+
+// TestPushBoundedConcurrency: never more pushes in flight than workers.
+func TestPushBoundedConcurrency(t *testing.T) {
+	const workers, clients = 3, 12
+	e := newPushEnv(t)
+	var cur, peak, done atomic.Int64
+	release := make(chan struct{})
+	for id := int64(1); id <= clients; id++ {
+		e.agent(t, id, func() {
+			n := cur.Add(1)
+			for {
+				m := peak.Load()
+				if n <= m || peak.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			<-release
+			cur.Add(-1)
+			done.Add(1)
+		})
+	}
+	p := e.pusher(t, pushOptions{Workers: workers, Timeout: 10 * time.Second})
+	for id := int64(1); id <= clients; id++ {
+		p.Push(id)
+	}
+	waitFor(t, "the workers to fill up", func() bool { return cur.Load() == workers })
+	time.Sleep(100 * time.Millisecond)
+	if n := p.inFlight(); n != workers || peak.Load() != workers {
+		t.Fatalf("in flight %d, peak %d, want %d", n, peak.Load(), workers)
+	}
+	close(release)
+	waitFor(t, "every push", func() bool { return done.Load() == clients && p.idle() })
+	if peak.Load() != workers {
+		t.Fatalf("peak concurrency %d, want %d", peak.Load(), workers)
+	}
+}
+
+// hungAgent accepts connections and never answers, the worst kind of dead
+// agent; it counts the connections.
+func hungAgent(t testing.TB) (addr string, conns *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns = &atomic.Int64{}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), conns
+}
+
+// TestPushTimeoutBackoffGiveUp: an agent that never answers costs one
+// timeout per attempt, then the retries, then the pusher gives up.
+func TestPushTimeoutBackoffGiveUp(t *testing.T) {
+	e := newPushEnv(t)
+	addr, conns := hungAgent(t)
+	_, fp := newIdentity(t)
+	e.set(db.Client{ID: 7, Fingerprint: fp, Status: db.ClientActive, Mode: db.ModeDaemon, CallbackURL: "https://" + addr + "/RPC2"})
+	p := e.pusher(t, pushOptions{Timeout: 100 * time.Millisecond, Retries: 2, Backoff: 20 * time.Millisecond})
+	start := time.Now()
+	p.Push(7)
+	waitFor(t, "a retry to be scheduled", func() bool {
+		r, _ := p.lastPush(7)
+		return r.Result == pushRetrying || r.Result == pushFailed
+	})
+	waitFor(t, "the pusher to give up", p.idle)
+	took := time.Since(start)
+	r, _ := p.lastPush(7)
+	if r.Result != pushFailed || r.Attempts != 3 || conns.Load() != 3 {
+		t.Fatalf("last push %+v, %d connections; want failed after 3 attempts", r, conns.Load())
+	}
+	// 3 timeouts and back-offs of 20ms and 40ms at least.
+	if took < 3*100*time.Millisecond+60*time.Millisecond {
+		t.Fatalf("gave up after %v: the timeouts or back-offs were not applied", took)
+	}
+	t.Logf("gave up after %v: %s", took.Round(time.Millisecond), r.Error)
+	// A new push after giving up starts over.
+	p.Push(7)
+	waitFor(t, "a new round", func() bool { return conns.Load() >= 4 })
+}
+
+// TestPushRefusesWrongFingerprint: a peer whose certificate is not the
+// client's enrolled one gets nothing, and is not retried.
+func TestPushRefusesWrongFingerprint(t *testing.T) {
+	e := newPushEnv(t)
+	var wakes atomic.Int64
+	srv := e.agent(t, 1, func() { wakes.Add(1) })
+	_, other := newIdentity(t)
+	e.set(db.Client{ID: 1, Fingerprint: other, Status: db.ClientActive, Mode: db.ModeDaemon, CallbackURL: srv.URL()})
+	p := e.pusher(t, pushOptions{Backoff: time.Millisecond})
+	p.Push(1)
+	waitFor(t, "the push to fail", func() bool { r, _ := p.lastPush(1); return r.Result == pushFailed })
+	r, _ := p.lastPush(1)
+	if r.Attempts != 1 || !strings.Contains(r.Error, "not the enrolled") || wakes.Load() != 0 || srv.Calls() != 0 {
+		t.Fatalf("last push %+v, %d wakes; want one refused attempt and no call", r, wakes.Load())
+	}
+	// Nor is a callback that is not https.
+	e.set(db.Client{ID: 2, Fingerprint: other, Status: db.ClientActive, Mode: db.ModeDaemon, CallbackURL: "http://" + srv.Addr().String() + "/RPC2"})
+	p.Push(2)
+	waitFor(t, "the push to fail", func() bool { r, _ := p.lastPush(2); return r.Result == pushFailed })
+	if r, _ := p.lastPush(2); r.Attempts != 1 || srv.Calls() != 0 {
+		t.Fatalf("http callback: %+v", r)
+	}
+}
+
+// TestPushSkipsNonDaemonClients: poll-mode, inactive and unknown clients
+// are not pushed, and leave no result.
+func TestPushSkipsNonDaemonClients(t *testing.T) {
+	e := newPushEnv(t)
+	var wakes atomic.Int64
+	srv := e.agent(t, 1, func() { wakes.Add(1) })
+	e.agent(t, 2, func() { wakes.Add(1) })
+	c1, _ := e.lookup(context.Background(), 1)
+	c1.Mode = db.ModePoll
+	e.set(c1)
+	c2, _ := e.lookup(context.Background(), 2)
+	c2.Status = db.ClientRevoked
+	e.set(c2)
+	p := e.pusher(t, pushOptions{})
+	for _, id := range []int64{1, 2, 3} {
+		p.Push(id)
+	}
+	waitFor(t, "the pusher to go idle", p.idle)
+	for _, id := range []int64{1, 2, 3} {
+		if r, ok := p.lastPush(id); ok {
+			t.Errorf("client %d: pushed: %+v", id, r)
+		}
+	}
+	if wakes.Load() != 0 || srv.Calls() != 0 {
+		t.Fatalf("%d wakes", wakes.Load())
+	}
+}
+
+// --- the triggers, through a real server ---
+
+// daemonAgent is a daemon-mode agent as the server sees it: registered with
+// its callback URL and accepted, its wake-ups timestamped.
+type daemonAgent struct {
+	c     *client.Client
+	id    string
+	fp    string
+	name  string
+	wakes chan time.Time
+}
+
+func (h *harness) daemonAgent(t *testing.T, name string) *daemonAgent {
+	t.Helper()
+	cert, fp := newIdentity(t)
+	c, err := client.New(client.Options{Servers: []string{h.url}, RootCAs: h.pool(t).RootCAs, Certificate: &cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &daemonAgent{c: c, fp: fp, name: name, wakes: make(chan time.Time, 100)}
+	srv, err := agentpkg.ListenPollNow(agentpkg.PollNowConfig{Addr: "127.0.0.1:0", Certificate: cert, ServerCA: h.pool(t).RootCAs,
+		Wake: func() {
+			select {
+			case a.wakes <- time.Now():
+			default:
+			}
+		}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var res struct {
+		ClientID string `xmlrpc:"client_id"`
+	}
+	if err := c.Call(context.Background(), "agent.register", &res, map[string]any{"hostname": name, "os": "linux", "arch": "amd64",
+		"version": "t", "mode": "daemon", "callback_url": srv.URL()}); err != nil {
+		t.Fatal(err)
+	}
+	a.id = res.ClientID
+	if err := h.operator(t).Call(context.Background(), "client.accept", nil, []string{fp}); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (a *daemonAgent) waitWake(t *testing.T, what string) time.Time {
+	t.Helper()
+	select {
+	case at := <-a.wakes:
+		return at
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no push: %s", what)
+	}
+	return time.Time{}
+}
+
+func (a *daemonAgent) noWake(t *testing.T, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-a.wakes:
+		t.Fatalf("unexpected push: %s", what)
+	case <-time.After(within):
+	}
+}
+
+func (h *harness) submit(t *testing.T, job map[string]any) string {
+	t.Helper()
+	var sub api.SubmitResult
+	if err := h.operator(t).Call(context.Background(), "job.submit", &sub, job); err != nil {
+		t.Fatal(err)
+	}
+	return sub.ID
+}
+
+// TestPushOnSubmit: job.submit pushes its daemon-mode targets, and
+// client.get and client.list show the outcome.
+func TestPushOnSubmit(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	a := h.daemonAgent(t, "d1")
+	a.noWake(t, 100*time.Millisecond, "nothing to do yet")
+	h.submit(t, map[string]any{"script": "true", "targets": []string{"d1"}})
+	a.waitWake(t, "after job.submit")
+	var docs []string
+	if err := a.c.Call(ctx, "agent.getJobs", &docs, 10); err != nil || len(docs) != 1 {
+		t.Fatalf("getJobs after the push: %d documents, %v", len(docs), err)
+	}
+	var c api.Client
+	waitFor(t, "last_push in client.get", func() bool {
+		if err := h.operator(t).Call(ctx, "client.get", &c, a.fp); err != nil {
+			t.Fatal(err)
+		}
+		return c.LastPush != nil
+	})
+	if c.Mode != "daemon" || !strings.HasPrefix(c.CallbackURL, "https://127.0.0.1:") || c.LastPush.Result != "ok" ||
+		c.LastPush.ServerID == "" || c.LastPush.ServerID == "0" || c.LastPush.At.IsZero() {
+		t.Fatalf("client.get = %+v, last_push %+v", c, c.LastPush)
+	}
+	var cs []api.Client
+	if err := h.operator(t).Call(ctx, "client.list", &cs); err != nil || len(cs) != 1 || cs[0].LastPush == nil {
+		t.Fatalf("client.list = %+v, %v", cs, err)
+	}
+	// A poll-mode target is not pushed, and shows no last_push.
+	poll, fp := h.agentClient(t)
+	register(t, poll, "p1")
+	if err := h.operator(t).Call(ctx, "client.accept", nil, []string{fp}); err != nil {
+		t.Fatal(err)
+	}
+	h.submit(t, map[string]any{"script": "true", "targets": []string{"p1"}})
+	if err := h.operator(t).Call(ctx, "client.get", &c, fp); err != nil || c.LastPush != nil || c.Mode != "poll" {
+		t.Fatalf("poll-mode client = %+v, %v", c, err)
+	}
+	a.noWake(t, 100*time.Millisecond, "a job for another client")
+}
+
+// TestPushOnRequeue: a run whose lease expired goes back to pending, and
+// its daemon-mode client is pushed.
+func TestPushOnRequeue(t *testing.T) {
+	h := newHarnessConfig(t, func(c *Config) { c.Lease = time.Second; c.RescueInterval = 100 * time.Millisecond })
+	a := h.daemonAgent(t, "d1")
+	h.submit(t, map[string]any{"script": "true", "targets": []string{"d1"}})
+	a.waitWake(t, "after job.submit")
+	var docs []string
+	if err := a.c.Call(context.Background(), "agent.getJobs", &docs, 10); err != nil || len(docs) != 1 {
+		t.Fatalf("getJobs: %d documents, %v", len(docs), err)
+	}
+	sent := time.Now()
+	// Not acknowledged: the lease runs out, the rescuer requeues, the push follows.
+	at := a.waitWake(t, "after the requeue")
+	if at.Sub(sent) < time.Second {
+		t.Fatalf("pushed %v after dispatch, before the lease ended", at.Sub(sent))
+	}
+	if err := a.c.Call(context.Background(), "agent.getJobs", &docs, 10); err != nil || len(docs) != 1 {
+		t.Fatalf("getJobs after the requeue push: %d documents, %v", len(docs), err)
+	}
+}
+
+// TestPushAtNotBefore: a job held back by not_before is not announced at
+// submit but when its time comes.
+func TestPushAtNotBefore(t *testing.T) {
+	h := newHarness(t)
+	a := h.daemonAgent(t, "d1")
+	notBefore := time.Now().Truncate(time.Second).Add(2 * time.Second) // dateTime.iso8601 has whole seconds
+	h.submit(t, map[string]any{"script": "true", "targets": []string{"d1"}, "not_before": notBefore})
+	at := a.waitWake(t, "at not_before")
+	if at.Before(notBefore) {
+		t.Fatalf("pushed at %v, before not_before %v", at, notBefore)
+	}
+	t.Logf("pushed %v after not_before", at.Sub(notBefore).Round(time.Millisecond))
+	var docs []string
+	if err := a.c.Call(context.Background(), "agent.getJobs", &docs, 10); err != nil || len(docs) != 1 {
+		t.Fatalf("getJobs after the not_before push: %d documents, %v", len(docs), err)
+	}
+}
+
+// TestPushAtStartup: a starting daemon pushes every active daemon-mode client.
+func TestPushAtStartup(t *testing.T) {
+	h := newHarness(t)
+	a := h.daemonAgent(t, "d1")
+	h.cancel()
+	err := <-h.done
+	h.done <- err // for the cleanup
+	if err != nil {
+		t.Fatal(err)
+	}
+	newHarnessConfig(t, func(c *Config) { c.DataDir = h.paths.Dir })
+	a.waitWake(t, "at startup")
+}
+
+// BenchmarkSubmitWithDeadDaemonAgent compares job.submit's latency for a
+// poll-mode target, a daemon-mode target whose agent is down (connection
+// refused), and one whose agent hangs (accepts, never answers: each push
+// waits out its timeout). Pushes are sent in the background, so the three
+// must cost the same:
+//
+//	go test ./server -run '^$' -bench SubmitWithDeadDaemonAgent -benchtime 200x
+func BenchmarkSubmitWithDeadDaemonAgent(b *testing.B) {
+	h := benchHarness(b)
+	ctx := context.Background()
+	op := h.operatorTB(b)
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	downAddr := down.Addr().String()
+	down.Close()
+	hung, _ := hungAgent(b)
+	for _, tc := range []struct{ name, mode, callback string }{
+		{"target=poll", "poll", ""},
+		{"target=daemon-down", "daemon", "https://" + downAddr + "/RPC2"},
+		{"target=daemon-hung", "daemon", "https://" + hung + "/RPC2"},
+	} {
+		cert, fp := newIdentity(b)
+		c, err := client.New(client.Options{Servers: []string{h.url}, RootCAs: h.roots(b), Certificate: &cert})
+		if err != nil {
+			b.Fatal(err)
+		}
+		facts := map[string]any{"hostname": tc.name, "os": "linux", "arch": "amd64", "version": "b", "mode": tc.mode}
+		if tc.callback != "" {
+			facts["callback_url"] = tc.callback
+		}
+		if err := c.Call(ctx, "agent.register", nil, facts); err != nil {
+			b.Fatal(err)
+		}
+		if err := op.Call(ctx, "client.accept", nil, []string{fp}); err != nil {
+			b.Fatal(err)
+		}
+		job := map[string]any{"script": "true", "targets": []string{fp}}
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := op.Call(ctx, "job.submit", nil, job); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchHarness is newHarness for benchmarks.
+func benchHarness(tb testing.TB) *harness {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	logBuf := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := New(ctx, Config{DataDir: filepath.Join(tb.TempDir(), "data"), Listener: ln, Listen: ln.Addr().String(),
+		DB:  "sqlite://" + filepath.Join(tb.TempDir(), "scire.db") + "?synchronous=normal",
+		Log: slog.New(slog.NewTextHandler(logBuf, nil)), GateMaxWait: 10 * time.Second})
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	h := &harness{srv: s, url: "https://" + ln.Addr().String() + "/RPC2", paths: s.paths, log: logBuf, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- s.Serve(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		<-h.done
+	})
+	return h
+}
+
+func (h *harness) roots(tb testing.TB) *x509.CertPool {
+	pool, err := pki.CertPool(h.paths.CACert())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pool
+}
+
+func (h *harness) operatorTB(tb testing.TB) *client.Client {
+	tok, err := readToken(h.paths)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := client.New(client.Options{Servers: []string{h.url}, RootCAs: h.roots(tb), Token: tok})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
