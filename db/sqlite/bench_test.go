@@ -101,3 +101,62 @@ func BenchmarkDispatchCycle(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDispatchConcurrent is many agents at once, each claiming,
+// acknowledging and reporting one job at a time (batch 1, as most peers
+// work): what group commit is for.
+func BenchmarkDispatchConcurrent(b *testing.B) {
+	ctx := context.Background()
+	s, err := db.Open(ctx, "sqlite://"+filepath.Join(b.TempDir(), "scire.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const agents = 64
+	clients := make(chan int64, agents)
+	for i := 0; i < agents; i++ {
+		c, err := s.RegisterClient(ctx, db.ClientRegistration{Fingerprint: fmt.Sprint("fp", i), Name: fmt.Sprint("a", i), At: time.Now()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.SetClientStatus(ctx, c.ID, db.ClientActive); err != nil {
+			b.Fatal(err)
+		}
+		clients <- c.ID
+	}
+	// Enough work for every agent: b.N jobs spread over the agents.
+	ids := make([]int64, 0, agents)
+	for i := 0; i < agents; i++ {
+		id := <-clients
+		ids = append(ids, id)
+		clients <- id
+	}
+	for i := 0; i < b.N+agents; i++ {
+		submit(b, s, ids[i%agents], i)
+	}
+	b.SetParallelism(agents / 2) // 2 cores × 32 = 64 goroutines
+	zero := 0
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		client := <-clients
+		for pb.Next() {
+			now := time.Now()
+			ds, err := s.ClaimRuns(ctx, db.Claim{ClientID: client, Max: 1, At: now, Lease: time.Minute, ServerID: 1})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			for _, d := range ds {
+				if _, err := s.AckRuns(ctx, client, []int64{d.Run.ID}, now); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := s.ReportRuns(ctx, client, []db.Report{{RunID: d.Run.ID, State: runstate.Succeeded, ExitCode: &zero, StartedAt: now, Finished: now}}, now); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}

@@ -60,8 +60,9 @@ func (driver) Open(ctx context.Context, u *url.URL) (db.Store, error) {
 
 // Store is the SQLite implementation of db.Store.
 type Store struct {
-	w    *sql.DB // single writer connection
-	r    *sql.DB // read pool
+	w    *sql.DB    // single writer connection
+	r    *sql.DB    // read pool
+	gc   *committer // batches concurrent write transactions (groupcommit.go)
 	path string
 }
 
@@ -91,7 +92,7 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0)*2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{w: w, r: r, path: path}
+	s := &Store{w: w, r: r, gc: newCommitter(w), path: path}
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -148,20 +149,16 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // Close closes both pools; the WAL is checkpointed by SQLite on last close.
 func (s *Store) Close() error {
+	s.gc.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// tx runs fn in a write transaction (BEGIN IMMEDIATE through _txlock).
+// tx runs fn in a write transaction (BEGIN IMMEDIATE through _txlock),
+// shared with the other writes that arrive meanwhile (group commit): fn
+// must do all its work through tx and may run after other callers' fns in
+// the same transaction, each isolated by a savepoint.
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return s.gc.do(ctx, fn)
 }
 
 // Times are stored as Unix nanoseconds; NULL and 0 mean unset.
