@@ -97,15 +97,29 @@ func TestAgentCancelRunningAndQueued(t *testing.T) {
 	if len(f.reportsOf(202)) != 0 {
 		t.Fatalf("run 202 was started: %+v", f.reportsOf(202))
 	}
-	lines := doneLines(t, f.stateDir)
-	for _, want := range []string{"201_cancelled", "202_cancelled", "203"} {
-		if !slices.Contains(lines, want) {
-			t.Fatalf("done.log %q lacks %q", lines, want)
+	// The agent writes done.log once the server has answered the report,
+	// a moment after the fake server recorded it.
+	var lines []string
+	eventually(t, "done.log to record runs 201-203", func() bool {
+		lines = doneLines(t, f.stateDir)
+		for _, want := range []string{"201_cancelled", "202_cancelled", "203"} {
+			if !slices.Contains(lines, want) {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	if slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "999999") }) {
 		t.Fatalf("done.log %q records the unknown run", lines)
 	}
+	eventually(t, "the state dirs to empty", func() bool {
+		for _, d := range []string{"queue", "running", "outbox", "work"} {
+			if es, _ := os.ReadDir(filepath.Join(f.stateDir, d)); len(es) > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	for _, d := range []string{"queue", "running", "outbox", "work"} {
 		dirEmpty(t, filepath.Join(f.stateDir, d))
 	}
