@@ -300,6 +300,13 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 			share += fmt.Sprintf("; %.2f s of it while draining", *r.ServerCPUDrainSeconds)
 		}
 		row("SERVER CPU", "%.2f s%s", *r.ServerCPUSeconds, share)
+		if r.ServerCPUPerJob != nil {
+			what := "over the drain"
+			if r.Mode == loadgen.Steady {
+				what = "over the run"
+			}
+			row("SERVER CPU PER JOB", "%.0f µs (%s)", *r.ServerCPUPerJob, what)
+		}
 		row("SERVER PEAK RSS", "%.1f MiB", float64(*r.ServerPeakRSSBytes)/(1<<20))
 		row("MEASURED", "%s", r.ResourceScope)
 	} else {

@@ -330,6 +330,14 @@ func (b *bench) collect() {
 			b.errs[k] += v
 		}
 	}
+	cpu := r.ServerCPUDrainSeconds
+	if cpu == nil {
+		cpu = r.ServerCPUSeconds
+	}
+	if cpu != nil && r.Completed > 0 {
+		us := *cpu * 1e6 / float64(r.Completed)
+		r.ServerCPUPerJob = &us
+	}
 	r.Calls, r.Errors = b.calls, b.errs
 	r.ErrorsTotal = 0
 	for _, v := range b.errs {

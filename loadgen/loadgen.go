@@ -235,8 +235,12 @@ type Results struct {
 	// ServerCPUDrainSeconds is the part of ServerCPUSeconds spent while
 	// the agents drained the queue (burn-down mode).
 	ServerCPUDrainSeconds *float64 `json:"server_cpu_drain_seconds,omitempty"`
-	ServerPeakRSSBytes    *int64   `json:"server_peak_rss_bytes,omitempty"`
-	ResourceScope         string   `json:"resource_scope,omitempty"`
+	// ServerCPUPerJob is server CPU microseconds per completed job: over
+	// the drain in burn-down mode, over the whole run in steady mode. It
+	// varies less than jobs/s when the machine is shared.
+	ServerCPUPerJob    *float64 `json:"server_cpu_us_per_job,omitempty"`
+	ServerPeakRSSBytes *int64   `json:"server_peak_rss_bytes,omitempty"`
+	ResourceScope      string   `json:"resource_scope,omitempty"`
 
 	Calls       map[string]int64 `json:"calls"`       // XML-RPC requests by method
 	EmptyPolls  int64            `json:"empty_polls"` // agent.getJobs answered with no job

@@ -196,8 +196,8 @@ func readingOp(started chan<- string, release <-chan struct{}, daemon string) Op
 		}}
 }
 
-// Non-modifiers on two daemons run together (shared advisory locks), and
-// together keep a modifier out on either.
+// Non-modifiers on two daemons run together (shared advisory locks): each
+// runs until released, so both starting means both run at once.
 func TestClusterNonModifiersRunTogether(t *testing.T) {
 	ctx := context.Background()
 	started, release := make(chan string, 2), make(chan struct{})

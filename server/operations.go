@@ -177,7 +177,7 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 	}
 	defer t.Release()
 	res, err = next(t.Context(), p)
-	if op.caller == byOperator && (op.Class == gate.Modifier || op.Changes) {
+	if op.caller == byOperator && (op.DefaultClass == gate.Modifier || op.Class == gate.Modifier || op.Changes) {
 		s.audit(ctx, who, method, p, err)
 	}
 	return res, err

@@ -91,7 +91,9 @@ func OpenURL(ctx context.Context, rawURL string) (*Store, error) {
 		lockConns = n
 	}
 	q.Del(lockPoolParam)
-	u.RawQuery = q.Encode()
+	// url.Values encodes a space as "+", which pgx reads literally; a literal
+	// "+" is already "%2B", so every "+" left is a space.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("postgres URL %q: %w", red, err)

@@ -441,3 +441,17 @@ func TestCountsLikeSQLite(t *testing.T) {
 		}
 	}
 }
+
+// Connection parameters with spaces (options=-c name=value) reach
+// PostgreSQL intact, not with the "+" url.Values would put in.
+func TestURLParametersWithSpaces(t *testing.T) {
+	url := pgtest.Start(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	s := openURL(t, url+sep+"options=-c%20statement_timeout%3D12345")
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
