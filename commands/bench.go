@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -77,6 +76,11 @@ Modes:
              that finds nothing waits --poll-interval, which is part of the
              submit→received latency.
 
+--push makes the agents daemon-mode clients: each also listens on loopback
+for the server's agent.pollNow and, when it finds no work, waits for that
+push rather than polling (up to --poll-interval, default 5s then, as a
+safety net). Compare steady-mode latencies with and without it.
+
 Latencies are per job: submit→received runs from the moment the request
 carrying its job.submit was sent to the moment an agent's getJobs returned
 it; submit→completed to the moment its status report was accepted. In
@@ -104,8 +108,11 @@ a job did not complete exactly once.`,
   # does a backlog of a million pending jobs slow dispatch down?
   scirectl bench --jobs 100000 --pending 1000000
 
-  # latency under a steady 2,000 jobs/s for one minute, as JSON
-  scirectl bench --mode steady --rate 2000 --duration 1m -o json
+  # latency under a steady 500 jobs/s for one minute, as JSON
+  scirectl bench --mode steady --rate 500 --duration 1m -o json
+
+  # the same with daemon-mode agents woken by agent.pollNow
+  scirectl bench --mode steady --rate 500 --duration 1m --push
 
   # on PostgreSQL (a scratch database: bench adds clients and jobs)
   scirectl bench --db postgres://bench@localhost/scire_bench
@@ -129,11 +136,11 @@ a job did not complete exactly once.`,
 	f.IntVar(&o.Submitters, "submitters", 4, "concurrent submitting connections")
 	f.Float64Var(&o.Rate, "rate", 0, "steady mode: jobs submitted per second")
 	f.DurationVar(&o.Duration, "duration", 0, "steady mode: how long jobs arrive, e.g. 1m (default: until --jobs are submitted)")
-	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again")
+	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again (with --push: 5s, a safety net behind agent.pollNow)")
 	f.IntVar(&o.Pending, "pending", 0, "preload a backlog of this many jobs for a client that never polls")
-	f.BoolVar(&o.Push, "push", false, "daemon-mode agents woken by the server (not available yet)")
+	f.BoolVar(&o.Push, "push", false, "daemon-mode agents: each listens for the server's agent.pollNow and waits for it instead of polling")
 	f.StringVar(&o.DB, "db", "", "database URL of the bench's server: sqlite://PATH or postgres://… (default a temporary SQLite file)")
-	f.StringVar(&o.DataDir, "data-dir", "", "data directory of the bench's server, kept afterwards (default a temporary directory, removed)")
+	f.StringVar(&o.DataDir, "data-dir", "", "data directory of the bench's server, kept afterwards; a server.yaml in it configures a spawned server (default a temporary directory, removed)")
 	f.BoolVar(&o.Spawn, "spawn", true, "run the bench's server as a child process, measured alone; --spawn=false runs it inside bench")
 	f.StringVar(&o.Server, "server", "", "load this existing server instead of starting one (URL or host:port)")
 	f.StringVar(&o.Token, "token", "", "with --server: operator token allowed client.accept and job.submit (default $SCIRE_TOKEN)")
@@ -159,12 +166,9 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 	default:
 		return usageError(fmt.Sprintf("--output %q: want table or json", o.Output))
 	}
-	if o.Push {
-		return &exitError{code: ExitError, msg: "bench --push: daemon mode is not available yet (the server does not push agent.pollNow); run without --push"}
-	}
 	lo := loadgen.Options{
 		Mode: loadgen.Mode(o.Mode), Agents: o.Agents, Jobs: o.Jobs, Batch: o.Batch, SubmitBatch: o.SubmitBatch,
-		Submitters: o.Submitters, Rate: o.Rate, Duration: o.Duration, PollInterval: o.PollInterval, Pending: o.Pending,
+		Submitters: o.Submitters, Rate: o.Rate, Duration: o.Duration, PollInterval: o.PollInterval, Pending: o.Pending, Push: o.Push,
 		DB: o.DB, DataDir: o.DataDir, Spawn: o.Spawn, Keep: o.Keep, Timeout: o.Timeout, ServerLog: ios.ErrOut,
 	}
 	// Zero would mean "the default" to loadgen; on the command line it is a mistake.
@@ -181,6 +185,9 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 	}
 	if o.PollInterval <= 0 {
 		return usageError(fmt.Sprintf("--poll-interval %s: want more than 0", o.PollInterval))
+	}
+	if o.Push && !changed("poll-interval") {
+		lo.PollInterval = 0 // loadgen's default for push mode: a 5s safety net
 	}
 	if lo.Mode == loadgen.Steady && o.Duration > 0 && !changed("jobs") {
 		lo.Jobs = 0 // arrivals for --duration, however many
@@ -233,9 +240,6 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 		lo.CPUProfile = f
 	}
 	if err := lo.Validate(); err != nil {
-		if errors.Is(err, loadgen.ErrPushUnavailable) {
-			return err
-		}
 		return usageError(err.Error())
 	}
 	res, runErr := loadgen.Run(ctx, lo)
@@ -271,7 +275,12 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 	}
 	row("SERVER", "%s", srv)
 	row("MACHINE", "%d CPUs", r.CPUs)
-	row("AGENTS", "%d, up to %d jobs per agent.getJobs", r.Agents, r.Batch)
+	agents := fmt.Sprintf("%d polling, up to %d jobs per agent.getJobs", r.Agents, r.Batch)
+	if r.Push {
+		agents = fmt.Sprintf("%d in daemon mode (woken by agent.pollNow: %s pushes received), up to %d jobs per agent.getJobs",
+			r.Agents, num(float64(r.Pushes)), r.Batch)
+	}
+	row("AGENTS", "%s", agents)
 	if r.Pending > 0 {
 		row("BACKLOG", "%s pending jobs for an idle client, preloaded in %s", num(float64(r.Pending)), dur(r.PreloadSeconds))
 	}

@@ -32,10 +32,6 @@ func TestBenchFlagValidation(t *testing.T) {
 			t.Errorf("scirectl %s: exit %d (%s), want %d", strings.Join(args, " "), code, strings.TrimSpace(errOut), ExitUsage)
 		}
 	}
-	_, errOut, code := run(t, "", "bench", "--push")
-	if code != ExitError || !strings.Contains(errOut, "daemon mode is not available yet") {
-		t.Errorf("bench --push: exit %d, %q; want exit %d saying daemon mode is not available yet", code, errOut, ExitError)
-	}
 }
 
 func TestBenchSmallRunJSON(t *testing.T) {

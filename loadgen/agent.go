@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/client"
+	clientagent "github.com/scirectl/scirectl/client/agent"
 	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/pki"
 )
@@ -21,6 +23,12 @@ type agent struct {
 	id   string // client id
 	fp   string
 	c    *client.Client
+	pair tls.Certificate
+
+	// Push mode: the agent.pollNow listener and its wake-ups (one pending
+	// at most; more collapse into it).
+	pn   *clientagent.PollNowServer
+	wake chan struct{}
 
 	assigned atomic.Int64 // jobs submitted for it
 	finished int64        // jobs it completed (its own goroutine only)
@@ -40,29 +48,34 @@ type doneRec struct {
 }
 
 // newIdentity makes a client presenting a fresh self-signed identity.
-func (b *bench) newIdentity(name string) (*client.Client, string, error) {
-	certPEM, keyPEM, err := pki.SelfSigned(name, nil)
+func (b *bench) newIdentity(name string) (*client.Client, tls.Certificate, string, error) {
+	var pair tls.Certificate
+	certPEM, keyPEM, err := pki.SelfSigned(name, []string{"127.0.0.1"})
 	if err != nil {
-		return nil, "", err
+		return nil, pair, "", err
 	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, "", err
+	if pair, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return nil, pair, "", err
 	}
 	c, err := client.New(client.Options{Servers: []string{b.t.url}, RootCAs: b.t.roots, Certificate: &pair, UserAgent: "scirectl-bench-agent"})
 	if err != nil {
-		return nil, "", err
+		return nil, pair, "", err
 	}
-	return c, pki.Fingerprint(pair.Certificate[0]), nil
+	return c, pair, pki.Fingerprint(pair.Certificate[0]), nil
 }
 
-// register calls agent.register and returns the client id.
-func register(ctx context.Context, c *client.Client, name string) (string, error) {
+// register calls agent.register and returns the client id; a callback URL
+// makes it a daemon-mode client.
+func register(ctx context.Context, c *client.Client, name, callback string) (string, error) {
 	var reg struct {
 		ClientID string `xmlrpc:"client_id"`
 		Status   string `xmlrpc:"status"`
 	}
-	err := c.Call(ctx, "agent.register", &reg, map[string]any{"hostname": name, "os": runtime.GOOS, "arch": runtime.GOARCH, "version": "bench"})
+	facts := map[string]any{"hostname": name, "os": runtime.GOOS, "arch": runtime.GOARCH, "version": "bench"}
+	if callback != "" {
+		facts["mode"], facts["callback_url"] = "daemon", callback
+	}
+	err := c.Call(ctx, "agent.register", &reg, facts)
 	if err != nil {
 		return "", fmt.Errorf("agent %s: register: %w", name, err)
 	}
@@ -82,17 +95,36 @@ func (b *bench) setupAgents(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			a := &agent{name: fmt.Sprintf("bench-%s-%04d", b.runID, i+1), calls: map[string]int64{}, errs: map[string]int64{}}
-			c, fp, err := b.newIdentity(a.name)
+			a := &agent{name: fmt.Sprintf("bench-%s-%04d", b.runID, i+1), calls: map[string]int64{}, errs: map[string]int64{},
+				wake: make(chan struct{}, 1)}
+			b.agents[i] = a
+			c, pair, fp, err := b.newIdentity(a.name)
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			a.c, a.fp = c, fp
-			if a.id, err = register(ctx, c, a.name); err != nil {
+			a.c, a.pair, a.fp = c, pair, fp
+			callback := ""
+			if b.o.Push {
+				a.pn, err = clientagent.ListenPollNow(clientagent.PollNowConfig{
+					Addr: "127.0.0.1:0", Certificate: pair, ServerCA: b.t.roots,
+					Wake: func() {
+						select {
+						case a.wake <- struct{}{}:
+						default:
+						}
+					},
+					Log: slog.New(slog.DiscardHandler),
+				})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				callback = a.pn.URL()
+			}
+			if a.id, err = register(ctx, c, a.name, callback); err != nil {
 				errs[i] = err
 			}
-			b.agents[i] = a
 		}()
 	}
 	wg.Wait()
@@ -138,7 +170,7 @@ func (a *agent) loop(ctx context.Context, b *bench) {
 		}
 		if len(docs) == 0 {
 			a.empty++
-			sleep(ctx, b.o.PollInterval)
+			a.idle(ctx, b)
 			continue
 		}
 		runs := make([]string, 0, len(docs))
@@ -204,6 +236,32 @@ func (a *agent) loop(ctx context.Context, b *bench) {
 				b.completed.Add(1)
 			}
 		}
+		// A short batch emptied the agent's queue: like a real agent, wait
+		// for the next poll (or push) rather than asking again at once.
+		if len(docs) < b.o.Batch {
+			a.idle(ctx, b)
+		}
+	}
+}
+
+// idle waits after an empty agent.getJobs: PollInterval, or in push mode
+// until agent.pollNow arrives (PollInterval at most, the safety net), or
+// until the agent's work is done.
+func (a *agent) idle(ctx context.Context, b *bench) {
+	if b.submitDone.Load() && a.finished >= a.assigned.Load() {
+		return
+	}
+	if a.pn == nil {
+		sleep(ctx, b.o.PollInterval)
+		return
+	}
+	t := time.NewTimer(b.o.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-a.wake:
+	case <-t.C:
+	case <-b.allSubmitted:
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -19,22 +20,22 @@ import (
 type bench struct {
 	o        Options
 	res      *Results
-	progress interface{ Write([]byte) (int, error) }
+	progress io.Writer
 	runID    string // distinguishes this run's client names on a shared server
 	t        *target
 	op       *client.Client // the operator: accepts agents, submits jobs
 	agents   []*agent
 	idleID   string // remote: the client holding the preloaded backlog
 
-	submitDone atomic.Bool  // no more jobs will be submitted
-	submitted  atomic.Int64 // jobs accepted by job.submit
-	completed  atomic.Int64 // completions accepted by reportStatus
+	submitDone   atomic.Bool   // no more jobs will be submitted
+	allSubmitted chan struct{} // closed with submitDone set
+	submitted    atomic.Int64  // jobs accepted by job.submit
+	completed    atomic.Int64  // completions accepted by reportStatus
 
-	mu      sync.Mutex
-	subs    []submitRec // every accepted submit
-	calls   map[string]int64
-	errs    map[string]int64
-	emptyPs int64
+	mu    sync.Mutex
+	subs  []submitRec // every accepted submit
+	calls map[string]int64
+	errs  map[string]int64
 }
 
 // submitRec is one accepted job.submit.
@@ -101,6 +102,7 @@ func errKind(err error) string {
 
 func (b *bench) run(ctx context.Context) (res *Results, err error) {
 	b.calls, b.errs = map[string]int64{}, map[string]int64{}
+	b.allSubmitted = make(chan struct{})
 	id := make([]byte, 3)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
@@ -140,6 +142,9 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 		for _, a := range b.agents {
 			if a != nil && a.c != nil {
 				a.c.Close()
+			}
+			if a != nil && a.pn != nil {
+				a.pn.Close()
 			}
 		}
 	}()
@@ -196,7 +201,7 @@ func (b *bench) measure(ctx context.Context) error {
 		t0 := time.Now()
 		err = b.submitAll(ctx)
 		b.res.SubmitSeconds = time.Since(t0).Seconds()
-		b.submitDone.Store(true)
+		b.endSubmission()
 		if err == nil {
 			b.printf("draining with %d agents, batch %d", b.o.Agents, b.o.Batch)
 			var cpuD time.Duration
@@ -244,6 +249,12 @@ func (b *bench) measure(ctx context.Context) error {
 	return err
 }
 
+// endSubmission tells the agents that no more jobs will come.
+func (b *bench) endSubmission() {
+	b.submitDone.Store(true)
+	close(b.allSubmitted)
+}
+
 // drain runs the agents until each has completed what was submitted for it.
 func (b *bench) drain(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -265,7 +276,7 @@ func (b *bench) steady(ctx context.Context) error {
 	t0 := time.Now()
 	err := b.submitPaced(ctx)
 	b.res.SubmitSeconds = time.Since(t0).Seconds()
-	b.submitDone.Store(true)
+	b.endSubmission()
 	derr := <-drained
 	if err != nil {
 		return err
@@ -312,6 +323,9 @@ func (b *bench) collect() {
 			comp = append(comp, time.Duration(d.done-s))
 		}
 		r.EmptyPolls += a.empty
+		if a.pn != nil {
+			r.Pushes += a.pn.Calls()
+		}
 	}
 	r.Completed = len(seen)
 	r.Missing = r.Jobs - r.Completed

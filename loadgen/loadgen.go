@@ -20,7 +20,6 @@ package loadgen
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -41,10 +40,6 @@ const (
 	Steady Mode = "steady"
 )
 
-// ErrPushUnavailable is returned for Options.Push: the server cannot push
-// agent.pollNow to daemon-mode agents yet.
-var ErrPushUnavailable = errors.New("daemon mode (--push) is not available yet: the server does not push agent.pollNow; run the bench in poll mode")
-
 // Options configure a run. The zero value of a field takes the default in
 // its comment.
 type Options struct {
@@ -57,14 +52,16 @@ type Options struct {
 	Rate        float64       // steady mode: jobs submitted per second (required)
 	Duration    time.Duration // steady mode: stop submitting after this long (0: when Jobs are submitted)
 	// PollInterval is how long an agent that got no job waits before it
-	// asks again (in steady mode, a part of submit→received); default 100ms.
+	// asks again (in steady mode, a part of submit→received); default
+	// 100ms. With Push it is the safety net behind agent.pollNow; default 5s.
 	PollInterval time.Duration
 	// Pending preloads a backlog of this many extra jobs, each with one
 	// run for a client that never polls, before the measurement, to show
 	// that dispatch does not slow down with the size of the queue.
 	Pending int
-	// Push asks for daemon-mode agents woken by agent.pollNow; the server
-	// does not implement it yet and Run returns ErrPushUnavailable.
+	// Push makes the agents daemon-mode clients: each also listens (on
+	// loopback, with its identity) for the server's agent.pollNow, and an
+	// agent that found no work waits for that push instead of polling.
 	Push bool
 
 	// Server is the XML-RPC URL of an existing server to load; empty
@@ -125,6 +122,9 @@ func (o *Options) defaults() {
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 100 * time.Millisecond
+		if o.Push {
+			o.PollInterval = 5 * time.Second
+		}
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Minute
@@ -155,8 +155,6 @@ func (o Options) Validate() error {
 		return bad("poll-interval %s: want 0 or more", o.PollInterval)
 	case o.Timeout < 0:
 		return bad("timeout %s: want more than 0", o.Timeout)
-	case o.Push:
-		return ErrPushUnavailable
 	}
 	switch o.Mode {
 	case BurnDown:
@@ -210,6 +208,7 @@ type Results struct {
 	SubmitBatch int     `json:"submit_batch"`
 	Submitters  int     `json:"submitters"`
 	Pending     int     `json:"pending"`
+	Push        bool    `json:"push"`                  // daemon-mode agents woken by agent.pollNow
 	TargetRate  float64 `json:"target_rate,omitempty"` // steady mode
 
 	Jobs       int `json:"jobs"`       // submitted and accepted by the server
@@ -244,6 +243,7 @@ type Results struct {
 
 	Calls       map[string]int64 `json:"calls"`       // XML-RPC requests by method
 	EmptyPolls  int64            `json:"empty_polls"` // agent.getJobs answered with no job
+	Pushes      int64            `json:"pushes"`      // agent.pollNow calls the agents received (push mode)
 	Errors      map[string]int64 `json:"errors"`      // by "method: kind"
 	ErrorsTotal int64            `json:"errors_total"`
 }
@@ -251,7 +251,7 @@ type Results struct {
 func newResults(o Options) *Results {
 	return &Results{
 		Mode: o.Mode, StartedAt: time.Now().UTC(), CPUs: runtime.NumCPU(), Agents: o.Agents, Batch: o.Batch,
-		SubmitBatch: o.SubmitBatch, Submitters: o.Submitters, Pending: o.Pending, TargetRate: o.Rate,
+		SubmitBatch: o.SubmitBatch, Submitters: o.Submitters, Pending: o.Pending, Push: o.Push, TargetRate: o.Rate,
 		Calls: map[string]int64{}, Errors: map[string]int64{},
 	}
 }

@@ -192,12 +192,12 @@ func (b *bench) submitPaced(ctx context.Context) error {
 func (b *bench) preloadRemote(ctx context.Context) error {
 	start := time.Now()
 	name := "bench-idle-" + b.runID
-	c, fp, err := b.newIdentity(name)
+	c, _, fp, err := b.newIdentity(name)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if b.idleID, err = register(ctx, c, name); err != nil {
+	if b.idleID, err = register(ctx, c, name, ""); err != nil {
 		return err
 	}
 	if err := b.op.Call(ctx, "client.accept", nil, []string{fp}); err != nil {

@@ -151,9 +151,15 @@ func (b *bench) inProcess(ctx context.Context, t *target, dir, dbURL string, ln 
 	if logw == nil {
 		logw = io.Discard
 	}
-	s, err := server.New(ctx, server.Config{
-		DataDir: dir, DB: dbURL, Listener: ln, Listen: ln.Addr().String(), Version: "bench",
-		Log: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	// Created under the label too: the goroutines it starts (the store's
+	// committer, say) are the server's.
+	var s *server.Server
+	var err error
+	pprof.Do(ctx, pprof.Labels("role", "server"), func(ctx context.Context) {
+		s, err = server.New(ctx, server.Config{
+			DataDir: dir, DB: dbURL, Listener: ln, Listen: ln.Addr().String(), Version: "bench",
+			Log: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		})
 	})
 	if err != nil {
 		ln.Close()
