@@ -6,21 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/db"
 )
 
 const (
 	ruleCols = `id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at`
-	// maxPermissionLen bounds a permission name, in bytes.
-	maxPermissionLen = 100
-	// maxTargetLen bounds a client name or id in a rule (a DNS name is at
-	// most 253 bytes).
-	maxTargetLen = 255
 )
 
 func scanRule(row interface{ Scan(...any) error }) (db.ACLRule, error) {
@@ -45,82 +37,11 @@ func ruleIDs(ctx context.Context, q queryer, cond string, arg any) ([]int64, err
 	return ids, err
 }
 
-// ruleList names rule ids for a message: "rule 3", "rules 3, 5".
-func ruleList(ids []int64) string {
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = strconv.FormatInt(id, 10)
-	}
-	if len(ids) == 1 {
-		return "rule " + s[0]
-	}
-	return "rules " + strings.Join(s, ", ")
-}
-
-func pronoun(ids []int64) string {
-	if len(ids) == 1 {
-		return "it"
-	}
-	return "them"
-}
-
-// checkRule validates what can be checked without the database.
-func checkRule(r db.ACLRule) error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf(format+": %w", append(a, db.ErrInvalid)...)
-	}
-	switch r.SubjectKind {
-	case db.KindUser, db.KindUserGroup:
-		if err := checkName("subject "+r.SubjectKind, r.Subject); err != nil {
-			return err
-		}
-	case db.KindAny:
-		if r.Subject != "" {
-			return bad("subject %q given with subject kind *: leave it empty", r.Subject)
-		}
-	default:
-		return bad("subject kind %q: want %s, %s or *", r.SubjectKind, db.KindUser, db.KindUserGroup)
-	}
-	switch r.TargetKind {
-	case db.KindClientGroup:
-		if err := checkName("target "+r.TargetKind, r.Target); err != nil {
-			return err
-		}
-	case db.KindClient:
-		switch {
-		case r.Target == "":
-			return bad("target client name is empty")
-		case len(r.Target) > maxTargetLen:
-			return bad("target client name is %d bytes, at most %d", len(r.Target), maxTargetLen)
-		case !utf8.ValidString(r.Target) || strings.IndexFunc(r.Target, unicode.IsControl) >= 0:
-			return bad("target client name %q is not valid UTF-8 or contains a control character", r.Target)
-		}
-	case db.KindAny:
-		if r.Target != "" {
-			return bad("target %q given with target kind *: leave it empty", r.Target)
-		}
-	default:
-		return bad("target kind %q: want %s, %s or *", r.TargetKind, db.KindClient, db.KindClientGroup)
-	}
-	switch p := r.Permission; {
-	case p == "":
-		return bad("permission is empty (use * for every permission)")
-	case len(p) > maxPermissionLen:
-		return bad("permission is %d bytes, at most %d", len(p), maxPermissionLen)
-	case !utf8.ValidString(p) || strings.IndexFunc(p, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0:
-		return bad("permission %q: no spaces or control characters allowed", p)
-	}
-	if !utf8.ValidString(r.Note) || !utf8.ValidString(r.CreatedBy) {
-		return bad("note or creator is not valid UTF-8")
-	}
-	return nil
-}
-
 // AddACLRule validates and stores a rule. A subject user, user group or
 // target client group must exist (ErrNotFound otherwise); a target client
 // may name a machine that is not enrolled yet.
 func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error) {
-	if err := checkRule(r); err != nil {
+	if err := db.CheckRule(r); err != nil {
 		return db.ACLRule{}, fmt.Errorf("add ACL rule: %w", err)
 	}
 	if r.CreatedAt.IsZero() {

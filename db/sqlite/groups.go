@@ -6,33 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/db"
 )
-
-// maxNameLen bounds user and group names, in bytes.
-const maxNameLen = 200
-
-// checkName validates a user or group name: non-empty, valid UTF-8, at
-// most maxNameLen bytes, no control characters. Anything else (quotes, %,
-// spaces, SQL) is a legal name and is stored literally.
-func checkName(what, name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%s name is empty: %w", what, db.ErrInvalid)
-	case len(name) > maxNameLen:
-		return fmt.Errorf("%s name is %d bytes, at most %d: %w", what, len(name), maxNameLen, db.ErrInvalid)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("%s name %q is not valid UTF-8: %w", what, name, db.ErrInvalid)
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return fmt.Errorf("%s name %q contains a control character: %w", what, name, db.ErrInvalid)
-	}
-	return nil
-}
 
 // groupTables names the tables of one group kind. The names are constants,
 // never built from input.
@@ -80,7 +58,7 @@ func (s *Store) CreateGroup(ctx context.Context, kind, name, note string) (db.Gr
 	if err != nil {
 		return db.Group{}, fmt.Errorf("create group: %w", err)
 	}
-	if err := checkName(kind, name); err != nil {
+	if err := db.CheckName(kind, name); err != nil {
 		return db.Group{}, fmt.Errorf("create group: %w", err)
 	}
 	if !utf8.ValidString(note) {
@@ -120,7 +98,7 @@ func (s *Store) DeleteGroup(ctx context.Context, kind, name string) error {
 			return err
 		}
 		if len(ids) > 0 {
-			return fmt.Errorf("%s %q is named by ACL %s: remove %s first: %w", kind, name, ruleList(ids), pronoun(ids), db.ErrConflict)
+			return db.NamedByRules(fmt.Sprintf("%s %q", kind, name), ids)
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM `+t.groups+` WHERE id = ?`, id)
 		return err
@@ -247,30 +225,6 @@ func eachRow(ctx context.Context, q queryer, query string, args []any, fn func(*
 	return rows.Err()
 }
 
-// checkMember refuses a member of the wrong sort for the group kind, or a
-// Member with other than exactly one field set.
-func checkMember(kind string, m db.Member) error {
-	set := 0
-	for _, b := range []bool{m.User != "", m.ClientID != 0, m.Group != ""} {
-		if b {
-			set++
-		}
-	}
-	if set != 1 {
-		return fmt.Errorf("a member is one user, client or group, got %+v: %w", m, db.ErrInvalid)
-	}
-	if kind == db.KindUserGroup && m.ClientID != 0 {
-		return fmt.Errorf("a %s holds users and user groups, not %s: %w", kind, m, db.ErrInvalid)
-	}
-	if kind == db.KindClientGroup && m.User != "" {
-		return fmt.Errorf("a %s holds clients and client groups, not %s: %w", kind, m, db.ErrInvalid)
-	}
-	if m.ClientID < 0 {
-		return fmt.Errorf("%s: bad client id: %w", m, db.ErrInvalid)
-	}
-	return nil
-}
-
 // memberRef resolves a member to the table and columns of its link row and
 // the id of the member: (table, group column, member column, member id).
 func memberRef(ctx context.Context, tx *sql.Tx, t groupTables, m db.Member) (table, gcol, mcol string, mid int64, err error) {
@@ -300,7 +254,7 @@ func (s *Store) membership(ctx context.Context, kind, group string, m db.Member,
 	change func(tx *sql.Tx, t groupTables, table, gcol, mcol string, gid, mid int64) error) error {
 	t, err := tablesFor(kind)
 	if err == nil {
-		err = checkMember(kind, m)
+		err = db.CheckMember(kind, m)
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s %s %q: %w", verb, prep, kind, group, err)

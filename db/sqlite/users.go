@@ -71,7 +71,7 @@ const builtinAdmin = "admin"
 
 // CreateUser adds a user; a taken name is ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, name string) (db.User, error) {
-	if err := checkName("user", name); err != nil {
+	if err := db.CheckName("user", name); err != nil {
 		return db.User{}, fmt.Errorf("create user: %w", err)
 	}
 	u := db.User{Name: name, CreatedAt: time.Now().UTC()}
@@ -145,7 +145,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 			return err
 		}
 		if len(ids) > 0 {
-			return fmt.Errorf("user %q is named by ACL %s: remove %s first: %w", name, ruleList(ids), pronoun(ids), db.ErrConflict)
+			return db.NamedByRules(fmt.Sprintf("user %q", name), ids)
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 		return err

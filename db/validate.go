@@ -1,0 +1,130 @@
+package db
+
+// Validation every driver applies before it touches its database, so that
+// SQLite and PostgreSQL refuse exactly the same input with the same words.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxNameLen bounds user and group names, in bytes.
+const MaxNameLen = 200
+
+const (
+	// MaxPermissionLen bounds a permission name, in bytes.
+	MaxPermissionLen = 100
+	// MaxTargetLen bounds a client name or id in a rule (a DNS name is at
+	// most 253 bytes).
+	MaxTargetLen = 255
+)
+
+// CheckName validates a user or group name: non-empty, valid UTF-8, at
+// most MaxNameLen bytes, no control characters. Anything else (quotes, %,
+// spaces, SQL) is a legal name and is stored literally.
+func CheckName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s name is empty: %w", what, ErrInvalid)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%s name is %d bytes, at most %d: %w", what, len(name), MaxNameLen, ErrInvalid)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s name %q is not valid UTF-8: %w", what, name, ErrInvalid)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("%s name %q contains a control character: %w", what, name, ErrInvalid)
+	}
+	return nil
+}
+
+// CheckRule validates what can be checked without the database.
+func CheckRule(r ACLRule) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf(format+": %w", append(a, ErrInvalid)...)
+	}
+	switch r.SubjectKind {
+	case KindUser, KindUserGroup:
+		if err := CheckName("subject "+r.SubjectKind, r.Subject); err != nil {
+			return err
+		}
+	case KindAny:
+		if r.Subject != "" {
+			return bad("subject %q given with subject kind *: leave it empty", r.Subject)
+		}
+	default:
+		return bad("subject kind %q: want %s, %s or *", r.SubjectKind, KindUser, KindUserGroup)
+	}
+	switch r.TargetKind {
+	case KindClientGroup:
+		if err := CheckName("target "+r.TargetKind, r.Target); err != nil {
+			return err
+		}
+	case KindClient:
+		switch {
+		case r.Target == "":
+			return bad("target client name is empty")
+		case len(r.Target) > MaxTargetLen:
+			return bad("target client name is %d bytes, at most %d", len(r.Target), MaxTargetLen)
+		case !utf8.ValidString(r.Target) || strings.IndexFunc(r.Target, unicode.IsControl) >= 0:
+			return bad("target client name %q is not valid UTF-8 or contains a control character", r.Target)
+		}
+	case KindAny:
+		if r.Target != "" {
+			return bad("target %q given with target kind *: leave it empty", r.Target)
+		}
+	default:
+		return bad("target kind %q: want %s, %s or *", r.TargetKind, KindClient, KindClientGroup)
+	}
+	switch p := r.Permission; {
+	case p == "":
+		return bad("permission is empty (use * for every permission)")
+	case len(p) > MaxPermissionLen:
+		return bad("permission is %d bytes, at most %d", len(p), MaxPermissionLen)
+	case !utf8.ValidString(p) || strings.IndexFunc(p, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0:
+		return bad("permission %q: no spaces or control characters allowed", p)
+	}
+	if !utf8.ValidString(r.Note) || !utf8.ValidString(r.CreatedBy) {
+		return bad("note or creator is not valid UTF-8")
+	}
+	return nil
+}
+
+// CheckMember refuses a member of the wrong sort for the group kind, or a
+// Member with other than exactly one field set.
+func CheckMember(kind string, m Member) error {
+	set := 0
+	for _, b := range []bool{m.User != "", m.ClientID != 0, m.Group != ""} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("a member is one user, client or group, got %+v: %w", m, ErrInvalid)
+	}
+	if kind == KindUserGroup && m.ClientID != 0 {
+		return fmt.Errorf("a %s holds users and user groups, not %s: %w", kind, m, ErrInvalid)
+	}
+	if kind == KindClientGroup && m.User != "" {
+		return fmt.Errorf("a %s holds clients and client groups, not %s: %w", kind, m, ErrInvalid)
+	}
+	if m.ClientID < 0 {
+		return fmt.Errorf("%s: bad client id: %w", m, ErrInvalid)
+	}
+	return nil
+}
+
+// NamedByRules is the conflict of deleting what ACL rules still name:
+// "user "alice" is named by ACL rules 3, 5: remove them first".
+func NamedByRules(what string, ids []int64) error {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	list, them := "rules "+strings.Join(s, ", "), "them"
+	if len(ids) == 1 {
+		list, them = "rule "+s[0], "it"
+	}
+	return fmt.Errorf("%s is named by ACL %s: remove %s first: %w", what, list, them, ErrConflict)
+}
