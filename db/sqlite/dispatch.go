@@ -36,6 +36,14 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 	var out []db.Dispatch
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
+		// Prepared once per call, executed once per run: SQLite would
+		// otherwise parse the same UPDATE for every run of a batch.
+		send, err := tx.PrepareContext(ctx, `UPDATE runs SET state = 'sent', attempts = attempts + 1, sent_at = ?,
+			lease_until = ?, server_id = ?, acked_at = NULL, updated_at = ? WHERE id = ? AND `+stateIn(runstate.Dispatch))
+		if err != nil {
+			return err
+		}
+		defer send.Close()
 		for len(out) < c.Max {
 			cands, err := pendingRuns(ctx, tx, c.ClientID, now, c.Max-len(out))
 			if err != nil {
@@ -59,10 +67,7 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 						continue
 					}
 				}
-				_, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'sent', attempts = attempts + 1, sent_at = ?,
-					lease_until = ?, server_id = ?, acked_at = NULL, updated_at = ? WHERE id = ? AND `+stateIn(runstate.Dispatch),
-					now, lease, c.ServerID, now, d.Run.ID)
-				if err != nil {
+				if _, err := send.ExecContext(ctx, now, lease, c.ServerID, now, d.Run.ID); err != nil {
 					return err
 				}
 				d.Run.State = runstate.Sent
@@ -171,11 +176,16 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 		if err != nil {
 			return err
 		}
+		stmts := stmtCache{tx: tx}
+		defer stmts.close()
 		for _, id := range ids {
 			switch st := states[id]; {
 			case st == runstate.Sent:
-				if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'received', acked_at = ?, updated_at = ? WHERE id = ? AND `+stateIn(runstate.Ack),
-					now, now, id); err != nil {
+				ack, err := stmts.get(ctx, `UPDATE runs SET state = 'received', acked_at = ?, updated_at = ? WHERE id = ? AND `+stateIn(runstate.Ack))
+				if err != nil {
+					return err
+				}
+				if _, err := ack.ExecContext(ctx, now, now, id); err != nil {
 					return err
 				}
 				states[id] = runstate.Received
@@ -210,6 +220,8 @@ func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Rep
 		if err != nil {
 			return err
 		}
+		stmts := stmtCache{tx: tx}
+		defer stmts.close()
 		for _, r := range reports {
 			res := db.ReportResult{RunID: r.RunID}
 			cur := states[r.RunID]
@@ -222,7 +234,7 @@ func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Rep
 			to, terr := runstate.Next(cur, ev)
 			switch {
 			case terr == nil:
-				if err := applyReport(ctx, tx, r, ev, to, now); err != nil {
+				if err := applyReport(ctx, &stmts, r, ev, to, now); err != nil {
 					return err
 				}
 				states[r.RunID] = to
@@ -246,7 +258,7 @@ func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Rep
 	return out, nil
 }
 
-func applyReport(ctx context.Context, tx *sql.Tx, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
+func applyReport(ctx context.Context, stmts *stmtCache, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
 	var exit any
 	if r.ExitCode != nil {
 		exit = *r.ExitCode
@@ -267,7 +279,11 @@ func applyReport(ctx context.Context, tx *sql.Tx, r db.Report, ev runstate.Event
 			WHERE id = ? AND ` + stateIn(ev)
 		args = []any{to, exit, r.Reason, nt(r.StartedAt), fin, now, r.Output, r.Truncated, now, r.RunID}
 	}
-	res, err := tx.ExecContext(ctx, q, args...)
+	stmt, err := stmts.get(ctx, q)
+	if err != nil {
+		return err
+	}
+	res, err := stmt.ExecContext(ctx, args...)
 	if err != nil {
 		return err
 	}
@@ -275,4 +291,33 @@ func applyReport(ctx context.Context, tx *sql.Tx, r db.Report, ev runstate.Event
 		return fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
 	}
 	return nil
+}
+
+// stmtCache prepares each statement text once within one store call, for
+// the statements run once per run of a batch (acks, reports): the batch
+// then pays SQLite's parse once instead of once per run.
+type stmtCache struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := c.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := c.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	c.stmts[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() {
+	for _, st := range c.stmts {
+		st.Close()
+	}
 }
