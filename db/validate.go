@@ -5,8 +5,10 @@ package db
 
 import (
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -127,4 +129,41 @@ func NamedByRules(what string, ids []int64) error {
 		list, them = "rule "+s[0], "it"
 	}
 	return fmt.Errorf("%s is named by ACL %s: remove %s first: %w", what, list, them, ErrConflict)
+}
+
+// LatestMigration reads the highest version off golang-migrate file names
+// (NNNN_name.up.sql) in dir of fsys: the version a driver's embedded
+// migrations bring a database to. Drivers check it against their
+// SchemaVersion constant at start.
+func LatestMigration(fsys fs.ReadDirFS, dir string) (uint, error) {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("embedded migrations: %w", err)
+	}
+	var latest uint64
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseUint(num, 10, 32)
+		if !ok || err != nil {
+			return 0, fmt.Errorf("migration file %s does not start with a version number", e.Name())
+		}
+		latest = max(latest, v)
+	}
+	return uint(latest), nil
+}
+
+// Normalize checks a job before any driver stores it and fills in the
+// defaults: at least one target client, the creation time (now), the
+// permission (run).
+func (nj NewJob) Normalize() (NewJob, error) {
+	if len(nj.ClientIDs) == 0 {
+		return nj, fmt.Errorf("submit job: no target clients: %w", ErrInvalid)
+	}
+	if nj.CreatedAt.IsZero() {
+		nj.CreatedAt = time.Now().UTC()
+	}
+	if nj.Permission == "" {
+		nj.Permission = "run"
+	}
+	return nj, nil
 }

@@ -17,14 +17,9 @@ import (
 // transaction: a job is either there with all its runs or not at all. Runs
 // get their ids in the order of the targets.
 func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
-	if len(nj.ClientIDs) == 0 {
-		return db.Job{}, fmt.Errorf("submit job: no target clients: %w", db.ErrInvalid)
-	}
-	if nj.CreatedAt.IsZero() {
-		nj.CreatedAt = time.Now().UTC()
-	}
-	if nj.Permission == "" {
-		nj.Permission = "run"
+	nj, err := nj.Normalize()
+	if err != nil {
+		return db.Job{}, err
 	}
 	targets, _ := json.Marshal(nj.Targets)
 	now := nj.CreatedAt.UnixNano()
@@ -37,7 +32,7 @@ func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 		}
 	}
 	var id int64
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
 		// The clients are share-locked (KEY SHARE, as the foreign keys
 		// would), so none is deleted before the runs are in.
 		found := make(map[int64]bool, len(cids))

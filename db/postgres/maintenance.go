@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -53,23 +52,14 @@ var LatestVersion = latestEmbedded()
 // test and by Backup, not here: a mismatch must not stop binaries that use
 // SQLite only.)
 func latestEmbedded() uint {
-	entries, err := migrations.ReadDir("migrations")
+	latest, err := db.LatestMigration(migrations, "migrations")
 	if err != nil {
-		panic("postgres: embedded migrations: " + err.Error())
-	}
-	var latest uint64
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.ParseUint(num, 10, 32)
-		if !ok || err != nil {
-			panic("postgres: migration file " + e.Name() + " does not start with a version number")
-		}
-		latest = max(latest, v)
+		panic("postgres: " + err.Error())
 	}
 	if latest != SchemaVersion {
 		panic(fmt.Sprintf("postgres: the newest embedded migration is %d but SchemaVersion is %d", latest, SchemaVersion))
 	}
-	return uint(latest)
+	return latest
 }
 
 var _ db.LatestVersioner = (*Store)(nil)

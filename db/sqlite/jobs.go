@@ -15,19 +15,14 @@ import (
 // SubmitJob stores a job and one pending run per target client in one
 // transaction: a job is either there with all its runs or not at all.
 func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
-	if len(nj.ClientIDs) == 0 {
-		return db.Job{}, fmt.Errorf("submit job: no target clients: %w", db.ErrInvalid)
-	}
-	if nj.CreatedAt.IsZero() {
-		nj.CreatedAt = time.Now().UTC()
-	}
-	if nj.Permission == "" {
-		nj.Permission = "run"
+	nj, err := nj.Normalize()
+	if err != nil {
+		return db.Job{}, err
 	}
 	targets, _ := json.Marshal(nj.Targets)
 	now := nj.CreatedAt.UnixNano()
 	var id int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
 			                  created_at, not_before, expires_at, timeout_s, max_attempts)

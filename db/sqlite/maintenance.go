@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/scirectl/scirectl/db"
@@ -30,23 +29,14 @@ var LatestVersion = latestEmbedded()
 // from SchemaVersion, which Ready demands: a programming error any test
 // catches at once.
 func latestEmbedded() uint {
-	entries, err := migrations.ReadDir("migrations")
+	latest, err := db.LatestMigration(migrations, "migrations")
 	if err != nil {
-		panic("sqlite: embedded migrations: " + err.Error())
-	}
-	var latest uint64
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.ParseUint(num, 10, 32)
-		if !ok || err != nil {
-			panic("sqlite: migration file " + e.Name() + " does not start with a version number")
-		}
-		latest = max(latest, v)
+		panic("sqlite: " + err.Error())
 	}
 	if latest != SchemaVersion {
 		panic(fmt.Sprintf("sqlite: the newest embedded migration is %d but SchemaVersion is %d", latest, SchemaVersion))
 	}
-	return uint(latest)
+	return latest
 }
 
 var _ db.LatestVersioner = (*Store)(nil)
