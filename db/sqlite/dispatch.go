@@ -3,30 +3,19 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/runstate"
 )
 
-// stateIn renders the source states of an event as an SQL condition. The
-// states are constants of package runstate, never user input.
-func stateIn(ev runstate.Event) string {
-	from := runstate.From(ev)
-	q := make([]string, len(from))
-	for i, s := range from {
-		q[i] = "'" + string(s) + "'"
-	}
-	return "state IN (" + strings.Join(q, ",") + ")"
-}
-
 // ClaimRuns hands out up to c.Max of a client's pending runs, highest
 // priority first, then oldest. Each candidate is checked: an expired job
 // makes the run expired, a refusal by c.Decide makes it denied, and the rest
-// become sent with a lease. All in one write transaction, so a run is sent
-// at most once per attempt.
+// become sent with a lease, in one statement. All in one write transaction,
+// so a run is sent at most once per attempt.
 func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error) {
 	if c.Max <= 0 {
 		return nil, nil
@@ -36,22 +25,17 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 	var out []db.Dispatch
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		// Prepared once per call, executed once per run: SQLite would
-		// otherwise parse the same UPDATE for every run of a batch.
-		send, err := tx.PrepareContext(ctx, `UPDATE runs SET state = 'sent', attempts = attempts + 1, sent_at = ?,
-			lease_until = ?, server_id = ?, acked_at = NULL, updated_at = ? WHERE id = ? AND `+stateIn(runstate.Dispatch))
-		if err != nil {
-			return err
-		}
-		defer send.Close()
+		pending := tx.StmtContext(ctx, s.hot.pending)
 		for len(out) < c.Max {
-			cands, err := pendingRuns(ctx, tx, c.ClientID, now, c.Max-len(out))
+			cands, err := pendingRuns(ctx, pending, c.ClientID, now, c.Max-len(out))
 			if err != nil {
 				return err
 			}
 			if len(cands) == 0 {
 				return nil
 			}
+			send := make([]int64, 0, len(cands))
+			first := len(out)
 			for _, d := range cands {
 				switch {
 				case !d.Job.ExpiresAt.IsZero() && !c.At.Before(d.Job.ExpiresAt):
@@ -67,13 +51,23 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 						continue
 					}
 				}
-				if _, err := send.ExecContext(ctx, now, lease, c.ServerID, now, d.Run.ID); err != nil {
-					return err
-				}
+				send = append(send, d.Run.ID)
 				d.Run.State = runstate.Sent
 				d.Run.Attempts++
 				d.Run.SentAt, d.Run.LeaseUntil, d.Run.ServerID = c.At, c.At.Add(c.Lease), c.ServerID
 				out = append(out, d)
+			}
+			if len(send) == 0 {
+				continue
+			}
+			res, err := tx.StmtContext(ctx, s.hot.send).ExecContext(ctx, now, lease, c.ServerID, idArray(send))
+			if err != nil {
+				return err
+			}
+			// The single writer read these runs as pending in this very
+			// transaction: all of them must have moved.
+			if n, err := res.RowsAffected(); err != nil || n != int64(len(send)) {
+				return fmt.Errorf("sent %d of %d runs (%v, first %d): %w", n, len(send), err, out[first].Run.ID, db.ErrConflict)
 			}
 		}
 		return nil
@@ -84,14 +78,8 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 	return out, nil
 }
 
-func pendingRuns(ctx context.Context, tx *sql.Tx, clientID, now int64, limit int) ([]db.Dispatch, error) {
-	rows, err := tx.QueryContext(ctx, `
-		SELECT r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
-		       j.submitted_by, j.created_at, j.expires_at, j.timeout_s, j.max_attempts
-		FROM runs r JOIN jobs j ON j.id = r.job_id
-		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?)
-		ORDER BY r.priority DESC, r.id
-		LIMIT ?`, clientID, now, limit)
+func pendingRuns(ctx context.Context, q *sql.Stmt, clientID, now int64, limit int) ([]db.Dispatch, error) {
+	rows, err := q.QueryContext(ctx, clientID, now, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -115,12 +103,8 @@ func pendingRuns(ctx context.Context, tx *sql.Tx, clientID, now int64, limit int
 
 // moveRun applies a server-side event that records only a reason.
 func moveRun(ctx context.Context, tx *sql.Tx, id int64, ev runstate.Event, now int64, reason string) error {
-	to, err := runstate.Next(runstate.From(ev)[0], ev)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ? WHERE id = ? AND `+stateIn(ev),
-		to, reason, now, now, id)
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ? WHERE id = ? AND `+stateIn("state", ev),
+		mustNext(ev), reason, now, now, id)
 	return err
 }
 
@@ -133,11 +117,7 @@ func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64) (ma
 		return states, nil
 	}
 	owners := make(map[int64]int64, len(ids))
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, client_id, state FROM runs WHERE id IN (`+placeholders(len(ids))+`)`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT id, client_id, state FROM runs WHERE id IN (SELECT value FROM json_each(?))`, idArray(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -167,31 +147,37 @@ func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64) (ma
 
 // AckRuns marks runs the caller has durably stored as received. A repeated
 // ack counts again without a second transition.
+//
+// The common case — every id is a run sent to the caller — is one UPDATE.
+// When it moves fewer runs than ids, the states are read to tell a repeat
+// (counted) from a stale run (listed) from a forged or misdirected id (the
+// call fails and its savepoint undoes the UPDATE).
 func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at time.Time) (db.AckResult, error) {
 	var res db.AckResult
 	now := at.UnixNano()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res = db.AckResult{}
+		if len(ids) == 0 {
+			return nil
+		}
+		r, err := tx.StmtContext(ctx, s.hot.ack).ExecContext(ctx, now, idArray(ids), clientID)
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return err
+		} else if n == int64(len(ids)) {
+			res.Acknowledged = len(ids)
+			return nil
+		}
 		states, err := ownedRuns(ctx, tx, clientID, ids)
 		if err != nil {
 			return err
 		}
-		stmts := stmtCache{tx: tx}
-		defer stmts.close()
 		for _, id := range ids {
-			switch st := states[id]; {
-			case st == runstate.Sent:
-				ack, err := stmts.get(ctx, `UPDATE runs SET state = 'received', acked_at = ?, updated_at = ? WHERE id = ? AND `+stateIn(runstate.Ack))
-				if err != nil {
-					return err
-				}
-				if _, err := ack.ExecContext(ctx, now, now, id); err != nil {
-					return err
-				}
-				states[id] = runstate.Received
-				res.Acknowledged++
-			case st == runstate.Received || st == runstate.Running || st == runstate.Succeeded || st == runstate.Failed:
-				res.Acknowledged++ // a retry after a lost reply
+			switch states[id] {
+			case runstate.Received, runstate.Running, runstate.Succeeded, runstate.Failed:
+				res.Acknowledged++ // moved just now, or a retry after a lost reply
 			default:
 				res.Stale = append(res.Stale, id)
 			}
@@ -207,48 +193,46 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 // ReportRuns applies agents' status reports. Reports are idempotent: a
 // repeat is accepted without a second transition, and a report for a run
 // that is already final keeps the first final state and says so.
+//
+// Reports for distinct runs are applied set-based: one UPDATE for the
+// running reports and one for the final ones, each moving only runs of the
+// caller in a source state of the event. A report that moved nothing is
+// then judged on the run's state, as is every report of a document that
+// names a run twice (applied one by one, in order).
 func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Report, at time.Time) ([]db.ReportResult, error) {
 	now := at.UnixNano()
 	var out []db.ReportResult
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		out = make([]db.ReportResult, 0, len(reports))
-		ids := make([]int64, len(reports))
-		for i, r := range reports {
-			ids[i] = r.RunID
-		}
-		states, err := ownedRuns(ctx, tx, clientID, ids)
+		out = make([]db.ReportResult, len(reports))
+		applied, err := s.applyReports(ctx, tx, clientID, reports, now)
 		if err != nil {
 			return err
 		}
-		stmts := stmtCache{tx: tx}
-		defer stmts.close()
-		for _, r := range reports {
-			res := db.ReportResult{RunID: r.RunID}
-			cur := states[r.RunID]
-			ev, err := runstate.ReportEvent(r.State)
-			if err != nil {
-				res.Note = err.Error()
-				out = append(out, res)
+		var rest []int64
+		for i, r := range reports {
+			out[i].RunID = r.RunID
+			if applied[i] {
+				out[i].Accepted = true
+			} else {
+				rest = append(rest, r.RunID)
+			}
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		states, err := ownedRuns(ctx, tx, clientID, rest)
+		if err != nil {
+			return err
+		}
+		for i, r := range reports {
+			if applied[i] {
 				continue
 			}
-			to, terr := runstate.Next(cur, ev)
-			switch {
-			case terr == nil:
-				if err := applyReport(ctx, &stmts, r, ev, to, now); err != nil {
-					return err
-				}
-				states[r.RunID] = to
-				res.Accepted = true
-			case cur == r.State:
-				res.Accepted, res.Note = true, "already "+string(cur)
-			case cur.Final():
-				res.Accepted, res.Note = true, fmt.Sprintf("run is already %s; %s report ignored", cur, r.State)
-			case cur == runstate.Running && r.State == runstate.Running:
-				res.Accepted, res.Note = true, "already running"
-			default:
-				res.Note = terr.Error()
+			res, to, err := judgeReport(ctx, tx, states[r.RunID], r, now)
+			if err != nil {
+				return err
 			}
-			out = append(out, res)
+			states[r.RunID], out[i] = to, res
 		}
 		return nil
 	})
@@ -258,7 +242,108 @@ func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Rep
 	return out, nil
 }
 
-func applyReport(ctx context.Context, stmts *stmtCache, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
+// reportRow is a report as the set-based statements read it from JSON.
+type reportRow struct {
+	ID        int64  `json:"id"`
+	State     string `json:"state"`
+	Exit      *int   `json:"exit"`
+	Reason    string `json:"reason"`
+	Started   *int64 `json:"started"`
+	Finished  *int64 `json:"finished"`
+	Output    string `json:"output"`
+	Truncated bool   `json:"truncated"`
+}
+
+// applyReports runs the set-based UPDATEs and says which reports moved
+// their run. Reports of a document naming a run twice, or in a state an
+// agent may not report, are left to judgeReport.
+func (s *Store) applyReports(ctx context.Context, tx *sql.Tx, clientID int64, reports []db.Report, now int64) ([]bool, error) {
+	applied := make([]bool, len(reports))
+	seen := make(map[int64]int, len(reports))
+	for i, r := range reports {
+		if _, dup := seen[r.RunID]; dup {
+			return applied, nil // order matters: judged one by one
+		}
+		seen[r.RunID] = i
+	}
+	var start, finish []reportRow
+	for _, r := range reports {
+		row := reportRow{ID: r.RunID, State: string(r.State), Exit: r.ExitCode, Reason: r.Reason, Output: r.Output, Truncated: r.Truncated}
+		if !r.StartedAt.IsZero() {
+			v := r.StartedAt.UnixNano()
+			row.Started = &v
+		}
+		if !r.Finished.IsZero() {
+			v := r.Finished.UnixNano()
+			row.Finished = &v
+		}
+		switch ev, _ := runstate.ReportEvent(r.State); ev {
+		case runstate.Start:
+			start = append(start, row)
+		case runstate.Succeed, runstate.Fail:
+			finish = append(finish, row)
+		}
+	}
+	for _, g := range []struct {
+		stmt *sql.Stmt
+		rows []reportRow
+	}{{s.hot.start, start}, {s.hot.finish, finish}} {
+		if len(g.rows) == 0 {
+			continue
+		}
+		doc, err := json.Marshal(g.rows)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := tx.StmtContext(ctx, g.stmt).QueryContext(ctx, now, string(doc), clientID)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			applied[seen[id]] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return applied, nil
+}
+
+// judgeReport decides a report on the run's current state: the transition
+// when the state machine allows it, else an accepted repeat, an ignored
+// report on a final run, or a refusal with the reason.
+func judgeReport(ctx context.Context, tx *sql.Tx, cur runstate.State, r db.Report, now int64) (db.ReportResult, runstate.State, error) {
+	res := db.ReportResult{RunID: r.RunID}
+	ev, err := runstate.ReportEvent(r.State)
+	if err != nil {
+		res.Note = err.Error()
+		return res, cur, nil
+	}
+	to, terr := runstate.Next(cur, ev)
+	switch {
+	case terr == nil:
+		if err := applyReport(ctx, tx, r, ev, to, now); err != nil {
+			return res, cur, err
+		}
+		res.Accepted = true
+		return res, to, nil
+	case cur == r.State:
+		res.Accepted, res.Note = true, "already "+string(cur)
+	case cur.Final():
+		res.Accepted, res.Note = true, fmt.Sprintf("run is already %s; %s report ignored", cur, r.State)
+	default:
+		res.Note = terr.Error()
+	}
+	return res, cur, nil
+}
+
+// applyReport moves one run on one report (the one-by-one path).
+func applyReport(ctx context.Context, tx *sql.Tx, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
 	var exit any
 	if r.ExitCode != nil {
 		exit = *r.ExitCode
@@ -267,7 +352,7 @@ func applyReport(ctx context.Context, stmts *stmtCache, r db.Report, ev runstate
 	var args []any
 	if to == runstate.Running {
 		q = `UPDATE runs SET state = ?, started_at = COALESCE(?, started_at, ?), acked_at = COALESCE(acked_at, ?), updated_at = ?
-			WHERE id = ? AND ` + stateIn(ev)
+			WHERE id = ? AND ` + stateIn("state", ev)
 		args = []any{to, nt(r.StartedAt), now, now, now, r.RunID}
 	} else {
 		fin := nt(r.Finished)
@@ -276,14 +361,10 @@ func applyReport(ctx context.Context, stmts *stmtCache, r db.Report, ev runstate
 		}
 		q = `UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = COALESCE(?, started_at), finished_at = ?,
 			acked_at = COALESCE(acked_at, ?), output = ?, output_truncated = ?, updated_at = ?
-			WHERE id = ? AND ` + stateIn(ev)
+			WHERE id = ? AND ` + stateIn("state", ev)
 		args = []any{to, exit, r.Reason, nt(r.StartedAt), fin, now, r.Output, r.Truncated, now, r.RunID}
 	}
-	stmt, err := stmts.get(ctx, q)
-	if err != nil {
-		return err
-	}
-	res, err := stmt.ExecContext(ctx, args...)
+	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -291,33 +372,4 @@ func applyReport(ctx context.Context, stmts *stmtCache, r db.Report, ev runstate
 		return fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
 	}
 	return nil
-}
-
-// stmtCache prepares each statement text once within one store call, for
-// the statements run once per run of a batch (acks, reports): the batch
-// then pays SQLite's parse once instead of once per run.
-type stmtCache struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
-}
-
-func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := c.stmts[q]; ok {
-		return st, nil
-	}
-	st, err := c.tx.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if c.stmts == nil {
-		c.stmts = map[string]*sql.Stmt{}
-	}
-	c.stmts[q] = st
-	return st, nil
-}
-
-func (c *stmtCache) close() {
-	for _, st := range c.stmts {
-		st.Close()
-	}
 }

@@ -28,13 +28,14 @@ type writeReq struct {
 
 type committer struct {
 	w    *sql.DB
+	hot  *hotStatements
 	reqs chan *writeReq
 	stop chan struct{}
 	quit chan struct{}
 }
 
-func newCommitter(w *sql.DB) *committer {
-	c := &committer{w: w, reqs: make(chan *writeReq, maxGroup), stop: make(chan struct{}), quit: make(chan struct{})}
+func newCommitter(w *sql.DB, hot *hotStatements) *committer {
+	c := &committer{w: w, hot: hot, reqs: make(chan *writeReq, maxGroup), stop: make(chan struct{}), quit: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -119,19 +120,19 @@ func (c *committer) commit(batch []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.Exec(`SAVEPOINT g`); err != nil {
+		if _, err := tx.Stmt(c.hot.savepoint).Exec(); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("group commit: savepoint: %w", err))
 			return
 		}
 		if errs[i] = r.fn(tx); errs[i] != nil {
-			if _, err := tx.Exec(`ROLLBACK TO g`); err != nil {
+			if _, err := tx.Stmt(c.hot.rollback).Exec(); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("group commit: roll back one write (%v): %w", errs[i], err))
 				return
 			}
 		}
-		if _, err := tx.Exec(`RELEASE g`); err != nil {
+		if _, err := tx.Stmt(c.hot.release).Exec(); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("group commit: release: %w", err))
 			return

@@ -60,9 +60,10 @@ func (driver) Open(ctx context.Context, u *url.URL) (db.Store, error) {
 
 // Store is the SQLite implementation of db.Store.
 type Store struct {
-	w    *sql.DB    // single writer connection
-	r    *sql.DB    // read pool
-	gc   *committer // batches concurrent write transactions (groupcommit.go)
+	w    *sql.DB        // single writer connection
+	r    *sql.DB        // read pool
+	gc   *committer     // batches concurrent write transactions (groupcommit.go)
+	hot  *hotStatements // prepared on w once (statements.go)
 	path string
 }
 
@@ -92,7 +93,13 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0)*2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{w: w, r: r, gc: newCommitter(w), path: path}
+	hot, err := newHotStatements(ctx, w)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s := &Store{w: w, r: r, gc: newCommitter(w, hot), hot: hot, path: path}
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -150,6 +157,7 @@ func (s *Store) Ready(ctx context.Context) error {
 // Close closes both pools; the WAL is checkpointed by SQLite on last close.
 func (s *Store) Close() error {
 	s.gc.close()
+	s.hot.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 

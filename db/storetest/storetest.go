@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"DispatchNotBefore", testDispatchNotBefore},
 		{"AckIdempotentAndOwned", testAck},
 		{"ReportIdempotentAndOwned", testReport},
+		{"BatchReportsAndAcks", testBatchReports},
 		{"ConcurrentClaimsNeverDuplicate", testConcurrentClaims},
 		{"Servers", testServers},
 		{"Operations", testOperations},

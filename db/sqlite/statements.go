@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/scirectl/scirectl/runstate"
+)
+
+// The statements of the dispatch cycle (claim, ack, report) and of group
+// commit run thousands of times a second. SQLite compiles a statement on
+// every prepare, and compiling cost a third of the writer's time when each
+// call prepared its own (docs/benchmarks.md). They are therefore prepared
+// once, on the writer's single connection, when the store opens, and each
+// transaction binds them with tx.StmtContext, which reuses the compiled
+// statement of the connection it runs on.
+//
+// The dispatch statements are set-based: one statement moves a whole batch
+// of runs (the ids, or the reports, travel as one JSON array bound to a
+// single parameter and read with json_each), so a batch of 100 costs one
+// statement execution instead of 100.
+
+// hotStatements holds the prepared statements; see newHotStatements.
+type hotStatements struct {
+	pending   *sql.Stmt // a client's due pending runs with their jobs, best first
+	send      *sql.Stmt // pending → sent, for a JSON array of run ids
+	ack       *sql.Stmt // sent → received, for a JSON array of the caller's run ids
+	start     *sql.Stmt // reports of running, JSON array of reports; RETURNING the ids moved
+	finish    *sql.Stmt // reports of succeeded/failed, likewise
+	savepoint *sql.Stmt
+	release   *sql.Stmt
+	rollback  *sql.Stmt // ROLLBACK TO the savepoint
+}
+
+// The SQL of the hot statements. Source states come from package runstate,
+// the one state machine; stateIn renders them (constants, never input).
+var (
+	pendingSQL = `
+		SELECT r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
+		       j.submitted_by, j.created_at, j.expires_at, j.timeout_s, j.max_attempts
+		FROM runs r JOIN jobs j ON j.id = r.job_id
+		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?)
+		ORDER BY r.priority DESC, r.id
+		LIMIT ?`
+	sendSQL = `UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
+		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
+		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + stateIn("state", runstate.Dispatch)
+	ackSQL = `UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
+		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + stateIn("state", runstate.Ack)
+	// A report is {"id", "state", "exit", "reason", "started", "finished",
+	// "output", "truncated"}; absent times are null. ?1 is now.
+	reportRowsSQL = `(SELECT value->>'id' AS id, value->>'state' AS state, value->>'exit' AS exit_code,
+		value->>'reason' AS reason, value->>'started' AS started, value->>'finished' AS finished,
+		value->>'output' AS output, value->>'truncated' AS truncated FROM jsonb_each(?2)) AS j`
+	startSQL = `UPDATE runs SET state = j.state, started_at = COALESCE(j.started, runs.started_at, ?1),
+		acked_at = COALESCE(runs.acked_at, ?1), updated_at = ?1
+		FROM ` + reportRowsSQL + `
+		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + stateIn("runs.state", runstate.Start) + ` RETURNING runs.id`
+	finishSQL = `UPDATE runs SET state = j.state, exit_code = j.exit_code, reason = j.reason,
+		started_at = COALESCE(j.started, runs.started_at), finished_at = COALESCE(j.finished, ?1),
+		acked_at = COALESCE(runs.acked_at, ?1), output = j.output, output_truncated = j.truncated, updated_at = ?1
+		FROM ` + reportRowsSQL + `
+		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + finishFrom() + ` RETURNING runs.id`
+)
+
+// finishFrom is the source-state condition shared by succeed and fail; the
+// statement serves both only while runstate gives them the same sources.
+func finishFrom() string {
+	s, f := stateIn("runs.state", runstate.Succeed), stateIn("runs.state", runstate.Fail)
+	if s != f {
+		panic("sqlite: succeed and fail have different source states; split finishSQL")
+	}
+	return s
+}
+
+// stateIn renders the source states of an event as an SQL condition on col.
+func stateIn(col string, ev runstate.Event) string {
+	from := runstate.From(ev)
+	q := make([]string, len(from))
+	for i, s := range from {
+		q[i] = "'" + string(s) + "'"
+	}
+	return col + " IN (" + strings.Join(q, ",") + ")"
+}
+
+// mustNext is the state an event leads to from its first source state (for
+// the dispatch events, the only one).
+func mustNext(ev runstate.Event) runstate.State {
+	to, err := runstate.Next(runstate.From(ev)[0], ev)
+	if err != nil {
+		panic(err)
+	}
+	return to
+}
+
+func newHotStatements(ctx context.Context, w *sql.DB) (*hotStatements, error) {
+	h := &hotStatements{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&h.pending, pendingSQL}, {&h.send, sendSQL}, {&h.ack, ackSQL}, {&h.start, startSQL}, {&h.finish, finishSQL},
+		{&h.savepoint, `SAVEPOINT g`}, {&h.release, `RELEASE g`}, {&h.rollback, `ROLLBACK TO g`},
+	} {
+		st, err := w.PrepareContext(ctx, p.sql)
+		if err != nil {
+			h.close()
+			return nil, fmt.Errorf("prepare %q: %w", strings.Fields(p.sql)[0:2], err)
+		}
+		*p.dst = st
+	}
+	return h, nil
+}
+
+func (h *hotStatements) close() {
+	for _, st := range []*sql.Stmt{h.pending, h.send, h.ack, h.start, h.finish, h.savepoint, h.release, h.rollback} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// idArray renders ids as a JSON array for json_each.
+func idArray(ids []int64) string {
+	b := make([]byte, 0, 2+len(ids)*8)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
+}
