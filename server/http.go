@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -86,7 +87,17 @@ func (s *Server) logRequests(w http.ResponseWriter, r *http.Request, next http.H
 	if rw, ok := w.(negroni.ResponseWriter); ok {
 		status = rw.Status()
 	}
-	s.log.Info("request", "request_id", req.ID, "method", req.Method, "caller", req.Caller,
+	// Routine agent traffic (every poll, ack and report of a fleet) is
+	// logged at debug level; operator calls, and every fault or HTTP error
+	// whoever made it, at info.
+	level := slog.LevelInfo
+	if req.Fault == 0 && status < 300 && strings.HasPrefix(req.Caller, "client:") {
+		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	s.log.Log(r.Context(), level, "request", "request_id", req.ID, "method", req.Method, "caller", req.Caller,
 		"remote", r.RemoteAddr, "status", status, "fault", req.Fault, "duration", time.Since(start).Round(time.Microsecond))
 }
 

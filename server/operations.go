@@ -132,7 +132,7 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 			return nil, xmlrpc.Faultf(xmlrpc.CodeUnauthenticated, "%s: agents must present a client certificate", method)
 		}
 		if method != "agent.register" {
-			c, err := s.store.ClientByFingerprint(ctx, req.Fingerprint)
+			c, err := s.clients.get(ctx, req.Fingerprint, s.store.ClientByFingerprint)
 			if errors.Is(err, db.ErrNotFound) {
 				return nil, xmlrpc.Faultf(xmlrpc.CodeUnauthenticated, "%s: unknown client certificate %s: call agent.register first", method, req.Fingerprint)
 			} else if err != nil {
@@ -176,6 +176,9 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 		return nil, err
 	}
 	defer t.Release()
+	if op.DefaultClass == gate.Modifier || op.Class == gate.Modifier || op.Changes || method == "agent.register" {
+		defer s.clients.reset() // it may have changed a client (clientcache.go)
+	}
 	res, err = next(t.Context(), p)
 	if op.caller == byOperator && (op.DefaultClass == gate.Modifier || op.Class == gate.Modifier || op.Changes) {
 		s.audit(ctx, who, method, p, err)

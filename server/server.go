@@ -104,6 +104,7 @@ type Server struct {
 
 	ready     atomic.Bool
 	blacklist atomic.Pointer[blacklist.List]
+	clients   clientCache // fingerprint → client, for agent authentication
 	touchMu   sync.Mutex
 	lastSeen  map[int64]time.Time
 	limit     limiter  // request slots (limits.go)
