@@ -266,6 +266,16 @@ func (s *Store) applyReports(ctx context.Context, tx *sql.Tx, clientID int64, re
 		}
 		seen[r.RunID] = i
 	}
+	if len(reports) < setReports {
+		for i, r := range reports {
+			ok, err := s.applyOne(ctx, tx, clientID, r, now)
+			if err != nil {
+				return nil, err
+			}
+			applied[i] = ok
+		}
+		return applied, nil
+	}
 	var start, finish []reportRow
 	for _, r := range reports {
 		row := reportRow{ID: r.RunID, State: string(r.State), Exit: r.ExitCode, Reason: r.Reason, Output: r.Output, Truncated: r.Truncated}
@@ -312,6 +322,37 @@ func (s *Store) applyReports(ctx context.Context, tx *sql.Tx, clientID int64, re
 		}
 	}
 	return applied, nil
+}
+
+// setReports is the number of reports from which the JSON statements are
+// cheaper than one prepared UPDATE per report (measured: the join and its
+// RETURNING cost about as much as three single-row UPDATEs).
+const setReports = 4
+
+// applyOne applies one report whose run is the caller's and in a source
+// state of the report's event; false when the run is not (judgeReport then
+// decides).
+func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, clientID int64, r db.Report, now int64) (bool, error) {
+	var res sql.Result
+	var err error
+	switch ev, _ := runstate.ReportEvent(r.State); ev {
+	case runstate.Start:
+		res, err = tx.StmtContext(ctx, s.hot.startOne).ExecContext(ctx, now, r.RunID, clientID, nt(r.StartedAt))
+	case runstate.Succeed, runstate.Fail:
+		var exit any
+		if r.ExitCode != nil {
+			exit = *r.ExitCode
+		}
+		res, err = tx.StmtContext(ctx, s.hot.finishOne).ExecContext(ctx, now, r.RunID, clientID, string(r.State), exit, r.Reason,
+			nt(r.StartedAt), nt(r.Finished), r.Output, r.Truncated)
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // judgeReport decides a report on the run's current state: the transition

@@ -30,6 +30,8 @@ type hotStatements struct {
 	ack       *sql.Stmt // sent → received, for a JSON array of the caller's run ids
 	start     *sql.Stmt // reports of running, JSON array of reports; RETURNING the ids moved
 	finish    *sql.Stmt // reports of succeeded/failed, likewise
+	startOne  *sql.Stmt // one running report: for a few reports, cheaper than the JSON join
+	finishOne *sql.Stmt // one final report
 	savepoint *sql.Stmt
 	release   *sql.Stmt
 	rollback  *sql.Stmt // ROLLBACK TO the savepoint
@@ -64,6 +66,16 @@ var (
 		acked_at = COALESCE(runs.acked_at, ?1), output = j.output, output_truncated = j.truncated, updated_at = ?1
 		FROM ` + reportRowsSQL + `
 		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + finishFrom() + ` RETURNING runs.id`
+)
+
+// The one-run report statements. ?1 now, ?2 run, ?3 client, then the report.
+var (
+	startOneSQL = `UPDATE runs SET state = '` + string(mustNext(runstate.Start)) + `', started_at = COALESCE(?4, started_at, ?1),
+		acked_at = COALESCE(acked_at, ?1), updated_at = ?1
+		WHERE id = ?2 AND client_id = ?3 AND ` + stateIn("state", runstate.Start)
+	finishOneSQL = `UPDATE runs SET state = ?4, exit_code = ?5, reason = ?6, started_at = COALESCE(?7, started_at),
+		finished_at = COALESCE(?8, ?1), acked_at = COALESCE(acked_at, ?1), output = ?9, output_truncated = ?10, updated_at = ?1
+		WHERE id = ?2 AND client_id = ?3 AND ` + finishFrom()
 )
 
 // finishFrom is the source-state condition shared by succeed and fail; the
@@ -103,6 +115,7 @@ func newHotStatements(ctx context.Context, w *sql.DB) (*hotStatements, error) {
 		sql string
 	}{
 		{&h.pending, pendingSQL}, {&h.send, sendSQL}, {&h.ack, ackSQL}, {&h.start, startSQL}, {&h.finish, finishSQL},
+		{&h.startOne, startOneSQL}, {&h.finishOne, finishOneSQL},
 		{&h.savepoint, `SAVEPOINT g`}, {&h.release, `RELEASE g`}, {&h.rollback, `ROLLBACK TO g`},
 	} {
 		st, err := w.PrepareContext(ctx, p.sql)
@@ -116,7 +129,7 @@ func newHotStatements(ctx context.Context, w *sql.DB) (*hotStatements, error) {
 }
 
 func (h *hotStatements) close() {
-	for _, st := range []*sql.Stmt{h.pending, h.send, h.ack, h.start, h.finish, h.savepoint, h.release, h.rollback} {
+	for _, st := range []*sql.Stmt{h.pending, h.send, h.ack, h.start, h.finish, h.startOne, h.finishOne, h.savepoint, h.release, h.rollback} {
 		if st != nil {
 			st.Close()
 		}
