@@ -1,10 +1,8 @@
 package xmlrpc
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/scirectl/scirectl/xmlscan"
 )
 
 // Default limits. They are generous for scirectl's traffic (the largest call
@@ -57,91 +57,6 @@ func tooLarge(max int64) *Fault {
 	return Faultf(CodeTooLarge, "request body larger than %d bytes", max)
 }
 
-// limitedReader fails, rather than ending quietly like io.LimitReader, so
-// that an over-long body is told apart from a truncated one.
-type limitedReader struct {
-	r        io.Reader
-	left     int64
-	exceeded bool
-	err      error // a failure of r itself, told apart from malformed XML
-}
-
-var errBodyTooLarge = errors.New("request body too large")
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.left < 0 {
-		l.exceeded = true
-		return 0, errBodyTooLarge
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left+1] // one byte more than allowed tells "too large" from "exactly full"
-	}
-	n, err := l.r.Read(p)
-	if err != nil && err != io.EOF {
-		l.err = err
-	}
-	l.left -= int64(n)
-	if l.left < 0 {
-		l.exceeded = true
-		return n, errBodyTooLarge
-	}
-	return n, err
-}
-
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 8192) }}
-
-// DecodeCall parses a <methodCall> into its method name and parameters.
-// Values come out as int64, bool, string, float64, time.Time (UTC), []byte,
-// []any, map[string]any or nil; see the package comment for the leniencies.
-// Every error is a *Fault: CodeTooLarge when the body exceeds
-// lim.MaxBodyBytes, CodeInvalid otherwise, with a text saying what was wrong
-// and where (for example `param 2: <int> value "x" is not an integer`).
-func DecodeCall(r io.Reader, lim Limits) (method string, params Params, err error) {
-	lim = lim.withDefaults()
-	lr := &limitedReader{r: r, left: lim.MaxBodyBytes}
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(lr)
-	defer func() {
-		br.Reset(nil)
-		readerPool.Put(br)
-	}()
-	d := &callDecoder{x: xml.NewDecoder(br), lim: lim}
-	d.x.CharsetReader = d.refuseCharset
-	method, params, err = d.call()
-	if lr.exceeded {
-		return "", nil, tooLarge(lim.MaxBodyBytes)
-	}
-	if lr.err != nil {
-		return "", nil, Faultf(CodeInvalid, "reading request body: %v", lr.err)
-	}
-	if err != nil {
-		if f, ok := err.(*Fault); ok {
-			return "", nil, f
-		}
-		return "", nil, &Fault{Code: CodeInvalid, Message: err.Error()}
-	}
-	return method, params, nil
-}
-
-// refuseCharset answers a declared encoding other than UTF-8. Every XML-RPC
-// client in use sends UTF-8; converting others is not worth the code.
-func (d *callDecoder) refuseCharset(charset string, _ io.Reader) (io.Reader, error) {
-	d.charset = charset
-	return nil, errors.New("unsupported")
-}
-
-// callDecoder is a recursive-descent parser over encoding/xml's raw tokens.
-// RawToken is used instead of Token because it neither translates namespaces
-// nor keeps its own element stack; the grammar below checks every end tag
-// against the start tag it expects, which is the nesting check Token would do.
-type callDecoder struct {
-	x       *xml.Decoder
-	lim     Limits
-	values  int
-	text    []byte // scratch for character data; reused for every scalar
-	charset string // a declared encoding that was refused
-}
-
 // pathError is a message plus where it happened, outermost first — e.g.
 // [param 2, member "ids", item 3] — in a decoded call or in a value being
 // encoded. The path is built while unwinding, so success costs nothing.
@@ -182,53 +97,7 @@ func at(where string, err error) error {
 	return err
 }
 
-// structural reports a problem with the document's shape, with its position,
-// because there is no value path to name yet or it would not help.
-func (d *callDecoder) structural(format string, args ...any) error {
-	line, col := d.x.InputPos()
-	return errorf("%s (line %d, column %d)", fmt.Sprintf(format, args...), line, col)
-}
-
 var errEOF = errors.New("unexpected end of document: the body is truncated or </methodCall> is missing")
-
-// token returns the next StartElement, EndElement or CharData. Comments and
-// processing instructions are skipped. Directives are refused: a DOCTYPE is the
-// door to entity expansion and external entities, and XML-RPC needs none.
-func (d *callDecoder) token() (xml.Token, error) {
-	for {
-		t, err := d.x.RawToken()
-		if err != nil {
-			if err == io.EOF {
-				return nil, errEOF
-			}
-			return nil, d.syntax(err)
-		}
-		switch t := t.(type) {
-		case xml.StartElement, xml.EndElement, xml.CharData:
-			return t, nil
-		case xml.Directive:
-			return nil, d.structural("<!%s> is not allowed: DTDs, DOCTYPE and entity declarations are refused", clip(string(firstWord(t)), 20))
-		}
-	}
-}
-
-func (d *callDecoder) syntax(err error) error {
-	if errors.Is(err, errBodyTooLarge) {
-		return err // DecodeCall turns it into fault 413
-	}
-	if d.charset != "" {
-		return errorf("encoding %q is not supported: send UTF-8", d.charset)
-	}
-	var se *xml.SyntaxError
-	if errors.As(err, &se) {
-		_, col := d.x.InputPos()
-		return errorf("malformed XML at line %d, column %d: %s", se.Line, col, se.Msg)
-	}
-	// encoding/xml reports some problems (a bad version or encoding in the
-	// declaration) as plain errors; failures of the body reader itself are
-	// caught by DecodeCall before this text is used.
-	return errorf("malformed XML: %s", strings.TrimPrefix(err.Error(), "xml: "))
-}
 
 func firstWord(b []byte) []byte {
 	if i := bytes.IndexAny(b, " \t\r\n["); i >= 0 {
@@ -272,160 +141,6 @@ func clip(s string, n int) string {
 	return s[:cut] + "…"
 }
 
-func elemName(n xml.Name) string {
-	if n.Space != "" {
-		return n.Space + ":" + n.Local
-	}
-	return n.Local
-}
-
-// child returns the next element inside parent, or ok=false when parent's end
-// tag comes. Whitespace between elements is allowed, other text is not.
-func (d *callDecoder) child(parent xml.Name) (xml.StartElement, bool, error) {
-	for {
-		t, err := d.token()
-		if err != nil {
-			return xml.StartElement{}, false, err
-		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			return t, true, nil
-		case xml.EndElement:
-			if t.Name != parent {
-				return xml.StartElement{}, false, d.structural("</%s> closes <%s>", elemName(t.Name), elemName(parent))
-			}
-			return xml.StartElement{}, false, nil
-		case xml.CharData:
-			if !isSpace(t) {
-				return xml.StartElement{}, false, d.structural("unexpected text %q inside <%s>", clip(string(t), 40), elemName(parent))
-			}
-		}
-	}
-}
-
-// end expects nothing but whitespace up to parent's end tag.
-func (d *callDecoder) end(parent xml.Name, after string) error {
-	el, ok, err := d.child(parent)
-	if err != nil {
-		return err
-	}
-	if ok {
-		return d.structural("unexpected <%s> after %s in <%s>", elemName(el.Name), after, elemName(parent))
-	}
-	return nil
-}
-
-// readText collects the character data of start up to its end tag into
-// d.text, refusing child elements. CDATA sections and entity references are
-// already resolved by encoding/xml.
-func (d *callDecoder) readText(start xml.Name) ([]byte, error) {
-	d.text = d.text[:0]
-	for {
-		t, err := d.token()
-		if err != nil {
-			return nil, err
-		}
-		switch t := t.(type) {
-		case xml.CharData:
-			if len(d.text)+len(t) > d.lim.MaxStringBytes {
-				return nil, errorf("<%s> text longer than %d bytes", elemName(start), d.lim.MaxStringBytes)
-			}
-			d.text = append(d.text, t...)
-		case xml.EndElement:
-			if t.Name != start {
-				return nil, d.structural("</%s> closes <%s>", elemName(t.Name), elemName(start))
-			}
-			return d.text, nil
-		case xml.StartElement:
-			return nil, d.structural("<%s> inside <%s>, which holds text only", elemName(t.Name), elemName(start))
-		}
-	}
-}
-
-func (d *callDecoder) call() (string, Params, error) {
-	// Prolog: the XML declaration, comments and whitespace (and a BOM) only.
-	var root xml.StartElement
-	for {
-		t, err := d.token()
-		if err == errEOF {
-			return "", nil, errorf("empty request: no <methodCall> element")
-		}
-		if err != nil {
-			return "", nil, err
-		}
-		if se, ok := t.(xml.StartElement); ok {
-			root = se
-			break
-		}
-		if cd, ok := t.(xml.CharData); ok && !isSpace(bytes.TrimPrefix(cd, []byte("\uFEFF"))) {
-			return "", nil, d.structural("text %q before the root element", clip(string(cd), 40))
-		}
-	}
-	if root.Name.Local != "methodCall" {
-		return "", nil, d.structural("root element is <%s>, want <methodCall>", elemName(root.Name))
-	}
-
-	el, ok, err := d.child(root.Name)
-	if err != nil {
-		return "", nil, err
-	}
-	if !ok || el.Name.Local != "methodName" {
-		if ok {
-			return "", nil, d.structural("<methodCall> must start with <methodName>, got <%s>", elemName(el.Name))
-		}
-		return "", nil, errorf("<methodCall> has no <methodName>")
-	}
-	raw, err := d.readText(el.Name)
-	if err != nil {
-		return "", nil, err
-	}
-	method, err := checkMethodName(trimSpace(raw))
-	if err != nil {
-		return "", nil, err
-	}
-
-	params := Params{}
-	el, ok, err = d.child(root.Name)
-	if err != nil {
-		return "", nil, err
-	}
-	if ok {
-		if el.Name.Local != "params" {
-			return "", nil, d.structural("unexpected <%s> in <methodCall>, want <params>", elemName(el.Name))
-		}
-		if params, err = d.params(el.Name); err != nil {
-			return "", nil, err
-		}
-		if err := d.end(root.Name, "</params>"); err != nil {
-			return "", nil, err
-		}
-	}
-
-	// Epilog: only comments, processing instructions and whitespace may follow.
-	for {
-		t, err := d.x.RawToken()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", nil, d.syntax(err)
-		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			return "", nil, d.structural("<%s> after </methodCall>: one root element only", elemName(t.Name))
-		case xml.EndElement:
-			return "", nil, d.structural("stray </%s> after </methodCall>", elemName(t.Name))
-		case xml.CharData:
-			if !isSpace(t) {
-				return "", nil, d.structural("text %q after </methodCall>", clip(string(t), 40))
-			}
-		case xml.Directive:
-			return "", nil, d.structural("<!%s> is not allowed", clip(string(firstWord(t)), 20))
-		}
-	}
-	return method, params, nil
-}
-
 // checkMethodName enforces the XML-RPC specification's alphabet (plus '-'),
 // so that a name can be echoed in messages and logs without quoting worries.
 func checkMethodName(b []byte) (string, error) {
@@ -447,7 +162,323 @@ func checkMethodName(b []byte) (string, error) {
 	return string(b), nil
 }
 
-func (d *callDecoder) params(parent xml.Name) (Params, error) {
+// decodeBase64 accepts what clients write: Python breaks lines every 76
+// characters, some omit padding.
+func decodeBase64(b []byte) ([]byte, error) {
+	clean := b[:0:0]
+	for i, c := range b {
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			if clean == nil {
+				clean = append(make([]byte, 0, len(b)), b[:i]...)
+			}
+			continue
+		}
+		if clean != nil {
+			clean = append(clean, c)
+		}
+	}
+	if clean == nil {
+		clean = b
+	}
+	enc := base64.StdEncoding
+	if len(clean)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	out := make([]byte, enc.DecodedLen(len(clean)))
+	n, err := enc.Decode(out, clean)
+	if err != nil {
+		return nil, errorf("<base64> value is not valid base64: %v", err)
+	}
+	return out[:n], nil
+}
+
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// maxPooledBody is the largest body buffer kept for reuse: a rare huge
+// request should not pin its memory.
+const maxPooledBody = 1 << 20
+
+// DecodeCall parses a <methodCall> into its method name and parameters.
+// Values come out as int64, bool, string, float64, time.Time (UTC), []byte,
+// []any, map[string]any or nil; see the package comment for the leniencies.
+// Every error is a *Fault: CodeTooLarge when the body exceeds
+// lim.MaxBodyBytes, CodeInvalid otherwise, with a text saying what was wrong
+// and where (for example `param 2: <int> value "x" is not an integer`).
+//
+// The body is read whole (up to the limit) and then parsed by package
+// xmlscan, which accepts, refuses and reports exactly what encoding/xml
+// would; no value returned shares memory with the body.
+func DecodeCall(r io.Reader, lim Limits) (method string, params Params, err error) {
+	lim = lim.withDefaults()
+	bp := bodyPool.Get().(*[]byte)
+	body, fault := readBody(r, lim.MaxBodyBytes, (*bp)[:0])
+	defer func() {
+		if cap(body) <= maxPooledBody {
+			*bp = body[:0]
+			bodyPool.Put(bp)
+		}
+	}()
+	if fault != nil {
+		return "", nil, fault
+	}
+	return decodeCall(body, lim)
+}
+
+// readBody appends r's bytes to buf, failing once there are more than max:
+// an over-long body is told apart from a truncated one, and its excess is
+// never read.
+func readBody(r io.Reader, max int64, buf []byte) ([]byte, *Fault) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		room := buf[len(buf):cap(buf)]
+		if left := max + 1 - int64(len(buf)); int64(len(room)) > left {
+			room = room[:left] // one byte more than allowed tells "too large" from "exactly full"
+		}
+		n, err := r.Read(room)
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return buf, tooLarge(max)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, Faultf(CodeInvalid, "reading request body: %v", err)
+		}
+	}
+}
+
+func decodeCall(body []byte, lim Limits) (string, Params, error) {
+	d := callDecoderPool.Get().(*callDecoder)
+	d.s.Reset(body)
+	d.lim, d.values = lim, 0
+	defer func() {
+		d.s.Reset(nil)
+		if cap(d.text) > maxPooledBody {
+			d.text = nil
+		}
+		callDecoderPool.Put(d)
+	}()
+	method, params, err := d.call()
+	if err != nil {
+		if f, ok := err.(*Fault); ok {
+			return "", nil, f
+		}
+		return "", nil, &Fault{Code: CodeInvalid, Message: err.Error()}
+	}
+	return method, params, nil
+}
+
+var callDecoderPool = sync.Pool{New: func() any { return &callDecoder{s: xmlscan.New(nil)} }}
+
+// callDecoder is a recursive-descent parser over xmlscan's tokens, which are
+// encoding/xml's raw tokens (Decoder.RawToken): names as written, no element
+// stack of its own. The grammar below checks every end tag against the
+// start tag it expects, which is the nesting check Token would do.
+//
+// Element names (s.Name) are sub-slices of the body, so they stay valid
+// after later tokens; text (s.Data) does not and is copied into d.text.
+type callDecoder struct {
+	s      *xmlscan.Scanner
+	lim    Limits
+	values int
+	text   []byte // scratch for character data; reused for every scalar
+}
+
+// structural reports a problem with the document's shape, with its position,
+// because there is no value path to name yet or it would not help.
+func (d *callDecoder) structural(format string, args ...any) error {
+	line, col := d.s.Pos()
+	return errorf("%s (line %d, column %d)", fmt.Sprintf(format, args...), line, col)
+}
+
+// token returns the next StartElement, EndElement or CharData. Comments and
+// processing instructions are skipped. Directives are refused: a DOCTYPE is the
+// door to entity expansion and external entities, and XML-RPC needs none.
+func (d *callDecoder) token() (xmlscan.Kind, error) {
+	for {
+		k, err := d.s.Next()
+		if err != nil {
+			if err == io.EOF {
+				return k, errEOF
+			}
+			return k, d.syntax(err)
+		}
+		switch k {
+		case xmlscan.StartElement, xmlscan.EndElement, xmlscan.CharData:
+			return k, nil
+		case xmlscan.Directive:
+			return k, d.structural("<!%s> is not allowed: DTDs, DOCTYPE and entity declarations are refused", clip(string(firstWord(d.s.Data)), 20))
+		}
+	}
+}
+
+func (d *callDecoder) syntax(err error) error {
+	switch e := err.(type) {
+	case *xmlscan.SyntaxError:
+		return errorf("malformed XML at line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	case *xmlscan.DeclError:
+		// Every XML-RPC client in use sends UTF-8; converting others is
+		// not worth the code.
+		if e.Encoding != "" {
+			return errorf("encoding %q is not supported: send UTF-8", e.Encoding)
+		}
+	}
+	return errorf("malformed XML: %s", strings.TrimPrefix(err.Error(), "xml: "))
+}
+
+func local(name []byte) []byte { return xmlscan.Local(name) }
+
+// child returns the next element inside parent, or ok=false when parent's end
+// tag comes. Whitespace between elements is allowed, other text is not.
+func (d *callDecoder) child(parent []byte) ([]byte, bool, error) {
+	for {
+		k, err := d.token()
+		if err != nil {
+			return nil, false, err
+		}
+		switch k {
+		case xmlscan.StartElement:
+			return d.s.Name, true, nil
+		case xmlscan.EndElement:
+			if !bytes.Equal(d.s.Name, parent) {
+				return nil, false, d.structural("</%s> closes <%s>", d.s.Name, parent)
+			}
+			return nil, false, nil
+		case xmlscan.CharData:
+			if !isSpace(d.s.Data) {
+				return nil, false, d.structural("unexpected text %q inside <%s>", clip(string(d.s.Data), 40), parent)
+			}
+		}
+	}
+}
+
+// end expects nothing but whitespace up to parent's end tag.
+func (d *callDecoder) end(parent []byte, after string) error {
+	el, ok, err := d.child(parent)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return d.structural("unexpected <%s> after %s in <%s>", el, after, parent)
+	}
+	return nil
+}
+
+// readText collects the character data of start up to its end tag into
+// d.text, refusing child elements. CDATA sections and entity references are
+// already resolved by the scanner.
+func (d *callDecoder) readText(start []byte) ([]byte, error) {
+	d.text = d.text[:0]
+	for {
+		k, err := d.token()
+		if err != nil {
+			return nil, err
+		}
+		switch k {
+		case xmlscan.CharData:
+			if len(d.text)+len(d.s.Data) > d.lim.MaxStringBytes {
+				return nil, errorf("<%s> text longer than %d bytes", start, d.lim.MaxStringBytes)
+			}
+			d.text = append(d.text, d.s.Data...)
+		case xmlscan.EndElement:
+			if !bytes.Equal(d.s.Name, start) {
+				return nil, d.structural("</%s> closes <%s>", d.s.Name, start)
+			}
+			return d.text, nil
+		case xmlscan.StartElement:
+			return nil, d.structural("<%s> inside <%s>, which holds text only", d.s.Name, start)
+		}
+	}
+}
+
+func (d *callDecoder) call() (string, Params, error) {
+	// Prolog: the XML declaration, comments and whitespace (and a BOM) only.
+	var root []byte
+	for {
+		k, err := d.token()
+		if err == errEOF {
+			return "", nil, errorf("empty request: no <methodCall> element")
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if k == xmlscan.StartElement {
+			root = d.s.Name
+			break
+		}
+		if k == xmlscan.CharData && !isSpace(bytes.TrimPrefix(d.s.Data, []byte("\uFEFF"))) {
+			return "", nil, d.structural("text %q before the root element", clip(string(d.s.Data), 40))
+		}
+	}
+	if string(local(root)) != "methodCall" {
+		return "", nil, d.structural("root element is <%s>, want <methodCall>", root)
+	}
+
+	el, ok, err := d.child(root)
+	if err != nil {
+		return "", nil, err
+	}
+	if !ok || string(local(el)) != "methodName" {
+		if ok {
+			return "", nil, d.structural("<methodCall> must start with <methodName>, got <%s>", el)
+		}
+		return "", nil, errorf("<methodCall> has no <methodName>")
+	}
+	raw, err := d.readText(el)
+	if err != nil {
+		return "", nil, err
+	}
+	method, err := checkMethodName(trimSpace(raw))
+	if err != nil {
+		return "", nil, err
+	}
+
+	params := Params{}
+	el, ok, err = d.child(root)
+	if err != nil {
+		return "", nil, err
+	}
+	if ok {
+		if string(local(el)) != "params" {
+			return "", nil, d.structural("unexpected <%s> in <methodCall>, want <params>", el)
+		}
+		if params, err = d.params(el); err != nil {
+			return "", nil, err
+		}
+		if err := d.end(root, "</params>"); err != nil {
+			return "", nil, err
+		}
+	}
+
+	// Epilog: only comments, processing instructions and whitespace may follow.
+	for {
+		k, err := d.s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", nil, d.syntax(err)
+		}
+		switch k {
+		case xmlscan.StartElement:
+			return "", nil, d.structural("<%s> after </methodCall>: one root element only", d.s.Name)
+		case xmlscan.EndElement:
+			return "", nil, d.structural("stray </%s> after </methodCall>", d.s.Name)
+		case xmlscan.CharData:
+			if !isSpace(d.s.Data) {
+				return "", nil, d.structural("text %q after </methodCall>", clip(string(d.s.Data), 40))
+			}
+		case xmlscan.Directive:
+			return "", nil, d.structural("<!%s> is not allowed", clip(string(firstWord(d.s.Data)), 20))
+		}
+	}
+	return method, params, nil
+}
+
+func (d *callDecoder) params(parent []byte) (Params, error) {
 	params := Params{}
 	for n := 1; ; n++ {
 		el, ok, err := d.child(parent)
@@ -457,13 +488,13 @@ func (d *callDecoder) params(parent xml.Name) (Params, error) {
 		if !ok {
 			return params, nil
 		}
-		if el.Name.Local != "param" {
-			return nil, d.structural("unexpected <%s> in <params>, want <param>", elemName(el.Name))
+		if string(local(el)) != "param" {
+			return nil, d.structural("unexpected <%s> in <params>, want <param>", el)
 		}
-		v, ok, err := d.child(el.Name)
-		if err == nil && (!ok || v.Name.Local != "value") {
+		v, ok, err := d.child(el)
+		if err == nil && (!ok || string(local(v)) != "value") {
 			if ok {
-				err = d.structural("<%s> in <param>, want <value>", elemName(v.Name))
+				err = d.structural("<%s> in <param>, want <value>", v)
 			} else {
 				err = errorf("<param> without <value>")
 			}
@@ -471,9 +502,9 @@ func (d *callDecoder) params(parent xml.Name) (Params, error) {
 		if err != nil {
 			return nil, at(fmt.Sprintf("param %d", n), err)
 		}
-		x, err := d.value(v.Name, 1)
+		x, err := d.value(v, 1)
 		if err == nil {
-			err = d.end(el.Name, "</value>")
+			err = d.end(el, "</value>")
 		}
 		if err != nil {
 			return nil, at(fmt.Sprintf("param %d", n), err)
@@ -483,7 +514,7 @@ func (d *callDecoder) params(parent xml.Name) (Params, error) {
 }
 
 // value reads what follows a <value> start tag, up to and including its end tag.
-func (d *callDecoder) value(start xml.Name, depth int) (any, error) {
+func (d *callDecoder) value(start []byte, depth int) (any, error) {
 	d.values++
 	if d.values > d.lim.MaxValues {
 		return nil, errorf("more than %d values in the call", d.lim.MaxValues)
@@ -493,30 +524,31 @@ func (d *callDecoder) value(start xml.Name, depth int) (any, error) {
 	}
 	d.text = d.text[:0]
 	for {
-		t, err := d.token()
+		k, err := d.token()
 		if err != nil {
 			return nil, err
 		}
-		switch t := t.(type) {
-		case xml.CharData:
-			if len(d.text)+len(t) > d.lim.MaxStringBytes {
+		switch k {
+		case xmlscan.CharData:
+			if len(d.text)+len(d.s.Data) > d.lim.MaxStringBytes {
 				return nil, errorf("untyped <value> text longer than %d bytes", d.lim.MaxStringBytes)
 			}
-			d.text = append(d.text, t...)
-		case xml.EndElement:
-			if t.Name != start {
-				return nil, d.structural("</%s> closes <%s>", elemName(t.Name), elemName(start))
+			d.text = append(d.text, d.s.Data...)
+		case xmlscan.EndElement:
+			if !bytes.Equal(d.s.Name, start) {
+				return nil, d.structural("</%s> closes <%s>", d.s.Name, start)
 			}
 			return string(d.text), nil // no type element: a string, whitespace kept
-		case xml.StartElement:
+		case xmlscan.StartElement:
 			if !isSpace(d.text) {
-				return nil, d.structural("text %q next to <%s> in <value>", clip(string(d.text), 40), elemName(t.Name))
+				return nil, d.structural("text %q next to <%s> in <value>", clip(string(d.text), 40), d.s.Name)
 			}
-			x, err := d.typed(t.Name, depth)
+			t := d.s.Name
+			x, err := d.typed(t, depth)
 			if err != nil {
 				return nil, err
 			}
-			if err := d.end(start, "</"+elemName(t.Name)+">"); err != nil {
+			if err := d.end(start, "</"+string(t)+">"); err != nil {
 				return nil, err
 			}
 			return x, nil
@@ -524,8 +556,9 @@ func (d *callDecoder) value(start xml.Name, depth int) (any, error) {
 	}
 }
 
-func (d *callDecoder) typed(start xml.Name, depth int) (any, error) {
-	switch start.Local {
+func (d *callDecoder) typed(start []byte, depth int) (any, error) {
+	typ := local(start)
+	switch string(typ) {
 	case "string":
 		b, err := d.readText(start)
 		if err != nil {
@@ -538,12 +571,15 @@ func (d *callDecoder) typed(start xml.Name, depth int) (any, error) {
 			return nil, err
 		}
 		b = trimSpace(b)
+		if n, ok := parseSmallInt(b); ok {
+			return n, nil
+		}
 		n, err := strconv.ParseInt(string(b), 10, 64)
 		if err != nil {
 			if errors.Is(err, strconv.ErrRange) {
-				return nil, errorf("<%s> value %q does not fit in 64 bits", start.Local, clip(string(b), 40))
+				return nil, errorf("<%s> value %q does not fit in 64 bits", typ, clip(string(b), 40))
 			}
-			return nil, errorf("<%s> value %q is not an integer", start.Local, clip(string(b), 40))
+			return nil, errorf("<%s> value %q is not an integer", typ, clip(string(b), 40))
 		}
 		return n, nil
 	case "boolean":
@@ -602,60 +638,54 @@ func (d *callDecoder) typed(start xml.Name, depth int) (any, error) {
 	case "struct":
 		return d.structure(start, depth)
 	}
-	return nil, errorf("unknown value type <%s>", elemName(start))
+	return nil, errorf("unknown value type <%s>", start)
 }
 
-// decodeBase64 accepts what clients write: Python breaks lines every 76
-// characters, some omit padding.
-func decodeBase64(b []byte) ([]byte, error) {
-	clean := b[:0:0]
-	for i, c := range b {
-		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-			if clean == nil {
-				clean = append(make([]byte, 0, len(b)), b[:i]...)
-			}
-			continue
+// parseSmallInt parses what strconv.ParseInt(b, 10, 64) accepts when it has
+// at most 18 digits, without allocating; anything else is left to strconv.
+func parseSmallInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
 		}
-		if clean != nil {
-			clean = append(clean, c)
-		}
+		n = n*10 + int64(c-'0')
 	}
-	if clean == nil {
-		clean = b
+	if neg {
+		n = -n
 	}
-	enc := base64.StdEncoding
-	if len(clean)%4 != 0 {
-		enc = base64.RawStdEncoding
-	}
-	out := make([]byte, enc.DecodedLen(len(clean)))
-	n, err := enc.Decode(out, clean)
-	if err != nil {
-		return nil, errorf("<base64> value is not valid base64: %v", err)
-	}
-	return out[:n], nil
+	return n, true
 }
 
-func (d *callDecoder) array(start xml.Name, depth int) (any, error) {
+func (d *callDecoder) array(start []byte, depth int) (any, error) {
 	out := []any{}
 	el, ok, err := d.child(start)
 	if err != nil || !ok {
 		return out, err // <array/> is taken as empty
 	}
-	if el.Name.Local != "data" {
-		return nil, d.structural("<%s> in <array>, want <data>", elemName(el.Name))
+	if string(local(el)) != "data" {
+		return nil, d.structural("<%s> in <array>, want <data>", el)
 	}
 	for n := 1; ; n++ {
-		v, ok, err := d.child(el.Name)
+		v, ok, err := d.child(el)
 		if err != nil {
 			return nil, at(fmt.Sprintf("item %d", n), err)
 		}
 		if !ok {
 			break
 		}
-		if v.Name.Local != "value" {
-			return nil, at(fmt.Sprintf("item %d", n), d.structural("<%s> in <data>, want <value>", elemName(v.Name)))
+		if string(local(v)) != "value" {
+			return nil, at(fmt.Sprintf("item %d", n), d.structural("<%s> in <data>, want <value>", v))
 		}
-		x, err := d.value(v.Name, depth+1)
+		x, err := d.value(v, depth+1)
 		if err != nil {
 			return nil, at(fmt.Sprintf("item %d", n), err)
 		}
@@ -664,7 +694,7 @@ func (d *callDecoder) array(start xml.Name, depth int) (any, error) {
 	return out, d.end(start, "</data>")
 }
 
-func (d *callDecoder) structure(start xml.Name, depth int) (any, error) {
+func (d *callDecoder) structure(start []byte, depth int) (any, error) {
 	out := map[string]any{}
 	for n := 1; ; n++ {
 		mem, ok, err := d.child(start)
@@ -674,13 +704,13 @@ func (d *callDecoder) structure(start xml.Name, depth int) (any, error) {
 		if !ok {
 			return out, nil
 		}
-		if mem.Name.Local != "member" {
-			return nil, d.structural("<%s> in <struct>, want <member>", elemName(mem.Name))
+		if string(local(mem)) != "member" {
+			return nil, d.structural("<%s> in <struct>, want <member>", mem)
 		}
-		el, ok, err := d.child(mem.Name)
-		if err == nil && (!ok || el.Name.Local != "name") {
+		el, ok, err := d.child(mem)
+		if err == nil && (!ok || string(local(el)) != "name") {
 			if ok {
-				err = d.structural("<member> must start with <name>, got <%s>", elemName(el.Name))
+				err = d.structural("<member> must start with <name>, got <%s>", el)
 			} else {
 				err = errorf("<member> without <name>")
 			}
@@ -688,7 +718,7 @@ func (d *callDecoder) structure(start xml.Name, depth int) (any, error) {
 		if err != nil {
 			return nil, at(fmt.Sprintf("member %d", n), err)
 		}
-		raw, err := d.readText(el.Name)
+		raw, err := d.readText(el)
 		if err != nil {
 			return nil, at(fmt.Sprintf("member %d", n), err)
 		}
@@ -697,10 +727,10 @@ func (d *callDecoder) structure(start xml.Name, depth int) (any, error) {
 		if _, dup := out[name]; dup {
 			return nil, errorf("%s: appears twice in one struct", where())
 		}
-		el, ok, err = d.child(mem.Name)
-		if err == nil && (!ok || el.Name.Local != "value") {
+		el, ok, err = d.child(mem)
+		if err == nil && (!ok || string(local(el)) != "value") {
 			if ok {
-				err = d.structural("<%s> after <name>, want <value>", elemName(el.Name))
+				err = d.structural("<%s> after <name>, want <value>", el)
 			} else {
 				err = errorf("no <value>")
 			}
@@ -708,9 +738,9 @@ func (d *callDecoder) structure(start xml.Name, depth int) (any, error) {
 		if err != nil {
 			return nil, at(where(), err)
 		}
-		x, err := d.value(el.Name, depth+1)
+		x, err := d.value(el, depth+1)
 		if err == nil {
-			err = d.end(mem.Name, "</value>")
+			err = d.end(mem, "</value>")
 		}
 		if err != nil {
 			return nil, at(where(), err)
