@@ -45,6 +45,7 @@ type BenchOptions struct {
 	Output       string
 	NoProgress   bool
 	CPUProfile   string
+	MemProfile   string
 }
 
 // NewBenchCmd builds `scirectl bench`.
@@ -52,9 +53,10 @@ func NewBenchCmd(ios *IOStreams) *cobra.Command {
 	o := &BenchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the server's throughput and latency with simulated agents",
-		Long: `Measure how many jobs per second the server dispatches, and how long a job
-waits, with simulated agents over real TLS XML-RPC connections.
+		Short: "Measure the server's throughput, latency and idle cost with simulated agents",
+		Long: `Measure how many jobs per second the server dispatches, how long a job
+waits, and what a fleet of idle agents costs it, with simulated agents over
+real TLS XML-RPC connections.
 
 By default bench starts a server of its own ("scirectl serve" as a child
 process, on a temporary data directory and SQLite database, removed at the
@@ -75,6 +77,15 @@ Modes:
              second, for --duration or until --jobs are submitted. An agent
              that finds nothing waits --poll-interval, which is part of the
              submit→received latency.
+  idle       no jobs: --agents agents poll as idle real agents do, each
+             calling agent.heartbeat then agent.getJobs(--batch, default 10
+             as the agent's --max-jobs) every --poll-interval (default 30s,
+             the agent's) with ±10% jitter, their first polls spread evenly
+             over one interval, for --duration (default 2m). The report
+             gives the server's CPU (seconds and % of one core) and memory
+             over that window, setup excluded, the calls' response times
+             and the TLS connections the agents had to reopen (0: each kept
+             its own alive).
 
 --push makes the agents daemon-mode clients: each also listens on loopback
 for the server's agent.pollNow and, when it finds no work, waits for that
@@ -93,11 +104,20 @@ an fsync per commit, since it is setup): dispatch should not slow down with
 the size of the queue. Against --server the backlog is submitted through the
 API, which is slower.
 
+Setup — creating the agents' identities (ECDSA, like the agent's),
+registering them (each over its own connection, which it keeps) and
+accepting them (500 per client.accept) — is timed apart and not measured.
+Every agent holds an open connection: bench raises its open-files limit
+(RLIMIT_NOFILE) to the hard limit if it needs to, and says so when the hard
+limit is too low for --agents; the spawned server inherits it.
+
 The report gives jobs/s, the latency percentiles (p50, p95, p99, max), the
-server's CPU seconds and peak resident memory over the measurement, and the
-errors by method and kind. -o json prints the same with stable field names.
-Progress goes to stderr (--no-progress silences it). The exit code is 1 when
-a job did not complete exactly once.`,
+server's CPU seconds and share of one core, its peak resident memory (since
+it started, and within the measurement) and its resident memory at the end,
+the load generator's own CPU and memory (with a spawned server), the
+requests by method, and the errors by method and kind. -o json prints the
+same with stable field names. Progress goes to stderr (--no-progress
+silences it). The exit code is 1 when a job did not complete exactly once.`,
 		Example: `  # the default: 64 agents drain 10,000 jobs, batches of 100
   scirectl bench
 
@@ -114,6 +134,9 @@ a job did not complete exactly once.`,
   # the same with daemon-mode agents woken by agent.pollNow
   scirectl bench --mode steady --rate 500 --duration 1m --push
 
+  # what 5,000 idle agents polling every 30 s cost the server (issue 8)
+  scirectl bench --mode idle --agents 5000 --poll-interval 30s --duration 2m
+
   # on PostgreSQL (a scratch database: bench adds clients and jobs)
   scirectl bench --db postgres://bench@localhost/scire_bench
 
@@ -128,15 +151,15 @@ a job did not complete exactly once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Mode, "mode", string(loadgen.BurnDown), "burn-down (submit everything, then drain) or steady (fixed arrival rate)")
-	f.IntVar(&o.Agents, "agents", 64, "simulated agents, each with its own identity and connection")
-	f.IntVar(&o.Jobs, "jobs", 10000, "jobs to submit (steady mode with --duration: no limit unless given)")
-	f.IntVar(&o.Batch, "batch", 100, "jobs an agent asks for per agent.getJobs call (1..1000)")
+	f.StringVar(&o.Mode, "mode", string(loadgen.BurnDown), "burn-down (submit everything, then drain), steady (fixed arrival rate) or idle (no jobs: agents polling)")
+	f.IntVar(&o.Agents, "agents", 64, "simulated agents, each with its own identity and connection (1..10000)")
+	f.IntVar(&o.Jobs, "jobs", 10000, "jobs to submit (steady mode with --duration: no limit unless given; idle mode: none)")
+	f.IntVar(&o.Batch, "batch", 100, "jobs an agent asks for per agent.getJobs call (1..1000; idle mode: default 10, the agent's --max-jobs)")
 	f.IntVar(&o.SubmitBatch, "submit-batch", 100, "job.submit calls per system.multicall request (1: plain job.submit calls)")
 	f.IntVar(&o.Submitters, "submitters", 4, "concurrent submitting connections")
 	f.Float64Var(&o.Rate, "rate", 0, "steady mode: jobs submitted per second")
-	f.DurationVar(&o.Duration, "duration", 0, "steady mode: how long jobs arrive, e.g. 1m (default: until --jobs are submitted)")
-	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again (with --push: 5s, a safety net behind agent.pollNow)")
+	f.DurationVar(&o.Duration, "duration", 0, "steady mode: how long jobs arrive, e.g. 1m (default: until --jobs are submitted); idle mode: how long the agents are measured (default 2m)")
+	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again (with --push: 5s, a safety net behind agent.pollNow; idle mode: 30s, the agent's --interval)")
 	f.IntVar(&o.Pending, "pending", 0, "preload a backlog of this many jobs for a client that never polls")
 	f.BoolVar(&o.Push, "push", false, "daemon-mode agents: each listens for the server's agent.pollNow and waits for it instead of polling")
 	f.StringVar(&o.DB, "db", "", "database URL of the bench's server: sqlite://PATH or postgres://… (default a temporary SQLite file)")
@@ -150,8 +173,10 @@ a job did not complete exactly once.`,
 	f.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "give up after this long, reporting what was measured")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table or json (default $SCIRE_OUTPUT, else table)")
 	f.BoolVar(&o.NoProgress, "no-progress", false, "no progress lines on stderr")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "with --spawn=false: write a CPU profile of the drain (burn-down) or the run (steady) to FILE; the server's goroutines carry the label role=server")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "with --spawn=false: write a CPU profile of the drain (burn-down) or the run (steady, idle) to FILE; the server's goroutines carry the label role=server")
+	f.StringVar(&o.MemProfile, "memprofile", "", "with --spawn=false: write a heap profile taken at the end of the measurement, every agent still connected, to FILE")
 	_ = f.MarkHidden("cpuprofile")
+	_ = f.MarkHidden("memprofile")
 	return cmd
 }
 
@@ -171,12 +196,31 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 		Submitters: o.Submitters, Rate: o.Rate, Duration: o.Duration, PollInterval: o.PollInterval, Pending: o.Pending, Push: o.Push,
 		DB: o.DB, DataDir: o.DataDir, Spawn: o.Spawn, Keep: o.Keep, Timeout: o.Timeout, ServerLog: ios.ErrOut,
 	}
+	idle := lo.Mode == loadgen.Idle
+	if idle {
+		// Nothing is submitted: the submission flags are mistakes here.
+		for _, f := range []string{"jobs", "rate", "submit-batch", "submitters"} {
+			if changed(f) {
+				return usageError(fmt.Sprintf("--%s: the idle mode submits no jobs (it measures agents polling with nothing to do)", f))
+			}
+		}
+		lo.Jobs, lo.SubmitBatch, lo.Submitters = 0, 0, 0
+		if !changed("batch") {
+			lo.Batch = 0 // loadgen's idle default: the agent's --max-jobs
+		}
+		if !changed("poll-interval") {
+			lo.PollInterval = 0 // loadgen's idle default: the agent's --interval
+		}
+		if !changed("duration") {
+			lo.Duration = 0 // loadgen's idle default
+		}
+	}
 	// Zero would mean "the default" to loadgen; on the command line it is a mistake.
 	for _, c := range []struct {
 		flag string
 		v    int
 	}{{"agents", o.Agents}, {"jobs", o.Jobs}, {"batch", o.Batch}, {"submit-batch", o.SubmitBatch}, {"submitters", o.Submitters}} {
-		if c.v <= 0 && !(c.flag == "jobs" && o.Mode == string(loadgen.Steady) && o.Duration > 0) {
+		if c.v <= 0 && !(c.flag == "jobs" && o.Mode == string(loadgen.Steady) && o.Duration > 0) && !(idle && c.flag != "agents" && c.flag != "batch") {
 			return usageError(fmt.Sprintf("--%s %d: want 1 or more", c.flag, c.v))
 		}
 	}
@@ -186,7 +230,10 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 	if o.PollInterval <= 0 {
 		return usageError(fmt.Sprintf("--poll-interval %s: want more than 0", o.PollInterval))
 	}
-	if o.Push && !changed("poll-interval") {
+	if idle && changed("duration") && o.Duration <= 0 {
+		return usageError(fmt.Sprintf("--duration %s: want more than 0", o.Duration))
+	}
+	if o.Push && !changed("poll-interval") && !idle {
 		lo.PollInterval = 0 // loadgen's default for push mode: a 5s safety net
 	}
 	if lo.Mode == loadgen.Steady && o.Duration > 0 && !changed("jobs") {
@@ -239,6 +286,17 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 		defer f.Close()
 		lo.CPUProfile = f
 	}
+	if o.MemProfile != "" {
+		if lo.Spawn {
+			return usageError("--memprofile profiles the bench process: use it with --spawn=false")
+		}
+		f, err := os.Create(o.MemProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		lo.MemProfile = f
+	}
 	if err := lo.Validate(); err != nil {
 		return usageError(err.Error())
 	}
@@ -264,9 +322,13 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 func printBench(out io.Writer, r *loadgen.Results) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	idle := r.Mode == loadgen.Idle
 	mode := "burn-down: every job submitted first, then drained"
-	if r.Mode == loadgen.Steady {
+	switch r.Mode {
+	case loadgen.Steady:
 		mode = fmt.Sprintf("steady: %s jobs/s arriving while the agents run", num(r.TargetRate))
+	case loadgen.Idle:
+		mode = fmt.Sprintf("idle: no jobs, agents polling for %s", dur(r.MeasureSeconds))
 	}
 	row("MODE", "%s", mode)
 	srv := r.Target + " server, " + r.ServerURL
@@ -276,34 +338,41 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 	row("SERVER", "%s", srv)
 	row("MACHINE", "%d CPUs", r.CPUs)
 	agents := fmt.Sprintf("%d polling, up to %d jobs per agent.getJobs", r.Agents, r.Batch)
+	if idle {
+		agents = fmt.Sprintf("%s polling: agent.heartbeat + agent.getJobs(%d) every %s ±10%%, first polls spread over one interval",
+			num(float64(r.Agents)), r.Batch, dur(r.PollIntervalSeconds))
+	}
 	if r.Push {
 		agents = fmt.Sprintf("%d in daemon mode (woken by agent.pollNow: %s pushes received), up to %d jobs per agent.getJobs",
 			r.Agents, num(float64(r.Pushes)), r.Batch)
 	}
 	row("AGENTS", "%s", agents)
+	row("SETUP", "%s agents registered and accepted in %s (client.accept %s), not measured",
+		num(float64(r.Agents)), dur(r.SetupSeconds), dur(r.AcceptSeconds))
 	if r.Pending > 0 {
 		row("BACKLOG", "%s pending jobs for an idle client, preloaded in %s", num(float64(r.Pending)), dur(r.PreloadSeconds))
 	}
-	row("JOBS", "%s submitted, %s completed (%d missing, %d completed twice)", num(float64(r.Jobs)), num(float64(r.Completed)), r.Missing, r.Duplicates)
-	per := fmt.Sprintf("%d job.submit per request", r.SubmitBatch)
-	if r.SubmitBatch == 1 {
-		per = "one job.submit per request"
-	}
-	row("SUBMITTED", "%s jobs/s (%s in %s; %s, %d connections)", num(r.SubmitRate), num(float64(r.Jobs)), dur(r.SubmitSeconds), per, r.Submitters)
-	row("THROUGHPUT", "%s jobs/s completed (%s in %s)", num(r.JobsPerSecond), num(float64(r.Completed)), dur(r.DrainSeconds))
 	lat := func(l loadgen.Latency) string {
 		return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s", ms(l.P50), ms(l.P95), ms(l.P99), ms(l.Max))
 	}
-	row("SUBMIT→RECEIVED", "%s", lat(r.SubmitToReceived))
-	row("SUBMIT→COMPLETED", "%s", lat(r.SubmitToCompleted))
-	if r.ServerCPUSeconds != nil {
-		window := r.SubmitSeconds + r.DrainSeconds
-		if r.Mode == loadgen.Steady {
-			window = r.DrainSeconds
+	if !idle {
+		row("JOBS", "%s submitted, %s completed (%d missing, %d completed twice)", num(float64(r.Jobs)), num(float64(r.Completed)), r.Missing, r.Duplicates)
+		per := fmt.Sprintf("%d job.submit per request", r.SubmitBatch)
+		if r.SubmitBatch == 1 {
+			per = "one job.submit per request"
 		}
+		row("SUBMITTED", "%s jobs/s (%s in %s; %s, %d connections)", num(r.SubmitRate), num(float64(r.Jobs)), dur(r.SubmitSeconds), per, r.Submitters)
+		row("THROUGHPUT", "%s jobs/s completed (%s in %s)", num(r.JobsPerSecond), num(float64(r.Completed)), dur(r.DrainSeconds))
+		row("SUBMIT→RECEIVED", "%s", lat(r.SubmitToReceived))
+		row("SUBMIT→COMPLETED", "%s", lat(r.SubmitToCompleted))
+	} else if r.CallLatency != nil {
+		row("CALL LATENCY", "%s (agent.heartbeat and agent.getJobs)", lat(*r.CallLatency))
+	}
+	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	if r.ServerCPUSeconds != nil {
 		share := ""
-		if window > 0 {
-			share = fmt.Sprintf(", %.0f%% of one core over %s", 100**r.ServerCPUSeconds/window, dur(window))
+		if r.ServerCPUPercent != nil {
+			share = fmt.Sprintf(", %.1f%% of one core over %s", *r.ServerCPUPercent, dur(r.MeasureSeconds))
 		}
 		if r.ServerCPUDrainSeconds != nil {
 			share += fmt.Sprintf("; %.2f s of it while draining", *r.ServerCPUDrainSeconds)
@@ -316,16 +385,43 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 			}
 			row("SERVER CPU PER JOB", "%.0f µs (%s)", *r.ServerCPUPerJob, what)
 		}
-		row("SERVER PEAK RSS", "%.1f MiB", float64(*r.ServerPeakRSSBytes)/(1<<20))
+		rss := mib(*r.ServerPeakRSSBytes) + " peak since start"
+		if r.ServerWindowPeakRSSBytes != nil {
+			rss += ", " + mib(*r.ServerWindowPeakRSSBytes) + " peak while measured"
+		}
+		if r.ServerRSSEndBytes != nil {
+			rss += ", " + mib(*r.ServerRSSEndBytes) + " at the end"
+		}
+		row("SERVER RSS", "%s", rss)
 		row("MEASURED", "%s", r.ResourceScope)
 	} else {
 		row("SERVER CPU, RSS", "unknown (remote server)")
 	}
+	if r.LoadgenCPUSeconds != nil {
+		share := ""
+		if r.LoadgenCPUPercent != nil {
+			share = fmt.Sprintf(" (%.1f%% of one core)", *r.LoadgenCPUPercent)
+		}
+		row("LOAD GENERATOR", "%.2f s CPU%s, %s peak RSS: bench itself, on the same machine", *r.LoadgenCPUSeconds, share, mib(*r.LoadgenPeakRSSBytes))
+	}
 	calls := make([]string, 0, len(r.Calls))
+	var total int64
 	for _, k := range sortedKeys(r.Calls) {
 		calls = append(calls, fmt.Sprintf("%s %s", k, num(float64(r.Calls[k]))))
+		total += r.Calls[k]
 	}
-	row("REQUESTS", "%s; %s empty polls", strings.Join(calls, ", "), num(float64(r.EmptyPolls)))
+	if idle {
+		rate := ""
+		if r.MeasureSeconds > 0 {
+			rate = fmt.Sprintf(" (%s/s)", num(float64(total)/r.MeasureSeconds))
+		}
+		row("REQUESTS", "%s%s: %s", num(float64(total)), rate, strings.Join(calls, ", "))
+		if r.NewConnections != nil {
+			row("CONNECTIONS", "%s opened while measured (0: every agent kept its own alive)", num(float64(*r.NewConnections)))
+		}
+	} else {
+		row("REQUESTS", "%s; %s empty polls", strings.Join(calls, ", "), num(float64(r.EmptyPolls)))
+	}
 	if r.ErrorsTotal == 0 {
 		row("ERRORS", "none")
 	} else {

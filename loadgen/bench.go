@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -31,6 +32,11 @@ type bench struct {
 	allSubmitted chan struct{} // closed with submitDone set
 	submitted    atomic.Int64  // jobs accepted by job.submit
 	completed    atomic.Int64  // completions accepted by reportStatus
+
+	// Idle mode.
+	requests atomic.Int64 // agent calls made
+	failures atomic.Int64 // of which failed
+	newConns atomic.Int64 // connections the agents opened during the window
 
 	mu    sync.Mutex
 	subs  []submitRec // every accepted submit
@@ -109,6 +115,19 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 	}
 	b.runID = hex.EncodeToString(id)
 
+	// Every agent holds a connection (and in push mode a listener, and the
+	// server's connection to it); an in-process server holds the other end.
+	need := b.o.Agents + 128
+	if b.o.Push {
+		need += 2 * b.o.Agents
+	}
+	if b.o.Server == "" && !b.o.Spawn {
+		need += b.o.Agents
+	}
+	if err := ensureOpenFiles(need, fmt.Sprintf("%d agents (--agents)", b.o.Agents)); err != nil {
+		return nil, err
+	}
+
 	b.printf("starting the server")
 	t, err := b.startTarget(ctx)
 	if err != nil {
@@ -134,10 +153,6 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 			return nil, err
 		}
 	}
-	b.printf("registering %d agents", b.o.Agents)
-	if err := b.setupAgents(ctx); err != nil {
-		return nil, err
-	}
 	defer func() {
 		for _, a := range b.agents {
 			if a != nil && a.c != nil {
@@ -148,6 +163,12 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 			}
 		}
 	}()
+	b.printf("registering %d agents", b.o.Agents)
+	t0 := time.Now()
+	if err := b.setupAgents(ctx); err != nil {
+		return nil, err
+	}
+	b.res.SetupSeconds = time.Since(t0).Seconds()
 	if t.kind == "remote" && !b.o.Keep {
 		defer b.removeClients()
 	}
@@ -166,8 +187,8 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 	return b.res, runErr
 }
 
-// measure submits and drains, timing both, with the server's resources
-// sampled around them.
+// measure submits and drains (or, in idle mode, lets the agents idle),
+// timing both, with the server's resources sampled around them.
 func (b *bench) measure(ctx context.Context) error {
 	profiling := false
 	profile := func() error {
@@ -185,11 +206,13 @@ func (b *bench) measure(ctx context.Context) error {
 			pprof.StopCPUProfile()
 		}
 	}()
-	var cpu0 time.Duration
-	haveMeter := false
-	if b.t.meter != nil {
-		cpu0, _, haveMeter = b.t.meter.sample()
+	if b.o.Mode == Idle {
+		if err := profile(); err != nil {
+			return err
+		}
+		return b.idle(ctx)
 	}
+	w := b.openWindow()
 	stopProgress := b.every(2*time.Second, func() {
 		b.printf("submitted %d, completed %d", b.submitted.Load(), b.completed.Load())
 	})
@@ -204,18 +227,18 @@ func (b *bench) measure(ctx context.Context) error {
 		b.endSubmission()
 		if err == nil {
 			b.printf("draining with %d agents, batch %d", b.o.Agents, b.o.Batch)
-			var cpuD time.Duration
+			var uD usage
 			haveD := false
-			if haveMeter {
-				cpuD, _, haveD = b.t.meter.sample()
+			if b.t.meter != nil {
+				uD, haveD = b.t.meter.sample()
 			}
 			start = time.Now()
 			if err = profile(); err == nil {
 				err = b.drain(ctx)
 			}
 			if haveD {
-				if cpu1, _, ok := b.t.meter.sample(); ok {
-					c := (cpu1 - cpuD).Seconds()
+				if u1, ok := b.t.meter.sample(); ok {
+					c := (u1.cpu - uD.cpu).Seconds()
 					b.res.ServerCPUDrainSeconds = &c
 				}
 			}
@@ -227,12 +250,7 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 	}
 	stopProgress()
-	if haveMeter {
-		if cpu1, rss, ok := b.t.meter.sample(); ok {
-			c := (cpu1 - cpu0).Seconds()
-			b.res.ServerCPUSeconds, b.res.ServerPeakRSSBytes, b.res.ResourceScope = &c, &rss, b.t.scope
-		}
-	}
+	w.close()
 	if !start.IsZero() {
 		b.res.DrainSeconds = b.lastCompletion().Sub(start).Seconds()
 		if b.res.DrainSeconds < 0 {
@@ -247,6 +265,74 @@ func (b *bench) measure(ctx context.Context) error {
 		return fmt.Errorf("%s: %d jobs submitted, %d completed", why, b.submitted.Load(), b.completed.Load())
 	}
 	return err
+}
+
+// window is the measured part of a run: the server's resources (and, with
+// a spawned server, the load generator's own) sampled at its start; close
+// samples them again and fills the results.
+type window struct {
+	b         *bench
+	start     time.Time
+	srv, self usage
+	haveSrv   bool
+	haveSelf  bool
+	reset     bool // the server's peak RSS was reset at the start
+}
+
+func (b *bench) openWindow() *window {
+	w := &window{b: b}
+	if m := b.t.meter; m != nil {
+		if w.srv, w.haveSrv = m.sample(); w.haveSrv {
+			w.reset = m.resetPeak()
+		}
+	}
+	if b.t.kind == "spawned" {
+		w.self, w.haveSelf = selfMeter{}.sample()
+	}
+	w.start = time.Now()
+	return w
+}
+
+func (w *window) close() {
+	if p := w.b.o.MemProfile; p != nil {
+		runtime.GC()
+		if err := pprof.Lookup("heap").WriteTo(p, 0); err != nil {
+			w.b.printf("warning: heap profile: %v", err)
+		}
+	}
+	r := w.b.res
+	secs := time.Since(w.start).Seconds()
+	r.MeasureSeconds = secs
+	percent := func(cpu float64) *float64 {
+		if secs <= 0 {
+			return nil
+		}
+		p := 100 * cpu / secs
+		return &p
+	}
+	if w.haveSrv {
+		if u, ok := w.b.t.meter.sample(); ok {
+			c := (u.cpu - w.srv.cpu).Seconds()
+			peak := u.peak
+			if w.reset {
+				wp := u.peak
+				r.ServerWindowPeakRSSBytes = &wp
+				peak = max(peak, w.srv.peak) // the setup's peak, from before the reset
+			}
+			r.ServerCPUSeconds, r.ServerCPUPercent, r.ServerPeakRSSBytes, r.ResourceScope = &c, percent(c), &peak, w.b.t.scope
+			if u.rss > 0 {
+				rss := u.rss
+				r.ServerRSSEndBytes = &rss
+			}
+		}
+	}
+	if w.haveSelf {
+		if u, ok := (selfMeter{}).sample(); ok {
+			c := (u.cpu - w.self.cpu).Seconds()
+			peak := u.peak
+			r.LoadgenCPUSeconds, r.LoadgenCPUPercent, r.LoadgenPeakRSSBytes = &c, percent(c), &peak
+		}
+	}
 }
 
 // endSubmission tells the agents that no more jobs will come.
@@ -351,6 +437,15 @@ func (b *bench) collect() {
 	if cpu != nil && r.Completed > 0 {
 		us := *cpu * 1e6 / float64(r.Completed)
 		r.ServerCPUPerJob = &us
+	}
+	if b.o.Mode == Idle {
+		var lat []time.Duration
+		for _, a := range b.agents {
+			lat = append(lat, a.lat...)
+		}
+		l := distribution(lat)
+		n := b.newConns.Load()
+		r.CallLatency, r.NewConnections = &l, &n
 	}
 	r.Calls, r.Errors = b.calls, b.errs
 	r.ErrorsTotal = 0

@@ -10,10 +10,13 @@
 // <statuses> document, all succeeded) without running anything, so what is
 // measured is the server: XML-RPC, TLS, the gate and the database.
 //
-// Two modes: burn-down (submit every job first, then start the agents and
-// time the drain) and steady (agents run from the start while jobs arrive
-// at a fixed rate). Every job targets one agent, round-robin, and carries
-// its job id in the job document, so each job's submit→received and
+// Three modes: burn-down (submit every job first, then start the agents and
+// time the drain), steady (agents run from the start while jobs arrive at a
+// fixed rate) and idle (no jobs: a fleet of agents polls at a real agent's
+// cadence — agent.heartbeat and agent.getJobs every PollInterval, ±10% —
+// and what is measured is what the fleet costs the server while nothing
+// happens). Every job targets one agent, round-robin, and carries its job
+// id in the job document, so each job's submit→received and
 // submit→completed latencies are known; the percentiles are over all jobs.
 package loadgen
 
@@ -38,22 +41,37 @@ const (
 	BurnDown Mode = "burn-down"
 	// Steady submits jobs at a fixed rate while the agents run.
 	Steady Mode = "steady"
+	// Idle submits nothing: the agents poll as real idle agents do, each
+	// every PollInterval with ±10% jitter, their first polls spread evenly
+	// over one interval, for Duration.
+	Idle Mode = "idle"
+)
+
+// Idle mode's defaults: those of the real agent (scirectl client poll).
+const (
+	DefaultIdlePollInterval = 30 * time.Second // the agent's default --interval
+	DefaultIdleBatch        = 10               // the agent's default --max-jobs
+	DefaultIdleDuration     = 2 * time.Minute
 )
 
 // Options configure a run. The zero value of a field takes the default in
 // its comment.
 type Options struct {
-	Mode        Mode          // default BurnDown
-	Agents      int           // simulated agents; default 64
-	Jobs        int           // jobs to submit; default 10000. Steady mode with Duration: 0 means no limit
-	Batch       int           // agent.getJobs max (1..1000); default 100
-	SubmitBatch int           // job.submit calls per system.multicall request; 1 sends plain job.submit calls; default 100
-	Submitters  int           // concurrent submitting connections; default 4
-	Rate        float64       // steady mode: jobs submitted per second (required)
-	Duration    time.Duration // steady mode: stop submitting after this long (0: when Jobs are submitted)
+	Mode        Mode    // default BurnDown
+	Agents      int     // simulated agents; default 64
+	Jobs        int     // jobs to submit; default 10000 (idle mode: none). Steady mode with Duration: 0 means no limit
+	Batch       int     // agent.getJobs max (1..1000); default 100 (idle mode: 10)
+	SubmitBatch int     // job.submit calls per system.multicall request; 1 sends plain job.submit calls; default 100
+	Submitters  int     // concurrent submitting connections; default 4
+	Rate        float64 // steady mode: jobs submitted per second (required)
+	// Duration is, in steady mode, when to stop submitting (0: when Jobs
+	// are submitted); in idle mode the measurement window (default 2m, at
+	// least one PollInterval).
+	Duration time.Duration
 	// PollInterval is how long an agent that got no job waits before it
 	// asks again (in steady mode, a part of submit→received); default
-	// 100ms. With Push it is the safety net behind agent.pollNow; default 5s.
+	// 100ms. With Push it is the safety net behind agent.pollNow; default
+	// 5s. In idle mode it is the agent's --interval; default 30s.
 	PollInterval time.Duration
 	// Pending preloads a backlog of this many extra jobs, each with one
 	// run for a client that never polls, before the measurement, to show
@@ -94,6 +112,11 @@ type Options struct {
 	// load generator are one process, told apart by the goroutine label
 	// role=server|loadgen (go tool pprof -tagfocus role=server).
 	CPUProfile io.Writer
+	// MemProfile, for an in-process server, receives a heap profile taken
+	// at the end of the measurement (after a GC), while every agent still
+	// holds its connection: the server's allocation sites and the load
+	// generator's are told apart by their stacks.
+	MemProfile io.Writer
 
 	// Progress, when set, receives a line every few seconds.
 	Progress io.Writer
@@ -108,11 +131,14 @@ func (o *Options) defaults() {
 	if o.Agents == 0 {
 		o.Agents = 64
 	}
-	if o.Jobs == 0 && !(o.Mode == Steady && o.Duration > 0) {
+	if o.Jobs == 0 && !(o.Mode == Steady && o.Duration > 0) && o.Mode != Idle {
 		o.Jobs = 10000
 	}
 	if o.Batch == 0 {
 		o.Batch = 100
+		if o.Mode == Idle {
+			o.Batch = DefaultIdleBatch
+		}
 	}
 	if o.SubmitBatch == 0 {
 		o.SubmitBatch = 100
@@ -121,10 +147,17 @@ func (o *Options) defaults() {
 		o.Submitters = 4
 	}
 	if o.PollInterval == 0 {
-		o.PollInterval = 100 * time.Millisecond
-		if o.Push {
+		switch {
+		case o.Mode == Idle:
+			o.PollInterval = DefaultIdlePollInterval
+		case o.Push:
 			o.PollInterval = 5 * time.Second
+		default:
+			o.PollInterval = 100 * time.Millisecond
 		}
+	}
+	if o.Mode == Idle && o.Duration == 0 {
+		o.Duration = DefaultIdleDuration
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Minute
@@ -137,8 +170,8 @@ func (o Options) Validate() error {
 	o.defaults()
 	bad := func(format string, args ...any) error { return fmt.Errorf(format, args...) }
 	switch {
-	case o.Mode != BurnDown && o.Mode != Steady:
-		return bad("mode %q: want burn-down or steady", o.Mode)
+	case o.Mode != BurnDown && o.Mode != Steady && o.Mode != Idle:
+		return bad("mode %q: want burn-down, steady or idle", o.Mode)
 	case o.Agents < 1 || o.Agents > 10000:
 		return bad("agents %d: want 1..10000", o.Agents)
 	case o.Jobs < 0:
@@ -168,6 +201,19 @@ func (o Options) Validate() error {
 		if o.Duration < 0 {
 			return bad("duration %s: want more than 0", o.Duration)
 		}
+	case Idle:
+		switch {
+		case o.Jobs != 0:
+			return bad("jobs %d: the idle mode submits no jobs", o.Jobs)
+		case o.Rate != 0:
+			return bad("rate applies to the steady mode only (the idle mode submits no jobs)")
+		case o.Duration < 0:
+			return bad("duration %s: want more than 0", o.Duration)
+		case o.Duration < o.PollInterval:
+			return bad("duration %s is shorter than poll-interval %s: every agent must poll at least once", o.Duration, o.PollInterval)
+		case o.Timeout <= o.Duration:
+			return bad("timeout %s: want more than the duration (%s) and the setup", o.Timeout, o.Duration)
+		}
 	}
 	if o.Server != "" {
 		switch {
@@ -175,12 +221,12 @@ func (o Options) Validate() error {
 			return bad("an existing server (--server) needs an operator token allowed client.accept and job.submit")
 		case o.DB != "" || o.DataDir != "":
 			return bad("db and data-dir are for a server started by the bench, not with --server")
-		case o.CPUProfile != nil:
-			return bad("a CPU profile can be taken of an in-process server only (not with --server)")
+		case o.CPUProfile != nil || o.MemProfile != nil:
+			return bad("a CPU or heap profile can be taken of an in-process server only (not with --server)")
 		}
 	}
-	if o.Spawn && o.CPUProfile != nil {
-		return bad("a CPU profile can be taken of an in-process server only (spawn off)")
+	if o.Spawn && (o.CPUProfile != nil || o.MemProfile != nil) {
+		return bad("a CPU or heap profile can be taken of an in-process server only (spawn off)")
 	}
 	return nil
 }
@@ -210,6 +256,20 @@ type Results struct {
 	Pending     int     `json:"pending"`
 	Push        bool    `json:"push"`                  // daemon-mode agents woken by agent.pollNow
 	TargetRate  float64 `json:"target_rate,omitempty"` // steady mode
+	// PollIntervalSeconds is how long an agent with no work waits before
+	// it polls again (idle mode: the cycle of agent.heartbeat and
+	// agent.getJobs, ±10% jitter).
+	PollIntervalSeconds float64 `json:"poll_interval_seconds"`
+
+	// SetupSeconds is the time to create, register and accept the agents
+	// (each opens its TLS connection then), of which AcceptSeconds for
+	// client.accept; neither is part of the measurement.
+	SetupSeconds  float64 `json:"setup_seconds"`
+	AcceptSeconds float64 `json:"accept_seconds"`
+	// MeasureSeconds is the wall time between the two samples of the
+	// server's resources: the measured part of the run (idle mode: the
+	// window of --duration).
+	MeasureSeconds float64 `json:"measure_seconds"`
 
 	Jobs       int `json:"jobs"`       // submitted and accepted by the server
 	Completed  int `json:"completed"`  // reported succeeded and accepted, once each
@@ -237,9 +297,30 @@ type Results struct {
 	// ServerCPUPerJob is server CPU microseconds per completed job: over
 	// the drain in burn-down mode, over the whole run in steady mode. It
 	// varies less than jobs/s when the machine is shared.
-	ServerCPUPerJob    *float64 `json:"server_cpu_us_per_job,omitempty"`
-	ServerPeakRSSBytes *int64   `json:"server_peak_rss_bytes,omitempty"`
-	ResourceScope      string   `json:"resource_scope,omitempty"`
+	ServerCPUPerJob *float64 `json:"server_cpu_us_per_job,omitempty"`
+	// ServerCPUPercent is ServerCPUSeconds as a percentage of one core
+	// over MeasureSeconds.
+	ServerCPUPercent *float64 `json:"server_cpu_percent,omitempty"`
+	// ServerPeakRSSBytes is the largest resident set since the server
+	// started, setup included; ServerWindowPeakRSSBytes the largest during
+	// the measurement alone (when the peak could be reset at its start:
+	// Linux /proc/PID/clear_refs); ServerRSSEndBytes the resident set at
+	// its end.
+	ServerPeakRSSBytes       *int64 `json:"server_peak_rss_bytes,omitempty"`
+	ServerWindowPeakRSSBytes *int64 `json:"server_window_peak_rss_bytes,omitempty"`
+	ServerRSSEndBytes        *int64 `json:"server_rss_end_bytes,omitempty"`
+	ResourceScope            string `json:"resource_scope,omitempty"`
+	// The load generator's own cost over the same window, when it runs in
+	// a process of its own (spawned server): it shares the machine.
+	LoadgenCPUSeconds   *float64 `json:"loadgen_cpu_seconds,omitempty"`
+	LoadgenCPUPercent   *float64 `json:"loadgen_cpu_percent,omitempty"`
+	LoadgenPeakRSSBytes *int64   `json:"loadgen_peak_rss_bytes,omitempty"`
+
+	// Idle mode: the response time of the agents' calls (agent.heartbeat
+	// and agent.getJobs), and the TLS connections the agents had to open
+	// during the window (0 when each kept its own alive, as it should).
+	CallLatency    *Latency `json:"call_latency,omitempty"`
+	NewConnections *int64   `json:"new_connections,omitempty"`
 
 	Calls       map[string]int64 `json:"calls"`       // XML-RPC requests by method
 	EmptyPolls  int64            `json:"empty_polls"` // agent.getJobs answered with no job
@@ -249,10 +330,13 @@ type Results struct {
 }
 
 func newResults(o Options) *Results {
+	if o.Mode == Idle { // nothing is submitted
+		o.SubmitBatch, o.Submitters = 0, 0
+	}
 	return &Results{
 		Mode: o.Mode, StartedAt: time.Now().UTC(), CPUs: runtime.NumCPU(), Agents: o.Agents, Batch: o.Batch,
 		SubmitBatch: o.SubmitBatch, Submitters: o.Submitters, Pending: o.Pending, Push: o.Push, TargetRate: o.Rate,
-		Calls: map[string]int64{}, Errors: map[string]int64{},
+		PollIntervalSeconds: o.PollInterval.Seconds(), Calls: map[string]int64{}, Errors: map[string]int64{},
 	}
 }
 

@@ -5,18 +5,22 @@ package loadgen
 import (
 	"os"
 	"os/exec"
-	"time"
 )
 
 // Process figures are read from Linux's /proc and getrusage; elsewhere
 // they are reported as unknown.
 type selfMeter struct{}
 
-func (selfMeter) sample() (time.Duration, int64, bool) { return 0, 0, false }
+func (selfMeter) sample() (usage, bool) { return usage{}, false }
+func (selfMeter) resetPeak() bool       { return false }
 
 type procMeter struct{ pid int }
 
-func (procMeter) sample() (time.Duration, int64, bool) { return 0, 0, false }
+func (procMeter) sample() (usage, bool) { return usage{}, false }
+func (procMeter) resetPeak() bool       { return false }
+
+// ensureOpenFiles leaves the limit to the system.
+func ensureOpenFiles(int, string) error { return nil }
 
 func childAttrs(*exec.Cmd) {}
 

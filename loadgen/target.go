@@ -42,9 +42,19 @@ type target struct {
 	logs    *tailBuffer // spawned: the end of the child's output
 }
 
-// meter samples a process's CPU time and peak RSS.
+// meter samples a process's CPU time and resident memory.
 type meter interface {
-	sample() (cpu time.Duration, peakRSS int64, ok bool)
+	sample() (usage, bool)
+	// resetPeak makes the peak start again from the current resident set;
+	// false when it cannot.
+	resetPeak() bool
+}
+
+// usage is one sample of a process.
+type usage struct {
+	cpu  time.Duration // user + system since the process started
+	peak int64         // the largest resident set (since the start or the last reset), bytes
+	rss  int64         // the resident set now, bytes (0: unknown)
 }
 
 // startTarget connects to o.Server or starts a server, with the backlog

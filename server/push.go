@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -62,6 +63,18 @@ import (
 // after PushFirstBackoff, then twice that, … PushRetries times, then given
 // up: the client's own polling covers it. Back-off waits hold no worker.
 //
+// Connections. Pushes to one client reuse one kept-alive TLS connection:
+// a handshake costs far more than the call (at 500 pushes/s a handshake per
+// push made the daemon fall behind). Each client has its own transport
+// (pushConns), built for its callback URL and fingerprint, so a connection
+// is only ever reused for the client it was verified for; when either
+// changes, the old transport is dropped and its connections closed. The
+// transports live in an LRU of PushMaxConns clients, each keeping at most
+// one idle connection for PushIdleTimeout: with thousands of daemon-mode
+// clients the least recently pushed lose their connection (the next push
+// to them handshakes again), never the daemon its memory. Stopping the
+// pusher closes them all.
+//
 // Identity, both ways. The daemon presents tls/push.crt, a client
 // certificate issued by its CA (EnsureTLS): the agent accepts agent.pollNow
 // only from a certificate chaining to the CA it pinned. The agent presents
@@ -85,6 +98,13 @@ const (
 	PushTimeout      = 2 * time.Second
 	PushRetries      = 3
 	PushFirstBackoff = time.Second
+	// PushIdleTimeout closes a push connection unused this long (the
+	// agent's own listener closes idle ones after 2 minutes).
+	PushIdleTimeout = 90 * time.Second
+	// PushMaxConns bounds the clients with a kept-alive push connection.
+	// Each holds one TLS connection, its buffers and two goroutines: 80 KiB
+	// measured for both ends together, so at most ~13 MiB for the daemon's.
+	PushMaxConns = 256
 )
 
 // Push outcomes, as api.PushResult.Result. pushOK and pushFailed (given
@@ -99,10 +119,12 @@ const (
 
 // pushOptions tune a pusher; zero fields take the defaults above.
 type pushOptions struct {
-	Workers int
-	Timeout time.Duration
-	Retries int
-	Backoff time.Duration
+	Workers     int
+	Timeout     time.Duration
+	Retries     int
+	Backoff     time.Duration
+	IdleTimeout time.Duration
+	MaxConns    int
 }
 
 // pusher sends agent.pollNow to daemon-mode clients.
@@ -121,6 +143,8 @@ type pusher struct {
 	closed  bool
 	started bool
 	busy    int // pushes in flight
+
+	conns *pushConns // a kept-alive transport per recently pushed client
 
 	nbWake  chan struct{}        // wakes runNotBefore: a job with a future not_before arrived
 	observe func(outcome string) // counts each push's final outcome (metrics); may be nil
@@ -148,8 +172,15 @@ func newPusher(log *slog.Logger, cert tls.Certificate, client func(context.Conte
 	if o.Backoff <= 0 {
 		o.Backoff = PushFirstBackoff
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = PushIdleTimeout
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = PushMaxConns
+	}
 	p := &pusher{opts: o, log: log, cert: cert, client: client, serverID: serverID,
 		pending: map[int64]*pushState{}, last: map[int64]api.PushResult{}, nbWake: make(chan struct{}, 1)}
+	p.conns = &pushConns{max: o.MaxConns, byID: map[int64]*list.Element{}, lru: list.New(), newTransport: p.transport}
 	p.cond = sync.NewCond(&p.mu)
 	return p
 }
@@ -173,6 +204,7 @@ func (p *pusher) start(ctx context.Context) {
 		p.closed = true
 		p.cond.Broadcast()
 		p.mu.Unlock()
+		p.conns.close()
 	}()
 }
 
@@ -330,58 +362,48 @@ func (p *pusher) pushOnce(ctx context.Context, id int64) error {
 	defer cancel()
 	c, err := p.client(ctx, id)
 	if errors.Is(err, db.ErrNotFound) {
+		p.conns.forget(id)
 		return errNoPush
 	} else if err != nil {
 		return fmt.Errorf("look up client: %w", err)
 	}
 	if c.Status != db.ClientActive || c.Mode != db.ModeDaemon || c.CallbackURL == "" {
+		p.conns.forget(id)
 		return errNoPush
 	}
-	return p.pollNow(ctx, c.CallbackURL, c.Fingerprint)
+	return p.pollNow(ctx, c.ID, c.CallbackURL, c.Fingerprint)
 }
 
 // pollNow calls agent.pollNow at callback, accepting only a peer whose
-// certificate has the given fingerprint (see the comment at the top).
-func (p *pusher) pollNow(ctx context.Context, callback, fingerprint string) error {
+// certificate has the given fingerprint (see the comment at the top), on
+// the client's kept-alive connection when it has one.
+func (p *pusher) pollNow(ctx context.Context, id int64, callback, fingerprint string) error {
 	u, err := url.Parse(callback)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return &permanentError{fmt.Errorf("callback_url %q is not an https:// URL", callback)}
 	}
-	conf := &tls.Config{
-		Certificates: []tls.Certificate{p.cert},
-		// No chain: the agent's certificate is self-signed. The identity
-		// check is the fingerprint pin in VerifyConnection.
-		InsecureSkipVerify: true,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return &permanentError{errors.New("agent presented no certificate")}
-			}
-			if got := pki.Fingerprint(cs.PeerCertificates[0].Raw); got != fingerprint {
-				return &permanentError{fmt.Errorf("the agent at %s presented certificate %s…, not the enrolled %s…",
-					u.Host, got[:16], fingerprint[:min(16, len(fingerprint))])}
-			}
-			return nil
-		},
-		MinVersion: tls.VersionTLS12,
+	c, err := p.conns.get(id, callback, fingerprint)
+	if err != nil {
+		return err
 	}
-	// One connection per push: pushes to one client are rare, and a pooled
-	// connection must never serve a client it was not verified for.
-	tr := &http.Transport{
-		TLSClientConfig:        conf,
-		DisableKeepAlives:      true,
-		DialContext:            (&net.Dialer{Timeout: p.opts.Timeout}).DialContext,
-		TLSHandshakeTimeout:    p.opts.Timeout,
-		ResponseHeaderTimeout:  p.opts.Timeout,
-		MaxResponseHeaderBytes: 16 << 10,
-	}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	err = p.call(ctx, c.hc, u)
+	p.conns.done(c, err != nil) // after a failure, the next attempt starts afresh
+	return err
+}
+
+// call sends agent.pollNow with hc to u and checks the reply.
+func (p *pusher) call(ctx context.Context, hc *http.Client, u *url.URL) error {
+	callback := u.String()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, callback, bytes.NewReader(pollNowCall))
 	if err != nil {
 		return &permanentError{err}
 	}
 	req.Header.Set("Content-Type", "text/xml")
 	req.Header.Set("User-Agent", "scirectl-server")
+	// agent.pollNow may be repeated harmlessly: this lets the transport
+	// send it again on a fresh connection when a kept one turns out to be
+	// closed by the agent (no header is sent).
+	req.Header["Idempotency-Key"] = nil
 	resp, err := hc.Do(req)
 	if err != nil {
 		var perm *permanentError
@@ -405,6 +427,150 @@ func (p *pusher) pollNow(ctx context.Context, callback, fingerprint string) erro
 		return fmt.Errorf("agent.pollNow: %w", err)
 	}
 	return nil
+}
+
+// transport is the HTTP transport of one client's pushes: its TLS
+// configuration accepts only a peer whose certificate has that client's
+// fingerprint, so every connection it keeps was verified for that client.
+func (p *pusher) transport(callback, fingerprint string) *http.Transport {
+	host := callback
+	if u, err := url.Parse(callback); err == nil {
+		host = u.Host
+	}
+	conf := &tls.Config{
+		Certificates: []tls.Certificate{p.cert},
+		// No chain: the agent's certificate is self-signed. The identity
+		// check is the fingerprint pin in VerifyConnection.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return &permanentError{errors.New("agent presented no certificate")}
+			}
+			if got := pki.Fingerprint(cs.PeerCertificates[0].Raw); got != fingerprint {
+				return &permanentError{fmt.Errorf("the agent at %s presented certificate %s…, not the enrolled %s…",
+					host, got[:16], fingerprint[:min(16, len(fingerprint))])}
+			}
+			return nil
+		},
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+	}
+	return &http.Transport{
+		TLSClientConfig:        conf,
+		DialContext:            (&net.Dialer{Timeout: p.opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:    p.opts.Timeout,
+		ResponseHeaderTimeout:  p.opts.Timeout,
+		MaxResponseHeaderBytes: 16 << 10,
+		// One client, one connection: at most one push to it is in flight.
+		MaxIdleConns:        1,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     p.opts.IdleTimeout,
+		DisableCompression:  true,
+	}
+}
+
+// pushConns keeps a transport per client, for its callback URL and
+// fingerprint as last looked up, in an LRU bounded to max clients. At most
+// one push per client is in flight (see work), so a transport has at most
+// one user.
+type pushConns struct {
+	max          int
+	newTransport func(callback, fingerprint string) *http.Transport
+
+	mu     sync.Mutex
+	byID   map[int64]*list.Element // of *pushConn
+	lru    *list.List              // most recently used first
+	closed bool
+}
+
+type pushConn struct {
+	id                    int64
+	callback, fingerprint string
+	hc                    *http.Client
+	tr                    *http.Transport
+	dropped               bool // out of the LRU; pushConns.mu
+}
+
+var errPusherStopped = errors.New("pusher stopped")
+
+// get returns the transport for pushes to client id at callback,
+// verifying fingerprint; done gives it back. A transport made for another
+// callback or fingerprint is dropped, never reused; the one pushed to
+// least recently is dropped when there are more than max. Dropping closes
+// the idle connection at once, and one in use as soon as its push is done.
+func (pc *pushConns) get(id int64, callback, fingerprint string) (*pushConn, error) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.closed {
+		return nil, errPusherStopped
+	}
+	if e := pc.byID[id]; e != nil {
+		c := e.Value.(*pushConn)
+		if c.callback == callback && c.fingerprint == fingerprint {
+			pc.lru.MoveToFront(e)
+			return c, nil
+		}
+		pc.drop(e)
+	}
+	for pc.lru.Len() >= pc.max {
+		pc.drop(pc.lru.Back())
+	}
+	tr := pc.newTransport(callback, fingerprint)
+	c := &pushConn{id: id, callback: callback, fingerprint: fingerprint, tr: tr,
+		hc: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	pc.byID[id] = pc.lru.PushFront(c)
+	return c, nil
+}
+
+// done gives back a transport from get. After a failed push its
+// connections are closed (the next attempt dials afresh), as are those of
+// a transport dropped while in use.
+func (pc *pushConns) done(c *pushConn, failed bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if failed && !c.dropped {
+		if e := pc.byID[c.id]; e != nil && e.Value == c {
+			pc.drop(e)
+		}
+	}
+	if c.dropped {
+		c.tr.CloseIdleConnections()
+	}
+}
+
+// forget drops client id's transport.
+func (pc *pushConns) forget(id int64) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if e := pc.byID[id]; e != nil {
+		pc.drop(e)
+	}
+}
+
+// drop removes an entry and closes its idle connection; pc.mu is held. A
+// connection in use is closed by done.
+func (pc *pushConns) drop(e *list.Element) {
+	c := pc.lru.Remove(e).(*pushConn)
+	delete(pc.byID, c.id)
+	c.dropped = true
+	c.tr.CloseIdleConnections()
+}
+
+// close drops every transport; later gets fail.
+func (pc *pushConns) close() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.closed = true
+	for pc.lru.Len() > 0 {
+		pc.drop(pc.lru.Front())
+	}
+}
+
+// len counts the clients with a transport (tests).
+func (pc *pushConns) len() int {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.lru.Len()
 }
 
 // --- triggers ---

@@ -14,8 +14,10 @@ import (
 )
 
 // SubmitJob stores a job and one pending run per target client in one
-// transaction: a job is either there with all its runs or not at all. Runs
-// get their ids in the order of the targets.
+// statement: a job is either there with all its runs or not at all. Runs
+// get their ids in the order of the targets. The clients are share-locked
+// (KEY SHARE, as the foreign keys would), so none is deleted before the
+// runs are in; when one is missing nothing is inserted.
 func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 	nj, err := nj.Normalize()
 	if err != nil {
@@ -24,51 +26,80 @@ func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 	targets, _ := json.Marshal(nj.Targets)
 	now := nj.CreatedAt.UnixNano()
 	seen := make(map[int64]bool, len(nj.ClientIDs))
-	var cids []int64
+	cids := []int64{}
 	for _, cid := range nj.ClientIDs {
 		if !seen[cid] {
 			seen[cid] = true
 			cids = append(cids, cid)
 		}
 	}
-	var id int64
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		// The clients are share-locked (KEY SHARE, as the foreign keys
-		// would), so none is deleted before the runs are in.
-		found := make(map[int64]bool, len(cids))
-		err := eachRow(ctx, tx, `SELECT id FROM clients WHERE id = ANY($1) FOR KEY SHARE`, []any{cids}, func(rows pgx.Rows) error {
-			var cid int64
-			err := rows.Scan(&cid)
-			found[cid] = true
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		for _, cid := range cids {
-			if !found[cid] {
-				return notFound("client", cid)
-			}
-		}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
-			                  created_at, not_before, expires_at, timeout_s, max_attempts)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-			nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(targets),
-			now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts).Scan(&id)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
-			SELECT $1, x.cid, $3, $4, $5, $5 FROM unnest($2::bigint[]) WITH ORDINALITY AS x(cid, ord) ORDER BY x.ord`,
-			id, cids, nj.Priority, nt(nj.NotBefore), now)
+	var j db.Job
+	var runs int
+	err = s.retry(ctx, func() error {
+		var err error
+		j, runs, err = insertJob(ctx, s.pool, nj, string(targets), now, cids)
 		return err
 	})
+	if noRows(err) {
+		err = missingClient(ctx, s.pool, cids)
+	}
 	if err != nil {
 		return db.Job{}, fmt.Errorf("submit job: %w", classify(err))
 	}
-	return s.Job(ctx, id)
+	j.Counts = map[runstate.State]int{}
+	if runs > 0 {
+		j.Counts[runstate.Pending] = runs
+	}
+	return j, nil
+}
+
+// insertJob inserts a job and its runs if every client of cids exists, and
+// returns the job and how many runs it got; pgx.ErrNoRows when a client is
+// missing.
+func insertJob(ctx context.Context, q queryer, nj db.NewJob, targets string, now int64, cids []int64) (db.Job, int, error) {
+	var runs int
+	var j db.Job
+	row := q.QueryRow(ctx, `
+		WITH c AS (SELECT id FROM clients WHERE id = ANY($13) FOR KEY SHARE),
+		j AS (
+			INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
+			                  created_at, not_before, expires_at, timeout_s, max_attempts)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE (SELECT count(*) FROM c) = $14
+			RETURNING `+jobCols+`),
+		r AS (
+			INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
+			SELECT j.id, x.cid, $5, $9, $8, $8 FROM j, unnest($13::bigint[]) WITH ORDINALITY AS x(cid, ord) ORDER BY x.ord
+			RETURNING 1)
+		SELECT `+jobCols+`, (SELECT count(*) FROM r) FROM j`,
+		nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, targets,
+		now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts, cids, len(cids))
+	j, err := scanJob(rowFunc(func(dest ...any) error { return row.Scan(append(dest, &runs)...) }))
+	return j, runs, err
+}
+
+// rowFunc is a pgx.Row made of a Scan function.
+type rowFunc func(dest ...any) error
+
+func (f rowFunc) Scan(dest ...any) error { return f(dest...) }
+
+// missingClient names the first client of cids that does not exist.
+func missingClient(ctx context.Context, q queryer, cids []int64) error {
+	found := make(map[int64]bool, len(cids))
+	err := eachRow(ctx, q, `SELECT id FROM clients WHERE id = ANY($1)`, []any{cids}, func(rows pgx.Rows) error {
+		var cid int64
+		err := rows.Scan(&cid)
+		found[cid] = true
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, cid := range cids {
+		if !found[cid] {
+			return notFound("client", cid)
+		}
+	}
+	return fmt.Errorf("the target clients changed during the submit: %w", db.ErrConflict)
 }
 
 const jobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,

@@ -202,8 +202,15 @@ func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 func (s *Store) txOpts(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	return s.retry(ctx, func() error { return pgx.BeginTxFunc(ctx, s.pool, opts, fn) })
+}
+
+// retry runs fn, a transaction or a statement of its own, again when
+// PostgreSQL aborted it for a deadlock or a serialization failure (fn must
+// be safe to repeat), a few times.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginTxFunc(ctx, s.pool, opts, fn)
+		err := fn()
 		if err == nil || attempt >= 8 || !retryable(err) || ctx.Err() != nil {
 			return err
 		}

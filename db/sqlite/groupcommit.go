@@ -79,72 +79,75 @@ func (c *committer) run() {
 				}
 			}
 		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < maxGroup {
-			select {
-			case r := <-c.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
+		if len(c.reqs) == 0 { // alone: no savepoint needed
+			if err := first.ctx.Err(); err != nil {
+				first.done <- err
+				continue
 			}
+			first.done <- c.single(first)
+			continue
 		}
-		c.commit(batch)
+		batch = c.group(append(batch[:0], first))
+		clear(batch)
 	}
 }
 
-// commit runs a batch in one transaction and answers every caller.
-func (c *committer) commit(batch []*writeReq) {
-	errs := make([]error, len(batch))
+// group runs writes in one transaction until none is waiting (or maxGroup
+// is reached), then commits and answers every caller. Writes that arrive
+// while the group executes join it rather than wait for the next commit:
+// under load the groups grow by themselves, and each fsync serves more
+// callers, without a timer adding latency when the load is light.
+func (c *committer) group(batch []*writeReq) []*writeReq {
+	var errs []error
 	fail := func(err error) {
 		for _, r := range batch {
 			r.done <- err
 		}
 	}
-	if len(batch) == 1 { // no savepoint needed for a batch of one
-		r := batch[0]
-		if err := r.ctx.Err(); err != nil {
-			r.done <- err
-			return
-		}
-		r.done <- c.single(r)
-		return
-	}
 	tx, err := c.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		fail(err)
-		return
+		return batch
 	}
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
-		if _, err := tx.Stmt(c.hot.savepoint).Exec(); err != nil {
-			tx.Rollback()
-			fail(fmt.Errorf("group commit: savepoint: %w", err))
-			return
-		}
-		if errs[i] = r.fn(tx); errs[i] != nil {
-			if _, err := tx.Stmt(c.hot.rollback).Exec(); err != nil {
+	savepoint, release, rollback := tx.Stmt(c.hot.savepoint), tx.Stmt(c.hot.release), tx.Stmt(c.hot.rollback)
+	for i := 0; i < len(batch); i++ {
+		r := batch[i]
+		errs = append(errs, r.ctx.Err())
+		if errs[i] == nil {
+			if _, err := savepoint.Exec(); err != nil {
 				tx.Rollback()
-				fail(fmt.Errorf("group commit: roll back one write (%v): %w", errs[i], err))
-				return
+				fail(fmt.Errorf("group commit: savepoint: %w", err))
+				return batch
+			}
+			if errs[i] = r.fn(tx); errs[i] != nil {
+				if _, err := rollback.Exec(); err != nil {
+					tx.Rollback()
+					fail(fmt.Errorf("group commit: roll back one write (%v): %w", errs[i], err))
+					return batch
+				}
+			}
+			if _, err := release.Exec(); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("group commit: release: %w", err))
+				return batch
 			}
 		}
-		if _, err := tx.Stmt(c.hot.release).Exec(); err != nil {
-			tx.Rollback()
-			fail(fmt.Errorf("group commit: release: %w", err))
-			return
+		if i == len(batch)-1 && len(batch) < maxGroup {
+			select {
+			case r := <-c.reqs:
+				batch = append(batch, r)
+			default:
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		fail(err)
-		return
+		return batch
 	}
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
+	return batch
 }
 
 func (c *committer) single(r *writeReq) error {

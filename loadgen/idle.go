@@ -1,0 +1,165 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptrace"
+	"sync"
+	"time"
+)
+
+// The idle mode: a fleet of agents with nothing to do, each doing what the
+// reference agent (client/agent) does while its queue is empty. Every
+// cycle it calls agent.heartbeat (the agent beats whenever half a cycle
+// has passed since the last beat, so every cycle when idle) and then
+// agent.getJobs(max), and schedules the next cycle PollInterval ±10% after
+// the end of this one; after a failed getJobs it backs off 1s, 2s, 4s, …
+// up to PollInterval, as the agent does. The agents' first cycles are
+// spread evenly over one interval, as a fleet started at random times
+// would be, rather than all arriving at once.
+
+// idle runs the agents for Duration and measures the server meanwhile.
+func (b *bench) idle(ctx context.Context) error {
+	interval := b.o.PollInterval
+	b.printf("idling for %s: %d agents, agent.heartbeat + agent.getJobs(%d) every %s ±10%%",
+		b.o.Duration, len(b.agents), b.o.Batch, interval)
+	// Counts the connections the agents open: with each keeping its own
+	// alive, none during the window.
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused {
+			b.newConns.Add(1)
+		}
+	}}
+	cctx := httptrace.WithClientTrace(ctx, trace)
+	stop := make(chan struct{})
+	w := b.openWindow()
+	stopProgress := b.every(10*time.Second, func() {
+		line := fmt.Sprintf("idle %s/%s: %d requests, %d errors", time.Since(w.start).Round(time.Second), b.o.Duration,
+			b.requests.Load(), b.failures.Load())
+		if w.haveSrv {
+			if u, ok := b.t.meter.sample(); ok {
+				line += fmt.Sprintf(", server CPU %.1f%% of one core, RSS %.0f MiB",
+					100*(u.cpu-w.srv.cpu).Seconds()/time.Since(w.start).Seconds(), float64(u.rss)/(1<<20))
+			}
+		}
+		b.printf("%s", line)
+	})
+	var wg sync.WaitGroup
+	n := int64(len(b.agents))
+	for i, a := range b.agents {
+		first := time.Duration(int64(interval) * int64(i) / n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.idleLoop(cctx, b, first, stop)
+		}()
+	}
+	t := time.NewTimer(b.o.Duration)
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	t.Stop()
+	close(stop) // calls in flight finish; none starts
+	wg.Wait()
+	w.close()
+	stopProgress()
+	if err := ctx.Err(); err != nil {
+		why := "interrupted"
+		if errors.Is(err, context.DeadlineExceeded) {
+			why = fmt.Sprintf("timed out after %s", b.o.Timeout)
+		}
+		return fmt.Errorf("%s after %s of the idle window", why, time.Since(w.start).Round(time.Second))
+	}
+	return nil
+}
+
+// idleLoop is one idle agent: its first cycle after first, then one every
+// PollInterval ±10% (or at once when pushed, in push mode) until stop.
+func (a *agent) idleLoop(ctx context.Context, b *bench, first time.Duration, stop <-chan struct{}) {
+	if !a.idleWait(ctx, first, stop) {
+		return
+	}
+	var backoff time.Duration
+	for {
+		next := jitter(b.o.PollInterval)
+		if a.cycle(ctx, b) {
+			backoff = 0
+		} else {
+			// The agent's backoff after a failed round (client/agent grow).
+			backoff = min(max(2*backoff, time.Second), max(b.o.PollInterval, time.Second))
+			next = jitter(backoff)
+		}
+		if !a.idleWait(ctx, next, stop) {
+			return
+		}
+	}
+}
+
+// idleWait sleeps d; false when the window is over.
+func (a *agent) idleWait(ctx context.Context, d time.Duration, stop <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-stop:
+		return false
+	case <-a.wake: // push mode: agent.pollNow
+		return true
+	case <-t.C:
+		return true
+	}
+}
+
+// heartbeatReply is agent.heartbeat's result, decoded as the agent does.
+type heartbeatReply struct {
+	ServerTime   time.Time `xmlrpc:"server_time"`
+	PollInterval int       `xmlrpc:"poll_interval"`
+	Cancel       []any     `xmlrpc:"cancel"`
+}
+
+// cycle is one idle round: agent.heartbeat, whose failure the agent only
+// logs, then agent.getJobs, which finds nothing. It returns whether the
+// round succeeded.
+func (a *agent) cycle(ctx context.Context, b *bench) bool {
+	var hb heartbeatReply
+	a.timed(ctx, b, "agent.heartbeat", &hb)
+	var docs []string
+	if !a.timed(ctx, b, "agent.getJobs", &docs, b.o.Batch) {
+		return false
+	}
+	if len(docs) > 0 {
+		// Nothing is submitted for the bench's agents; not acknowledged,
+		// their lease hands them back.
+		a.errs["agent.getJobs: unexpected job"] += int64(len(docs))
+		b.failures.Add(int64(len(docs)))
+		return true
+	}
+	a.empty++
+	return true
+}
+
+// timed makes one call, recording its response time and outcome.
+func (a *agent) timed(ctx context.Context, b *bench, method string, reply any, args ...any) bool {
+	a.calls[method]++
+	b.requests.Add(1)
+	t0 := time.Now()
+	err := a.c.Call(ctx, method, reply, args...)
+	a.lat = append(a.lat, time.Since(t0))
+	if err != nil {
+		if ctx.Err() == nil {
+			a.fail(method, err)
+			b.failures.Add(1)
+		}
+		return false
+	}
+	return true
+}
+
+// jitter spreads d by ±10%, as the agent does.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
