@@ -2,13 +2,14 @@ package jobxml
 
 import (
 	"bytes"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scirectl/scirectl/xmlscan"
 )
 
 // Error is a document the decoder refused. It carries the position apart from
@@ -54,18 +55,52 @@ func (l loc) String() string {
 	return s
 }
 
-// reader wraps encoding/xml's token stream with the rules both documents
-// share: one root, no DTD, no processing instructions other than the XML
+// reader wraps xmlscan's token stream with the rules both documents share:
+// one root, no DTD, no processing instructions other than the XML
 // declaration, no namespaces, no character references to characters XML
-// forbids, nothing after the root.
+// forbids, nothing after the root. The scanner reads as encoding/xml's
+// Decoder.Token does (Nesting), and reader translates namespace prefixes as
+// Token does, so that names in messages are what they always were.
 type reader struct {
 	doc   string
 	src   []byte // the input after any byte-order mark
 	bom   int    // bytes of byte-order mark skipped, to report true columns
-	d     *xml.Decoder
-	start int64 // input offset where the last token began
+	s     xmlscan.Scanner
+	start int // input offset where the last token began
 	ntok  int
+
+	cur   startTag    // the last start tag read; valid until the next token
+	ns    []nsBinding // namespace bindings of the open elements, innermost last
+	marks []int       // len(ns) when each open element started
 }
+
+// name is an element or attribute name after namespace translation, as
+// encoding/xml's Token gives it: space is a URL (or an undeclared prefix).
+type name struct {
+	space string
+	local []byte // points into the input
+}
+
+func (n name) String() string {
+	if n.space != "" {
+		return n.space + ":" + string(n.local)
+	}
+	return string(n.local)
+}
+
+type attr struct {
+	name  name
+	value []byte // valid until the next token
+}
+
+type startTag struct {
+	name  name
+	attrs []attr
+}
+
+type nsBinding struct{ prefix, url string }
+
+const xmlURL = "http://www.w3.org/XML/1998/namespace"
 
 const utf8BOM = "\xEF\xBB\xBF"
 
@@ -74,19 +109,18 @@ func newReader(doc string, b []byte) *reader {
 	if bytes.HasPrefix(b, []byte(utf8BOM)) {
 		r.src, r.bom = b[len(utf8BOM):], len(utf8BOM)
 	}
-	r.d = xml.NewDecoder(bytes.NewReader(r.src))
-	r.d.Strict = true // also the default; the point is that it stays so
-	r.d.Entity = nil  // only &lt; &gt; &amp; &apos; &quot;
+	r.s.Reset(r.src)
+	r.s.Nesting = true
 	return r
 }
 
 // errAt makes an *Error at input offset off.
-func (r *reader) errAt(off int64, format string, args ...any) error {
+func (r *reader) errAt(off int, format string, args ...any) error {
 	e := &Error{Doc: r.doc, Msg: fmt.Sprintf(format, args...)}
-	if off >= 0 && off <= int64(len(r.src)) {
+	if off >= 0 && off <= len(r.src) {
 		before := r.src[:off]
 		e.Line = 1 + bytes.Count(before, []byte{'\n'})
-		e.Column = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+		e.Column = off - (bytes.LastIndexByte(before, '\n') + 1) + 1
 		if e.Line == 1 {
 			e.Column += r.bom
 		}
@@ -99,78 +133,101 @@ func (r *reader) errf(format string, args ...any) error {
 	return r.errAt(r.start, format, args...)
 }
 
-// next returns the next token once the rules shared by both documents hold
-// for it. CharData is only valid until the following call, as with
-// encoding/xml itself.
-func (r *reader) next() (xml.Token, error) {
-	r.start = r.d.InputOffset()
-	tok, err := r.d.Token()
+// next returns the kind of the next token once the rules shared by both
+// documents hold for it. Its data (r.s.Data, r.cur) is only valid until the
+// following call, as with encoding/xml itself.
+func (r *reader) next() (xmlscan.Kind, error) {
+	r.start = r.s.Offset()
+	k, err := r.s.Next()
 	if err != nil {
 		if err == io.EOF {
-			return nil, err
+			return k, err
 		}
-		var se *xml.SyntaxError
-		if errors.As(err, &se) {
-			return nil, &Error{Doc: r.doc, Msg: "XML syntax error: " + se.Msg, Line: se.Line}
+		if se, ok := err.(*xmlscan.SyntaxError); ok {
+			return k, &Error{Doc: r.doc, Msg: "XML syntax error: " + se.Msg, Line: se.Line}
 		}
-		return nil, &Error{Doc: r.doc, Msg: strings.TrimPrefix(err.Error(), "xml: ")}
+		return k, &Error{Doc: r.doc, Msg: strings.TrimPrefix(err.Error(), "xml: ")}
 	}
 	r.ntok++
-	end := r.d.InputOffset()
-	switch t := tok.(type) {
-	case xml.Directive:
-		return nil, r.errf("<!%s> is not allowed: documents have no DTD, entity or other declarations", abbrev(firstWord(string(t)), 20))
-	case xml.ProcInst:
-		if t.Target != "xml" {
-			return nil, r.errf("processing instruction <?%s?> is not allowed", abbrev(t.Target, 20))
+	switch k {
+	case xmlscan.Directive:
+		return k, r.errf("<!%s> is not allowed: documents have no DTD, entity or other declarations", abbrev(firstWord(string(r.s.Data)), 20))
+	case xmlscan.ProcInst:
+		if string(r.s.Name) != "xml" {
+			return k, r.errf("processing instruction <?%s?> is not allowed", abbrev(string(r.s.Name), 20))
 		}
 		if r.ntok != 1 || r.start != 0 {
-			return nil, r.errf("the XML declaration <?xml ...?> must come first in the document")
+			return k, r.errf("the XML declaration <?xml ...?> must come first in the document")
 		}
-		if err := checkDecl(string(t.Inst)); err != "" {
-			return nil, r.errf("XML declaration: %s", err)
+		if err := checkDecl(string(r.s.Data)); err != "" {
+			return k, r.errf("XML declaration: %s", err)
 		}
-	case xml.StartElement:
-		if err := r.checkCharRefs(r.start, end); err != nil {
-			return nil, err
+	case xmlscan.StartElement:
+		r.startElement()
+		if r.s.SurrogateRef >= 0 {
+			return k, r.badRef()
 		}
-	case xml.CharData:
-		if !bytes.HasPrefix(r.src[r.start:], []byte("<![CDATA[")) {
-			if err := r.checkCharRefs(r.start, end); err != nil {
-				return nil, err
-			}
+	case xmlscan.EndElement:
+		n := len(r.marks) - 1
+		r.ns = r.ns[:r.marks[n]]
+		r.marks = r.marks[:n]
+	case xmlscan.CharData:
+		if !r.s.CDATA && r.s.SurrogateRef >= 0 {
+			return k, r.badRef()
 		}
 	}
-	return tok, nil
+	return k, nil
 }
 
-// checkCharRefs refuses character references to characters XML forbids in
-// the raw bytes of a start tag or of escaped text. encoding/xml accepts
-// &#1; and turns &#xD800; into U+FFFD; a strict reader must do neither.
-func (r *reader) checkCharRefs(from, to int64) error {
-	raw := r.src[from:to]
-	for {
-		i := bytes.Index(raw, []byte("&#"))
-		if i < 0 {
-			return nil
-		}
-		j := bytes.IndexByte(raw[i:], ';')
-		if j < 0 {
-			return nil // the decoder would have refused it already
-		}
-		ref := string(raw[i+2 : i+j])
-		var n uint64
-		var err error
-		if strings.HasPrefix(ref, "x") {
-			n, err = strconv.ParseUint(ref[1:], 16, 32)
-		} else {
-			n, err = strconv.ParseUint(ref, 10, 32)
-		}
-		if err != nil || n > 0x10FFFF || !isXMLChar(rune(n)) {
-			return r.errAt(from+int64(len(r.src[from:to])-len(raw)+i), "character reference &#%s; is not allowed in XML", abbrev(ref, 12))
-		}
-		raw = raw[i+j:]
+// badRef refuses a character reference to a surrogate, which encoding/xml
+// turns into U+FFFD and a strict reader must refuse. (References to the
+// other characters XML forbids, such as &#1;, the scanner refuses itself.)
+func (r *reader) badRef() error {
+	off := r.s.SurrogateRef
+	ref := r.src[off+2:]
+	if i := bytes.IndexByte(ref, ';'); i >= 0 {
+		ref = ref[:i]
 	}
+	return r.errAt(off, "character reference &#%s; is not allowed in XML", abbrev(string(ref), 12))
+}
+
+// startElement records the namespace declarations of the start tag just
+// read and translates its names, as Decoder.Token does.
+func (r *reader) startElement() {
+	r.marks = append(r.marks, len(r.ns))
+	for _, a := range r.s.Attrs {
+		if p := xmlscan.Prefix(a.Name); string(p) == "xmlns" {
+			r.ns = append(r.ns, nsBinding{string(xmlscan.Local(a.Name)), string(a.Value)})
+		} else if p == nil && string(a.Name) == "xmlns" {
+			r.ns = append(r.ns, nsBinding{"", string(a.Value)})
+		}
+	}
+	r.cur.name = r.translate(r.s.Name, true)
+	r.cur.attrs = r.cur.attrs[:0]
+	for _, a := range r.s.Attrs {
+		r.cur.attrs = append(r.cur.attrs, attr{r.translate(a.Name, false), a.Value})
+	}
+}
+
+// translate is encoding/xml's namespace translation of a name as written.
+func (r *reader) translate(raw []byte, element bool) name {
+	prefix, local := xmlscan.Prefix(raw), xmlscan.Local(raw)
+	if prefix == nil && (!element || string(local) == "xmlns") {
+		return name{local: local}
+	}
+	key := string(prefix) // no allocation for nil
+	switch key {
+	case "xmlns":
+		return name{space: "xmlns", local: local}
+	case "xml":
+		key = xmlURL
+	}
+	for i := len(r.ns) - 1; i >= 0; i-- {
+		if r.ns[i].prefix == key {
+			return name{space: r.ns[i].url, local: local}
+		}
+	}
+	return name{space: key, local: local}
 }
 
 // checkDecl accepts the pseudo-attributes of an XML declaration that mean
@@ -214,37 +271,36 @@ func checkDecl(inst string) string {
 }
 
 // root reads up to the root element's start tag.
-func (r *reader) root() (xml.StartElement, error) {
-	// encoding/xml refuses other encodings and XML versions itself, but with
-	// messages about its own API; check the declaration first to say it
-	// in the document's terms.
+func (r *reader) root() (*startTag, error) {
+	// Check the declaration first, to refuse another encoding or XML
+	// version in the document's terms rather than in encoding/xml's.
 	if len(r.src) > 5 && bytes.HasPrefix(r.src, []byte("<?xml")) && isSpace(r.src[5:6]) {
 		if end := bytes.Index(r.src, []byte("?>")); end > 0 {
 			if msg := checkDecl(string(r.src[5:end])); msg != "" {
-				return xml.StartElement{}, r.errAt(0, "XML declaration: %s", msg)
+				return nil, r.errAt(0, "XML declaration: %s", msg)
 			}
 		}
 	}
 	for {
-		tok, err := r.next()
+		k, err := r.next()
 		if err == io.EOF {
-			return xml.StartElement{}, r.errAt(-1, "the document is empty: no root element")
+			return nil, r.errAt(-1, "the document is empty: no root element")
 		}
 		if err != nil {
-			return xml.StartElement{}, err
+			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Space != "" {
-				return t, r.errf("root element <%s>: namespaces are not used in these documents", qname(t.Name))
+		switch k {
+		case xmlscan.StartElement:
+			if r.cur.name.space != "" {
+				return nil, r.errf("root element <%s>: namespaces are not used in these documents", r.cur.name)
 			}
-			return t, nil
-		case xml.CharData:
-			if !isSpace(t) {
-				return xml.StartElement{}, r.errf("text %q before the root element", abbrev(trimSpace(string(t)), 20))
+			return &r.cur, nil
+		case xmlscan.CharData:
+			if !isSpace(r.s.Data) {
+				return nil, r.errf("text %q before the root element", abbrev(trimSpace(string(r.s.Data)), 20))
 			}
-		case xml.EndElement: // cannot happen: the decoder refuses it
-			return xml.StartElement{}, r.errf("unexpected </%s>", qname(t.Name))
+		case xmlscan.EndElement: // cannot happen: the scanner refuses it
+			return nil, r.errf("unexpected </%s>", r.s.Name)
 		}
 	}
 }
@@ -252,21 +308,21 @@ func (r *reader) root() (xml.StartElement, error) {
 // end checks that nothing but whitespace and comments follows the root.
 func (r *reader) end(root string) error {
 	for {
-		tok, err := r.next()
+		k, err := r.next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			return r.errf("element <%s> after the root element </%s>: a document has one root", qname(t.Name), root)
-		case xml.CharData:
-			if !isSpace(t) {
-				return r.errf("text %q after the root element </%s>", abbrev(trimSpace(string(t)), 20), root)
+		switch k {
+		case xmlscan.StartElement:
+			return r.errf("element <%s> after the root element </%s>: a document has one root", r.cur.name, root)
+		case xmlscan.CharData:
+			if !isSpace(r.s.Data) {
+				return r.errf("text %q after the root element </%s>", abbrev(trimSpace(string(r.s.Data)), 20), root)
 			}
-		case xml.ProcInst:
+		case xmlscan.ProcInst:
 			return r.errf("processing instruction after the root element </%s>", root)
 		}
 	}
@@ -274,26 +330,26 @@ func (r *reader) end(root string) error {
 
 // child is one event inside a container element: a child's start tag, or
 // the container's end (ok false).
-func (r *reader) child(where loc) (xml.StartElement, bool, error) {
+func (r *reader) child(where loc) (*startTag, bool, error) {
 	for {
-		tok, err := r.next()
+		k, err := r.next()
 		if err != nil {
 			if err == io.EOF {
-				return xml.StartElement{}, false, r.errAt(-1, "%s: unexpected end of document", where)
+				return nil, false, r.errAt(-1, "%s: unexpected end of document", where)
 			}
-			return xml.StartElement{}, false, err
+			return nil, false, err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Space != "" {
-				return t, false, r.errf("%s: element <%s>: namespaces are not used in these documents", where, qname(t.Name))
+		switch k {
+		case xmlscan.StartElement:
+			if r.cur.name.space != "" {
+				return nil, false, r.errf("%s: element <%s>: namespaces are not used in these documents", where, r.cur.name)
 			}
-			return t, true, nil
-		case xml.EndElement:
-			return xml.StartElement{}, false, nil
-		case xml.CharData:
-			if !isSpace(t) {
-				return xml.StartElement{}, false, r.errf("%s: unexpected text %q", where, abbrev(trimSpace(string(t)), 20))
+			return &r.cur, true, nil
+		case xmlscan.EndElement:
+			return nil, false, nil
+		case xmlscan.CharData:
+			if !isSpace(r.s.Data) {
+				return nil, false, r.errf("%s: unexpected text %q", where, abbrev(trimSpace(string(r.s.Data)), 20))
 			}
 		}
 	}
@@ -307,15 +363,16 @@ func (r *reader) text(where loc) (string, error) {
 	var buf []byte // only when the text comes in several pieces
 	n := 0
 	for {
-		tok, err := r.next()
+		k, err := r.next()
 		if err != nil {
 			if err == io.EOF {
 				return "", r.errAt(-1, "%s: unexpected end of document", where)
 			}
 			return "", err
 		}
-		switch t := tok.(type) {
-		case xml.CharData:
+		switch k {
+		case xmlscan.CharData:
+			t := r.s.Data
 			switch n {
 			case 0:
 				s = string(t)
@@ -325,9 +382,9 @@ func (r *reader) text(where loc) (string, error) {
 				buf = append(buf, t...)
 			}
 			n++
-		case xml.StartElement:
-			return "", r.errf("%s: unexpected element <%s>: this element holds only text", where, qname(t.Name))
-		case xml.EndElement:
+		case xmlscan.StartElement:
+			return "", r.errf("%s: unexpected element <%s>: this element holds only text", where, r.cur.name)
+		case xmlscan.EndElement:
 			if n > 1 {
 				s = string(buf)
 			}
@@ -339,29 +396,29 @@ func (r *reader) text(where loc) (string, error) {
 // attrs checks se's attributes against names (no others, none twice) and
 // stores their values in vals, in the order of names. The returned mask has
 // bit i set when names[i] was present.
-func (r *reader) attrs(where loc, se xml.StartElement, names []string, vals []string) (uint32, error) {
+func (r *reader) attrs(where loc, se *startTag, names []string, vals []string) (uint32, error) {
 	var seen uint32
-	for _, a := range se.Attr {
+	for _, a := range se.attrs {
 		i := -1
-		if a.Name.Space == "" {
+		if a.name.space == "" {
 			for k, n := range names {
-				if n == a.Name.Local {
+				if n == string(a.name.local) {
 					i = k
 					break
 				}
 			}
 		}
 		if i < 0 {
-			if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
-				return 0, r.errf("%s: namespace declaration %s: namespaces are not used in these documents", where, qname(a.Name))
+			if a.name.space == "xmlns" || a.name.space == "" && string(a.name.local) == "xmlns" {
+				return 0, r.errf("%s: namespace declaration %s: namespaces are not used in these documents", where, a.name)
 			}
-			return 0, r.errf("%s: unknown attribute %q", where, qname(a.Name))
+			return 0, r.errf("%s: unknown attribute %q", where, a.name)
 		}
 		if seen&(1<<i) != 0 {
 			return 0, r.errf("%s: attribute %q appears twice", where, names[i])
 		}
 		seen |= 1 << i
-		vals[i] = a.Value
+		vals[i] = string(a.value)
 	}
 	return seen, nil
 }
@@ -369,14 +426,14 @@ func (r *reader) attrs(where loc, se xml.StartElement, names []string, vals []st
 // version checks the version attribute before any other, so that a document
 // from a newer protocol is refused for what it is rather than for the first
 // attribute this decoder does not know.
-func (r *reader) version(where loc, se xml.StartElement, required bool) error {
-	for _, a := range se.Attr {
-		if a.Name.Space != "" || a.Name.Local != "version" {
+func (r *reader) version(where loc, se *startTag, required bool) error {
+	for _, a := range se.attrs {
+		if a.name.space != "" || string(a.name.local) != "version" {
 			continue
 		}
-		v := trimSpace(a.Value)
+		v := trimSpace(string(a.value))
 		if !isDigits(v) {
-			return r.errf("%s: attribute \"version\": %q is not a version number", where, abbrev(a.Value, 20))
+			return r.errf("%s: attribute \"version\": %q is not a version number", where, abbrev(string(a.value), 20))
 		}
 		if n, err := strconv.Atoi(v); err != nil || n != Version {
 			return r.errf("%s: version %s is not supported: this decoder knows version %d only", where, abbrev(v, 20), Version)
@@ -387,13 +444,6 @@ func (r *reader) version(where loc, se xml.StartElement, required bool) error {
 		return r.errf("%s: missing attribute \"version\"", where)
 	}
 	return nil
-}
-
-func qname(n xml.Name) string {
-	if n.Space != "" {
-		return n.Space + ":" + n.Local
-	}
-	return n.Local
 }
 
 func isSpace(b []byte) bool {

@@ -145,8 +145,8 @@ func decodeJob(b []byte) (Job, error) {
 	if err != nil {
 		return j, err
 	}
-	if se.Name.Local != "job" {
-		return j, r.errf("the root element is <%s>, want <job>", qname(se.Name))
+	if string(se.name.local) != "job" {
+		return j, r.errf("the root element is <%s>, want <job>", se.name)
 	}
 	if err := r.version(jobLoc, se, true); err != nil {
 		return j, err
@@ -184,10 +184,10 @@ func decodeJob(b []byte) (Job, error) {
 		if !ok {
 			break
 		}
-		name := ce.Name.Local
+		name := ce.name.local
 		bit, where := 0, loc{}
 		for _, c := range jobChildren {
-			if c.name == name {
+			if c.name == string(name) {
 				bit, where = c.bit, loc{elem: c.tag}
 			}
 		}
@@ -261,7 +261,7 @@ func decodeJob(b []byte) (Job, error) {
 			return j, r.errAt(rootStart, "<job>: missing element <%s>", c.name)
 		}
 	}
-	// encoding/xml already refused forbidden characters and references; this
+	// The scanner already refused forbidden characters and references; this
 	// is the guarantee, kept next to the code that relies on it, that a
 	// decoded job always encodes again.
 	for _, f := range [...]struct{ name, val string }{

@@ -2,7 +2,6 @@ package jobxml
 
 import (
 	"bytes"
-	"encoding/xml"
 	"fmt"
 	"strconv"
 	"time"
@@ -215,7 +214,7 @@ func DecodeStatuses(b []byte) ([]Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch se.Name.Local {
+	switch string(se.name.local) {
 	case "status":
 		if err := r.version(statusRootWhere, se, false); err != nil {
 			return nil, err
@@ -230,7 +229,7 @@ func DecodeStatuses(b []byte) ([]Status, error) {
 		return []Status{st}, nil
 	case "statuses":
 	default:
-		return nil, r.errf("the root element is <%s>, want <status> or <statuses>", qname(se.Name))
+		return nil, r.errf("the root element is <%s>, want <status> or <statuses>", se.name)
 	}
 	if err := r.version(statusesWhere, se, true); err != nil {
 		return nil, err
@@ -248,8 +247,8 @@ func DecodeStatuses(b []byte) ([]Status, error) {
 		if !ok {
 			break
 		}
-		if ce.Name.Local != "status" {
-			return nil, r.errf("<statuses>: unknown element <%s>: only <status> may appear here", ce.Name.Local)
+		if string(ce.name.local) != "status" {
+			return nil, r.errf("<statuses>: unknown element <%s>: only <status> may appear here", ce.name.local)
 		}
 		if len(out) == MaxStatuses {
 			return nil, r.errf("<statuses>: more than %d <status> elements: send the rest in another document", MaxStatuses)
@@ -258,8 +257,8 @@ func DecodeStatuses(b []byte) ([]Status, error) {
 			out = make([]Status, 0, 16)
 		}
 		where := loc{elem: "<status>", idx: len(out) + 1}
-		for _, a := range ce.Attr {
-			if a.Name.Space == "" && a.Name.Local == "version" {
+		for _, a := range ce.attrs {
+			if a.name.space == "" && string(a.name.local) == "version" {
 				return nil, r.errf("%s: attribute \"version\" belongs on <statuses>, not on the <status> elements inside it", where)
 			}
 		}
@@ -279,7 +278,7 @@ func DecodeStatuses(b []byte) ([]Status, error) {
 }
 
 // status reads one <status> element whose start tag se was just read.
-func (r *reader) status(where loc, se xml.StartElement, names []string) (Status, error) {
+func (r *reader) status(where loc, se *startTag, names []string) (Status, error) {
 	var st Status
 	var av [7]string
 	seen, err := r.attrs(where, se, names, av[:len(names)])
@@ -346,8 +345,8 @@ func (r *reader) status(where loc, se xml.StartElement, names []string) (Status,
 		if !ok {
 			break
 		}
-		if ce.Name.Local != "output" {
-			return Status{}, r.errf("%s: unknown element <%s>", where, ce.Name.Local)
+		if string(ce.name.local) != "output" {
+			return Status{}, r.errf("%s: unknown element <%s>", where, ce.name.local)
 		}
 		ow := where
 		ow.sub = "<output>"
