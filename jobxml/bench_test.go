@@ -34,12 +34,18 @@ func BenchmarkEncodeJob(b *testing.B) {
 	}
 }
 
-func BenchmarkDecodeJob(b *testing.B) {
+func BenchmarkDecodeJob(b *testing.B) { benchDecodeJob(b, DecodeJob) }
+
+// BenchmarkDecodeJobReference is the encoding/xml decoder DecodeJob
+// replaced, on the same document.
+func BenchmarkDecodeJobReference(b *testing.B) { benchDecodeJob(b, refDecodeJob) }
+
+func benchDecodeJob(b *testing.B, decode func([]byte) (Job, error)) {
 	doc := mustEncodeJob(b, benchJob())
 	b.SetBytes(int64(len(doc)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := DecodeJob(doc); err != nil {
+		if _, err := decode(doc); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -55,7 +61,13 @@ func BenchmarkEncodeStatuses(b *testing.B) {
 	}
 }
 
-func BenchmarkDecodeStatuses(b *testing.B) {
+func BenchmarkDecodeStatuses(b *testing.B) { benchDecodeStatuses(b, DecodeStatuses) }
+
+// BenchmarkDecodeStatusesReference is the encoding/xml decoder
+// DecodeStatuses replaced, on the same document.
+func BenchmarkDecodeStatusesReference(b *testing.B) { benchDecodeStatuses(b, refDecodeStatuses) }
+
+func benchDecodeStatuses(b *testing.B, decode func([]byte) ([]Status, error)) {
 	doc, err := EncodeStatuses(benchStatuses())
 	if err != nil {
 		b.Fatal(err)
@@ -63,7 +75,7 @@ func BenchmarkDecodeStatuses(b *testing.B) {
 	b.SetBytes(int64(len(doc)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := DecodeStatuses(doc); err != nil {
+		if _, err := decode(doc); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -195,18 +195,39 @@ func (r *reader) badRef() error {
 // read and translates its names, as Decoder.Token does.
 func (r *reader) startElement() {
 	r.marks = append(r.marks, len(r.ns))
+	plain := !hasColon(r.s.Name) // no prefixes and no xmlns anywhere: nothing to translate
 	for _, a := range r.s.Attrs {
-		if p := xmlscan.Prefix(a.Name); string(p) == "xmlns" {
-			r.ns = append(r.ns, nsBinding{string(xmlscan.Local(a.Name)), string(a.Value)})
-		} else if p == nil && string(a.Name) == "xmlns" {
+		if hasColon(a.Name) {
+			plain = false
+			if p := xmlscan.Prefix(a.Name); string(p) == "xmlns" {
+				r.ns = append(r.ns, nsBinding{string(xmlscan.Local(a.Name)), string(a.Value)})
+			}
+		} else if string(a.Name) == "xmlns" {
+			plain = false
 			r.ns = append(r.ns, nsBinding{"", string(a.Value)})
 		}
 	}
-	r.cur.name = r.translate(r.s.Name, true)
 	r.cur.attrs = r.cur.attrs[:0]
+	if plain && len(r.ns) == 0 {
+		r.cur.name = name{local: r.s.Name}
+		for _, a := range r.s.Attrs {
+			r.cur.attrs = append(r.cur.attrs, attr{name{local: a.Name}, a.Value})
+		}
+		return
+	}
+	r.cur.name = r.translate(r.s.Name, true)
 	for _, a := range r.s.Attrs {
 		r.cur.attrs = append(r.cur.attrs, attr{r.translate(a.Name, false), a.Value})
 	}
+}
+
+func hasColon(b []byte) bool {
+	for _, c := range b {
+		if c == ':' {
+			return true
+		}
+	}
+	return false
 }
 
 // translate is encoding/xml's namespace translation of a name as written.
@@ -458,8 +479,17 @@ func isSpace(b []byte) bool {
 // trimSpace removes XML whitespace around a value of a non-string type,
 // as XML Schema's whitespace collapsing does for numbers, dates and booleans.
 func trimSpace(s string) string {
-	return strings.Trim(s, " \t\r\n")
+	i, j := 0, len(s)
+	for i < j && isSpaceByte(s[i]) {
+		i++
+	}
+	for j > i && isSpaceByte(s[j-1]) {
+		j--
+	}
+	return s[i:j]
 }
+
+func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func isDigits(s string) bool {
 	if s == "" {

@@ -34,6 +34,11 @@ func (e *TextError) Error() string {
 // producing a job document no agent can parse.
 func ValidateText(field, s string) error {
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && printable8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
@@ -55,6 +60,14 @@ func ValidateText(field, s string) error {
 		i += size
 	}
 	return nil
+}
+
+// printable8 reports whether the 8 bytes in v are all printable ASCII
+// (0x20 to 0x7F): no high bit, and no byte below 0x20 (the "has a byte less
+// than n" test, exact when no byte has its high bit set).
+func printable8(v uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	return v&hi == 0 && (v-0x20*lo)&^v&hi == 0
 }
 
 // encodedSurrogate recognises the three-byte UTF-8 form of a UTF-16 surrogate

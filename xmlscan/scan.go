@@ -2,6 +2,7 @@ package xmlscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strconv"
@@ -308,39 +309,36 @@ const (
 
 // readName reads the bytes of a name from p as encoding/xml's readName does:
 // up to the first ASCII byte that cannot be part of one. It returns the end
-// of the name.
-func (s *Scanner) readName(p int) (int, int) {
+// of the name and whether the name is all ASCII.
+func (s *Scanner) readName(p int) (int, int, bool) {
 	src := s.src
 	if p >= len(src) {
-		return p, nameEOF
+		return p, nameEOF, true
 	}
 	if !nameByte[src[p]] {
-		return p, nameMissing
+		return p, nameMissing, true
 	}
+	high := src[p]
 	q := p + 1
 	for q < len(src) && nameByte[src[q]] {
+		high |= src[q]
 		q++
 	}
 	if q >= len(src) {
-		return q, nameEOF
+		return q, nameEOF, true
 	}
-	return q, nameOK
+	return q, nameOK, high < utf8.RuneSelf
 }
 
-// isName reports whether b is a name as encoding/xml's isName judges it.
-func isName(b []byte) bool {
+// isName reports whether b is a name as encoding/xml's isName judges it;
+// ascii says that b is all ASCII (and, being read by readName, all name
+// bytes).
+func isName(b []byte, ascii bool) bool {
 	if len(b) == 0 {
 		return false
 	}
-	ascii := true
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
 	if ascii {
-		return nameFirst[b[0]] // the rest are name bytes by construction
+		return nameFirst[b[0]]
 	}
 	c, n := utf8.DecodeRune(b)
 	if c == utf8.RuneError && n == 1 || !unicode.Is(first, c) {
@@ -359,7 +357,7 @@ func isName(b []byte) bool {
 // name reads a name at p for an element or attribute (colons > 1 refused,
 // as by encoding/xml's nsname). missing is the message for no name at all.
 func (s *Scanner) name(p int, missing string, ns bool) (int, error) {
-	q, st := s.readName(p)
+	q, st, ascii := s.readName(p)
 	switch st {
 	case nameEOF:
 		return 0, s.unexpectedEOF()
@@ -367,14 +365,16 @@ func (s *Scanner) name(p int, missing string, ns bool) (int, error) {
 		return 0, s.fail(missing, p, true)
 	}
 	b := s.src[p:q]
-	if !isName(b) {
+	if !isName(b, ascii) {
 		return 0, s.fail("invalid XML name: "+string(b), q, true)
 	}
-	if ns && bytes.Count(b, []byte{':'}) > 1 {
+	if ns && bytes.Count(b, colon) > 1 {
 		return 0, s.fail(missing, q, true)
 	}
 	return q, nil
 }
+
+var colon = []byte{':'}
 
 func isSpace(c byte) bool { return c == ' ' || c == '\r' || c == '\n' || c == '\t' }
 
@@ -404,7 +404,7 @@ func (s *Scanner) endTag(p int) (Kind, error) {
 }
 
 func (s *Scanner) procInst(p int) (Kind, error) {
-	q, st := s.readName(p)
+	q, st, ascii := s.readName(p)
 	switch st {
 	case nameEOF:
 		return EOF, s.unexpectedEOF()
@@ -412,7 +412,7 @@ func (s *Scanner) procInst(p int) (Kind, error) {
 		return EOF, s.fail("expected target name after <?", p, true)
 	}
 	target := s.src[p:q]
-	if !isName(target) {
+	if !isName(target, ascii) {
 		return EOF, s.fail("invalid XML name: "+string(target), q, true)
 	}
 	q = s.skipSpace(q)
@@ -636,6 +636,22 @@ func init() {
 	}
 }
 
+const lo8, hi8 = 0x0101010101010101, 0x8080808080808080
+
+// printable8 reports whether the 8 bytes in v are all printable ASCII
+// (0x20 to 0x7F): no high bit, and no byte below 0x20 (the "has a byte less
+// than n" test, exact when no byte has its high bit set).
+func printable8(v uint64) bool {
+	return v&hi8 == 0 && (v-0x20*lo8)&^v&hi8 == 0
+}
+
+// hasByte reports whether one of the 8 bytes in v is c, for v without high
+// bits and c ASCII.
+func hasByte(v uint64, c byte) bool {
+	x := v ^ lo8*uint64(c)
+	return (x-lo8)&^x&hi8 != 0
+}
+
 // inCharRange is encoding/xml's isInCharacterRange: the XML Char production.
 func inCharRange(r rune) bool {
 	return r == 0x09 || r == 0x0A || r == 0x0D ||
@@ -685,6 +701,12 @@ func (s *Scanner) text(p int) (Kind, error) {
 	unescaped := false
 	var cc charCheck
 	for p < len(src) {
+		if p+8 <= len(src) {
+			if v := binary.LittleEndian.Uint64(src[p:]); printable8(v) && !hasByte(v, '<') && !hasByte(v, '&') && !hasByte(v, ']') {
+				p += 8
+				continue
+			}
+		}
 		c := src[p]
 		if textPlain[c] {
 			p++
@@ -754,6 +776,10 @@ func (s *Scanner) cdata(p int) (Kind, error) {
 	var cc charCheck
 	cr := false
 	for k := 0; k < len(body); {
+		if k+8 <= len(body) && printable8(binary.LittleEndian.Uint64(body[k:])) {
+			k += 8
+			continue
+		}
 		c := body[k]
 		if c >= 0x20 && c < utf8.RuneSelf || c == '\n' || c == '\t' {
 			k++
@@ -928,7 +954,7 @@ func (s *Scanner) entity(p int) (rune, int, error) {
 		}
 		return r, q + 1, nil
 	}
-	e, st := s.readName(q)
+	e, st, _ := s.readName(q)
 	if st == nameEOF {
 		return 0, 0, s.unexpectedEOF()
 	}

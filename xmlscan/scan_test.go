@@ -245,3 +245,29 @@ func TestSurrogateRef(t *testing.T) {
 		t.Fatalf("end tag: ref at %d", s.SurrogateRef)
 	}
 }
+
+func TestWordTests(t *testing.T) {
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			var b [8]byte
+			for i := range b {
+				b[i] = 'a'
+			}
+			b[pos] = byte(c)
+			v := uint64(0)
+			for i := 7; i >= 0; i-- {
+				v = v<<8 | uint64(b[i])
+			}
+			if got, want := printable8(v), c >= 0x20 && c < 0x80; got != want {
+				t.Fatalf("printable8 with %#x at %d: %v", c, pos, got)
+			}
+			if c < 0x80 {
+				for _, x := range []byte("<&]a") {
+					if got, want := hasByte(v, x), byte(c) == x || x == 'a'; got != want {
+						t.Fatalf("hasByte(%q) with %#x at %d: %v", x, c, pos, got)
+					}
+				}
+			}
+		}
+	}
+}
