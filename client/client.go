@@ -15,12 +15,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/kolo/xmlrpc"
+
+	rpc "github.com/scirectl/scirectl/xmlrpc"
 )
 
 // Fault is an XML-RPC fault returned by the server (codes of SPEC §4).
@@ -183,26 +184,22 @@ func (c *Client) post(ctx context.Context, url string, body []byte) ([]byte, err
 	return data, nil
 }
 
+// decode reads a response with xmlrpc.DecodeResponse, which converts
+// values as kolo/xmlrpc's Unmarshal did (the client used it until issue 8)
+// at a fraction of its cost. reply is zeroed first unless the response is a
+// fault, as before.
 func decode(method string, data []byte, reply any) error {
-	r := xmlrpc.Response(data)
-	if err := r.Err(); err != nil {
-		var fe xmlrpc.FaultError
-		if errors.As(err, &fe) {
-			return &Fault{Code: fe.Code, Message: fe.String}
-		}
-		return fmt.Errorf("%s: decode fault: %w", method, err)
-	}
-	if reply == nil {
+	err := rpc.DecodeResponse(data, reply)
+	if err == nil {
 		return nil
 	}
-	// kolo's decoder writes array elements in place when the destination
-	// slice already has elements, and refuses non-pointer ones; a reply
-	// variable reused across calls must therefore start from zero.
-	if v := reflect.ValueOf(reply); v.Kind() == reflect.Pointer && !v.IsNil() {
-		v.Elem().SetZero()
+	var f *rpc.Fault
+	if errors.As(err, &f) {
+		return &Fault{Code: f.Code, Message: f.Message}
 	}
-	if err := r.Unmarshal(reply); err != nil {
-		return fmt.Errorf("%s: decode reply: %w", method, err)
+	var bf *rpc.BadFaultError
+	if errors.As(err, &bf) {
+		return fmt.Errorf("%s: decode fault: %w", method, bf.Err)
 	}
-	return nil
+	return fmt.Errorf("%s: decode reply: %w", method, err)
 }

@@ -367,29 +367,52 @@ func (d *callDecoder) end(parent []byte, after string) error {
 	return nil
 }
 
-// readText collects the character data of start up to its end tag into
-// d.text, refusing child elements. CDATA sections and entity references are
-// already resolved by the scanner.
+// readText collects the character data of start up to its end tag,
+// refusing child elements. CDATA sections and entity references are
+// already resolved by the scanner. The result is valid until the next token.
 func (d *callDecoder) readText(start []byte) ([]byte, error) {
+	b, _, err := d.readTextN(start)
+	return b, err
+}
+
+// readTextN is readText, also saying how many pieces of character data
+// there were (comments and CDATA sections split text into pieces; an empty
+// element has none). Text in one piece is not copied: the scanner keeps it
+// intact through the end tag.
+func (d *callDecoder) readTextN(start []byte) ([]byte, int, error) {
 	d.text = d.text[:0]
+	var first []byte
+	n, total := 0, 0
 	for {
 		k, err := d.token()
 		if err != nil {
-			return nil, err
+			return nil, n, err
 		}
 		switch k {
 		case xmlscan.CharData:
-			if len(d.text)+len(d.s.Data) > d.lim.MaxStringBytes {
-				return nil, errorf("<%s> text longer than %d bytes", start, d.lim.MaxStringBytes)
+			total += len(d.s.Data)
+			if total > d.lim.MaxStringBytes {
+				return nil, n, errorf("<%s> text longer than %d bytes", start, d.lim.MaxStringBytes)
 			}
-			d.text = append(d.text, d.s.Data...)
+			switch n {
+			case 0:
+				first = d.s.Data
+			case 1:
+				d.text = append(append(d.text, first...), d.s.Data...)
+			default:
+				d.text = append(d.text, d.s.Data...)
+			}
+			n++
 		case xmlscan.EndElement:
 			if !bytes.Equal(d.s.Name, start) {
-				return nil, d.structural("</%s> closes <%s>", d.s.Name, start)
+				return nil, n, d.structural("</%s> closes <%s>", d.s.Name, start)
 			}
-			return d.text, nil
+			if n == 1 {
+				return first, n, nil
+			}
+			return d.text, n, nil
 		case xmlscan.StartElement:
-			return nil, d.structural("<%s> inside <%s>, which holds text only", d.s.Name, start)
+			return nil, n, d.structural("<%s> inside <%s>, which holds text only", d.s.Name, start)
 		}
 	}
 }

@@ -65,7 +65,10 @@ func (e *DeclError) Error() string {
 // Scanner reads the tokens of one document. The exported fields describe the
 // token the last call of Next returned; the byte slices in them are valid
 // until the next call (they point into the input or into the scanner's own
-// buffer).
+// buffer), with two guarantees more: names (Name, Attr.Name) always point
+// into the input, and the bytes of Data stay unchanged until a call of Next
+// returns a CharData, StartElement or Directive token — so the text of an
+// element can be used after reading its end tag.
 type Scanner struct {
 	// Nesting makes Next check, as Decoder.Token does, that every end tag
 	// closes the element open at that point and that the input does not end
