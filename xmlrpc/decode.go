@@ -367,6 +367,19 @@ func (d *callDecoder) end(parent []byte, after string) error {
 	return nil
 }
 
+// endAfter is end after the element t, whose name is only formatted for an
+// error.
+func (d *callDecoder) endAfter(parent, t []byte) error {
+	el, ok, err := d.child(parent)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return d.structural("unexpected <%s> after </%s> in <%s>", el, t, parent)
+	}
+	return nil
+}
+
 // readText collects the character data of start up to its end tag,
 // refusing child elements. CDATA sections and entity references are
 // already resolved by the scanner. The result is valid until the next token.
@@ -571,7 +584,7 @@ func (d *callDecoder) value(start []byte, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := d.end(start, "</"+string(t)+">"); err != nil {
+			if err := d.endAfter(start, t); err != nil {
 				return nil, err
 			}
 			return x, nil

@@ -251,7 +251,7 @@ func (d *callDecoder) into(start []byte, val reflect.Value, depth int) error {
 			if err := d.typedInto(t, val, depth); err != nil {
 				return err
 			}
-			return d.end(start, "</"+string(t)+">")
+			return d.endAfter(start, t)
 		}
 	}
 }

@@ -283,17 +283,28 @@ func (s *Scanner) next() (Kind, error) {
 	return s.startTag(p)
 }
 
-// nameByte marks the ASCII bytes encoding/xml reads as part of a name.
-var nameByte = func() (t [256]bool) {
+// nameByte classifies the bytes encoding/xml reads as part of a name: 0 for
+// none, nameASCII for ASCII name bytes (nameColon added for ':'), nameHigh for
+// the bytes of multi-byte characters, which are all read and judged by isName.
+var nameByte = func() (t [256]uint8) {
 	for c := 0; c < utf8.RuneSelf; c++ {
-		t[c] = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
-			c == '_' || c == ':' || c == '.' || c == '-'
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '_' || c == ':' || c == '.' || c == '-' {
+			t[c] = nameASCII
+		}
 	}
+	t[':'] |= nameColon
 	for c := utf8.RuneSelf; c < 256; c++ {
-		t[c] = true // every multi-byte character is read; isName judges it
+		t[c] = nameHigh
 	}
 	return t
 }()
+
+const (
+	nameASCII = 1 << iota
+	nameColon
+	nameHigh
+)
 
 // nameFirst marks the ASCII bytes a name may start with.
 var nameFirst = func() (t [utf8.RuneSelf]bool) {
@@ -312,30 +323,33 @@ const (
 
 // readName reads the bytes of a name from p as encoding/xml's readName does:
 // up to the first ASCII byte that cannot be part of one. It returns the end
-// of the name and whether the name is all ASCII.
-func (s *Scanner) readName(p int) (int, int, bool) {
+// of the name and the classes of its bytes, or'ed.
+func (s *Scanner) readName(p int) (int, int, uint8) {
 	src := s.src
 	if p >= len(src) {
-		return p, nameEOF, true
+		return p, nameEOF, 0
 	}
-	if !nameByte[src[p]] {
-		return p, nameMissing, true
+	class := nameByte[src[p]]
+	if class == 0 {
+		return p, nameMissing, 0
 	}
-	high := src[p]
 	q := p + 1
-	for q < len(src) && nameByte[src[q]] {
-		high |= src[q]
+	for q < len(src) {
+		c := nameByte[src[q]]
+		if c == 0 {
+			break
+		}
+		class |= c
 		q++
 	}
 	if q >= len(src) {
-		return q, nameEOF, true
+		return q, nameEOF, 0
 	}
-	return q, nameOK, high < utf8.RuneSelf
+	return q, nameOK, class
 }
 
-// isName reports whether b is a name as encoding/xml's isName judges it;
-// ascii says that b is all ASCII (and, being read by readName, all name
-// bytes).
+// isName reports whether b, read by readName, is a name as encoding/xml's
+// isName judges it; ascii says that b is all ASCII.
 func isName(b []byte, ascii bool) bool {
 	if len(b) == 0 {
 		return false
@@ -360,7 +374,7 @@ func isName(b []byte, ascii bool) bool {
 // name reads a name at p for an element or attribute (colons > 1 refused,
 // as by encoding/xml's nsname). missing is the message for no name at all.
 func (s *Scanner) name(p int, missing string, ns bool) (int, error) {
-	q, st, ascii := s.readName(p)
+	q, st, class := s.readName(p)
 	switch st {
 	case nameEOF:
 		return 0, s.unexpectedEOF()
@@ -368,10 +382,10 @@ func (s *Scanner) name(p int, missing string, ns bool) (int, error) {
 		return 0, s.fail(missing, p, true)
 	}
 	b := s.src[p:q]
-	if !isName(b, ascii) {
+	if !isName(b, class&nameHigh == 0) {
 		return 0, s.fail("invalid XML name: "+string(b), q, true)
 	}
-	if ns && bytes.Count(b, colon) > 1 {
+	if ns && class&nameColon != 0 && bytes.Count(b, colon) > 1 {
 		return 0, s.fail(missing, q, true)
 	}
 	return q, nil
@@ -407,7 +421,7 @@ func (s *Scanner) endTag(p int) (Kind, error) {
 }
 
 func (s *Scanner) procInst(p int) (Kind, error) {
-	q, st, ascii := s.readName(p)
+	q, st, class := s.readName(p)
 	switch st {
 	case nameEOF:
 		return EOF, s.unexpectedEOF()
@@ -415,7 +429,7 @@ func (s *Scanner) procInst(p int) (Kind, error) {
 		return EOF, s.fail("expected target name after <?", p, true)
 	}
 	target := s.src[p:q]
-	if !isName(target, ascii) {
+	if !isName(target, class&nameHigh == 0) {
 		return EOF, s.fail("invalid XML name: "+string(target), q, true)
 	}
 	q = s.skipSpace(q)
