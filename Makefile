@@ -55,7 +55,9 @@ interop:
 ## run, which saved no failing input, is reported and not counted as a failure.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := ./xmlrpc:FuzzDecodeCall ./jobxml:FuzzDecodeJob ./jobxml:FuzzDecodeStatuses \
-	./jobxml:FuzzJobRoundTrip ./blacklist:FuzzParse ./blacklist:FuzzGlob
+	./jobxml:FuzzJobRoundTrip ./blacklist:FuzzParse ./blacklist:FuzzGlob \
+	./xmlscan:FuzzScanMatchesEncodingXML ./xmlrpc:FuzzDecodeCallMatchesReference ./xmlrpc:FuzzDecodeResponseMatchesKolo \
+	./jobxml:FuzzDecodeJobMatchesReference ./jobxml:FuzzDecodeStatusesMatchesReference
 fuzz:
 	@set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
 	for t in $(FUZZ_TARGETS); do \
