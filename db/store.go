@@ -37,7 +37,10 @@ type Store interface {
 	ClientByFingerprint(ctx context.Context, fingerprint string) (Client, error)
 	ListClients(ctx context.Context, f ClientFilter) ([]Client, error)
 	SetClientStatus(ctx context.Context, id int64, to ClientStatus) (Client, error)
-	TouchClient(ctx context.Context, id int64, at time.Time) error
+	// TouchClients records when clients were last heard from, in one
+	// write; a time older than the stored one changes nothing, an unknown
+	// id is skipped.
+	TouchClients(ctx context.Context, seen map[int64]time.Time) error
 
 	// DeleteClient removes a client that is not active (revoke it first),
 	// with its group memberships and its runs; ErrConflict while the client

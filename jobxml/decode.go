@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scirectl/scirectl/xmlscan"
@@ -69,9 +70,10 @@ type reader struct {
 	start int // input offset where the last token began
 	ntok  int
 
-	cur   startTag    // the last start tag read; valid until the next token
-	ns    []nsBinding // namespace bindings of the open elements, innermost last
-	marks []int       // len(ns) when each open element started
+	cur     startTag    // the last start tag read; valid until the next token
+	scratch []byte      // attribute values being gathered
+	ns      []nsBinding // namespace bindings of the open elements, innermost last
+	marks   []int       // len(ns) when each open element started
 }
 
 // name is an element or attribute name after namespace translation, as
@@ -104,14 +106,32 @@ const xmlURL = "http://www.w3.org/XML/1998/namespace"
 
 const utf8BOM = "\xEF\xBB\xBF"
 
+var readerPool = sync.Pool{New: func() any { return new(reader) }}
+
+// newReader returns a reader of b from the pool; release puts it back.
 func newReader(doc string, b []byte) *reader {
-	r := &reader{doc: doc, src: b}
+	r := readerPool.Get().(*reader)
+	r.doc, r.src, r.bom = doc, b, 0
 	if bytes.HasPrefix(b, []byte(utf8BOM)) {
 		r.src, r.bom = b[len(utf8BOM):], len(utf8BOM)
 	}
 	r.s.Reset(r.src)
 	r.s.Nesting = true
+	r.start, r.ntok = 0, 0
+	r.ns, r.marks = r.ns[:0], r.marks[:0]
 	return r
+}
+
+// release returns r to the pool. Nothing a decoder returns points into r.
+func (r *reader) release() {
+	r.s.Reset(nil)
+	r.src = nil
+	clear(r.ns)
+	clear(r.cur.attrs[:cap(r.cur.attrs)])
+	if cap(r.scratch) > 64<<10 {
+		r.scratch = nil
+	}
+	readerPool.Put(r)
 }
 
 // errAt makes an *Error at input offset off.
@@ -416,9 +436,13 @@ func (r *reader) text(where loc) (string, error) {
 
 // attrs checks se's attributes against names (no others, none twice) and
 // stores their values in vals, in the order of names. The returned mask has
-// bit i set when names[i] was present.
+// bit i set when names[i] was present. The values share one string, so that
+// a tag costs one allocation however many attributes it has.
 func (r *reader) attrs(where loc, se *startTag, names []string, vals []string) (uint32, error) {
 	var seen uint32
+	var spans [8]struct{ i, from, to int }
+	n := 0
+	r.scratch = r.scratch[:0]
 	for _, a := range se.attrs {
 		i := -1
 		if a.name.space == "" {
@@ -439,7 +463,14 @@ func (r *reader) attrs(where loc, se *startTag, names []string, vals []string) (
 			return 0, r.errf("%s: attribute %q appears twice", where, names[i])
 		}
 		seen |= 1 << i
-		vals[i] = string(a.value)
+		spans[n].i, spans[n].from = i, len(r.scratch)
+		r.scratch = append(r.scratch, a.value...)
+		spans[n].to = len(r.scratch)
+		n++ // at most len(names) ≤ 8: each name once
+	}
+	all := string(r.scratch)
+	for _, sp := range spans[:n] {
+		vals[sp.i] = all[sp.from:sp.to]
 	}
 	return seen, nil
 }

@@ -141,6 +141,7 @@ func DecodeJob(b []byte) (Job, error) {
 func decodeJob(b []byte) (Job, error) {
 	var j Job
 	r := newReader("job document", b)
+	defer r.release()
 	se, err := r.root()
 	if err != nil {
 		return j, err

@@ -210,6 +210,7 @@ var (
 // attribute was read), the element or attribute, and why.
 func DecodeStatuses(b []byte) ([]Status, error) {
 	r := newReader("status document", b)
+	defer r.release()
 	se, err := r.root()
 	if err != nil {
 		return nil, err

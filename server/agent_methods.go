@@ -107,24 +107,9 @@ func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error
 	return registerResult{ClientID: strconv.FormatInt(c.ID, 10), Status: string(c.Status)}, nil
 }
 
-// touch records last_seen at most every 15s per client: idle agents
-// polling must not turn into a stream of writes.
-func (s *Server) touch(ctx context.Context, id int64) {
-	now := time.Now().UTC()
-	s.touchMu.Lock()
-	last := s.lastSeen[id]
-	fresh := now.Sub(last) < 15*time.Second
-	if !fresh {
-		s.lastSeen[id] = now
-	}
-	s.touchMu.Unlock()
-	if fresh {
-		return
-	}
-	if err := s.store.TouchClient(ctx, id, now); err != nil {
-		s.log.Warn("touch client", "client_id", id, "err", err)
-	}
-}
+// touch records that the client was heard from (written within a
+// second: lastseen.go).
+func (s *Server) touch(id int64) { s.seen.saw(id, time.Now().UTC()) }
 
 func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(1, 1); err != nil {
@@ -138,7 +123,7 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.getJobs: param 1 (max): %d is outside 1..%d", max, MaxJobsPerCall)
 	}
 	c := callingClient(ctx)
-	s.touch(ctx, c.ID)
+	s.touch(c.ID)
 	policy, err := s.policy.Policy(ctx)
 	if err != nil {
 		return nil, err
@@ -281,9 +266,7 @@ func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, erro
 		return nil, err
 	}
 	c := callingClient(ctx)
-	if err := s.store.TouchClient(ctx, c.ID, time.Now().UTC()); err != nil {
-		return nil, err
-	}
+	s.touch(c.ID)
 	now := time.Now().UTC()
 	ids, err := s.store.CancelledRuns(ctx, c.ID, now.Add(-CancelWindow))
 	if err != nil {

@@ -67,6 +67,7 @@ func (s *Server) clientList(ctx context.Context, p xmlrpc.Params) (any, error) {
 			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "client.list: status: %q is not pending, active, rejected or revoked", st)
 		}
 	}
+	s.flushSeen(ctx) // show the last polls too
 	cs, err := s.store.ListClients(ctx, f)
 	if err != nil {
 		return nil, err

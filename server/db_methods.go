@@ -191,9 +191,7 @@ func (s *Server) dbMigrate(ctx context.Context, p xmlrpc.Params) (any, error) {
 func (s *Server) afterReplace(ctx context.Context) (bool, error) {
 	ctx = context.WithoutCancel(ctx) // the database is replaced: finish the repair
 	s.policy.Invalidate()
-	s.touchMu.Lock()
-	s.lastSeen = map[int64]time.Time{}
-	s.touchMu.Unlock()
+	s.seen.forget()
 
 	before, _ := os.ReadFile(s.paths.AdminToken())
 	if err := EnsureAdmin(ctx, s.store, s.paths); err != nil {

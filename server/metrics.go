@@ -349,14 +349,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descGateWaiting, prometheus.GaugeValue, float64(st.Waiting))
 
 	now := time.Now()
-	polling := 0
-	c.s.touchMu.Lock()
-	for _, at := range c.s.lastSeen {
-		if now.Sub(at) <= metricsSeenWindow {
-			polling++
-		}
-	}
-	c.s.touchMu.Unlock()
+	polling := c.s.seen.count(now.Add(-metricsSeenWindow))
 	ch <- prometheus.MustNewConstMetric(descAgentsPolling, prometheus.GaugeValue, float64(polling))
 
 	ctx, cancel := context.WithTimeout(context.Background(), metricsQueryTimeout)
@@ -374,6 +367,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if cc, ok := c.store.(clientCounter); ok {
+		c.s.flushSeen(ctx)
 		start := time.Now()
 		counts, seen, err := cc.ClientCounts(ctx, now.Add(-metricsSeenWindow).UTC())
 		c.m.observeDB("ClientCounts", start, err)
@@ -502,10 +496,10 @@ func (s *instrumentedStore) ClientByFingerprint(ctx context.Context, fingerprint
 	return out, err
 }
 
-func (s *instrumentedStore) TouchClient(ctx context.Context, id int64, at time.Time) error {
+func (s *instrumentedStore) TouchClients(ctx context.Context, seen map[int64]time.Time) error {
 	start := time.Now()
-	err := s.Store.TouchClient(ctx, id, at)
-	s.m.observeDB("TouchClient", start, err)
+	err := s.Store.TouchClients(ctx, seen)
+	s.m.observeDB("TouchClients", start, err)
 	return err
 }
 

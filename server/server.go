@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,12 +103,11 @@ type Server struct {
 
 	ready     atomic.Bool
 	blacklist atomic.Pointer[blacklist.List]
-	clients   clientCache // fingerprint → client, for agent authentication
-	touchMu   sync.Mutex
-	lastSeen  map[int64]time.Time
-	limit     limiter  // request slots (limits.go)
-	metrics   *metrics // nil when Config.DisableMetrics (metrics.go)
-	push      *pusher  // agent.pollNow to daemon-mode clients (push.go)
+	clients   clientCache  // fingerprint → client, for agent authentication
+	seen      seenRecorder // clients' last-seen times, written once a second (lastseen.go)
+	limit     limiter      // request slots (limits.go)
+	metrics   *metrics     // nil when Config.DisableMetrics (metrics.go)
+	push      *pusher      // agent.pollNow to daemon-mode clients (push.go)
 }
 
 // New prepares the data directory (CA, certificates, database, admin token)
@@ -136,10 +134,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, paths: p, store: store, log: cfg.Log,
-		gate:     gate.New(gate.Options{MaxWait: cfg.GateMaxWait, Cluster: clusterLock(store)}),
-		rpc:      xmlrpc.NewServer(),
-		lastSeen: map[int64]time.Time{},
-		limit:    limiter{slots: make(chan struct{}, cfg.MaxThreads)},
+		gate:  gate.New(gate.Options{MaxWait: cfg.GateMaxWait, Cluster: clusterLock(store)}),
+		rpc:   xmlrpc.NewServer(),
+		limit: limiter{slots: make(chan struct{}, cfg.MaxThreads)},
 	}
 	s.rpc.Limits = cfg.xmlrpcLimits()
 	pushCert, err := tls.LoadX509KeyPair(p.PushCert(), p.PushKey())
@@ -235,6 +232,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer stopHB()
 	go s.heartbeat(hbCtx)
 	go rescuer.Run(hbCtx)
+	go s.recordSeen(hbCtx)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsConf)) }()
@@ -254,6 +252,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Warn("shutdown", "err", err)
 	}
 	<-errc
+	s.flushSeen(context.Background())
 	// A clean stop marks the registry row dead at once, so an offline
 	// maintenance command or a peer taking over need not wait for the
 	// heartbeat to go stale.

@@ -112,6 +112,7 @@ func New(src []byte) *Scanner {
 // Nesting setting).
 func (s *Scanner) Reset(src []byte) {
 	s.src = src
+	clear(s.attrs[:cap(s.attrs)]) // hold no references into the last input
 	s.pos = 0
 	s.needClose = false
 	s.err = nil

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -79,8 +80,11 @@ var (
 // for the same client at once get different runs and neither waits for the
 // other. Each candidate is checked: an expired job makes the run expired, a
 // refusal by c.Decide makes it denied, and the rest become sent with a
-// lease — one conditional UPDATE per kind for the whole batch, sent
-// together.
+// lease — one conditional UPDATE per kind for the whole batch.
+//
+// The transaction is two round trips (a batchTx): BEGIN with the SELECT,
+// then the UPDATEs with COMMIT; a third only when refusals left room for
+// more candidates, whose SELECT then travels with the UPDATEs.
 func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error) {
 	if c.Max <= 0 {
 		return nil, nil
@@ -88,67 +92,81 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 	now := c.At.UnixNano()
 	lease := c.At.Add(c.Lease).UnixNano()
 	var out []db.Dispatch
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.retry(ctx, func() error {
 		out = out[:0]
-		for len(out) < c.Max {
-			want := c.Max - len(out)
-			cands, err := pendingRuns(ctx, tx, c.ClientID, now, want)
-			if err != nil {
+		return s.batchTx(ctx, func(send func(b *pgx.Batch, commit bool) error) error {
+			var cands []db.Dispatch
+			want := c.Max
+			b := &pgx.Batch{}
+			queuePending(b, &cands, c.ClientID, now, want)
+			if err := send(b, false); err != nil {
 				return err
 			}
-			if len(cands) == 0 {
-				return nil
-			}
-			var sentIDs, expIDs, denyIDs []int64
-			var expWhy, denyWhy []string
-			sent := make([]db.Dispatch, 0, len(cands))
-			for _, d := range cands {
-				switch {
-				case !d.Job.ExpiresAt.IsZero() && !c.At.Before(d.Job.ExpiresAt):
-					expIDs, expWhy = append(expIDs, d.Run.ID), append(expWhy, "expired before dispatch")
-					continue
-				case c.Decide != nil:
-					if ok, reason := c.Decide(d.Job, c.ClientID); !ok {
-						denyIDs, denyWhy = append(denyIDs, d.Run.ID), append(denyWhy, text(reason))
-						continue
-					}
+			for {
+				if len(cands) == 0 {
+					return send(&pgx.Batch{}, true)
 				}
-				sentIDs = append(sentIDs, d.Run.ID)
-				d.Run.State = runstate.Sent
-				d.Run.Attempts++
-				d.Run.SentAt, d.Run.LeaseUntil, d.Run.ServerID = c.At, c.At.Add(c.Lease), c.ServerID
-				sent = append(sent, d)
+				b = &pgx.Batch{}
+				sent := queueClaim(b, c, cands, now, lease)
+				out = append(out, sent...)
+				more := len(cands) == want && len(out) < c.Max // else no more due runs that nobody else holds
+				cands = nil
+				if !more {
+					return send(b, true)
+				}
+				want = c.Max - len(out)
+				queuePending(b, &cands, c.ClientID, now, want)
+				if err := send(b, false); err != nil {
+					return err
+				}
 			}
-			var b pgx.Batch
-			if len(sentIDs) > 0 {
-				b.Queue(claimSQL, now, lease, c.ServerID, sentIDs).Exec(func(tag pgconn.CommandTag) error {
-					return moved(tag, len(sentIDs), "sent")
-				})
-			}
-			if len(expIDs) > 0 {
-				b.Queue(expireSQL, target(runstate.Expire), now, expIDs, expWhy).Exec(func(tag pgconn.CommandTag) error {
-					return moved(tag, len(expIDs), "expired")
-				})
-			}
-			if len(denyIDs) > 0 {
-				b.Queue(denySQL, target(runstate.Deny), now, denyIDs, denyWhy).Exec(func(tag pgconn.CommandTag) error {
-					return moved(tag, len(denyIDs), "denied")
-				})
-			}
-			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-				return err
-			}
-			out = append(out, sent...)
-			if len(cands) < want {
-				return nil // no more due runs that nobody else holds
-			}
-		}
-		return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim runs for client %d: %w", c.ClientID, err)
 	}
 	return out, nil
+}
+
+// queueClaim decides about locked candidates and queues the UPDATEs that
+// move them; it returns the runs to send.
+func queueClaim(b *pgx.Batch, c db.Claim, cands []db.Dispatch, now, lease int64) []db.Dispatch {
+	var sentIDs, expIDs, denyIDs []int64
+	var expWhy, denyWhy []string
+	sent := make([]db.Dispatch, 0, len(cands))
+	for _, d := range cands {
+		switch {
+		case !d.Job.ExpiresAt.IsZero() && !c.At.Before(d.Job.ExpiresAt):
+			expIDs, expWhy = append(expIDs, d.Run.ID), append(expWhy, "expired before dispatch")
+			continue
+		case c.Decide != nil:
+			if ok, reason := c.Decide(d.Job, c.ClientID); !ok {
+				denyIDs, denyWhy = append(denyIDs, d.Run.ID), append(denyWhy, text(reason))
+				continue
+			}
+		}
+		sentIDs = append(sentIDs, d.Run.ID)
+		d.Run.State = runstate.Sent
+		d.Run.Attempts++
+		d.Run.SentAt, d.Run.LeaseUntil, d.Run.ServerID = c.At, c.At.Add(c.Lease), c.ServerID
+		sent = append(sent, d)
+	}
+	if len(sentIDs) > 0 {
+		b.Queue(claimSQL, now, lease, c.ServerID, sentIDs).Exec(func(tag pgconn.CommandTag) error {
+			return moved(tag, len(sentIDs), "sent")
+		})
+	}
+	if len(expIDs) > 0 {
+		b.Queue(expireSQL, target(runstate.Expire), now, expIDs, expWhy).Exec(func(tag pgconn.CommandTag) error {
+			return moved(tag, len(expIDs), "expired")
+		})
+	}
+	if len(denyIDs) > 0 {
+		b.Queue(denySQL, target(runstate.Deny), now, denyIDs, denyWhy).Exec(func(tag pgconn.CommandTag) error {
+			return moved(tag, len(denyIDs), "denied")
+		})
+	}
+	return sent
 }
 
 // moved checks that an UPDATE of locked runs moved all of them.
@@ -159,32 +177,82 @@ func moved(tag pgconn.CommandTag, want int, what string) error {
 	return nil
 }
 
-// pendingRuns locks up to limit of a client's due pending runs, in dispatch
+// pendingSQL locks up to $3 of a client's due pending runs, in dispatch
 // order, skipping those another transaction holds.
-func pendingRuns(ctx context.Context, tx pgx.Tx, clientID, now int64, limit int) ([]db.Dispatch, error) {
-	out := make([]db.Dispatch, 0, min(limit, 1000))
-	err := eachRow(ctx, tx, `
-		SELECT r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
-		       j.submitted_by, j.created_at, j.expires_at, j.timeout_s, j.max_attempts
-		FROM runs r JOIN jobs j ON j.id = r.job_id
-		WHERE r.client_id = $1 AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= $2)
-		ORDER BY r.priority DESC, r.id
-		LIMIT $3
-		FOR UPDATE OF r SKIP LOCKED`, []any{clientID, now, limit}, func(rows pgx.Rows) error {
-		var d db.Dispatch
-		var rc, jc int64
-		var exp *int64
-		var timeout int64
-		if err := rows.Scan(&d.Run.ID, &d.Run.Attempts, &rc, &d.Job.ID, &d.Job.Name, &d.Job.Permission, &d.Job.Interpreter,
-			&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts); err != nil {
-			return err
+const pendingSQL = `
+	SELECT r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
+	       j.submitted_by, j.created_at, j.expires_at, j.timeout_s, j.max_attempts
+	FROM runs r JOIN jobs j ON j.id = r.job_id
+	WHERE r.client_id = $1 AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= $2)
+	ORDER BY r.priority DESC, r.id
+	LIMIT $3
+	FOR UPDATE OF r SKIP LOCKED`
+
+// queuePending queues pendingSQL; its rows are appended to *out when the
+// batch is read.
+func queuePending(b *pgx.Batch, out *[]db.Dispatch, clientID, now int64, limit int) {
+	b.Queue(pendingSQL, clientID, now, limit).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var d db.Dispatch
+			var rc, jc int64
+			var exp *int64
+			var timeout int64
+			if err := rows.Scan(&d.Run.ID, &d.Run.Attempts, &rc, &d.Job.ID, &d.Job.Name, &d.Job.Permission, &d.Job.Interpreter,
+				&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts); err != nil {
+				return err
+			}
+			d.Run.JobID, d.Run.ClientID, d.Run.State, d.Run.CreatedAt = d.Job.ID, clientID, runstate.Pending, ti(rc)
+			d.Job.CreatedAt, d.Job.ExpiresAt, d.Job.Timeout = ti(jc), tn(exp), time.Duration(timeout)*time.Second
+			*out = append(*out, d)
 		}
-		d.Run.JobID, d.Run.ClientID, d.Run.State, d.Run.CreatedAt = d.Job.ID, clientID, runstate.Pending, ti(rc)
-		d.Job.CreatedAt, d.Job.ExpiresAt, d.Job.Timeout = ti(jc), tn(exp), time.Duration(timeout)*time.Second
-		out = append(out, d)
-		return nil
+		return rows.Err()
 	})
-	return out, err
+}
+
+// batchTx runs fn in a READ COMMITTED transaction whose statements travel
+// in batches, one round trip each: fn calls send for each batch, BEGIN goes
+// with the first and COMMIT with the one fn marks commit (an empty batch
+// may carry it alone). Errors are fn's or the batches'; a transaction not
+// committed is rolled back, and a connection left in an unknown state is
+// closed rather than reused.
+func (s *Store) batchTx(ctx context.Context, fn func(send func(b *pgx.Batch, commit bool) error) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release() // pgxpool closes a connection still in a transaction
+	begun, done := false, false
+	send := func(b *pgx.Batch, commit bool) error {
+		if done {
+			return errors.New("batchTx: send after commit")
+		}
+		q := b.QueuedQueries
+		if !begun {
+			q = append([]*pgx.QueuedQuery{{SQL: "BEGIN"}}, q...)
+			begun = true
+		}
+		if commit {
+			q = append(q, &pgx.QueuedQuery{SQL: "COMMIT"})
+			done = true
+		}
+		b.QueuedQueries = q
+		return conn.SendBatch(ctx, b).Close()
+	}
+	err = fn(send)
+	if err == nil && !done {
+		err = send(&pgx.Batch{}, true)
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' && !conn.Conn().IsClosed() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	if err == nil && !done {
+		err = errors.New("batchTx: not committed")
+	}
+	return err
 }
 
 // lockedRun is a run of an ack or report call as the statement locked it:

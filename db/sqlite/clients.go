@@ -59,16 +59,18 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 
 // Client returns a client by id.
 func (s *Store) Client(ctx context.Context, id int64) (db.Client, error) {
-	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	c, err := scanClient(s.readRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("client", id)
 	}
 	return c, err
 }
 
+var clientByFingerprintSQL = `SELECT ` + clientCols + ` FROM clients WHERE fingerprint = ?`
+
 // ClientByFingerprint returns the client holding a certificate fingerprint.
 func (s *Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, error) {
-	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE fingerprint = ?`, fp))
+	c, err := scanClient(s.readRow(ctx, clientByFingerprintSQL, fp))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("client with fingerprint", fp)
 	}
@@ -151,11 +153,35 @@ func (s *Store) SetClientStatus(ctx context.Context, id int64, to db.ClientStatu
 	return c, nil
 }
 
-// TouchClient records that a client was seen.
-func (s *Store) TouchClient(ctx context.Context, id int64, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE clients SET last_seen = ? WHERE id = ? AND last_seen < ?`, at.UnixNano(), id, at.UnixNano())
+// touchClientsSQL takes a JSON array of [id, unix nanoseconds] pairs.
+var touchClientsSQL = writeStatement(`UPDATE clients SET last_seen = j.at
+	FROM (SELECT value->>0 AS id, value->>1 AS at FROM json_each(?1)) AS j
+	WHERE clients.id = j.id AND clients.last_seen < j.at`)
+
+// TouchClients records when clients were last heard from.
+func (s *Store) TouchClients(ctx context.Context, seen map[int64]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	b := make([]byte, 0, 2+len(seen)*32)
+	b = append(b, '[')
+	for id, at := range seen {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, at.UnixNano(), 10)
+		b = append(b, ']')
+	}
+	b = append(b, ']')
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := s.txExec(ctx, tx, touchClientsSQL, string(b))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("touch client %d: %w", id, err)
+		return fmt.Errorf("touch %d clients: %w", len(seen), err)
 	}
 	return nil
 }

@@ -45,16 +45,35 @@ func newCommitter(w *sql.DB, hot *hotStatements) *committer {
 func (c *committer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
+	case <-c.stop:
+		return errClosed
+	default:
+	}
+	select {
 	case c.reqs <- r:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.stop:
-		return errors.New("sqlite: store closed")
+		return errClosed
 	}
 	// Once queued, wait for the outcome even if ctx ends: the batch may
 	// already hold fn's work, and the caller must learn whether it stuck.
-	return <-r.done
+	// A request queued as the store closed, after run stopped answering,
+	// is answered here.
+	select {
+	case err := <-r.done:
+		return err
+	case <-c.quit:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return errClosed
+		}
+	}
 }
+
+var errClosed = errors.New("sqlite: store closed")
 
 func (c *committer) close() {
 	close(c.stop)
@@ -73,7 +92,7 @@ func (c *committer) run() {
 			for {
 				select {
 				case r := <-c.reqs:
-					r.done <- errors.New("sqlite: store closed")
+					r.done <- errClosed
 				default:
 					return
 				}

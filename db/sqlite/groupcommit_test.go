@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Concurrent writes share transactions, yet each keeps its own outcome: a
@@ -63,5 +64,28 @@ func TestGroupCommitIsolatesEachWrite(t *testing.T) {
 	ran := false
 	if err := s.tx(cctx, func(*sql.Tx) error { ran = true; return nil }); !errors.Is(err, context.Canceled) || ran {
 		t.Fatalf("cancelled caller: err %v, ran %v", err, ran)
+	}
+}
+
+// A write after Close fails at once, however often it is tried (the
+// request channel has room, and must not swallow it).
+func TestWriteAfterClose(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenFile(ctx, filepath.Join(t.TempDir(), "scire.db"), "FULL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for i := 0; i < 200; i++ {
+		done := make(chan error, 1)
+		go func() { done <- s.TouchClients(ctx, map[int64]time.Time{1: time.Now()}) }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("write after Close succeeded")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("write %d after Close still waiting after 5s", i)
+		}
 	}
 }

@@ -22,11 +22,10 @@ func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 	targets, _ := json.Marshal(nj.Targets)
 	now := nj.CreatedAt.UnixNano()
 	var id int64
+	runs := 0
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
-			                  created_at, not_before, expires_at, timeout_s, max_attempts)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		runs = 0
+		res, err := s.txExec(ctx, tx, insertJobSQL,
 			nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(targets),
 			now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts)
 		if err != nil {
@@ -35,13 +34,10 @@ func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `
-			INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
-			SELECT ?, id, ?, ?, ?, ? FROM clients WHERE id = ?`)
+		stmt, err := s.txStmt(ctx, tx, insertRunSQL)
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
 		seen := make(map[int64]bool, len(nj.ClientIDs))
 		for _, cid := range nj.ClientIDs {
 			if seen[cid] {
@@ -55,13 +51,42 @@ func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 			if n, _ := res.RowsAffected(); n == 0 {
 				return notFound("client", cid)
 			}
+			runs++
 		}
 		return nil
 	})
 	if err != nil {
 		return db.Job{}, fmt.Errorf("submit job: %w", err)
 	}
-	return s.Job(ctx, id)
+	// The job as Job would read it back (times in UTC to the nanosecond,
+	// the timeout in whole seconds), without reading it back.
+	j := db.Job{ID: id, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
+		Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: ti(now), NotBefore: tn(nullTime(nj.NotBefore)),
+		ExpiresAt: tn(nullTime(nj.ExpiresAt)), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
+		Counts: map[runstate.State]int{}}
+	_ = json.Unmarshal(targets, &j.Targets)
+	if runs > 0 {
+		j.Counts[runstate.Pending] = runs
+	}
+	return j, nil
+}
+
+var (
+	insertJobSQL = writeStatement(`
+		INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
+		                  created_at, not_before, expires_at, timeout_s, max_attempts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	insertRunSQL = writeStatement(`
+		INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
+		SELECT ?, id, ?, ?, ?, ? FROM clients WHERE id = ?`)
+)
+
+// nullTime is t as it is stored and scanned back: unset when zero.
+func nullTime(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
 }
 
 const jobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
@@ -86,7 +111,7 @@ func scanJob(row interface{ Scan(...any) error }) (db.Job, error) {
 
 // Job returns a job with the counts of its runs by state.
 func (s *Store) Job(ctx context.Context, id int64) (db.Job, error) {
-	j, err := scanJob(s.r.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	j, err := scanJob(s.readRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, notFound("job", id)
 	} else if err != nil {
@@ -195,7 +220,7 @@ func scanRun(row interface{ Scan(...any) error }) (db.Run, error) {
 
 // Runs lists a job's runs by id.
 func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = ? ORDER BY r.id`, jobID)
+	rows, err := s.readRows(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = ? ORDER BY r.id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
 	}
@@ -213,7 +238,7 @@ func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
 
 // Run returns one run.
 func (s *Store) Run(ctx context.Context, id int64) (db.Run, error) {
-	r, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = ?`, id))
+	r, err := scanRun(s.readRow(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, notFound("run", id)
 	}

@@ -357,7 +357,7 @@ func (s *Store) CancelledRuns(ctx context.Context, clientID int64, since time.Ti
 	if !since.IsZero() {
 		lo = since.UnixNano()
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT r.id FROM runs r
+	rows, err := s.readRows(ctx, `SELECT r.id FROM runs r
 		WHERE r.client_id = ? AND r.state = 'cancelled' AND r.sent_at IS NOT NULL AND r.finished_at >= ?
 		ORDER BY r.finished_at, r.id`, clientID, lo)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // index (state = 'pending'): their cost grows with the backlog of pending
 // runs, not with the history of the runs table.
 func (s *Store) DueNotBefore(ctx context.Context, after, until time.Time) ([]int64, time.Time, error) {
-	rows, err := s.r.QueryContext(ctx, `
+	rows, err := s.readRows(ctx, `
 		SELECT DISTINCT r.client_id
 		FROM runs r JOIN clients c ON c.id = r.client_id
 		WHERE r.state = 'pending' AND r.not_before > ? AND r.not_before <= ?
@@ -39,7 +39,7 @@ func (s *Store) DueNotBefore(ctx context.Context, after, until time.Time) ([]int
 		return nil, time.Time{}, fmt.Errorf("due not_before: %w", err)
 	}
 	var next sql.NullInt64
-	err = s.r.QueryRowContext(ctx, `
+	err = s.readRow(ctx, `
 		SELECT MIN(r.not_before)
 		FROM runs r JOIN clients c ON c.id = r.client_id
 		WHERE r.state = 'pending' AND r.not_before > ?

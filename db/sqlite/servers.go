@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -53,10 +54,14 @@ func (s *Store) ListServers(ctx context.Context) ([]db.ServerInfo, error) {
 	return out, rows.Err()
 }
 
+var recordOperationSQL = writeStatement(`INSERT INTO operations (at, server_id, actor, name, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+
 // RecordOperation appends to the audit trail.
 func (s *Store) RecordOperation(ctx context.Context, op db.Operation) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO operations (at, server_id, actor, name, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		op.At.UnixNano(), op.ServerID, op.Actor, op.Name, op.Target, op.Outcome, op.Detail)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := s.txExec(ctx, tx, recordOperationSQL, op.At.UnixNano(), op.ServerID, op.Actor, op.Name, op.Target, op.Outcome, op.Detail)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("record operation %s: %w", op.Name, err)
 	}

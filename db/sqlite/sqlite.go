@@ -64,6 +64,8 @@ type Store struct {
 	r    *sql.DB        // read pool
 	gc   *committer     // batches concurrent write transactions (groupcommit.go)
 	hot  *hotStatements // prepared on w once (statements.go)
+	wc   *stmtCache     // the writer's other constant statements, prepared at open
+	rc   *stmtCache     // the read pool's constant statements, prepared on first use
 	path string
 }
 
@@ -74,11 +76,11 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 	}
-	base := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	base := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=mmap_size(1073741824)"
 	if err := migrateUp(base); err != nil {
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
 	}
-	w, err := sql.Open("sqlite", base+"&_pragma=synchronous("+synchronous+")&_txlock=immediate")
+	w, err := sql.Open("sqlite", base+"&_pragma=synchronous("+synchronous+")&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -99,7 +101,14 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	s := &Store{w: w, r: r, gc: newCommitter(w, hot), hot: hot, path: path}
+	wc, err := newWriteCache(ctx, w)
+	if err != nil {
+		hot.close()
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s := &Store{w: w, r: r, gc: newCommitter(w, hot), hot: hot, wc: wc, rc: newReadCache(r), path: path}
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -158,6 +167,8 @@ func (s *Store) Ready(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.gc.close()
 	s.hot.close()
+	s.wc.close()
+	s.rc.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 

@@ -52,7 +52,7 @@ func (s *Store) TokenByID(ctx context.Context, id int64) (db.Token, db.User, err
 	var u db.User
 	var tc, uc int64
 	var revoked sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `
+	err := s.readRow(ctx, `
 		SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.revoked_at, u.id, u.name, u.created_at
 		FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?`, id).
 		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &tc, &revoked, &u.ID, &u.Name, &uc)
@@ -91,7 +91,7 @@ func (s *Store) CreateUser(ctx context.Context, name string) (db.User, error) {
 func (s *Store) UserByName(ctx context.Context, name string) (db.User, error) {
 	var u db.User
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &created)
+	err := s.readRow(ctx, `SELECT id, name, created_at FROM users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, notFound("user", strconv.Quote(name))
 	} else if err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"ClientRegistration", testClientRegistration},
 		{"ClientLifecycle", testClientLifecycle},
+		{"TouchClients", testTouchClients},
 		{"ClientNameUniqueAmongActive", testClientNameUnique},
 		{"LiteralNames", testLiteralNames},
 		{"UsersAndTokens", testUsersAndTokens},
@@ -152,6 +154,35 @@ func testClientRegistration(t *testing.T, s db.Store) {
 	}
 }
 
+func testTouchClients(t *testing.T, s db.Store) {
+	ctx := context.Background()
+	a, b, c := mustClient(t, s, "a", true), mustClient(t, s, "b", false), mustClient(t, s, "c", true)
+	if err := s.TouchClients(ctx, nil); err != nil {
+		t.Fatalf("nothing to touch: %v", err)
+	}
+	later := t0.Add(90*time.Second + 123)
+	err := s.TouchClients(ctx, map[int64]time.Time{
+		a.ID:      later,
+		b.ID:      t0.Add(-time.Hour), // older than the stored time: kept
+		c.ID + 99: later,              // no such client: skipped
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id   int64
+		want time.Time
+	}{{a.ID, later}, {b.ID, t0}, {c.ID, t0}} {
+		got, err := s.Client(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.LastSeen.Equal(tc.want) {
+			t.Errorf("client %s last seen %v, want %v", got.Name, got.LastSeen, tc.want)
+		}
+	}
+}
+
 func testClientLifecycle(t *testing.T, s db.Store) {
 	ctx := context.Background()
 	c := mustClient(t, s, "db1", false)
@@ -261,13 +292,33 @@ func testSubmitAndList(t *testing.T, s db.Store) {
 		j.Timeout != 90*time.Second || j.MaxAttempts != 2 || !j.ExpiresAt.Equal(t0.Add(time.Hour)) || len(j.Targets) != 2 {
 		t.Fatalf("job = %+v", j)
 	}
+	// What SubmitJob returns is what Job reads back, to the nanosecond
+	// (in a local zone and with a monotonic reading on the way in).
+	local := time.FixedZone("east", 5*3600)
+	j2, err := s.SubmitJob(ctx, db.NewJob{
+		Name: "every field", Permission: "run", Interpreter: "/bin/bash", Script: "true", Priority: -4, SubmittedBy: "bob",
+		ClientIDs: []int64{b.ID}, Targets: []string{"group:web", "b"}, CreatedAt: time.Now().In(local),
+		NotBefore: t0.Add(time.Minute + 7).In(local), ExpiresAt: t0.Add(2 * time.Hour), Timeout: 1500 * time.Millisecond, MaxAttempts: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []db.Job{j, j2} {
+		back, err := s.Job(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, want) {
+			t.Errorf("SubmitJob returned\n%+v\nJob reads back\n%+v", want, back)
+		}
+	}
 	runs, err := s.Runs(ctx, j.ID)
 	if err != nil || len(runs) != 2 || runs[0].ClientName != "a" || runs[1].ClientName != "b" {
 		t.Fatalf("runs = %+v, %v", runs, err)
 	}
 	mustSubmit(t, s, "second", 0, a.ID)
 	jobs, err := s.ListJobs(ctx, db.JobFilter{})
-	if err != nil || len(jobs) != 2 || jobs[0].Name != "second" || jobs[1].Counts[runstate.Pending] != 2 {
+	if err != nil || len(jobs) != 3 || jobs[0].Name != "second" || jobs[2].Counts[runstate.Pending] != 2 {
 		t.Fatalf("list = %+v, %v", jobs, err)
 	}
 	if _, err := s.Job(ctx, 424242); !errors.Is(err, db.ErrNotFound) {

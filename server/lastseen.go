@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+// seenFlushInterval is how often the clients' last-seen times are written.
+const seenFlushInterval = time.Second
+
+// seenRecorder collects when each client was last heard from and writes the
+// times in one statement every seenFlushInterval, instead of one write
+// transaction per agent.heartbeat. With thousands of idle agents a
+// transaction (and an fsync) per poll was most of the server's idle CPU
+// (docs/benchmarks.md); a last-seen time is a display and a statistic, not
+// work an agent was promised, so at most one interval of them is lost in a
+// crash. Reads of the clients table through this daemon (client.list,
+// server.stats) flush first, so they show every poll that came before.
+type seenRecorder struct {
+	mu    sync.Mutex
+	seen  map[int64]time.Time // every client heard from, for the metrics
+	dirty map[int64]time.Time // not yet written
+}
+
+// saw records that client id was heard from at at.
+func (r *seenRecorder) saw(id int64, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen, r.dirty = map[int64]time.Time{}, map[int64]time.Time{}
+	}
+	if at.After(r.seen[id]) {
+		r.seen[id] = at
+		r.dirty[id] = at
+	}
+}
+
+// flush writes the times recorded since the last flush. On failure they are
+// kept for the next one (a newer time recorded meanwhile wins).
+func (r *seenRecorder) flush(ctx context.Context, store db.Store) error {
+	r.mu.Lock()
+	batch := r.dirty
+	if len(batch) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	r.dirty = map[int64]time.Time{}
+	r.mu.Unlock()
+	err := store.TouchClients(ctx, batch)
+	if err != nil {
+		r.mu.Lock()
+		for id, at := range batch {
+			if at.After(r.dirty[id]) {
+				r.dirty[id] = at
+			}
+		}
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// forget drops everything recorded (the database was replaced: the
+// clients may not exist any more).
+func (r *seenRecorder) forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen, r.dirty = nil, nil
+}
+
+// count is the number of clients heard from since since.
+func (r *seenRecorder) count(since time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, at := range r.seen {
+		if !at.Before(since) {
+			n++
+		}
+	}
+	return n
+}
+
+// recordSeen flushes every seenFlushInterval until ctx ends.
+func (s *Server) recordSeen(ctx context.Context) {
+	t := time.NewTicker(seenFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.seen.flush(ctx, s.store); err != nil && ctx.Err() == nil {
+				s.log.Warn("record clients' last-seen times", "err", err)
+			}
+		}
+	}
+}
+
+// flushSeen writes the pending last-seen times before a read that shows
+// them; a failure is logged, the read goes on.
+func (s *Server) flushSeen(ctx context.Context) {
+	if err := s.seen.flush(ctx, s.store); err != nil {
+		s.log.Warn("record clients' last-seen times", "err", err)
+	}
+}
