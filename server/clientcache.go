@@ -17,8 +17,13 @@ import (
 // Freshness: an operation of this daemon that may change clients (any
 // modifier, and agent.register) empties the cache when it returns, so
 // accept, reject, revoke and delete act at once here; a change made through
-// another daemon sharing the database acts here within clientCacheTTL.
+// another daemon sharing the database acts here within the TTL
+// (clientCacheTTL). A daemon that shares its database with no other (the
+// SQLite store) sees every change made through the API itself, and keeps
+// entries for clientCacheAloneTTL, longer than an idle agent's poll
+// interval, so that a fleet polling every 30 s is served from the cache.
 type clientCache struct {
+	ttl time.Duration // zero: clientCacheTTL
 	mu  sync.Mutex
 	m   map[string]cachedClient
 	gen uint64 // bumped by every reset: a lookup begun before a reset is not stored
@@ -29,8 +34,13 @@ type cachedClient struct {
 	at time.Time
 }
 
-// clientCacheTTL bounds how long a change made elsewhere goes unseen.
-const clientCacheTTL = 2 * time.Second
+// clientCacheTTL bounds how long a change made through another daemon goes
+// unseen; clientCacheAloneTTL, for a daemon with a database of its own, how
+// long a change made behind the server's back (an offline tool) does.
+const (
+	clientCacheTTL      = 2 * time.Second
+	clientCacheAloneTTL = 2 * time.Minute
+)
 
 // clientCacheMax bounds the memory: past it the cache starts afresh.
 const clientCacheMax = 100_000
@@ -42,7 +52,11 @@ func (cc *clientCache) get(ctx context.Context, fp string, load func(context.Con
 	e, ok := cc.m[fp]
 	gen := cc.gen
 	cc.mu.Unlock()
-	if ok && now.Sub(e.at) < clientCacheTTL {
+	ttl := cc.ttl
+	if ttl == 0 {
+		ttl = clientCacheTTL
+	}
+	if ok && now.Sub(e.at) < ttl {
 		return e.c, nil
 	}
 	c, err := load(ctx, fp)

@@ -139,6 +139,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		limit: limiter{slots: make(chan struct{}, cfg.MaxThreads)},
 	}
 	s.rpc.Limits = cfg.xmlrpcLimits()
+	if clusterLock(store) == nil { // no other daemon shares the database
+		s.clients.ttl = clientCacheAloneTTL
+	}
 	pushCert, err := tls.LoadX509KeyPair(p.PushCert(), p.PushKey())
 	if err != nil {
 		store.Close()
