@@ -76,7 +76,7 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 	}
-	base := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=mmap_size(1073741824)"
+	base := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 	if err := migrateUp(base); err != nil {
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
 	}
