@@ -61,8 +61,8 @@ func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 	// The job as Job would read it back (times in UTC to the nanosecond,
 	// the timeout in whole seconds), without reading it back.
 	j := db.Job{ID: id, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
-		Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: ti(now), NotBefore: tn(nullTime(nj.NotBefore)),
-		ExpiresAt: tn(nullTime(nj.ExpiresAt)), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
+		Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: ti(now), NotBefore: stored(nj.NotBefore),
+		ExpiresAt: stored(nj.ExpiresAt), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
 		Counts: map[runstate.State]int{}}
 	_ = json.Unmarshal(targets, &j.Targets)
 	if runs > 0 {
@@ -81,12 +81,13 @@ var (
 		SELECT ?, id, ?, ?, ?, ? FROM clients WHERE id = ?`)
 )
 
-// nullTime is t as it is stored and scanned back: unset when zero.
-func nullTime(t time.Time) sql.NullInt64 {
+// stored is t as it reads back from the database: UTC, no monotonic
+// reading, zero when unset.
+func stored(t time.Time) time.Time {
 	if t.IsZero() {
-		return sql.NullInt64{}
+		return t
 	}
-	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+	return ti(t.UnixNano())
 }
 
 const jobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
