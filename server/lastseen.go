@@ -17,8 +17,8 @@ const seenFlushInterval = time.Second
 // transaction (and an fsync) per poll was most of the server's idle CPU
 // (docs/benchmarks.md); a last-seen time is a display and a statistic, not
 // work an agent was promised, so at most one interval of them is lost in a
-// crash. Reads of the clients table through this daemon (client.list,
-// server.stats) flush first, so they show every poll that came before.
+// crash. client.list and a metrics scrape on this daemon flush first, so
+// they show every poll that came before.
 type seenRecorder struct {
 	mu    sync.Mutex
 	seen  map[int64]time.Time // every client heard from, for the metrics

@@ -95,19 +95,13 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0)*2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	hot, err := newHotStatements(ctx, w)
-	if err != nil {
-		r.Close()
-		w.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
 	wc, err := newWriteCache(ctx, w)
 	if err != nil {
-		hot.close()
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	hot := newHotStatements(wc)
 	s := &Store{w: w, r: r, gc: newCommitter(w, hot), hot: hot, wc: wc, rc: newReadCache(r), path: path}
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
@@ -166,7 +160,6 @@ func (s *Store) Ready(ctx context.Context) error {
 // Close closes both pools; the WAL is checkpointed by SQLite on last close.
 func (s *Store) Close() error {
 	s.gc.close()
-	s.hot.close()
 	s.wc.close()
 	s.rc.close()
 	return errors.Join(s.r.Close(), s.w.Close())

@@ -1,9 +1,7 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -40,42 +38,42 @@ type hotStatements struct {
 // The SQL of the hot statements. Source states come from package runstate,
 // the one state machine; stateIn renders them (constants, never input).
 var (
-	pendingSQL = `
+	pendingSQL = writeStatement(`
 		SELECT r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
 		       j.submitted_by, j.created_at, j.expires_at, j.timeout_s, j.max_attempts
 		FROM runs r JOIN jobs j ON j.id = r.job_id
 		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?)
 		ORDER BY r.priority DESC, r.id
-		LIMIT ?`
-	sendSQL = `UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
+		LIMIT ?`)
+	sendSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
 		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
-		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + stateIn("state", runstate.Dispatch)
-	ackSQL = `UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
-		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + stateIn("state", runstate.Ack)
+		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + stateIn("state", runstate.Dispatch))
+	ackSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
+		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + stateIn("state", runstate.Ack))
 	// A report is {"id", "state", "exit", "reason", "started", "finished",
 	// "output", "truncated"}; absent times are null. ?1 is now.
 	reportRowsSQL = `(SELECT value->>'id' AS id, value->>'state' AS state, value->>'exit' AS exit_code,
 		value->>'reason' AS reason, value->>'started' AS started, value->>'finished' AS finished,
 		value->>'output' AS output, value->>'truncated' AS truncated FROM jsonb_each(?2)) AS j`
-	startSQL = `UPDATE runs SET state = j.state, started_at = COALESCE(j.started, runs.started_at, ?1),
+	startSQL = writeStatement(`UPDATE runs SET state = j.state, started_at = COALESCE(j.started, runs.started_at, ?1),
 		acked_at = COALESCE(runs.acked_at, ?1), updated_at = ?1
 		FROM ` + reportRowsSQL + `
-		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + stateIn("runs.state", runstate.Start) + ` RETURNING runs.id`
-	finishSQL = `UPDATE runs SET state = j.state, exit_code = j.exit_code, reason = j.reason,
+		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + stateIn("runs.state", runstate.Start) + ` RETURNING runs.id`)
+	finishSQL = writeStatement(`UPDATE runs SET state = j.state, exit_code = j.exit_code, reason = j.reason,
 		started_at = COALESCE(j.started, runs.started_at), finished_at = COALESCE(j.finished, ?1),
 		acked_at = COALESCE(runs.acked_at, ?1), output = j.output, output_truncated = j.truncated, updated_at = ?1
 		FROM ` + reportRowsSQL + `
-		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + finishFrom() + ` RETURNING runs.id`
+		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + finishFrom() + ` RETURNING runs.id`)
 )
 
 // The one-run report statements. ?1 now, ?2 run, ?3 client, then the report.
 var (
-	startOneSQL = `UPDATE runs SET state = '` + string(mustNext(runstate.Start)) + `', started_at = COALESCE(?4, started_at, ?1),
+	startOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Start)) + `', started_at = COALESCE(?4, started_at, ?1),
 		acked_at = COALESCE(acked_at, ?1), updated_at = ?1
-		WHERE id = ?2 AND client_id = ?3 AND ` + stateIn("state", runstate.Start)
-	finishOneSQL = `UPDATE runs SET state = ?4, exit_code = ?5, reason = ?6, started_at = COALESCE(?7, started_at),
+		WHERE id = ?2 AND client_id = ?3 AND ` + stateIn("state", runstate.Start))
+	finishOneSQL = writeStatement(`UPDATE runs SET state = ?4, exit_code = ?5, reason = ?6, started_at = COALESCE(?7, started_at),
 		finished_at = COALESCE(?8, ?1), acked_at = COALESCE(acked_at, ?1), output = ?9, output_truncated = ?10, updated_at = ?1
-		WHERE id = ?2 AND client_id = ?3 AND ` + finishFrom()
+		WHERE id = ?2 AND client_id = ?3 AND ` + finishFrom())
 )
 
 // finishFrom is the source-state condition shared by succeed and fail; the
@@ -108,31 +106,20 @@ func mustNext(ev runstate.Event) runstate.State {
 	return to
 }
 
-func newHotStatements(ctx context.Context, w *sql.DB) (*hotStatements, error) {
-	h := &hotStatements{}
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&h.pending, pendingSQL}, {&h.send, sendSQL}, {&h.ack, ackSQL}, {&h.start, startSQL}, {&h.finish, finishSQL},
-		{&h.startOne, startOneSQL}, {&h.finishOne, finishOneSQL},
-		{&h.savepoint, `SAVEPOINT g`}, {&h.release, `RELEASE g`}, {&h.rollback, `ROLLBACK TO g`},
-	} {
-		st, err := w.PrepareContext(ctx, p.sql)
-		if err != nil {
-			h.close()
-			return nil, fmt.Errorf("prepare %q: %w", strings.Fields(p.sql)[0:2], err)
-		}
-		*p.dst = st
-	}
-	return h, nil
-}
+// The group-commit savepoint statements.
+var (
+	savepointSQL = writeStatement(`SAVEPOINT g`)
+	releaseSQL   = writeStatement(`RELEASE g`)
+	rollbackSQL  = writeStatement(`ROLLBACK TO g`)
+)
 
-func (h *hotStatements) close() {
-	for _, st := range []*sql.Stmt{h.pending, h.send, h.ack, h.start, h.finish, h.startOne, h.finishOne, h.savepoint, h.release, h.rollback} {
-		if st != nil {
-			st.Close()
-		}
+// newHotStatements names the hot statements among those the writer's cache
+// prepared at open (they are declared with writeStatement, like the rest).
+func newHotStatements(wc *stmtCache) *hotStatements {
+	return &hotStatements{
+		pending: wc.m[pendingSQL], send: wc.m[sendSQL], ack: wc.m[ackSQL], start: wc.m[startSQL], finish: wc.m[finishSQL],
+		startOne: wc.m[startOneSQL], finishOne: wc.m[finishOneSQL],
+		savepoint: wc.m[savepointSQL], release: wc.m[releaseSQL], rollback: wc.m[rollbackSQL],
 	}
 }
 
