@@ -38,6 +38,15 @@
 // dropped unrun, and nothing final is reported for either; done.log records
 // it as "<run> cancelled" before its files are removed.
 //
+// Each round with the server (talk) heartbeats when one is due (once per
+// poll interval, every few seconds while short jobs keep the agent busy),
+// delivers the outbox, acknowledges pending runs and asks for jobs, in that
+// order. When the outbox is empty and nothing waits for an ack — the idle
+// poll — the heartbeat and agent.getJobs travel in one system.multicall
+// request: the server answers each call on its own, a failed heartbeat is
+// only logged as before, and a getJobs fault is handled as when it comes
+// alone. Acks and reports stay requests of their own, in the order above.
+//
 // Jobs run one at a time, highest priority first, then oldest job. The local
 // queue holds at most Config.MaxJobs runs: work beyond that stays on the
 // server, where operators can still see, cancel or expire it.

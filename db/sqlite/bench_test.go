@@ -160,3 +160,28 @@ func BenchmarkDispatchConcurrent(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
+
+// BenchmarkClaimEmpty is an idle agent's agent.getJobs: a claim for a
+// client with nothing pending, while another client has a backlog of
+// 10,000 pending runs.
+func BenchmarkClaimEmpty(b *testing.B) {
+	s, busy := benchStore(b, 0)
+	ctx := context.Background()
+	c, err := s.RegisterClient(ctx, db.ClientRegistration{Fingerprint: "fp-idle", Name: "idle", At: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.SetClientStatus(ctx, c.ID, db.ClientActive); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 10000; i++ {
+		submit(b, s, busy, i)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ds, err := s.ClaimRuns(ctx, db.Claim{ClientID: c.ID, Max: 10, At: time.Now(), Lease: time.Minute, ServerID: 1})
+		if err != nil || len(ds) != 0 {
+			b.Fatalf("claim = %d runs, %v", len(ds), err)
+		}
+	}
+}
