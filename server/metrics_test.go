@@ -214,7 +214,7 @@ func TestMetrics(t *testing.T) {
 	s.atLeast(t, "scire_push_total", lbl{"outcome": "skipped"}, 0)
 
 	// Store query latencies, by method.
-	s.want(t, "scire_db_query_duration_seconds", lbl{"method": "SubmitJob"}, 5)
+	s.want(t, "scire_db_query_duration_seconds", lbl{"method": "SubmitJobs"}, 5)
 	for _, m := range []string{"ClaimRuns", "AckRuns", "ReportRuns", "Sweep", "ClientByFingerprint", "TokenByID",
 		"CancelledRuns"} {
 		s.atLeast(t, "scire_db_query_duration_seconds", lbl{"method": m}, 1)
