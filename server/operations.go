@@ -152,11 +152,22 @@ func (s *Server) interceptBatch(ctx context.Context, method string, ps []xmlrpc.
 	req.Method = method
 	a, err := s.admit(ctx, method)
 	if err != nil {
-		f := s.toFault(ctx, method, err)
-		req.Fault = f.Code
+		// Refused before the gate: each call is refused as it would be
+		// alone, and each refusal recorded (the blacklist audits every
+		// call it turns away).
 		errs := make([]error, len(ps))
-		for i := range errs {
-			errs[i] = f
+		errs[0] = err
+		for i := 1; i < len(ps); i++ {
+			if again, err := s.admit(ctx, method); err != nil {
+				errs[i] = err
+			} else {
+				again.done() // admitted now (a busy gate freed): refused with the others all the same
+				errs[i] = errs[0]
+			}
+		}
+		for i, err := range errs {
+			f := s.toFault(ctx, method, err)
+			errs[i], req.Fault = f, f.Code
 		}
 		return make([]any, len(ps)), errs
 	}

@@ -279,3 +279,28 @@ func TestSubmitKeepsClientCache(t *testing.T) {
 		t.Errorf("after job.cancel ClientByFingerprint ran %v times, want %v: the cache was not emptied", got, n+1)
 	}
 }
+
+// TestSubmitBatchBlacklisted: a blacklisted job.submit refuses every call
+// of a batch with 405 and records each refusal, as it does for separate
+// calls.
+func TestSubmitBatchBlacklisted(t *testing.T) {
+	h := newHarness(t)
+	admin := h.operator(t)
+	h.activeClient(t, admin, "web1")
+	mustCall(t, admin, "blacklist.add", nil, []string{"job.submit"})
+	job := map[string]any{"script": "true", "targets": []string{"web1"}}
+	got := multicall(t, admin, submitCall(job), submitCall(job), submitCall(job))
+	for i, e := range got {
+		entryFault(t, i, e, 405, "job.submit")
+	}
+	var trail []api.AuditEntry
+	mustCall(t, admin, "audit.list", &trail, map[string]any{"operation": "job.submit"})
+	if len(trail) != 3 {
+		t.Fatalf("audit %+v: want one blacklisted record per call", trail)
+	}
+	for _, e := range trail {
+		if e.Outcome != "blacklisted" {
+			t.Errorf("audit entry %+v, want blacklisted", e)
+		}
+	}
+}
