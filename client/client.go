@@ -115,6 +115,74 @@ func (c *Client) Call(ctx context.Context, method string, reply any, args ...any
 	if err != nil {
 		return fmt.Errorf("%s: encode call: %w", method, err)
 	}
+	resp, err := c.roundTrip(ctx, method, body)
+	if err != nil {
+		return err
+	}
+	return decode(method, resp, reply)
+}
+
+// A Call is one call of a Multicall.
+type Call struct {
+	Method string
+	Args   []any
+	Reply  any // a pointer the result is decoded into, or nil to discard it
+	// Err is set by Multicall: the call's fault (*Fault) or a result that
+	// does not decode into Reply; nil when it succeeded.
+	Err error
+}
+
+// Multicall sends calls in one system.multicall request. The server runs
+// them in order, each as if it came alone (authentication, the gate, its
+// own fault), so a fault of one does not stop the next. The error returned
+// is the request's: a transport failure (with failover as for Call), a
+// fault of system.multicall itself or a response that cannot be read; no
+// call's outcome is known then, and their Err fields are set to it.
+// Otherwise each call's outcome is in its Err.
+func (c *Client) Multicall(ctx context.Context, calls ...*Call) error {
+	entries := make([]any, len(calls))
+	replies := make([]any, len(calls))
+	names := make([]string, len(calls))
+	for i, cl := range calls {
+		args := cl.Args
+		if args == nil {
+			args = []any{}
+		}
+		entries[i] = map[string]any{"methodName": cl.Method, "params": args}
+		replies[i] = cl.Reply
+		names[i] = cl.Method
+	}
+	label := "system.multicall(" + strings.Join(names, ", ") + ")"
+	fail := func(err error) error {
+		for _, cl := range calls {
+			cl.Err = err
+		}
+		return err
+	}
+	body, err := xmlrpc.EncodeMethodCall("system.multicall", entries)
+	if err != nil {
+		return fail(fmt.Errorf("%s: encode call: %w", label, err))
+	}
+	resp, err := c.roundTrip(ctx, label, body)
+	if err != nil {
+		return fail(err)
+	}
+	errs, err := rpc.DecodeMulticallResponse(resp, replies)
+	if err != nil {
+		return fail(decodeError(label, err))
+	}
+	for i, cl := range calls {
+		cl.Err = nil
+		if errs[i] != nil {
+			cl.Err = decodeError(cl.Method, errs[i])
+		}
+	}
+	return nil
+}
+
+// roundTrip posts body to the server in use, failing over to the next when
+// one cannot be reached; method names the call in errors.
+func (c *Client) roundTrip(ctx context.Context, method string, body []byte) ([]byte, error) {
 	c.mu.Lock()
 	start := c.cur
 	c.mu.Unlock()
@@ -126,23 +194,23 @@ func (c *Client) Call(ctx context.Context, method string, reply any, args ...any
 			c.mu.Lock()
 			c.cur = idx
 			c.mu.Unlock()
-			return decode(method, resp, reply)
+			return resp, nil
 		}
 		lastErr = err
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", method, ctx.Err())
+			return nil, fmt.Errorf("%s: %w", method, ctx.Err())
 		}
 		if !unreachable(err) {
 			c.mu.Lock()
 			c.cur = (idx + 1) % len(c.opts.Servers)
 			c.mu.Unlock()
-			return fmt.Errorf("%s: %w", method, err)
+			return nil, fmt.Errorf("%s: %w", method, err)
 		}
 	}
 	c.mu.Lock()
 	c.cur = (start + 1) % len(c.opts.Servers)
 	c.mu.Unlock()
-	return fmt.Errorf("%s: %w", method, lastErr)
+	return nil, fmt.Errorf("%s: %w", method, lastErr)
 }
 
 // unreachable reports an error that happened before the request was sent,
@@ -189,7 +257,12 @@ func (c *Client) post(ctx context.Context, url string, body []byte) ([]byte, err
 // at a fraction of its cost. reply is zeroed first unless the response is a
 // fault, as before.
 func decode(method string, data []byte, reply any) error {
-	err := rpc.DecodeResponse(data, reply)
+	return decodeError(method, rpc.DecodeResponse(data, reply))
+}
+
+// decodeError turns a decoder's error into the client's: a fault into a
+// *Fault, anything else into an error naming method.
+func decodeError(method string, err error) error {
 	if err == nil {
 		return nil
 	}

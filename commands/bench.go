@@ -79,11 +79,12 @@ Modes:
              submit→received latency.
   idle       no jobs: --agents agents poll as idle real agents do, each
              calling agent.heartbeat then agent.getJobs(--batch, default 10
-             as the agent's --max-jobs) every --poll-interval (default 30s,
+             as the agent's --max-jobs), both in one system.multicall
+             request as the agent sends them, every --poll-interval (default 30s,
              the agent's) with ±10% jitter, their first polls spread evenly
              over one interval, for --duration (default 2m). The report
              gives the server's CPU (seconds and % of one core) and memory
-             over that window, setup excluded, the calls' response times
+             over that window, setup excluded, the requests' response times
              and the TLS connections the agents had to reopen (0: each kept
              its own alive).
 
@@ -339,7 +340,7 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 	row("MACHINE", "%d CPUs", r.CPUs)
 	agents := fmt.Sprintf("%d polling, up to %d jobs per agent.getJobs", r.Agents, r.Batch)
 	if idle {
-		agents = fmt.Sprintf("%s polling: agent.heartbeat + agent.getJobs(%d) every %s ±10%%, first polls spread over one interval",
+		agents = fmt.Sprintf("%s polling: agent.heartbeat + agent.getJobs(%d) in one system.multicall every %s ±10%%, first polls spread over one interval",
 			num(float64(r.Agents)), r.Batch, dur(r.PollIntervalSeconds))
 	}
 	if r.Push {
@@ -366,7 +367,7 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 		row("SUBMIT→RECEIVED", "%s", lat(r.SubmitToReceived))
 		row("SUBMIT→COMPLETED", "%s", lat(r.SubmitToCompleted))
 	} else if r.CallLatency != nil {
-		row("CALL LATENCY", "%s (agent.heartbeat and agent.getJobs)", lat(*r.CallLatency))
+		row("CALL LATENCY", "%s (system.multicall of agent.heartbeat and agent.getJobs)", lat(*r.CallLatency))
 	}
 	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	if r.ServerCPUSeconds != nil {

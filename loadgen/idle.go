@@ -8,13 +8,17 @@ import (
 	"net/http/httptrace"
 	"sync"
 	"time"
+
+	"github.com/scirectl/scirectl/client"
 )
 
 // The idle mode: a fleet of agents with nothing to do, each doing what the
 // reference agent (client/agent) does while its queue is empty. Every
 // cycle it calls agent.heartbeat (the agent beats whenever half a cycle
 // has passed since the last beat, so every cycle when idle) and then
-// agent.getJobs(max), and schedules the next cycle PollInterval ±10% after
+// agent.getJobs(max), both in one system.multicall request as the agent
+// sends them when it has nothing to report or acknowledge, and schedules
+// the next cycle PollInterval ±10% after
 // the end of this one; after a failed getJobs it backs off 1s, 2s, 4s, …
 // up to PollInterval, as the agent does. The agents' first cycles are
 // spread evenly over one interval, as a fleet started at random times
@@ -23,7 +27,7 @@ import (
 // idle runs the agents for Duration and measures the server meanwhile.
 func (b *bench) idle(ctx context.Context) error {
 	interval := b.o.PollInterval
-	b.printf("idling for %s: %d agents, agent.heartbeat + agent.getJobs(%d) every %s ±10%%",
+	b.printf("idling for %s: %d agents, agent.heartbeat + agent.getJobs(%d) in one system.multicall every %s ±10%%",
 		b.o.Duration, len(b.agents), b.o.Batch, interval)
 	// Counts the connections the agents open: with each keeping its own
 	// alive, none during the window.
@@ -121,14 +125,35 @@ type heartbeatReply struct {
 	Cancel       []any     `xmlrpc:"cancel"`
 }
 
-// cycle is one idle round: agent.heartbeat, whose failure the agent only
-// logs, then agent.getJobs, which finds nothing. It returns whether the
-// round succeeded.
+// cycle is one idle round, one request: agent.heartbeat, whose failure the
+// agent only logs, then agent.getJobs, which finds nothing, in one
+// system.multicall. It returns whether the round (its getJobs) succeeded.
 func (a *agent) cycle(ctx context.Context, b *bench) bool {
 	var hb heartbeatReply
-	a.timed(ctx, b, "agent.heartbeat", &hb)
 	var docs []string
-	if !a.timed(ctx, b, "agent.getJobs", &docs, b.o.Batch) {
+	beat := &client.Call{Method: "agent.heartbeat", Reply: &hb}
+	get := &client.Call{Method: "agent.getJobs", Args: []any{b.o.Batch}, Reply: &docs}
+	a.calls[beat.Method]++
+	a.calls[get.Method]++
+	b.requests.Add(1)
+	t0 := time.Now()
+	err := a.c.Multicall(ctx, beat, get)
+	a.lat = append(a.lat, time.Since(t0))
+	if ctx.Err() != nil {
+		return false
+	}
+	if err != nil {
+		a.fail("system.multicall", err)
+		b.failures.Add(1)
+		return false
+	}
+	if beat.Err != nil {
+		a.fail(beat.Method, beat.Err)
+		b.failures.Add(1)
+	}
+	if get.Err != nil {
+		a.fail(get.Method, get.Err)
+		b.failures.Add(1)
 		return false
 	}
 	if len(docs) > 0 {
@@ -139,23 +164,6 @@ func (a *agent) cycle(ctx context.Context, b *bench) bool {
 		return true
 	}
 	a.empty++
-	return true
-}
-
-// timed makes one call, recording its response time and outcome.
-func (a *agent) timed(ctx context.Context, b *bench, method string, reply any, args ...any) bool {
-	a.calls[method]++
-	b.requests.Add(1)
-	t0 := time.Now()
-	err := a.c.Call(ctx, method, reply, args...)
-	a.lat = append(a.lat, time.Since(t0))
-	if err != nil {
-		if ctx.Err() == nil {
-			a.fail(method, err)
-			b.failures.Add(1)
-		}
-		return false
-	}
 	return true
 }
 

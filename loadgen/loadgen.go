@@ -13,7 +13,8 @@
 // Three modes: burn-down (submit every job first, then start the agents and
 // time the drain), steady (agents run from the start while jobs arrive at a
 // fixed rate) and idle (no jobs: a fleet of agents polls at a real agent's
-// cadence — agent.heartbeat and agent.getJobs every PollInterval, ±10% —
+// cadence — agent.heartbeat and agent.getJobs in one system.multicall
+// request every PollInterval, ±10% —
 // and what is measured is what the fleet costs the server while nothing
 // happens). Every job targets one agent, round-robin, and carries its job
 // id in the job document, so each job's submit→received and
@@ -316,13 +317,16 @@ type Results struct {
 	LoadgenCPUPercent   *float64 `json:"loadgen_cpu_percent,omitempty"`
 	LoadgenPeakRSSBytes *int64   `json:"loadgen_peak_rss_bytes,omitempty"`
 
-	// Idle mode: the response time of the agents' calls (agent.heartbeat
-	// and agent.getJobs), and the TLS connections the agents had to open
+	// Idle mode: the response time of the agents' requests (agent.heartbeat
+	// and agent.getJobs in one system.multicall), and the TLS connections the agents had to open
 	// during the window (0 when each kept its own alive, as it should).
 	CallLatency    *Latency `json:"call_latency,omitempty"`
 	NewConnections *int64   `json:"new_connections,omitempty"`
 
-	Calls       map[string]int64 `json:"calls"`       // XML-RPC requests by method
+	// Calls counts XML-RPC calls by method: the idle poll's agent.heartbeat
+	// and agent.getJobs, one request, count one each; a request of
+	// job.submit calls counts as one system.multicall.
+	Calls       map[string]int64 `json:"calls"`
 	EmptyPolls  int64            `json:"empty_polls"` // agent.getJobs answered with no job
 	Pushes      int64            `json:"pushes"`      // agent.pollNow calls the agents received (push mode)
 	Errors      map[string]int64 `json:"errors"`      // by "method: kind"

@@ -178,3 +178,25 @@ func TestValidate(t *testing.T) {
 		t.Errorf("steady with a duration: %v", err)
 	}
 }
+
+// Idle agents poll as the reference agent does when it has nothing to
+// report or acknowledge: agent.heartbeat and agent.getJobs in one
+// system.multicall request per cycle, both answered without a fault.
+func TestIdleInProcess(t *testing.T) {
+	r, err := loadgen.Run(context.Background(), loadgen.Options{
+		Mode: loadgen.Idle, Agents: 3, Batch: 10, PollInterval: 100 * time.Millisecond, Duration: time.Second,
+		DataDir: t.TempDir(), Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.MarshalIndent(r, "", "  ")
+	t.Logf("results: %s", js)
+	beats, gets := r.Calls["agent.heartbeat"], r.Calls["agent.getJobs"]
+	if gets < 15 || beats != gets || r.EmptyPolls != gets {
+		t.Errorf("%d heartbeats, %d getJobs, %d empty polls: want one heartbeat per empty getJobs, ~30 of each", beats, gets, r.EmptyPolls)
+	}
+	if r.ErrorsTotal != 0 || r.CallLatency == nil || r.CallLatency.P50 <= 0 {
+		t.Errorf("errors %v, latency %+v", r.Errors, r.CallLatency)
+	}
+}

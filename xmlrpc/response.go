@@ -77,7 +77,165 @@ func DecodeResponse(data []byte, v any) error {
 	if v != nil && !rv.IsNil() {
 		target = rv.Elem()
 	}
-	return d.response(target)
+	return d.response(func(p []byte) error {
+		if target.IsValid() {
+			target.SetZero()
+		}
+		return d.oneValue(p, target)
+	})
+}
+
+// DecodeMulticallResponse parses the response of a system.multicall of
+// len(replies) calls: an array holding, for each call in order, its result
+// in a one-value array or its fault struct. The i-th result is stored in
+// replies[i] as DecodeResponse stores its one result (a pointer, zeroed
+// first; nil discards it), and the i-th fault is returned as errs[i], a
+// *Fault (replies[i] is not touched then). A fault of the whole request, a
+// malformed response or one whose number of entries is not len(replies)
+// is err, and errs is nil: no call's outcome is known.
+func DecodeMulticallResponse(data []byte, replies []any) (errs []error, err error) {
+	targets := make([]reflect.Value, len(replies))
+	for i, v := range replies {
+		rv := reflect.ValueOf(v)
+		if v != nil && rv.Kind() != reflect.Pointer {
+			return nil, fmt.Errorf("reply %d: non-pointer value passed to unmarshal", i+1)
+		}
+		if v != nil && !rv.IsNil() {
+			targets[i] = rv.Elem()
+		}
+	}
+	d := respDecoderPool.Get().(*callDecoder)
+	d.s.Reset(data)
+	d.lim, d.values = Limits{MaxDepth: MaxResponseDepth, MaxValues: math.MaxInt, MaxStringBytes: math.MaxInt}, 0
+	defer func() {
+		d.s.Reset(nil)
+		if cap(d.text) > maxPooledBody {
+			d.text = nil
+		}
+		respDecoderPool.Put(d)
+	}()
+	errs = make([]error, len(replies))
+	if err := d.response(func(p []byte) error { return d.multicallResults(p, targets, errs) }); err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// multicallResults reads the <value> that the <param> p holds, the array
+// of a system.multicall's results, up to and including p's end tag.
+func (d *callDecoder) multicallResults(p []byte, targets []reflect.Value, errs []error) error {
+	v, ok, err := d.child(p)
+	if err == nil && (!ok || string(local(v)) != "value") {
+		if ok {
+			err = d.structural("<%s> in <%s>, want <value>", v, p)
+		} else {
+			err = errorf("<%s> without <value>", p)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	arr, ok, err := d.child(v)
+	if err == nil && (!ok || string(local(arr)) != "array") {
+		err = errorf("system.multicall: the result is not an array")
+	}
+	if err != nil {
+		return err
+	}
+	data, ok, err := d.child(arr)
+	if err == nil && ok && string(local(data)) != "data" {
+		err = d.structural("<%s> in <array>, want <data>", data)
+	}
+	if err != nil {
+		return err
+	}
+	n := 0
+	for ok {
+		e, more, err := d.child(data)
+		if err != nil {
+			return at(fmt.Sprintf("item %d", n+1), err)
+		}
+		if !more {
+			break
+		}
+		if string(local(e)) != "value" {
+			return at(fmt.Sprintf("item %d", n+1), d.structural("<%s> in <data>, want <value>", e))
+		}
+		if n == len(targets) {
+			return errorf("system.multicall: more results than the %d calls", len(targets))
+		}
+		if err := d.multicallEntry(e, targets[n], &errs[n]); err != nil {
+			return at(fmt.Sprintf("item %d", n+1), err)
+		}
+		n++
+	}
+	if n != len(targets) {
+		return errorf("system.multicall: %d results for %d calls", n, len(targets))
+	}
+	if ok {
+		if err := d.end(arr, "</data>"); err != nil {
+			return err
+		}
+	}
+	if err := d.end(v, "</array>"); err != nil {
+		return err
+	}
+	return d.end(p, "</value>")
+}
+
+// multicallEntry reads one entry of a system.multicall's results, after
+// its <value> start tag e, up to and including its end tag: a one-value
+// array, whose value goes into target, or a fault struct, stored in *ferr.
+func (d *callDecoder) multicallEntry(e []byte, target reflect.Value, ferr *error) error {
+	el, ok, err := d.child(e)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf("neither a one-value array nor a fault struct")
+	}
+	switch string(local(el)) {
+	case "array":
+		data, ok, err := d.child(el)
+		if err == nil && (!ok || string(local(data)) != "data") {
+			err = errorf("an empty array, want the call's one result")
+		}
+		if err != nil {
+			return err
+		}
+		inner, ok, err := d.child(data)
+		if err == nil && (!ok || string(local(inner)) != "value") {
+			if ok {
+				err = d.structural("<%s> in <data>, want <value>", inner)
+			} else {
+				err = errorf("an empty array, want the call's one result")
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if target.IsValid() {
+			target.SetZero()
+		}
+		if err := d.into(inner, target, 3); err != nil {
+			return err
+		}
+		if err := d.end(data, "the result"); err != nil {
+			return err
+		}
+		if err := d.end(el, "</data>"); err != nil {
+			return err
+		}
+	case "struct":
+		f := new(faultValue)
+		if err := d.structInto(el, reflect.ValueOf(f).Elem(), 2); err != nil {
+			return &BadFaultError{err}
+		}
+		*ferr = &Fault{Code: f.Code, Message: f.String}
+	default:
+		return d.structural("<%s>, want a one-value array or a fault struct", el)
+	}
+	return d.endAfter(e, el)
 }
 
 var respDecoderPool = sync.Pool{New: func() any { return &callDecoder{s: xmlscan.New(nil)} }}
@@ -94,7 +252,9 @@ type faultValue struct {
 	String string `xmlrpc:"faultString"`
 }
 
-func (d *callDecoder) response(target reflect.Value) error {
+// response reads a <methodResponse>; param reads the result, after the
+// <param> start tag p, up to and including its end tag.
+func (d *callDecoder) response(param func(p []byte) error) error {
 	var root []byte
 	for {
 		k, err := d.token()
@@ -136,10 +296,7 @@ func (d *callDecoder) response(target reflect.Value) error {
 		if err != nil {
 			return err
 		}
-		if target.IsValid() {
-			target.SetZero()
-		}
-		if err := d.oneValue(p, target); err != nil {
+		if err := param(p); err != nil {
 			return at("param 1", err)
 		}
 		if err := d.end(el, "</param>"); err != nil {

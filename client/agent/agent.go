@@ -368,7 +368,21 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 	}
 	// Once per poll cycle, and every few seconds while short jobs keep the
 	// agent busy: the heartbeat says which runs the operator cancelled.
-	if a.interval == 0 || time.Since(a.lastBeat) >= min(a.interval, 2*beatEveryMax)/2 {
+	beat := a.interval == 0 || time.Since(a.lastBeat) >= min(a.interval, 2*beatEveryMax)/2
+	if beat && a.store.outboxLen() == 0 && len(a.pendingAck) == 0 {
+		// The idle poll: with no report to deliver and no run to
+		// acknowledge, nothing comes between the heartbeat and getJobs,
+		// which go in one system.multicall request (poll).
+		n, err := a.poll(ctx, true)
+		if err != nil {
+			return n, err
+		}
+		if err := a.applyCancels(); err != nil {
+			return n, err
+		}
+		return n, a.deliver(ctx) // reports of undecodable documents, if any
+	}
+	if beat {
 		a.heartbeat(ctx)
 	}
 	if err := a.applyCancels(); err != nil {
@@ -377,7 +391,7 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 	if err := a.deliver(ctx); err != nil {
 		return 0, err
 	}
-	n, err := a.poll(ctx)
+	n, err := a.poll(ctx, false)
 	if err != nil {
 		return n, err
 	}
@@ -387,7 +401,12 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 // call wraps client.Call: a 402 means the server no longer lets this agent
 // work, whatever the method, and sends it back to registering.
 func (a *agent) call(ctx context.Context, method string, reply any, args ...any) error {
-	err := a.rpc.Call(ctx, method, reply, args...)
+	return a.checked(method, a.rpc.Call(ctx, method, reply, args...))
+}
+
+// checked is call's treatment of a 402, for the outcome err of a call of
+// method made otherwise (one call of a multicall).
+func (a *agent) checked(method string, err error) error {
 	if client.FaultCode(err) == faultNotAccepted {
 		a.active = false
 		a.notAccepted = fmt.Errorf("%w: this agent (fingerprint %s): %v", ErrNotAccepted, a.id.fingerprint, err)
@@ -459,7 +478,13 @@ type heartbeatReply struct {
 // were cancelled. Failure is not an error: the next poll will tell.
 func (a *agent) heartbeat(ctx context.Context) {
 	var hb heartbeatReply
-	if err := a.rpc.Call(ctx, "agent.heartbeat", &hb); err != nil {
+	a.beaten(&hb, a.rpc.Call(ctx, "agent.heartbeat", &hb))
+}
+
+// beaten takes in the outcome of an agent.heartbeat call: its result hb or
+// its failure err.
+func (a *agent) beaten(hb *heartbeatReply, err error) {
+	if err != nil {
 		a.log.Debug("heartbeat", "err", err)
 		if a.interval == 0 {
 			a.interval = defaultInterval
@@ -485,7 +510,10 @@ var runIDPattern = regexp.MustCompile(`<job\b[^>]*?\srun\s*=\s*["']([0-9]{1,19})
 
 // poll acknowledges pending runs and takes new ones while the local queue
 // has room. Each new document is written durably to the queue before its ack.
-func (a *agent) poll(ctx context.Context) (int, error) {
+// With beat it heartbeats too, first: in the same system.multicall request
+// as agent.getJobs, each call with its own outcome — a failed heartbeat is
+// only logged, as on its own; a failed getJobs is poll's error.
+func (a *agent) poll(ctx context.Context, beat bool) (int, error) {
 	if err := a.ackPending(ctx); err != nil {
 		return 0, err
 	}
@@ -495,10 +523,23 @@ func (a *agent) poll(ctx context.Context) (int, error) {
 	}
 	room := a.cfg.MaxJobs - len(queued)
 	if room <= 0 {
+		if beat {
+			a.heartbeat(ctx)
+		}
 		return 0, nil
 	}
 	var docs []string
-	if err := a.call(ctx, "agent.getJobs", &docs, room); err != nil {
+	if beat {
+		var hb heartbeatReply
+		hbCall := &client.Call{Method: "agent.heartbeat", Reply: &hb}
+		getCall := &client.Call{Method: "agent.getJobs", Args: []any{room}, Reply: &docs}
+		a.rpc.Multicall(ctx, hbCall, getCall) // a failed request fails both calls
+		a.beaten(&hb, hbCall.Err)
+		err = a.checked("agent.getJobs", getCall.Err)
+	} else {
+		err = a.call(ctx, "agent.getJobs", &docs, room)
+	}
+	if err != nil {
 		return 0, err
 	}
 	n := 0

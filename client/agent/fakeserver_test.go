@@ -39,9 +39,11 @@ type fakeServer struct {
 	ackedNoFile []int64 // runs acknowledged while not in the agent's queue (must not happen)
 	reports     map[int64][]jobxml.Status
 	stale       map[int64]bool
-	calls       []string
+	calls       []string       // methods called, each call of a system.multicall too
+	requests    []string       // one per request: its method, system.multicall(m1,m2,…) for a multicall
 	failAck     int            // answer the next n ackJobs with HTTP 500
 	failReport  int            // answer the next n reportStatus with fault 500; -1: always
+	failBeat    int            // answer the next n heartbeat with fault 500; -1: always
 	poison      string         // refuse (fault 409) any report batch with an output containing this
 	cancelIDs   []string       // agent.heartbeat's cancel: runs the operator cancelled
 	cancelled   map[int64]bool // agent.reportStatus answers cancelled: true (and accepted) for these runs
@@ -195,38 +197,75 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad call", 400)
 		return
 	}
-	f.mu.Lock()
-	hook := f.beforeReport
-	f.mu.Unlock()
-	if call.Method == "agent.reportStatus" && hook != nil && len(call.Params) == 1 {
-		hook(call.Params[0].str())
+	calls := []xCall{call}
+	multi := call.Method == "system.multicall"
+	if multi {
+		calls = nil
+		var names []string
+		for _, e := range call.Params[0].Array.Values {
+			var c xCall
+			for _, m := range e.Struct.Members {
+				switch m.Name {
+				case "methodName":
+					c.Method = m.Value.str()
+				case "params":
+					c.Params = m.Value.Array.Values
+				}
+			}
+			calls = append(calls, c)
+			names = append(names, c.Method)
+		}
+		call.Method += "(" + strings.Join(names, ",") + ")"
 	}
-	f.mu.Lock()
-	f.calls = append(f.calls, call.Method)
 	fp := pki.Fingerprint(r.TLS.PeerCertificates[0].Raw)
+	f.mu.Lock()
+	f.requests = append(f.requests, call.Method)
 	if f.fingerprint == "" {
 		f.fingerprint = fp
 	} else if f.fingerprint != fp {
 		f.t.Errorf("fake server: fingerprint changed from %s to %s", f.fingerprint, fp)
 	}
-	if call.Method == "agent.ackJobs" && f.failAck > 0 {
-		f.failAck--
-		f.mu.Unlock()
-		http.Error(w, "injected failure", http.StatusInternalServerError)
-		return
-	}
-	res, flt := f.handle(call)
+	hook := f.beforeReport
 	f.mu.Unlock()
+	var results []string
+	for _, c := range calls {
+		if c.Method == "agent.reportStatus" && hook != nil && len(c.Params) == 1 {
+			hook(c.Params[0].str())
+		}
+		f.mu.Lock()
+		f.calls = append(f.calls, c.Method)
+		if c.Method == "agent.ackJobs" && f.failAck > 0 {
+			f.failAck--
+			f.mu.Unlock()
+			http.Error(w, "injected failure", http.StatusInternalServerError)
+			return
+		}
+		res, flt := f.handle(c)
+		f.mu.Unlock()
+		var b strings.Builder
+		switch {
+		case flt != nil:
+			encodeValue(&b, map[string]any{"faultCode": flt.code, "faultString": flt.msg})
+		case multi:
+			encodeValue(&b, []any{res})
+		default:
+			encodeValue(&b, res)
+		}
+		if flt != nil && !multi {
+			results = append(results, "<fault>"+b.String()+"</fault>")
+		} else {
+			results = append(results, b.String())
+		}
+	}
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0"?><methodResponse>`)
-	if flt != nil {
-		b.WriteString("<fault>")
-		encodeValue(&b, map[string]any{"faultCode": flt.code, "faultString": flt.msg})
-		b.WriteString("</fault>")
-	} else {
-		b.WriteString("<params><param>")
-		encodeValue(&b, res)
-		b.WriteString("</param></params>")
+	switch {
+	case multi:
+		b.WriteString("<params><param><value><array><data>" + strings.Join(results, "") + "</data></array></value></param></params>")
+	case strings.HasPrefix(results[0], "<fault>"):
+		b.WriteString(results[0])
+	default:
+		b.WriteString("<params><param>" + results[0] + "</param></params>")
 	}
 	b.WriteString("</methodResponse>")
 	w.Header().Set("Content-Type", "text/xml")
@@ -250,6 +289,12 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		f.facts = facts
 		return map[string]any{"client_id": "1", "status": f.status}, nil
 	case "agent.heartbeat":
+		if f.failBeat != 0 {
+			if f.failBeat > 0 {
+				f.failBeat--
+			}
+			return nil, &fault{500, "internal error (injected)"}
+		}
 		cancel := []any{}
 		for _, id := range f.cancelIDs {
 			cancel = append(cancel, id)

@@ -85,11 +85,23 @@ var (
 // The transaction is two round trips (a batchTx): BEGIN with the SELECT,
 // then the UPDATEs with COMMIT; a third only when refusals left room for
 // more candidates, whose SELECT then travels with the UPDATEs.
+//
+// It is skipped when one query outside a transaction (hasDueSQL,
+// pendingSQL's condition without the locks) finds no due pending run of
+// the client: an idle agent's poll is then one round trip, not two. A run
+// that becomes due after that query is the next poll's.
 func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error) {
 	if c.Max <= 0 {
 		return nil, nil
 	}
 	now := c.At.UnixNano()
+	var due bool
+	if err := s.pool.QueryRow(ctx, hasDueSQL, c.ClientID, now).Scan(&due); err != nil {
+		return nil, fmt.Errorf("claim runs for client %d: %w", c.ClientID, err)
+	}
+	if !due {
+		return nil, nil
+	}
 	lease := c.At.Add(c.Lease).UnixNano()
 	var out []db.Dispatch
 	err := s.retry(ctx, func() error {
@@ -187,6 +199,11 @@ const pendingSQL = `
 	ORDER BY r.priority DESC, r.id
 	LIMIT $3
 	FOR UPDATE OF r SKIP LOCKED`
+
+// hasDueSQL says whether pendingSQL would find a run (ignoring the locks).
+const hasDueSQL = `
+	SELECT EXISTS (SELECT 1 FROM runs r
+		WHERE r.client_id = $1 AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= $2))`
 
 // queuePending queues pendingSQL; its rows are appended to *out when the
 // batch is read.

@@ -16,11 +16,25 @@ import (
 // makes the run expired, a refusal by c.Decide makes it denied, and the rest
 // become sent with a lease, in one statement. All in one write transaction,
 // so a run is sent at most once per attempt.
+//
+// The write transaction is skipped when a read on the read pool finds no
+// due pending run of the client (hasDueSQL, pendingSQL's condition): the
+// claim would then change nothing, and an idle agent's poll costs a read
+// instead of the writer's BEGIN IMMEDIATE and COMMIT. A run that becomes
+// due after the read is the next poll's, as one committed just after the
+// transaction would be.
 func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error) {
 	if c.Max <= 0 {
 		return nil, nil
 	}
 	now := c.At.UnixNano()
+	var due bool
+	if err := s.readRow(ctx, hasDueSQL, c.ClientID, now).Scan(&due); err != nil {
+		return nil, fmt.Errorf("claim runs for client %d: %w", c.ClientID, err)
+	}
+	if !due {
+		return nil, nil
+	}
 	lease := c.At.Add(c.Lease).UnixNano()
 	var out []db.Dispatch
 	err := s.tx(ctx, func(tx *sql.Tx) error {

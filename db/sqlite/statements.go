@@ -45,6 +45,10 @@ var (
 		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?)
 		ORDER BY r.priority DESC, r.id
 		LIMIT ?`)
+	// hasDueSQL says whether pendingSQL would find a run, on the read pool
+	// (ClaimRuns); it reads the runs_dispatch partial index only.
+	hasDueSQL = `SELECT EXISTS (SELECT 1 FROM runs r
+		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?))`
 	sendSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
 		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
 		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + stateIn("state", runstate.Dispatch))

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"DispatchOrder", testDispatchOrder},
 		{"DispatchDenyAndExpire", testDispatchDenyExpire},
 		{"DispatchNotBefore", testDispatchNotBefore},
+		{"IdleClaim", testIdleClaim},
 		{"AckIdempotentAndOwned", testAck},
 		{"ReportIdempotentAndOwned", testReport},
 		{"BatchReportsAndAcks", testBatchReports},
