@@ -65,6 +65,15 @@ func (s scrape) find(t *testing.T, name string, labels map[string]string) *dto.M
 	if f.GetHelp() == "" {
 		t.Errorf("%s has no HELP text", name)
 	}
+	if m := series(f, labels); m != nil {
+		return m
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return nil
+}
+
+// series returns the first series of f whose labels include labels, or nil.
+func series(f *dto.MetricFamily, labels map[string]string) *dto.Metric {
 next:
 	for _, m := range f.Metric {
 		for k, v := range labels {
@@ -80,7 +89,6 @@ next:
 		}
 		return m
 	}
-	t.Fatalf("no series %s%v", name, labels)
 	return nil
 }
 

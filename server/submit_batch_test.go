@@ -19,19 +19,7 @@ func (s scrape) metricCount(name string, labels map[string]string) float64 {
 	if !ok {
 		return 0
 	}
-next:
-	for _, m := range f.Metric {
-		for k, v := range labels {
-			found := false
-			for _, l := range m.Label {
-				if l.GetName() == k && l.GetValue() == v {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
+	if m := series(f, labels); m != nil {
 		switch {
 		case m.Counter != nil:
 			return m.Counter.GetValue()
