@@ -85,6 +85,12 @@ type Store interface {
 
 	// Jobs and runs.
 	SubmitJob(ctx context.Context, j NewJob) (Job, error)
+	// SubmitJobs stores several jobs as SubmitJob does, and the audit
+	// records of their submission, in one transaction: all or nothing, and
+	// one commit for the lot (consecutive job.submit calls of a multicall).
+	// The audit trail never names a job that was not stored. An error
+	// names the job that failed (SubmitError).
+	SubmitJobs(ctx context.Context, js []NewJob, audit []Operation) ([]Job, error)
 	Job(ctx context.Context, id int64) (Job, error)
 	ListJobs(ctx context.Context, f JobFilter) ([]Job, error)
 	Runs(ctx context.Context, jobID int64) ([]Run, error)

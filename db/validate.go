@@ -157,7 +157,7 @@ func LatestMigration(fsys fs.ReadDirFS, dir string) (uint, error) {
 // permission (run).
 func (nj NewJob) Normalize() (NewJob, error) {
 	if len(nj.ClientIDs) == 0 {
-		return nj, fmt.Errorf("submit job: no target clients: %w", ErrInvalid)
+		return nj, fmt.Errorf("no target clients: %w", ErrInvalid)
 	}
 	if nj.CreatedAt.IsZero() {
 		nj.CreatedAt = time.Now().UTC()
@@ -166,4 +166,16 @@ func (nj NewJob) Normalize() (NewJob, error) {
 		nj.Permission = "run"
 	}
 	return nj, nil
+}
+
+// SubmitError is the error of a SubmitJobs batch of n jobs that failed on
+// job i (from 0), or in a part of the transaction no job owns (i < 0): it
+// names the job, so a caller of a batch knows which one to fix.
+func SubmitError(n, i int, err error) error {
+	switch {
+	case n == 1 || i < 0:
+		return fmt.Errorf("submit job: %w", err)
+	default:
+		return fmt.Errorf("submit job %d of %d: %w", i+1, n, err)
+	}
 }

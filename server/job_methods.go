@@ -25,7 +25,8 @@ const (
 
 func (s *Server) jobOperations() []Operation {
 	return []Operation{
-		{Name: "job.submit", Class: gate.Modifier, caller: byOperator, handler: s.jobSubmit,
+		{Name: "job.submit", Class: gate.Modifier, caller: byOperator, handler: s.jobSubmit, batch: s.jobSubmitBatch,
+			keepsClients: true, auditsSuccess: true,
 			Signature: []string{"struct", "struct"},
 			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint], groups: [client group] (at least one target or group), " +
 				"interpreter (default /bin/sh), name, priority (int, higher first), timeout (int seconds), permission (default run), " +
@@ -49,17 +50,100 @@ func (s *Server) jobOperations() []Operation {
 	}
 }
 
+// jobSubmit stores one job, with the audit record of its submission in the
+// same transaction.
 func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
-	if err := p.Count(1, 1); err != nil {
-		return nil, err
-	}
-	in, err := p.Struct(0, "job")
+	sub, err := s.prepareSubmit(ctx, p)
 	if err != nil {
 		return nil, err
 	}
+	js, err := s.store.SubmitJobs(ctx, []db.NewJob{sub.job}, []db.Operation{sub.audit})
+	if err != nil {
+		return nil, err
+	}
+	return s.submitted(sub, js[0]), nil
+}
+
+// jobSubmitBatch serves consecutive job.submit calls of one multicall: each
+// is checked as it would be alone, and the valid ones are stored in one
+// transaction, one commit for all (under one gate admission, see
+// interceptBatch). Checking a job reads clients, groups and the ACL, which
+// no job.submit writes, so every call sees what it would have seen had
+// the calls run one after another. Should the transaction fail, each job
+// is stored alone, so that one job's failure is not the others'.
+func (s *Server) jobSubmitBatch(ctx context.Context, ps []xmlrpc.Params) ([]any, []error) {
+	res, errs := make([]any, len(ps)), make([]error, len(ps))
+	var subs []submission
+	var at []int // the call of each of subs
+	for i, p := range ps {
+		sub, err := s.prepareSubmit(ctx, p)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		subs, at = append(subs, sub), append(at, i)
+	}
+	if len(subs) == 0 {
+		return res, errs
+	}
+	jobs, audit := make([]db.NewJob, len(subs)), make([]db.Operation, len(subs))
+	for k, sub := range subs {
+		jobs[k], audit[k] = sub.job, sub.audit
+	}
+	js, err := s.store.SubmitJobs(ctx, jobs, audit)
+	if err == nil {
+		for k, sub := range subs {
+			res[at[k]] = s.submitted(sub, js[k])
+		}
+		return res, errs
+	}
+	if len(subs) == 1 {
+		errs[at[0]] = err
+		return res, errs
+	}
+	for k, sub := range subs {
+		js, err := s.store.SubmitJobs(ctx, []db.NewJob{sub.job}, []db.Operation{sub.audit})
+		if err != nil {
+			errs[at[k]] = err
+			continue
+		}
+		res[at[k]] = s.submitted(sub, js[0])
+	}
+	return res, errs
+}
+
+// submission is a checked job.submit call, ready to be stored.
+type submission struct {
+	job     db.NewJob
+	clients []db.Client // the targets, to push to once the job is stored
+	audit   db.Operation
+}
+
+// submitted tells daemon-mode targets about a stored job (push.go, without
+// waiting) and returns job.submit's result.
+func (s *Server) submitted(sub submission, j db.Job) api.SubmitResult {
+	s.pushSubmitted(sub.clients, sub.job.NotBefore)
+	total := 0
+	for _, n := range j.Counts {
+		total += n
+	}
+	return api.SubmitResult{ID: strconv.FormatInt(j.ID, 10), Runs: total}
+}
+
+// prepareSubmit checks a job.submit call (fields, targets, groups, the
+// ACL) and returns the job to store; a job no target may run is refused
+// and recorded here.
+func (s *Server) prepareSubmit(ctx context.Context, p xmlrpc.Params) (submission, error) {
+	if err := p.Count(1, 1); err != nil {
+		return submission{}, err
+	}
+	in, err := p.Struct(0, "job")
+	if err != nil {
+		return submission{}, err
+	}
 	if err := in.Unknown("script", "targets", "groups", "interpreter", "name", "priority", "timeout", "permission",
 		"max_attempts", "not_before", "expires_at"); err != nil {
-		return nil, err
+		return submission{}, err
 	}
 	bad := func(field, format string, args ...any) error {
 		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "job.submit: %s: %s", field, fmt.Sprintf(format, args...))
@@ -68,12 +152,12 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 	nj := db.NewJob{SubmittedBy: callingUser(ctx).Name, CreatedAt: now, Interpreter: "/bin/sh", Permission: "run"}
 	var ok bool
 	if nj.Script, ok, err = in.String("script"); err != nil {
-		return nil, err
+		return submission{}, err
 	} else if !ok || nj.Script == "" {
-		return nil, bad("script", "required and must not be empty")
+		return submission{}, bad("script", "required and must not be empty")
 	}
 	if len(nj.Script) > MaxScriptBytes {
-		return nil, bad("script", "%d bytes, at most %d", len(nj.Script), MaxScriptBytes)
+		return submission{}, bad("script", "%d bytes, at most %d", len(nj.Script), MaxScriptBytes)
 	}
 	for _, f := range []struct {
 		key string
@@ -81,86 +165,86 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 	}{{"script", &nj.Script}, {"interpreter", &nj.Interpreter}, {"name", &nj.Name}, {"permission", &nj.Permission}} {
 		v, ok, err := in.String(f.key)
 		if err != nil {
-			return nil, err
+			return submission{}, err
 		}
 		if ok {
 			*f.dst = v
 		}
 		if err := jobxml.ValidateText(f.key, *f.dst); err != nil {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "job.submit: %v", err)
+			return submission{}, xmlrpc.Faultf(xmlrpc.CodeInvalid, "job.submit: %v", err)
 		}
 	}
 	if nj.Interpreter == "" || strings.ContainsAny(nj.Interpreter, "\n\r") {
-		return nil, bad("interpreter", "must be a non-empty path")
+		return submission{}, bad("interpreter", "must be a non-empty path")
 	}
 	if nj.Permission == "" || len(nj.Permission) > 64 {
-		return nil, bad("permission", "must be 1..64 characters")
+		return submission{}, bad("permission", "must be 1..64 characters")
 	}
 	if nj.Name == "" {
 		nj.Name = defaultJobName(nj.Script)
 	} else if len(nj.Name) > 200 {
-		return nil, bad("name", "longer than 200 bytes")
+		return submission{}, bad("name", "longer than 200 bytes")
 	}
 	if v, ok, err := in.Int("priority"); err != nil {
-		return nil, err
+		return submission{}, err
 	} else if ok {
 		if v < -1000000 || v > 1000000 {
-			return nil, bad("priority", "%d is outside -1000000..1000000", v)
+			return submission{}, bad("priority", "%d is outside -1000000..1000000", v)
 		}
 		nj.Priority = int(v)
 	}
 	if v, ok, err := in.Int("timeout"); err != nil {
-		return nil, err
+		return submission{}, err
 	} else if ok {
 		if v < 0 || time.Duration(v)*time.Second > MaxTimeout {
-			return nil, bad("timeout", "%d seconds is outside 0..%d", v, int(MaxTimeout/time.Second))
+			return submission{}, bad("timeout", "%d seconds is outside 0..%d", v, int(MaxTimeout/time.Second))
 		}
 		nj.Timeout = time.Duration(v) * time.Second
 	}
 	if v, ok, err := in.Int("max_attempts"); err != nil {
-		return nil, err
+		return submission{}, err
 	} else if ok {
 		if v < 0 || v > 1000 {
-			return nil, bad("max_attempts", "%d is outside 0..1000", v)
+			return submission{}, bad("max_attempts", "%d is outside 0..1000", v)
 		}
 		nj.MaxAttempts = int(v)
 	}
 	if nj.NotBefore, _, err = in.Time("not_before"); err != nil {
-		return nil, err
+		return submission{}, err
 	}
 	if nj.ExpiresAt, _, err = in.Time("expires_at"); err != nil {
-		return nil, err
+		return submission{}, err
 	}
 	if !nj.ExpiresAt.IsZero() && !nj.ExpiresAt.After(now) {
-		return nil, bad("expires_at", "%s is not in the future", nj.ExpiresAt.Format(time.RFC3339))
+		return submission{}, bad("expires_at", "%s is not in the future", nj.ExpiresAt.Format(time.RFC3339))
 	}
 	targets, _, err := in.StringSlice("targets")
 	if err != nil {
-		return nil, err
+		return submission{}, err
 	}
 	groups, _, err := in.StringSlice("groups")
 	if err != nil {
-		return nil, err
+		return submission{}, err
 	}
 	if len(targets) == 0 && len(groups) == 0 {
-		return nil, bad("targets", "required: at least one client name, id or fingerprint, or a client group in groups")
+		return submission{}, bad("targets", "required: at least one client name, id or fingerprint, or a client group in groups")
 	} else if len(targets)+len(groups) > MaxTargets {
-		return nil, bad("targets", "%d targets and groups, at most %d", len(targets)+len(groups), MaxTargets)
+		return submission{}, bad("targets", "%d targets and groups, at most %d", len(targets)+len(groups), MaxTargets)
 	}
 	clients, err := s.resolveClients(ctx, targets)
 	if err != nil {
-		return nil, err
+		return submission{}, err
 	}
 	for _, c := range clients {
 		if c.Status != db.ClientActive {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeConflict, "job.submit: target %q: client %d is %s, not active", c.Name, c.ID, c.Status)
+			return submission{}, xmlrpc.Faultf(xmlrpc.CodeConflict, "job.submit: target %q: client %d is %s, not active", c.Name, c.ID, c.Status)
 		}
 	}
 	// Groups are resolved to their members now (SPEC §2): a machine added
 	// to the group later does not receive this job.
 	members, err := s.groupClients(ctx, groups)
 	if err != nil {
-		return nil, err
+		return submission{}, err
 	}
 	seen := map[int64]bool{}
 	for _, c := range clients {
@@ -173,10 +257,10 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 		}
 	}
 	if len(clients) == 0 {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeConflict, "job.submit: groups %s have no active client", strings.Join(groups, ", "))
+		return submission{}, xmlrpc.Faultf(xmlrpc.CodeConflict, "job.submit: groups %s have no active client", strings.Join(groups, ", "))
 	}
 	if len(clients) > MaxTargets {
-		return nil, bad("targets", "%d clients, at most %d", len(clients), MaxTargets)
+		return submission{}, bad("targets", "%d clients, at most %d", len(clients), MaxTargets)
 	}
 	for _, g := range groups {
 		targets = append(targets, "group:"+g)
@@ -185,7 +269,7 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 	// checked again at dispatch, so a rule changed meanwhile still applies.
 	policy, err := s.policy.Policy(ctx)
 	if err != nil {
-		return nil, err
+		return submission{}, err
 	}
 	var last acl.Decision
 	allowed := 0
@@ -201,22 +285,15 @@ func (s *Server) jobSubmit(ctx context.Context, p xmlrpc.Params) (any, error) {
 		s.log.Warn("job refused at submit", "request_id", requestFrom(ctx).ID, "user", nj.SubmittedBy, "permission", nj.Permission, "reason", last.Reason)
 		s.record(ctx, db.Operation{At: now, Actor: nj.SubmittedBy, Name: "job.submit",
 			Target: strings.Join(targets, ","), Outcome: "denied", Detail: last.Reason})
-		return nil, xmlrpc.Faultf(xmlrpc.CodeForbidden, "job.submit: %s may not %q on any target: %s", nj.SubmittedBy, nj.Permission, last.Reason)
+		return submission{}, xmlrpc.Faultf(xmlrpc.CodeForbidden, "job.submit: %s may not %q on any target: %s", nj.SubmittedBy, nj.Permission, last.Reason)
 	}
 	nj.Targets = targets
 	for _, c := range clients {
 		nj.ClientIDs = append(nj.ClientIDs, c.ID)
 	}
-	j, err := s.store.SubmitJob(ctx, nj)
-	if err != nil {
-		return nil, err
-	}
-	s.pushSubmitted(clients, nj.NotBefore) // committed: tell daemon-mode targets, without waiting (push.go)
-	total := 0
-	for _, n := range j.Counts {
-		total += n
-	}
-	return api.SubmitResult{ID: strconv.FormatInt(j.ID, 10), Runs: total}, nil
+	audit := db.Operation{At: now, ServerID: s.serverID(), Actor: nj.SubmittedBy, Name: "job.submit",
+		Target: describeParams(p), Outcome: "ok"}
+	return submission{job: nj, clients: clients, audit: audit}, nil
 }
 
 // defaultJobName names a job after the first line of its script.

@@ -152,6 +152,9 @@ func (s *Server) initMetrics() {
 	if s.rpc.Intercept != nil {
 		s.rpc.Intercept = m.intercept(s.rpc.Intercept)
 	}
+	if s.rpc.InterceptBatch != nil {
+		s.rpc.InterceptBatch = m.interceptBatch(s.rpc.InterceptBatch)
+	}
 	version := s.cfg.Version
 	if version == "" {
 		version = "unknown"
@@ -210,6 +213,36 @@ func (m *metrics) intercept(next func(context.Context, string, xmlrpc.Params, xm
 			}
 		}
 		return res, err
+	}
+}
+
+// interceptBatch is intercept for a batch (xmlrpc.Method.Batch): each
+// call counts with its own outcome, and with the batch's duration, which is
+// how long each waited for its result.
+func (m *metrics) interceptBatch(next func(context.Context, string, []xmlrpc.Params, xmlrpc.BatchHandler) ([]any, []error)) func(context.Context, string, []xmlrpc.Params, xmlrpc.BatchHandler) ([]any, []error) {
+	return func(ctx context.Context, method string, ps []xmlrpc.Params, h xmlrpc.BatchHandler) (res []any, errs []error) {
+		start := time.Now()
+		panicked := true
+		defer func() {
+			d := time.Since(start).Seconds()
+			for i := range ps {
+				code := xmlrpc.CodeInternal
+				if !panicked && i < len(errs) {
+					code = 0
+					if errs[i] != nil {
+						code = xmlrpc.CodeInternal
+						if f, ok := xmlrpc.AsFault(errs[i]); ok {
+							code = f.Code
+						}
+					}
+				}
+				m.rpcRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
+				m.rpcDuration.WithLabelValues(method).Observe(d)
+			}
+		}()
+		res, errs = next(ctx, method, ps, h)
+		panicked = false
+		return res, errs
 	}
 }
 
@@ -454,10 +487,10 @@ func (s *instrumentedStore) ReportRuns(ctx context.Context, clientID int64, repo
 	return out, err
 }
 
-func (s *instrumentedStore) SubmitJob(ctx context.Context, j db.NewJob) (db.Job, error) {
+func (s *instrumentedStore) SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error) {
 	start := time.Now()
-	out, err := s.Store.SubmitJob(ctx, j)
-	s.m.observeDB("SubmitJob", start, err)
+	out, err := s.Store.SubmitJobs(ctx, js, audit)
+	s.m.observeDB("SubmitJobs", start, err)
 	return out, err
 }
 

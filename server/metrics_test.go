@@ -65,6 +65,15 @@ func (s scrape) find(t *testing.T, name string, labels map[string]string) *dto.M
 	if f.GetHelp() == "" {
 		t.Errorf("%s has no HELP text", name)
 	}
+	if m := series(f, labels); m != nil {
+		return m
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return nil
+}
+
+// series returns the first series of f whose labels include labels, or nil.
+func series(f *dto.MetricFamily, labels map[string]string) *dto.Metric {
 next:
 	for _, m := range f.Metric {
 		for k, v := range labels {
@@ -80,7 +89,6 @@ next:
 		}
 		return m
 	}
-	t.Fatalf("no series %s%v", name, labels)
 	return nil
 }
 
@@ -214,7 +222,7 @@ func TestMetrics(t *testing.T) {
 	s.atLeast(t, "scire_push_total", lbl{"outcome": "skipped"}, 0)
 
 	// Store query latencies, by method.
-	s.want(t, "scire_db_query_duration_seconds", lbl{"method": "SubmitJob"}, 5)
+	s.want(t, "scire_db_query_duration_seconds", lbl{"method": "SubmitJobs"}, 5)
 	for _, m := range []string{"ClaimRuns", "AckRuns", "ReportRuns", "Sweep", "ClientByFingerprint", "TokenByID",
 		"CancelledRuns"} {
 		s.atLeast(t, "scire_db_query_duration_seconds", lbl{"method": m}, 1)

@@ -42,8 +42,19 @@ type Operation struct {
 	// touch no job data; they must work while a modifier holds the gate, or
 	// a stuck modifier could be neither seen nor cancelled.
 	Ungated bool
-	caller  callerKind
-	handler xmlrpc.Handler
+	// keepsClients marks a modifier that changes no client, so the
+	// certificate cache (clientcache.go) survives it: job.submit, which
+	// arrives by the hundred while agents authenticate.
+	keepsClients bool
+	// auditsSuccess marks a handler that writes the audit record of its
+	// successful calls in its own transaction (job.submit: the job and the
+	// record of its submission commit together); intercept records only its
+	// failures.
+	auditsSuccess bool
+	caller        callerKind
+	handler       xmlrpc.Handler
+	// batch serves consecutive calls of one multicall at once (xmlrpc.Method.Batch).
+	batch xmlrpc.BatchHandler
 }
 
 // Operations lists the registry, sorted by name (for `ops classes`).
@@ -88,7 +99,7 @@ func (s *Server) registerOperations() error {
 		s.ops[name] = op
 	}
 	for _, op := range s.ops {
-		s.rpc.Register(xmlrpc.Method{Name: op.Name, Help: op.Help, Signature: op.Signature, Handler: op.handler})
+		s.rpc.Register(xmlrpc.Method{Name: op.Name, Help: op.Help, Signature: op.Signature, Handler: op.handler, Batch: op.batch})
 	}
 	return nil
 }
@@ -121,6 +132,85 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 			req.Fault = err.(*xmlrpc.Fault).Code
 		}
 	}()
+	a, err := s.admit(ctx, method)
+	if err != nil {
+		return nil, err
+	}
+	defer a.done()
+	res, err = next(a.ctx, p)
+	if a.audited(err) {
+		s.audit(a.callerCtx, a.who, method, p, err)
+	}
+	return res, err
+}
+
+// interceptBatch is intercept for a run of consecutive calls of one method
+// in a multicall (xmlrpc.Method.Batch): one authentication, one gate
+// admission for the run, then an audit record and a fault per call.
+func (s *Server) interceptBatch(ctx context.Context, method string, ps []xmlrpc.Params, next xmlrpc.BatchHandler) ([]any, []error) {
+	req := requestFrom(ctx)
+	req.Method = method
+	a, err := s.admit(ctx, method)
+	if err != nil {
+		// Refused before the gate: each call is refused as it would be
+		// alone, and each refusal recorded (the blacklist audits every
+		// call it turns away).
+		errs := make([]error, len(ps))
+		errs[0] = err
+		for i := 1; i < len(ps); i++ {
+			if again, err := s.admit(ctx, method); err != nil {
+				errs[i] = err
+			} else {
+				again.done() // admitted now (a busy gate freed): refused with the others all the same
+				errs[i] = errs[0]
+			}
+		}
+		for i, err := range errs {
+			f := s.toFault(ctx, method, err)
+			errs[i], req.Fault = f, f.Code
+		}
+		return make([]any, len(ps)), errs
+	}
+	defer a.done()
+	res, errs := next(a.ctx, ps)
+	if len(res) != len(ps) || len(errs) != len(ps) {
+		return res, errs // xmlrpc reports the broken batch
+	}
+	req.Fault = 0
+	for i, err := range errs {
+		if a.audited(err) {
+			s.audit(a.callerCtx, a.who, method, ps[i], err)
+		}
+		if err != nil {
+			f := s.toFault(ctx, method, err)
+			errs[i], req.Fault = f, f.Code
+		}
+	}
+	return res, errs
+}
+
+// admission is an authenticated caller let through the gate for one
+// operation (or one batch of it).
+type admission struct {
+	op        Operation
+	who       string
+	callerCtx context.Context // the request's, with the calling client
+	ctx       context.Context // the gate ticket's: ops.cancel cancels it
+	done      func()          // gives the gate back
+}
+
+// audited says whether intercept records a call that ended with err: a
+// state-changing operator operation, unless its handler recorded the
+// success itself.
+func (a *admission) audited(err error) bool {
+	changes := a.op.DefaultClass == gate.Modifier || a.op.Class == gate.Modifier || a.op.Changes
+	return a.op.caller == byOperator && changes && !(err == nil && a.op.auditsSuccess)
+}
+
+// admit authenticates the caller of method, checks the blacklist and the
+// admin permission, and enters the gate.
+func (s *Server) admit(ctx context.Context, method string) (*admission, error) {
+	req := requestFrom(ctx)
 	op, ok := s.ops[method]
 	if !ok {
 		return nil, fmt.Errorf("method %s has no operation entry", method)
@@ -164,8 +254,9 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 			return nil, err
 		}
 	}
+	a := &admission{op: op, who: who, callerCtx: ctx, ctx: ctx, done: func() {}}
 	if op.Ungated {
-		return next(ctx, p)
+		return a, nil
 	}
 	t, err := s.enterGate(ctx, gate.Request{Name: method, Class: op.Class, User: who, NoWait: req.NoWait})
 	if err != nil {
@@ -175,15 +266,17 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 		}
 		return nil, err
 	}
-	defer t.Release()
-	if op.DefaultClass == gate.Modifier || op.Class == gate.Modifier || op.Changes || method == "agent.register" {
-		defer s.clients.reset() // it may have changed a client (clientcache.go)
+	a.ctx = t.Context()
+	modifies := op.DefaultClass == gate.Modifier || op.Class == gate.Modifier || op.Changes
+	if (modifies && !op.keepsClients) || method == "agent.register" {
+		a.done = func() {
+			s.clients.reset() // it may have changed a client (clientcache.go); before anyone else enters
+			t.Release()
+		}
+	} else {
+		a.done = t.Release
 	}
-	res, err = next(t.Context(), p)
-	if op.caller == byOperator && (op.DefaultClass == gate.Modifier || op.Class == gate.Modifier || op.Changes) {
-		s.audit(ctx, who, method, p, err)
-	}
-	return res, err
+	return a, nil
 }
 
 // audit records a state-changing operator operation with its outcome.

@@ -151,6 +151,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.serverID, pushOptions{})
 	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
 	s.rpc.Intercept = s.intercept
+	s.rpc.InterceptBatch = s.interceptBatch
 	s.rpc.OnError = s.internalError
 	s.initMetrics() // wraps s.store and the interceptor, unless cfg.DisableMetrics
 	if err := s.registerOperations(); err != nil {

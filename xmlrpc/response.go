@@ -124,14 +124,7 @@ func DecodeMulticallResponse(data []byte, replies []any) (errs []error, err erro
 // multicallResults reads the <value> that the <param> p holds, the array
 // of a system.multicall's results, up to and including p's end tag.
 func (d *callDecoder) multicallResults(p []byte, targets []reflect.Value, errs []error) error {
-	v, ok, err := d.child(p)
-	if err == nil && (!ok || string(local(v)) != "value") {
-		if ok {
-			err = d.structural("<%s> in <%s>, want <value>", v, p)
-		} else {
-			err = errorf("<%s> without <value>", p)
-		}
-	}
+	v, err := d.valueIn(p)
 	if err != nil {
 		return err
 	}
@@ -347,9 +340,8 @@ func trimBOM(b []byte) []byte {
 	return b
 }
 
-// oneValue reads the <value> that parent (<param> or <fault>) holds, up to
-// and including parent's end tag.
-func (d *callDecoder) oneValue(parent []byte, target reflect.Value) error {
+// valueIn reads the start of the <value> that parent must hold.
+func (d *callDecoder) valueIn(parent []byte) ([]byte, error) {
 	v, ok, err := d.child(parent)
 	if err == nil && (!ok || string(local(v)) != "value") {
 		if ok {
@@ -358,6 +350,13 @@ func (d *callDecoder) oneValue(parent []byte, target reflect.Value) error {
 			err = errorf("<%s> without <value>", parent)
 		}
 	}
+	return v, err
+}
+
+// oneValue reads the <value> that parent (<param> or <fault>) holds, up to
+// and including parent's end tag.
+func (d *callDecoder) oneValue(parent []byte, target reflect.Value) error {
+	v, err := d.valueIn(parent)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,18 @@ import (
 // code and text the caller sees; any other error goes through Server.OnError.
 type Handler func(ctx context.Context, p Params) (any, error)
 
+// BatchHandler serves a run of consecutive calls of one method inside one
+// system.multicall together, so that they can share what each would pay
+// alone (a lock, a transaction, a commit). It returns one result and one
+// error per call, in order; errs[i] non-nil is call i's fault, as a
+// Handler's error would be.
+type BatchHandler func(ctx context.Context, ps []Params) (res []any, errs []error)
+
+// MaxBatch is the most calls a BatchHandler is given at once; a longer run
+// is served in parts, so that one request does not hold for long what a
+// batch holds.
+const MaxBatch = 100
+
 // Method is a registered method with what introspection serves about it.
 type Method struct {
 	Name string
@@ -27,6 +39,11 @@ type Method struct {
 	// introspection convention says for methods without a signature.
 	Signature []string
 	Handler   Handler
+	// Batch, when set, serves consecutive calls of the method inside one
+	// system.multicall (up to MaxBatch at once). Each call must get what
+	// Handler would have given it had the calls run one after another, in
+	// order. A call alone, or a method without Batch, goes to Handler.
+	Batch BatchHandler
 }
 
 // Server dispatches XML-RPC calls over HTTP to registered methods and serves
@@ -40,6 +57,10 @@ type Server struct {
 	// the job-server gate and auditing sit around every method in one
 	// place. It is not applied to the system.* methods themselves.
 	Intercept func(ctx context.Context, method string, p Params, next Handler) (any, error)
+	// InterceptBatch is Intercept for a method's Batch. When Intercept is
+	// set and InterceptBatch is not, no call is batched: none may bypass
+	// the interception.
+	InterceptBatch func(ctx context.Context, method string, ps []Params, next BatchHandler) ([]any, []error)
 	// OnError turns an error that is not a *Fault into one — typically
 	// logging it under a request id and answering 500. Default: 500
 	// "internal error". It also receives failures to encode a result.
@@ -122,6 +143,44 @@ func (s *Server) Call(ctx context.Context, method string, p Params) (any, error)
 		return nil, s.fault(ctx, method, err)
 	}
 	return res, nil
+}
+
+// batch returns the method's Batch when multicall may use it.
+func (s *Server) batch(method string) (Method, bool) {
+	if strings.HasPrefix(method, "system.") {
+		return Method{}, false
+	}
+	m, ok := s.Lookup(method)
+	if !ok || m.Batch == nil || (s.Intercept != nil && s.InterceptBatch == nil) {
+		return Method{}, false
+	}
+	return m, true
+}
+
+// callBatch runs m's Batch for ps, InterceptBatch included; every error it
+// returns is a *Fault.
+func (s *Server) callBatch(ctx context.Context, m Method, ps []Params) ([]any, []error) {
+	var res []any
+	var errs []error
+	if s.InterceptBatch != nil {
+		res, errs = s.InterceptBatch(ctx, m.Name, ps, m.Batch)
+	} else {
+		res, errs = m.Batch(ctx, ps)
+	}
+	if len(res) != len(ps) || len(errs) != len(ps) {
+		err := s.fault(ctx, m.Name, fmt.Errorf("%s: batch of %d calls returned %d results and %d errors", m.Name, len(ps), len(res), len(errs)))
+		res, errs = make([]any, len(ps)), make([]error, len(ps))
+		for i := range errs {
+			errs[i] = err
+		}
+		return res, errs
+	}
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = s.fault(ctx, m.Name, err)
+		}
+	}
+	return res, errs
 }
 
 func (s *Server) fault(ctx context.Context, method string, err error) *Fault {

@@ -91,9 +91,12 @@ func (s *Server) introspected(p Params) (Method, error) {
 	return m, nil
 }
 
-// multicall runs the calls sequentially: a batch is one client's ordered
+// multicall runs the calls in order: a batch is one client's ordered
 // intent (ack then report, say), and Intercept sees each call on its own,
 // so the gate and the audit trail treat it exactly like separate requests.
+// The exception is a run of consecutive calls of a method with a Batch
+// handler, which is served by one BatchHandler call (InterceptBatch
+// around it), MaxBatch calls at a time.
 func (s *Server) multicall(ctx context.Context, p Params) (any, error) {
 	if err := p.Count(1, 1); err != nil {
 		return nil, err
@@ -102,9 +105,40 @@ func (s *Server) multicall(ctx context.Context, p Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(calls))
+	entries := make([]multicallCall, len(calls))
 	for i, c := range calls {
-		out[i] = s.multicallEntry(ctx, i, c)
+		entries[i] = parseMulticallEntry(i, c)
+	}
+	out := make([]any, len(calls))
+	for i := 0; i < len(entries); {
+		e := entries[i]
+		if e.bad != nil {
+			out[i] = e.bad
+			i++
+			continue
+		}
+		n := 1
+		m, batched := s.batch(e.name)
+		if batched {
+			for i+n < len(entries) && n < MaxBatch && entries[i+n].bad == nil && entries[i+n].name == e.name {
+				n++
+			}
+		}
+		if n == 1 {
+			res, err := s.Call(ctx, e.name, e.params)
+			out[i] = s.multicallResult(ctx, e.name, res, err)
+			i++
+			continue
+		}
+		ps := make([]Params, n)
+		for k := range n {
+			ps[k] = entries[i+k].params
+		}
+		res, errs := s.callBatch(ctx, m, ps)
+		for k := range n {
+			out[i+k] = s.multicallResult(ctx, e.name, res[k], errs[k])
+		}
+		i += n
 	}
 	return out, nil
 }
@@ -113,9 +147,17 @@ func faultEntry(f *Fault) map[string]any {
 	return map[string]any{"faultCode": int64(f.Code), "faultString": f.Message}
 }
 
-func (s *Server) multicallEntry(ctx context.Context, i int, c any) any {
-	bad := func(format string, args ...any) any {
-		return faultEntry(Faultf(CodeInvalid, "system.multicall: call %d: %s", i+1, fmt.Sprintf(format, args...)))
+// multicallCall is one entry of a system.multicall: a method and its
+// parameters, or the fault entry of a malformed one.
+type multicallCall struct {
+	name   string
+	params Params
+	bad    map[string]any
+}
+
+func parseMulticallEntry(i int, c any) multicallCall {
+	bad := func(format string, args ...any) multicallCall {
+		return multicallCall{bad: faultEntry(Faultf(CodeInvalid, "system.multicall: call %d: %s", i+1, fmt.Sprintf(format, args...)))}
 	}
 	m, ok := c.(map[string]any)
 	if !ok {
@@ -137,7 +179,12 @@ func (s *Server) multicallEntry(ctx context.Context, i int, c any) any {
 	default:
 		return bad("params: expected array, got %s", describe(x))
 	}
-	res, err := s.Call(ctx, name, params)
+	return multicallCall{name: name, params: params}
+}
+
+// multicallResult is the entry of one call's outcome: [result] or a fault
+// struct (a result that cannot be encoded is a fault too).
+func (s *Server) multicallResult(ctx context.Context, name string, res any, err error) any {
 	if err != nil {
 		return faultEntry(s.fault(ctx, name, err))
 	}

@@ -237,7 +237,18 @@ func TestCloseEndsHeldLocks(t *testing.T) {
 		t.Fatal("Close waits for a held cluster lock")
 	}
 	unlock() // after Close: does nothing, does not panic
-	lock(t, b, exclusive)()
+	// The backend ends the closed session, and its locks with it, a moment
+	// after the socket closes (asynchronously, on the server's side).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		u, err := b.ClusterLock().Lock(context.Background(), exclusive, true)
+		if err == nil {
+			u()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed store's lock outlived it: %v", err)
+		}
+	}
 	if _, err := a.ClusterLock().Lock(context.Background(), shared, true); err == nil {
 		t.Fatal("lock on a closed store succeeded")
 	}

@@ -19,38 +19,75 @@ import (
 // (KEY SHARE, as the foreign keys would), so none is deleted before the
 // runs are in; when one is missing nothing is inserted.
 func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
-	nj, err := nj.Normalize()
+	js, err := s.SubmitJobs(ctx, []db.NewJob{nj}, nil)
 	if err != nil {
 		return db.Job{}, err
 	}
-	targets, _ := json.Marshal(nj.Targets)
-	now := nj.CreatedAt.UnixNano()
-	seen := make(map[int64]bool, len(nj.ClientIDs))
-	cids := []int64{}
-	for _, cid := range nj.ClientIDs {
-		if !seen[cid] {
-			seen[cid] = true
-			cids = append(cids, cid)
-		}
+	return js[0], nil
+}
+
+// SubmitJobs stores jobs as SubmitJob does, and the audit records of their
+// submission, in one transaction. A single job without audit records is
+// one statement, no transaction block.
+func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
+	type prepared struct {
+		nj      db.NewJob
+		targets string
+		cids    []int64
 	}
-	var j db.Job
-	var runs int
-	err = s.retry(ctx, func() error {
-		var err error
-		j, runs, err = insertJob(ctx, s.pool, nj, string(targets), now, cids)
-		return err
-	})
-	if noRows(err) {
-		err = missingClient(ctx, s.pool, cids)
+	ps := make([]prepared, len(njs))
+	for i, nj := range njs {
+		nj, err := nj.Normalize()
+		if err != nil {
+			return nil, db.SubmitError(len(njs), i, err)
+		}
+		targets, _ := json.Marshal(nj.Targets)
+		seen := make(map[int64]bool, len(nj.ClientIDs))
+		cids := []int64{}
+		for _, cid := range nj.ClientIDs {
+			if !seen[cid] {
+				seen[cid] = true
+				cids = append(cids, cid)
+			}
+		}
+		ps[i] = prepared{nj: nj, targets: string(targets), cids: cids}
+	}
+	out := make([]db.Job, len(ps))
+	failed := -1
+	insert := func(q queryer) error {
+		for i, p := range ps {
+			failed = i
+			j, runs, err := insertJob(ctx, q, p.nj, p.targets, p.nj.CreatedAt.UnixNano(), p.cids)
+			if noRows(err) {
+				err = missingClient(ctx, q, p.cids)
+			}
+			if err != nil {
+				return err
+			}
+			j.Counts = map[runstate.State]int{}
+			if runs > 0 {
+				j.Counts[runstate.Pending] = runs
+			}
+			out[i] = j
+		}
+		failed = -1
+		for _, op := range audit {
+			if err := recordOperation(ctx, q, op); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if len(ps) == 1 && len(audit) == 0 {
+		err = s.retry(ctx, func() error { return insert(s.pool) })
+	} else {
+		err = s.tx(ctx, func(tx pgx.Tx) error { return insert(tx) })
 	}
 	if err != nil {
-		return db.Job{}, fmt.Errorf("submit job: %w", classify(err))
+		return nil, db.SubmitError(len(ps), failed, classify(err))
 	}
-	j.Counts = map[runstate.State]int{}
-	if runs > 0 {
-		j.Counts[runstate.Pending] = runs
-	}
-	return j, nil
+	return out, nil
 }
 
 // insertJob inserts a job and its runs if every client of cids exists, and

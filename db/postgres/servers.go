@@ -57,10 +57,17 @@ func (s *Store) ListServers(ctx context.Context) ([]db.ServerInfo, error) {
 // what was asked, valid or not: a NUL or invalid UTF-8 is stored as U+FFFD
 // rather than refused.
 func (s *Store) RecordOperation(ctx context.Context, op db.Operation) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO operations (at, server_id, actor, name, target, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	if err := recordOperation(ctx, s.pool, op); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+func recordOperation(ctx context.Context, q queryer, op db.Operation) error {
+	_, err := q.Exec(ctx, `INSERT INTO operations (at, server_id, actor, name, target, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		op.At.UnixNano(), op.ServerID, text(op.Actor), text(op.Name), text(op.Target), text(op.Outcome), text(op.Detail))
 	if err != nil {
-		return fmt.Errorf("record operation %s: %w", op.Name, classify(err))
+		return fmt.Errorf("record operation %s: %w", op.Name, err)
 	}
 	return nil
 }

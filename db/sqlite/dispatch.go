@@ -40,14 +40,17 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		pending := tx.StmtContext(ctx, s.hot.pending)
-		for len(out) < c.Max {
-			cands, err := pendingRuns(ctx, pending, c.ClientID, now, c.Max-len(out))
+		for more := true; more && len(out) < c.Max; {
+			want := c.Max - len(out)
+			cands, err := pendingRuns(ctx, pending, c.ClientID, now, want)
 			if err != nil {
 				return err
 			}
-			if len(cands) == 0 {
-				return nil
-			}
+			// Fewer than asked for: there are no more. Asking again
+			// would cost a query, and, with another LIMIT bound, a
+			// recompilation of the statement (SQLite re-prepares when
+			// a LIMIT's bound value changes).
+			more = len(cands) == want
 			send := make([]int64, 0, len(cands))
 			first := len(out)
 			for _, d := range cands {

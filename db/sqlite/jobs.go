@@ -15,60 +15,94 @@ import (
 // SubmitJob stores a job and one pending run per target client in one
 // transaction: a job is either there with all its runs or not at all.
 func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
-	nj, err := nj.Normalize()
+	js, err := s.SubmitJobs(ctx, []db.NewJob{nj}, nil)
 	if err != nil {
 		return db.Job{}, err
 	}
-	targets, _ := json.Marshal(nj.Targets)
-	now := nj.CreatedAt.UnixNano()
-	var id int64
-	runs := 0
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		runs = 0
-		res, err := s.txExec(ctx, tx, insertJobSQL,
-			nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(targets),
-			now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts)
+	return js[0], nil
+}
+
+// SubmitJobs stores jobs as SubmitJob does, and the audit records of their
+// submission, in one transaction (one commit for the lot).
+func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
+	type prepared struct {
+		nj      db.NewJob
+		targets []byte
+		id      int64
+		runs    int
+	}
+	ps := make([]prepared, len(njs))
+	for i, nj := range njs {
+		nj, err := nj.Normalize()
+		if err != nil {
+			return nil, db.SubmitError(len(njs), i, err)
+		}
+		targets, _ := json.Marshal(nj.Targets)
+		ps[i] = prepared{nj: nj, targets: targets}
+	}
+	var failed int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		insertRun, err := s.txStmt(ctx, tx, insertRunSQL)
 		if err != nil {
 			return err
 		}
-		if id, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		stmt, err := s.txStmt(ctx, tx, insertRunSQL)
-		if err != nil {
-			return err
-		}
-		seen := make(map[int64]bool, len(nj.ClientIDs))
-		for _, cid := range nj.ClientIDs {
-			if seen[cid] {
-				continue
-			}
-			seen[cid] = true
-			res, err := stmt.ExecContext(ctx, id, nj.Priority, nt(nj.NotBefore), now, now, cid)
+		for i := range ps {
+			failed = i
+			p := &ps[i]
+			nj, now := p.nj, p.nj.CreatedAt.UnixNano()
+			res, err := s.txExec(ctx, tx, insertJobSQL,
+				nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(p.targets),
+				now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return notFound("client", cid)
+			if p.id, err = res.LastInsertId(); err != nil {
+				return err
 			}
-			runs++
+			p.runs = 0
+			seen := make(map[int64]bool, len(nj.ClientIDs))
+			for _, cid := range nj.ClientIDs {
+				if seen[cid] {
+					continue
+				}
+				seen[cid] = true
+				res, err := insertRun.ExecContext(ctx, p.id, nj.Priority, nt(nj.NotBefore), now, now, cid)
+				if err != nil {
+					return err
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					return notFound("client", cid)
+				}
+				p.runs++
+			}
+		}
+		failed = -1
+		for _, op := range audit {
+			if _, err := s.txExec(ctx, tx, recordOperationSQL, op.At.UnixNano(), op.ServerID, op.Actor, op.Name, op.Target, op.Outcome, op.Detail); err != nil {
+				return fmt.Errorf("record operation %s: %w", op.Name, err)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return db.Job{}, fmt.Errorf("submit job: %w", err)
+		return nil, db.SubmitError(len(njs), failed, err)
 	}
-	// The job as Job would read it back (times in UTC to the nanosecond,
-	// the timeout in whole seconds), without reading it back.
-	j := db.Job{ID: id, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
-		Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: ti(now), NotBefore: stored(nj.NotBefore),
-		ExpiresAt: stored(nj.ExpiresAt), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
-		Counts: map[runstate.State]int{}}
-	_ = json.Unmarshal(targets, &j.Targets)
-	if runs > 0 {
-		j.Counts[runstate.Pending] = runs
+	out := make([]db.Job, len(ps))
+	for i, p := range ps {
+		nj, now := p.nj, p.nj.CreatedAt.UnixNano()
+		// The job as Job would read it back (times in UTC to the
+		// nanosecond, the timeout in whole seconds), without reading it back.
+		j := db.Job{ID: p.id, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
+			Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: ti(now), NotBefore: stored(nj.NotBefore),
+			ExpiresAt: stored(nj.ExpiresAt), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
+			Counts: map[runstate.State]int{}}
+		_ = json.Unmarshal(p.targets, &j.Targets)
+		if p.runs > 0 {
+			j.Counts[runstate.Pending] = p.runs
+		}
+		out[i] = j
 	}
-	return j, nil
+	return out, nil
 }
 
 var (

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		{"UsersAndTokens", testUsersAndTokens},
 		{"SubmitAndList", testSubmitAndList},
 		{"SubmitUnknownClientChangesNothing", testSubmitUnknownClient},
+		{"SubmitJobs", testSubmitJobs}, {"SubmitJobsAllOrNothing", testSubmitJobsAllOrNothing},
 		{"DispatchOrder", testDispatchOrder},
 		{"DispatchDenyAndExpire", testDispatchDenyExpire},
 		{"DispatchNotBefore", testDispatchNotBefore},
