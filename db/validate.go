@@ -153,12 +153,22 @@ func LatestMigration(fsys fs.ReadDirFS, dir string) (uint, error) {
 }
 
 // Normalize checks a job before any driver stores it and fills in the
-// defaults: at least one target client, the creation time (now), the
-// permission (run).
+// defaults: at least one target client, each once (the first mention
+// keeps its place: runs get their ids in the order of the targets), the
+// creation time (now), the permission (run).
 func (nj NewJob) Normalize() (NewJob, error) {
 	if len(nj.ClientIDs) == 0 {
 		return nj, fmt.Errorf("no target clients: %w", ErrInvalid)
 	}
+	seen := make(map[int64]bool, len(nj.ClientIDs))
+	ids := make([]int64, 0, len(nj.ClientIDs))
+	for _, id := range nj.ClientIDs {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	nj.ClientIDs = ids
 	if nj.CreatedAt.IsZero() {
 		nj.CreatedAt = time.Now().UTC()
 	}

@@ -57,6 +57,12 @@ type Operation struct {
 	batch xmlrpc.BatchHandler
 }
 
+// changesState says whether the operation may change state: a modifier
+// by default or by configuration, or a non-modifier marked Changes.
+func (op Operation) changesState() bool {
+	return op.DefaultClass == gate.Modifier || op.Class == gate.Modifier || op.Changes
+}
+
 // Operations lists the registry, sorted by name (for `ops classes`).
 func (s *Server) Operations() []Operation {
 	out := make([]Operation, 0, len(s.ops))
@@ -203,8 +209,7 @@ type admission struct {
 // state-changing operator operation, unless its handler recorded the
 // success itself.
 func (a *admission) audited(err error) bool {
-	changes := a.op.DefaultClass == gate.Modifier || a.op.Class == gate.Modifier || a.op.Changes
-	return a.op.caller == byOperator && changes && !(err == nil && a.op.auditsSuccess)
+	return a.op.caller == byOperator && a.op.changesState() && !(err == nil && a.op.auditsSuccess)
 }
 
 // admit authenticates the caller of method, checks the blacklist and the
@@ -267,8 +272,7 @@ func (s *Server) admit(ctx context.Context, method string) (*admission, error) {
 		return nil, err
 	}
 	a.ctx = t.Context()
-	modifies := op.DefaultClass == gate.Modifier || op.Class == gate.Modifier || op.Changes
-	if (modifies && !op.keepsClients) || method == "agent.register" {
+	if (op.changesState() && !op.keepsClients) || method == "agent.register" {
 		a.done = func() {
 			s.clients.reset() // it may have changed a client (clientcache.go); before anyone else enters
 			t.Release()

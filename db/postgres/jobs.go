@@ -33,7 +33,6 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 	type prepared struct {
 		nj      db.NewJob
 		targets string
-		cids    []int64
 	}
 	ps := make([]prepared, len(njs))
 	for i, nj := range njs {
@@ -42,24 +41,16 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 			return nil, db.SubmitError(len(njs), i, err)
 		}
 		targets, _ := json.Marshal(nj.Targets)
-		seen := make(map[int64]bool, len(nj.ClientIDs))
-		cids := []int64{}
-		for _, cid := range nj.ClientIDs {
-			if !seen[cid] {
-				seen[cid] = true
-				cids = append(cids, cid)
-			}
-		}
-		ps[i] = prepared{nj: nj, targets: string(targets), cids: cids}
+		ps[i] = prepared{nj: nj, targets: string(targets)}
 	}
 	out := make([]db.Job, len(ps))
 	failed := -1
 	insert := func(q queryer) error {
 		for i, p := range ps {
 			failed = i
-			j, runs, err := insertJob(ctx, q, p.nj, p.targets, p.nj.CreatedAt.UnixNano(), p.cids)
+			j, runs, err := insertJob(ctx, q, p.nj, p.targets, p.nj.CreatedAt.UnixNano(), p.nj.ClientIDs)
 			if noRows(err) {
-				err = missingClient(ctx, q, p.cids)
+				err = missingClient(ctx, q, p.nj.ClientIDs)
 			}
 			if err != nil {
 				return err

@@ -60,12 +60,7 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 				return err
 			}
 			p.runs = 0
-			seen := make(map[int64]bool, len(nj.ClientIDs))
 			for _, cid := range nj.ClientIDs {
-				if seen[cid] {
-					continue
-				}
-				seen[cid] = true
 				res, err := insertRun.ExecContext(ctx, p.id, nj.Priority, nt(nj.NotBefore), now, now, cid)
 				if err != nil {
 					return err
