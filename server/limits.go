@@ -214,7 +214,8 @@ func (s *Server) limited(h http.Handler) http.Handler {
 
 // limitRequests is the negroni-style concurrency cap (Config.MaxThreads):
 // a request takes one of MaxThreads slots before anything else is done
-// with it and gives it back when its reply is written. A request that
+// with it, is handled on one of the workers (workers.go) and gives the
+// slot back when its reply is written. A request that
 // finds every slot taken waits for one up to MaxThreadsWait (not at all when
 // it carries X-Scire-No-Wait), or until it is abandoned, and is then
 // answered XML-RPC fault 423 — the same "busy, retry later" that the gate
@@ -242,7 +243,7 @@ func (s *Server) limitRequests(w http.ResponseWriter, r *http.Request, next http
 		rc.SetWriteDeadline(now.Add(s.cfg.WriteTimeout))
 	}
 	defer func() { <-s.limit.slots }()
-	next(w, r)
+	s.limit.workers.run(func() { next(w, r) }) // off the connection's goroutine (workers.go)
 }
 
 func (s *Server) waitSlot(r *http.Request) bool {
@@ -266,6 +267,7 @@ func (s *Server) waitSlot(r *http.Request) bool {
 // overload does not also flood the log.
 type limiter struct {
 	slots   chan struct{}
+	workers workers // run the handlers of the requests holding a slot
 	refused atomic.Int64
 	logged  atomic.Int64 // unix nanoseconds of the last line
 }

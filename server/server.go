@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg: cfg, paths: p, store: store, log: cfg.Log,
 		gate:  gate.New(gate.Options{MaxWait: cfg.GateMaxWait, Cluster: clusterLock(store)}),
 		rpc:   xmlrpc.NewServer(),
-		limit: limiter{slots: make(chan struct{}, cfg.MaxThreads)},
+		limit: limiter{slots: make(chan struct{}, cfg.MaxThreads), workers: newWorkers()},
 	}
 	s.rpc.Limits = cfg.xmlrpcLimits()
 	if clusterLock(store) == nil { // no other daemon shares the database
