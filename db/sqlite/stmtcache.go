@@ -87,6 +87,7 @@ func (c *stmtCache) close() {
 
 // readRow runs a constant single-row query on the read pool, prepared once.
 func (s *Store) readRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx) // see readRows
 	st, err := s.rc.get(ctx, q)
 	if err != nil {
 		return s.r.QueryRowContext(ctx, q, args...) // reports the same error through Scan
@@ -95,7 +96,16 @@ func (s *Store) readRow(ctx context.Context, q string, args ...any) *sql.Row {
 }
 
 // readRows runs a constant query on the read pool, prepared once.
+//
+// The constant queries are indexed lookups that take microseconds, and
+// they run without ctx's cancellation (its values stay): for a query
+// whose context can be cancelled, database/sql starts a goroutine that
+// waits for the cancellation or the rows' close (Rows.awaitDone), and
+// starting and waking it cost more than the lookup itself — a fifth of an
+// idle agent's poll (docs/benchmarks.md). Queries built from filters,
+// which may scan, keep ctx.
 func (s *Store) readRows(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
 	st, err := s.rc.get(ctx, q)
 	if err != nil {
 		return nil, err
