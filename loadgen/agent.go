@@ -39,6 +39,8 @@ type agent struct {
 	errs  map[string]int64
 	empty int64
 	lat   []time.Duration // idle mode: each call's response time
+	// Idle mode: the last successful agent.heartbeat.
+	lastBeat time.Time
 }
 
 // doneRec is one completed job as the agent saw it.

@@ -34,9 +34,10 @@ type bench struct {
 	completed    atomic.Int64  // completions accepted by reportStatus
 
 	// Idle mode.
-	requests atomic.Int64 // agent calls made
-	failures atomic.Int64 // of which failed
-	newConns atomic.Int64 // connections the agents opened during the window
+	measuring atomic.Bool  // the window is open: the warm-up is over
+	requests  atomic.Int64 // agent calls made
+	failures  atomic.Int64 // of which failed
+	newConns  atomic.Int64 // connections the agents opened during the window
 
 	mu    sync.Mutex
 	subs  []submitRec // every accepted submit

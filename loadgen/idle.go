@@ -13,32 +13,60 @@ import (
 )
 
 // The idle mode: a fleet of agents with nothing to do, each doing what the
-// reference agent (client/agent) does while its queue is empty. Every
-// cycle it calls agent.heartbeat (the agent beats whenever half a cycle
-// has passed since the last beat, so every cycle when idle) and then
-// agent.getJobs(max), both in one system.multicall request as the agent
-// sends them when it has nothing to report or acknowledge, and schedules
-// the next cycle PollInterval ±10% after
-// the end of this one; after a failed getJobs it backs off 1s, 2s, 4s, …
-// up to PollInterval, as the agent does. The agents' first cycles are
-// spread evenly over one interval, as a fleet started at random times
-// would be, rather than all arriving at once.
+// reference agent (client/agent) does while it holds no run. Every cycle it
+// calls agent.getJobs(max), which finds nothing, and schedules the next
+// cycle PollInterval ±10% after the end of this one; after a failed getJobs
+// it backs off 1s, 2s, 4s, … up to PollInterval, as the agent does. Every
+// IdleHeartbeatEvery it calls agent.heartbeat too, first, in the same
+// system.multicall request (an agent holding nothing has no cancel to
+// learn; it heartbeats for the server's poll interval and clock). The
+// agents' first cycles are spread evenly over one interval, and their last
+// heartbeats over one IdleHeartbeatEvery before the window, as in a fleet
+// started at random times and running for a while, rather than all
+// arriving at once. The window opens after one interval of warm-up.
 
 // idle runs the agents for Duration and measures the server meanwhile.
 func (b *bench) idle(ctx context.Context) error {
 	interval := b.o.PollInterval
-	b.printf("idling for %s: %d agents, agent.heartbeat + agent.getJobs(%d) in one system.multicall every %s ±10%%",
-		b.o.Duration, len(b.agents), b.o.Batch, interval)
+	b.printf("idling for %s: %d agents, agent.getJobs(%d) every %s ±10%%, with agent.heartbeat in one system.multicall every %s",
+		b.o.Duration, len(b.agents), b.o.Batch, interval, b.o.IdleHeartbeatEvery)
 	// Counts the connections the agents open: with each keeping its own
 	// alive, none during the window.
 	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
-		if !i.Reused {
+		if !i.Reused && b.measuring.Load() {
 			b.newConns.Add(1)
 		}
 	}}
 	cctx := httptrace.WithClientTrace(ctx, trace)
 	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	n := int64(len(b.agents))
+	now := time.Now()
+	for i, a := range b.agents {
+		first := time.Duration(int64(interval) * int64(i) / n)
+		a.lastBeat = now.Add(-time.Duration(rand.Int64N(int64(b.o.IdleHeartbeatEvery))))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.idleLoop(cctx, b, first, stop)
+		}()
+	}
+	// The warm-up: one interval, in which every agent polls once, as in
+	// a fleet that has been up for a while. The setup's registrations and
+	// client.accept emptied the server's certificate cache (clientcache.go),
+	// which a running fleet's polls do not find empty.
+	b.printf("warming up for %s: every agent polls once, not measured", interval)
+	warm := time.NewTimer(interval)
+	select {
+	case <-ctx.Done():
+		warm.Stop()
+		close(stop)
+		wg.Wait()
+		return fmt.Errorf("interrupted while warming up: %w", ctx.Err())
+	case <-warm.C:
+	}
 	w := b.openWindow()
+	b.measuring.Store(true)
 	stopProgress := b.every(10*time.Second, func() {
 		line := fmt.Sprintf("idle %s/%s: %d requests, %d errors", time.Since(w.start).Round(time.Second), b.o.Duration,
 			b.requests.Load(), b.failures.Load())
@@ -50,16 +78,6 @@ func (b *bench) idle(ctx context.Context) error {
 		}
 		b.printf("%s", line)
 	})
-	var wg sync.WaitGroup
-	n := int64(len(b.agents))
-	for i, a := range b.agents {
-		first := time.Duration(int64(interval) * int64(i) / n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.idleLoop(cctx, b, first, stop)
-		}()
-	}
 	t := time.NewTimer(b.o.Duration)
 	select {
 	case <-ctx.Done():
@@ -125,20 +143,34 @@ type heartbeatReply struct {
 	Cancel       []any     `xmlrpc:"cancel"`
 }
 
-// cycle is one idle round, one request: agent.heartbeat, whose failure the
-// agent only logs, then agent.getJobs, which finds nothing, in one
-// system.multicall. It returns whether the round (its getJobs) succeeded.
+// cycle is one idle round, one request: agent.getJobs, which finds
+// nothing, alone or, every IdleHeartbeatEvery, after agent.heartbeat (whose
+// failure the agent only logs) in one system.multicall. It returns whether
+// the round (its getJobs) succeeded.
 func (a *agent) cycle(ctx context.Context, b *bench) bool {
 	var hb heartbeatReply
 	var docs []string
 	beat := &client.Call{Method: "agent.heartbeat", Reply: &hb}
 	get := &client.Call{Method: "agent.getJobs", Args: []any{b.o.Batch}, Reply: &docs}
-	a.calls[beat.Method]++
-	a.calls[get.Method]++
-	b.requests.Add(1)
+	beats := time.Since(a.lastBeat) >= b.o.IdleHeartbeatEvery
+	measured := b.measuring.Load() // not in the warm-up
+	if measured {
+		a.calls[get.Method]++
+		b.requests.Add(1)
+		if beats {
+			a.calls[beat.Method]++
+		}
+	}
 	t0 := time.Now()
-	err := a.c.Multicall(ctx, beat, get)
-	a.lat = append(a.lat, time.Since(t0))
+	var err error
+	if beats {
+		err = a.c.Multicall(ctx, beat, get)
+	} else {
+		get.Err = a.c.Call(ctx, get.Method, get.Reply, get.Args...)
+	}
+	if measured {
+		a.lat = append(a.lat, time.Since(t0))
+	}
 	if ctx.Err() != nil {
 		return false
 	}
@@ -147,9 +179,13 @@ func (a *agent) cycle(ctx context.Context, b *bench) bool {
 		b.failures.Add(1)
 		return false
 	}
-	if beat.Err != nil {
-		a.fail(beat.Method, beat.Err)
-		b.failures.Add(1)
+	if beats {
+		if beat.Err != nil {
+			a.fail(beat.Method, beat.Err)
+			b.failures.Add(1)
+		} else {
+			a.lastBeat = time.Now()
+		}
 	}
 	if get.Err != nil {
 		a.fail(get.Method, get.Err)
@@ -163,7 +199,9 @@ func (a *agent) cycle(ctx context.Context, b *bench) bool {
 		b.failures.Add(int64(len(docs)))
 		return true
 	}
-	a.empty++
+	if measured {
+		a.empty++
+	}
 	return true
 }
 

@@ -13,8 +13,8 @@
 // Three modes: burn-down (submit every job first, then start the agents and
 // time the drain), steady (agents run from the start while jobs arrive at a
 // fixed rate) and idle (no jobs: a fleet of agents polls at a real agent's
-// cadence — agent.heartbeat and agent.getJobs in one system.multicall
-// request every PollInterval, ±10% —
+// cadence — agent.getJobs every PollInterval, ±10%, with agent.heartbeat
+// in the same system.multicall request every IdleHeartbeatEvery —
 // and what is measured is what the fleet costs the server while nothing
 // happens). Every job targets one agent, round-robin, and carries its job
 // id in the job document, so each job's submit→received and
@@ -30,6 +30,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	clientagent "github.com/scirectl/scirectl/client/agent"
 	"github.com/scirectl/scirectl/server"
 )
 
@@ -74,6 +75,12 @@ type Options struct {
 	// 100ms. With Push it is the safety net behind agent.pollNow; default
 	// 5s. In idle mode it is the agent's --interval; default 30s.
 	PollInterval time.Duration
+	// IdleHeartbeatEvery is, in idle mode, how often an agent heartbeats
+	// (agent.heartbeat and agent.getJobs in one system.multicall); its
+	// polls in between are agent.getJobs alone, as the reference agent's
+	// are while it holds no run. Default the agent's,
+	// clientagent.IdleHeartbeatEvery.
+	IdleHeartbeatEvery time.Duration
 	// Pending preloads a backlog of this many extra jobs, each with one
 	// run for a client that never polls, before the measurement, to show
 	// that dispatch does not slow down with the size of the queue.
@@ -159,6 +166,9 @@ func (o *Options) defaults() {
 	}
 	if o.Mode == Idle && o.Duration == 0 {
 		o.Duration = DefaultIdleDuration
+	}
+	if o.IdleHeartbeatEvery == 0 {
+		o.IdleHeartbeatEvery = clientagent.IdleHeartbeatEvery
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Minute
@@ -258,9 +268,11 @@ type Results struct {
 	Push        bool    `json:"push"`                  // daemon-mode agents woken by agent.pollNow
 	TargetRate  float64 `json:"target_rate,omitempty"` // steady mode
 	// PollIntervalSeconds is how long an agent with no work waits before
-	// it polls again (idle mode: the cycle of agent.heartbeat and
-	// agent.getJobs, ±10% jitter).
+	// it polls again (idle mode: the cycle of agent.getJobs, ±10% jitter).
 	PollIntervalSeconds float64 `json:"poll_interval_seconds"`
+	// HeartbeatEverySeconds is, in idle mode, how often each agent sent
+	// agent.heartbeat along with its agent.getJobs.
+	HeartbeatEverySeconds float64 `json:"heartbeat_every_seconds,omitempty"`
 
 	// SetupSeconds is the time to create, register and accept the agents
 	// (each opens its TLS connection then), of which AcceptSeconds for
@@ -317,13 +329,13 @@ type Results struct {
 	LoadgenCPUPercent   *float64 `json:"loadgen_cpu_percent,omitempty"`
 	LoadgenPeakRSSBytes *int64   `json:"loadgen_peak_rss_bytes,omitempty"`
 
-	// Idle mode: the response time of the agents' requests (agent.heartbeat
-	// and agent.getJobs in one system.multicall), and the TLS connections the agents had to open
+	// Idle mode: the response time of the agents' requests (agent.getJobs,
+	// or agent.heartbeat and agent.getJobs in one system.multicall), and the TLS connections the agents had to open
 	// during the window (0 when each kept its own alive, as it should).
 	CallLatency    *Latency `json:"call_latency,omitempty"`
 	NewConnections *int64   `json:"new_connections,omitempty"`
 
-	// Calls counts XML-RPC calls by method: the idle poll's agent.heartbeat
+	// Calls counts XML-RPC calls by method: an idle poll's agent.heartbeat
 	// and agent.getJobs, one request, count one each; a request of
 	// job.submit calls counts as one system.multicall.
 	Calls       map[string]int64 `json:"calls"`
@@ -337,11 +349,15 @@ func newResults(o Options) *Results {
 	if o.Mode == Idle { // nothing is submitted
 		o.SubmitBatch, o.Submitters = 0, 0
 	}
-	return &Results{
+	r := &Results{
 		Mode: o.Mode, StartedAt: time.Now().UTC(), CPUs: runtime.NumCPU(), Agents: o.Agents, Batch: o.Batch,
 		SubmitBatch: o.SubmitBatch, Submitters: o.Submitters, Pending: o.Pending, Push: o.Push, TargetRate: o.Rate,
 		PollIntervalSeconds: o.PollInterval.Seconds(), Calls: map[string]int64{}, Errors: map[string]int64{},
 	}
+	if o.Mode == Idle {
+		r.HeartbeatEverySeconds = o.IdleHeartbeatEvery.Seconds()
+	}
+	return r
 }
 
 // Run performs one benchmark run. On a timeout or with jobs missing it

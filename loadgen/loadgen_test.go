@@ -179,13 +179,14 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// Idle agents poll as the reference agent does when it has nothing to
-// report or acknowledge: agent.heartbeat and agent.getJobs in one
-// system.multicall request per cycle, both answered without a fault.
+// Idle agents poll as the reference agent does when it holds no run:
+// agent.getJobs each cycle, with agent.heartbeat in the same
+// system.multicall request every IdleHeartbeatEvery, every call answered
+// without a fault.
 func TestIdleInProcess(t *testing.T) {
 	r, err := loadgen.Run(context.Background(), loadgen.Options{
-		Mode: loadgen.Idle, Agents: 3, Batch: 10, PollInterval: 100 * time.Millisecond, Duration: time.Second,
-		DataDir: t.TempDir(), Timeout: time.Minute,
+		Mode: loadgen.Idle, Agents: 3, Batch: 10, PollInterval: 100 * time.Millisecond, Duration: 2 * time.Second,
+		IdleHeartbeatEvery: 500 * time.Millisecond, DataDir: t.TempDir(), Timeout: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -193,8 +194,12 @@ func TestIdleInProcess(t *testing.T) {
 	js, _ := json.MarshalIndent(r, "", "  ")
 	t.Logf("results: %s", js)
 	beats, gets := r.Calls["agent.heartbeat"], r.Calls["agent.getJobs"]
-	if gets < 15 || beats != gets || r.EmptyPolls != gets {
-		t.Errorf("%d heartbeats, %d getJobs, %d empty polls: want one heartbeat per empty getJobs, ~30 of each", beats, gets, r.EmptyPolls)
+	// 2 s / 100 ms ≈ 20 polls and 2 s / 500 ms ≈ 4 heartbeats per agent.
+	if gets < 30 || r.EmptyPolls != gets || beats < 6 || beats > 18 {
+		t.Errorf("%d heartbeats, %d getJobs, %d empty polls: want ~60 empty getJobs and ~12 heartbeats", beats, gets, r.EmptyPolls)
+	}
+	if r.HeartbeatEverySeconds != 0.5 {
+		t.Errorf("heartbeat_every_seconds %v, want 0.5", r.HeartbeatEverySeconds)
 	}
 	if r.ErrorsTotal != 0 || r.CallLatency == nil || r.CallLatency.P50 <= 0 {
 		t.Errorf("errors %v, latency %+v", r.Errors, r.CallLatency)

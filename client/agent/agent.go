@@ -366,9 +366,11 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	// Once per poll cycle, and every few seconds while short jobs keep the
-	// agent busy: the heartbeat says which runs the operator cancelled.
-	beat := a.interval == 0 || time.Since(a.lastBeat) >= min(a.interval, 2*beatEveryMax)/2
+	queued, err := a.store.queuedRuns()
+	if err != nil {
+		return 0, err
+	}
+	beat := a.beatDue(len(queued) > 0 || a.store.outboxLen() > 0 || len(a.pendingAck) > 0)
 	if beat && a.store.outboxLen() == 0 && len(a.pendingAck) == 0 {
 		// The idle poll: with no report to deliver and no run to
 		// acknowledge, nothing comes between the heartbeat and getJobs,
@@ -464,6 +466,29 @@ func (a *agent) register(ctx context.Context) error {
 		a.log.Warn("unknown registration status", "status", res.Status)
 	}
 	return fmt.Errorf("%w: %s", errNotActive, res.Status)
+}
+
+// IdleHeartbeatEvery is how often an agent that holds no run heartbeats.
+// Its idle polls in between are agent.getJobs alone: one call per poll,
+// not two, for a fleet that is idle most of the time (docs/protocol.md).
+const IdleHeartbeatEvery = 5 * time.Minute
+
+// beatDue says whether this round with the server heartbeats. An agent
+// that holds runs (queued, to acknowledge, or with a report to deliver)
+// heartbeats once per poll cycle, and every few seconds while short jobs
+// keep it busy: the heartbeat says which of them the operator cancelled.
+// One that holds none has nothing a cancel could stop or drop; it
+// heartbeats on its first round and then every IdleHeartbeatEvery, for the
+// server's poll interval and clock.
+func (a *agent) beatDue(holds bool) bool {
+	if a.interval == 0 || a.lastBeat.IsZero() {
+		return true
+	}
+	since := time.Since(a.lastBeat)
+	if holds {
+		return since >= min(a.interval, 2*beatEveryMax)/2
+	}
+	return since >= IdleHeartbeatEvery
 }
 
 // heartbeatReply is agent.heartbeat's result.

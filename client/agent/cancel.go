@@ -28,10 +28,12 @@ import (
 // outbox entry are removed, so that a crash in between is recovered as a
 // finished run (recoverRuns) and never reported "interrupted" or run again.
 //
-// The agent heartbeats once per poll cycle (talk), at least every
-// beatEveryMax while it works through a queue of short jobs, and every
-// keepAlivePeriod while a job runs (keepAlive), so a cancel reaches it within
-// about one poll interval, and within 5–10 s while a job runs.
+// While it holds runs, the agent heartbeats once per poll cycle (talk), at
+// least every beatEveryMax while it works through a queue of short jobs, and
+// every keepAlivePeriod while a job runs (keepAlive), so a cancel reaches it
+// within about one poll interval, and within 5–10 s while a job runs. An
+// agent that holds none has nothing to cancel, and heartbeats only every
+// IdleHeartbeatEvery (beatDue).
 
 const (
 	cancelGrace  = 5 * time.Second  // SIGTERM → SIGKILL of a cancelled run's process group

@@ -10,7 +10,12 @@ import (
 	"github.com/scirectl/scirectl/jobxml"
 )
 
-const idlePoll = "system.multicall(agent.heartbeat,agent.getJobs)"
+// The idle polls: one that heartbeats, and one in between the idle
+// heartbeats (IdleHeartbeatEvery).
+const (
+	idlePoll     = "system.multicall(agent.heartbeat,agent.getJobs)"
+	idlePollBare = "agent.getJobs"
+)
 
 func (f *fakeServer) requestsSoFar() []string {
 	f.mu.Lock()
@@ -19,13 +24,16 @@ func (f *fakeServer) requestsSoFar() []string {
 }
 
 // An idle agent's poll is one request: agent.heartbeat and agent.getJobs in
-// one system.multicall. A failing heartbeat is only logged (the getJobs
-// next to it still brings work), acknowledging and reporting stay requests
-// of their own, in the durable order, and a 402 on getJobs sends the agent
-// back to registering.
+// one system.multicall, until a heartbeat succeeds; then agent.getJobs alone
+// until IdleHeartbeatEvery has passed, since it holds nothing a cancel
+// could reach. A failing heartbeat is only logged (the getJobs next to it
+// still brings work), acknowledging and reporting stay requests of their
+// own, in the durable order, and a 402 on getJobs sends the agent back to
+// registering.
 func TestAgentIdlePollIsOneRequest(t *testing.T) {
 	t.Parallel()
 	f := newFakeServer(t, filepath.Join(t.TempDir(), "state"))
+	f.failBeat = -1
 	a := newTestAgent(t, f)
 	a.cfg.Once = false
 	ctx, cancel := context.WithCancel(context.Background())
@@ -44,13 +52,10 @@ func TestAgentIdlePollIsOneRequest(t *testing.T) {
 	}
 	for i, r := range reqs[1:] {
 		if r != idlePoll {
-			t.Fatalf("request %d is %q, want %q (all: %v)", i+2, r, idlePoll, reqs)
+			t.Fatalf("request %d is %q, want %q while heartbeats fail (all: %v)", i+2, r, idlePoll, reqs)
 		}
 	}
 
-	f.mu.Lock()
-	f.failBeat = -1
-	f.mu.Unlock()
 	f.addJob(jobxml.Job{ID: 1, Run: 71, Script: "echo polled"})
 	eventually(t, "the job to be reported", func() bool { _, ok := f.final(71); return ok })
 	if st, _ := f.final(71); st.Output != "polled\n" {
@@ -72,11 +77,19 @@ func TestAgentIdlePollIsOneRequest(t *testing.T) {
 	if !slices.Contains(reqs, "agent.ackJobs") || !slices.Contains(reqs, "agent.reportStatus") {
 		t.Fatalf("requests %v: acknowledgement and report should be requests of their own", reqs)
 	}
-	n := len(reqs)
-	eventually(t, "idle polls after the job", func() bool {
+
+	f.mu.Lock()
+	f.failBeat = 0
+	f.mu.Unlock()
+	n := len(f.requestsSoFar())
+	eventually(t, "bare idle polls once a heartbeat succeeded", func() bool {
 		r := f.requestsSoFar()
-		return len(r) >= n+2 && r[len(r)-1] == idlePoll
+		return len(r) >= n+3 && r[len(r)-1] == idlePollBare && r[len(r)-2] == idlePollBare
 	})
+	r := f.requestsSoFar()[n:]
+	if beats := strings.Count(strings.Join(r, " "), "agent.heartbeat"); beats != 1 {
+		t.Fatalf("requests %v after heartbeats succeed: %d heartbeats, want 1 (the next in %s)", r, beats, IdleHeartbeatEvery)
+	}
 
 	f.mu.Lock()
 	f.status = "revoked"
