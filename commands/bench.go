@@ -67,6 +67,9 @@ Each simulated agent has its own self-signed identity and kept-alive
 connection; it registers, is accepted, then loops agent.getJobs(--batch),
 agent.ackJobs, agent.reportStatus (all succeeded) without running anything:
 what is measured is the server — TLS, XML-RPC, the gate and the database.
+After a full batch it asks for more at once, with the report and the next
+agent.getJobs in one system.multicall request (two requests a job at
+--batch 1); after a short one it waits for the next poll (or push).
 Jobs are no-op scripts submitted with job.submit, --submit-batch calls per
 system.multicall request, each for one agent in turn.
 

@@ -178,98 +178,165 @@ func (a *agent) fail(method string, err error) {
 }
 
 // loop is the agent: getJobs → ackJobs → reportStatus, until it has
-// completed every job submitted for it and no more will come.
+// completed every job submitted for it and no more will come. After a full
+// batch, like the reference agent, it asks for more at once, and sends
+// the report and that agent.getJobs in one system.multicall: two requests
+// a job at batch 1, not three.
 func (a *agent) loop(ctx context.Context, b *bench) {
-	zero := 0
+	var docs []string
+	var recv time.Time
+	have := false // docs came with the last report
 	for ctx.Err() == nil {
-		if b.submitDone.Load() && a.finished >= a.assigned.Load() {
-			return
-		}
-		var docs []string
-		a.calls["agent.getJobs"]++
-		err := a.c.Call(ctx, "agent.getJobs", &docs, b.o.Batch)
-		recv := time.Now()
-		if err != nil {
-			if ctx.Err() == nil {
-				a.fail("agent.getJobs", err)
-				sleep(ctx, 50*time.Millisecond)
+		if !have {
+			if b.submitDone.Load() && a.finished >= a.assigned.Load() {
+				return
 			}
-			continue
+			a.calls["agent.getJobs"]++
+			err := a.c.Call(ctx, "agent.getJobs", &docs, b.o.Batch)
+			recv = time.Now()
+			if err != nil {
+				if ctx.Err() == nil {
+					a.fail("agent.getJobs", err)
+					sleep(ctx, 50*time.Millisecond)
+				}
+				continue
+			}
 		}
+		have = false
 		if len(docs) == 0 {
 			a.empty++
 			a.idle(ctx, b)
 			continue
 		}
-		runs := make([]string, 0, len(docs))
-		jobs := make(map[int64]int64, len(docs)) // run → job
-		for _, d := range docs {
-			j, err := jobxml.DecodeJob([]byte(d))
-			if err != nil {
-				a.errs["agent.getJobs: bad job document"]++
-				continue
-			}
-			runs = append(runs, strconv.FormatInt(j.Run, 10))
-			jobs[j.Run] = j.ID
-		}
-		if len(runs) == 0 {
-			continue
-		}
-		var ack struct {
-			Acknowledged int      `xmlrpc:"acknowledged"`
-			Stale        []string `xmlrpc:"stale"`
-		}
-		if !a.retry(ctx, "agent.ackJobs", &ack, runs) {
-			continue // the lease will hand them out again
-		}
-		for _, s := range ack.Stale {
-			id, _ := strconv.ParseInt(s, 10, 64)
-			delete(jobs, id)
-			a.errs["agent.ackJobs: stale"]++
-		}
+		jobs := a.receive(ctx, docs)
 		if len(jobs) == 0 {
 			continue
 		}
-		started := recv.UTC()
-		finished := time.Now().UTC()
-		sts := make([]jobxml.Status, 0, len(jobs))
-		for run := range jobs {
-			sts = append(sts, jobxml.Status{Run: run, State: jobxml.StateSucceeded, Exit: &zero, Started: started, Finished: finished})
-		}
-		doc, err := jobxml.EncodeStatuses(sts)
+		doc, err := a.statusDoc(jobs, recv)
 		if err != nil {
 			a.errs["agent.reportStatus: encode"]++
 			continue
 		}
-		var rep []struct {
-			RunID    string `xmlrpc:"run_id"`
-			Accepted bool   `xmlrpc:"accepted"`
-			Error    string `xmlrpc:"error"`
+		var rep []reportReply
+		full := len(docs) == b.o.Batch
+		if full && !(b.submitDone.Load() && a.finished+int64(len(jobs)) >= a.assigned.Load()) {
+			repCall := &client.Call{Method: "agent.reportStatus", Args: []any{string(doc)}, Reply: &rep}
+			getCall := &client.Call{Method: "agent.getJobs", Args: []any{b.o.Batch}, Reply: &docs}
+			if !a.multicall(ctx, repCall, getCall) {
+				continue // the lease will hand them out again
+			}
+			a.reported(b, jobs, rep, recv)
+			if getCall.Err == nil {
+				recv, have = time.Now(), true
+			} else {
+				a.fail("agent.getJobs", getCall.Err)
+			}
+			continue
 		}
 		if !a.retry(ctx, "agent.reportStatus", &rep, string(doc)) {
 			continue
 		}
-		now := time.Now().UnixNano()
-		for _, r := range rep {
-			run, _ := strconv.ParseInt(r.RunID, 10, 64)
-			job, ok := jobs[run]
-			switch {
-			case !ok:
-				a.errs["agent.reportStatus: unknown run in reply"]++
-			case !r.Accepted || r.Error != "":
-				a.errs["agent.reportStatus: not accepted"]++
-			default:
-				a.done = append(a.done, doneRec{job: job, recv: recv.UnixNano(), done: now})
-				a.finished++
-				b.completed.Add(1)
-			}
-		}
+		a.reported(b, jobs, rep, recv)
 		// A short batch emptied the agent's queue: like a real agent, wait
 		// for the next poll (or push) rather than asking again at once.
-		if len(docs) < b.o.Batch {
+		if !full {
 			a.idle(ctx, b)
 		}
 	}
+}
+
+// reportReply is one entry of agent.reportStatus' result.
+type reportReply struct {
+	RunID    string `xmlrpc:"run_id"`
+	Accepted bool   `xmlrpc:"accepted"`
+	Error    string `xmlrpc:"error"`
+}
+
+// receive decodes the job documents and acknowledges their runs; it
+// returns the acknowledged runs with their jobs (run → job).
+func (a *agent) receive(ctx context.Context, docs []string) map[int64]int64 {
+	runs := make([]string, 0, len(docs))
+	jobs := make(map[int64]int64, len(docs))
+	for _, d := range docs {
+		j, err := jobxml.DecodeJob([]byte(d))
+		if err != nil {
+			a.errs["agent.getJobs: bad job document"]++
+			continue
+		}
+		runs = append(runs, strconv.FormatInt(j.Run, 10))
+		jobs[j.Run] = j.ID
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	var ack struct {
+		Acknowledged int      `xmlrpc:"acknowledged"`
+		Stale        []string `xmlrpc:"stale"`
+	}
+	if !a.retry(ctx, "agent.ackJobs", &ack, runs) {
+		return nil // the lease will hand them out again
+	}
+	for _, s := range ack.Stale {
+		id, _ := strconv.ParseInt(s, 10, 64)
+		delete(jobs, id)
+		a.errs["agent.ackJobs: stale"]++
+	}
+	return jobs
+}
+
+// statusDoc is the report of the jobs as succeeded (no-op jobs: received
+// at recv, finished now).
+func (a *agent) statusDoc(jobs map[int64]int64, recv time.Time) ([]byte, error) {
+	zero := 0
+	started, finished := recv.UTC(), time.Now().UTC()
+	sts := make([]jobxml.Status, 0, len(jobs))
+	for run := range jobs {
+		sts = append(sts, jobxml.Status{Run: run, State: jobxml.StateSucceeded, Exit: &zero, Started: started, Finished: finished})
+	}
+	return jobxml.EncodeStatuses(sts)
+}
+
+// reported counts the jobs whose report was accepted.
+func (a *agent) reported(b *bench, jobs map[int64]int64, rep []reportReply, recv time.Time) {
+	now := time.Now().UnixNano()
+	for _, r := range rep {
+		run, _ := strconv.ParseInt(r.RunID, 10, 64)
+		job, ok := jobs[run]
+		switch {
+		case !ok:
+			a.errs["agent.reportStatus: unknown run in reply"]++
+		case !r.Accepted || r.Error != "":
+			a.errs["agent.reportStatus: not accepted"]++
+		default:
+			a.done = append(a.done, doneRec{job: job, recv: recv.UnixNano(), done: now})
+			a.finished++
+			b.completed.Add(1)
+		}
+	}
+}
+
+// multicall sends the report with the next agent.getJobs, retrying the
+// request (both calls are safe to repeat) up to 10 times; false when the
+// report did not get through.
+func (a *agent) multicall(ctx context.Context, rep, get *client.Call) bool {
+	for i := 0; i < 10 && ctx.Err() == nil; i++ {
+		a.calls["system.multicall("+rep.Method+", "+get.Method+")"]++ // the requests; the submitter's are system.multicall
+		a.calls[rep.Method]++
+		a.calls[get.Method]++
+		err := a.c.Multicall(ctx, rep, get)
+		if err == nil && rep.Err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if err == nil {
+			err = rep.Err
+		}
+		a.fail(rep.Method, err)
+		sleep(ctx, 50*time.Millisecond)
+	}
+	return false
 }
 
 // idle waits after an empty agent.getJobs: PollInterval, or in push mode

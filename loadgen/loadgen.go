@@ -8,7 +8,9 @@
 // API, several job.submit calls per system.multicall request. Each agent
 // loops agent.getJobs(batch) → agent.ackJobs(ids) → agent.reportStatus(one
 // <statuses> document, all succeeded) without running anything, so what is
-// measured is the server: XML-RPC, TLS, the gate and the database.
+// measured is the server: XML-RPC, TLS, the gate and the database. After a
+// full batch the report and the next agent.getJobs go in one
+// system.multicall request.
 //
 // Three modes: burn-down (submit every job first, then start the agents and
 // time the drain), steady (agents run from the start while jobs arrive at a

@@ -102,6 +102,10 @@ func TestBurnDownInProcess(t *testing.T) {
 	if n := r.Calls["agent.getJobs"]; n < 20 {
 		t.Errorf("%d getJobs calls for 200 jobs in batches of 10", n)
 	}
+	// After a full batch an agent reports it with its next agent.getJobs.
+	if n := r.Calls["system.multicall(agent.reportStatus, agent.getJobs)"]; n == 0 || n >= r.Calls["agent.reportStatus"] {
+		t.Errorf("%d report+getJobs requests for %d reports: want some, and some reports alone (after short batches)", n, r.Calls["agent.reportStatus"])
+	}
 	if r.Calls["system.multicall"] != 8 {
 		t.Errorf("%d multicall requests for 200 jobs by 25, want 8", r.Calls["system.multicall"])
 	}

@@ -66,6 +66,7 @@ type Store struct {
 	hot  *hotStatements // prepared on w once (statements.go)
 	wc   *stmtCache     // the writer's other constant statements, prepared at open
 	rc   *stmtCache     // the read pool's constant statements, prepared on first use
+	busy busyClients    // clients whose last claim took all it asked for (dispatch.go)
 	path string
 }
 

@@ -25,7 +25,9 @@ import (
 type hotStatements struct {
 	pending   *sql.Stmt // a client's due pending runs with their jobs, best first
 	send      *sql.Stmt // pending → sent, for a JSON array of run ids
+	sendOne   *sql.Stmt // the same for one run: cheaper than the JSON join
 	ack       *sql.Stmt // sent → received, for a JSON array of the caller's run ids
+	ackOne    *sql.Stmt // the same for one run
 	start     *sql.Stmt // reports of running, JSON array of reports; RETURNING the ids moved
 	finish    *sql.Stmt // reports of succeeded/failed, likewise
 	startOne  *sql.Stmt // one running report: for a few reports, cheaper than the JSON join
@@ -52,6 +54,11 @@ var (
 	sendSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
 		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
 		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + stateIn("state", runstate.Dispatch))
+	sendOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
+		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
+		WHERE id = ?4 AND ` + stateIn("state", runstate.Dispatch))
+	ackOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
+		WHERE id = ?2 AND client_id = ?3 AND ` + stateIn("state", runstate.Ack))
 	ackSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
 		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + stateIn("state", runstate.Ack))
 	// A report is {"id", "state", "exit", "reason", "started", "finished",
@@ -121,8 +128,8 @@ var (
 // prepared at open (they are declared with writeStatement, like the rest).
 func newHotStatements(wc *stmtCache) *hotStatements {
 	return &hotStatements{
-		pending: wc.m[pendingSQL], send: wc.m[sendSQL], ack: wc.m[ackSQL], start: wc.m[startSQL], finish: wc.m[finishSQL],
-		startOne: wc.m[startOneSQL], finishOne: wc.m[finishOneSQL],
+		pending: wc.m[pendingSQL], send: wc.m[sendSQL], sendOne: wc.m[sendOneSQL], ack: wc.m[ackSQL], ackOne: wc.m[ackOneSQL],
+		start: wc.m[startSQL], finish: wc.m[finishSQL], startOne: wc.m[startOneSQL], finishOne: wc.m[finishOneSQL],
 		savepoint: wc.m[savepointSQL], release: wc.m[releaseSQL], rollback: wc.m[rollbackSQL],
 	}
 }
