@@ -27,15 +27,17 @@ type writeReq struct {
 }
 
 type committer struct {
-	w    *sql.DB
-	hot  *hotStatements
-	reqs chan *writeReq
-	stop chan struct{}
-	quit chan struct{}
+	w       *sql.DB
+	hot     *hotStatements
+	ckpt    *checkpointer // nil: SQLite checkpoints inside COMMIT
+	commits int           // since the last checkpoint request
+	reqs    chan *writeReq
+	stop    chan struct{}
+	quit    chan struct{}
 }
 
-func newCommitter(w *sql.DB, hot *hotStatements) *committer {
-	c := &committer{w: w, hot: hot, reqs: make(chan *writeReq, maxGroup), stop: make(chan struct{}), quit: make(chan struct{})}
+func newCommitter(w *sql.DB, hot *hotStatements, ckpt *checkpointer) *committer {
+	c := &committer{w: w, hot: hot, ckpt: ckpt, reqs: make(chan *writeReq, maxGroup), stop: make(chan struct{}), quit: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -159,7 +161,7 @@ func (c *committer) group(batch []*writeReq) []*writeReq {
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := c.commit(tx); err != nil {
 		fail(err)
 		return batch
 	}
@@ -178,5 +180,20 @@ func (c *committer) single(r *writeReq) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return c.commit(tx)
+}
+
+// commit commits tx and, every checkpointEvery commits, asks the
+// checkpointer to copy the log into the database file (checkpoint.go).
+func (c *committer) commit(tx *sql.Tx) error {
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if c.ckpt != nil {
+		if c.commits++; c.commits >= checkpointEvery {
+			c.commits = 0
+			c.ckpt.request()
+		}
+	}
+	return nil
 }

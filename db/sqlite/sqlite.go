@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ type Store struct {
 	w    *sql.DB        // single writer connection
 	r    *sql.DB        // read pool
 	gc   *committer     // batches concurrent write transactions (groupcommit.go)
+	ckpt *checkpointer  // copies the log into the database file off the writer (checkpoint.go)
 	hot  *hotStatements // prepared on w once (statements.go)
 	wc   *stmtCache     // the writer's other constant statements, prepared at open
 	rc   *stmtCache     // the read pool's constant statements, prepared on first use
@@ -81,7 +83,9 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 	if err := migrateUp(base); err != nil {
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
 	}
-	w, err := sql.Open("sqlite", base+"&_pragma=synchronous("+synchronous+")&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	durable := "&_pragma=synchronous(" + synchronous + ")"
+	w, err := sql.Open("sqlite", base+durable+"&_pragma=temp_store(MEMORY)&_txlock=immediate"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerAutoCheckpoint)+")")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -102,8 +106,16 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	cw, err := sql.Open("sqlite", base+durable)
+	if err != nil {
+		wc.close()
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	ckpt := newCheckpointer(cw)
 	hot := newHotStatements(wc)
-	s := &Store{w: w, r: r, gc: newCommitter(w, hot), hot: hot, wc: wc, rc: newReadCache(r), path: path}
+	s := &Store{w: w, r: r, gc: newCommitter(w, hot, ckpt), ckpt: ckpt, hot: hot, wc: wc, rc: newReadCache(r), path: path}
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -158,12 +170,13 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools; the WAL is checkpointed by SQLite on last close.
+// Close closes the pools; the WAL is checkpointed by SQLite on last close.
 func (s *Store) Close() error {
 	s.gc.close()
+	ckptErr := s.ckpt.close()
 	s.wc.close()
 	s.rc.close()
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(ckptErr, s.r.Close(), s.w.Close())
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE through _txlock),
