@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scirectl/scirectl/internal/gcpace"
 	"github.com/scirectl/scirectl/server"
 )
 
@@ -63,7 +64,11 @@ Every hostile-input limit (body size, nesting depth, values per call, string
 length, output kept, header/read/write/idle timeouts, concurrent requests)
 has a key under limits:, its default and its fault in docs/limits.md.
 
-"scirectl ops classes" prints the table in force.`,
+"scirectl ops classes" prints the table in force.
+
+The server bounds the garbage collector's headroom to 64 MiB, so that the
+state of thousands of connected agents is not doubled in memory
+(docs/limits.md); GOGC in its environment overrides that.`,
 		Example: `  # embedded defaults: ./scire-data, SQLite, 127.0.0.1:7443
   scirectl serve
 
@@ -73,6 +78,7 @@ has a key under limits:, its default and its fault in docs/limits.md.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			defer tuneGC()()
 			return runServe(ctx, ios, o, cmd.Flags().Changed)
 		},
 	}
@@ -106,6 +112,25 @@ func newLogger(ios *IOStreams, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(ios.ErrOut, opts)), nil
 	}
 	return nil, usageError(fmt.Sprintf("--log-format %q: want text or json", format))
+}
+
+// serveGCHeadroom bounds how far the server's heap may grow past what the
+// last collection left live (internal/gcpace). With 5,000 idle agents
+// connected, Go's default of 100% headroom let the server reach 292 MiB;
+// bounded so, 5,000 agents cost about 240 MiB, while a server draining jobs
+// (live heap 10–20 MiB) keeps the default and its CPU (docs/benchmarks.md,
+// 2026-12-04).
+const serveGCHeadroom = 64 << 20
+
+// tuneGC paces the collector for a server process unless GOGC in the
+// environment says otherwise, as it does for any Go program. Only the
+// serve command calls it: servers embedded in tests and in bench
+// --spawn=false leave their process's collector alone.
+func tuneGC() (stop func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	return gcpace.Start(serveGCHeadroom).Stop
 }
 
 func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func(string) bool) error {
