@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // goroutineID reads the calling goroutine's number from its stack header.
@@ -21,16 +22,32 @@ func goroutineID() int {
 func TestWorkersRunOffTheCallerAndAreReused(t *testing.T) {
 	ws := newWorkers()
 	caller := goroutineID()
-	var ids []int
-	for range 20 {
-		ws.run(func() { ids = append(ids, goroutineID()) })
-	}
-	if ids[0] == caller {
+	var first int
+	ws.run(func() { first = goroutineID() })
+	if first == caller {
 		t.Fatalf("handler ran on the caller's goroutine %d", caller)
 	}
-	for i, id := range ids {
-		if id != ids[0] {
-			t.Fatalf("run %d was on goroutine %d, run 0 on %d: a worker waiting was not reused", i, id, ids[0])
+	// A worker that has finished its handler parks in work's select; run
+	// hands the next handler to it with a send that succeeds only then
+	// (otherwise it starts another worker). The worker parks a moment
+	// after its handler returns, so offer each handler as run does until a
+	// worker takes it: it must be the first one, every time.
+	for i := range 20 {
+		got := make(chan int, 1)
+		deadline := time.Now().Add(5 * time.Second)
+		for sent := false; !sent; {
+			select {
+			case ws.tasks <- func() { got <- goroutineID() }:
+				sent = true
+			default:
+				if time.Now().After(deadline) {
+					t.Fatalf("handler %d: no worker waiting after 5 s (the first should wait %v)", i, workerIdle)
+				}
+				runtime.Gosched()
+			}
+		}
+		if id := <-got; id != first {
+			t.Fatalf("handler %d ran on goroutine %d, the first on %d: the waiting worker was not reused", i, id, first)
 		}
 	}
 }
