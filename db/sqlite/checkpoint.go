@@ -18,12 +18,13 @@ import (
 // The checkpointer runs PASSIVE checkpoints on a connection of its own
 // instead, kicked by the committer every checkpointEvery commits. A
 // passive checkpoint takes no writer lock: the writer keeps appending to
-// the log while the checkpointer copies and syncs the database file. Durability is unchanged — a commit
-// is durable once the log is fsynced, checkpointed or not. The writer
-// keeps an automatic checkpoint at writerAutoCheckpoint pages as a safety
-// net: should passive checkpoints never let the log restart (a checkpoint
-// can only finish when no write came in meanwhile), the writer checkpoints
-// the little that is left itself and the log starts over.
+// the log while the checkpointer copies and syncs the database file.
+// Durability is unchanged — a commit is durable once the log is fsynced,
+// checkpointed or not. The writer keeps an automatic checkpoint at
+// writerAutoCheckpoint pages as a safety net: should passive checkpoints
+// never let the log restart (a checkpoint can only finish when no write
+// came in meanwhile), the writer checkpoints the little that is left
+// itself and the log starts over.
 const (
 	checkpointEvery      = 128   // commits between kicks
 	writerAutoCheckpoint = 10000 // pages (~40 MB of log)

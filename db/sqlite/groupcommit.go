@@ -29,7 +29,7 @@ type writeReq struct {
 type committer struct {
 	w       *sql.DB
 	hot     *hotStatements
-	ckpt    *checkpointer // nil: SQLite checkpoints inside COMMIT
+	ckpt    *checkpointer // kicked every checkpointEvery commits
 	commits int           // since the last checkpoint request
 	reqs    chan *writeReq
 	stop    chan struct{}
@@ -189,11 +189,9 @@ func (c *committer) commit(tx *sql.Tx) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	if c.ckpt != nil {
-		if c.commits++; c.commits >= checkpointEvery {
-			c.commits = 0
-			c.ckpt.request()
-		}
+	if c.commits++; c.commits >= checkpointEvery {
+		c.commits = 0
+		c.ckpt.request()
 	}
 	return nil
 }

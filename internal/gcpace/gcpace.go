@@ -100,9 +100,9 @@ func (p *Pacer) afterGC() {
 	p.arm()
 }
 
-// Current is the GC percent the pacer last set, 0 before the first
+// current is the GC percent the pacer last set, 0 before the first
 // collection it saw.
-func (p *Pacer) Current() int {
+func (p *Pacer) current() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.percent

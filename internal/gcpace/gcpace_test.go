@@ -30,9 +30,9 @@ func TestPercentBoundsTheHeadroomInBytes(t *testing.T) {
 func waitPercent(t *testing.T, p *Pacer, want int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for p.Current() != want {
+	for p.current() != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("GC percent set by the pacer: %d, want %d", p.Current(), want)
+			t.Fatalf("GC percent set by the pacer: %d, want %d", p.current(), want)
 		}
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
