@@ -6,6 +6,11 @@
 // matching rule means deny; the built-in admin user is allowed unless a deny
 // rule names admin (directly or through a user group it belongs to) —
 // wildcard-subject denies are meant for everyone else.
+//
+// Permissions come in two namespaces (Namespaces): admin permissions, which
+// act on the server and only rules targeting "*" grant (CheckServer), and
+// job permissions, which a job needs on each client (Check). Neither ever
+// stands in for the other.
 package acl
 
 import (
@@ -30,13 +35,15 @@ type Decision struct {
 
 // Policy is an immutable, indexed snapshot of db.PolicyData.
 type Policy struct {
+	ns    Namespaces
 	rules []db.ACLRule
 	// user -> groups containing it (transitively); client id -> groups.
 	userGroups   map[string]map[string]bool
 	clientGroups map[int64]map[string]bool
 }
 
-// New indexes a snapshot.
+// New indexes a snapshot, with no admin namespace (every permission is a
+// job permission); the server's policies come from a Cache that knows it.
 func New(d db.PolicyData) *Policy {
 	p := &Policy{userGroups: map[string]map[string]bool{}, clientGroups: map[int64]map[string]bool{}}
 	for _, r := range d.Rules {
@@ -93,15 +100,24 @@ type Client struct {
 	Name string
 }
 
-// Check decides whether user may use permission on client.
+// Check decides whether user may run a job needing permission on client.
+// A permission of the admin namespace never authorises a job, whatever the
+// rules say (Namespaces): not even for the built-in admin.
 func (p *Policy) Check(user, permission string, c Client) Decision {
+	if err := p.ns.CheckJobPermission(permission); err != nil {
+		return Decision{Reason: "denied: " + err.Error()}
+	}
 	return p.check(user, permission, func(r *db.ACLRule) bool { return p.matchTarget(r, c) }, "on client "+c.Name)
 }
 
 // CheckServer decides whether user may use an admin permission (such as
 // acl.write or client.accept). Those act on the server, not on a client, so
-// only rules whose target is "*" apply.
+// only rules whose target is "*" apply; a job permission is never granted
+// here, since it means nothing on the server.
 func (p *Policy) CheckServer(user, permission string) Decision {
+	if len(p.ns.admin) > 0 && !p.ns.IsAdmin(permission) {
+		return Decision{Reason: fmt.Sprintf("denied: %q is not an admin permission; a job permission is checked on a client, not on the server", permission)}
+	}
 	return p.check(user, permission, func(r *db.ACLRule) bool { return r.TargetKind == db.KindAny }, "on the server")
 }
 
@@ -169,6 +185,9 @@ func (p *Policy) matchTarget(r *db.ACLRule, c Client) bool {
 type Cache struct {
 	Load func(ctx context.Context) (db.PolicyData, error)
 	TTL  time.Duration
+	// Namespaces tells admin permissions from job permissions in every
+	// Policy the cache returns.
+	Namespaces Namespaces
 
 	mu     sync.Mutex
 	policy *Policy
@@ -187,6 +206,7 @@ func (c *Cache) Policy(ctx context.Context) (*Policy, error) {
 		return nil, fmt.Errorf("load ACL: %w", err)
 	}
 	c.policy, c.loaded = New(d), time.Now()
+	c.policy.ns = c.Namespaces
 	return c.policy, nil
 }
 

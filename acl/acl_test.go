@@ -129,3 +129,65 @@ func TestCheckServer(t *testing.T) {
 		t.Errorf("reason %q does not say where", d.Reason)
 	}
 }
+
+// Admin permissions and job permissions are separate namespaces: a rule
+// granting an admin permission on "*" never authorises a job asking for
+// it (not even admin's), and a job permission is never checked on the
+// server; "*" in a rule still spans both, by the target it names.
+func TestNamespacesKeepAdminAndJobPermissionsApart(t *testing.T) {
+	ns := NewNamespaces([]string{"audit.read", "acl.write"}, []string{"audit", "acl", "client"})
+	c := &Cache{Namespaces: ns, Load: func(context.Context) (db.PolicyData, error) {
+		return db.PolicyData{Rules: []db.ACLRule{
+			rule(1, db.KindUser, "bob", "audit.read", db.KindAny, "", true),
+			rule(2, db.KindUserGroup, "ops", "acl.write", db.KindAny, "", true),
+			rule(3, db.KindUser, "bob", "deploy", db.KindAny, "", true),
+			rule(4, db.KindUser, "carol", "*", db.KindAny, "", true),
+		}, UserGroupUsers: map[string][]string{"ops": {"bob"}}}, nil
+	}}
+	p, err := c.Policy(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := Client{ID: 1, Name: "web1"}
+	for _, tc := range []struct {
+		user, perm string
+	}{{"bob", "audit.read"}, {"bob", "acl.write"}, {"admin", "audit.read"}, {"carol", "client.reboot"}, {"carol", "*"}} {
+		if d := p.Check(tc.user, tc.perm, web); d.Allowed || !strings.Contains(d.Reason, "job") {
+			t.Errorf("Check(%s, %s) = %+v, want denied naming the namespace", tc.user, tc.perm, d)
+		}
+	}
+	if d := p.CheckServer("bob", "deploy"); d.Allowed || !strings.Contains(d.Reason, "not an admin permission") {
+		t.Errorf("CheckServer(bob, deploy) = %+v, want denied", d)
+	}
+	for _, tc := range []struct {
+		user, perm string
+		server     bool
+	}{{"bob", "audit.read", true}, {"bob", "acl.write", true}, {"bob", "deploy", false}, {"carol", "acl.write", true}, {"carol", "run", false}} {
+		var d Decision
+		if tc.server {
+			d = p.CheckServer(tc.user, tc.perm)
+		} else {
+			d = p.Check(tc.user, tc.perm, web)
+		}
+		if !d.Allowed {
+			t.Errorf("%s %s: %+v, want allowed", tc.user, tc.perm, d)
+		}
+	}
+	if err := ns.CheckRulePermission("audit.read", false); err == nil {
+		t.Error("a client-targeted rule naming an admin permission was accepted")
+	}
+	if err := ns.CheckRulePermission("client.reboot", true); err == nil {
+		t.Error("a rule naming a reserved name that is no admin permission was accepted")
+	}
+	for _, ok := range []struct {
+		perm string
+		any  bool
+	}{{"*", false}, {"*", true}, {"run", false}, {"run", true}, {"acl.write", true}} {
+		if err := ns.CheckRulePermission(ok.perm, ok.any); err != nil {
+			t.Errorf("CheckRulePermission(%s, %v) = %v", ok.perm, ok.any, err)
+		}
+	}
+	if NewNamespaces(nil, nil).Reserved("acl.write") || (Namespaces{}).CheckJobPermission("audit.read") != nil {
+		t.Error("the zero Namespaces reserves names")
+	}
+}

@@ -32,7 +32,14 @@ user group); a deny for * does not bind admin.
 Admin permissions act on the server itself and are granted by rules whose
 target is *: job.read (see others' jobs), job.cancel, client.read,
 client.accept, client.reject, client.revoke, client.delete, user.read,
-user.write, group.read, group.write, acl.read, acl.write, audit.read.`,
+user.write, group.read, group.write, acl.read, acl.write, audit.read,
+ops.read, ops.cancel, blacklist.write, server.read, db.admin.
+
+Admin and job permissions are separate: an admin permission (and any name
+in the server's areas, such as client.* or acl.*) is never a job's
+permission, and a job permission never grants an admin action. * in a rule
+means every job permission on its target; with the target * it also means
+every admin permission. Changing a user group's members needs acl.write.`,
 		Example: `  scirectl acl add group:ops run group:web --note "ops deploy to web"
   scirectl acl add --deny user:intern '*' group:databases
   scirectl acl add user:alice client.accept '*'

@@ -1,27 +1,14 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/scirectl/scirectl/pki"
 )
 
 // pythonMulticallSubmit submits three jobs in one request with Python's
 // xmlrpc.client.MultiCall (consecutive job.submit calls, which the server
 // stores as one batch) and checks the ids, the jobs and the audit trail.
-const pythonMulticallSubmit = `
-import os, ssl, xmlrpc.client as x
-
-ctx = ssl.create_default_context(cafile=os.environ["SCIRE_CA"])
-op = x.ServerProxy(os.environ["SCIRE_URL"], context=ctx,
-                   headers=[("Authorization", "Bearer " + os.environ["SCIRE_TOKEN"])])
-actx = ssl.create_default_context(cafile=os.environ["SCIRE_CA"])
-actx.load_cert_chain(os.environ["AGENT_CERT"], os.environ["AGENT_KEY"])
-ag = x.ServerProxy(os.environ["SCIRE_URL"], context=actx)
+const pythonMulticallSubmit = pythonPrelude + `
 
 reg = ag.agent.register({"hostname": "py-batch-host", "os": "linux", "arch": "amd64", "version": "py"})
 op.client.accept([reg["client_id"]])
@@ -63,26 +50,6 @@ print("OK", ids)
 // TestInteropPythonMulticallSubmit: Python's MultiCall submits three jobs
 // in one request and gets three ids.
 func TestInteropPythonMulticallSubmit(t *testing.T) {
-	py := requireTool(t, "python3")
-	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "data"))
-	certPEM, keyPEM, err := pki.SelfSigned("python batch agent", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "agent.crt"), filepath.Join(dir, "agent.key")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, "-c", pythonMulticallSubmit)
-	cmd.Env = append(os.Environ(), "SCIRE_URL="+srv.url, "SCIRE_CA="+srv.caFile(), "SCIRE_TOKEN="+srv.token(t),
-		"AGENT_CERT="+certFile, "AGENT_KEY="+keyFile)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "OK ") {
-		t.Fatalf("python3 MultiCall job.submit: %v\n%s", err, out)
-	}
-	t.Logf("python3: %s", out)
+	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	runPython(t, srv, "MultiCall job.submit", pythonMulticallSubmit)
 }

@@ -77,6 +77,8 @@ var transitions = map[Event]struct {
 	// go straight to running or final. A run whose lease expired went back to
 	// pending, but a run belongs to one client only: if that client reports
 	// it, the work was done, and refusing the report would lose a result.
+	// Report events from Pending carry a guard (neverSent): only a run that
+	// was sent before (attempts > 0) may be reported from pending.
 	Ack:          {[]State{Sent}, Received},
 	Start:        {[]State{Pending, Sent, Received}, Running},
 	Succeed:      {[]State{Pending, Sent, Received, Running}, Succeeded},
@@ -99,7 +101,9 @@ func From(ev Event) []State {
 }
 
 // Next returns the state ev leads to from s, or an error naming both when the
-// transition is not allowed.
+// transition is not allowed. It knows the state alone: for a report event
+// from Pending, which also depends on whether the run was ever sent, use
+// NextRun.
 func Next(s State, ev Event) (State, error) {
 	t, ok := transitions[ev]
 	if !ok {
@@ -109,6 +113,37 @@ func Next(s State, ev Event) (State, error) {
 		return "", &TransitionError{From: s, Event: ev}
 	}
 	return t.to, nil
+}
+
+// NeedsSent reports whether ev may leave s only for a run that was sent to
+// its client at least once (attempts > 0). It holds for the agent's reports
+// from Pending: a run whose lease expired went back to pending after it was
+// sent, and its client's report is accepted (the work was done); a run never
+// sent is not the agent's to report, since accepting it would skip
+// not_before and turn the dispatch-time ACL check into a formality. Stores
+// add the condition to the WHERE clause of the transition (db.StateIn).
+func NeedsSent(s State, ev Event) bool {
+	if s != Pending {
+		return false
+	}
+	switch ev {
+	case Start, Succeed, Fail:
+		return true
+	}
+	return false
+}
+
+// NextRun is Next for a run that has been handed out attempts times: it
+// also refuses the transitions NeedsSent reserves for runs sent before.
+func NextRun(s State, attempts int, ev Event) (State, error) {
+	to, err := Next(s, ev)
+	if err != nil {
+		return "", err
+	}
+	if attempts <= 0 && NeedsSent(s, ev) {
+		return "", &TransitionError{From: s, Event: ev, NeverSent: true}
+	}
+	return to, nil
 }
 
 // ReportEvent maps an agent-reported state to its event.
@@ -128,9 +163,14 @@ func ReportEvent(reported State) (Event, error) {
 type TransitionError struct {
 	From  State
 	Event Event
+	// NeverSent: the run is pending and was never sent (NeedsSent).
+	NeverSent bool
 }
 
 func (e *TransitionError) Error() string {
+	if e.NeverSent {
+		return fmt.Sprintf("run is %s and was never sent: %s not allowed", e.From, e.Event)
+	}
 	return fmt.Sprintf("run is %s: %s not allowed", e.From, e.Event)
 }
 

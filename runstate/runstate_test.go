@@ -81,3 +81,32 @@ func TestReportEvent(t *testing.T) {
 		}
 	}
 }
+
+// A report may leave Pending only for a run sent before (its lease expired);
+// a run never sent is not the agent's to report.
+func TestNextRunRefusesReportsOfRunsNeverSent(t *testing.T) {
+	for _, ev := range []Event{Start, Succeed, Fail} {
+		if !NeedsSent(Pending, ev) {
+			t.Errorf("NeedsSent(pending, %s) = false", ev)
+		}
+		_, err := NextRun(Pending, 0, ev)
+		var te *TransitionError
+		if !errors.As(err, &te) || !te.NeverSent {
+			t.Errorf("NextRun(pending, 0, %s) err = %v, want a never-sent TransitionError", ev, err)
+		}
+		if _, err := NextRun(Pending, 1, ev); err != nil {
+			t.Errorf("NextRun(pending, 1, %s) = %v, want allowed (lease expired after sending)", ev, err)
+		}
+		if _, err := NextRun(Sent, 0, ev); err != nil {
+			t.Errorf("NextRun(sent, 0, %s) = %v", ev, err)
+		}
+	}
+	for _, ev := range []Event{Dispatch, Deny, Expire, Cancel} {
+		if NeedsSent(Pending, ev) {
+			t.Errorf("NeedsSent(pending, %s) = true: the server's own events need no sending", ev)
+		}
+		if _, err := NextRun(Pending, 0, ev); err != nil {
+			t.Errorf("NextRun(pending, 0, %s) = %v", ev, err)
+		}
+	}
+}

@@ -178,8 +178,9 @@ func TestAdminAPIIsGovernedByTheACL(t *testing.T) {
 	mustCall(t, admin, "acl.setActive", nil, deny, false)
 	mustCall(t, alice, "client.list", nil)
 
-	// A rule on a client does not grant an admin permission.
-	addRule(t, admin, "user:alice", "acl.write", "client:web1", "allow")
+	// A rule on a client cannot grant an admin permission: it is refused
+	// when written (it could never apply), and grants nothing.
+	wantFault(t, admin.Call(ctx, "acl.add", nil, map[string]any{"subject": "user:alice", "permission": "acl.write", "target": "client:web1"}), 400)
 	wantFault(t, alice.Call(ctx, "acl.add", nil, map[string]any{"subject": "*", "permission": "*", "target": "*"}), 403)
 
 	// Refusals are in the audit trail, with the rule or the reason.
@@ -199,7 +200,7 @@ func TestAdminAPIIsGovernedByTheACL(t *testing.T) {
 	}
 	// And the admin's own changes are recorded with their outcome.
 	mustCall(t, admin, "audit.list", &es, map[string]any{"operation": "acl.*", "actor": "admin"})
-	if len(es) < 4 || es[0].Actor != "admin" || es[0].Outcome != "ok" {
+	if len(es) < 4 || es[0].Actor != "admin" || es[0].Outcome != "error" || es[1].Outcome != "ok" { // the refused client-targeted acl.write, then the rest
 		t.Fatalf("acl.* audit = %+v", es)
 	}
 	if want := "action=allow permission=client.read subject=group:ops target=*"; !strings.Contains(strings.Join(auditTargets(es), "\n"), want) {

@@ -30,7 +30,7 @@ func (s *Server) aclOperations() []Operation {
 		{Name: "acl.setActive", Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclSetActive,
 			Signature: []string{"struct", "string", "boolean"},
 			Help:      "Switch a rule on or off without removing it. Params: rule id, active."},
-		{Name: "acl.check", Class: gate.NonModifier, caller: byOperator, handler: s.aclCheck,
+		{Name: "acl.check", Class: gate.NonModifier, caller: byOperator, handler: s.aclCheck, Checks: []string{PermACLRead},
 			Signature: []string{"struct", "string", "string", "string"},
 			Help: "Explain a decision. Params: user, permission, target (a client id, name or fingerprint; \"*\" for an admin permission). " +
 				"Returns {user, permission, target, allowed, rule_id?, reason}. Checking another user needs acl.read."},
@@ -138,6 +138,9 @@ func (s *Server) aclAdd(ctx context.Context, p xmlrpc.Params) (any, error) {
 	}
 	if r.TargetKind, r.Target, err = parseTarget(tgt); err != nil {
 		return nil, err
+	}
+	if err := s.namespaces.CheckRulePermission(r.Permission, r.TargetKind == db.KindAny); err != nil {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "acl.add: permission: %v", err)
 	}
 	if action, ok, err := in.String("action"); err != nil {
 		return nil, err

@@ -11,8 +11,10 @@ import (
 
 // Permissions of the admin API. They are checked with the same ACL as jobs,
 // against rules whose target is "*" (the server itself), so one mechanism
-// answers both "may alice run this on web1" and "may alice accept clients".
-// The built-in admin holds all of them unless a deny rule names it.
+// answers both "may alice run this on web1" and "may alice accept clients";
+// but they are a namespace of their own (acl.Namespaces): none of them ever
+// authorises a job, and no job permission grants an admin action. The
+// built-in admin holds all of them unless a deny rule names it.
 const (
 	PermJobRead      = "job.read" // see other users' jobs (one's own are always visible)
 	PermJobCancel    = "job.cancel"
@@ -32,13 +34,9 @@ const (
 	PermOpsCancel    = "ops.cancel" // cancel anyone's operation
 )
 
-// AdminPermissions lists the permissions of the admin API, for docs and
-// for `acl check` completion.
-var AdminPermissions = []string{
-	PermACLRead, PermACLWrite, PermAuditRead, PermClientAccept, PermClientDelete, PermClientRead,
-	PermClientReject, PermClientRevoke, PermGroupRead, PermGroupWrite, PermJobCancel, PermJobRead,
-	PermOpsCancel, PermOpsRead, PermServerRead, PermUserRead, PermUserWrite,
-}
+// AdminPermissions lists the permissions of the admin API, sorted: every
+// permission an operation of the registry checks (adminNamespaces).
+func (s *Server) AdminPermissions() []string { return s.namespaces.Admin() }
 
 // may reports whether the calling operator holds an admin permission.
 func (s *Server) may(ctx context.Context, perm string) (acl.Decision, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/scirectl/scirectl/db"
@@ -19,11 +18,6 @@ import (
 // everything: a backup holds every job and token hash, a restore or a reset
 // replaces every rule.
 const PermDBAdmin = "db.admin"
-
-func init() {
-	AdminPermissions = append(AdminPermissions, PermDBAdmin)
-	slices.Sort(AdminPermissions)
-}
 
 // ResetConfirmation is the word db.reset must be given.
 const ResetConfirmation = "reset"

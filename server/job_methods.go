@@ -32,19 +32,19 @@ func (s *Server) jobOperations() []Operation {
 				"interpreter (default /bin/sh), name, priority (int, higher first), timeout (int seconds), permission (default run), " +
 				"max_attempts (int), not_before (dateTime), expires_at (dateTime)}. Each target must be an active client. " +
 				"Fault 403 when the ACL allows the caller on none of the targets. Returns {id, runs}."},
-		{Name: "job.list", Class: gate.NonModifier, caller: byOperator, handler: s.jobList,
+		{Name: "job.list", Class: gate.NonModifier, caller: byOperator, handler: s.jobList, Checks: []string{PermJobRead},
 			Signature: []string{"array", "struct"},
 			Help: "List jobs, newest first. Optional param: struct {limit (int, default 100), before (job id: page older), submitted_by}. " +
 				"Returns an array of job structs without runs. Without the job.read permission a user sees only their own jobs."},
-		{Name: "job.get", Class: gate.NonModifier, caller: byOperator, handler: s.jobGet,
+		{Name: "job.get", Class: gate.NonModifier, caller: byOperator, handler: s.jobGet, Checks: []string{PermJobRead},
 			Signature: []string{"struct", "string"},
 			Help:      "Get one job with its script and its runs (id, client, state, exit_code, attempts, reason, times). Param: job id."},
-		{Name: "job.cancel", Class: gate.NonModifier, Changes: true, caller: byOperator, handler: s.jobCancel,
+		{Name: "job.cancel", Class: gate.NonModifier, Changes: true, caller: byOperator, handler: s.jobCancel, Checks: []string{PermJobCancel},
 			Signature: []string{"struct", "string"},
 			Help: "Cancel a job: every run not yet final becomes cancelled; an agent holding one learns it on its next call " +
 				"and kills or drops it. Param: job id. One's own jobs need no permission; others' need job.cancel. " +
 				"Returns {job_id, cancelled: n}; cancelling again changes nothing."},
-		{Name: "job.output", Class: gate.NonModifier, caller: byOperator, handler: s.jobOutput,
+		{Name: "job.output", Class: gate.NonModifier, caller: byOperator, handler: s.jobOutput, Checks: []string{PermJobRead},
 			Signature: []string{"array", "string"},
 			Help:      "Get the captured output of a job's runs. Params: job id, optional client name or id. Returns [{run_id, client, state, exit_code?, output, truncated}]."},
 	}
@@ -179,6 +179,9 @@ func (s *Server) prepareSubmit(ctx context.Context, p xmlrpc.Params) (submission
 	}
 	if nj.Permission == "" || len(nj.Permission) > 64 {
 		return submission{}, bad("permission", "must be 1..64 characters")
+	}
+	if err := s.namespaces.CheckJobPermission(nj.Permission); err != nil {
+		return submission{}, bad("permission", "%v", err)
 	}
 	if nj.Name == "" {
 		nj.Name = defaultJobName(nj.Script)

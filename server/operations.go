@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scirectl/scirectl/acl"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -31,8 +32,18 @@ type Operation struct {
 	// agent methods and for methods that check inside, such as job.submit
 	// (the job's own permission on each target) or self-service ones.
 	Permission string
-	Help       string
-	Signature  []string
+	// permissionFor, when set, names the admin permission a call needs
+	// from its params, before the gate like Permission (group writes:
+	// group.write for client groups, acl.write for user groups); it
+	// returns "" when the params are malformed, and the handler refuses
+	// them.
+	permissionFor func(xmlrpc.Params) string
+	// Checks lists the admin permissions the handler checks itself, for
+	// some callers or params (job.get: job.read for others' jobs). With
+	// Permission they make the admin namespace (adminNamespaces).
+	Checks    []string
+	Help      string
+	Signature []string
 	// DefaultClass is the class before the server configuration's overrides.
 	DefaultClass gate.Class
 	// Changes marks a non-modifier that still changes state an operator
@@ -107,7 +118,29 @@ func (s *Server) registerOperations() error {
 	for _, op := range s.ops {
 		s.rpc.Register(xmlrpc.Method{Name: op.Name, Help: op.Help, Signature: op.Signature, Handler: op.handler, Batch: op.batch})
 	}
+	s.namespaces = adminNamespaces(all)
+	s.policy.Namespaces = s.namespaces
 	return nil
+}
+
+// adminNamespaces derives the admin namespace from the registry: every
+// permission an operation or its handler checks, and the areas of the
+// operator operations (the part of their names before the dot), so adding
+// an operation adds its permission and the ACL keeps it apart from job
+// permissions (acl.Namespaces).
+func adminNamespaces(ops []Operation) acl.Namespaces {
+	var perms, areas []string
+	for _, op := range ops {
+		if op.Permission != "" {
+			perms = append(perms, op.Permission)
+		}
+		perms = append(perms, op.Checks...)
+		if op.caller == byOperator {
+			area, _, _ := strings.Cut(op.Name, ".")
+			areas = append(areas, area)
+		}
+	}
+	return acl.NewNamespaces(perms, areas)
 }
 
 type clientKey struct{}
@@ -138,7 +171,7 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 			req.Fault = err.(*xmlrpc.Fault).Code
 		}
 	}()
-	a, err := s.admit(ctx, method)
+	a, err := s.admit(ctx, method, p)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +189,7 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 func (s *Server) interceptBatch(ctx context.Context, method string, ps []xmlrpc.Params, next xmlrpc.BatchHandler) ([]any, []error) {
 	req := requestFrom(ctx)
 	req.Method = method
-	a, err := s.admit(ctx, method)
+	a, err := s.admit(ctx, method, ps[0])
 	if err != nil {
 		// Refused before the gate: each call is refused as it would be
 		// alone, and each refusal recorded (the blacklist audits every
@@ -164,7 +197,7 @@ func (s *Server) interceptBatch(ctx context.Context, method string, ps []xmlrpc.
 		errs := make([]error, len(ps))
 		errs[0] = err
 		for i := 1; i < len(ps); i++ {
-			if again, err := s.admit(ctx, method); err != nil {
+			if again, err := s.admit(ctx, method, ps[i]); err != nil {
 				errs[i] = err
 			} else {
 				again.done() // admitted now (a busy gate freed): refused with the others all the same
@@ -214,7 +247,7 @@ func (a *admission) audited(err error) bool {
 
 // admit authenticates the caller of method, checks the blacklist and the
 // admin permission, and enters the gate.
-func (s *Server) admit(ctx context.Context, method string) (*admission, error) {
+func (s *Server) admit(ctx context.Context, method string, p xmlrpc.Params) (*admission, error) {
 	req := requestFrom(ctx)
 	op, ok := s.ops[method]
 	if !ok {
@@ -254,8 +287,14 @@ func (s *Server) admit(ctx context.Context, method string) (*admission, error) {
 	if err := s.blacklisted(ctx, method, who); err != nil {
 		return nil, err
 	}
-	if op.Permission != "" {
-		if err := s.authorize(ctx, op.Permission); err != nil {
+	perm := op.Permission
+	if op.permissionFor != nil {
+		if perm = op.permissionFor(p); perm == "" {
+			perm = op.Permission
+		}
+	}
+	if perm != "" {
+		if err := s.authorize(ctx, perm); err != nil {
 			return nil, err
 		}
 	}

@@ -97,9 +97,11 @@ type Server struct {
 	gate   *gate.Gate
 	rpc    *xmlrpc.Server
 	policy *acl.Cache
-	log    *slog.Logger
-	info   atomic.Pointer[db.ServerInfo] // this daemon's registry row; replaced by db.restore and db.reset
-	ops    map[string]Operation
+	// namespaces is the admin namespace of the registry (adminNamespaces).
+	namespaces acl.Namespaces
+	log        *slog.Logger
+	info       atomic.Pointer[db.ServerInfo] // this daemon's registry row; replaced by db.restore and db.reset
+	ops        map[string]Operation
 
 	ready     atomic.Bool
 	blacklist atomic.Pointer[blacklist.List]

@@ -26,14 +26,14 @@ func (s *Server) userOperations() []Operation {
 			Signature: []string{"struct", "string"},
 			Help: "Delete an operator with its tokens and group memberships. Param: user name. " +
 				"Fault 400 for admin; 409 while an ACL rule names the user (remove the rules first)."},
-		{Name: "user.token.create", Class: gate.Modifier, caller: byOperator, handler: s.tokenCreate,
+		{Name: "user.token.create", Class: gate.Modifier, caller: byOperator, handler: s.tokenCreate, Checks: []string{PermUserWrite},
 			Signature: []string{"struct", "string", "string"},
 			Help: "Create a bearer token. Params: optional user name (default: the caller; another user needs user.write), optional token name. " +
 				"Returns {id, user, name, token}; the token is shown this once and stored hashed."},
-		{Name: "user.token.list", Class: gate.NonModifier, caller: byOperator, handler: s.tokenList,
+		{Name: "user.token.list", Class: gate.NonModifier, caller: byOperator, handler: s.tokenList, Checks: []string{PermUserRead},
 			Signature: []string{"array", "string"},
 			Help:      "List a user's tokens (never the secrets). Param: optional user name (default: the caller; another user needs user.read)."},
-		{Name: "user.token.revoke", Class: gate.Modifier, caller: byOperator, handler: s.tokenRevoke,
+		{Name: "user.token.revoke", Class: gate.Modifier, caller: byOperator, handler: s.tokenRevoke, Checks: []string{PermUserWrite},
 			Signature: []string{"struct", "string"},
 			Help:      "Revoke a token at once. Param: token id. One's own tokens need no permission; others' need user.write."},
 	}

@@ -31,18 +31,6 @@ import (
 // before the statement ends, so testing their state is as atomic as a
 // WHERE on the table.
 
-// stateIn renders the source states of an event as an SQL condition on the
-// column col ("state", "cur.state"). The states are constants of package
-// runstate, never user input.
-func stateIn(col string, ev runstate.Event) string {
-	from := runstate.From(ev)
-	q := make([]string, len(from))
-	for i, s := range from {
-		q[i] = "'" + string(s) + "'"
-	}
-	return col + " IN (" + strings.Join(q, ",") + ")"
-}
-
 // target is the state an event leads to.
 func target(ev runstate.Event) runstate.State {
 	to, err := runstate.Next(runstate.From(ev)[0], ev)
@@ -57,7 +45,7 @@ var claimSQL = `
 	WITH cur AS MATERIALIZED (SELECT id, state FROM runs WHERE id = ANY($4))
 	UPDATE runs r SET state = '` + string(target(runstate.Dispatch)) + `', attempts = r.attempts + 1, sent_at = $1,
 		lease_until = $2, server_id = $3, acked_at = NULL, updated_at = $1
-	FROM cur WHERE r.id = cur.id AND ` + stateIn("cur.state", runstate.Dispatch)
+	FROM cur WHERE r.id = cur.id AND ` + db.StateIn("cur.state", runstate.Dispatch)
 
 // moveSQL gives locked runs a server-side event that records only a reason
 // ($3: their ids, $4: the reason of each).
@@ -66,7 +54,7 @@ func moveSQL(ev runstate.Event) string {
 	WITH cur AS MATERIALIZED (SELECT id, state FROM runs WHERE id = ANY($3))
 	UPDATE runs r SET state = $1, reason = u.reason, finished_at = $2, updated_at = $2
 	FROM cur, unnest($3::bigint[], $4::text[]) AS u(id, reason)
-	WHERE r.id = cur.id AND u.id = cur.id AND ` + stateIn("cur.state", ev)
+	WHERE r.id = cur.id AND u.id = cur.id AND ` + db.StateIn("cur.state", ev)
 }
 
 var (
@@ -276,16 +264,18 @@ func (s *Store) batchTx(ctx context.Context, fn func(send func(b *pgx.Batch, com
 // its owner, its state before the statement, and whether the statement
 // moved it.
 type lockedRun struct {
-	owner int64
-	state runstate.State
-	moved bool
+	owner    int64
+	state    runstate.State
+	attempts int
+	moved    bool
 }
 
 // checkOwned fails the call when an id does not exist or belongs to another
-// client, naming the first such id in the order of the call: a forged or
+// client (with sentOnly, for reports: or was never sent, a pending run no
+// agent can hold: runstate.NeedsSent), naming the first such id in the order of the call: a forged or
 // misdirected id is a protocol violation, not a partial success. The
 // statements that lock the runs change nothing in that case.
-func checkOwned(clientID int64, ids []int64, runs map[int64]lockedRun) error {
+func checkOwned(clientID int64, ids []int64, runs map[int64]lockedRun, sentOnly bool) error {
 	for _, id := range ids {
 		r, ok := runs[id]
 		if !ok {
@@ -294,11 +284,14 @@ func checkOwned(clientID int64, ids []int64, runs map[int64]lockedRun) error {
 		if r.owner != clientID {
 			return fmt.Errorf("run %d was not sent to this client: %w", id, db.ErrConflict)
 		}
+		if sentOnly && r.attempts == 0 {
+			return fmt.Errorf("run %d was never sent to this client: %w", id, db.ErrConflict)
+		}
 	}
 	return nil
 }
 
-// scanLocked reads the rows (id, client_id, state, moved) of a statement
+// scanLocked reads the rows (id, client_id, state, attempts, moved) of a statement
 // built on lockedCTE.
 func scanLocked(rows pgx.Rows, n int) (map[int64]lockedRun, error) {
 	out := make(map[int64]lockedRun, n)
@@ -306,7 +299,7 @@ func scanLocked(rows pgx.Rows, n int) (map[int64]lockedRun, error) {
 	for rows.Next() {
 		var id int64
 		var r lockedRun
-		if err := rows.Scan(&id, &r.owner, &r.state, &r.moved); err != nil {
+		if err := rows.Scan(&id, &r.owner, &r.state, &r.attempts, &r.moved); err != nil {
 			return nil, err
 		}
 		out[id] = r
@@ -320,17 +313,23 @@ func scanLocked(rows pgx.Rows, n int) (map[int64]lockedRun, error) {
 // and belongs to the caller; the UPDATE that follows it changes nothing
 // unless so.
 const lockedCTE = `
-	WITH cur AS MATERIALIZED (SELECT id, client_id, state FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE),
+	WITH cur AS MATERIALIZED (SELECT id, client_id, state, attempts FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE),
 	owned AS (SELECT count(*) = $3 AND bool_and(client_id = $2) AS ok FROM cur)`
+
+// lockedSentCTE is lockedCTE for reports: every run must also have been
+// sent (checkOwned's sentOnly).
+const lockedSentCTE = `
+	WITH cur AS MATERIALIZED (SELECT id, client_id, state, attempts FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE),
+	owned AS (SELECT count(*) = $3 AND bool_and(client_id = $2 AND attempts > 0) AS ok FROM cur)`
 
 // lockedResult ends a statement built on lockedCTE whose UPDATE is the CTE
 // moved: every locked run with its state before and whether it moved.
 const lockedResult = `
-	SELECT cur.id, cur.client_id, cur.state, moved.id IS NOT NULL FROM cur LEFT JOIN moved ON moved.id = cur.id`
+	SELECT cur.id, cur.client_id, cur.state, cur.attempts, moved.id IS NOT NULL FROM cur LEFT JOIN moved ON moved.id = cur.id`
 
 var ackSQL = lockedCTE + `,
 	moved AS (UPDATE runs r SET state = '` + string(target(runstate.Ack)) + `', acked_at = $4, updated_at = $4
-		FROM cur WHERE r.id = cur.id AND ` + stateIn("cur.state", runstate.Ack) + ` AND (SELECT ok FROM owned)
+		FROM cur WHERE r.id = cur.id AND ` + db.StateIn("cur.state", runstate.Ack) + ` AND (SELECT ok FROM owned)
 		RETURNING r.id)` + lockedResult
 
 // distinct counts the distinct ids of a call.
@@ -361,7 +360,7 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 		if err != nil {
 			return err
 		}
-		if err := checkOwned(clientID, ids, runs); err != nil {
+		if err := checkOwned(clientID, ids, runs, false); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -395,7 +394,7 @@ var (
 	reportMatch  = func() string {
 		var c []string
 		for _, ev := range reportEvents {
-			c = append(c, "(u.ev = '"+string(ev)+"' AND "+stateIn("cur.state", ev)+")")
+			c = append(c, "(u.ev = '"+string(ev)+"' AND "+db.StateIn("cur.state", ev)+")")
 		}
 		return "(" + strings.Join(c, " OR ") + ")"
 	}()
@@ -407,7 +406,7 @@ var (
 // compare every report with every run). A report to running records the
 // start (the agent's time, else the one known, else now); a final one the
 // exit code, reason, output and finish, keeping a known start.
-var reportSQL = lockedCTE + `,
+var reportSQL = lockedSentCTE + `,
 	todo AS MATERIALIZED (
 		SELECT u.* FROM cur JOIN unnest($1::bigint[], $4::text[], $6::text[], $7::boolean[], $8::bigint[], $9::text[],
 		                                $10::bigint[], $11::bigint[], $12::text[], $13::boolean[])
@@ -459,14 +458,14 @@ func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Rep
 // judge decides what a report does to a run in state cur: the event it is
 // and the state it leads to (ok: a transition), or the result it gets
 // without one.
-func judge(cur runstate.State, r db.Report) (ev runstate.Event, to runstate.State, ok bool, res db.ReportResult) {
+func judge(cur runstate.State, attempts int, r db.Report) (ev runstate.Event, to runstate.State, ok bool, res db.ReportResult) {
 	res = db.ReportResult{RunID: r.RunID}
 	ev, err := runstate.ReportEvent(r.State)
 	if err != nil {
 		res.Note = err.Error()
 		return "", "", false, res
 	}
-	to, terr := runstate.Next(cur, ev)
+	to, terr := runstate.NextRun(cur, attempts, ev)
 	switch {
 	case terr == nil:
 		res.Accepted = true
@@ -514,13 +513,13 @@ func reportOnce(ctx context.Context, q queryer, clientID int64, ids []int64, rep
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOwned(clientID, ids, runs); err != nil {
+	if err := checkOwned(clientID, ids, runs, true); err != nil {
 		return nil, err
 	}
 	out := make([]db.ReportResult, n)
 	for i, r := range reports {
 		lr := runs[r.RunID]
-		_, _, ok, res := judge(lr.state, r)
+		_, _, ok, res := judge(lr.state, lr.attempts, r)
 		if ok != lr.moved {
 			return nil, fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
 		}
@@ -532,29 +531,31 @@ func reportOnce(ctx context.Context, q queryer, clientID int64, ids []int64, rep
 // reportInOrder applies reports one by one, each seeing the state the
 // previous ones left: for a call that reports a run more than once.
 func reportInOrder(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64, reports []db.Report, now int64) ([]db.ReportResult, error) {
-	states, err := ownedRuns(ctx, tx, clientID, ids)
+	runs, err := ownedRuns(ctx, tx, clientID, ids)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]db.ReportResult, 0, len(reports))
 	for _, r := range reports {
-		ev, to, ok, res := judge(states[r.RunID], r)
+		lr := runs[r.RunID]
+		ev, to, ok, res := judge(lr.state, lr.attempts, r)
 		if ok {
 			if err := applyReport(ctx, tx, r, ev, to, now); err != nil {
 				return nil, err
 			}
-			states[r.RunID] = to
+			lr.state = to
+			runs[r.RunID] = lr
 		}
 		out = append(out, res)
 	}
 	return out, nil
 }
 
-// ownedRuns locks the runs of a call in id order and returns their states;
-// an id that does not exist or belongs to another client fails the call
-// (checkOwned).
-func ownedRuns(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64) (map[int64]runstate.State, error) {
-	rows, err := tx.Query(ctx, `SELECT id, client_id, state, false FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+// ownedRuns locks the runs of a call in id order and returns them; an id
+// that does not exist, belongs to another client or was never sent fails
+// the call (checkOwned).
+func ownedRuns(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64) (map[int64]lockedRun, error) {
+	rows, err := tx.Query(ctx, `SELECT id, client_id, state, attempts, false FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -562,14 +563,10 @@ func ownedRuns(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64) (map
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOwned(clientID, ids, runs); err != nil {
+	if err := checkOwned(clientID, ids, runs, true); err != nil {
 		return nil, err
 	}
-	states := make(map[int64]runstate.State, len(runs))
-	for id, r := range runs {
-		states[id] = r.state
-	}
-	return states, nil
+	return runs, nil
 }
 
 // applyReport moves one locked run for one report (reportInOrder).
@@ -583,7 +580,7 @@ func applyReport(ctx context.Context, tx pgx.Tx, r db.Report, ev runstate.Event,
 	var args []any
 	if to == runstate.Running {
 		q = `UPDATE runs SET state = $1, started_at = COALESCE($2, started_at, $3), acked_at = COALESCE(acked_at, $3), updated_at = $3
-			WHERE id = $4 AND ` + stateIn("state", ev)
+			WHERE id = $4 AND ` + db.StateIn("state", ev)
 		args = []any{to, nt(r.StartedAt), now, r.RunID}
 	} else {
 		fin := nt(r.Finished)
@@ -592,7 +589,7 @@ func applyReport(ctx context.Context, tx pgx.Tx, r db.Report, ev runstate.Event,
 		}
 		q = `UPDATE runs SET state = $1, exit_code = $2, reason = $3, started_at = COALESCE($4, started_at), finished_at = $5,
 			acked_at = COALESCE(acked_at, $6), output = $7, output_truncated = $8, updated_at = $6
-			WHERE id = $9 AND ` + stateIn("state", ev)
+			WHERE id = $9 AND ` + db.StateIn("state", ev)
 		args = []any{to, exit, text(r.Reason), nt(r.StartedAt), fin, now, text(r.Output), r.Truncated, r.RunID}
 	}
 	tag, err := tx.Exec(ctx, q, args...)

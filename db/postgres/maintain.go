@@ -170,13 +170,13 @@ func (s *Store) RequeueServer(ctx context.Context, serverID int64, at time.Time,
 func requeueSent(ctx context.Context, tx pgx.Tx, now int64, cond string, arg any, limit int) ([]db.Change, error) {
 	cands, err := candidates(ctx, tx, `SELECT `+candCols+`
 		FROM runs r JOIN jobs j ON j.id = r.job_id
-		WHERE `+stateIn("r.state", runstate.LeaseExpired)+` AND r.`+cond+`
+		WHERE `+db.StateIn("r.state", runstate.LeaseExpired)+` AND r.`+cond+`
 		ORDER BY r.lease_until, r.id`+limitClause(limit)+`
 		FOR UPDATE OF r SKIP LOCKED`, arg)
 	if err != nil || len(cands) == 0 {
 		return nil, err
 	}
-	where := ` AND ` + stateIn("state", runstate.LeaseExpired) + ` AND ` + cond
+	where := ` AND ` + db.StateIn("state", runstate.LeaseExpired) + ` AND ` + cond
 	ups := make([]update, 0, len(cands))
 	for _, c := range cands {
 		switch c.To = runstate.Requeue(c.Attempts, c.maxAttempts); c.To {
@@ -199,7 +199,7 @@ func requeueSent(ctx context.Context, tx pgx.Tx, now int64, cond string, arg any
 func loseSilent(ctx context.Context, tx pgx.Tx, now, cutoff int64, limit int) ([]db.Change, error) {
 	cands, err := candidates(ctx, tx, `SELECT `+candCols+`
 		FROM runs r JOIN jobs j ON j.id = r.job_id
-		WHERE `+stateIn("r.state", runstate.Lose)+` AND j.timeout_s > 0
+		WHERE `+db.StateIn("r.state", runstate.Lose)+` AND j.timeout_s > 0
 		  AND r.updated_at < $1 - j.timeout_s * 1000000000
 		ORDER BY r.updated_at, r.id`+limitClause(limit)+`
 		FOR UPDATE OF r SKIP LOCKED`, cutoff)
@@ -214,7 +214,7 @@ func loseSilent(ctx context.Context, tx pgx.Tx, now, cutoff int64, limit int) ([
 		c.Reason = db.ReasonLost
 		// Moved only if nothing happened to the run since it was seen silent.
 		ups = append(ups, update{c.Change, `UPDATE runs SET state = $1, reason = $2, finished_at = $3, updated_at = $3
-			WHERE id = $4 AND ` + stateIn("state", runstate.Lose) + ` AND state = $5 AND updated_at = $6`,
+			WHERE id = $4 AND ` + db.StateIn("state", runstate.Lose) + ` AND state = $5 AND updated_at = $6`,
 			[]any{c.To, c.Reason, now, c.RunID, c.From, c.updatedAt}})
 	}
 	return apply(ctx, tx, ups)
@@ -225,7 +225,7 @@ func loseSilent(ctx context.Context, tx pgx.Tx, now, cutoff int64, limit int) ([
 func expirePending(ctx context.Context, tx pgx.Tx, now int64, limit int) ([]db.Change, error) {
 	cands, err := candidates(ctx, tx, `SELECT `+candCols+`
 		FROM jobs j JOIN runs r ON r.job_id = j.id
-		WHERE j.expires_at < $1 AND `+stateIn("r.state", runstate.Expire)+`
+		WHERE j.expires_at < $1 AND `+db.StateIn("r.state", runstate.Expire)+`
 		ORDER BY j.expires_at, r.id`+limitClause(limit)+`
 		FOR UPDATE OF r SKIP LOCKED`, now)
 	if err != nil || len(cands) == 0 {
@@ -238,7 +238,7 @@ func expirePending(ctx context.Context, tx pgx.Tx, now int64, limit int) ([]db.C
 		}
 		c.Reason = db.ReasonExpired
 		ups = append(ups, update{c.Change, `UPDATE runs SET state = $1, reason = $2, finished_at = $3, updated_at = $3
-			WHERE id = $4 AND ` + stateIn("state", runstate.Expire),
+			WHERE id = $4 AND ` + db.StateIn("state", runstate.Expire),
 			[]any{c.To, c.Reason, now, c.RunID}})
 	}
 	return apply(ctx, tx, ups)
@@ -263,7 +263,7 @@ func (s *Store) CancelJob(ctx context.Context, jobID int64, at time.Time, reason
 		}
 		cands, err := candidates(ctx, tx, `SELECT `+candCols+`
 			FROM runs r JOIN jobs j ON j.id = r.job_id
-			WHERE r.job_id = $1 AND `+stateIn("r.state", runstate.Cancel)+`
+			WHERE r.job_id = $1 AND `+db.StateIn("r.state", runstate.Cancel)+`
 			ORDER BY r.id
 			FOR UPDATE OF r`, jobID)
 		if err != nil || len(cands) == 0 {
@@ -276,7 +276,7 @@ func (s *Store) CancelJob(ctx context.Context, jobID int64, at time.Time, reason
 			}
 			c.Reason = reason
 			ups = append(ups, update{c.Change, `UPDATE runs SET state = $1, reason = $2, finished_at = $3, updated_at = $3
-				WHERE id = $4 AND ` + stateIn("state", runstate.Cancel) + ` AND state = $5`,
+				WHERE id = $4 AND ` + db.StateIn("state", runstate.Cancel) + ` AND state = $5`,
 				[]any{c.To, c.Reason, now, c.RunID, c.From}})
 		}
 		out, err = apply(ctx, tx, ups)

@@ -172,21 +172,22 @@ func pendingRuns(ctx context.Context, q *sql.Stmt, clientID, now int64, limit in
 
 // moveRun applies a server-side event that records only a reason.
 func moveRun(ctx context.Context, tx *sql.Tx, id int64, ev runstate.Event, now int64, reason string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ? WHERE id = ? AND `+stateIn("state", ev),
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ? WHERE id = ? AND `+db.StateIn("state", ev),
 		mustNext(ev), reason, now, now, id)
 	return err
 }
 
 // ownedRuns loads the states of runs for a caller. Any id that does not exist
-// or belongs to another client fails the whole call, before anything changes:
-// a forged or misdirected id is a protocol violation, not a partial success.
-func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64) (map[int64]runstate.State, error) {
+// or belongs to another client fails the whole call (with sentOnly, for
+// reports, also a run never sent: runstate.NeedsSent), before anything changes: a forged or misdirected id is a protocol violation, not
+// a partial success.
+func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64, sentOnly bool) (map[int64]runstate.State, error) {
 	states := make(map[int64]runstate.State, len(ids))
 	if len(ids) == 0 {
 		return states, nil
 	}
-	owners := make(map[int64]int64, len(ids))
-	rows, err := tx.QueryContext(ctx, `SELECT id, client_id, state FROM runs WHERE id IN (SELECT value FROM json_each(?))`, idArray(ids))
+	owners, attempts := make(map[int64]int64, len(ids)), make(map[int64]int, len(ids))
+	rows, err := tx.QueryContext(ctx, `SELECT id, client_id, state, attempts FROM runs WHERE id IN (SELECT value FROM json_each(?))`, idArray(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -194,10 +195,11 @@ func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64) (ma
 	for rows.Next() {
 		var id, owner int64
 		var st runstate.State
-		if err := rows.Scan(&id, &owner, &st); err != nil {
+		var n int
+		if err := rows.Scan(&id, &owner, &st, &n); err != nil {
 			return nil, err
 		}
-		owners[id], states[id] = owner, st
+		owners[id], states[id], attempts[id] = owner, st, n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -209,6 +211,9 @@ func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64) (ma
 		}
 		if owner != clientID {
 			return nil, fmt.Errorf("run %d was not sent to this client: %w", id, db.ErrConflict)
+		}
+		if sentOnly && attempts[id] == 0 {
+			return nil, fmt.Errorf("run %d was never sent to this client: %w", id, db.ErrConflict)
 		}
 	}
 	return states, nil
@@ -245,7 +250,7 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 			res.Acknowledged = len(ids)
 			return nil
 		}
-		states, err := ownedRuns(ctx, tx, clientID, ids)
+		states, err := ownedRuns(ctx, tx, clientID, ids, false)
 		if err != nil {
 			return err
 		}
@@ -305,7 +310,7 @@ func (s *Store) report(ctx context.Context, tx *sql.Tx, clientID int64, reports 
 	if len(rest) == 0 {
 		return out, nil
 	}
-	states, err := ownedRuns(ctx, tx, clientID, rest)
+	states, err := ownedRuns(ctx, tx, clientID, rest, true)
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +478,7 @@ func applyReport(ctx context.Context, tx *sql.Tx, r db.Report, ev runstate.Event
 	var args []any
 	if to == runstate.Running {
 		q = `UPDATE runs SET state = ?, started_at = COALESCE(?, started_at, ?), acked_at = COALESCE(acked_at, ?), updated_at = ?
-			WHERE id = ? AND ` + stateIn("state", ev)
+			WHERE id = ? AND ` + db.StateIn("state", ev)
 		args = []any{to, nt(r.StartedAt), now, now, now, r.RunID}
 	} else {
 		fin := nt(r.Finished)
@@ -482,7 +487,7 @@ func applyReport(ctx context.Context, tx *sql.Tx, r db.Report, ev runstate.Event
 		}
 		q = `UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = COALESCE(?, started_at), finished_at = ?,
 			acked_at = COALESCE(acked_at, ?), output = ?, output_truncated = ?, updated_at = ?
-			WHERE id = ? AND ` + stateIn("state", ev)
+			WHERE id = ? AND ` + db.StateIn("state", ev)
 		args = []any{to, exit, r.Reason, nt(r.StartedAt), fin, now, r.Output, r.Truncated, now, r.RunID}
 	}
 	res, err := tx.ExecContext(ctx, q, args...)

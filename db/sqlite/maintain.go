@@ -189,13 +189,13 @@ func requeueSent(ctx context.Context, tx *sql.Tx, now int64, selCond, updCond st
 		return nil, err
 	}
 	toPending, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, lease_until = NULL, server_id = NULL, updated_at = ?
-		WHERE id = ? AND `+stateIn("state", runstate.LeaseExpired)+` AND `+updCond)
+		WHERE id = ? AND `+db.StateIn("state", runstate.LeaseExpired)+` AND `+updCond)
 	if err != nil {
 		return nil, err
 	}
 	defer toPending.Close()
 	toFailed, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
-		WHERE id = ? AND `+stateIn("state", runstate.LeaseExpired)+` AND `+updCond)
+		WHERE id = ? AND `+db.StateIn("state", runstate.LeaseExpired)+` AND `+updCond)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ func loseSilent(ctx context.Context, tx *sql.Tx, now, cutoff int64, limit int) (
 	}
 	// Moved only if nothing happened to the run since it was seen silent.
 	st, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
-		WHERE id = ? AND `+stateIn("state", runstate.Lose)+` AND state = ? AND updated_at = ?`)
+		WHERE id = ? AND `+db.StateIn("state", runstate.Lose)+` AND state = ? AND updated_at = ?`)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func expirePending(ctx context.Context, tx *sql.Tx, now int64, limit int) ([]db.
 		return nil, err
 	}
 	st, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
-		WHERE id = ? AND `+stateIn("state", runstate.Expire))
+		WHERE id = ? AND `+db.StateIn("state", runstate.Expire))
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +323,7 @@ func (s *Store) CancelJob(ctx context.Context, jobID int64, at time.Time, reason
 			return err
 		}
 		st, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
-			WHERE id = ? AND `+stateIn("state", runstate.Cancel)+` AND state = ?`)
+			WHERE id = ? AND `+db.StateIn("state", runstate.Cancel)+` AND state = ?`)
 		if err != nil {
 			return err
 		}

@@ -2,8 +2,8 @@ package sqlite
 
 import (
 	"database/sql"
+	"github.com/scirectl/scirectl/db"
 	"strconv"
-	"strings"
 
 	"github.com/scirectl/scirectl/runstate"
 )
@@ -38,7 +38,7 @@ type hotStatements struct {
 }
 
 // The SQL of the hot statements. Source states come from package runstate,
-// the one state machine; stateIn renders them (constants, never input).
+// the one state machine; db.StateIn renders them (constants, never input).
 var (
 	pendingSQL = writeStatement(`
 		SELECT r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
@@ -53,14 +53,14 @@ var (
 		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?))`
 	sendSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
 		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
-		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + stateIn("state", runstate.Dispatch))
+		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + db.StateIn("state", runstate.Dispatch))
 	sendOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
 		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
-		WHERE id = ?4 AND ` + stateIn("state", runstate.Dispatch))
+		WHERE id = ?4 AND ` + db.StateIn("state", runstate.Dispatch))
 	ackOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
-		WHERE id = ?2 AND client_id = ?3 AND ` + stateIn("state", runstate.Ack))
+		WHERE id = ?2 AND client_id = ?3 AND ` + db.StateIn("state", runstate.Ack))
 	ackSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
-		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + stateIn("state", runstate.Ack))
+		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + db.StateIn("state", runstate.Ack))
 	// A report is {"id", "state", "exit", "reason", "started", "finished",
 	// "output", "truncated"}; absent times are null. ?1 is now.
 	reportRowsSQL = `(SELECT value->>'id' AS id, value->>'state' AS state, value->>'exit' AS exit_code,
@@ -69,7 +69,7 @@ var (
 	startSQL = writeStatement(`UPDATE runs SET state = j.state, started_at = COALESCE(j.started, runs.started_at, ?1),
 		acked_at = COALESCE(runs.acked_at, ?1), updated_at = ?1
 		FROM ` + reportRowsSQL + `
-		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + stateIn("runs.state", runstate.Start) + ` RETURNING runs.id`)
+		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + db.StateIn("runs.state", runstate.Start) + ` RETURNING runs.id`)
 	finishSQL = writeStatement(`UPDATE runs SET state = j.state, exit_code = j.exit_code, reason = j.reason,
 		started_at = COALESCE(j.started, runs.started_at), finished_at = COALESCE(j.finished, ?1),
 		acked_at = COALESCE(runs.acked_at, ?1), output = j.output, output_truncated = j.truncated, updated_at = ?1
@@ -81,7 +81,7 @@ var (
 var (
 	startOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Start)) + `', started_at = COALESCE(?4, started_at, ?1),
 		acked_at = COALESCE(acked_at, ?1), updated_at = ?1
-		WHERE id = ?2 AND client_id = ?3 AND ` + stateIn("state", runstate.Start))
+		WHERE id = ?2 AND client_id = ?3 AND ` + db.StateIn("state", runstate.Start))
 	finishOneSQL = writeStatement(`UPDATE runs SET state = ?4, exit_code = ?5, reason = ?6, started_at = COALESCE(?7, started_at),
 		finished_at = COALESCE(?8, ?1), acked_at = COALESCE(acked_at, ?1), output = ?9, output_truncated = ?10, updated_at = ?1
 		WHERE id = ?2 AND client_id = ?3 AND ` + finishFrom())
@@ -90,21 +90,11 @@ var (
 // finishFrom is the source-state condition shared by succeed and fail; the
 // statement serves both only while runstate gives them the same sources.
 func finishFrom() string {
-	s, f := stateIn("runs.state", runstate.Succeed), stateIn("runs.state", runstate.Fail)
+	s, f := db.StateIn("runs.state", runstate.Succeed), db.StateIn("runs.state", runstate.Fail)
 	if s != f {
 		panic("sqlite: succeed and fail have different source states; split finishSQL")
 	}
 	return s
-}
-
-// stateIn renders the source states of an event as an SQL condition on col.
-func stateIn(col string, ev runstate.Event) string {
-	from := runstate.From(ev)
-	q := make([]string, len(from))
-	for i, s := range from {
-		q[i] = "'" + string(s) + "'"
-	}
-	return col + " IN (" + strings.Join(q, ",") + ")"
 }
 
 // mustNext is the state an event leads to from its first source state (for

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdleClaim", testIdleClaim},
 		{"AckIdempotentAndOwned", testAck},
 		{"ReportIdempotentAndOwned", testReport},
+		{"ReportNeverSentRefused", testReportNeverSent},
 		{"BatchReportsAndAcks", testBatchReports},
 		{"ConcurrentClaimsNeverDuplicate", testConcurrentClaims},
 		{"Servers", testServers},

@@ -1,0 +1,25 @@
+package db
+
+import (
+	"testing"
+
+	"github.com/scirectl/scirectl/runstate"
+)
+
+func TestStateIn(t *testing.T) {
+	cases := []struct {
+		col  string
+		ev   runstate.Event
+		want string
+	}{
+		{"state", runstate.Dispatch, "state IN ('pending')"},
+		{"state", runstate.Ack, "state IN ('sent')"},
+		{"runs.state", runstate.Start, "(runs.state IN ('sent','received') OR (runs.state = 'pending' AND runs.attempts > 0))"},
+		{"cur.state", runstate.Succeed, "(cur.state IN ('sent','received','running') OR (cur.state = 'pending' AND cur.attempts > 0))"},
+	}
+	for _, tc := range cases {
+		if got := StateIn(tc.col, tc.ev); got != tc.want {
+			t.Errorf("StateIn(%s, %s) = %s\nwant %s", tc.col, tc.ev, got, tc.want)
+		}
+	}
+}
