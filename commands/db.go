@@ -501,10 +501,7 @@ func offlineMigrate(ctx context.Context, ios *IOStreams, o *dbOptions) (migrateR
 	if err != nil {
 		return res, err
 	}
-	res.Version, res.Latest, res.Dirty = int(v), int(v), dirty
-	if lv, ok := s.(db.LatestVersioner); ok {
-		res.Latest = int(lv.LatestVersion())
-	}
+	res.Version, res.Latest, res.Dirty = int(v), int(s.LatestVersion()), dirty
 	return res, nil
 }
 

@@ -98,8 +98,8 @@ func runRecover(ctx context.Context, ios *IOStreams, o *RecoverOptions) error {
 		return err
 	}
 	defer store.Close()
-	if cl, ok := store.(server.ClusterLocker); ok {
-		unlock, err := cl.ClusterLock().Lock(ctx, gate.Modifier, false)
+	if cl := store.ClusterLock(); cl != nil {
+		unlock, err := cl.Lock(ctx, gate.Modifier, false)
 		if err != nil {
 			return fmt.Errorf("take the cluster-wide gate: %w", err)
 		}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -179,19 +180,32 @@ type Store interface {
 	// SchemaVersion is the migration version the database is at, and
 	// whether a migration to it failed half-way (dirty).
 	SchemaVersion(ctx context.Context) (version uint, dirty bool, err error)
+	// LatestVersion is the newest schema version the driver's embedded
+	// migrations reach: what opening the store migrates to (db migrate
+	// compares the two).
+	LatestVersion() uint
+
+	// DueNotBefore returns the active daemon-mode clients with a pending
+	// run whose not_before is in (after, until], and the earliest
+	// not_before after until among such runs (zero when there is none):
+	// the server pushes those clients agent.pollNow when the time comes.
+	DueNotBefore(ctx context.Context, after, until time.Time) (clientIDs []int64, next time.Time, err error)
+
+	// RunCounts counts the runs by state, and ClientCounts the clients by
+	// status and the active ones last seen at or after seenSince, each in
+	// one query (the /metrics gauges).
+	RunCounts(ctx context.Context) (map[runstate.State]int, error)
+	ClientCounts(ctx context.Context, seenSince time.Time) (byStatus map[ClientStatus]int, seen int, err error)
+
+	// ClusterLock is the cluster-wide side of the gate for a database
+	// several daemons share (PostgreSQL): a modifier on one daemon then
+	// excludes every operation on all of them. Nil for a store that is
+	// alone on its database (SQLite), where the process's gate suffices.
+	ClusterLock() gate.ClusterLock
 
 	// Ready reports whether the database answers and its schema is current.
 	Ready(ctx context.Context) error
 	Close() error
-}
-
-// LatestVersioner is implemented by stores whose driver can say the newest
-// schema version its embedded migrations reach (what opening the store
-// migrates to), for `db migrate` to compare with SchemaVersion. It is a
-// separate interface so a driver without versioned migrations still is a
-// Store.
-type LatestVersioner interface {
-	LatestVersion() uint
 }
 
 // ClientStatus is the enrollment state of a client.

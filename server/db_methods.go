@@ -169,11 +169,7 @@ func (s *Server) dbMigrate(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	latest := v
-	if lv, ok := s.store.(db.LatestVersioner); ok {
-		latest = lv.LatestVersion()
-	}
-	return DBVersion{Version: int(v), Latest: int(latest), Dirty: dirty}, nil
+	return DBVersion{Version: int(v), Latest: int(s.store.LatestVersion()), Dirty: dirty}, nil
 }
 
 // afterReplace brings the server in line with a database whose contents

@@ -37,9 +37,7 @@ import (
 //   - the store query durations: instrumentedStore, a decorator around
 //     db.Store that times the hot methods;
 //   - runs by state and clients by status: one aggregate query each, at
-//     scrape time, through optional store methods (runCounter,
-//     clientCounter) that db/sqlite implements; for a driver without them
-//     those gauges are left out.
+//     scrape time (db.Store's RunCounts and ClientCounts).
 
 // metricsSeenWindow is how recently a client must have been seen to count
 // in scire_agents_seen and scire_agents_polling.
@@ -47,19 +45,6 @@ const metricsSeenWindow = 5 * time.Minute
 
 // metricsQueryTimeout bounds each aggregate query of a scrape.
 const metricsQueryTimeout = 5 * time.Second
-
-// runCounter is implemented by stores that can count runs by state in one
-// query (db/sqlite: RunCounts). Optional: not part of db.Store.
-type runCounter interface {
-	RunCounts(ctx context.Context) (map[runstate.State]int, error)
-}
-
-// clientCounter is implemented by stores that can count clients by status,
-// and the active ones seen since a time, in one query (db/sqlite:
-// ClientCounts). Optional: not part of db.Store.
-type clientCounter interface {
-	ClientCounts(ctx context.Context, seenSince time.Time) (byStatus map[db.ClientStatus]int, seen int, err error)
-}
 
 // Buckets, in seconds. RPCs and gate holds run from a millisecond to the
 // gate's 30s default wait and beyond; store queries from 100µs up.
@@ -387,31 +372,27 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), metricsQueryTimeout)
 	defer cancel()
-	if rc, ok := c.store.(runCounter); ok {
-		start := time.Now()
-		counts, err := rc.RunCounts(ctx)
-		c.m.observeDB("RunCounts", start, err)
-		if err != nil {
-			ch <- prometheus.NewInvalidMetric(descRuns, err)
-		} else {
-			for _, state := range runstate.All {
-				ch <- prometheus.MustNewConstMetric(descRuns, prometheus.GaugeValue, float64(counts[state]), string(state))
-			}
+	start := time.Now()
+	counts, err := c.store.RunCounts(ctx)
+	c.m.observeDB("RunCounts", start, err)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descRuns, err)
+	} else {
+		for _, state := range runstate.All {
+			ch <- prometheus.MustNewConstMetric(descRuns, prometheus.GaugeValue, float64(counts[state]), string(state))
 		}
 	}
-	if cc, ok := c.store.(clientCounter); ok {
-		c.s.flushSeen(ctx)
-		start := time.Now()
-		counts, seen, err := cc.ClientCounts(ctx, now.Add(-metricsSeenWindow).UTC())
-		c.m.observeDB("ClientCounts", start, err)
-		if err != nil {
-			ch <- prometheus.NewInvalidMetric(descClients, err)
-		} else {
-			for _, status := range []db.ClientStatus{db.ClientPending, db.ClientActive, db.ClientRejected, db.ClientRevoked} {
-				ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(counts[status]), string(status))
-			}
-			ch <- prometheus.MustNewConstMetric(descAgentsSeen, prometheus.GaugeValue, float64(seen))
+	c.s.flushSeen(ctx)
+	start = time.Now()
+	byStatus, seen, err := c.store.ClientCounts(ctx, now.Add(-metricsSeenWindow).UTC())
+	c.m.observeDB("ClientCounts", start, err)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descClients, err)
+	} else {
+		for _, status := range []db.ClientStatus{db.ClientPending, db.ClientActive, db.ClientRejected, db.ClientRevoked} {
+			ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(byStatus[status]), string(status))
 		}
+		ch <- prometheus.MustNewConstMetric(descAgentsSeen, prometheus.GaugeValue, float64(seen))
 	}
 }
 
@@ -432,39 +413,11 @@ type instrumentedStore struct {
 	m *metrics
 }
 
-// instrumentStore wraps st. The server and the commands look for optional
-// interfaces on a store with type assertions (db.LatestVersioner for
-// db.status, ClusterLock for the cluster-wide gate); the wrapper has
-// exactly those of st, forwarded, so that wrapping changes no behaviour.
-// A new optional interface checked on s.store must be added here, or be
-// looked for through Unwrap (as push.go's notBeforeOf does).
+// instrumentStore wraps st. db.Store has no optional parts, so the
+// wrapper is a Store like any other and wrapping changes no behaviour.
 func (m *metrics) instrumentStore(st db.Store) db.Store {
-	is := &instrumentedStore{Store: st, m: m}
-	lv, hasLV := st.(db.LatestVersioner)
-	cl, hasCL := st.(ClusterLocker)
-	switch {
-	case hasLV && hasCL:
-		return &struct {
-			*instrumentedStore
-			db.LatestVersioner
-			ClusterLocker
-		}{is, lv, cl}
-	case hasLV:
-		return &struct {
-			*instrumentedStore
-			db.LatestVersioner
-		}{is, lv}
-	case hasCL:
-		return &struct {
-			*instrumentedStore
-			ClusterLocker
-		}{is, cl}
-	}
-	return is
+	return &instrumentedStore{Store: st, m: m}
 }
-
-// Unwrap returns the decorated store.
-func (s *instrumentedStore) Unwrap() db.Store { return s.Store }
 
 func (s *instrumentedStore) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error) {
 	start := time.Now()

@@ -630,11 +630,7 @@ func (s *Server) startPush(ctx context.Context) {
 			s.log.Info("startup push to daemon-mode clients", "clients", n)
 		}
 	}()
-	if nb := notBeforeOf(s.store); nb != nil {
-		go s.runNotBefore(ctx, nb, s.cfg.RescueInterval)
-	} else {
-		s.log.Info("this database driver cannot list due not_before times: daemon-mode clients get such jobs on their next poll, not by push")
-	}
+	go s.runNotBefore(ctx, s.cfg.RescueInterval)
 }
 
 // apiClientPush is apiClient with this daemon's last push to the client.
@@ -647,32 +643,6 @@ func (s *Server) apiClientPush(c db.Client) api.Client {
 }
 
 // --- not_before ---
-
-// NotBeforeStore is an optional Store interface (db/sqlite implements it)
-// behind the push when a job's not_before time arrives. DueNotBefore
-// returns the clients with a pending run whose not_before is in
-// (after, until], and the earliest not_before after until among pending
-// runs (zero when there is none). A store without it gets no not_before
-// pushes: its daemon-mode clients find such jobs on their next poll.
-type NotBeforeStore interface {
-	DueNotBefore(ctx context.Context, after, until time.Time) (clientIDs []int64, next time.Time, err error)
-}
-
-// notBeforeOf finds NotBeforeStore on st or on the stores it wraps (the
-// metrics decorator has Unwrap).
-func notBeforeOf(st db.Store) NotBeforeStore {
-	for i := 0; st != nil && i < 8; i++ {
-		if nb, ok := st.(NotBeforeStore); ok {
-			return nb
-		}
-		u, ok := st.(interface{ Unwrap() db.Store })
-		if !ok {
-			return nil
-		}
-		st = u.Unwrap()
-	}
-	return nil
-}
 
 // notBeforeChanged wakes runNotBefore to read the schedule again.
 func (p *pusher) notBeforeChanged() {
@@ -692,7 +662,7 @@ func (p *pusher) notBeforeChanged() {
 // daemon's start: the startup push covered what was due before. While the
 // daemon does not lead, the window stays open, so a daemon taking over
 // pushes what came due since and is still waiting.
-func (s *Server) runNotBefore(ctx context.Context, nb NotBeforeStore, every time.Duration) {
+func (s *Server) runNotBefore(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = 5 * time.Second
 	}
@@ -717,7 +687,7 @@ func (s *Server) runNotBefore(ctx context.Context, nb NotBeforeStore, every time
 			next = time.Time{}
 			continue
 		}
-		ids, nxt, err := nb.DueNotBefore(ctx, after, now)
+		ids, nxt, err := s.store.DueNotBefore(ctx, after, now)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("not_before push: query", "err", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/scirectl/scirectl/client"
 	agentpkg "github.com/scirectl/scirectl/client/agent"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/internal/pgtest"
 	"github.com/scirectl/scirectl/pki"
 )
 
@@ -385,6 +386,18 @@ func (a *daemonAgent) waitWake(t *testing.T, what string) time.Time {
 	return time.Time{}
 }
 
+// settle forgets the pushes that arrive within d.
+func (a *daemonAgent) settle(d time.Duration) {
+	deadline := time.After(d)
+	for {
+		select {
+		case <-a.wakes:
+		case <-deadline:
+			return
+		}
+	}
+}
+
 func (a *daemonAgent) noWake(t *testing.T, within time.Duration, what string) {
 	t.Helper()
 	select {
@@ -469,8 +482,25 @@ func TestPushOnRequeue(t *testing.T) {
 // TestPushAtNotBefore: a job held back by not_before is not announced at
 // submit but when its time comes.
 func TestPushAtNotBefore(t *testing.T) {
-	h := newHarness(t)
+	testPushAtNotBefore(t, newHarness(t))
+}
+
+// TestPushAtNotBeforeOnPostgres: the same with two daemons sharing one
+// PostgreSQL database: the not_before push works on the multi-daemon
+// driver too, and only the leading daemon sends it (one push, not two).
+func TestPushAtNotBeforeOnPostgres(t *testing.T) {
+	url := pgtest.Start(t)
+	fast := func(c *Config) { c.DB = url; c.RescueInterval = 200 * time.Millisecond } // how often the leader looks for jobs taken elsewhere
+	first := newHarnessConfig(t, fast)
+	second := newHarnessConfig(t, func(c *Config) { fast(c); c.DataDir = first.paths.Dir }) // one CA, as a cluster's daemons share
+	a := testPushAtNotBefore(t, second)                                                     // the second daemon takes the job; the first leads the push
+	a.noWake(t, 2*time.Second, "a second push for the same not_before")
+}
+
+func testPushAtNotBefore(t *testing.T, h *harness) *daemonAgent {
+	t.Helper()
 	a := h.daemonAgent(t, "d1")
+	a.settle(time.Second)                                              // a daemon that was still starting pushes its daemon-mode clients once
 	notBefore := time.Now().Truncate(time.Second).Add(2 * time.Second) // dateTime.iso8601 has whole seconds
 	h.submit(t, map[string]any{"script": "true", "targets": []string{"d1"}, "not_before": notBefore})
 	at := a.waitWake(t, "at not_before")
@@ -482,6 +512,7 @@ func TestPushAtNotBefore(t *testing.T) {
 	if err := a.c.Call(context.Background(), "agent.getJobs", &docs, 10); err != nil || len(docs) != 1 {
 		t.Fatalf("getJobs after the not_before push: %d documents, %v", len(docs), err)
 	}
+	return a
 }
 
 // TestPushAtStartup: a starting daemon pushes every active daemon-mode client.

@@ -136,12 +136,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, paths: p, store: store, log: cfg.Log,
-		gate:  gate.New(gate.Options{MaxWait: cfg.GateMaxWait, Cluster: clusterLock(store)}),
+		gate:  gate.New(gate.Options{MaxWait: cfg.GateMaxWait, Cluster: store.ClusterLock()}),
 		rpc:   xmlrpc.NewServer(),
 		limit: limiter{slots: make(chan struct{}, cfg.MaxThreads), workers: newWorkers()},
 	}
 	s.rpc.Limits = cfg.xmlrpcLimits()
-	if clusterLock(store) == nil { // no other daemon shares the database
+	if store.ClusterLock() == nil { // no other daemon shares the database
 		s.clients.ttl = clientCacheAloneTTL
 	}
 	pushCert, err := tls.LoadX509KeyPair(p.PushCert(), p.PushKey())
@@ -167,20 +167,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// ClusterLocker is implemented by stores several daemons can share (the
-// PostgreSQL driver): the gate then also takes a cluster-wide lock, so a
-// modifier on one daemon excludes every operation on all of them.
-type ClusterLocker interface {
-	ClusterLock() gate.ClusterLock
-}
-
-func clusterLock(store db.Store) gate.ClusterLock {
-	if cl, ok := store.(ClusterLocker); ok {
-		return cl.ClusterLock()
-	}
-	return nil
 }
 
 // Store gives tests and in-process tools the store.

@@ -418,18 +418,14 @@ func TestReportWithBytesPostgresCannotStore(t *testing.T) {
 // The metrics' aggregate counts agree with SQLite's for the same contents.
 func TestCountsLikeSQLite(t *testing.T) {
 	ctx := context.Background()
-	type counter interface {
-		RunCounts(ctx context.Context) (map[runstate.State]int, error)
-		ClientCounts(ctx context.Context, seenSince time.Time) (map[db.ClientStatus]int, int, error)
-	}
 	pg, lite := open(t), openSQLite(t)
 	fill(t, pg)
 	fill(t, lite)
 	for _, since := range []time.Time{{}, t0.Add(time.Second), t0.Add(time.Hour)} {
-		pr, err1 := pg.(counter).RunCounts(ctx)
-		lr, err2 := lite.(counter).RunCounts(ctx)
-		pc, ps, err3 := pg.(counter).ClientCounts(ctx, since)
-		lc, ls, err4 := lite.(counter).ClientCounts(ctx, since)
+		pr, err1 := pg.RunCounts(ctx)
+		lr, err2 := lite.RunCounts(ctx)
+		pc, ps, err3 := pg.ClientCounts(ctx, since)
+		lc, ls, err4 := lite.ClientCounts(ctx, since)
 		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			t.Fatal(err)
 		}

@@ -11,9 +11,8 @@ import (
 	"github.com/scirectl/scirectl/runstate"
 )
 
-// Aggregate counts for the server's /metrics, as the SQLite driver has
-// them (db/sqlite/stats.go): not part of db.Store, found by the server with
-// a type assertion.
+// Aggregate counts for the server's /metrics (db.Store's RunCounts and
+// ClientCounts).
 
 // RunCounts returns the number of runs in each state; states without a run
 // are absent from the map.

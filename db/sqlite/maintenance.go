@@ -39,8 +39,6 @@ func latestEmbedded() uint {
 	return latest
 }
 
-var _ db.LatestVersioner = (*Store)(nil)
-
 // LatestVersion is the package's LatestVersion, for callers that only hold
 // a db.Store.
 func (s *Store) LatestVersion() uint { return LatestVersion }

@@ -10,8 +10,7 @@ import (
 // DueNotBefore returns the daemon-mode clients with a pending run whose
 // not_before is in (after, until], and the earliest not_before after until
 // among the pending runs of daemon-mode clients (zero when none). The
-// server pushes those clients agent.pollNow when the time comes (server
-// push.go: the optional NotBeforeStore interface; not part of db.Store).
+// server pushes those clients agent.pollNow when the time comes.
 //
 // Both queries read the pending runs through the runs_dispatch partial
 // index (state = 'pending'): their cost grows with the backlog of pending

@@ -25,6 +25,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/gate"
 )
 
 //go:embed migrations/*.sql
@@ -221,3 +222,7 @@ func placeholders(n int) string {
 	}
 	return strings.Repeat("?,", n-1) + "?"
 }
+
+// ClusterLock is nil: a SQLite database has one daemon (the server's
+// process-wide gate is the whole gate), since its file is not shared.
+func (s *Store) ClusterLock() gate.ClusterLock { return nil }

@@ -60,3 +60,10 @@ func TestOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+// A SQLite database has one daemon: no cluster-wide lock.
+func TestNoClusterLock(t *testing.T) {
+	if cl := open(t).ClusterLock(); cl != nil {
+		t.Fatalf("ClusterLock() = %v, want nil", cl)
+	}
+}

@@ -9,9 +9,7 @@ import (
 	"github.com/scirectl/scirectl/runstate"
 )
 
-// Aggregate counts for the server's /metrics (docs/metrics.md). They are
-// not part of db.Store: the server looks for these methods with a type
-// assertion and leaves the gauges out for a driver without them. Both read
+// Aggregate counts for the server's /metrics (docs/metrics.md). Both read
 // through the read pool, so a scrape never waits for the writer.
 
 // RunCounts returns the number of runs in each state; states without a run

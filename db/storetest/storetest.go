@@ -66,6 +66,9 @@ func Run(t *testing.T, open Opener) {
 		{"RequeueServer", testRequeueServer},
 		{"CancelJob", testCancelJob},
 		{"CancelledRuns", testCancelledRuns},
+		{"DueNotBefore", testDueNotBefore},
+		{"Counts", testCounts},
+		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {
 				t.Fatal(err)
