@@ -25,9 +25,11 @@ type ServeOptions struct {
 	Lease        time.Duration
 	PollInterval time.Duration
 	GateMaxWait  time.Duration
-	MaxThreads   int         // requests served at once
-	MaxBody      server.Size // request body; beyond it fault 413
-	MaxOutput    server.Size // output kept per run
+	LostGrace    time.Duration // added to a job's timeout before a silent run is lost
+	Rescue       time.Duration // between the rescuer's sweeps
+	MaxThreads   int           // requests served at once
+	MaxBody      server.Size   // request body; beyond it fault 413
+	MaxOutput    server.Size   // output kept per run
 	LogFormat    string
 	LogLevel     string
 }
@@ -90,6 +92,8 @@ state of thousands of connected agents is not doubled in memory
 	f.DurationVar(&o.Lease, "lease", 2*time.Minute, "how long a sent job may stay unacknowledged before it is requeued")
 	f.DurationVar(&o.PollInterval, "poll-interval", 30*time.Second, "poll interval suggested to agents")
 	f.DurationVar(&o.GateMaxWait, "gate-max-wait", 30*time.Second, "longest wait of an operation for the gate before fault 423")
+	f.DurationVar(&o.LostGrace, "lost-grace", 2*time.Minute, "grace added to a job's timeout before a run nothing was heard of is failed as lost")
+	f.DurationVar(&o.Rescue, "rescue-interval", 5*time.Second, "between sweeps for expired leases, lost runs and passed expiry dates")
 	o.MaxBody, o.MaxOutput = server.DefaultMaxBodyBytes, server.DefaultMaxOutput
 	f.IntVar(&o.MaxThreads, "max-threads", server.DefaultMaxThreads, "requests served at once; more wait for a slot, then get fault 423 (health probes exempt)")
 	f.Var(&o.MaxBody, "max-body", "largest request body, e.g. 16MiB; a larger one gets fault 413")
@@ -166,6 +170,11 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 	dur("lease", &o.Lease, fc.Lease)
 	dur("poll-interval", &o.PollInterval, fc.PollInterval)
 	dur("gate-max-wait", &o.GateMaxWait, fc.Gate.MaxWait)
+	dur("lost-grace", &o.LostGrace, fc.LostGrace)
+	dur("rescue-interval", &o.Rescue, fc.Rescue)
+	if o.LostGrace <= 0 || o.Rescue <= 0 {
+		return usageError(fmt.Sprintf("--lost-grace %v, --rescue-interval %v: both must be positive", o.LostGrace, o.Rescue))
+	}
 
 	log, err := newLogger(ios, o.LogFormat, o.LogLevel)
 	if err != nil {
@@ -173,7 +182,8 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 	}
 	cfg := server.Config{
 		DataDir: dataDir, DB: o.DB, Listen: o.Listen, Lease: o.Lease,
-		PollInterval: o.PollInterval, GateMaxWait: o.GateMaxWait, Version: version, Log: log,
+		PollInterval: o.PollInterval, GateMaxWait: o.GateMaxWait, LostGrace: o.LostGrace, RescueInterval: o.Rescue,
+		Version: version, Log: log,
 		Classes: fc.Classes(),
 	}
 	// Limits: the file's limits: section, then the flags (docs/limits.md).

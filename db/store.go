@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -101,6 +102,16 @@ type Store interface {
 	ClaimRuns(ctx context.Context, c Claim) ([]Dispatch, error)
 	AckRuns(ctx context.Context, clientID int64, runIDs []int64, at time.Time) (AckResult, error)
 	ReportRuns(ctx context.Context, clientID int64, reports []Report, at time.Time) ([]ReportResult, error)
+	// RenewRuns takes an agent's word that it still holds runIDs (queued
+	// or running; agent.heartbeat). clientID's runs among them that are
+	// received (runstate.Renew) have their loss timer restarted: updated_at
+	// becomes at, unless it is later already. Running runs are left alone
+	// (their timer runs from the start report), and so are runs in other
+	// states, runs of other clients and unknown ids: they are ignored, not
+	// an error. The result counts the renewed runs and lists, ascending,
+	// the given runs of clientID that were declared lost (failed, reason
+	// "lost"), which the agent must drop.
+	RenewRuns(ctx context.Context, clientID int64, runIDs []int64, at time.Time) (RenewResult, error)
 
 	// Run maintenance: the time-driven transitions, operator cancellation
 	// and failover recovery. Every change is a conditional UPDATE whose
@@ -114,9 +125,11 @@ type Store interface {
 	//     or to failed with reason "max attempts" when runstate.Requeue
 	//     says the run has used its job's max_attempts;
 	//   - received and running runs of a job with a timeout, silent for
-	//     longer than the timeout plus o.Grace (no ack, start or report
-	//     since: updated_at + timeout + Grace < At), become failed with
-	//     reason "lost" (a job without a timeout may run for ever);
+	//     longer than the timeout plus o.Grace (no ack, start, report or
+	//     renewal by RenewRuns since: updated_at + timeout + Grace < At),
+	//     become failed with reason "lost" (a job without a timeout may run
+	//     for ever). A received run's timer thus runs from its ack or its
+	//     agent's last renewal, a running run's from its start report;
 	//   - pending runs whose job's expires_at passed become expired.
 	// With o.DryRun the changes are computed and returned but not made.
 	Sweep(ctx context.Context, o SweepOptions) ([]Change, error)
@@ -400,6 +413,35 @@ type ReportResult struct {
 	RunID    int64
 	Accepted bool
 	Note     string
+}
+
+// RenewResult says what a RenewRuns call did.
+type RenewResult struct {
+	Renewed int     // received runs whose loss timer restarted
+	Lost    []int64 // given runs of the caller already declared lost, ascending
+}
+
+// HeldRun is a run an agent says it holds, as a store finds it (RenewRuns).
+type HeldRun struct {
+	ID     int64
+	State  runstate.State
+	Reason string
+}
+
+// SortHeld splits the runs an agent holds into those RenewRuns renews and
+// those it reports lost (ascending ids), the rule both drivers share.
+func SortHeld(held []HeldRun) (renew, lost []int64) {
+	for _, h := range held {
+		switch {
+		case slices.Contains(runstate.From(runstate.Renew), h.State):
+			renew = append(renew, h.ID)
+		case h.State == runstate.Failed && h.Reason == ReasonLost:
+			lost = append(lost, h.ID)
+		}
+	}
+	slices.Sort(renew)
+	slices.Sort(lost)
+	return renew, lost
 }
 
 // SweepOptions drive Store.Sweep.

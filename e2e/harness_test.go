@@ -120,9 +120,11 @@ type testServer struct {
 
 var servingRx = regexp.MustCompile(`msg=serving address=(\S+)`)
 
-func startServer(t *testing.T, dataDir string) *testServer {
+// startServer starts `scirectl serve` on a free loopback port; extra are
+// more flags.
+func startServer(t *testing.T, dataDir string, extra ...string) *testServer {
 	t.Helper()
-	p := start(t, nil, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--poll-interval", "1s")
+	p := start(t, nil, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--poll-interval", "1s"}, extra...)...)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := servingRx.FindStringSubmatch(p.log.String()); m != nil {

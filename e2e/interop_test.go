@@ -28,21 +28,25 @@ func requireTool(t *testing.T, name string) string {
 func TestInteropPython(t *testing.T) {
 	py := requireTool(t, "python3")
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "data"))
-	certPEM, keyPEM, err := pki.SelfSigned("python agent", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "agent.crt"), filepath.Join(dir, "agent.key")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// A short loss timer, for the agent.heartbeat test: a run nobody names
+	// is lost within seconds.
+	srv := startServer(t, filepath.Join(dir, "data"), "--lost-grace", "1s", "--rescue-interval", "200ms")
 	cmd := exec.Command(py, "testdata/interop.py")
-	cmd.Env = append(os.Environ(), "SCIRE_URL="+srv.url, "SCIRE_CA="+srv.caFile(), "SCIRE_TOKEN="+srv.token(t),
-		"AGENT_CERT="+certFile, "AGENT_KEY="+keyFile)
+	cmd.Env = append(os.Environ(), "SCIRE_URL="+srv.url, "SCIRE_CA="+srv.caFile(), "SCIRE_TOKEN="+srv.token(t))
+	for _, who := range []string{"AGENT", "WORKER"} { // a pending agent, an accepted one
+		certPEM, keyPEM, err := pki.SelfSigned("python "+strings.ToLower(who), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certFile, keyFile := filepath.Join(dir, who+".crt"), filepath.Join(dir, who+".key")
+		if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Env = append(cmd.Env, who+"_CERT="+certFile, who+"_KEY="+keyFile)
+	}
 	out, err := cmd.CombinedOutput()
 	t.Logf("python3 interop.py:\n%s", out)
 	if err != nil {

@@ -7,6 +7,15 @@
 //	   │                   │ lease expires: back to pending (attempts+1), or failed at max_attempts
 //	   ├──ACL refuses──▶ denied          any non-final state ──▶ cancelled (operator)
 //	   └──expires_at passes──▶ expired   received/running silent past timeout+grace ──▶ failed (lost)
+//
+// The Lose rule: a run's loss timer starts at its last sign of life, the
+// ack for a received run and the start report for a running one. An agent
+// that still holds a received run (queued behind other jobs) renews it with
+// each agent.heartbeat (the Renew event), so a run waiting in the queue of a
+// live agent is never lost; a run whose agent falls silent is lost once
+// timeout+grace have passed since its last sign of life. A running run is
+// not renewed: the agent stops it at its timeout and reports it, and the
+// grace covers that report.
 package runstate
 
 import (
@@ -60,6 +69,7 @@ const (
 	Fail         Event = "fail"          // agent reports failed
 	LeaseExpired Event = "lease-expired" // sent but not acknowledged in time
 	Lose         Event = "lose"          // received/running silent past timeout+grace
+	Renew        Event = "renew"         // agent still holds a received run: its loss timer restarts
 	Expire       Event = "expire"        // expires_at passed before dispatch
 	Cancel       Event = "cancel"        // operator cancelled
 )
@@ -85,6 +95,7 @@ var transitions = map[Event]struct {
 	Fail:         {[]State{Pending, Sent, Received, Running}, Failed},
 	LeaseExpired: {[]State{Sent}, Pending},
 	Lose:         {[]State{Received, Running}, Failed},
+	Renew:        {[]State{Received}, Received},
 	Expire:       {[]State{Pending}, Expired},
 	Cancel:       {[]State{Pending, Sent, Received, Running}, Cancelled},
 }

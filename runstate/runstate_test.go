@@ -14,7 +14,7 @@ func TestNext(t *testing.T) {
 		{Pending, Dispatch, Sent}, {Pending, Deny, Denied}, {Pending, Expire, Expired},
 		{Sent, Ack, Received}, {Received, Start, Running}, {Running, Succeed, Succeeded}, {Running, Fail, Failed},
 		{Sent, Succeed, Succeeded}, {Pending, Fail, Failed}, // reports overtaking a lost ack reply / an expired lease
-		{Sent, LeaseExpired, Pending}, {Running, Lose, Failed}, {Received, Lose, Failed},
+		{Sent, LeaseExpired, Pending}, {Running, Lose, Failed}, {Received, Lose, Failed}, {Received, Renew, Received},
 		{Pending, Cancel, Cancelled}, {Running, Cancel, Cancelled},
 	}
 	for _, tc := range ok {
@@ -28,7 +28,7 @@ func TestNext(t *testing.T) {
 		ev   Event
 	}{
 		{Pending, Ack}, {Received, Dispatch}, {Succeeded, Fail}, {Failed, Start}, {Denied, Dispatch},
-		{Cancelled, Cancel}, {Running, Expire}, {Pending, Lose}, {Received, LeaseExpired},
+		{Cancelled, Cancel}, {Running, Expire}, {Pending, Lose}, {Received, LeaseExpired}, {Running, Renew}, {Failed, Renew},
 	}
 	for _, tc := range bad {
 		_, err := Next(tc.from, tc.ev)

@@ -41,9 +41,13 @@ func (s *Server) agentOperations() []Operation {
 				"Returns [{run_id, accepted, error?, cancelled}]; accepted reports may be dropped by the agent; cancelled: stop the run. Idempotent: a repeated report " +
 				"is accepted again without a second transition; a report for a run already final keeps the first final state and says so."},
 		{Name: "agent.heartbeat", Class: gate.NonModifier, caller: byAgent, handler: s.agentHeartbeat,
-			Signature: []string{"struct"},
-			Help: "Tell the server the agent is alive. Returns {server_time: dateTime.iso8601 (UTC), poll_interval: int seconds, " +
-				"cancel: [run ids cancelled after they were sent: kill or drop them]}."},
+			Signature: []string{"struct", "array"}, // the array is optional
+			Help: "Tell the server the agent is alive. Optional param: array of the run ids (strings) the agent holds, queued or running " +
+				"(at most 1000); the caller's received runs among them have their loss timer restarted, so a run waiting in a live agent's " +
+				"queue is not declared lost (a running run's timer runs from its start report); ids of other clients, unknown ids and " +
+				"runs in other states are ignored. Returns {server_time: dateTime.iso8601 (UTC), poll_interval: int seconds, " +
+				"cancel: [run ids cancelled after they were sent: kill or drop them], " +
+				"lost: [the given run ids the server declared lost (failed, reason lost): kill or drop them, report nothing; empty without the param]}."},
 	}
 }
 
@@ -255,23 +259,46 @@ type heartbeatResult struct {
 	// Cancel lists the caller's runs cancelled recently (CancelWindow)
 	// after they were sent: the agent kills or drops those it holds.
 	Cancel []string `xmlrpc:"cancel"`
+	// Lost lists the runs among those the caller says it holds that were
+	// declared lost (failed, reason "lost"): the agent kills or drops them
+	// and reports nothing, since the server keeps them failed.
+	Lost []string `xmlrpc:"lost"`
 }
 
 // CancelWindow is how long agent.heartbeat keeps telling an agent about a
 // cancelled run: longer than any agent stays away and still holds work.
 const CancelWindow = 24 * time.Hour
 
+// agentHeartbeat renews the runs the caller says it holds (the optional
+// param; an agent that sends none, as before this param existed, gets the
+// old loss rule: timeout+grace after its ack) and tells it which of them were
+// lost and which of its runs were cancelled.
 func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, error) {
-	if err := p.Count(0, 0); err != nil {
+	if err := p.Count(0, 1); err != nil {
 		return nil, err
+	}
+	var held []int64
+	if p.Has(0) {
+		var err error
+		if held, err = p.IDs(0, "run_ids"); err != nil {
+			return nil, err
+		}
+		if len(held) > MaxJobsPerCall {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.heartbeat: param 1 (run_ids): %d ids, at most %d", len(held), MaxJobsPerCall)
+		}
 	}
 	c := callingClient(ctx)
 	s.touch(c.ID)
 	now := time.Now().UTC()
+	renewed, err := s.store.RenewRuns(ctx, c.ID, held, now)
+	if err != nil {
+		return nil, err
+	}
 	ids, err := s.store.CancelledRuns(ctx, c.ID, now.Add(-CancelWindow))
 	if err != nil {
 		return nil, err
 	}
+	str := func(id int64) string { return strconv.FormatInt(id, 10) }
 	return heartbeatResult{ServerTime: now, PollInterval: int(s.cfg.PollInterval / time.Second),
-		Cancel: mapSlice(ids, func(id int64) string { return strconv.FormatInt(id, 10) })}, nil
+		Cancel: mapSlice(ids, str), Lost: mapSlice(renewed.Lost, str)}, nil
 }

@@ -23,6 +23,8 @@ const ConfigFileName = "server.yaml"
 //
 //	listen: 0.0.0.0:7443
 //	poll_interval: 30s
+//	lost_grace: 2m        # added to a job's timeout before a silent run is lost
+//	rescue_interval: 5s   # between sweeps for expired leases, lost runs, expiry
 //	gate:
 //	  max_wait: 10s
 //	  classes:
@@ -35,6 +37,8 @@ type FileConfig struct {
 	DB           string   `yaml:"db"`
 	Lease        Duration `yaml:"lease"`
 	PollInterval Duration `yaml:"poll_interval"`
+	LostGrace    Duration `yaml:"lost_grace"`
+	Rescue       Duration `yaml:"rescue_interval"`
 	LogFormat    string   `yaml:"log_format"`
 	LogLevel     string   `yaml:"log_level"`
 	Gate         struct {

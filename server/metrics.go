@@ -440,6 +440,13 @@ func (s *instrumentedStore) ReportRuns(ctx context.Context, clientID int64, repo
 	return out, err
 }
 
+func (s *instrumentedStore) RenewRuns(ctx context.Context, clientID int64, runIDs []int64, at time.Time) (db.RenewResult, error) {
+	start := time.Now()
+	out, err := s.Store.RenewRuns(ctx, clientID, runIDs, at)
+	s.m.observeDB("RenewRuns", start, err)
+	return out, err
+}
+
 func (s *instrumentedStore) SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error) {
 	start := time.Now()
 	out, err := s.Store.SubmitJobs(ctx, js, audit)

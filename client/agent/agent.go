@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,8 +107,11 @@ type agent struct {
 	offline     bool          // Once: stop calling the server after a failure
 	deliverDone chan error    // the background delivery of a "running" report
 
-	cancels  cancels   // runs the operator cancelled (cancel.go)
+	cancels  cancels   // runs the operator cancelled or the server declared lost (cancel.go)
 	lastBeat time.Time // last successful agent.heartbeat
+
+	renewEvery  time.Duration // how often the queued runs need a heartbeat (lease.go); 0: no limit
+	heldRefused atomic.Bool   // the server refused the held runs in agent.heartbeat (lease.go)
 
 	wake        chan struct{} // daemon mode: a pending agent.pollNow (daemon.go); nil otherwise
 	callbackURL string        // daemon mode: the URL registered
@@ -290,6 +294,7 @@ func (a *agent) loop(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read queue: %w", err)
 		}
+		a.renewEvery = renewEvery(jobs)
 		for _, b := range bad {
 			if err := a.badDocument(b.run, b.err); err != nil {
 				return err
@@ -476,17 +481,22 @@ const IdleHeartbeatEvery = 5 * time.Minute
 // beatDue says whether this round with the server heartbeats. An agent
 // that holds runs (queued, to acknowledge, or with a report to deliver)
 // heartbeats once per poll cycle, and every few seconds while short jobs
-// keep it busy: the heartbeat says which of them the operator cancelled.
-// One that holds none has nothing a cancel could stop or drop; it
-// heartbeats on its first round and then every IdleHeartbeatEvery, for the
-// server's poll interval and clock.
+// keep it busy: the heartbeat renews the queued runs on the server
+// (lease.go; more often when one has a short timeout) and says which of
+// them the operator cancelled. One that holds none has nothing to renew,
+// stop or drop; it heartbeats on its first round and then every
+// IdleHeartbeatEvery, for the server's poll interval and clock.
 func (a *agent) beatDue(holds bool) bool {
 	if a.interval == 0 || a.lastBeat.IsZero() {
 		return true
 	}
 	since := time.Since(a.lastBeat)
 	if holds {
-		return since >= min(a.interval, 2*beatEveryMax)/2
+		every := min(a.interval, 2*beatEveryMax) / 2
+		if a.renewEvery > 0 {
+			every = min(every, a.renewEvery)
+		}
+		return since >= every
 	}
 	return since >= IdleHeartbeatEvery
 }
@@ -496,14 +506,20 @@ type heartbeatReply struct {
 	ServerTime   time.Time `xmlrpc:"server_time"`
 	PollInterval int       `xmlrpc:"poll_interval"`
 	Cancel       []any     `xmlrpc:"cancel"` // run ids cancelled recently (see cancel.go)
+	Lost         []any     `xmlrpc:"lost"`   // held run ids declared lost (see lease.go)
 }
 
-// heartbeat logs clock skew (reports carry the agent's times), takes the
-// server's poll interval when none was configured, and learns which runs
-// were cancelled. Failure is not an error: the next poll will tell.
+// heartbeat names the queued runs (lease.go), logs clock skew (reports
+// carry the agent's times), takes the server's poll interval when none was
+// configured, and learns which runs were cancelled or lost. Failure is not
+// an error: the next poll will tell.
 func (a *agent) heartbeat(ctx context.Context) {
+	held, err := a.store.queuedRuns()
+	if err != nil {
+		a.log.Warn("cannot list the queue for the heartbeat", "err", err)
+	}
 	var hb heartbeatReply
-	a.beaten(&hb, a.rpc.Call(ctx, "agent.heartbeat", &hb))
+	a.beaten(&hb, a.callBeat(ctx, held, &hb))
 }
 
 // beaten takes in the outcome of an agent.heartbeat call: its result hb or
@@ -518,6 +534,7 @@ func (a *agent) beaten(hb *heartbeatReply, err error) {
 	}
 	a.lastBeat = time.Now()
 	a.learnCancels(parseRunIDs(hb.Cancel), "heartbeat")
+	a.learnLost(parseRunIDs(hb.Lost), "heartbeat")
 	if skew := time.Since(hb.ServerTime); !hb.ServerTime.IsZero() && (skew > time.Minute || skew < -time.Minute) {
 		a.log.Warn("clock differs from the server's; reported times will be off", "skew", skew.Round(time.Second))
 	}
@@ -556,9 +573,12 @@ func (a *agent) poll(ctx context.Context, beat bool) (int, error) {
 	var docs []string
 	if beat {
 		var hb heartbeatReply
-		hbCall := &client.Call{Method: "agent.heartbeat", Reply: &hb}
+		hbCall := &client.Call{Method: "agent.heartbeat", Args: a.beatArgs(queued), Reply: &hb}
 		getCall := &client.Call{Method: "agent.getJobs", Args: []any{room}, Reply: &docs}
 		a.rpc.Multicall(ctx, hbCall, getCall) // a failed request fails both calls
+		if len(hbCall.Args) > 0 {
+			a.refusesHeld(hbCall.Err) // an older server: the next heartbeat goes without
+		}
 		a.beaten(&hb, hbCall.Err)
 		err = a.checked("agent.getJobs", getCall.Err)
 	} else {
@@ -699,9 +719,9 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 		return nil // stopping: the job stays queued for the next start
 	}
 	log := a.log.With("job", j.ID, "run", j.Run, "name", j.Name)
-	stop, ok := a.cancels.begin(j.Run)
-	if !ok {
-		return a.dropCancelled(j.Run)
+	stop, note := a.cancels.begin(j.Run)
+	if note != "" {
+		return a.dropCancelled(j.Run, note)
 	}
 	defer a.cancels.end(j.Run)
 	started := time.Now().UTC()
@@ -719,8 +739,21 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 
 	stopBeat := make(chan struct{})
 	beatDone := make(chan struct{})
+	var keptAlive time.Time // keepAlive's last successful heartbeat, read once it is done
 	if a.active && !a.offline {
-		go a.keepAlive(ctx, min(max(a.interval, minKeepAlive), maxKeepAlive), stopBeat, beatDone)
+		every := min(max(a.interval, minKeepAlive), maxKeepAlive)
+		if a.renewEvery > 0 {
+			every = min(every, a.renewEvery)
+		}
+		held, err := a.store.queuedRuns() // this run and those waiting: fixed until it ends
+		if err != nil {
+			log.Warn("cannot list the queue for the heartbeats", "err", err)
+		}
+		first := every
+		if !a.lastBeat.IsZero() {
+			first = min(every, max(every-time.Since(a.lastBeat), 0))
+		}
+		go a.keepAlive(ctx, first, every, held, &keptAlive, stopBeat, beatDone)
 	} else {
 		close(beatDone)
 	}
@@ -740,19 +773,26 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 	}
 	close(stopBeat)
 	<-beatDone
+	if keptAlive.After(a.lastBeat) {
+		a.lastBeat = keptAlive
+	}
 	if a.deliverDone != nil {
 		if err := <-a.deliverDone; err != nil && !errors.Is(err, errNotActive) {
 			log.Debug("running report not delivered yet", "err", err)
 		}
 		a.deliverDone = nil
 	}
-	if a.cancels.end(j.Run) {
-		// Nothing final is reported: the server keeps the run cancelled.
-		if err := a.forgetCancelled(j.Run); err != nil {
-			return fmt.Errorf("forget cancelled run %d: %w", j.Run, err)
+	if note := a.cancels.end(j.Run); note != "" {
+		// Nothing final is reported: the server keeps the run cancelled (or
+		// failed, lost).
+		if err := a.forgetCancelled(j.Run, note); err != nil {
+			return fmt.Errorf("forget %s run %d: %w", note, j.Run, err)
 		}
-		log.Warn("job cancelled by the operator while it ran; its process group was stopped, nothing is reported",
-			"result", res.State, "reason", res.Reason, "duration", res.Finished.Sub(res.Started).Round(time.Millisecond))
+		msg := "job cancelled by the operator while it ran; its process group was stopped, nothing is reported"
+		if note == noteLost {
+			msg = "job declared lost by the server while it ran; its process group was stopped, nothing is reported"
+		}
+		log.Warn(msg, "result", res.State, "reason", res.Reason, "duration", res.Finished.Sub(res.Started).Round(time.Millisecond))
 		return nil
 	}
 	if res.Reason == ReasonInterrupted {
@@ -783,13 +823,17 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 }
 
 // keepAlive heartbeats while a job runs, since the agent makes no other
-// call then: the server keeps seeing the client, and through last_seen can
-// tell a long job from a dead agent, and the agent learns when the operator
-// cancels the job. Failures only get a debug line; the calls after the job
-// will tell if the server is gone.
-func (a *agent) keepAlive(ctx context.Context, every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+// call then, first after first and then every every, naming the held runs:
+// the server keeps seeing the client, and through last_seen can tell a
+// long job from a dead agent; it renews the runs waiting behind the job
+// (lease.go); and the agent learns when the operator cancels the job or a
+// held run was declared lost. It records its last successful heartbeat in
+// *last. Failures only get a debug line; the calls after the job will tell
+// if the server is gone.
+func (a *agent) keepAlive(ctx context.Context, first, every time.Duration, held []int64, last *time.Time,
+	stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTicker(every)
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
@@ -798,12 +842,15 @@ func (a *agent) keepAlive(ctx context.Context, every time.Duration, stop <-chan 
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			t.Reset(every)
 			var hb heartbeatReply
-			if err := a.rpc.Call(ctx, "agent.heartbeat", &hb); err != nil {
+			if err := a.callBeat(ctx, held, &hb); err != nil {
 				a.log.Debug("heartbeat during job", "err", err)
 				continue
 			}
+			*last = time.Now()
 			a.learnCancels(parseRunIDs(hb.Cancel), "heartbeat")
+			a.learnLost(parseRunIDs(hb.Lost), "heartbeat")
 		}
 	}
 }

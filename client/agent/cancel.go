@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,29 +35,37 @@ import (
 // within about one poll interval, and within 5–10 s while a job runs. An
 // agent that holds none has nothing to cancel, and heartbeats only every
 // IdleHeartbeatEvery (beatDue).
+//
+// Runs the server declared lost (lease.go) are learnt the same way, from
+// agent.heartbeat's lost list, and treated like cancelled ones: stopped or
+// dropped, nothing final reported (the server keeps them failed, reason
+// "lost"), done.log line "<run> lost".
 
 const (
 	cancelGrace  = 5 * time.Second  // SIGTERM → SIGKILL of a cancelled run's process group
 	maxKeepAlive = 10 * time.Second // heartbeat period ceiling while a job runs
 	beatEveryMax = 5 * time.Second  // between heartbeats while busy, at most
 	noteCancel   = "cancelled"      // done.log note of a cancelled run
+	noteLost     = "lost"           // done.log note of a run the server declared lost
 )
 
-// cancels gathers the cancelled run ids learnt from the server, from any
-// goroutine (the main loop, keepAlive, the background delivery of a
-// "running" report). The run in progress is stopped at once; the others wait
-// for the main loop (applyCancels), which alone touches the queue.
+// cancels gathers the run ids the server took back (cancelled by the
+// operator, or declared lost), learnt from any goroutine (the main loop,
+// keepAlive, the background delivery of a "running" report), each with its
+// done.log note (noteCancel, noteLost). The run in progress is stopped at
+// once; the others wait for the main loop (applyCancels), which alone
+// touches the queue.
 type cancels struct {
 	mu      sync.Mutex
 	current int64         // run being executed; 0 when none
 	stop    chan struct{} // closed to stop current
-	stopped bool
-	pending map[int64]bool // learnt, not applied yet
+	stopped string        // why current was stopped; "" while it may run
+	pending map[int64]string
 }
 
-// add records cancelled runs and stops the current one if it is among them.
-// It returns whether it stopped the current run.
-func (c *cancels) add(ids []int64) bool {
+// add records runs taken back with note and stops the current one if it is
+// among them. It returns whether it stopped the current run.
+func (c *cancels) add(ids []int64, note string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	hit := false
@@ -65,58 +74,58 @@ func (c *cancels) add(ids []int64) bool {
 			continue
 		}
 		if id == c.current && c.current != 0 {
-			if !c.stopped {
-				c.stopped, hit = true, true
+			if c.stopped == "" {
+				c.stopped, hit = note, true
 				close(c.stop)
 			}
 			continue
 		}
 		if c.pending == nil {
-			c.pending = map[int64]bool{}
+			c.pending = map[int64]string{}
 		}
-		c.pending[id] = true
+		if c.pending[id] == "" {
+			c.pending[id] = note
+		}
 	}
 	return hit
 }
 
 // begin makes run the current one. It returns the channel closed when the
-// run is cancelled, or false when the run was cancelled before it started.
-func (c *cancels) begin(run int64) (<-chan struct{}, bool) {
+// run is taken back, or, when the run was taken back before it started, the
+// note saying how.
+func (c *cancels) begin(run int64) (<-chan struct{}, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pending[run] {
+	if note := c.pending[run]; note != "" {
 		delete(c.pending, run)
-		return nil, false
+		return nil, note
 	}
-	c.current, c.stop, c.stopped = run, make(chan struct{}), false
-	return c.stop, true
+	c.current, c.stop, c.stopped = run, make(chan struct{}), ""
+	return c.stop, ""
 }
 
-// end closes the current run and says whether it was cancelled.
-func (c *cancels) end(run int64) bool {
+// end closes the current run and says why it was stopped ("": it was not).
+func (c *cancels) end(run int64) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.current != run {
-		return false
+		return ""
 	}
 	stopped := c.stopped
-	c.current, c.stop, c.stopped = 0, nil, false
+	c.current, c.stop, c.stopped = 0, nil, ""
 	return stopped
 }
 
-// take returns and forgets the cancelled runs not applied yet.
-func (c *cancels) take() []int64 {
+// take returns and forgets the runs taken back and not applied yet.
+func (c *cancels) take() map[int64]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.pending) == 0 {
 		return nil
 	}
-	ids := make([]int64, 0, len(c.pending))
-	for id := range c.pending {
-		ids = append(ids, id)
-	}
+	out := maps.Clone(c.pending)
 	clear(c.pending)
-	return ids
+	return out
 }
 
 // parseRunIDs reads an array of run ids as the server sends them: decimal
@@ -151,26 +160,40 @@ func (a *agent) learnCancels(ids []int64, via string) {
 	if len(ids) == 0 {
 		return
 	}
-	if a.cancels.add(ids) {
+	if a.cancels.add(ids, noteCancel) {
 		a.log.Warn("the operator cancelled the run in progress; stopping its process group", "via", via)
 	}
 }
 
-// applyCancels drops the cancelled runs the agent holds without running
-// them: queued ones, and reports still in the outbox. Main loop only.
+// learnLost takes the runs a heartbeat answer says the server declared
+// lost: the agent was silent for longer than their timeout and grace (cut
+// off from the server, or a server that does not know it holds them). The
+// server keeps them failed and would refuse their results.
+func (a *agent) learnLost(ids []int64, via string) {
+	if len(ids) == 0 {
+		return
+	}
+	if a.cancels.add(ids, noteLost) {
+		a.log.Warn("the server declared the run in progress lost; stopping its process group", "via", via)
+	}
+}
+
+// applyCancels drops the cancelled and lost runs the agent holds without
+// running them: queued ones, and reports still in the outbox. Main loop
+// only.
 func (a *agent) applyCancels() error {
-	for _, run := range a.cancels.take() {
-		if err := a.dropCancelled(run); err != nil {
+	for run, note := range a.cancels.take() {
+		if err := a.dropCancelled(run, note); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// dropCancelled forgets a cancelled run that is not running: its queue file,
-// its crash marker, its outbox entries. A run the agent does not hold is
-// ignored.
-func (a *agent) dropCancelled(run int64) error {
+// dropCancelled forgets a run taken back (note: noteCancel or noteLost)
+// that is not running: its queue file, its crash marker, its outbox
+// entries. A run the agent does not hold is ignored.
+func (a *agent) dropCancelled(run int64, note string) error {
 	s := a.store
 	queued, final, started := s.queued(run), s.finished(run), exists(s.startPath(run))
 	if !queued && !final && !started && !exists(s.markerPath(run)) {
@@ -178,19 +201,24 @@ func (a *agent) dropCancelled(run int64) error {
 		return nil // not ours (any more): ignored
 	}
 	switch {
+	case note == noteLost && final:
+		a.log.Warn("run declared lost by the server after it had finished here; its report is dropped, the server keeps it failed (lost)", "run", run)
+	case note == noteLost:
+		a.log.Warn("run declared lost by the server; dropped from the queue, never started", "run", run)
 	case final:
 		a.log.Info("run cancelled by the operator after it had finished here; its report is dropped, the server keeps it cancelled", "run", run)
 	default:
 		a.log.Info("run cancelled by the operator; dropped from the queue, never started", "run", run)
 	}
-	return a.forgetCancelled(run)
+	return a.forgetCancelled(run, note)
 }
 
-// forgetCancelled records run as cancelled in done.log, then removes what
-// the agent kept of it, in the crash-safe order of the package comment.
-func (a *agent) forgetCancelled(run int64) error {
+// forgetCancelled records run as taken back (note) in done.log, then
+// removes what the agent kept of it, in the crash-safe order of the package
+// comment.
+func (a *agent) forgetCancelled(run int64, note string) error {
 	s := a.store
-	if err := s.appendDoneNote(run, noteCancel); err != nil {
+	if err := s.appendDoneNote(run, note); err != nil {
 		return err
 	}
 	delete(a.pendingAck, run)

@@ -36,7 +36,15 @@
 // cancel list or from a report answered cancelled (see cancel.go): a running
 // one has its process group stopped (SIGTERM, then SIGKILL), a queued one is
 // dropped unrun, and nothing final is reported for either; done.log records
-// it as "<run> cancelled" before its files are removed.
+// it as "<run> cancelled" before its files are removed. A run the server
+// declared lost (its agent was silent past the job's timeout and the
+// server's grace) is learnt from agent.heartbeat's lost list and treated the
+// same way, done.log line "<run> lost".
+//
+// Every heartbeat of an agent that holds runs names the runs in its queue
+// (the ones waiting and the one running): the server restarts the loss
+// timer of those it still has as received, so a run waiting behind a long
+// job is not declared lost while the agent lives (lease.go).
 //
 // Each round with the server (talk) heartbeats when one is due (once per
 // poll interval, every few seconds while short jobs keep the agent busy),
@@ -63,6 +71,7 @@
 //	outbox/<run>.running.xml    "running" report (best effort; dropped once the final one exists)
 //	rejected/<run>.xml          reports the server refused as malformed (kept for the operator)
 //	done.log         ids of recently delivered runs, to recognise re-deliveries;
-//	                 "<run> cancelled" for a run the operator cancelled
+//	                 "<run> cancelled" for a run the operator cancelled,
+//	                 "<run> lost" for one the server declared lost
 //	work/<run>/      the script file and working directory of the run in progress
 package agent

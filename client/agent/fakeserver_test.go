@@ -46,6 +46,9 @@ type fakeServer struct {
 	failBeat    int            // answer the next n heartbeat with fault 500; -1: always
 	poison      string         // refuse (fault 409) any report batch with an output containing this
 	cancelIDs   []string       // agent.heartbeat's cancel: runs the operator cancelled
+	lostIDs     map[int64]bool // agent.heartbeat's lost: of the held runs named, these were declared lost
+	oldBeat     bool           // agent.heartbeat takes no param (a server older than held runs): fault 400
+	beats       []heldBeat     // every agent.heartbeat call, with the runs it named
 	cancelled   map[int64]bool // agent.reportStatus answers cancelled: true (and accepted) for these runs
 	// beforeReport, when set, is called with the status document of each
 	// agent.reportStatus call before it is handled, outside the lock (it
@@ -67,6 +70,19 @@ func newFakeServer(t *testing.T, stateDir string) *fakeServer {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// heldBeat is one agent.heartbeat call the fake server saw.
+type heldBeat struct {
+	at   time.Time
+	held []int64 // the runs it named
+}
+
+// heartbeats returns the agent.heartbeat calls seen so far.
+func (f *fakeServer) heartbeats() []heldBeat {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.beats)
 }
 
 func (f *fakeServer) url() string { return f.srv.URL + "/RPC2" }
@@ -289,6 +305,23 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		f.facts = facts
 		return map[string]any{"client_id": "1", "status": f.status}, nil
 	case "agent.heartbeat":
+		var held []int64
+		if len(call.Params) > 0 && call.Params[0].Array != nil {
+			for _, v := range call.Params[0].Array.Values {
+				id, _ := strconv.ParseInt(strings.TrimSpace(v.str()), 10, 64)
+				held = append(held, id)
+			}
+		}
+		f.beats = append(f.beats, heldBeat{at: time.Now(), held: held})
+		if f.oldBeat && len(call.Params) > 0 {
+			return nil, &fault{400, "wrong number of params: got 1, want 0"}
+		}
+		lost := []any{}
+		for _, id := range held {
+			if f.lostIDs[id] {
+				lost = append(lost, strconv.FormatInt(id, 10))
+			}
+		}
 		if f.failBeat != 0 {
 			if f.failBeat > 0 {
 				f.failBeat--
@@ -299,7 +332,7 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		for _, id := range f.cancelIDs {
 			cancel = append(cancel, id)
 		}
-		return map[string]any{"server_time": time.Now(), "poll_interval": 1, "cancel": cancel}, nil
+		return map[string]any{"server_time": time.Now(), "poll_interval": 1, "cancel": cancel, "lost": lost}, nil
 	case "agent.getJobs":
 		max, err := strconv.Atoi(strings.TrimSpace(call.Params[0].str()))
 		if err != nil || max < 1 || max > 1000 {

@@ -309,3 +309,48 @@ func (s *Store) CancelledRuns(ctx context.Context, clientID int64, since time.Ti
 	}
 	return out, nil
 }
+
+// renewSQL restarts the loss timer of the caller's ($2) received runs among
+// the ids $1, at $3. Like the dispatch statements (dispatch.go) it locks
+// the runs by primary key first and tests their state on the locked rows.
+var renewSQL = `
+	WITH cur AS MATERIALIZED (SELECT id, client_id, state, updated_at FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE)
+	UPDATE runs r SET updated_at = $3 FROM cur
+	WHERE r.id = cur.id AND cur.client_id = $2 AND ` + stateIn("cur.state", runstate.Renew) + ` AND cur.updated_at < $3`
+
+// RenewRuns restarts the loss timer of the received runs the agent holds.
+// The states are read first, without locks, so that a heartbeat whose runs
+// are all running (or none received any more) writes nothing; the UPDATE
+// re-tests the state of the runs it locked, so a run lost or reported in
+// between is left as it is.
+func (s *Store) RenewRuns(ctx context.Context, clientID int64, ids []int64, at time.Time) (db.RenewResult, error) {
+	var res db.RenewResult
+	if len(ids) == 0 {
+		return res, nil
+	}
+	var held []db.HeldRun
+	err := eachRow(ctx, s.pool, `SELECT id, state, reason FROM runs WHERE id = ANY($1) AND client_id = $2`,
+		[]any{ids, clientID}, func(rows pgx.Rows) error {
+			var h db.HeldRun
+			err := rows.Scan(&h.ID, &h.State, &h.Reason)
+			held = append(held, h)
+			return err
+		})
+	if err != nil {
+		return res, fmt.Errorf("renew runs of client %d: %w", clientID, classify(err))
+	}
+	renew, lost := db.SortHeld(held)
+	res.Lost = lost
+	if len(renew) == 0 {
+		return res, nil
+	}
+	err = s.retry(ctx, func() error {
+		tag, err := s.pool.Exec(ctx, renewSQL, renew, clientID, at.UnixNano())
+		res.Renewed = int(tag.RowsAffected())
+		return err
+	})
+	if err != nil {
+		return db.RenewResult{}, fmt.Errorf("renew runs of client %d: %w", clientID, classify(err))
+	}
+	return res, nil
+}

@@ -377,3 +377,60 @@ func (s *Store) CancelledRuns(ctx context.Context, clientID int64, since time.Ti
 	}
 	return out, nil
 }
+
+// heldSQL reads the state of the runs an agent says it holds, by primary
+// key (SEARCH r USING INTEGER PRIMARY KEY (rowid=?)), on the read pool.
+const heldSQL = `SELECT r.id, r.state, r.reason FROM runs r
+	WHERE r.id IN (SELECT value FROM json_each(?1)) AND r.client_id = ?2`
+
+// renewSQL restarts the loss timer of the caller's received runs among a
+// JSON array of ids.
+var renewSQL = writeStatement(`UPDATE runs SET updated_at = ?1
+	WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + stateIn("state", runstate.Renew) + ` AND updated_at < ?1`)
+
+// RenewRuns restarts the loss timer of the received runs the agent holds.
+// The states are read first on the read pool, so that a heartbeat whose
+// runs are all running (or none received any more) costs no write
+// transaction; the UPDATE repeats the state condition, so a run lost or
+// reported between the read and the write is left as it is.
+func (s *Store) RenewRuns(ctx context.Context, clientID int64, ids []int64, at time.Time) (db.RenewResult, error) {
+	var res db.RenewResult
+	if len(ids) == 0 {
+		return res, nil
+	}
+	rows, err := s.readRows(ctx, heldSQL, idArray(ids), clientID)
+	if err != nil {
+		return res, fmt.Errorf("renew runs of client %d: %w", clientID, err)
+	}
+	var held []db.HeldRun
+	for rows.Next() {
+		var h db.HeldRun
+		if err := rows.Scan(&h.ID, &h.State, &h.Reason); err != nil {
+			rows.Close()
+			return res, fmt.Errorf("renew runs of client %d: %w", clientID, err)
+		}
+		held = append(held, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("renew runs of client %d: %w", clientID, err)
+	}
+	renew, lost := db.SortHeld(held)
+	res.Lost = lost
+	if len(renew) == 0 {
+		return res, nil
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := s.txExec(ctx, tx, renewSQL, at.UnixNano(), idArray(renew), clientID)
+		if err != nil {
+			return err
+		}
+		n, err := r.RowsAffected()
+		res.Renewed = int(n)
+		return err
+	})
+	if err != nil {
+		return db.RenewResult{}, fmt.Errorf("renew runs of client %d: %w", clientID, err)
+	}
+	return res, nil
+}

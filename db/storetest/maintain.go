@@ -180,6 +180,71 @@ func testSweepLost(t *testing.T, s db.Store) {
 	}
 }
 
+// testRenewRuns: a received run waiting in the queue of an agent that
+// heartbeats is renewed and not lost; the same run of an agent that falls
+// silent is lost as before, and the agent learns it from its next renewal.
+func testRenewRuns(t *testing.T, s db.Store) {
+	ctx := context.Background()
+	c, other := mustClient(t, s, "c", true), mustClient(t, s, "other", true)
+	held := mustSubmit(t, s, "held", 0, c.ID)         // timeout 1m
+	silent := mustSubmit(t, s, "silent", 0, c.ID)     // not named by the agent
+	run := mustSubmit(t, s, "running", 0, c.ID)       // named, but running
+	theirs := mustSubmit(t, s, "theirs", 0, other.ID) // named by c, of another client
+	claimAt(t, s, c.ID, t0, 10*time.Hour, 1)
+	claimAt(t, s, other.ID, t0, 10*time.Hour, 1)
+	rHeld, rSilent, rRun, rTheirs := runOf(t, s, held.ID, c.ID), runOf(t, s, silent.ID, c.ID), runOf(t, s, run.ID, c.ID), runOf(t, s, theirs.ID, other.ID)
+	must(s.AckRuns(ctx, c.ID, []int64{rHeld.ID, rSilent.ID, rRun.ID}, t0))(t)
+	must(s.AckRuns(ctx, other.ID, []int64{rTheirs.ID}, t0))(t)
+	must(s.ReportRuns(ctx, c.ID, []db.Report{{RunID: rRun.ID, State: runstate.Running, StartedAt: t0.Add(10 * time.Second)}}, t0.Add(10*time.Second)))(t)
+	rSilent, rRun, rTheirs = mustRun(t, s, rSilent.ID), mustRun(t, s, rRun.ID), mustRun(t, s, rTheirs.ID)
+	grace := 30 * time.Second
+	names := []int64{rHeld.ID, rRun.ID, rTheirs.ID, 987654}
+
+	// The agent renews every 30 s; the run waits in its queue for 3 minutes,
+	// long past the 1m + 30s after its ack.
+	var lost []int64 // what the renewals list as lost
+	for at := t0.Add(30 * time.Second); !at.After(t0.Add(3 * time.Minute)); at = at.Add(30 * time.Second) {
+		res := must(s.RenewRuns(ctx, c.ID, names, at))(t)
+		if res.Renewed != 1 || !slices.Equal(res.Lost, lost) {
+			t.Fatalf("renewal at %v = %+v, want 1 renewed (the received run), lost %v", at.Sub(t0), res, lost)
+		}
+		if at == t0.Add(90*time.Second) {
+			// The runs nobody renews are lost; the running run's timer runs
+			// from its start report (t0+10s), so it is lost at t0+100s.
+			wantChanges(t, "sweep at 95s", sweepAt(t, s, db.SweepOptions{At: at.Add(5 * time.Second), Grace: grace}),
+				change(rSilent, runstate.Failed, db.ReasonLost), change(rTheirs, runstate.Failed, db.ReasonLost))
+			wantChanges(t, "sweep at 101s", sweepAt(t, s, db.SweepOptions{At: at.Add(11 * time.Second), Grace: grace}),
+				change(rRun, runstate.Failed, db.ReasonLost))
+			lost = []int64{rRun.ID} // the agent named it: it learns it was lost
+		}
+	}
+	r := mustRun(t, s, rHeld.ID)
+	if r.State != runstate.Received || !r.UpdatedAt.Equal(t0.Add(3*time.Minute)) {
+		t.Fatalf("renewed run = %+v, want received, updated at t0+3m", r)
+	}
+	wantChanges(t, "sweep within the grace of the last renewal", sweepAt(t, s, db.SweepOptions{At: t0.Add(4*time.Minute + 30*time.Second), Grace: grace}))
+
+	// A renewal older than the stored time changes nothing.
+	if res := must(s.RenewRuns(ctx, c.ID, []int64{rHeld.ID}, t0.Add(time.Minute)))(t); res.Renewed != 0 {
+		t.Fatalf("renewal in the past = %+v, want nothing renewed", res)
+	}
+	// The agent falls silent: lost once timeout and grace have passed since
+	// its last renewal, and its next renewal lists the run lost.
+	at := t0.Add(4*time.Minute + 31*time.Second)
+	wantChanges(t, "sweep past the last renewal's grace", sweepAt(t, s, db.SweepOptions{At: at, Grace: grace}),
+		change(r, runstate.Failed, db.ReasonLost))
+	res := must(s.RenewRuns(ctx, c.ID, append(names, rSilent.ID), at.Add(time.Second)))(t)
+	if want := []int64{rHeld.ID, rSilent.ID, rRun.ID}; res.Renewed != 0 || !slices.Equal(res.Lost, want) {
+		t.Fatalf("renewal after the losses = %+v, want none renewed, lost %v (not another client's run)", res, want)
+	}
+	if r := mustRun(t, s, rHeld.ID); r.State != runstate.Failed || !r.UpdatedAt.Equal(at) {
+		t.Fatalf("lost run after a renewal = %+v, want it unchanged", r)
+	}
+	if res := must(s.RenewRuns(ctx, c.ID, nil, at))(t); res.Renewed != 0 || len(res.Lost) != 0 {
+		t.Fatalf("renewal of nothing = %+v", res)
+	}
+}
+
 func testSweepExpire(t *testing.T, s db.Store) {
 	a, b := mustClient(t, s, "a", true), mustClient(t, s, "b", true)
 	exp := t0.Add(time.Hour)

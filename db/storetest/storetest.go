@@ -60,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"SchemaVersion", testSchemaVersion},
 		{"SweepLeaseExpiry", testSweepLease},
 		{"SweepLostRuns", testSweepLost},
+		{"RenewedRunsAreNotLost", testRenewRuns},
 		{"SweepExpiry", testSweepExpire},
 		{"SweepDryRun", testSweepDryRun},
 		{"ConcurrentSweepsChangeEachRunOnce", testSweepConcurrent},

@@ -1,10 +1,14 @@
 """Drive a live scirectl server with Python's standard xmlrpc.client.
 
-Environment: SCIRE_URL, SCIRE_CA, SCIRE_TOKEN, AGENT_CERT, AGENT_KEY.
+Environment: SCIRE_URL, SCIRE_CA, SCIRE_TOKEN, AGENT_CERT, AGENT_KEY, and
+WORKER_CERT, WORKER_KEY: a second agent identity, accepted by one test. The
+server runs with --lost-grace 1s --rescue-interval 200ms.
 This is a client we did not write: if it works, any conforming client does.
 """
 import os
+import re
 import ssl
+import time
 import unittest
 import xmlrpc.client
 
@@ -19,9 +23,9 @@ def operator(token=TOKEN, **kw):
     return xmlrpc.client.ServerProxy(URL, context=ctx, headers=headers, **kw)
 
 
-def agent():
+def agent(cert="AGENT_CERT", key="AGENT_KEY"):
     ctx = ssl.create_default_context(cafile=CA)
-    ctx.load_cert_chain(os.environ["AGENT_CERT"], os.environ["AGENT_KEY"])
+    ctx.load_cert_chain(os.environ[cert], os.environ[key])
     return xmlrpc.client.ServerProxy(URL, context=ctx)
 
 
@@ -101,6 +105,35 @@ class Interop(unittest.TestCase):
         with self.assertRaises(xmlrpc.client.Fault) as cm:
             a.agent.getJobs(5)
         self.assertEqual(cm.exception.faultCode, 402)
+
+    def test_agent_heartbeat_names_held_runs(self):
+        a, s = agent("WORKER_CERT", "WORKER_KEY"), operator()
+        res = a.agent.register({"hostname": "py-worker", "os": "linux", "arch": "amd64", "version": "py", "name": "py-worker"})
+        s.client.accept([res["client_id"]])
+        hb = a.agent.heartbeat()  # the form without the param, as older agents send it
+        self.assertEqual(hb["lost"], [])
+        self.assertIsInstance(hb["cancel"], list)
+        self.assertIn("lost", s.system.methodHelp("agent.heartbeat"))
+        for script in ("echo held", "echo silent"):
+            s.job.submit({"script": script, "targets": ["py-worker"], "timeout": 1})
+        runs = [re.search(r'\brun="(\d+)"', d).group(1) for d in a.agent.getJobs(5)]
+        self.assertEqual(len(runs), 2)
+        a.agent.ackJobs(runs)
+        held, silent = runs
+        # Timeout 1 s + grace 1 s: naming the held run every 0.3 s keeps it;
+        # the silent one is lost. Unknown ids are ignored.
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            hb = a.agent.heartbeat([held, "987654321"])
+            self.assertEqual(hb["lost"], [])
+            time.sleep(0.3)
+        hb = a.agent.heartbeat([held, silent])
+        self.assertEqual(hb["lost"], [silent])
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            a.agent.heartbeat(["not a run id"])
+        self.assertEqual(cm.exception.faultCode, 400)
+        done = a.agent.reportStatus('<status run="%s" state="succeeded" exit="0" started="2026-11-22T10:00:00Z" finished="2026-11-22T10:00:01Z"/>' % held)
+        self.assertTrue(done[0]["accepted"])
 
     def test_blacklisted_operation_is_405(self):
         s = operator()
