@@ -316,7 +316,7 @@ func (s *Store) CancelledRuns(ctx context.Context, clientID int64, since time.Ti
 var renewSQL = `
 	WITH cur AS MATERIALIZED (SELECT id, client_id, state, updated_at FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE)
 	UPDATE runs r SET updated_at = $3 FROM cur
-	WHERE r.id = cur.id AND cur.client_id = $2 AND ` + stateIn("cur.state", runstate.Renew) + ` AND cur.updated_at < $3`
+	WHERE r.id = cur.id AND cur.client_id = $2 AND ` + db.StateIn("cur.state", runstate.Renew) + ` AND cur.updated_at < $3`
 
 // RenewRuns restarts the loss timer of the received runs the agent holds.
 // The states are read first, without locks, so that a heartbeat whose runs

@@ -386,7 +386,7 @@ const heldSQL = `SELECT r.id, r.state, r.reason FROM runs r
 // renewSQL restarts the loss timer of the caller's received runs among a
 // JSON array of ids.
 var renewSQL = writeStatement(`UPDATE runs SET updated_at = ?1
-	WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + stateIn("state", runstate.Renew) + ` AND updated_at < ?1`)
+	WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + db.StateIn("state", runstate.Renew) + ` AND updated_at < ?1`)
 
 // RenewRuns restarts the loss timer of the received runs the agent holds.
 // The states are read first on the read pool, so that a heartbeat whose
