@@ -110,6 +110,16 @@ func (p *Policy) Check(user, permission string, c Client) Decision {
 	return p.check(user, permission, func(r *db.ACLRule) bool { return p.matchTarget(r, c) }, "on client "+c.Name)
 }
 
+// CheckEveryClient decides whether user may run a job needing permission
+// on every client, by a rule whose target is "*" (acl check USER PERM '*'
+// for a job permission).
+func (p *Policy) CheckEveryClient(user, permission string) Decision {
+	if err := p.ns.CheckJobPermission(permission); err != nil {
+		return Decision{Reason: "denied: " + err.Error()}
+	}
+	return p.check(user, permission, func(r *db.ACLRule) bool { return r.TargetKind == db.KindAny }, "on every client")
+}
+
 // CheckServer decides whether user may use an admin permission (such as
 // acl.write or client.accept). Those act on the server, not on a client, so
 // only rules whose target is "*" apply; a job permission is never granted

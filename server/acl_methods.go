@@ -236,7 +236,11 @@ func (s *Server) aclCheck(ctx context.Context, p xmlrpc.Params) (any, error) {
 	var d acl.Decision
 	if target == "*" || target == "" {
 		target = "*"
-		d = policy.CheckServer(user, perm)
+		if s.namespaces.Reserved(perm) {
+			d = policy.CheckServer(user, perm)
+		} else {
+			d = policy.CheckEveryClient(user, perm) // a job permission on every client
+		}
 	} else {
 		c, err := s.resolveClient(ctx, strings.TrimPrefix(target, "client:"))
 		if err != nil {

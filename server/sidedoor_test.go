@@ -116,8 +116,12 @@ func TestJobPermissionNeverGrantsAdmin(t *testing.T) {
 	wantFault(t, bob.Call(ctx, "user.token.create", nil, "admin"), 403)
 	var d api.ACLDecision
 	mustCall(t, bob, "acl.check", &d, "bob", "deploy", "*")
-	if d.Allowed || !strings.Contains(d.Reason, "not an admin permission") {
-		t.Fatalf("acl.check bob deploy * = %+v, want denied as a job permission", d)
+	if !d.Allowed || !strings.Contains(d.Reason, "allowed by rule") {
+		t.Fatalf("acl.check bob deploy * = %+v, want allowed on every client", d)
+	}
+	mustCall(t, bob, "acl.check", &d, "bob", "reboot", "*")
+	if d.Allowed || !strings.Contains(d.Reason, "on every client") {
+		t.Fatalf("acl.check bob reboot * = %+v, want denied on every client", d)
 	}
 	mustCall(t, bob, "acl.check", &d, "bob", "audit.read", "web1")
 	if d.Allowed || !strings.Contains(d.Reason, "admin permission") {
