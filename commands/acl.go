@@ -44,6 +44,15 @@ user.write, group.read, group.write, acl.read, acl.write, audit.read.`,
 	return cmd
 }
 
+// ruleTarget shows a rule's target; a client with its id, which is what
+// the rule names ("client:web#7"): a later client named web is another.
+func ruleTarget(r api.ACLRule) string {
+	if r.TargetID != "" {
+		return r.Target + "#" + r.TargetID
+	}
+	return r.Target
+}
+
 func printRules(ios *IOStreams, o *outputOptions, rs []api.ACLRule) error {
 	now := clock()
 	rows := make([][]string, len(rs))
@@ -52,7 +61,7 @@ func printRules(ios *IOStreams, o *outputOptions, rs []api.ACLRule) error {
 		if !r.Active {
 			active = "no"
 		}
-		rows[i] = []string{r.ID, r.Action, r.Subject, r.Permission, r.Target, active, dash(r.Note), dash(r.CreatedBy), ago(r.CreatedAt, now)}
+		rows[i] = []string{r.ID, r.Action, r.Subject, r.Permission, ruleTarget(r), active, dash(r.Note), dash(r.CreatedBy), ago(r.CreatedAt, now)}
 	}
 	return printTable(ios.Out, o, []string{"ID", "ACTION", "SUBJECT", "PERMISSION", "TARGET", "ACTIVE", "NOTE", "BY", "CREATED"}, rows)
 }
@@ -106,7 +115,7 @@ TARGET is client:NAME-OR-ID, group:NAME or *. Quote * in the shell.`,
 				return err
 			}
 			return show(ios, &r, got, func(got api.ACLRule) error {
-				fmt.Fprintf(ios.Out, "rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, got.Target)
+				fmt.Fprintf(ios.Out, "rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, ruleTarget(got))
 				return nil
 			})
 		},
