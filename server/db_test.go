@@ -246,7 +246,7 @@ func TestDBOperationsNeedDBAdmin(t *testing.T) {
 	addRule(t, admin, "bob", PermDBAdmin, "*", "allow")
 	var v DBVersion
 	mustCall(t, bob, "db.migrate", &v)
-	if v != (DBVersion{Version: 1, Latest: 1}) {
+	if v != (DBVersion{Version: 2, Latest: 2}) {
 		t.Fatalf("db.migrate = %+v", v)
 	}
 	if !slices.Contains(AdminPermissions, PermDBAdmin) || !slices.IsSorted(AdminPermissions) {
