@@ -223,7 +223,7 @@ func TestDBOffline(t *testing.T) {
 	}
 	out, _, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, off...)...)
 	var m struct{ Version, Latest, Before int }
-	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || m.Version != 1 || m.Latest != 1 || m.Before != 1 {
+	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || m.Version != 2 || m.Latest != 2 || m.Before != 2 {
 		t.Fatalf("db migrate -o json = %q (%v)", out, err)
 	}
 
@@ -262,7 +262,7 @@ func TestDBThroughServer(t *testing.T) {
 	}
 	out, errOut, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, conn...)...)
 	var v server.DBVersion
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (server.DBVersion{Version: 1, Latest: 1}) {
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (server.DBVersion{Version: 2, Latest: 2}) {
 		t.Fatalf("db migrate -o json: exit %d, %q %q", code, out, errOut)
 	}
 	// The server's heartbeat makes --offline refuse.
