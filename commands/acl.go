@@ -23,7 +23,11 @@ A rule is SUBJECT PERMISSION TARGET, allow or deny:
   SUBJECT     user:NAME, group:NAME (a user group) or * (anyone); a bare name is a user
   PERMISSION  the permission a job needs (run by default; job submit --permission),
               an admin permission, or * (any)
-  TARGET      client:NAME-OR-ID, group:NAME (a client group) or *; a bare name is a client
+  TARGET      client:REF, group:NAME (a client group) or *; a bare name is a client.
+              REF (an id, fingerprint or name of a registered client) is resolved
+              when the rule is written: the rule names that client's id, shown as
+              client:NAME#ID, and no later client with the same name. Deleting the
+              client deletes its rules.
 
 Deny wins over allow; with no matching rule the answer is deny. The built-in
 admin is allowed everything unless a deny rule names it (directly or through a
@@ -98,7 +102,8 @@ func newACLAddCmd(ios *IOStreams) *cobra.Command {
 		Short: "Add a rule (allow by default)",
 		Long: `Add a rule. SUBJECT is user:NAME, group:NAME or *; PERMISSION is a job
 permission (run), an admin permission (acl.write, client.accept, …) or *;
-TARGET is client:NAME-OR-ID, group:NAME or *. Quote * in the shell.`,
+TARGET is client:REF (id, fingerprint or name of a registered client, resolved
+now to its id), group:NAME or *. Quote * in the shell.`,
 		Example: `  scirectl acl add group:ops run group:web
   scirectl acl add --deny '*' run client:db1 --note "db1 is frozen"
   scirectl acl add user:alice acl.write '*'`,
