@@ -16,7 +16,6 @@ package acl
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -93,8 +92,8 @@ func closeOver(set map[string]bool, g string, parents map[string][]string) {
 	}
 }
 
-// Client names the target of a check: its id, and its name for rules that
-// name clients.
+// Client names the target of a check: its id, which rules naming a client
+// match, and its name for messages.
 type Client struct {
 	ID   int64
 	Name string
@@ -183,7 +182,9 @@ func (p *Policy) matchTarget(r *db.ACLRule, c Client) bool {
 	case db.KindAny:
 		return true
 	case db.KindClient:
-		return r.Target == c.Name || r.Target == strconv.FormatInt(c.ID, 10)
+		// By id alone, resolved when the rule was written: never by name,
+		// which a later client may carry, and ids are never reused.
+		return r.TargetID != 0 && r.TargetID == c.ID
 	case db.KindClientGroup:
 		return p.clientGroups[c.ID][r.Target]
 	}

@@ -12,6 +12,12 @@ func rule(id int64, sk, s, perm, tk, t string, allow bool) db.ACLRule {
 	return db.ACLRule{ID: id, SubjectKind: sk, Subject: s, Permission: perm, TargetKind: tk, Target: t, Allow: allow, Active: true}
 }
 
+// naming makes a client rule name the client with that id.
+func naming(r db.ACLRule, clientID int64) db.ACLRule {
+	r.TargetID = clientID
+	return r
+}
+
 func TestCheck(t *testing.T) {
 	web := Client{ID: 1, Name: "web1"}
 	dbc := Client{ID: 2, Name: "db1"}
@@ -19,8 +25,8 @@ func TestCheck(t *testing.T) {
 		Rules: []db.ACLRule{
 			rule(1, db.KindUserGroup, "ops", "run", db.KindClientGroup, "all", true),
 			rule(2, db.KindUserGroup, "interns", "*", db.KindClientGroup, "databases", false),
-			rule(3, db.KindUser, "bob", "reboot", db.KindClient, "web1", true),
-			rule(4, db.KindAny, "", "*", db.KindClient, "db1", false),
+			naming(rule(3, db.KindUser, "bob", "reboot", db.KindClient, "web1", true), 1),
+			naming(rule(4, db.KindAny, "", "*", db.KindClient, "db1", false), 2),
 			{ID: 5, SubjectKind: db.KindUser, Subject: "carol", Permission: "run", TargetKind: db.KindAny, Allow: true, Active: false},
 			rule(6, db.KindUser, "admin", "wipe", db.KindAny, "", false),
 		},
@@ -94,7 +100,7 @@ func TestCacheInvalidate(t *testing.T) {
 func TestCheckServer(t *testing.T) {
 	p := New(db.PolicyData{
 		Rules: []db.ACLRule{
-			rule(1, db.KindUser, "alice", "acl.write", db.KindClient, "web1", true),
+			naming(rule(1, db.KindUser, "alice", "acl.write", db.KindClient, "web1", true), 1),
 			rule(2, db.KindUserGroup, "auditors", "audit.read", db.KindAny, "", true),
 			rule(3, db.KindUser, "admin", "user.write", db.KindAny, "", false),
 			rule(4, db.KindAny, "", "client.delete", db.KindAny, "", false),
@@ -189,5 +195,30 @@ func TestNamespacesKeepAdminAndJobPermissionsApart(t *testing.T) {
 	}
 	if NewNamespaces(nil, nil).Reserved("acl.write") || (Namespaces{}).CheckJobPermission("audit.read") != nil {
 		t.Error("the zero Namespaces reserves names")
+	}
+}
+
+// A rule naming a client matches that client's id and nothing else: not a
+// later client carrying its name, nor one whose name is its id.
+func TestClientRulesMatchByIDOnly(t *testing.T) {
+	p := New(db.PolicyData{Rules: []db.ACLRule{
+		naming(rule(1, db.KindUser, "bob", "run", db.KindClient, "web1", true), 3),
+		rule(2, db.KindUser, "bob", "reboot", db.KindClient, "web1", true), // schema 2 could not resolve it
+	}})
+	for _, tc := range []struct {
+		c     Client
+		allow bool
+	}{
+		{Client{ID: 3, Name: "web1"}, true},
+		{Client{ID: 3, Name: "renamed"}, true},
+		{Client{ID: 4, Name: "web1"}, false}, // a successor with the same name
+		{Client{ID: 5, Name: "3"}, false},    // a name that reads as the id
+	} {
+		if d := p.Check("bob", "run", tc.c); d.Allowed != tc.allow {
+			t.Errorf("Check(bob, run, %+v) = %v (%s), want %v", tc.c, d.Allowed, d.Reason, tc.allow)
+		}
+		if d := p.Check("bob", "reboot", tc.c); d.Allowed {
+			t.Errorf("a client rule without a client id matched %+v: %s", tc.c, d.Reason)
+		}
 	}
 }

@@ -125,17 +125,20 @@ type Group struct {
 }
 
 // ACLRule is one access rule. Subject is "user:NAME", "group:NAME" or "*";
-// Target is "client:NAME-OR-ID", "group:NAME" or "*".
+// Target is "client:NAME" (with TargetID), "group:NAME" or "*".
 type ACLRule struct {
-	ID         string    `xmlrpc:"id" json:"id"`
-	Subject    string    `xmlrpc:"subject" json:"subject"`
-	Permission string    `xmlrpc:"permission" json:"permission"`
-	Target     string    `xmlrpc:"target" json:"target"`
-	Action     string    `xmlrpc:"action" json:"action"` // "allow" or "deny"
-	Active     bool      `xmlrpc:"active" json:"active"`
-	Note       string    `xmlrpc:"note" json:"note"`
-	CreatedBy  string    `xmlrpc:"created_by" json:"created_by"`
-	CreatedAt  time.Time `xmlrpc:"created_at" json:"created_at"`
+	ID         string `xmlrpc:"id" json:"id"`
+	Subject    string `xmlrpc:"subject" json:"subject"`
+	Permission string `xmlrpc:"permission" json:"permission"`
+	Target     string `xmlrpc:"target" json:"target"`
+	// TargetID is the id of the client a client:NAME target names (the
+	// rule matches it alone); empty for other targets.
+	TargetID  string    `xmlrpc:"target_id,omitempty" json:"target_id,omitempty"`
+	Action    string    `xmlrpc:"action" json:"action"` // "allow" or "deny"
+	Active    bool      `xmlrpc:"active" json:"active"`
+	Note      string    `xmlrpc:"note" json:"note"`
+	CreatedBy string    `xmlrpc:"created_by" json:"created_by"`
+	CreatedAt time.Time `xmlrpc:"created_at" json:"created_at"`
 }
 
 // ACLDecision is what acl.check answers.

@@ -23,7 +23,11 @@ A rule is SUBJECT PERMISSION TARGET, allow or deny:
   SUBJECT     user:NAME, group:NAME (a user group) or * (anyone); a bare name is a user
   PERMISSION  the permission a job needs (run by default; job submit --permission),
               an admin permission, or * (any)
-  TARGET      client:NAME-OR-ID, group:NAME (a client group) or *; a bare name is a client
+  TARGET      client:REF, group:NAME (a client group) or *; a bare name is a client.
+              REF (an id, fingerprint or name of a registered client) is resolved
+              when the rule is written: the rule names that client's id, shown as
+              client:NAME#ID, and no later client with the same name. Deleting the
+              client deletes its rules.
 
 Deny wins over allow; with no matching rule the answer is deny. The built-in
 admin is allowed everything unless a deny rule names it (directly or through a
@@ -51,6 +55,15 @@ every admin permission. Changing a user group's members needs acl.write.`,
 	return cmd
 }
 
+// ruleTarget shows a rule's target; a client with its id, which is what
+// the rule names ("client:web#7"): a later client named web is another.
+func ruleTarget(r api.ACLRule) string {
+	if r.TargetID != "" {
+		return r.Target + "#" + r.TargetID
+	}
+	return r.Target
+}
+
 func printRules(ios *IOStreams, o *outputOptions, rs []api.ACLRule) error {
 	now := clock()
 	rows := make([][]string, len(rs))
@@ -59,7 +72,7 @@ func printRules(ios *IOStreams, o *outputOptions, rs []api.ACLRule) error {
 		if !r.Active {
 			active = "no"
 		}
-		rows[i] = []string{r.ID, r.Action, r.Subject, r.Permission, r.Target, active, dash(r.Note), dash(r.CreatedBy), ago(r.CreatedAt, now)}
+		rows[i] = []string{r.ID, r.Action, r.Subject, r.Permission, ruleTarget(r), active, dash(r.Note), dash(r.CreatedBy), ago(r.CreatedAt, now)}
 	}
 	return printTable(ios.Out, o, []string{"ID", "ACTION", "SUBJECT", "PERMISSION", "TARGET", "ACTIVE", "NOTE", "BY", "CREATED"}, rows)
 }
@@ -96,7 +109,8 @@ func newACLAddCmd(ios *IOStreams) *cobra.Command {
 		Short: "Add a rule (allow by default)",
 		Long: `Add a rule. SUBJECT is user:NAME, group:NAME or *; PERMISSION is a job
 permission (run), an admin permission (acl.write, client.accept, …) or *;
-TARGET is client:NAME-OR-ID, group:NAME or *. Quote * in the shell.`,
+TARGET is client:REF (id, fingerprint or name of a registered client, resolved
+now to its id), group:NAME or *. Quote * in the shell.`,
 		Example: `  scirectl acl add group:ops run group:web
   scirectl acl add --deny '*' run client:db1 --note "db1 is frozen"
   scirectl acl add user:alice acl.write '*'`,
@@ -113,7 +127,7 @@ TARGET is client:NAME-OR-ID, group:NAME or *. Quote * in the shell.`,
 				return err
 			}
 			return show(ios, &r, got, func(got api.ACLRule) error {
-				fmt.Fprintf(ios.Out, "rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, got.Target)
+				fmt.Fprintf(ios.Out, "rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, ruleTarget(got))
 				return nil
 			})
 		},

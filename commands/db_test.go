@@ -149,7 +149,7 @@ func TestDBOffline(t *testing.T) {
 
 	// Change the data, then restore.
 	withStore(t, dir, func(s db.Store) {
-		if err := s.DeleteUser(ctx, "alice"); err != nil {
+		if _, err := s.DeleteUser(ctx, "alice"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.CreateUser(ctx, "bob"); err != nil {
@@ -198,7 +198,7 @@ func TestDBOffline(t *testing.T) {
 		t.Fatalf("db reset --offline --force: exit %d, %q %q", code, out, errOut)
 	}
 	var r server.DBReset
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.SchemaVersion != 1 || r.AdminTokenFile != filepath.Join(dir, "admin.token") {
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.SchemaVersion != 2 || r.AdminTokenFile != filepath.Join(dir, "admin.token") {
 		t.Fatalf("db reset -o json = %q (%v)", out, err)
 	}
 	if got := users(t, dir); !slices.Equal(got, []string{"admin"}) {
@@ -218,12 +218,12 @@ func TestDBOffline(t *testing.T) {
 	})
 
 	out, errOut, code = run(t, "", append([]string{"db", "migrate"}, off...)...)
-	if code != 0 || !strings.Contains(out, "schema version 1, latest 1: up to date") {
+	if code != 0 || !strings.Contains(out, "schema version 2, latest 2: up to date") {
 		t.Fatalf("db migrate --offline: exit %d, %q %q", code, out, errOut)
 	}
 	out, _, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, off...)...)
 	var m struct{ Version, Latest, Before int }
-	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || m.Version != 1 || m.Latest != 1 || m.Before != 1 {
+	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || m.Version != 2 || m.Latest != 2 || m.Before != 2 {
 		t.Fatalf("db migrate -o json = %q (%v)", out, err)
 	}
 
@@ -262,7 +262,7 @@ func TestDBThroughServer(t *testing.T) {
 	}
 	out, errOut, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, conn...)...)
 	var v server.DBVersion
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (server.DBVersion{Version: 1, Latest: 1}) {
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (server.DBVersion{Version: 2, Latest: 2}) {
 		t.Fatalf("db migrate -o json: exit %d, %q %q", code, out, errOut)
 	}
 	// The server's heartbeat makes --offline refuse.

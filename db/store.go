@@ -45,9 +45,11 @@ type Store interface {
 	TouchClients(ctx context.Context, seen map[int64]time.Time) error
 
 	// DeleteClient removes a client that is not active (revoke it first),
-	// with its group memberships and its runs; ErrConflict while the client
-	// is active or has a run in flight (sent, received or running).
-	DeleteClient(ctx context.Context, id int64) error
+	// with its group memberships, its runs and the ACL rules that name it
+	// (in the same transaction: a later client never inherits them), and
+	// returns those rules as they were; ErrConflict while the client is
+	// active or has a run in flight (sent, received or running).
+	DeleteClient(ctx context.Context, id int64) ([]ACLRule, error)
 
 	// Users and their bearer tokens (only hashes are stored).
 	EnsureUser(ctx context.Context, name string) (User, error)
@@ -55,8 +57,11 @@ type Store interface {
 	CreateUser(ctx context.Context, name string) (User, error)
 	UserByName(ctx context.Context, name string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
-	// DeleteUser removes a user with its tokens and group memberships.
-	DeleteUser(ctx context.Context, name string) error
+	// DeleteUser removes a user with its tokens, its group memberships and
+	// the ACL rules whose subject it is (in the same transaction: a later
+	// user of the same name never inherits them), and returns those rules
+	// as they were. The built-in admin is ErrInvalid.
+	DeleteUser(ctx context.Context, name string) ([]ACLRule, error)
 	CreateToken(ctx context.Context, userID int64, name string, hash []byte) (Token, error)
 	TokenByID(ctx context.Context, id int64) (Token, User, error)
 	ListTokens(ctx context.Context, userID int64) ([]Token, error)
@@ -67,7 +72,9 @@ type Store interface {
 	// Groups nest: a member of a child group is a member of the parent.
 	CreateGroup(ctx context.Context, kind, name, note string) (Group, error)
 	// DeleteGroup removes a group, its memberships and its nesting links;
-	// ErrConflict while an ACL rule names it.
+	// ErrConflict while an ACL rule names it (a group is named by rules
+	// deliberately, often by several: they are removed first, by hand, so
+	// a later group of the same name never inherits them).
 	DeleteGroup(ctx context.Context, kind, name string) error
 	Group(ctx context.Context, kind, name string) (Group, error)
 	ListGroups(ctx context.Context, kind string) ([]Group, error)
@@ -79,7 +86,10 @@ type Store interface {
 
 	// ACL rules. AddACLRule validates the rule (kinds, names present,
 	// a subject or target that names a user, group or client that exists)
-	// and returns it with its id.
+	// and returns it with its id. A client target is TargetID (the caller
+	// resolves a name or fingerprint first, and ErrNotFound is a client
+	// that does not exist); the store fills in Target with the client's
+	// name at that moment, for display.
 	AddACLRule(ctx context.Context, r ACLRule) (ACLRule, error)
 	RemoveACLRule(ctx context.Context, id int64) (ACLRule, error)
 	SetACLRuleActive(ctx context.Context, id int64, active bool) (ACLRule, error)
@@ -188,7 +198,13 @@ type Store interface {
 	Restore(ctx context.Context, path string) error
 	// Reset deletes every row of every table in one transaction, keeping
 	// the schema and its migration version: an empty store, as on first
-	// start, without the admin user (callers recreate it).
+	// start, without the admin user (callers recreate it). The id
+	// sequences are kept too: no id handed out before a reset is handed
+	// out again after it (audit copies, scripts and agents outside the
+	// database may still hold the old ones).
+	//
+	// Restore likewise never moves a sequence back: afterwards each is past
+	// both the highest id it had handed out before and the backup's.
 	Reset(ctx context.Context) error
 	// SchemaVersion is the migration version the database is at, and
 	// whether a migration to it failed half-way (dirty).
@@ -525,12 +541,17 @@ type ACLRule struct {
 	Subject     string // user or user-group name; "" for *
 	Permission  string // or "*"
 	TargetKind  string
-	Target      string // client name/id or client-group name; "" for *
+	Target      string // client name (display) or client-group name; "" for *
 	Allow       bool
 	Active      bool
 	Note        string
 	CreatedBy   string
 	CreatedAt   time.Time
+	// TargetID is the client a KindClient rule names, and all it matches:
+	// a later client with the same name, or (ids are never reused) any
+	// other client, is not matched. 0 for other kinds, and for a rule that
+	// schema version 2 could not resolve (it matches nothing).
+	TargetID int64
 }
 
 // Group is a named set of users or clients, possibly nesting other groups

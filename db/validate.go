@@ -41,6 +41,54 @@ func CheckName(what, name string) error {
 	return nil
 }
 
+// CheckNewName validates the name of a client, user or group being
+// created or registered: CheckName, and not a name that reads as an
+// identity: all decimal digits (an id) or 64 hex digits (a certificate
+// fingerprint). A reference such as "client:17" or "user:17" is looked up
+// as an id first, so a name that looks like one would name the wrong
+// object, or a different one later. Existing objects are not renamed;
+// only new names are held to this.
+func CheckNewName(what, name string) error {
+	if err := CheckName(what, name); err != nil {
+		return err
+	}
+	switch {
+	case IsDecimal(name):
+		return fmt.Errorf("%s name %q is all digits, which reads as an id: use a name with a letter in it: %w", what, name, ErrInvalid)
+	case IsFingerprint(name):
+		return fmt.Errorf("%s name %q is 64 hex digits, which reads as a certificate fingerprint: %w", what, name, ErrInvalid)
+	}
+	return nil
+}
+
+// IsDecimal reports a non-empty string of ASCII digits only.
+func IsDecimal(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// IsFingerprint reports 64 hex digits (either case): the form of a SHA-256
+// certificate fingerprint.
+func IsFingerprint(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckRule validates what can be checked without the database.
 func CheckRule(r ACLRule) error {
 	bad := func(format string, a ...any) error {
@@ -64,9 +112,11 @@ func CheckRule(r ACLRule) error {
 			return err
 		}
 	case KindClient:
+		// A client is named by id, resolved by the caller when the rule is
+		// written; Target is its name, for display, filled in by the store.
 		switch {
-		case r.Target == "":
-			return bad("target client name is empty")
+		case r.TargetID <= 0:
+			return bad("target client: no client id (resolve the client's name, id or fingerprint to its id first)")
 		case len(r.Target) > MaxTargetLen:
 			return bad("target client name is %d bytes, at most %d", len(r.Target), MaxTargetLen)
 		case !utf8.ValidString(r.Target) || strings.IndexFunc(r.Target, unicode.IsControl) >= 0:
@@ -78,6 +128,9 @@ func CheckRule(r ACLRule) error {
 		}
 	default:
 		return bad("target kind %q: want %s, %s or *", r.TargetKind, KindClient, KindClientGroup)
+	}
+	if r.TargetKind != KindClient && r.TargetID != 0 {
+		return bad("target client id %d given with target kind %s", r.TargetID, r.TargetKind)
 	}
 	switch p := r.Permission; {
 	case p == "":

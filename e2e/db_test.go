@@ -90,7 +90,7 @@ func TestDBMaintenanceCLI(t *testing.T) {
 	}
 	var v struct{ Version, Latest int }
 	srv.cliJSON(t, &v, "db", "migrate")
-	if v.Version != 1 || v.Latest != 1 {
+	if v.Version != 2 || v.Latest != 2 {
 		t.Fatalf("db migrate = %+v", v)
 	}
 

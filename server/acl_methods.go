@@ -17,12 +17,14 @@ func (s *Server) aclOperations() []Operation {
 	return []Operation{
 		{Name: "acl.list", Class: gate.NonModifier, caller: byOperator, Permission: PermACLRead, handler: s.aclList,
 			Signature: []string{"array"},
-			Help:      "List the ACL rules in id order: [{id, subject, permission, target, action, active, note, created_by, created_at}]."},
+			Help: "List the ACL rules in id order: [{id, subject, permission, target, target_id?, action, active, note, created_by, created_at}]. " +
+				"A client target shows as client:NAME (its name when the rule was written) with target_id, the client's id, which is what the rule matches."},
 		{Name: "acl.add", Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclAdd,
 			Signature: []string{"struct", "struct"},
 			Help: "Add a rule. Param: struct {subject: \"user:NAME\" | \"group:NAME\" (a user group) | \"*\" (a bare name is a user), " +
 				"permission: a job permission such as run, an admin permission such as acl.write, or \"*\", " +
-				"target: \"client:NAME-OR-ID\" | \"group:NAME\" (a client group) | \"*\" (a bare name is a client; admin permissions need \"*\"), " +
+				"target: \"client:ID-FINGERPRINT-OR-NAME\" (a registered client, pending ones included, resolved now to its id: the rule names that client only) | " +
+				"\"group:NAME\" (a client group) | \"*\" (a bare name is a client; admin permissions need \"*\"), " +
 				"action: allow | deny (default allow), note, active (bool, default true)}. Deny wins over allow; no rule means deny."},
 		{Name: "acl.remove", Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclRemove,
 			Signature: []string{"struct", "string"},
@@ -52,10 +54,24 @@ func apiRule(r db.ACLRule) api.ACLRule {
 	switch r.TargetKind {
 	case db.KindClient:
 		out.Target = "client:" + r.Target
+		if r.TargetID != 0 {
+			out.TargetID = strconv.FormatInt(r.TargetID, 10)
+		}
 	case db.KindClientGroup:
 		out.Target = "group:" + r.Target
 	}
 	return out
+}
+
+// describeRule renders a rule for messages and the audit trail:
+// "rule 3 (allow user:alice run on client:web #7)".
+func describeRule(r db.ACLRule) string {
+	a := apiRule(r)
+	target := a.Target
+	if r.TargetKind == db.KindClient {
+		target += " #" + a.TargetID
+	}
+	return fmt.Sprintf("rule %d (%s %s %s on %s)", r.ID, a.Action, a.Subject, r.Permission, target)
 }
 
 // parseSubject reads "user:NAME", "group:NAME", "*" or a bare user name.
@@ -141,6 +157,16 @@ func (s *Server) aclAdd(ctx context.Context, p xmlrpc.Params) (any, error) {
 	}
 	if err := s.namespaces.CheckRulePermission(r.Permission, r.TargetKind == db.KindAny); err != nil {
 		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "acl.add: permission: %v", err)
+	}
+	if r.TargetKind == db.KindClient {
+		// Resolved now, once: the rule names this client's id, and no
+		// client that later carries the same name (or, ids being never
+		// reused, any other client) is matched by it.
+		c, err := s.resolveClient(ctx, r.Target)
+		if err != nil {
+			return nil, err
+		}
+		r.TargetID, r.Target = c.ID, c.Name
 	}
 	if action, ok, err := in.String("action"); err != nil {
 		return nil, err

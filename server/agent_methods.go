@@ -23,6 +23,8 @@ func (s *Server) agentOperations() []Operation {
 			Signature: []string{"struct", "struct"},
 			Help: "Register the calling agent, identified by its client certificate's SHA-256 fingerprint. " +
 				"Param: struct of facts {hostname, os, arch, version, name?, mode? (poll|daemon), callback_url? (daemon mode)}. " +
+				"The name (default: the hostname) follows the rules of every name (docs/limits.md), and must not be all digits or 64 hex digits " +
+				"(it would read as an id or a fingerprint): fault 400 naming the field. " +
 				"A new fingerprint becomes a pending client; registering again updates the facts and never changes the status. " +
 				"Returns {client_id: string, status: pending|active|rejected|revoked}."},
 		{Name: "agent.getJobs", Class: gate.NonModifier, caller: byAgent, handler: s.agentGetJobs,
@@ -92,8 +94,16 @@ func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error
 	if reg.Hostname == "" {
 		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: facts.hostname: required")
 	}
+	field := "facts.name"
 	if reg.Name == "" {
-		reg.Name = reg.Hostname
+		reg.Name, field = reg.Hostname, "facts.hostname"
+	}
+	// The client's name is a name like any other (an operator types it
+	// back in client:NAME), and must not read as an id or a fingerprint,
+	// which references try first.
+	if err := checkNewName(field, reg.Name); err != nil {
+		f := err.(*xmlrpc.Fault)
+		return nil, xmlrpc.Faultf(f.Code, "agent.register: %s (the client's name; send facts.name to choose another)", f.Message)
 	}
 	switch reg.Mode {
 	case db.ModePoll:

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/scirectl/scirectl/api"
@@ -31,6 +32,8 @@ func (s *Server) clientOperations() []Operation {
 		{Name: "client.delete", Class: gate.Modifier, caller: byOperator, Permission: PermClientDelete, handler: s.clientDelete,
 			Signature: []string{"array", "array"},
 			Help: "Delete clients that are not active (revoke them first), with their runs and group memberships. " +
+				"The ACL rules naming a client go with it, in the same transaction, and the audit record of the delete lists them; " +
+				"ids are never reused, so no later client is named by them. " +
 				"Param: array of client ids, names or fingerprints. Returns the deleted clients. Fault 409 for an active client or one with a run in flight."},
 	}
 }
@@ -99,11 +102,17 @@ func (s *Server) clientSetStatus(to db.ClientStatus) xmlrpc.Handler {
 }
 
 func (s *Server) clientDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
+	deleted := false
 	res, err := s.eachClient(func(ctx context.Context, c db.Client) (db.Client, error) {
-		return c, s.store.DeleteClient(ctx, c.ID)
+		gone, err := s.store.DeleteClient(ctx, c.ID)
+		if err == nil {
+			deleted = true
+			noteRemovedRules(ctx, fmt.Sprintf("client %d (%s)", c.ID, c.Name), gone)
+		}
+		return c, err
 	})(ctx, p)
-	if err == nil {
-		s.policy.Invalidate() // group memberships went with the clients
+	if deleted {
+		s.policy.Invalidate() // group memberships and rules went with the clients
 	}
 	return res, err
 }

@@ -82,7 +82,7 @@ func TestDBBackupRestore(t *testing.T) {
 	setSchemaVersion(t, other, 42)
 	err := admin.Call(ctx, "db.restore", nil, other)
 	wantFault(t, err, 400)
-	if !strings.Contains(err.Error(), "backup has schema version 42, this server has 1") {
+	if !strings.Contains(err.Error(), "backup has schema version 42, this server has 2") {
 		t.Fatalf("restore of another version: %v", err)
 	}
 	if got := userNames(t, admin); !slices.Equal(got, []string{"admin", "bob"}) || jobCount(t, admin) != 2 {
@@ -91,7 +91,7 @@ func TestDBBackupRestore(t *testing.T) {
 
 	var r DBRestore
 	mustCall(t, admin, "db.restore", &r, path)
-	if r.Path != path || r.SchemaVersion != 1 || r.AdminTokenRenewed || r.AdminTokenFile != h.paths.AdminToken() {
+	if r.Path != path || r.SchemaVersion != 2 || r.AdminTokenRenewed || r.AdminTokenFile != h.paths.AdminToken() {
 		t.Fatalf("db.restore = %+v", r)
 	}
 	// Data as at the backup; the admin token (known to the backup) still
@@ -185,7 +185,7 @@ func TestDBReset(t *testing.T) {
 
 	var res DBReset
 	mustCall(t, admin, "db.reset", &res, "reset")
-	if res.SchemaVersion != 1 || res.AdminTokenFile != h.paths.AdminToken() {
+	if res.SchemaVersion != 2 || res.AdminTokenFile != h.paths.AdminToken() {
 		t.Fatalf("db.reset = %+v", res)
 	}
 	// Every token went: the old admin token and alice's are refused; the
@@ -246,7 +246,7 @@ func TestDBOperationsNeedDBAdmin(t *testing.T) {
 	addRule(t, admin, "bob", PermDBAdmin, "*", "allow")
 	var v DBVersion
 	mustCall(t, bob, "db.migrate", &v)
-	if v != (DBVersion{Version: 1, Latest: 1}) {
+	if v != (DBVersion{Version: 2, Latest: 2}) {
 		t.Fatalf("db.migrate = %+v", v)
 	}
 	if perms := h.srv.AdminPermissions(); !slices.Contains(perms, PermDBAdmin) || !slices.IsSorted(perms) {

@@ -21,7 +21,7 @@ func (s *Server) groupOperations() []Operation {
 			Help:      "Create a group. Params: kind, name, optional note. " + kinds + "the two kinds have separate names. " + groupPerms},
 		{Name: "group.delete", Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupDelete,
 			Signature: []string{"struct", "string", "string"},
-			Help:      "Delete a group with its memberships. Params: kind, name. Fault 409 while an ACL rule names it. " + groupPerms},
+			Help:      "Delete a group with its memberships. Params: kind, name. Fault 409 while an ACL rule names it (remove those rules first, so a later group of the same name inherits none). " + groupPerms},
 		{Name: "group.list", Class: gate.NonModifier, caller: byOperator, Permission: PermGroupRead, handler: s.groupList,
 			Signature: []string{"array", "string"},
 			Help:      "List groups with their direct members and nested groups. Param: optional kind (default: both)."},
@@ -102,7 +102,7 @@ func (s *Server) groupCreate(ctx context.Context, p xmlrpc.Params) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkName("name", name); err != nil {
+	if err := checkNewName("name", name); err != nil {
 		return nil, err
 	}
 	var note string

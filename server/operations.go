@@ -176,11 +176,42 @@ func (s *Server) intercept(ctx context.Context, method string, p xmlrpc.Params, 
 		return nil, err
 	}
 	defer a.done()
-	res, err = next(a.ctx, p)
+	note := &auditNote{}
+	res, err = next(context.WithValue(a.ctx, auditNoteKey{}, note), p)
 	if a.audited(err) {
-		s.audit(a.callerCtx, a.who, method, p, err)
+		s.audit(a.callerCtx, a.who, method, p, err, note.String())
 	}
 	return res, err
+}
+
+// auditNote collects what a handler adds to the audit record of its call:
+// what went with it that the parameters do not say (the ACL rules a delete
+// removed).
+type auditNote struct{ parts []string }
+
+type auditNoteKey struct{}
+
+func (n *auditNote) String() string { return strings.Join(n.parts, "; ") }
+
+// noteAudit adds a line to the audit record of the call ctx belongs to (a
+// no-op outside intercept).
+func noteAudit(ctx context.Context, line string) {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		n.parts = append(n.parts, line)
+	}
+}
+
+// noteRemovedRules records in the call's audit record which ACL rules went
+// with a deleted client or user, each as acl.list would show it.
+func noteRemovedRules(ctx context.Context, what string, rules []db.ACLRule) {
+	if len(rules) == 0 {
+		return
+	}
+	descs := make([]string, len(rules))
+	for i, r := range rules {
+		descs[i] = describeRule(r)
+	}
+	noteAudit(ctx, fmt.Sprintf("deleting %s removed ACL rules: %s", what, strings.Join(descs, ", ")))
 }
 
 // interceptBatch is intercept for a run of consecutive calls of one method
@@ -218,7 +249,7 @@ func (s *Server) interceptBatch(ctx context.Context, method string, ps []xmlrpc.
 	req.Fault = 0
 	for i, err := range errs {
 		if a.audited(err) {
-			s.audit(a.callerCtx, a.who, method, ps[i], err)
+			s.audit(a.callerCtx, a.who, method, ps[i], err, "")
 		}
 		if err != nil {
 			f := s.toFault(ctx, method, err)
@@ -323,14 +354,17 @@ func (s *Server) admit(ctx context.Context, method string, p xmlrpc.Params) (*ad
 }
 
 // audit records a state-changing operator operation with its outcome.
-func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params, opErr error) {
-	outcome, detail := "ok", ""
+func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params, opErr error, note string) {
+	outcome, detail := "ok", note
 	var f *xmlrpc.Fault
 	if errors.As(opErr, &f) && f.Code == xmlrpc.CodeForbidden {
 		return // every refusal is recorded, once, where it is decided
 	}
 	if opErr != nil {
 		outcome, detail = "error", opErr.Error()
+		if note != "" {
+			detail += "; " + note // what the call did before it failed
+		}
 	}
 	s.record(ctx, db.Operation{Actor: who, Name: method, Target: describeParams(p), Outcome: outcome, Detail: detail})
 }

@@ -25,7 +25,8 @@ func (s *Server) userOperations() []Operation {
 		{Name: "user.delete", Class: gate.Modifier, caller: byOperator, Permission: PermUserWrite, handler: s.userDelete,
 			Signature: []string{"struct", "string"},
 			Help: "Delete an operator with its tokens and group memberships. Param: user name. " +
-				"Fault 400 for admin; 409 while an ACL rule names the user (remove the rules first)."},
+				"The ACL rules whose subject is the user go with it, in the same transaction, and the audit record of the delete lists them " +
+				"(a user created later under the same name inherits nothing). Fault 400 for admin."},
 		{Name: "user.token.create", Class: gate.Modifier, caller: byOperator, handler: s.tokenCreate, Checks: []string{PermUserWrite},
 			Signature: []string{"struct", "string", "string"},
 			Help: "Create a bearer token. Params: optional user name (default: the caller; another user needs user.write), optional token name. " +
@@ -61,6 +62,22 @@ func checkName(field, name string) error {
 	return nil
 }
 
+// checkNewName is checkName for the name of a user or group being created,
+// which also must not read as an id (all digits) or a certificate
+// fingerprint (64 hex digits): references try those first.
+func checkNewName(field, name string) error {
+	if err := checkName(field, name); err != nil {
+		return err
+	}
+	switch {
+	case db.IsDecimal(name):
+		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: %q is all digits, which reads as an id: use a name with a letter in it", field, name)
+	case db.IsFingerprint(name):
+		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: %q is 64 hex digits, which reads as a certificate fingerprint", field, name)
+	}
+	return nil
+}
+
 func (s *Server) userAdd(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(1, 2); err != nil {
 		return nil, err
@@ -69,7 +86,7 @@ func (s *Server) userAdd(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkName("user", name); err != nil {
+	if err := checkNewName("user", name); err != nil {
 		return nil, err
 	}
 	tokenName, noToken := "", false
@@ -164,10 +181,12 @@ func (s *Server) userDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteUser(ctx, name); err != nil {
+	gone, err := s.store.DeleteUser(ctx, name)
+	if err != nil {
 		return nil, err
 	}
 	s.policy.Invalidate()
+	noteRemovedRules(ctx, "user "+strconv.Quote(name), gone)
 	return api.User{Name: u.Name, CreatedAt: u.CreatedAt, Groups: []string{}}, nil
 }
 

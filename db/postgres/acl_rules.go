@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,14 +14,14 @@ import (
 )
 
 const (
-	ruleCols = `id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at`
+	ruleCols = `id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at, COALESCE(target_id, 0)`
 )
 
 func scanRule(row pgx.Row) (db.ACLRule, error) {
 	var r db.ACLRule
 	var created int64
 	err := row.Scan(&r.ID, &r.SubjectKind, &r.Subject, &r.Permission, &r.TargetKind, &r.Target,
-		&r.Allow, &r.Active, &r.Note, &r.CreatedBy, &created)
+		&r.Allow, &r.Active, &r.Note, &r.CreatedBy, &created, &r.TargetID)
 	r.CreatedAt = ti(created)
 	return r, err
 }
@@ -37,9 +39,10 @@ func ruleIDs(ctx context.Context, q queryer, cond string, arg any) ([]int64, err
 	return ids, err
 }
 
-// AddACLRule validates and stores a rule. A subject user, user group or
-// target client group must exist (ErrNotFound otherwise); a target client
-// may name a machine that is not enrolled yet. The rows it names are
+// AddACLRule validates and stores a rule. A subject user, user group,
+// target client group or target client (by id) must exist (ErrNotFound
+// otherwise); a client target is stored as its id, with the client's name
+// for display. The rows it names are
 // share-locked until the rule is in, so a concurrent delete of the user or
 // group either sees the rule or is seen to have happened first.
 func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error) {
@@ -65,15 +68,23 @@ func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error
 		if err != nil {
 			return err
 		}
-		if r.TargetKind == db.KindClientGroup {
+		switch r.TargetKind {
+		case db.KindClientGroup:
 			if _, err := groupID(ctx, tx, clientGroupTables, r.Target, "FOR SHARE"); err != nil {
+				return err
+			}
+		case db.KindClient:
+			err := tx.QueryRow(ctx, `SELECT name FROM clients WHERE id = $1 FOR SHARE`, r.TargetID).Scan(&r.Target)
+			if noRows(err) {
+				return notFound("target client", r.TargetID)
+			} else if err != nil {
 				return err
 			}
 		}
 		return tx.QueryRow(ctx, `
-			INSERT INTO acl_rules (subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-			r.SubjectKind, r.Subject, r.Permission, r.TargetKind, r.Target, r.Allow, r.Active, r.Note, r.CreatedBy, r.CreatedAt.UnixNano()).
+			INSERT INTO acl_rules (subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at, target_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+			r.SubjectKind, r.Subject, r.Permission, r.TargetKind, r.Target, r.Allow, r.Active, r.Note, r.CreatedBy, r.CreatedAt.UnixNano(), nullID(r.TargetID)).
 			Scan(&r.ID)
 	})
 	if err != nil {
@@ -121,5 +132,26 @@ func listRules(ctx context.Context, q queryer) ([]db.ACLRule, error) {
 		out = append(out, r)
 		return err
 	})
+	return out, err
+}
+
+// nullID stores an absent id (0) as NULL.
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// removeRules deletes the rules matching a condition (a constant SQL
+// fragment with one parameter, $1) and returns them as they were, by id.
+func removeRules(ctx context.Context, tx pgx.Tx, cond string, arg any) ([]db.ACLRule, error) {
+	var out []db.ACLRule
+	err := eachRow(ctx, tx, `DELETE FROM acl_rules WHERE `+cond+` RETURNING `+ruleCols, []any{arg}, func(rows pgx.Rows) error {
+		r, err := scanRule(rows)
+		out = append(out, r)
+		return err
+	})
+	slices.SortFunc(out, func(a, b db.ACLRule) int { return cmp.Compare(a.ID, b.ID) })
 	return out, err
 }

@@ -31,6 +31,9 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 	if r.Fingerprint == "" {
 		return db.Client{}, fmt.Errorf("register client: empty fingerprint: %w", db.ErrInvalid)
 	}
+	if err := db.CheckNewName("client", r.Name); err != nil {
+		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, err)
+	}
 	if r.Mode == "" {
 		r.Mode = db.ModePoll
 	}
@@ -175,10 +178,13 @@ func (s *Store) TouchClients(ctx context.Context, seen map[int64]time.Time) erro
 }
 
 // DeleteClient removes a client that is not active, with its runs and group
-// memberships (foreign keys cascade). ACL rules that name the client stay:
-// they name a machine, which may enroll again. The client's row and all its
+// memberships (foreign keys cascade) and the ACL rules that name it, in the
+// same transaction; it returns those rules as they were. Ids are never
+// reused, so no later client could match them, but a rule naming a client
+// that is gone would only mislead. The client's row and all its
 // runs are locked first, so no daemon can send one of them meanwhile.
-func (s *Store) DeleteClient(ctx context.Context, id int64) error {
+func (s *Store) DeleteClient(ctx context.Context, id int64) ([]db.ACLRule, error) {
+	var removed []db.ACLRule
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var status db.ClientStatus
 		err := tx.QueryRow(ctx, `SELECT status FROM clients WHERE id = $1 FOR UPDATE`, id).Scan(&status)
@@ -212,11 +218,14 @@ func (s *Store) DeleteClient(ctx context.Context, id int64) error {
 			return fmt.Errorf("client %d has runs in flight (%s): cancel them or let them finish first: %w",
 				id, strings.Join(inflight, ", "), db.ErrConflict)
 		}
+		if removed, err = removeRules(ctx, tx, `target_kind = 'client' AND target_id = $1`, id); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete client: %w", classify(err))
+		return nil, fmt.Errorf("delete client: %w", classify(err))
 	}
-	return nil
+	return removed, nil
 }

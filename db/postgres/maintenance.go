@@ -279,6 +279,26 @@ func (s *Store) backupTo(ctx context.Context, abs string) error {
 			if err := copyToSQLite(ctx, tx, ltx, t); err != nil {
 				return fmt.Errorf("copy %s: %w", t.name, err)
 			}
+			// The backup's sequence is the highest id ever handed out, not
+			// the highest one left, so a restore of it never reuses one.
+			seq, err := idSequence(ctx, tx, t.name)
+			if err != nil {
+				return fmt.Errorf("the id sequence of %s: %w", t.name, err)
+			}
+			if seq == "" {
+				continue
+			}
+			high, err := idHighWater(ctx, tx, seq)
+			if err != nil {
+				return fmt.Errorf("the id sequence of %s: %w", t.name, err)
+			}
+			if _, err := ltx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) SELECT ?, 0
+				WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)`, t.name, t.name); err != nil {
+				return fmt.Errorf("the id sequence of %s: %w", t.name, err)
+			}
+			if _, err := ltx.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?`, high, t.name); err != nil {
+				return fmt.Errorf("the id sequence of %s: %w", t.name, err)
+			}
 		}
 		return ltx.Commit()
 	})
@@ -362,6 +382,31 @@ func checkBackupFile(abs string) error {
 	return nil
 }
 
+// sqliteSequences reads an SQLite database's AUTOINCREMENT high-water
+// marks (sqlite_sequence): the highest id each table ever handed out.
+func sqliteSequences(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}) (map[string]int64, error) {
+	out := map[string]int64{}
+	rows, err := q.QueryContext(ctx, `SELECT name, seq FROM sqlite_sequence`)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return out, nil // no AUTOINCREMENT table ever got a row
+		}
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var seq int64
+		if err := rows.Scan(&name, &seq); err != nil {
+			return nil, err
+		}
+		out[name] = seq
+	}
+	return out, rows.Err()
+}
+
 func sqliteVersion(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }) (uint, bool, error) {
@@ -412,6 +457,10 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
 	}
+	bkSeqs, err := sqliteSequences(ctx, ltx)
+	if err != nil {
+		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
+	}
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		cur, _, err := schemaVersion(ctx, tx)
 		if err != nil {
@@ -431,16 +480,36 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 		if _, err := tx.Exec(ctx, `SET CONSTRAINTS ALL DEFERRED`); err != nil {
 			return err
 		}
-		if err := truncate(ctx, tx, false); err != nil {
+		// Each sequence ends past the ids it handed out before, those
+		// the backup's database had handed out, and the rows restored.
+		high := map[string]int64{}
+		seqs := map[string]string{}
+		for _, t := range tables {
+			if !slices.ContainsFunc(t.columns, func(c column) bool { return c.name == "id" }) {
+				continue
+			}
+			seq, err := idSequence(ctx, tx, t.name)
+			if err != nil {
+				return fmt.Errorf("the id sequence of %s: %w", t.name, err)
+			} else if seq == "" {
+				return fmt.Errorf("table %s has an id column but no id sequence", t.name)
+			}
+			if high[t.name], err = idHighWater(ctx, tx, seq); err != nil {
+				return fmt.Errorf("the id sequence of %s: %w", t.name, err)
+			}
+			seqs[t.name] = seq
+			high[t.name] = max(high[t.name], bkSeqs[t.name])
+		}
+		if err := truncate(ctx, tx); err != nil {
 			return err
 		}
 		for _, t := range tables {
 			if err := copyFromSQLite(ctx, ltx, tx, t); err != nil {
 				return fmt.Errorf("copy %s: %v: %w", t.name, err, db.ErrInvalid)
 			}
-			if slices.ContainsFunc(t.columns, func(c column) bool { return c.name == "id" }) {
-				_, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), GREATEST(COALESCE(MAX(id), 0), 1), MAX(id) IS NOT NULL)
-					FROM `+quote(t.name), t.name)
+			if seq, ok := seqs[t.name]; ok {
+				_, err := tx.Exec(ctx, `SELECT setval($1::regclass, GREATEST(COALESCE(MAX(id), 0), $2, 1), GREATEST(COALESCE(MAX(id), 0), $2) > 0)
+					FROM `+quote(t.name), seq, high[t.name])
 				if err != nil {
 					return fmt.Errorf("set the id sequence of %s: %w", t.name, err)
 				}
@@ -564,24 +633,49 @@ func toPG(v any, typ string) (any, error) {
 }
 
 // truncate empties every data table in one statement (foreign keys allow
-// nothing else), optionally restarting the id sequences.
-func truncate(ctx context.Context, tx pgx.Tx, restartIdentity bool) error {
+// nothing else). The id sequences go on where they were: never RESTART
+// IDENTITY, which would hand out the ids of deleted rows again.
+func truncate(ctx context.Context, tx pgx.Tx) error {
 	names := make([]string, len(dataTables))
 	for i, n := range dataTables {
 		names[i] = quote(n)
 	}
-	q := `TRUNCATE ` + strings.Join(names, ", ")
-	if restartIdentity {
-		q += ` RESTART IDENTITY`
-	}
-	_, err := tx.Exec(ctx, q)
+	_, err := tx.Exec(ctx, `TRUNCATE `+strings.Join(names, ", "))
 	return err
 }
 
-// Reset empties every table in one transaction; the ids start again from
-// 1, as in a new database (and as SQLite's do).
+// idSequence names the identity sequence of a table's id column ("" for a
+// table without one), quoted as SQL takes it.
+func idSequence(ctx context.Context, q queryer, table string) (string, error) {
+	var seq *string
+	err := q.QueryRow(ctx, `SELECT pg_get_serial_sequence($1, 'id')
+		WHERE EXISTS (SELECT 1 FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'id')`, table).Scan(&seq)
+	if noRows(err) || (err == nil && seq == nil) {
+		return "", nil
+	}
+	return *seq, err
+}
+
+// idHighWater is the highest id a table's sequence has handed out (0 for
+// none): the value the next id must exceed.
+func idHighWater(ctx context.Context, q queryer, seq string) (int64, error) {
+	var last int64
+	var called bool
+	if err := q.QueryRow(ctx, `SELECT last_value, is_called FROM `+seq).Scan(&last, &called); err != nil {
+		return 0, err
+	}
+	if !called {
+		last--
+	}
+	return max(last, 0), nil
+}
+
+// Reset empties every table in one transaction. The ids go on from where
+// they were, as SQLite's AUTOINCREMENT ones do: an id handed out before a
+// reset is never handed out again.
 func (s *Store) Reset(ctx context.Context) error {
-	if err := s.tx(ctx, func(tx pgx.Tx) error { return truncate(ctx, tx, true) }); err != nil {
+	if err := s.tx(ctx, func(tx pgx.Tx) error { return truncate(ctx, tx) }); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
 	return nil

@@ -181,3 +181,74 @@ func TestMigrationsDownAndUp(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A version-1 database with client rules migrates to version 2 with each
+// rule naming one client by id, as version 1 matched it: the id first,
+// then the accepted client of that name, then the newest of that name; a
+// rule naming no client is switched off and says why.
+func TestMigrateVersion1Rules(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Start(t)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := stdlib.OpenDB(*cfg)
+	defer conn.Close()
+	drv, err := migratepgx.WithInstance(conn, &migratepgx.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := iofs.New(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Migrate(1); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO clients (id, fingerprint, name, status, registered_at, last_seen) OVERRIDING SYSTEM VALUE VALUES
+			(1, 'fp1', 'web', 'revoked', 1, 1), (2, 'fp2', 'web', 'active', 1, 1), (3, 'fp3', 'db', 'revoked', 1, 1), (4, 'fp4', 'db', 'pending', 1, 1)`,
+		`INSERT INTO acl_rules (id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_at) OVERRIDING SYSTEM VALUE VALUES
+			(1, '*', '', 'run', 'client', 'web', TRUE, TRUE, '', 1),
+			(2, '*', '', 'run', 'client', '3', TRUE, TRUE, '', 1),
+			(3, '*', '', 'run', 'client', 'db', TRUE, TRUE, '', 1),
+			(4, '*', '', 'run', 'client', 'ghost', TRUE, TRUE, 'n', 1),
+			(5, '*', '', 'run', '*', '', TRUE, TRUE, '', 1)`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	m.Close()
+	s, err := OpenURL(ctx, url)
+	if err != nil {
+		t.Fatalf("migrate to version 2: %v", err)
+	}
+	defer s.Close()
+	rules, err := s.ListACLRules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		target   string
+		targetID int64
+		active   bool
+	}{{"web", 2, true}, {"db", 3, true}, {"db", 4, true}, {"ghost", 0, false}, {"", 0, true}}
+	if len(rules) != len(want) {
+		t.Fatalf("rules = %+v", rules)
+	}
+	for i, w := range want {
+		r := rules[i]
+		if r.Target != w.target || r.TargetID != w.targetID || r.Active != w.active {
+			t.Errorf("rule %d = %+v, want target %q (id %d), active %v", r.ID, r, w.target, w.targetID, w.active)
+		}
+	}
+	if !strings.HasPrefix(rules[3].Note, "n [switched off") {
+		t.Errorf("unresolved rule's note = %q", rules[3].Note)
+	}
+}

@@ -72,7 +72,7 @@ const builtinAdmin = "admin"
 
 // CreateUser adds a user; a taken name is ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, name string) (db.User, error) {
-	if err := db.CheckName("user", name); err != nil {
+	if err := db.CheckNewName("user", name); err != nil {
 		return db.User{}, fmt.Errorf("create user: %w", err)
 	}
 	u := db.User{Name: name, CreatedAt: time.Now().UTC()}
@@ -117,14 +117,16 @@ func (s *Store) ListUsers(ctx context.Context) ([]db.User, error) {
 }
 
 // DeleteUser removes a user; its tokens and group memberships go with it
-// (foreign keys cascade). The built-in admin is ErrInvalid, and a user still
-// named by ACL rules is ErrConflict: rules are never dropped behind the
-// operator's back. The user's row is locked before the rules are read, and
+// (foreign keys cascade), and so do the ACL rules whose subject it is, in
+// the same transaction, returned as they were: rules name a user by name,
+// and a user created later under the same name must not inherit them. The
+// built-in admin is ErrInvalid. The user's row is locked first, and
 // AddACLRule share-locks it, so a rule added meanwhile is seen or waits.
-func (s *Store) DeleteUser(ctx context.Context, name string) error {
+func (s *Store) DeleteUser(ctx context.Context, name string) ([]db.ACLRule, error) {
 	if name == builtinAdmin {
-		return fmt.Errorf("delete user %q: admin is built in: %w", name, db.ErrInvalid)
+		return nil, fmt.Errorf("delete user %q: admin is built in: %w", name, db.ErrInvalid)
 	}
+	var removed []db.ACLRule
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var id int64
 		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE name = $1 FOR UPDATE`, name).Scan(&id)
@@ -133,20 +135,16 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		} else if err != nil {
 			return err
 		}
-		ids, err := ruleIDs(ctx, tx, `subject_kind = 'user' AND subject = $1`, name)
-		if err != nil {
+		if removed, err = removeRules(ctx, tx, `subject_kind = 'user' AND subject = $1`, name); err != nil {
 			return err
-		}
-		if len(ids) > 0 {
-			return db.NamedByRules(fmt.Sprintf("user %q", name), ids)
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete user: %w", classify(err))
+		return nil, fmt.Errorf("delete user: %w", classify(err))
 	}
-	return nil
+	return removed, nil
 }
 
 // ListTokens lists a user's tokens, oldest first, without their hashes.

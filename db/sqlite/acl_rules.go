@@ -12,14 +12,14 @@ import (
 )
 
 const (
-	ruleCols = `id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at`
+	ruleCols = `id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at, COALESCE(target_id, 0)`
 )
 
 func scanRule(row interface{ Scan(...any) error }) (db.ACLRule, error) {
 	var r db.ACLRule
 	var created int64
 	err := row.Scan(&r.ID, &r.SubjectKind, &r.Subject, &r.Permission, &r.TargetKind, &r.Target,
-		&r.Allow, &r.Active, &r.Note, &r.CreatedBy, &created)
+		&r.Allow, &r.Active, &r.Note, &r.CreatedBy, &created, &r.TargetID)
 	r.CreatedAt = ti(created)
 	return r, err
 }
@@ -37,9 +37,10 @@ func ruleIDs(ctx context.Context, q queryer, cond string, arg any) ([]int64, err
 	return ids, err
 }
 
-// AddACLRule validates and stores a rule. A subject user, user group or
-// target client group must exist (ErrNotFound otherwise); a target client
-// may name a machine that is not enrolled yet.
+// AddACLRule validates and stores a rule. A subject user, user group,
+// target client group or target client (by id) must exist (ErrNotFound
+// otherwise); a client target is stored as its id, with the client's name
+// for display.
 func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error) {
 	if err := db.CheckRule(r); err != nil {
 		return db.ACLRule{}, fmt.Errorf("add ACL rule: %w", err)
@@ -63,15 +64,23 @@ func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error
 		if err != nil {
 			return err
 		}
-		if r.TargetKind == db.KindClientGroup {
+		switch r.TargetKind {
+		case db.KindClientGroup:
 			if _, err := groupID(ctx, tx, clientGroupTables, r.Target); err != nil {
+				return err
+			}
+		case db.KindClient:
+			err := tx.QueryRowContext(ctx, `SELECT name FROM clients WHERE id = ?`, r.TargetID).Scan(&r.Target)
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("target client", r.TargetID)
+			} else if err != nil {
 				return err
 			}
 		}
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO acl_rules (subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.SubjectKind, r.Subject, r.Permission, r.TargetKind, r.Target, r.Allow, r.Active, r.Note, r.CreatedBy, r.CreatedAt.UnixNano())
+			INSERT INTO acl_rules (subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at, target_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.SubjectKind, r.Subject, r.Permission, r.TargetKind, r.Target, r.Allow, r.Active, r.Note, r.CreatedBy, r.CreatedAt.UnixNano(), nullID(r.TargetID))
 		if err != nil {
 			return err
 		}
@@ -141,5 +150,29 @@ func listRules(ctx context.Context, q queryer) ([]db.ACLRule, error) {
 		out = append(out, r)
 		return err
 	})
+	return out, err
+}
+
+// nullID stores an absent id (0) as NULL.
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// removeRules deletes the rules matching a condition (a constant SQL
+// fragment with one parameter) and returns them as they were, by id.
+func removeRules(ctx context.Context, tx *sql.Tx, cond string, arg any) ([]db.ACLRule, error) {
+	var out []db.ACLRule
+	err := eachRow(ctx, tx, `SELECT `+ruleCols+` FROM acl_rules WHERE `+cond+` ORDER BY id`, []any{arg}, func(rows *sql.Rows) error {
+		r, err := scanRule(rows)
+		out = append(out, r)
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM acl_rules WHERE `+cond, arg)
 	return out, err
 }

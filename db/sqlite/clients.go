@@ -30,6 +30,9 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 	if r.Fingerprint == "" {
 		return db.Client{}, fmt.Errorf("register client: empty fingerprint: %w", db.ErrInvalid)
 	}
+	if err := db.CheckNewName("client", r.Name); err != nil {
+		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, err)
+	}
 	if r.Mode == "" {
 		r.Mode = db.ModePoll
 	}
@@ -192,9 +195,12 @@ func isUnique(err error) bool {
 }
 
 // DeleteClient removes a client that is not active, with its runs and group
-// memberships (foreign keys cascade). ACL rules that name the client stay:
-// they name a machine, which may enroll again.
-func (s *Store) DeleteClient(ctx context.Context, id int64) error {
+// memberships (foreign keys cascade) and the ACL rules that name it, in the
+// same transaction; it returns those rules as they were. Ids are never
+// reused, so no later client could match them, but a rule naming a client
+// that is gone would only mislead.
+func (s *Store) DeleteClient(ctx context.Context, id int64) ([]db.ACLRule, error) {
+	var removed []db.ACLRule
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var status db.ClientStatus
 		err := tx.QueryRowContext(ctx, `SELECT status FROM clients WHERE id = ?`, id).Scan(&status)
@@ -230,11 +236,14 @@ func (s *Store) DeleteClient(ctx context.Context, id int64) error {
 			return fmt.Errorf("client %d has runs in flight (%s): cancel them or let them finish first: %w",
 				id, strings.Join(inflight, ", "), db.ErrConflict)
 		}
+		if removed, err = removeRules(ctx, tx, `target_kind = 'client' AND target_id = ?`, id); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete client: %w", err)
+		return nil, fmt.Errorf("delete client: %w", err)
 	}
-	return nil
+	return removed, nil
 }

@@ -58,7 +58,7 @@ func (s *Store) CreateGroup(ctx context.Context, kind, name, note string) (db.Gr
 	if err != nil {
 		return db.Group{}, fmt.Errorf("create group: %w", err)
 	}
-	if err := db.CheckName(kind, name); err != nil {
+	if err := db.CheckNewName(kind, name); err != nil {
 		return db.Group{}, fmt.Errorf("create group: %w", err)
 	}
 	if !utf8.ValidString(note) {

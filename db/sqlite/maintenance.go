@@ -244,6 +244,21 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 			return fmt.Errorf("restore from %s: copy %s: %v: %w", path, t.name, err, db.ErrInvalid)
 		}
 	}
+	// The AUTOINCREMENT high-water marks: DELETE kept this database's, and
+	// the INSERTs raised them to the highest restored id; the backup's may
+	// be higher still (it had deleted its newest rows). Ids are never
+	// handed out twice, whichever database handed them out.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO main.sqlite_sequence (name, seq)
+		SELECT b.name, 0 FROM bk.sqlite_sequence b
+		WHERE b.name IN (SELECT name FROM main.sqlite_master WHERE type = 'table')
+		  AND b.name NOT IN (SELECT name FROM main.sqlite_sequence)`); err != nil {
+		return fmt.Errorf("restore from %s: id sequences: %w", path, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE main.sqlite_sequence
+		SET seq = max(seq, (SELECT b.seq FROM bk.sqlite_sequence b WHERE b.name = main.sqlite_sequence.name))
+		WHERE name IN (SELECT name FROM bk.sqlite_sequence)`); err != nil {
+		return fmt.Errorf("restore from %s: id sequences: %w", path, err)
+	}
 	// Check here rather than let COMMIT fail: a COMMIT refused for a
 	// deferred foreign key leaves the transaction open.
 	rows, err := tx.QueryContext(ctx, `PRAGMA main.foreign_key_check`)
@@ -262,7 +277,9 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 	return rows.Err()
 }
 
-// Reset empties every table in one transaction.
+// Reset empties every table in one transaction. sqlite_sequence is not a
+// data table and keeps its high-water marks: an id handed out before a
+// reset is never handed out again (AUTOINCREMENT, schema version 2).
 func (s *Store) Reset(ctx context.Context) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		tables, err := tableColumns(ctx, tx, "main")

@@ -129,7 +129,7 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 }
 
 // SchemaVersion is the migration version this binary expects.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 func migrateUp(dsn string) error {
 	conn, err := sql.Open("sqlite", dsn)

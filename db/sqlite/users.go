@@ -71,7 +71,7 @@ const builtinAdmin = "admin"
 
 // CreateUser adds a user; a taken name is ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, name string) (db.User, error) {
-	if err := db.CheckName("user", name); err != nil {
+	if err := db.CheckNewName("user", name); err != nil {
 		return db.User{}, fmt.Errorf("create user: %w", err)
 	}
 	u := db.User{Name: name, CreatedAt: time.Now().UTC()}
@@ -125,13 +125,15 @@ func (s *Store) ListUsers(ctx context.Context) ([]db.User, error) {
 }
 
 // DeleteUser removes a user; its tokens and group memberships go with it
-// (foreign keys cascade). The built-in admin is ErrInvalid, and a user still
-// named by ACL rules is ErrConflict: rules are never dropped behind the
-// operator's back.
-func (s *Store) DeleteUser(ctx context.Context, name string) error {
+// (foreign keys cascade), and so do the ACL rules whose subject it is, in
+// the same transaction, returned as they were: rules name a user by name,
+// and a user created later under the same name must not inherit them. The
+// built-in admin is ErrInvalid.
+func (s *Store) DeleteUser(ctx context.Context, name string) ([]db.ACLRule, error) {
 	if name == builtinAdmin {
-		return fmt.Errorf("delete user %q: admin is built in: %w", name, db.ErrInvalid)
+		return nil, fmt.Errorf("delete user %q: admin is built in: %w", name, db.ErrInvalid)
 	}
+	var removed []db.ACLRule
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, name).Scan(&id)
@@ -140,20 +142,16 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		} else if err != nil {
 			return err
 		}
-		ids, err := ruleIDs(ctx, tx, `subject_kind = 'user' AND subject = ?`, name)
-		if err != nil {
+		if removed, err = removeRules(ctx, tx, `subject_kind = 'user' AND subject = ?`, name); err != nil {
 			return err
-		}
-		if len(ids) > 0 {
-			return db.NamedByRules(fmt.Sprintf("user %q", name), ids)
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete user: %w", err)
+		return nil, fmt.Errorf("delete user: %w", err)
 	}
-	return nil
+	return removed, nil
 }
 
 // ListTokens lists a user's tokens, oldest first, without their hashes.

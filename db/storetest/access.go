@@ -58,6 +58,11 @@ func allowRule(sk, s, perm, tk, tg string) db.ACLRule {
 	return db.ACLRule{SubjectKind: sk, Subject: s, Permission: perm, TargetKind: tk, Target: tg, Allow: true, Active: true, CreatedBy: "admin"}
 }
 
+// clientRule allows a permission on one client, named by id.
+func clientRule(sk, s, perm string, clientID int64) db.ACLRule {
+	return db.ACLRule{SubjectKind: sk, Subject: s, Permission: perm, TargetKind: db.KindClient, TargetID: clientID, Allow: true, Active: true, CreatedBy: "admin"}
+}
+
 func testUserAdmin(t *testing.T, s db.Store) {
 	ctx := context.Background()
 	alice := must(s.CreateUser(ctx, "alice"))(t)
@@ -120,21 +125,25 @@ func testUserAdmin(t *testing.T, s db.Store) {
 		t.Fatalf("ListTokens after revoke = %+v", toks)
 	}
 
-	// Delete: admin refused, unknown, named by a rule, then tokens and
-	// memberships go with the user.
-	wantErrText(t, "delete admin", s.DeleteUser(ctx, "admin"), db.ErrInvalid, "built in")
-	wantErr(t, "delete unknown user", s.DeleteUser(ctx, "nobody"), db.ErrNotFound)
+	// Delete: admin refused, unknown, then tokens, memberships and the
+	// rules naming the user go with it.
+	_, err = s.DeleteUser(ctx, "admin")
+	wantErrText(t, "delete admin", err, db.ErrInvalid, "built in")
+	_, err = s.DeleteUser(ctx, "nobody")
+	wantErr(t, "delete unknown user", err, db.ErrNotFound)
 	must(s.CreateGroup(ctx, db.KindUserGroup, "ops", ""))(t)
 	ok(t, s.AddGroupMember(ctx, db.KindUserGroup, "ops", db.Member{User: "alice"}))
 	ok(t, s.AddGroupMember(ctx, db.KindUserGroup, "ops", db.Member{User: "bob"}))
 	r := must(s.AddACLRule(ctx, allowRule(db.KindUser, "alice", "run", db.KindAny, "")))(t)
-	err = s.DeleteUser(ctx, "alice")
-	wantErrText(t, "delete user named by a rule", err, db.ErrConflict, fmt.Sprint(r.ID))
-	if _, err := s.UserByName(ctx, "alice"); err != nil {
-		t.Fatalf("refused delete removed the user: %v", err)
+	bobRule := must(s.AddACLRule(ctx, allowRule(db.KindUser, "bob", "run", db.KindAny, "")))(t)
+	gone := must(s.DeleteUser(ctx, "alice"))(t)
+	if len(gone) != 1 || gone[0].ID != r.ID || gone[0].Subject != "alice" {
+		t.Fatalf("DeleteUser(alice) removed rules %+v, want rule %d", gone, r.ID)
 	}
-	must(s.RemoveACLRule(ctx, r.ID))(t)
-	ok(t, s.DeleteUser(ctx, "alice"))
+	if rules := must(s.ListACLRules(ctx))(t); len(rules) != 1 || rules[0].ID != bobRule.ID {
+		t.Fatalf("rules after deleting alice = %+v, want bob's rule %d only", rules, bobRule.ID)
+	}
+	must(s.RemoveACLRule(ctx, bobRule.ID))(t)
 	_, err = s.UserByName(ctx, "alice")
 	wantErr(t, "deleted user", err, db.ErrNotFound)
 	for _, id := range []int64{t1.ID, t2.ID} {
@@ -311,15 +320,19 @@ func testGroups(t *testing.T, s db.Store) {
 func testACLRules(t *testing.T, s db.Store) {
 	ctx := context.Background()
 	must(s.CreateUser(ctx, "alice"))(t)
+	pending := mustClient(t, s, "not-accepted-yet", false)
+	web := mustClient(t, s, "web17", true)
 	must(s.CreateGroup(ctx, db.KindUserGroup, "ops", ""))(t)
 	must(s.CreateGroup(ctx, db.KindClientGroup, "web", ""))(t)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 
 	valid := []db.ACLRule{
-		{SubjectKind: db.KindUser, Subject: "alice", Permission: "run", TargetKind: db.KindClient, Target: "not-enrolled-yet", Allow: true, Active: true, Note: "n", CreatedBy: "admin", CreatedAt: at},
+		{SubjectKind: db.KindUser, Subject: "alice", Permission: "run", TargetKind: db.KindClient, TargetID: pending.ID, Allow: true, Active: true, Note: "n", CreatedBy: "admin", CreatedAt: at},
 		{SubjectKind: db.KindUserGroup, Subject: "ops", Permission: "*", TargetKind: db.KindClientGroup, Target: "web", Allow: false, Active: true, CreatedBy: "bob"},
 		{SubjectKind: db.KindAny, Permission: "reboot", TargetKind: db.KindAny, Allow: true, Active: false},
-		{SubjectKind: db.KindUser, Subject: "alice", Permission: "run", TargetKind: db.KindClient, Target: "17", Allow: true, Active: true},
+		// The target's name is the store's to fill in: whatever the caller
+		// wrote there is not what the rule names.
+		{SubjectKind: db.KindUser, Subject: "alice", Permission: "run", TargetKind: db.KindClient, Target: "17", TargetID: web.ID, Allow: true, Active: true},
 	}
 	before := time.Now().Add(-time.Second)
 	var added []db.ACLRule
@@ -330,6 +343,12 @@ func testACLRules(t *testing.T, s db.Store) {
 		}
 		want := r
 		want.ID = got.ID
+		switch r.TargetID {
+		case pending.ID:
+			want.Target = pending.Name
+		case web.ID:
+			want.Target = web.Name
+		}
 		if r.CreatedAt.IsZero() {
 			if got.CreatedAt.Before(before) || got.CreatedAt.After(time.Now().Add(time.Second)) || got.CreatedAt.Location() != time.UTC {
 				t.Fatalf("rule %d CreatedAt = %v, want now in UTC", i, got.CreatedAt)
@@ -376,8 +395,11 @@ func testACLRules(t *testing.T, s db.Store) {
 		{"subject with *", func(r *db.ACLRule) { r.SubjectKind = db.KindAny }, db.ErrInvalid, "subject"},
 		{"target kind", func(r *db.ACLRule) { r.TargetKind = "host" }, db.ErrInvalid, "target kind"},
 		{"user as target", func(r *db.ACLRule) { r.TargetKind = db.KindUserGroup }, db.ErrInvalid, "target kind"},
-		{"empty target", func(r *db.ACLRule) { r.Target = "" }, db.ErrInvalid, "target"},
-		{"empty group target", func(r *db.ACLRule) { r.TargetKind, r.Target = db.KindClientGroup, "" }, db.ErrInvalid, "target"},
+		{"no target client id", func(r *db.ACLRule) { r.TargetID = 0 }, db.ErrInvalid, "target client"},
+		{"client named by name only", func(r *db.ACLRule) { r.TargetID, r.Target = 0, "web17" }, db.ErrInvalid, "target client"},
+		{"unknown target client", func(r *db.ACLRule) { r.TargetID = 987654 }, db.ErrNotFound, "987654"},
+		{"client id with a group target", func(r *db.ACLRule) { r.TargetKind, r.Target = db.KindClientGroup, "web" }, db.ErrInvalid, "target"},
+		{"empty group target", func(r *db.ACLRule) { r.TargetKind, r.Target, r.TargetID = db.KindClientGroup, "", 0 }, db.ErrInvalid, "target"},
 		{"target with *", func(r *db.ACLRule) { r.TargetKind = db.KindAny }, db.ErrInvalid, "target"},
 		{"control char in target", func(r *db.ACLRule) { r.Target = "web\n1" }, db.ErrInvalid, "target"},
 		{"empty permission", func(r *db.ACLRule) { r.Permission = "" }, db.ErrInvalid, "permission"},
@@ -387,8 +409,8 @@ func testACLRules(t *testing.T, s db.Store) {
 		{"unknown subject user", func(r *db.ACLRule) { r.Subject = "mallory" }, db.ErrNotFound, "mallory"},
 		{"unknown subject group", func(r *db.ACLRule) { r.SubjectKind, r.Subject = db.KindUserGroup, "ghosts" }, db.ErrNotFound, "ghosts"},
 		{"user named as group", func(r *db.ACLRule) { r.SubjectKind = db.KindUserGroup }, db.ErrNotFound, "alice"},
-		{"unknown target group", func(r *db.ACLRule) { r.TargetKind, r.Target = db.KindClientGroup, "dbs" }, db.ErrNotFound, "dbs"},
-		{"user group as target group", func(r *db.ACLRule) { r.TargetKind, r.Target = db.KindClientGroup, "ops" }, db.ErrNotFound, "ops"},
+		{"unknown target group", func(r *db.ACLRule) { r.TargetKind, r.Target, r.TargetID = db.KindClientGroup, "dbs", 0 }, db.ErrNotFound, "dbs"},
+		{"user group as target group", func(r *db.ACLRule) { r.TargetKind, r.Target, r.TargetID = db.KindClientGroup, "ops", 0 }, db.ErrNotFound, "ops"},
 	}
 	for _, tc := range invalid {
 		r := base
@@ -439,23 +461,38 @@ func testDeleteClient(t *testing.T, s db.Store) {
 	must(s.CreateGroup(ctx, db.KindClientGroup, "fleet", ""))(t)
 	ok(t, s.AddGroupMember(ctx, db.KindClientGroup, "fleet", db.Member{ClientID: busy.ID}))
 	ok(t, s.AddGroupMember(ctx, db.KindClientGroup, "fleet", db.Member{ClientID: idle.ID}))
-	rule := must(s.AddACLRule(ctx, allowRule(db.KindAny, "", "run", db.KindClient, "idle")))(t)
+	rule := clientRule(db.KindAny, "", "run", idle.ID)
+	rule.Allow = false
+	rule = must(s.AddACLRule(ctx, rule))(t)
+	busyRule := must(s.AddACLRule(ctx, clientRule(db.KindAny, "", "run", busy.ID)))(t)
+	anyRule := must(s.AddACLRule(ctx, allowRule(db.KindAny, "", "run", db.KindAny, "")))(t)
+	groupRule := must(s.AddACLRule(ctx, allowRule(db.KindAny, "", "run", db.KindClientGroup, "fleet")))(t)
 
-	wantErr(t, "delete unknown client", s.DeleteClient(ctx, 987654), db.ErrNotFound)
-	wantErrText(t, "delete active client", s.DeleteClient(ctx, busy.ID), db.ErrConflict, "revoke")
+	_, err := s.DeleteClient(ctx, 987654)
+	wantErr(t, "delete unknown client", err, db.ErrNotFound)
+	_, err = s.DeleteClient(ctx, busy.ID)
+	wantErrText(t, "delete active client", err, db.ErrConflict, "revoke")
 
 	// A run in flight (sent, then received, then running) holds the client.
 	j := mustSubmit(t, s, "long", 0, busy.ID)
 	ds := claim(t, s, busy.ID, 1)
 	must(s.SetClientStatus(ctx, busy.ID, db.ClientRevoked))(t)
-	wantErr(t, "delete client with a sent run", s.DeleteClient(ctx, busy.ID), db.ErrConflict)
+	_, err = s.DeleteClient(ctx, busy.ID)
+	wantErr(t, "delete client with a sent run", err, db.ErrConflict)
 	must(s.AckRuns(ctx, busy.ID, []int64{ds[0].Run.ID}, t0))(t)
-	wantErr(t, "delete client with a received run", s.DeleteClient(ctx, busy.ID), db.ErrConflict)
+	_, err = s.DeleteClient(ctx, busy.ID)
+	wantErr(t, "delete client with a received run", err, db.ErrConflict)
 	must(s.ReportRuns(ctx, busy.ID, []db.Report{{RunID: ds[0].Run.ID, State: runstate.Running, StartedAt: t0}}, t0))(t)
-	wantErr(t, "delete client with a running run", s.DeleteClient(ctx, busy.ID), db.ErrConflict)
+	_, err = s.DeleteClient(ctx, busy.ID)
+	wantErr(t, "delete client with a running run", err, db.ErrConflict)
 	zero := 0
 	must(s.ReportRuns(ctx, busy.ID, []db.Report{{RunID: ds[0].Run.ID, State: runstate.Succeeded, ExitCode: &zero, Finished: t0}}, t0))(t)
-	ok(t, s.DeleteClient(ctx, busy.ID))
+	if rules := must(s.ListACLRules(ctx))(t); len(rules) != 4 {
+		t.Fatalf("refused deletes removed rules: %+v", rules)
+	}
+	if gone := must(s.DeleteClient(ctx, busy.ID))(t); len(gone) != 1 || gone[0].ID != busyRule.ID || gone[0].TargetID != busy.ID || gone[0].Target != "busy" {
+		t.Fatalf("DeleteClient(busy) removed rules %+v, want rule %d", gone, busyRule.ID)
+	}
 	if _, err := s.Client(ctx, busy.ID); !errors.Is(err, db.ErrNotFound) {
 		t.Fatalf("deleted client: err = %v", err)
 	}
@@ -468,7 +505,9 @@ func testDeleteClient(t *testing.T, s db.Store) {
 
 	// Pending runs do not hold a client that is not active.
 	p := mustSubmit(t, s, "queued", 0, idle.ID)
-	ok(t, s.DeleteClient(ctx, idle.ID))
+	if gone := must(s.DeleteClient(ctx, idle.ID))(t); len(gone) != 1 || gone[0].ID != rule.ID || gone[0].Allow {
+		t.Fatalf("DeleteClient(idle) removed rules %+v, want rule %d", gone, rule.ID)
+	}
 	if runs := must(s.Runs(ctx, p.ID))(t); len(runs) != 0 {
 		t.Fatalf("runs of deleted client = %+v", runs)
 	}
@@ -480,13 +519,19 @@ func testDeleteClient(t *testing.T, s db.Store) {
 	if len(pd.ClientGroupIDs["fleet"]) != 0 {
 		t.Fatalf("policy still puts deleted clients in fleet: %+v", pd.ClientGroupIDs)
 	}
-	// Rules naming the client stay: the machine may enroll again.
-	if rules := must(s.ListACLRules(ctx))(t); len(rules) != 1 || rules[0].ID != rule.ID {
-		t.Fatalf("rules after deleting the client = %+v", rules)
+	// The rules naming the clients went with them, in the same
+	// transaction; the others stay.
+	rules := must(s.ListACLRules(ctx))(t)
+	if len(rules) != 2 || rules[0].ID != anyRule.ID || rules[1].ID != groupRule.ID {
+		t.Fatalf("rules after deleting the clients = %+v, want rules %d and %d", rules, anyRule.ID, groupRule.ID)
 	}
-	// The same certificate registers afresh, as a new pending client.
+	if pd := must(s.Policy(ctx))(t); len(pd.Rules) != 2 {
+		t.Fatalf("policy rules after deleting the clients = %+v", pd.Rules)
+	}
+	// The same certificate registers afresh, as a new pending client with
+	// a new id, named by no rule.
 	again := mustClient(t, s, "idle", false)
-	if again.ID == idle.ID || again.Status != db.ClientPending {
+	if again.ID == idle.ID || again.ID == busy.ID || again.Status != db.ClientPending {
 		t.Fatalf("re-registered deleted client = %+v", again)
 	}
 }
@@ -512,14 +557,14 @@ func testAccessLiteralNames(t *testing.T, s db.Store) {
 		ok(t, s.AddGroupMember(ctx, db.KindUserGroup, n, db.Member{User: n}))
 		ok(t, s.AddGroupMember(ctx, db.KindClientGroup, n, db.Member{ClientID: c.ID}))
 		for _, r := range []db.ACLRule{
-			allowRule(db.KindUser, n, n, db.KindClient, n),
+			clientRule(db.KindUser, n, n, c.ID),
 			allowRule(db.KindUserGroup, n, "run", db.KindClientGroup, n),
 		} {
 			if strings.ContainsAny(r.Permission, " ") {
 				r.Permission = "run"
 			}
 			got := must(s.AddACLRule(ctx, r))(t)
-			if got.Subject != n || got.Target != n {
+			if got.Subject != n || (got.TargetKind == db.KindClientGroup && got.Target != n) || (got.TargetKind == db.KindClient && (got.Target != c.Name || got.TargetID != c.ID)) {
 				t.Fatalf("rule naming %q = %+v", n, got)
 			}
 		}
@@ -534,7 +579,8 @@ func testAccessLiteralNames(t *testing.T, s db.Store) {
 				t.Fatalf("Group(%s, %q): err = %v, want ErrNotFound", k, probe, err)
 			}
 		}
-		wantErr(t, "delete user "+probe, s.DeleteUser(ctx, probe), db.ErrNotFound)
+		_, err := s.DeleteUser(ctx, probe)
+		wantErr(t, "delete user "+probe, err, db.ErrNotFound)
 		wantErr(t, "delete group "+probe, s.DeleteGroup(ctx, db.KindUserGroup, probe), db.ErrNotFound)
 	}
 	users := must(s.ListUsers(ctx))(t)
@@ -558,14 +604,16 @@ func testAccessLiteralNames(t *testing.T, s db.Store) {
 			t.Fatalf("policy for %q: users %q, clients %v", n, pd.UserGroupUsers[n], pd.ClientGroupIDs[n])
 		}
 	}
-	// Deleting a user named "%" -like leaves the others; rules block it first.
-	wantErr(t, "delete user 100% named by rules", s.DeleteUser(ctx, "100%"), db.ErrConflict)
-	for _, r := range must(s.ListACLRules(ctx))(t) {
-		if r.Subject == "100%" {
-			must(s.RemoveACLRule(ctx, r.ID))(t)
-		}
+	// Deleting a user named "%" -like leaves the others, and their rules:
+	// only the rule whose subject is the user 100% goes with it.
+	before := must(s.ListACLRules(ctx))(t)
+	gone := must(s.DeleteUser(ctx, "100%"))(t)
+	if len(gone) != 1 || gone[0].SubjectKind != db.KindUser || gone[0].Subject != "100%" {
+		t.Fatalf("deleting user 100%% removed rules %+v", gone)
 	}
-	ok(t, s.DeleteUser(ctx, "100%"))
+	if after := must(s.ListACLRules(ctx))(t); len(after) != len(before)-1 {
+		t.Fatalf("deleting user 100%% left %d rules of %d", len(after), len(before))
+	}
 	if users := must(s.ListUsers(ctx))(t); len(users) != len(names)-1 {
 		t.Fatalf("deleting 100%% left %d users, want %d", len(users), len(names)-1)
 	}

@@ -123,7 +123,7 @@ func testBackupRestore(t *testing.T, s db.Store) {
 	for _, r := range want.Rules {
 		must(s.RemoveACLRule(ctx, r.ID))(t)
 	}
-	ok(t, s.DeleteUser(ctx, "alice"))
+	must(s.DeleteUser(ctx, "alice"))(t)
 	for _, j := range want.Jobs {
 		for _, r := range want.Runs[j.ID] {
 			must(s.ReportRuns(ctx, r.ClientID, []db.Report{{RunID: r.ID, State: runstate.Running, StartedAt: t0}}, t0))(t)
