@@ -174,7 +174,7 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 	cfg := server.Config{
 		DataDir: dataDir, DB: o.DB, Listen: o.Listen, Lease: o.Lease,
 		PollInterval: o.PollInterval, GateMaxWait: o.GateMaxWait, Version: version, Log: log,
-		Classes: fc.Classes(),
+		Classes: fc.Classes(), PushNetworks: fc.PushNetworks,
 	}
 	// Limits: the file's limits: section, then the flags (docs/limits.md).
 	fc.Limits.ApplyTo(&cfg)

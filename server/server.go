@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,11 @@ type Config struct {
 	LostGrace      time.Duration
 	Version        string
 	DisableMetrics bool // turns /metrics off (404) and with it all metric collection
-	Log            *slog.Logger
+	// PushNetworks, when not empty, are the only networks agent.pollNow is
+	// pushed to, and the only ones a daemon-mode client may register an IP
+	// callback address in (server.yaml push_networks; push.go).
+	PushNetworks []netip.Prefix
+	Log          *slog.Logger
 	// Listener, when set, is used instead of listening on Listen (tests).
 	Listener net.Listener
 }
@@ -148,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("push certificate: %w", err)
 	}
 	s.push = newPusher(cfg.Log, pushCert, func(ctx context.Context, id int64) (db.Client, error) { return s.store.Client(ctx, id) },
-		s.serverID, pushOptions{})
+		s.serverID, pushOptions{Networks: cfg.PushNetworks})
 	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
 	s.rpc.Intercept = s.intercept
 	s.rpc.InterceptBatch = s.interceptBatch
