@@ -46,6 +46,12 @@ The first start creates the data directory: a CA and a server certificate
 stops the server gracefully: requests in flight finish, the database is
 closed cleanly. SIGHUP reloads the blacklist file.
 
+One server per SQLite database: serve holds a lock on DATABASE.lock (next
+to the database file) while it runs, and a second serve on the same
+database exits at once, naming the first one's pid. The lock dies with the
+process, even after kill -9. Several servers can share a PostgreSQL
+database (--db postgres://…).
+
 Settings come from the flags, then the configuration file (--config, or
 server.yaml in the data directory when it exists), then the defaults. The
 file can also override the gate class of any operation:
@@ -59,6 +65,10 @@ file can also override the gate class of any operation:
   limits:
     max_threads: 128
     max_body: 32MiB
+  push_networks: [10.0.0.0/8, 127.0.0.1/32]
+
+push_networks, when set, are the only networks agent.pollNow is pushed to
+(daemon-mode agents' callback URLs; docs/protocol.md).
 
 Every hostile-input limit (body size, nesting depth, values per call, string
 length, output kept, header/read/write/idle timeouts, concurrent requests)
