@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/sqlite"
+	"github.com/scirectl/scirectl/internal/lockfile"
 	"github.com/scirectl/scirectl/server"
 )
 
@@ -38,9 +40,12 @@ directory) and the server reads or writes it with its own permissions.
 
 With --offline they open the database directly (--db, else
 sqlite://<data-dir>/scire.db), for when the server is down. They refuse
-(exit code 16) while a server registered in the database has sent a heartbeat
-in the last 30 seconds, naming it; --force overrides that when you know it is
-gone (a server killed, or stopped less than 30 seconds ago).
+(exit code 16) while a server runs on a SQLite database (it holds the lock
+file DATABASE.lock, and the message names its pid), and while a server
+registered in the database has sent a heartbeat in the last 30 seconds,
+naming it; --force overrides only the heartbeat check, when you know the
+server is gone (killed, or stopped less than 30 seconds ago). While an
+--offline command works on a SQLite database, no server starts on it.
 
   db backup FILE     consistent copy of the whole database, taken online
   db restore FILE    replace everything with a backup, atomically
@@ -66,6 +71,7 @@ type dbOptions struct {
 	offline bool
 	force   bool
 	dbURL   string
+	lock    *lockfile.Lock // the SQLite database's lock while an --offline command works on it
 }
 
 func (o *dbOptions) addFlags(cmd *cobra.Command) {
@@ -97,13 +103,29 @@ func (o *dbOptions) url() string {
 	return "sqlite://" + server.Paths{Dir: o.dataDir()}.DB()
 }
 
-// open opens the database for an --offline command, after making sure no
-// server is using it. A SQLite file is inspected read-only first, because
-// opening a store migrates it: nothing is changed while a server may run.
-// mustExist refuses a database file that is not there yet.
-func (o *dbOptions) open(ctx context.Context, ios *IOStreams, mustExist bool) (db.Store, error) {
+// open opens the database for an --offline command ("db restore"), after
+// making sure no server is using it. A SQLite database is locked first
+// (server.LockDatabase): a server running on it refuses the command, and
+// no server starts on it until the command is done (unlock); --force does
+// not override that, the lock being proof that the server runs. The file
+// is then inspected read-only, because opening a store migrates it:
+// nothing is changed while a server may run. mustExist refuses a database
+// file that is not there yet.
+func (o *dbOptions) open(ctx context.Context, ios *IOStreams, command string, mustExist bool) (_ db.Store, err error) {
 	u := o.url()
 	if strings.HasPrefix(u, "sqlite:") {
+		// A database that must exist and whose directory does not is
+		// reported missing below, and no directory is made for it.
+		if o.lock, err = lockDatabase(u, "scirectl "+command+" --offline", !mustExist,
+			"the server is running: run the command without --offline to go through it, or stop the server first"); err != nil &&
+			!(mustExist && errors.Is(err, fs.ErrNotExist)) {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				o.unlock()
+			}
+		}()
 		in, err := sqlite.Inspect(ctx, u)
 		if err != nil {
 			return nil, err
@@ -133,6 +155,32 @@ func (o *dbOptions) open(ctx context.Context, ios *IOStreams, mustExist bool) (d
 		return nil, err
 	}
 	return s, nil
+}
+
+// unlock releases what open locked.
+func (o *dbOptions) unlock() {
+	o.lock.Release()
+	o.lock = nil
+}
+
+// lockDatabase takes a SQLite database's lock for a command that writes
+// it behind the server's back. Held by a server, it is refused with exit
+// code 16 and serveHint; held by another command, with "wait for it to
+// finish". Where the system has no file locks, it goes on without.
+func lockDatabase(dbURL, who string, create bool, serveHint string) (*lockfile.Lock, error) {
+	l, err := server.LockDatabase(dbURL, who, create)
+	var he *lockfile.HeldError
+	switch {
+	case errors.Is(err, lockfile.ErrUnsupported):
+		return nil, nil
+	case errors.As(err, &he):
+		hint := "wait for it to finish"
+		if he.Who == "scirectl serve" {
+			hint = serveHint
+		}
+		return nil, &exitError{code: ExitConflict, msg: server.HeldByOther(err, hint).Error()}
+	}
+	return l, err
 }
 
 // guard refuses while a registered server has a recent heartbeat.
@@ -245,10 +293,11 @@ sqlite://FILE" can run on.`,
 }
 
 func offlineBackup(ctx context.Context, ios *IOStreams, o *dbOptions, path string) (server.DBBackup, error) {
-	s, err := o.open(ctx, ios, true)
+	s, err := o.open(ctx, ios, "db backup", true)
 	if err != nil {
 		return server.DBBackup{}, err
 	}
+	defer o.unlock()
 	defer s.Close()
 	start := time.Now()
 	if err := s.Backup(ctx, path); err != nil {
@@ -318,10 +367,11 @@ scirectl backup is refused the same way; a missing one exits with 14.`,
 }
 
 func offlineRestore(ctx context.Context, ios *IOStreams, o *dbOptions, path string) (server.DBRestore, error) {
-	s, err := o.open(ctx, ios, false)
+	s, err := o.open(ctx, ios, "db restore", false)
 	if err != nil {
 		return server.DBRestore{}, err
 	}
+	defer o.unlock()
 	defer s.Close()
 	if err := s.Restore(ctx, path); err != nil {
 		return server.DBRestore{}, err
@@ -401,10 +451,11 @@ There is no undo but a backup: run "db backup" first. --yes is required.`,
 }
 
 func offlineReset(ctx context.Context, ios *IOStreams, o *dbOptions) (server.DBReset, error) {
-	s, err := o.open(ctx, ios, true)
+	s, err := o.open(ctx, ios, "db reset", true)
 	if err != nil {
 		return server.DBReset{}, err
 	}
+	defer o.unlock()
 	defer s.Close()
 	if err := s.Reset(ctx); err != nil {
 		return server.DBReset{}, err
@@ -492,10 +543,11 @@ func offlineMigrate(ctx context.Context, ios *IOStreams, o *dbOptions) (migrateR
 		before := int(in.Version)
 		res.Before = &before
 	}
-	s, err := o.open(ctx, ios, true)
+	s, err := o.open(ctx, ios, "db migrate", true)
 	if err != nil {
 		return res, err
 	}
+	defer o.unlock()
 	defer s.Close()
 	v, dirty, err := s.SchemaVersion(ctx)
 	if err != nil {

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -55,8 +56,8 @@ func newDataDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close() // the database and its lock
 	st := s.Store()
-	defer st.Close()
 	if _, err := st.CreateUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -265,10 +266,23 @@ func TestDBThroughServer(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (server.DBVersion{Version: 2, Latest: 2}) {
 		t.Fatalf("db migrate -o json: exit %d, %q %q", code, out, errOut)
 	}
-	// The server's heartbeat makes --offline refuse.
-	_, errOut, code = run(t, "", "db", "reset", "--yes", "--offline", "--data-dir", dir)
-	if code != ExitConflict || !strings.Contains(errOut, conn[3]) {
-		t.Fatalf("db reset --offline while serving: exit %d, %q", code, errOut)
+	// The server holds the database's lock: --offline refuses, even with
+	// --force, naming it, and so does recover (but not a dry run).
+	holder := fmt.Sprintf("scirectl serve (pid %d) holds %s", os.Getpid(), filepath.Join(dir, "scire.db"))
+	for _, args := range [][]string{
+		{"db", "reset", "--yes", "--offline", "--data-dir", dir},
+		{"db", "restore", "--offline", "--force", "--data-dir", dir, backup},
+		{"db", "migrate", "--offline", "--force", "--data-dir", dir},
+		{"db", "backup", "--offline", "--data-dir", dir, backup + ".2"},
+		{"recover", "--data-dir", dir},
+	} {
+		_, errOut, code = run(t, "", args...)
+		if code != ExitConflict || !strings.Contains(errOut, holder) {
+			t.Fatalf("%v while serving: exit %d, %q; want %d naming %q", args, code, errOut, ExitConflict, holder)
+		}
+	}
+	if _, errOut, code = run(t, "", "recover", "--dry-run", "--data-dir", dir); code != 0 {
+		t.Fatalf("recover --dry-run while serving: exit %d, %q", code, errOut)
 	}
 	out, errOut, code = run(t, "", append([]string{"db", "reset", "--yes"}, conn...)...)
 	if code != 0 || !strings.Contains(out, "reset the database") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,9 +42,11 @@ rescuer's sweep is applied too: expired leases, lost runs, passed expiry dates.
 Without --server, every daemon whose heartbeat is older than 30 seconds is
 recovered; with --server ID only that one, and only if it is dead (--force to
 go on anyway). A running daemon does this by itself at start and on a
-schedule; "recover" is for when none runs, or to act at once. It works
-whether or not other daemons run, and on PostgreSQL it takes the cluster-wide
-gate as a modifier while it works.
+schedule; "recover" is for when none runs, or to act at once. On PostgreSQL
+it works whether or not other daemons run, taking the cluster-wide gate as a
+modifier while it works. On SQLite it refuses (exit code 16) while a server
+runs on the database, which recovers by itself (--dry-run still looks), and
+no server starts on it until recover is done.
 
 --dry-run shows what would change and changes nothing.`,
 		Example: `  scirectl recover --dry-run
@@ -92,6 +95,17 @@ func runRecover(ctx context.Context, ios *IOStreams, o *RecoverOptions) error {
 	url := o.DB
 	if url == "" {
 		url = "sqlite://" + server.Paths{Dir: defaultDataDir(o.DataDir)}.DB()
+	}
+	// On SQLite, a running server recovers by itself and its gate must
+	// not be bypassed: hold the database's lock while writing (lock.go in
+	// package server). A dry run writes nothing and needs no lock.
+	if strings.HasPrefix(url, "sqlite:") && !o.DryRun {
+		lock, err := lockDatabase(url, "scirectl recover", true,
+			"a running server recovers by itself, at start and every few seconds: stop it first, or look with --dry-run")
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
 	store, err := db.Open(ctx, url)
 	if err != nil {

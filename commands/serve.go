@@ -48,6 +48,12 @@ The first start creates the data directory: a CA and a server certificate
 stops the server gracefully: requests in flight finish, the database is
 closed cleanly. SIGHUP reloads the blacklist file.
 
+One server per SQLite database: serve holds a lock on DATABASE.lock (next
+to the database file) while it runs, and a second serve on the same
+database exits at once, naming the first one's pid. The lock dies with the
+process, even after kill -9. Several servers can share a PostgreSQL
+database (--db postgres://…).
+
 Settings come from the flags, then the configuration file (--config, or
 server.yaml in the data directory when it exists), then the defaults. The
 file can also override the gate class of any operation:
@@ -61,6 +67,10 @@ file can also override the gate class of any operation:
   limits:
     max_threads: 128
     max_body: 32MiB
+  push_networks: [10.0.0.0/8, 127.0.0.1/32]
+
+push_networks, when set, are the only networks agent.pollNow is pushed to
+(daemon-mode agents' callback URLs; docs/protocol.md).
 
 Every hostile-input limit (body size, nesting depth, values per call, string
 length, output kept, header/read/write/idle timeouts, concurrent requests)
@@ -184,7 +194,7 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 		DataDir: dataDir, DB: o.DB, Listen: o.Listen, Lease: o.Lease,
 		PollInterval: o.PollInterval, GateMaxWait: o.GateMaxWait, LostGrace: o.LostGrace, RescueInterval: o.Rescue,
 		Version: version, Log: log,
-		Classes: fc.Classes(),
+		Classes: fc.Classes(), PushNetworks: fc.PushNetworks,
 	}
 	// Limits: the file's limits: section, then the flags (docs/limits.md).
 	fc.Limits.ApplyTo(&cfg)

@@ -94,8 +94,9 @@ func TestDBMaintenanceCLI(t *testing.T) {
 		t.Fatalf("db migrate = %+v", v)
 	}
 
-	// --offline refuses while the server runs, then works once it stopped.
-	if _, errOut, code := srv.cli(t, "", "db", "restore", "--offline", backup); code != 16 || !strings.Contains(errOut, "heartbeat") {
+	// --offline refuses while the server runs (it holds the database's
+	// lock), then works once it stopped.
+	if _, errOut, code := srv.cli(t, "", "db", "restore", "--offline", backup); code != 16 || !strings.Contains(errOut, "scirectl serve (pid ") {
 		t.Fatalf("db restore --offline while serving: exit %d, %q; want 16", code, errOut)
 	}
 	srv.stop(t)

@@ -2,11 +2,15 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/jobxml"
@@ -114,11 +118,38 @@ func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error
 	default:
 		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: facts.mode: %q is not poll or daemon", reg.Mode)
 	}
+	if reg.CallbackURL != "" {
+		if err := s.checkCallback(reg.CallbackURL); err != nil {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: facts.callback_url: %v", err)
+		}
+	}
 	c, err := s.store.RegisterClient(ctx, reg)
 	if err != nil {
 		return nil, err
 	}
 	return registerResult{ClientID: strconv.FormatInt(c.ID, 10), Status: string(c.Status)}, nil
+}
+
+// checkCallback applies the callback_url rules (api.CheckCallbackURL) and,
+// when push_networks is set, refuses an IP address outside it. A host name
+// is taken here and checked when a push resolves it (push.go): what it
+// resolves to may change, and only the addresses the push connects to
+// matter.
+func (s *Server) checkCallback(raw string) error {
+	if err := api.CheckCallbackURL(raw); err != nil {
+		return err
+	}
+	if len(s.cfg.PushNetworks) == 0 {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !InNetworks(ip, s.cfg.PushNetworks) {
+		return fmt.Errorf("host %s is outside the networks this server pushes to (push_networks in server.yaml)", ip)
+	}
+	return nil
 }
 
 // touch records that the client was heard from (written within a

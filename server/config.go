@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -32,6 +34,7 @@ const ConfigFileName = "server.yaml"
 //	limits:
 //	  max_threads: 128
 //	  max_body: 32MiB
+//	push_networks: [10.0.0.0/8, 127.0.0.1/32]
 type FileConfig struct {
 	Listen       string   `yaml:"listen"`
 	DB           string   `yaml:"db"`
@@ -46,6 +49,56 @@ type FileConfig struct {
 		Classes map[string]ClassValue `yaml:"classes"`
 	} `yaml:"gate"`
 	Limits FileLimits `yaml:"limits"` // hostile-input limits, see limits.go and docs/limits.md
+	// PushNetworks, when set, are the only networks agent.pollNow is
+	// pushed to (server/push.go, docs/protocol.md): CIDR prefixes, or
+	// single addresses.
+	PushNetworks Networks `yaml:"push_networks"`
+}
+
+// Networks is a list of network prefixes written as CIDR (10.0.0.0/8,
+// fd00::/8) or single addresses (127.0.0.1) in the file.
+type Networks []netip.Prefix
+
+// UnmarshalYAML reads a sequence of prefixes, reporting the line of a bad one.
+func (ns *Networks) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("line %d: push_networks: want a list such as [10.0.0.0/8, 127.0.0.1/32]", n.Line)
+	}
+	out := make(Networks, 0, len(n.Content))
+	for _, item := range n.Content {
+		p, err := ParseNetwork(item.Value)
+		if err != nil {
+			return fmt.Errorf("line %d: push_networks: %v", item.Line, err)
+		}
+		out = append(out, p)
+	}
+	*ns = out
+	return nil
+}
+
+// ParseNetwork reads a CIDR prefix or a single address (a /32 or /128).
+// A prefix with host bits set (10.1.2.3/8) is refused: it is most likely
+// a typo for another network.
+func ParseNetwork(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not a network such as 10.0.0.0/8 or an address", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a network such as 10.0.0.0/8 or an address", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has bits set beyond its /%d: did you mean %s?", s, p.Bits(), p.Masked())
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q: write an IPv4 network as a.b.c.d/n", s)
+	}
+	return p, nil
 }
 
 // Duration is a time.Duration written as "30s", "5m" in the file.

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	kolo "github.com/kolo/xmlrpc"
@@ -63,6 +65,28 @@ import (
 // after PushFirstBackoff, then twice that, … PushRetries times, then given
 // up: the client's own polling covers it. Back-off waits hold no worker.
 //
+// Refused handshakes. A failure that retrying cannot mend is not retried:
+// a callback URL the rules refuse, an address outside push_networks, and
+// above all a TLS handshake that fails — the peer does not speak TLS,
+// presents another certificate than the enrolled one, or refuses ours (an
+// agent that pinned another CA). Whatever answers there will answer the
+// same way in a second, so such a client is also held back: for
+// PushHandshakeBackoff no push is sent to it (no connection is even
+// dialled) while its callback URL and fingerprint stay those that failed.
+// The failure is logged once, as a warning naming the client; the pushes
+// held back are not logged, and last_push keeps showing the failure. The
+// client still gets its work by polling; re-registering with another
+// callback URL (or being enrolled with another certificate) lifts the hold
+// at once.
+//
+// Allowed networks. With push_networks in server.yaml (Config.PushNetworks)
+// a push only ever connects to an address inside them. A callback host that
+// is an IP address outside them is refused at agent.register; a host name
+// is resolved at each new connection, and every address it resolves to
+// must be inside them (or the push fails, permanently for that round); the
+// connection then goes to an address that was checked, never to a second
+// resolution, so a name cannot be re-pointed between check and dial.
+//
 // Connections. Pushes to one client reuse one kept-alive TLS connection:
 // a handshake costs far more than the call (at 500 pushes/s a handshake per
 // push made the daemon fall behind). Each client has its own transport
@@ -105,6 +129,9 @@ const (
 	// Each holds one TLS connection, its buffers and two goroutines: 80 KiB
 	// measured for both ends together, so at most ~13 MiB for the daemon's.
 	PushMaxConns = 256
+	// PushHandshakeBackoff is how long a client whose TLS handshake failed
+	// is not pushed to (see "Refused handshakes" above).
+	PushHandshakeBackoff = time.Minute
 )
 
 // Push outcomes, as api.PushResult.Result. pushOK and pushFailed (given
@@ -125,6 +152,12 @@ type pushOptions struct {
 	Backoff     time.Duration
 	IdleTimeout time.Duration
 	MaxConns    int
+	// HandshakeBackoff: no push to a client for this long after its TLS
+	// handshake failed; default PushHandshakeBackoff.
+	HandshakeBackoff time.Duration
+	// Networks, when not empty, are the only networks a push connects to
+	// (server.yaml push_networks).
+	Networks []netip.Prefix
 }
 
 // pusher sends agent.pollNow to daemon-mode clients.
@@ -140,6 +173,7 @@ type pusher struct {
 	queue   []int64
 	pending map[int64]*pushState // queued, in flight or backing off
 	last    map[int64]api.PushResult
+	hold    map[int64]pushHold // clients not pushed to after a failed handshake
 	closed  bool
 	started bool
 	busy    int // pushes in flight
@@ -148,6 +182,13 @@ type pusher struct {
 
 	nbWake  chan struct{}        // wakes runNotBefore: a job with a future not_before arrived
 	observe func(outcome string) // counts each push's final outcome (metrics); may be nil
+}
+
+// pushHold holds back pushes to a client whose handshake failed, while its
+// callback URL and fingerprint are those that failed.
+type pushHold struct {
+	until                 time.Time
+	callback, fingerprint string
 }
 
 type pushState struct {
@@ -178,8 +219,12 @@ func newPusher(log *slog.Logger, cert tls.Certificate, client func(context.Conte
 	if o.MaxConns <= 0 {
 		o.MaxConns = PushMaxConns
 	}
+	if o.HandshakeBackoff <= 0 {
+		o.HandshakeBackoff = PushHandshakeBackoff
+	}
 	p := &pusher{opts: o, log: log, cert: cert, client: client, serverID: serverID,
-		pending: map[int64]*pushState{}, last: map[int64]api.PushResult{}, nbWake: make(chan struct{}, 1)}
+		pending: map[int64]*pushState{}, last: map[int64]api.PushResult{}, hold: map[int64]pushHold{},
+		nbWake: make(chan struct{}, 1)}
 	p.conns = &pushConns{max: o.MaxConns, byID: map[int64]*list.Element{}, lru: list.New(), newTransport: p.transport}
 	p.cond = sync.NewCond(&p.mu)
 	return p
@@ -261,11 +306,13 @@ func (p *pusher) work(ctx context.Context) {
 		st.running = false
 		again := st.again
 		st.again = false
-		var perm *permanentError
+		var hs *handshakeError
 		switch {
 		case errors.Is(err, errNoPush):
 			delete(p.pending, id)
 			p.count(pushSkipped)
+		case errors.Is(err, errHeldBack):
+			delete(p.pending, id)
 		case err == nil:
 			p.count(pushOK)
 			p.record(id, pushOK, "", st.attempts+1)
@@ -277,7 +324,7 @@ func (p *pusher) work(ctx context.Context) {
 			}
 		case ctx.Err() != nil:
 			delete(p.pending, id)
-		case st.attempts < p.opts.Retries && !errors.As(err, &perm):
+		case st.attempts < p.opts.Retries && !permanent(err):
 			st.attempts++
 			p.record(id, pushRetrying, err.Error(), st.attempts)
 			delay := p.opts.Backoff << (st.attempts - 1)
@@ -289,12 +336,18 @@ func (p *pusher) work(ctx context.Context) {
 				}
 				p.enqueue(id)
 			})
+		case errors.As(err, &hs):
+			p.record(id, pushFailed, err.Error(), st.attempts+1)
+			delete(p.pending, id)
+			p.count(pushFailed)
+			p.log.Warn("push to daemon-mode client failed: TLS handshake refused; not pushed again until the hold ends, "+
+				"it gets its work on its next poll", "client_id", id, "hold", p.opts.HandshakeBackoff, "err", err)
 		default:
 			p.record(id, pushFailed, err.Error(), st.attempts+1)
 			delete(p.pending, id)
 			p.count(pushFailed)
 			lvl := slog.LevelInfo
-			if errors.As(err, &perm) {
+			if permanent(err) {
 				lvl = slog.LevelWarn
 			}
 			p.log.Log(ctx, lvl, "push to daemon-mode client failed; it gets its work on its next poll",
@@ -341,12 +394,80 @@ func (p *pusher) inFlight() int {
 // errNoPush: the client is gone, not active, or not in daemon mode.
 var errNoPush = errors.New("client is not an active daemon-mode client")
 
+// errHeldBack: the client's last handshake failed a short while ago
+// (pushHold); no push is sent.
+var errHeldBack = errors.New("held back after a failed TLS handshake")
+
 // permanentError is a failure that retrying cannot mend: a callback URL
-// that is not https, an agent presenting another certificate.
+// the rules refuse, an address outside push_networks.
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
+
+// handshakeError is a TLS handshake that failed: the peer does not speak
+// TLS, presents another certificate than the enrolled one, or refused the
+// daemon's. It is not retried, and holds the client back (pushHold).
+type handshakeError struct{ err error }
+
+func (e *handshakeError) Error() string { return e.err.Error() }
+func (e *handshakeError) Unwrap() error { return e.err }
+
+// permanent reports whether err is not worth retrying.
+func permanent(err error) bool {
+	var perm *permanentError
+	var hs *handshakeError
+	return errors.As(err, &perm) || errors.As(err, &hs)
+}
+
+// handshakeFailure classifies an error of the TLS handshake: a timeout,
+// or the peer closing or resetting the connection (an agent restarting),
+// stays an ordinary, retried failure; anything else — an alert from the
+// peer, a record that is not TLS, the fingerprint check — is a
+// handshakeError.
+func handshakeFailure(err error, host string) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.As(err, &ne) && ne.Timeout(),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		return err
+	}
+	if hs, ok := asHandshakeError(err, host); ok {
+		return hs
+	}
+	return &handshakeError{fmt.Errorf("TLS handshake with the agent at %s failed: %w", host, err)}
+}
+
+// asHandshakeError recognises a failed TLS handshake in what the HTTP
+// client returned, and says so with the agent's address.
+func asHandshakeError(err error, host string) (*handshakeError, bool) {
+	var hs *handshakeError
+	if errors.As(err, &hs) {
+		return hs, true
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		return &handshakeError{fmt.Errorf("TLS handshake with the agent at %s: the peer does not speak TLS", host)}, true
+	}
+	var (
+		alert tls.AlertError
+		cv    *tls.CertificateVerificationError
+		op    *net.OpError
+	)
+	if errors.As(err, &alert) || errors.As(err, &cv) ||
+		(errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error")) {
+		// "remote error": the peer sent a TLS alert, typically because
+		// it refused the daemon's push certificate (an agent that pinned
+		// another CA, or something else than an agent).
+		return &handshakeError{fmt.Errorf("TLS handshake with the agent at %s failed: %w", host, err)}, true
+	}
+	return nil, false
+}
 
 // pollNowCall is agent.pollNow's request body: it takes no params.
 var pollNowCall = []byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
@@ -369,18 +490,43 @@ func (p *pusher) pushOnce(ctx context.Context, id int64) error {
 	}
 	if c.Status != db.ClientActive || c.Mode != db.ModeDaemon || c.CallbackURL == "" {
 		p.conns.forget(id)
+		p.mu.Lock()
+		delete(p.hold, id)
+		p.mu.Unlock()
 		return errNoPush
 	}
-	return p.pollNow(ctx, c.ID, c.CallbackURL, c.Fingerprint)
+	p.mu.Lock()
+	h, held := p.hold[id]
+	if held && (time.Now().After(h.until) || h.callback != c.CallbackURL || h.fingerprint != c.Fingerprint) {
+		delete(p.hold, id)
+		held = false
+	}
+	p.mu.Unlock()
+	if held {
+		return errHeldBack
+	}
+	err = p.pollNow(ctx, c.ID, c.CallbackURL, c.Fingerprint)
+	var hs *handshakeError
+	if errors.As(err, &hs) {
+		p.mu.Lock()
+		p.hold[id] = pushHold{until: time.Now().Add(p.opts.HandshakeBackoff), callback: c.CallbackURL, fingerprint: c.Fingerprint}
+		p.mu.Unlock()
+	}
+	return err
 }
 
 // pollNow calls agent.pollNow at callback, accepting only a peer whose
 // certificate has the given fingerprint (see the comment at the top), on
 // the client's kept-alive connection when it has one.
 func (p *pusher) pollNow(ctx context.Context, id int64, callback, fingerprint string) error {
+	// Registration checks the URL (agent.register); a row stored before
+	// those rules is checked here.
+	if err := api.CheckCallbackURL(callback); err != nil {
+		return &permanentError{fmt.Errorf("callback_url %q: %v", callback, err)}
+	}
 	u, err := url.Parse(callback)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return &permanentError{fmt.Errorf("callback_url %q is not an https:// URL", callback)}
+	if err != nil {
+		return &permanentError{fmt.Errorf("callback_url %q: %v", callback, err)}
 	}
 	c, err := p.conns.get(id, callback, fingerprint)
 	if err != nil {
@@ -407,6 +553,9 @@ func (p *pusher) call(ctx context.Context, hc *http.Client, u *url.URL) error {
 	resp, err := hc.Do(req)
 	if err != nil {
 		var perm *permanentError
+		if hs, ok := asHandshakeError(err, u.Host); ok {
+			return hs
+		}
 		switch {
 		case errors.As(err, &perm):
 			return perm
@@ -444,10 +593,10 @@ func (p *pusher) transport(callback, fingerprint string) *http.Transport {
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
-				return &permanentError{errors.New("agent presented no certificate")}
+				return &handshakeError{fmt.Errorf("the agent at %s presented no certificate", host)}
 			}
 			if got := pki.Fingerprint(cs.PeerCertificates[0].Raw); got != fingerprint {
-				return &permanentError{fmt.Errorf("the agent at %s presented certificate %s…, not the enrolled %s…",
+				return &handshakeError{fmt.Errorf("the agent at %s presented certificate %s…, not the enrolled %s…",
 					host, got[:16], fingerprint[:min(16, len(fingerprint))])}
 			}
 			return nil
@@ -455,10 +604,32 @@ func (p *pusher) transport(callback, fingerprint string) *http.Transport {
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
 	}
+	dialer := &net.Dialer{Timeout: p.opts.Timeout, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if len(p.opts.Networks) > 0 {
+		dial = allowedDialer(dialer, p.opts.Networks)
+	}
 	return &http.Transport{
-		TLSClientConfig:        conf,
-		DialContext:            (&net.Dialer{Timeout: p.opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:    p.opts.Timeout,
+		// The handshake is done here rather than by the transport, so
+		// that its failures keep their kind (the transport turns some
+		// into plain strings) and are told from timeouts.
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			raw, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			c := conf
+			if h, _, err := net.SplitHostPort(addr); err == nil && net.ParseIP(h) == nil {
+				c = conf.Clone()
+				c.ServerName = h
+			}
+			tc := tls.Client(raw, c)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, handshakeFailure(err, host)
+			}
+			return tc, nil
+		},
 		ResponseHeaderTimeout:  p.opts.Timeout,
 		MaxResponseHeaderBytes: 16 << 10,
 		// One client, one connection: at most one push to it is in flight.
@@ -467,6 +638,57 @@ func (p *pusher) transport(callback, fingerprint string) *http.Transport {
 		IdleConnTimeout:     p.opts.IdleTimeout,
 		DisableCompression:  true,
 	}
+}
+
+// allowedDialer dials only addresses inside networks: it resolves the
+// host (an IP address resolves to itself), refuses it unless every address
+// is inside networks, and connects to the checked addresses in turn.
+func allowedDialer(d *net.Dialer, networks []netip.Prefix) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, portStr, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		port, err := strconv.ParseUint(portStr, 10, 16)
+		if err != nil {
+			return nil, &permanentError{fmt.Errorf("callback port %q: %v", portStr, err)}
+		}
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		for _, ip := range ips {
+			if !InNetworks(ip, networks) {
+				return nil, &permanentError{fmt.Errorf("callback host %s: address %s is outside push_networks", host, ip)}
+			}
+		}
+		var first error
+		for _, ip := range ips {
+			c, err := d.DialContext(ctx, network, netip.AddrPortFrom(ip, uint16(port)).String())
+			if err == nil {
+				return c, nil
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		if first == nil {
+			first = fmt.Errorf("callback host %s: no address", host)
+		}
+		return nil, first
+	}
+}
+
+// InNetworks reports whether ip is inside one of networks (an IPv4
+// address written as IPv6, ::ffff:a.b.c.d, counts as IPv4).
+func InNetworks(ip netip.Addr, networks []netip.Prefix) bool {
+	ip = ip.Unmap().WithZone("")
+	for _, n := range networks {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // pushConns keeps a transport per client, for its callback URL and

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/scirectl/scirectl/blacklist"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/internal/lockfile"
 	"github.com/scirectl/scirectl/maintenance"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
@@ -56,7 +58,11 @@ type Config struct {
 	LostGrace      time.Duration
 	Version        string
 	DisableMetrics bool // turns /metrics off (404) and with it all metric collection
-	Log            *slog.Logger
+	// PushNetworks, when not empty, are the only networks agent.pollNow is
+	// pushed to, and the only ones a daemon-mode client may register an IP
+	// callback address in (server.yaml push_networks; push.go).
+	PushNetworks []netip.Prefix
+	Log          *slog.Logger
 	// Listener, when set, is used instead of listening on Listen (tests).
 	Listener net.Listener
 }
@@ -105,11 +111,12 @@ type Server struct {
 
 	ready     atomic.Bool
 	blacklist atomic.Pointer[blacklist.List]
-	clients   clientCache  // fingerprint → client, for agent authentication
-	seen      seenRecorder // clients' last-seen times, written once a second (lastseen.go)
-	limit     limiter      // request slots (limits.go)
-	metrics   *metrics     // nil when Config.DisableMetrics (metrics.go)
-	push      *pusher      // agent.pollNow to daemon-mode clients (push.go)
+	clients   clientCache    // fingerprint → client, for agent authentication
+	seen      seenRecorder   // clients' last-seen times, written once a second (lastseen.go)
+	limit     limiter        // request slots (limits.go)
+	metrics   *metrics       // nil when Config.DisableMetrics (metrics.go)
+	push      *pusher        // agent.pollNow to daemon-mode clients (push.go)
+	dbLock    *lockfile.Lock // a SQLite database's lock, held until Serve returns or Close (lock.go)
 }
 
 // New prepares the data directory (CA, certificates, database, admin token)
@@ -123,6 +130,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", p.Dir, err)
 	}
+	// One daemon per SQLite database, taken before anything in the data
+	// directory is written (lock.go).
+	dbLock, err := LockDatabase(cfg.DB, "scirectl serve", true)
+	if errors.Is(err, lockfile.ErrUnsupported) {
+		cfg.Log.Warn("no file locks on this system: nothing stops a second server on the same SQLite database")
+	} else if err != nil {
+		return nil, HeldByOther(err, "stop it first (one scirectl serve per SQLite database; several can share a PostgreSQL database)")
+	}
+	started := false
+	defer func() {
+		if !started {
+			dbLock.Release()
+		}
+	}()
 	if err := EnsureTLS(p, cfg.Listen); err != nil {
 		return nil, err
 	}
@@ -135,7 +156,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, paths: p, store: store, log: cfg.Log,
+		cfg: cfg, paths: p, store: store, log: cfg.Log, dbLock: dbLock,
 		gate:  gate.New(gate.Options{MaxWait: cfg.GateMaxWait, Cluster: store.ClusterLock()}),
 		rpc:   xmlrpc.NewServer(),
 		limit: limiter{slots: make(chan struct{}, cfg.MaxThreads), workers: newWorkers()},
@@ -150,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("push certificate: %w", err)
 	}
 	s.push = newPusher(cfg.Log, pushCert, func(ctx context.Context, id int64) (db.Client, error) { return s.store.Client(ctx, id) },
-		s.serverID, pushOptions{})
+		s.serverID, pushOptions{Networks: cfg.PushNetworks})
 	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
 	s.rpc.Intercept = s.intercept
 	s.rpc.InterceptBatch = s.interceptBatch
@@ -166,7 +187,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	started = true
 	return s, nil
+}
+
+// Close closes what New opened, for a server that is not going to Serve
+// (tools and tests): the database, and its lock. Serve does it itself.
+func (s *Server) Close() error {
+	err := s.store.Close()
+	s.dbLock.Release()
+	return err
 }
 
 // Store gives tests and in-process tools the store.
@@ -176,6 +206,7 @@ func (s *Server) Store() db.Store { return s.store }
 // until ctx is done; then in-flight requests finish (up to 30s) and the
 // database is closed.
 func (s *Server) Serve(ctx context.Context) error {
+	defer s.dbLock.Release() // after the store is closed
 	defer s.store.Close()
 	host, _ := os.Hostname()
 	info, err := s.store.RegisterServer(ctx, db.ServerInfo{Address: s.cfg.Listen, Hostname: host, Version: s.cfg.Version, StartedAt: time.Now().UTC()})

@@ -416,6 +416,6 @@ func TestAdminTokenReusedAndRepaired(t *testing.T) {
 		if _, err := VerifyToken(ctx, s.store, tok[:len(tok)-1]+"x"); err == nil {
 			t.Fatal("a tampered token verified")
 		}
-		s.store.Close()
+		s.Close()
 	}
 }

@@ -13,11 +13,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/jobxml"
 )
@@ -209,8 +209,11 @@ func (c *Config) defaults() error {
 		return errors.New("agent: daemon mode needs an address to listen on (--listen HOST:PORT)")
 	case !c.Daemon && (c.Listen != "" || c.CallbackURL != ""):
 		return errors.New("agent: --listen and --callback-url are for daemon mode: add --daemon")
-	case c.CallbackURL != "" && !strings.HasPrefix(c.CallbackURL, "https://"):
-		return fmt.Errorf("agent: callback URL %q: must start with https://", c.CallbackURL)
+	case c.CallbackURL != "":
+		// The server refuses the same at agent.register (docs/protocol.md).
+		if err := api.CheckCallbackURL(c.CallbackURL); err != nil {
+			return fmt.Errorf("agent: callback URL %q: %v", c.CallbackURL, err)
+		}
 	}
 	if c.MaxJobs <= 0 {
 		c.MaxJobs = defaultMaxJobs

@@ -168,6 +168,9 @@ func TestDaemonConfigErrors(t *testing.T) {
 		"listen, no daemon":   {Listen: "127.0.0.1:0"},
 		"callback, no daemon": {CallbackURL: "https://x/RPC2"},
 		"http callback":       {Daemon: true, Listen: "127.0.0.1:0", CallbackURL: "http://x/RPC2"},
+		"callback, no port":   {Daemon: true, Listen: "127.0.0.1:0", CallbackURL: "https://x/RPC2"},
+		"callback, bad path":  {Daemon: true, Listen: "127.0.0.1:0", CallbackURL: "https://x:7444/pollnow"},
+		"callback with user":  {Daemon: true, Listen: "127.0.0.1:0", CallbackURL: "https://u@x:7444/RPC2"},
 	} {
 		c.Servers, c.StateDir, c.Name = []string{"https://x/RPC2"}, t.TempDir(), "n"
 		if err := c.defaults(); err == nil {
