@@ -1,4 +1,6 @@
-// Package api holds the shapes of the operator API: the server encodes them
+// Package api is the wire contract: method names, the shapes of requests
+// and results, limits and headers. Nothing else defines them. For the
+// operator API: the server encodes them
 // as XML-RPC structs, the CLI decodes them with the same tags and prints
 // them as JSON with the same snake_case names, so a field has one name
 // everywhere (docs/protocol.md lists them). Ids are decimal strings on the

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kolo/xmlrpc"
 
+	"github.com/scirectl/scirectl/api"
 	rpc "github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -51,10 +52,6 @@ type Options struct {
 	Timeout     time.Duration    // per call; default 60s
 	UserAgent   string
 }
-
-// NoWaitHeader asks the server to answer fault 423 at once instead of
-// waiting for the gate.
-const NoWaitHeader = "X-Scire-No-Wait"
 
 // Client calls one of several servers. It is safe for concurrent use.
 type Client struct {
@@ -231,7 +228,7 @@ func (c *Client) post(ctx context.Context, url string, body []byte) ([]byte, err
 		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
 	}
 	if c.opts.NoWait {
-		req.Header.Set(NoWaitHeader, "true")
+		req.Header.Set(api.NoWaitHeader, "true")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

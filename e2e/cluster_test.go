@@ -792,7 +792,7 @@ func (g *ghost) run(ctx context.Context, ledger *clusterLedger) {
 		if err != nil {
 			panic(err)
 		}
-		var rep []reportResult
+		var rep []api.ReportResult
 		retry("agent.reportStatus", &rep, string(doc))
 	}
 }
@@ -874,20 +874,14 @@ func (g *ghost) recover(ctx context.Context, servers []string, runs []int64) (ti
 	if err != nil {
 		return again, err
 	}
-	var rep []reportResult
+	var rep []api.ReportResult
 	if err := c.Call(ctx, "agent.reportStatus", &rep, string(doc)); err != nil {
 		return again, fmt.Errorf("ghost: agent.reportStatus: %w", err)
 	}
-	if len(rep) != len(got) || slices.ContainsFunc(rep, func(r reportResult) bool { return !r.Accepted }) {
+	if len(rep) != len(got) || slices.ContainsFunc(rep, func(r api.ReportResult) bool { return !r.Accepted }) {
 		return again, fmt.Errorf("ghost: report = %+v", rep)
 	}
 	return again, nil
-}
-
-type reportResult struct {
-	RunID    string `xmlrpc:"run_id"`
-	Accepted bool   `xmlrpc:"accepted"`
-	Error    string `xmlrpc:"error"`
 }
 
 // startPGServer starts `scirectl serve` on a PostgreSQL database, at a

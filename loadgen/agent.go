@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 	clientagent "github.com/scirectl/scirectl/client/agent"
 	"github.com/scirectl/scirectl/jobxml"
@@ -70,15 +71,12 @@ func (b *bench) newIdentity(name string) (*client.Client, tls.Certificate, strin
 // register calls agent.register and returns the client id; a callback URL
 // makes it a daemon-mode client.
 func register(ctx context.Context, c *client.Client, name, callback string) (string, error) {
-	var reg struct {
-		ClientID string `xmlrpc:"client_id"`
-		Status   string `xmlrpc:"status"`
-	}
+	var reg api.RegisterResult
 	facts := map[string]any{"hostname": name, "os": runtime.GOOS, "arch": runtime.GOARCH, "version": "bench"}
 	if callback != "" {
 		facts["mode"], facts["callback_url"] = "daemon", callback
 	}
-	err := c.Call(ctx, "agent.register", &reg, facts)
+	err := c.Call(ctx, api.MethodRegister, &reg, facts)
 	if err != nil {
 		return "", fmt.Errorf("agent %s: register: %w", name, err)
 	}
@@ -191,12 +189,12 @@ func (a *agent) loop(ctx context.Context, b *bench) {
 			if b.submitDone.Load() && a.finished >= a.assigned.Load() {
 				return
 			}
-			a.calls["agent.getJobs"]++
-			err := a.c.Call(ctx, "agent.getJobs", &docs, b.o.Batch)
+			a.calls[api.MethodGetJobs]++
+			err := a.c.Call(ctx, api.MethodGetJobs, &docs, b.o.Batch)
 			recv = time.Now()
 			if err != nil {
 				if ctx.Err() == nil {
-					a.fail("agent.getJobs", err)
+					a.fail(api.MethodGetJobs, err)
 					sleep(ctx, 50*time.Millisecond)
 				}
 				continue
@@ -217,11 +215,11 @@ func (a *agent) loop(ctx context.Context, b *bench) {
 			a.errs["agent.reportStatus: encode"]++
 			continue
 		}
-		var rep []reportReply
+		var rep []api.ReportResult
 		full := len(docs) == b.o.Batch
 		if full && !(b.submitDone.Load() && a.finished+int64(len(jobs)) >= a.assigned.Load()) {
-			repCall := &client.Call{Method: "agent.reportStatus", Args: []any{string(doc)}, Reply: &rep}
-			getCall := &client.Call{Method: "agent.getJobs", Args: []any{b.o.Batch}, Reply: &docs}
+			repCall := &client.Call{Method: api.MethodReportStatus, Args: []any{string(doc)}, Reply: &rep}
+			getCall := &client.Call{Method: api.MethodGetJobs, Args: []any{b.o.Batch}, Reply: &docs}
 			if !a.multicall(ctx, repCall, getCall) {
 				continue // the lease will hand them out again
 			}
@@ -229,11 +227,11 @@ func (a *agent) loop(ctx context.Context, b *bench) {
 			if getCall.Err == nil {
 				recv, have = time.Now(), true
 			} else {
-				a.fail("agent.getJobs", getCall.Err)
+				a.fail(api.MethodGetJobs, getCall.Err)
 			}
 			continue
 		}
-		if !a.retry(ctx, "agent.reportStatus", &rep, string(doc)) {
+		if !a.retry(ctx, api.MethodReportStatus, &rep, string(doc)) {
 			continue
 		}
 		a.reported(b, jobs, rep, recv)
@@ -243,13 +241,6 @@ func (a *agent) loop(ctx context.Context, b *bench) {
 			a.idle(ctx, b)
 		}
 	}
-}
-
-// reportReply is one entry of agent.reportStatus' result.
-type reportReply struct {
-	RunID    string `xmlrpc:"run_id"`
-	Accepted bool   `xmlrpc:"accepted"`
-	Error    string `xmlrpc:"error"`
 }
 
 // receive decodes the job documents and acknowledges their runs; it
@@ -269,11 +260,8 @@ func (a *agent) receive(ctx context.Context, docs []string) map[int64]int64 {
 	if len(runs) == 0 {
 		return nil
 	}
-	var ack struct {
-		Acknowledged int      `xmlrpc:"acknowledged"`
-		Stale        []string `xmlrpc:"stale"`
-	}
-	if !a.retry(ctx, "agent.ackJobs", &ack, runs) {
+	var ack api.AckResult
+	if !a.retry(ctx, api.MethodAckJobs, &ack, runs) {
 		return nil // the lease will hand them out again
 	}
 	for _, s := range ack.Stale {
@@ -297,7 +285,7 @@ func (a *agent) statusDoc(jobs map[int64]int64, recv time.Time) ([]byte, error) 
 }
 
 // reported counts the jobs whose report was accepted.
-func (a *agent) reported(b *bench, jobs map[int64]int64, rep []reportReply, recv time.Time) {
+func (a *agent) reported(b *bench, jobs map[int64]int64, rep []api.ReportResult, recv time.Time) {
 	now := time.Now().UnixNano()
 	for _, r := range rep {
 		run, _ := strconv.ParseInt(r.RunID, 10, 64)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 )
 
@@ -136,22 +137,15 @@ func (a *agent) idleWait(ctx context.Context, d time.Duration, stop <-chan struc
 	}
 }
 
-// heartbeatReply is agent.heartbeat's result, decoded as the agent does.
-type heartbeatReply struct {
-	ServerTime   time.Time `xmlrpc:"server_time"`
-	PollInterval int       `xmlrpc:"poll_interval"`
-	Cancel       []any     `xmlrpc:"cancel"`
-}
-
 // cycle is one idle round, one request: agent.getJobs, which finds
 // nothing, alone or, every IdleHeartbeatEvery, after agent.heartbeat (whose
 // failure the agent only logs) in one system.multicall. It returns whether
 // the round (its getJobs) succeeded.
 func (a *agent) cycle(ctx context.Context, b *bench) bool {
-	var hb heartbeatReply
+	var hb api.Heartbeat
 	var docs []string
-	beat := &client.Call{Method: "agent.heartbeat", Reply: &hb}
-	get := &client.Call{Method: "agent.getJobs", Args: []any{b.o.Batch}, Reply: &docs}
+	beat := &client.Call{Method: api.MethodHeartbeat, Reply: &hb}
+	get := &client.Call{Method: api.MethodGetJobs, Args: []any{b.o.Batch}, Reply: &docs}
 	beats := time.Since(a.lastBeat) >= b.o.IdleHeartbeatEvery
 	measured := b.measuring.Load() // not in the warm-up
 	if measured {

@@ -32,8 +32,8 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	clientagent "github.com/scirectl/scirectl/client/agent"
-	"github.com/scirectl/scirectl/server"
 )
 
 // Mode is how jobs arrive.
@@ -189,8 +189,8 @@ func (o Options) Validate() error {
 		return bad("agents %d: want 1..10000", o.Agents)
 	case o.Jobs < 0:
 		return bad("jobs %d: want 1 or more", o.Jobs)
-	case o.Batch < 1 || o.Batch > server.MaxJobsPerCall:
-		return bad("batch %d: want 1..%d (agent.getJobs' max)", o.Batch, server.MaxJobsPerCall)
+	case o.Batch < 1 || o.Batch > api.MaxJobsPerCall:
+		return bad("batch %d: want 1..%d (agent.getJobs' max)", o.Batch, api.MaxJobsPerCall)
 	case o.SubmitBatch < 1 || o.SubmitBatch > 1000:
 		return bad("submit-batch %d: want 1..1000", o.SubmitBatch)
 	case o.Submitters < 1 || o.Submitters > 256:

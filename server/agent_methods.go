@@ -18,12 +18,9 @@ import (
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
-// MaxJobsPerCall bounds agent.getJobs' max.
-const MaxJobsPerCall = 1000
-
 func (s *Server) agentOperations() []Operation {
 	return []Operation{
-		{Name: "agent.register", Class: gate.NonModifier, caller: byAgent, handler: s.agentRegister,
+		{Name: api.MethodRegister, Class: gate.NonModifier, caller: byAgent, handler: s.agentRegister,
 			Signature: []string{"struct", "struct"},
 			Help: "Register the calling agent, identified by its client certificate's SHA-256 fingerprint. " +
 				"Param: struct of facts {hostname, os, arch, version, name?, mode? (poll|daemon), callback_url? (daemon mode)}. " +
@@ -31,22 +28,22 @@ func (s *Server) agentOperations() []Operation {
 				"(it would read as an id or a fingerprint): fault 400 naming the field. " +
 				"A new fingerprint becomes a pending client; registering again updates the facts and never changes the status. " +
 				"Returns {client_id: string, status: pending|active|rejected|revoked}."},
-		{Name: "agent.getJobs", Class: gate.NonModifier, caller: byAgent, handler: s.agentGetJobs,
+		{Name: api.MethodGetJobs, Class: gate.NonModifier, caller: byAgent, handler: s.agentGetJobs,
 			Signature: []string{"array", "int"},
 			Help: "Hand out up to max (1..1000) of the caller's pending runs, highest priority first, then oldest. " +
 				"Each run is checked against the ACL first; a refused run becomes denied and is never sent. " +
 				"Returns an array of job XML documents (docs/job-xml.md). Each must be acknowledged with agent.ackJobs within the lease."},
-		{Name: "agent.ackJobs", Class: gate.NonModifier, caller: byAgent, handler: s.agentAckJobs,
+		{Name: api.MethodAckJobs, Class: gate.NonModifier, caller: byAgent, handler: s.agentAckJobs,
 			Signature: []string{"struct", "array"},
 			Help: "Acknowledge durable receipt of runs (array of run ids as strings). Only runs sent to the caller: " +
 				"an unknown id is fault 404, another client's run fault 409, and then nothing changes. Repeats are counted again. " +
 				"Returns {acknowledged: int, stale: [run ids no longer acknowledgeable — drop them]}."},
-		{Name: "agent.reportStatus", Class: gate.NonModifier, caller: byAgent, handler: s.agentReportStatus,
+		{Name: api.MethodReportStatus, Class: gate.NonModifier, caller: byAgent, handler: s.agentReportStatus,
 			Signature: []string{"array", "string"},
 			Help: "Report run states with a status XML document (docs/job-xml.md), one or many <status>. " +
 				"Returns [{run_id, accepted, error?, cancelled}]; accepted reports may be dropped by the agent; cancelled: stop the run. Idempotent: a repeated report " +
 				"is accepted again without a second transition; a report for a run already final keeps the first final state and says so."},
-		{Name: "agent.heartbeat", Class: gate.NonModifier, caller: byAgent, handler: s.agentHeartbeat,
+		{Name: api.MethodHeartbeat, Class: gate.NonModifier, caller: byAgent, handler: s.agentHeartbeat,
 			Signature: []string{"struct", "array"}, // the array is optional
 			Help: "Tell the server the agent is alive. Optional param: array of the run ids (strings) the agent holds, queued or running " +
 				"(at most 1000); the caller's received runs among them have their loss timer restarted, so a run waiting in a live agent's " +
@@ -55,11 +52,6 @@ func (s *Server) agentOperations() []Operation {
 				"cancel: [run ids cancelled after they were sent: kill or drop them], " +
 				"lost: [the given run ids the server declared lost (failed, reason lost): kill or drop them, report nothing; empty without the param]}."},
 	}
-}
-
-type registerResult struct {
-	ClientID string `xmlrpc:"client_id"`
-	Status   string `xmlrpc:"status"`
 }
 
 func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -127,7 +119,7 @@ func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return registerResult{ClientID: strconv.FormatInt(c.ID, 10), Status: string(c.Status)}, nil
+	return api.RegisterResult{ClientID: strconv.FormatInt(c.ID, 10), Status: string(c.Status)}, nil
 }
 
 // checkCallback applies the callback_url rules (api.CheckCallbackURL) and,
@@ -164,8 +156,8 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	if max < 1 || max > MaxJobsPerCall {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.getJobs: param 1 (max): %d is outside 1..%d", max, MaxJobsPerCall)
+	if max < 1 || max > api.MaxJobsPerCall {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.getJobs: param 1 (max): %d is outside 1..%d", max, api.MaxJobsPerCall)
 	}
 	c := callingClient(ctx)
 	s.touch(c.ID)
@@ -215,11 +207,6 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	return docs, nil
 }
 
-type ackResult struct {
-	Acknowledged int      `xmlrpc:"acknowledged"`
-	Stale        []string `xmlrpc:"stale"`
-}
-
 func (s *Server) agentAckJobs(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(1, 1); err != nil {
 		return nil, err
@@ -228,25 +215,18 @@ func (s *Server) agentAckJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) > MaxJobsPerCall {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.ackJobs: param 1 (run_ids): %d ids, at most %d", len(ids), MaxJobsPerCall)
+	if len(ids) > api.MaxJobsPerCall {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.ackJobs: param 1 (run_ids): %d ids, at most %d", len(ids), api.MaxJobsPerCall)
 	}
 	res, err := s.store.AckRuns(ctx, callingClient(ctx).ID, ids, time.Now().UTC())
 	if err != nil {
 		return nil, err
 	}
-	out := ackResult{Acknowledged: res.Acknowledged, Stale: make([]string, len(res.Stale))}
+	out := api.AckResult{Acknowledged: res.Acknowledged, Stale: make([]string, len(res.Stale))}
 	for i, id := range res.Stale {
 		out.Stale[i] = strconv.FormatInt(id, 10)
 	}
 	return out, nil
-}
-
-type reportResult struct {
-	RunID     string `xmlrpc:"run_id"`
-	Accepted  bool   `xmlrpc:"accepted"`
-	Error     string `xmlrpc:"error,omitempty"`
-	Cancelled bool   `xmlrpc:"cancelled"` // the run was cancelled: stop it if it still runs
 }
 
 func (s *Server) agentReportStatus(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -274,9 +254,9 @@ func (s *Server) agentReportStatus(ctx context.Context, p xmlrpc.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	out := make([]reportResult, len(res))
+	out := make([]api.ReportResult, len(res))
 	for i, r := range res {
-		out[i] = reportResult{RunID: strconv.FormatInt(r.RunID, 10), Accepted: r.Accepted, Error: r.Note}
+		out[i] = api.ReportResult{RunID: strconv.FormatInt(r.RunID, 10), Accepted: r.Accepted, Error: r.Note}
 		if r.Note != "" { // a report that changed nothing: tell the agent if that is because of a cancel
 			if run, err := s.store.Run(ctx, r.RunID); err == nil && run.State == runstate.Cancelled {
 				out[i].Cancelled = true
@@ -292,18 +272,6 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-type heartbeatResult struct {
-	ServerTime   time.Time `xmlrpc:"server_time"`
-	PollInterval int       `xmlrpc:"poll_interval"`
-	// Cancel lists the caller's runs cancelled recently (CancelWindow)
-	// after they were sent: the agent kills or drops those it holds.
-	Cancel []string `xmlrpc:"cancel"`
-	// Lost lists the runs among those the caller says it holds that were
-	// declared lost (failed, reason "lost"): the agent kills or drops them
-	// and reports nothing, since the server keeps them failed.
-	Lost []string `xmlrpc:"lost"`
 }
 
 // CancelWindow is how long agent.heartbeat keeps telling an agent about a
@@ -324,8 +292,8 @@ func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, erro
 		if held, err = p.IDs(0, "run_ids"); err != nil {
 			return nil, err
 		}
-		if len(held) > MaxJobsPerCall {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.heartbeat: param 1 (run_ids): %d ids, at most %d", len(held), MaxJobsPerCall)
+		if len(held) > api.MaxJobsPerCall {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.heartbeat: param 1 (run_ids): %d ids, at most %d", len(held), api.MaxJobsPerCall)
 		}
 	}
 	c := callingClient(ctx)
@@ -340,6 +308,6 @@ func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, erro
 		return nil, err
 	}
 	str := func(id int64) string { return strconv.FormatInt(id, 10) }
-	return heartbeatResult{ServerTime: now, PollInterval: int(s.cfg.PollInterval / time.Second),
+	return api.Heartbeat{ServerTime: now, PollInterval: int(s.cfg.PollInterval / time.Second),
 		Cancel: mapSlice(ids, str), Lost: mapSlice(renewed.Lost, str)}, nil
 }

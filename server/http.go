@@ -14,7 +14,7 @@ import (
 
 	"github.com/urfave/negroni/v3"
 
-	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -139,7 +139,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, next http.
 			req.User = &u
 		}
 	}
-	switch strings.ToLower(r.Header.Get(client.NoWaitHeader)) {
+	switch strings.ToLower(r.Header.Get(api.NoWaitHeader)) {
 	case "1", "true", "yes":
 		req.NoWait = true
 	}

@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -247,7 +247,7 @@ func (s *Server) limitRequests(w http.ResponseWriter, r *http.Request, next http
 }
 
 func (s *Server) waitSlot(r *http.Request) bool {
-	switch strings.ToLower(r.Header.Get(client.NoWaitHeader)) {
+	switch strings.ToLower(r.Header.Get(api.NoWaitHeader)) {
 	case "1", "true", "yes":
 		return false
 	}

@@ -59,20 +59,20 @@ func TestHeartbeatRenewsHeldRuns(t *testing.T) {
 	}
 
 	// The old form, without the param, still works and renews nothing.
-	var hb heartbeatResult
+	var hb api.Heartbeat
 	mustCall(t, ag, "agent.heartbeat", &hb)
 	if len(hb.Lost) != 0 {
 		t.Fatalf("heartbeat without param: lost = %v", hb.Lost)
 	}
 	// Forged and malformed params are faults; foreign and unknown ids are ignored.
 	wantFault(t, ag.Call(ctx, "agent.heartbeat", nil, []string{"x"}), 400)
-	wantFault(t, ag.Call(ctx, "agent.heartbeat", nil, make([]string, MaxJobsPerCall+1)), 400)
+	wantFault(t, ag.Call(ctx, "agent.heartbeat", nil, make([]string, api.MaxJobsPerCall+1)), 400)
 	wantFault(t, ag.Call(ctx, "agent.heartbeat", nil, []string{mine[0]}, 1), 400)
 
 	// Timeout 1 s + grace 1 s: the held run's wait, 3 s, would lose it.
 	names := []string{mine[0], theirs[0], "987654"}
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-		hb = heartbeatResult{}
+		hb = api.Heartbeat{}
 		mustCall(t, ag, "agent.heartbeat", &hb, names)
 		if len(hb.Lost) != 0 {
 			t.Fatalf("heartbeat naming its runs: lost = %v, want none", hb.Lost)
@@ -97,7 +97,7 @@ func TestHeartbeatRenewsHeldRuns(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	hb = heartbeatResult{}
+	hb = api.Heartbeat{}
 	mustCall(t, ag, "agent.heartbeat", &hb, append(names, mine[1]))
 	slices.SortFunc(mine, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) })
 	if !slices.Equal(hb.Lost, mine) {

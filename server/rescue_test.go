@@ -46,14 +46,14 @@ func TestJobCancel(t *testing.T) {
 	wantFault(t, admin.Call(ctx, "job.cancel", nil, "999"), 404)
 
 	// The agent learns it from its heartbeat...
-	var hb heartbeatResult
+	var hb api.Heartbeat
 	mustCall(t, ag, "agent.heartbeat", &hb)
 	if len(hb.Cancel) != 1 || hb.Cancel[0] != run {
 		t.Fatalf("heartbeat cancel = %v, want [%s]", hb.Cancel, run)
 	}
 	// ...and from a report, which is accepted and changes nothing.
 	doc, _ := jobxml.EncodeStatuses([]jobxml.Status{{Run: j.Run, State: jobxml.StateRunning, Started: time.Now().UTC()}})
-	var rep []reportResult
+	var rep []api.ReportResult
 	mustCall(t, ag, "agent.reportStatus", &rep, string(doc))
 	if len(rep) != 1 || !rep[0].Accepted || !rep[0].Cancelled {
 		t.Fatalf("report on a cancelled run = %+v", rep)

@@ -439,11 +439,8 @@ func (a *agent) register(ctx context.Context) error {
 	if host == "" {
 		facts["hostname"] = a.cfg.Name
 	}
-	var res struct {
-		ClientID string `xmlrpc:"client_id"`
-		Status   string `xmlrpc:"status"`
-	}
-	if err := a.rpc.Call(ctx, "agent.register", &res, facts); err != nil {
+	var res api.RegisterResult
+	if err := a.rpc.Call(ctx, api.MethodRegister, &res, facts); err != nil {
 		return err
 	}
 	fp := a.id.fingerprint
@@ -504,14 +501,6 @@ func (a *agent) beatDue(holds bool) bool {
 	return since >= IdleHeartbeatEvery
 }
 
-// heartbeatReply is agent.heartbeat's result.
-type heartbeatReply struct {
-	ServerTime   time.Time `xmlrpc:"server_time"`
-	PollInterval int       `xmlrpc:"poll_interval"`
-	Cancel       []any     `xmlrpc:"cancel"` // run ids cancelled recently (see cancel.go)
-	Lost         []any     `xmlrpc:"lost"`   // held run ids declared lost (see lease.go)
-}
-
 // heartbeat names the queued runs (lease.go), logs clock skew (reports
 // carry the agent's times), takes the server's poll interval when none was
 // configured, and learns which runs were cancelled or lost. Failure is not
@@ -521,13 +510,13 @@ func (a *agent) heartbeat(ctx context.Context) {
 	if err != nil {
 		a.log.Warn("cannot list the queue for the heartbeat", "err", err)
 	}
-	var hb heartbeatReply
+	var hb api.Heartbeat
 	a.beaten(&hb, a.callBeat(ctx, held, &hb))
 }
 
 // beaten takes in the outcome of an agent.heartbeat call: its result hb or
 // its failure err.
-func (a *agent) beaten(hb *heartbeatReply, err error) {
+func (a *agent) beaten(hb *api.Heartbeat, err error) {
 	if err != nil {
 		a.log.Debug("heartbeat", "err", err)
 		if a.interval == 0 {
@@ -575,17 +564,17 @@ func (a *agent) poll(ctx context.Context, beat bool) (int, error) {
 	}
 	var docs []string
 	if beat {
-		var hb heartbeatReply
-		hbCall := &client.Call{Method: "agent.heartbeat", Args: a.beatArgs(queued), Reply: &hb}
-		getCall := &client.Call{Method: "agent.getJobs", Args: []any{room}, Reply: &docs}
+		var hb api.Heartbeat
+		hbCall := &client.Call{Method: api.MethodHeartbeat, Args: a.beatArgs(queued), Reply: &hb}
+		getCall := &client.Call{Method: api.MethodGetJobs, Args: []any{room}, Reply: &docs}
 		a.rpc.Multicall(ctx, hbCall, getCall) // a failed request fails both calls
 		if len(hbCall.Args) > 0 {
 			a.refusesHeld(hbCall.Err) // an older server: the next heartbeat goes without
 		}
 		a.beaten(&hb, hbCall.Err)
-		err = a.checked("agent.getJobs", getCall.Err)
+		err = a.checked(api.MethodGetJobs, getCall.Err)
 	} else {
-		err = a.call(ctx, "agent.getJobs", &docs, room)
+		err = a.call(ctx, api.MethodGetJobs, &docs, room)
 	}
 	if err != nil {
 		return 0, err
@@ -672,11 +661,8 @@ func (a *agent) ack(ctx context.Context, ids []int64) error {
 	for i, id := range ids {
 		strs[i] = strconv.FormatInt(id, 10)
 	}
-	var res struct {
-		Acknowledged int      `xmlrpc:"acknowledged"`
-		Stale        []string `xmlrpc:"stale"`
-	}
-	err := a.call(ctx, "agent.ackJobs", &res, strs)
+	var res api.AckResult
+	err := a.call(ctx, api.MethodAckJobs, &res, strs)
 	if code := client.FaultCode(err); (code == faultNotFound || code == faultConflict) && len(ids) == 1 {
 		a.log.Error("server disowns a queued run; dropping it unrun", "run", ids[0], "err", err)
 		delete(a.pendingAck, ids[0])
@@ -846,7 +832,7 @@ func (a *agent) keepAlive(ctx context.Context, first, every time.Duration, held 
 			return
 		case <-t.C:
 			t.Reset(every)
-			var hb heartbeatReply
+			var hb api.Heartbeat
 			if err := a.callBeat(ctx, held, &hb); err != nil {
 				a.log.Debug("heartbeat during job", "err", err)
 				continue
@@ -916,13 +902,8 @@ func (a *agent) sendBatch(ctx context.Context, batch []report) error {
 	if err != nil {
 		return fmt.Errorf("encode reports: %w", err)
 	}
-	var res []struct {
-		RunID     string `xmlrpc:"run_id"`
-		Accepted  bool   `xmlrpc:"accepted"`
-		Error     string `xmlrpc:"error"`
-		Cancelled bool   `xmlrpc:"cancelled"` // the operator cancelled the run (cancel.go)
-	}
-	err = a.call(ctx, "agent.reportStatus", &res, string(doc))
+	var res []api.ReportResult
+	err = a.call(ctx, api.MethodReportStatus, &res, string(doc))
 	if contentFault(err) && len(batch) == 1 {
 		r := batch[0]
 		a.log.Error("server refuses this report for good; set aside in "+rejectedDir+"/", "run", r.Run, "err", err)

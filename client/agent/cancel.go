@@ -128,27 +128,12 @@ func (c *cancels) take() map[int64]string {
 	return out
 }
 
-// parseRunIDs reads an array of run ids as the server sends them: decimal
-// strings, or XML-RPC integers. Anything else is skipped.
-func parseRunIDs(vs []any) []int64 {
+// parseRunIDs reads an array of run ids as the server sends them, decimal
+// strings; anything else is skipped.
+func parseRunIDs(vs []string) []int64 {
 	var ids []int64
 	for _, v := range vs {
-		var id int64
-		switch v := v.(type) {
-		case string:
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				continue
-			}
-			id = n
-		case int64:
-			id = v
-		case int:
-			id = int64(v)
-		default:
-			continue
-		}
-		if id > 0 {
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 {
 			ids = append(ids, id)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -43,7 +44,7 @@ import (
 // runs in the agent's loop, never in the request.
 
 // PollNowMethod is the one method an agent serves in daemon mode.
-const PollNowMethod = "agent.pollNow"
+const PollNowMethod = api.MethodPollNow
 
 // Limits of the agent.pollNow listener: the calls are tiny, and nothing
 // but a daemon with a CA certificate gets past the handshake.

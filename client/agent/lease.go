@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 )
 
@@ -68,12 +69,12 @@ func (a *agent) beatArgs(held []int64) []any {
 
 // callBeat calls agent.heartbeat naming the held runs. A server that
 // refuses the param (fault 400: older than it) is asked again without it.
-func (a *agent) callBeat(ctx context.Context, held []int64, hb *heartbeatReply) error {
+func (a *agent) callBeat(ctx context.Context, held []int64, hb *api.Heartbeat) error {
 	args := a.beatArgs(held)
-	err := a.rpc.Call(ctx, "agent.heartbeat", hb, args...)
+	err := a.rpc.Call(ctx, api.MethodHeartbeat, hb, args...)
 	if len(args) > 0 && a.refusesHeld(err) {
-		*hb = heartbeatReply{}
-		err = a.rpc.Call(ctx, "agent.heartbeat", hb)
+		*hb = api.Heartbeat{}
+		err = a.rpc.Call(ctx, api.MethodHeartbeat, hb)
 	}
 	return err
 }
