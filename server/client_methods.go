@@ -8,6 +8,7 @@ import (
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -63,17 +64,12 @@ func (s *Server) clientList(ctx context.Context, p xmlrpc.Params) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch db.ClientStatus(st) {
-		case "", db.ClientPending, db.ClientActive, db.ClientRejected, db.ClientRevoked:
-			f.Status = db.ClientStatus(st)
-		default:
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "client.list: status: %q is not pending, active, rejected or revoked", st)
-		}
+		f.Status = db.ClientStatus(st)
 	}
 	s.flushSeen(ctx) // show the last polls too
-	cs, err := s.store.ListClients(ctx, f)
+	cs, err := s.svc.ListClients(ctx, f)
 	if err != nil {
-		return nil, err
+		return nil, inMethod("client.list", err)
 	}
 	return mapSlice(cs, s.apiClientPush), nil
 }
@@ -86,7 +82,7 @@ func (s *Server) clientGet(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.resolveClient(ctx, ref)
+	c, err := s.svc.Client(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -96,51 +92,41 @@ func (s *Server) clientGet(ctx context.Context, p xmlrpc.Params) (any, error) {
 // clientSetStatus moves clients along the enrollment lifecycle; the store
 // refuses moves the lifecycle does not allow.
 func (s *Server) clientSetStatus(to db.ClientStatus) xmlrpc.Handler {
-	return s.eachClient(func(ctx context.Context, c db.Client) (db.Client, error) {
-		return s.store.SetClientStatus(ctx, c.ID, to)
-	})
-}
-
-func (s *Server) clientDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
-	deleted := false
-	res, err := s.eachClient(func(ctx context.Context, c db.Client) (db.Client, error) {
-		gone, err := s.store.DeleteClient(ctx, c.ID)
-		if err == nil {
-			deleted = true
-			noteRemovedRules(ctx, fmt.Sprintf("client %d (%s)", c.ID, c.Name), gone)
-		}
-		return c, err
-	})(ctx, p)
-	if deleted {
-		s.policy.Invalidate() // group memberships and rules went with the clients
-	}
-	return res, err
-}
-
-// eachClient applies fn to every client named in param 1, in order,
-// stopping at the first failure.
-func (s *Server) eachClient(fn func(context.Context, db.Client) (db.Client, error)) xmlrpc.Handler {
 	return func(ctx context.Context, p xmlrpc.Params) (any, error) {
-		if err := p.Count(1, 1); err != nil {
-			return nil, err
-		}
-		refs, err := refList(p, 0, "clients")
+		refs, err := clientRefs(p)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]api.Client, 0, len(refs))
-		for _, ref := range refs {
-			c, err := s.resolveClient(ctx, ref)
-			if err != nil {
-				return nil, err
-			}
-			if c, err = fn(ctx, c); err != nil {
-				return nil, err
-			}
-			out = append(out, apiClient(c))
+		cs, err := s.svc.SetClientStatus(ctx, refs, to)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		return mapSlice(cs, apiClient), nil
 	}
+}
+
+func (s *Server) clientDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
+	refs, err := clientRefs(p)
+	if err != nil {
+		return nil, err
+	}
+	gone, err := s.svc.DeleteClients(ctx, refs)
+	for _, c := range gone {
+		noteRemovedRules(ctx, fmt.Sprintf("client %d (%s)", c.ID, c.Name), c.Rules)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return mapSlice(gone, func(c service.DeletedClient) api.Client { return apiClient(c.Client) }), nil
+}
+
+// clientRefs reads the one parameter of the client.* writes: the clients,
+// by id, name or fingerprint.
+func clientRefs(p xmlrpc.Params) ([]string, error) {
+	if err := p.Count(1, 1); err != nil {
+		return nil, err
+	}
+	return refList(p, 0, "clients")
 }
 
 // refList reads parameter i as a non-empty array of object references:

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -312,53 +311,14 @@ func defaultJobName(script string) string {
 	return line
 }
 
-// resolveClients maps targets (id, fingerprint or name) to clients. A name
-// must designate one client: among several, the active one wins; otherwise
-// it is ambiguous and the caller must use an id or fingerprint.
+// resolveClients maps targets (id, fingerprint or name) to clients
+// (service.Client).
 func (s *Server) resolveClients(ctx context.Context, refs []string) ([]db.Client, error) {
-	out := make([]db.Client, 0, len(refs))
-	for _, ref := range refs {
-		c, err := s.resolveClient(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return s.svc.Clients(ctx, refs)
 }
 
 func (s *Server) resolveClient(ctx context.Context, ref string) (db.Client, error) {
-	if ref == "" {
-		return db.Client{}, xmlrpc.Faultf(xmlrpc.CodeInvalid, "empty client reference")
-	}
-	if id, err := strconv.ParseInt(ref, 10, 64); err == nil && id > 0 {
-		c, err := s.store.Client(ctx, id)
-		if err == nil || !errors.Is(err, db.ErrNotFound) {
-			return c, err
-		}
-	}
-	if len(ref) == 64 {
-		c, err := s.store.ClientByFingerprint(ctx, strings.ToLower(ref))
-		if err == nil || !errors.Is(err, db.ErrNotFound) {
-			return c, err
-		}
-	}
-	cs, err := s.store.ListClients(ctx, db.ClientFilter{Name: ref})
-	if err != nil {
-		return db.Client{}, err
-	}
-	switch len(cs) {
-	case 0:
-		return db.Client{}, xmlrpc.Faultf(xmlrpc.CodeNotFound, "no client with id, fingerprint or name %q", ref)
-	case 1:
-		return cs[0], nil
-	}
-	for _, c := range cs {
-		if c.Status == db.ClientActive {
-			return c, nil
-		}
-	}
-	return db.Client{}, xmlrpc.Faultf(xmlrpc.CodeConflict, "%d clients are named %q: use the id or fingerprint", len(cs), ref)
+	return s.svc.Client(ctx, ref)
 }
 
 func (s *Server) jobList(ctx context.Context, p xmlrpc.Params) (any, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/scirectl/scirectl/acl"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -199,6 +200,17 @@ func noteAudit(ctx context.Context, line string) {
 	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
 		n.parts = append(n.parts, line)
 	}
+}
+
+// inMethod prefixes a refusal of the service with the method's name, as
+// the faults of the handlers that check their arguments themselves read
+// ("client.list: status: …"); other errors are returned as they are.
+func inMethod(method string, err error) error {
+	var e *service.Error
+	if errors.As(err, &e) {
+		return &service.Error{Kind: e.Kind, Msg: method + ": " + e.Msg}
+	}
+	return err
 }
 
 // noteRemovedRules records in the call's audit record which ACL rules went
@@ -446,6 +458,8 @@ func (s *Server) toFault(ctx context.Context, method string, err error) *xmlrpc.
 		return &xmlrpc.Fault{Code: xmlrpc.CodeConflict, Message: err.Error()}
 	case errors.Is(err, db.ErrInvalid):
 		return &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: err.Error()}
+	case errors.Is(err, service.ErrForbidden):
+		return &xmlrpc.Fault{Code: xmlrpc.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return &xmlrpc.Fault{Code: xmlrpc.CodeInternal, Message: method + ": cancelled"}
 	}

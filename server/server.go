@@ -23,6 +23,7 @@ import (
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/internal/lockfile"
 	"github.com/scirectl/scirectl/maintenance"
+	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -103,6 +104,8 @@ type Server struct {
 	gate   *gate.Gate
 	rpc    *xmlrpc.Server
 	policy *acl.Cache
+	// svc is the domain layer the handlers adapt (service.Service).
+	svc *service.Service
 	// namespaces is the admin namespace of the registry (adminNamespaces).
 	namespaces acl.Namespaces
 	log        *slog.Logger
@@ -177,6 +180,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.rpc.InterceptBatch = s.interceptBatch
 	s.rpc.OnError = s.internalError
 	s.initMetrics() // wraps s.store and the interceptor, unless cfg.DisableMetrics
+	s.svc = &service.Service{Store: s.store, Policy: s.policy}
 	if err := s.registerOperations(); err != nil {
 		store.Close()
 		return nil, err

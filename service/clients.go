@@ -1,0 +1,102 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+// Client finds a client by reference: its id, its certificate fingerprint
+// or its name. A name must designate one client: among several, the active
+// one wins; otherwise it is ambiguous and the caller must use an id or a
+// fingerprint.
+func (s *Service) Client(ctx context.Context, ref string) (db.Client, error) {
+	if ref == "" {
+		return db.Client{}, refuse(ErrInvalid, "empty client reference")
+	}
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil && id > 0 {
+		c, err := s.Store.Client(ctx, id)
+		if err == nil || !errors.Is(err, db.ErrNotFound) {
+			return c, err
+		}
+	}
+	if len(ref) == 64 {
+		c, err := s.Store.ClientByFingerprint(ctx, strings.ToLower(ref))
+		if err == nil || !errors.Is(err, db.ErrNotFound) {
+			return c, err
+		}
+	}
+	cs, err := s.Store.ListClients(ctx, db.ClientFilter{Name: ref})
+	if err != nil {
+		return db.Client{}, err
+	}
+	switch len(cs) {
+	case 0:
+		return db.Client{}, refuse(ErrNotFound, "no client with id, fingerprint or name %q", ref)
+	case 1:
+		return cs[0], nil
+	}
+	for _, c := range cs {
+		if c.Status == db.ClientActive {
+			return c, nil
+		}
+	}
+	return db.Client{}, refuse(ErrConflict, "%d clients are named %q: use the id or fingerprint", len(cs), ref)
+}
+
+// Clients resolves several references, in order (Client).
+func (s *Service) Clients(ctx context.Context, refs []string) ([]db.Client, error) {
+	return each(ctx, refs, s.Client)
+}
+
+// ListClients lists the clients, those of one status when f has one.
+func (s *Service) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
+	switch f.Status {
+	case "", db.ClientPending, db.ClientActive, db.ClientRejected, db.ClientRevoked:
+	default:
+		return nil, refuse(ErrInvalid, "status: %q is not pending, active, rejected or revoked", f.Status)
+	}
+	return s.Store.ListClients(ctx, f)
+}
+
+// SetClientStatus moves the clients named by refs along the enrollment
+// lifecycle (pending → active | rejected, active → revoked), in order,
+// stopping at the first the store refuses (those before it stay moved). It
+// returns the clients moved.
+func (s *Service) SetClientStatus(ctx context.Context, refs []string, to db.ClientStatus) ([]db.Client, error) {
+	return each(ctx, refs, func(ctx context.Context, ref string) (db.Client, error) {
+		c, err := s.Client(ctx, ref)
+		if err != nil {
+			return c, err
+		}
+		return s.Store.SetClientStatus(ctx, c.ID, to)
+	})
+}
+
+// DeletedClient is a client deleted with the ACL rules that named it.
+type DeletedClient struct {
+	db.Client
+	Rules []db.ACLRule
+}
+
+// DeleteClients deletes the clients named by refs, in order, with their
+// runs, group memberships and the ACL rules naming them (ids are never
+// reused, so no later client inherits a rule), stopping at the first the
+// store refuses (an active client, or one with a run in flight).
+func (s *Service) DeleteClients(ctx context.Context, refs []string) ([]DeletedClient, error) {
+	out, err := each(ctx, refs, func(ctx context.Context, ref string) (DeletedClient, error) {
+		c, err := s.Client(ctx, ref)
+		if err != nil {
+			return DeletedClient{}, err
+		}
+		rules, err := s.Store.DeleteClient(ctx, c.ID)
+		return DeletedClient{Client: c, Rules: rules}, err
+	})
+	if len(out) > 0 {
+		s.invalidate() // memberships and rules went with the clients
+	}
+	return out, err
+}
