@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/jobxml"
@@ -15,7 +16,7 @@ import (
 )
 
 // MaxJobsPerCall bounds agent.getJobs' max.
-const MaxJobsPerCall = 1000
+const MaxJobsPerCall = api.MaxJobsPerCall
 
 func (s *Server) agentOperations() []Operation {
 	return []Operation{

@@ -124,7 +124,7 @@ func (s *Server) blacklistCheck(ctx context.Context, p xmlrpc.Params) (any, erro
 
 // SelfLockout is the operation whose blacklisting makes the blacklist
 // impossible to shrink through the server.
-const SelfLockout = "blacklist.remove"
+const SelfLockout = api.SelfLockout
 
 func (s *Server) blacklistEdit(add bool) xmlrpc.Handler {
 	return func(ctx context.Context, p xmlrpc.Params) (any, error) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -20,38 +21,15 @@ import (
 const PermDBAdmin = "db.admin"
 
 // ResetConfirmation is the word db.reset must be given.
-const ResetConfirmation = "reset"
+const ResetConfirmation = api.ResetConfirmation
 
-// DBBackup is what db.backup returns.
-type DBBackup struct {
-	Path       string `xmlrpc:"path" json:"path"`
-	Bytes      int64  `xmlrpc:"bytes" json:"bytes"`
-	DurationMS int64  `xmlrpc:"duration_ms" json:"duration_ms"`
-}
-
-// DBRestore is what db.restore returns. AdminTokenRenewed says the
-// server's admin token file was rewritten, because the restored database
-// did not know the token it held.
-type DBRestore struct {
-	Path              string `xmlrpc:"path" json:"path"`
-	SchemaVersion     int    `xmlrpc:"schema_version" json:"schema_version"`
-	AdminTokenRenewed bool   `xmlrpc:"admin_token_renewed" json:"admin_token_renewed"`
-	AdminTokenFile    string `xmlrpc:"admin_token_file" json:"admin_token_file"`
-}
-
-// DBReset is what db.reset returns.
-type DBReset struct {
-	SchemaVersion  int    `xmlrpc:"schema_version" json:"schema_version"`
-	AdminTokenFile string `xmlrpc:"admin_token_file" json:"admin_token_file"`
-}
-
-// DBVersion is what db.migrate returns: the schema version the database is
-// at, the newest this binary knows, and whether a migration failed half-way.
-type DBVersion struct {
-	Version int  `xmlrpc:"version" json:"version"`
-	Latest  int  `xmlrpc:"latest" json:"latest"`
-	Dirty   bool `xmlrpc:"dirty" json:"dirty"`
-}
+// The results of the db.* calls.
+type (
+	DBBackup  = api.DBBackup
+	DBRestore = api.DBRestore
+	DBReset   = api.DBReset
+	DBVersion = api.DBVersion
+)
 
 // dbOperations are the database maintenance operations (SPEC §6): all
 // modifiers, so each runs alone, and all gated by db.admin.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/blacklist"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
@@ -87,7 +88,7 @@ func (c *Config) defaults() {
 }
 
 // DefaultListen is the address serve listens on and the CLI calls by default.
-const DefaultListen = "127.0.0.1:7443"
+const DefaultListen = api.DefaultListen
 
 // Server is a running daemon.
 type Server struct {
