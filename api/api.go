@@ -237,3 +237,44 @@ type GateStats struct {
 	Busy           int64 `xmlrpc:"busy" json:"busy"`
 	Cancelled      int64 `xmlrpc:"cancelled" json:"cancelled"`
 }
+
+// DBBackup is what db.backup returns.
+type DBBackup struct {
+	Path       string `xmlrpc:"path" json:"path"`
+	Bytes      int64  `xmlrpc:"bytes" json:"bytes"`
+	DurationMS int64  `xmlrpc:"duration_ms" json:"duration_ms"`
+}
+
+// DBRestore is what db.restore returns. AdminTokenRenewed says the
+// server's admin token file was rewritten, because the restored database
+// did not know the token it held.
+type DBRestore struct {
+	Path              string `xmlrpc:"path" json:"path"`
+	SchemaVersion     int    `xmlrpc:"schema_version" json:"schema_version"`
+	AdminTokenRenewed bool   `xmlrpc:"admin_token_renewed" json:"admin_token_renewed"`
+	AdminTokenFile    string `xmlrpc:"admin_token_file" json:"admin_token_file"`
+}
+
+// DBReset is what db.reset returns.
+type DBReset struct {
+	SchemaVersion  int    `xmlrpc:"schema_version" json:"schema_version"`
+	AdminTokenFile string `xmlrpc:"admin_token_file" json:"admin_token_file"`
+}
+
+// DBVersion is what db.migrate returns: the schema version the database is
+// at, the newest this binary knows, and whether a migration failed half-way.
+type DBVersion struct {
+	Version int  `xmlrpc:"version" json:"version"`
+	Latest  int  `xmlrpc:"latest" json:"latest"`
+	Dirty   bool `xmlrpc:"dirty" json:"dirty"`
+}
+
+// ResetConfirmation is the word db.reset must be given.
+const ResetConfirmation = "reset"
+
+// SelfLockout is the operation whose blacklisting makes the blacklist
+// impossible to shrink through the server.
+const SelfLockout = "blacklist.remove"
+
+// DefaultListen is the address serve listens on and the CLI calls by default.
+const DefaultListen = "127.0.0.1:7443"

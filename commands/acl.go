@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -9,7 +10,7 @@ import (
 )
 
 // NewACLCmd builds `scirectl acl`.
-func NewACLCmd(ios *IOStreams) *cobra.Command {
+func NewACLCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "acl",
 		Short: "Decide who may do what, where",
@@ -50,8 +51,8 @@ every admin permission. Changing a user group's members needs acl.write.`,
   scirectl acl check alice run web1
   scirectl acl list`,
 	}
-	cmd.AddCommand(newACLListCmd(ios), newACLAddCmd(ios), newACLRemoveCmd(ios),
-		newACLActiveCmd(ios, true), newACLActiveCmd(ios, false), newACLCheckCmd(ios))
+	cmd.AddCommand(newACLListCmd(f, nil), newACLAddCmd(f, nil), newACLRemoveCmd(f, nil),
+		newACLActiveCmd(f, nil, true), newACLActiveCmd(f, nil, false), newACLCheckCmd(f, nil))
 	return cmd
 }
 
@@ -77,8 +78,11 @@ func printRules(ios *IOStreams, o *outputOptions, rs []api.ACLRule) error {
 	return printTable(ios.Out, o, []string{"ID", "ACTION", "SUBJECT", "PERMISSION", "TARGET", "ACTIVE", "NOTE", "BY", "CREATED"}, rows)
 }
 
-func newACLListCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+// ACLListOptions are the flags of `acl list`.
+type ACLListOptions struct{ remote }
+
+func newACLListCmd(f *Factory, runF func(*ACLListOptions) error) *cobra.Command {
+	o := &ACLListOptions{newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the rules",
@@ -86,24 +90,33 @@ func newACLListCmd(ios *IOStreams) *cobra.Command {
 only the rule ids.`,
 		Example: "  scirectl acl list\n  scirectl acl list -o json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			rs, err := call[[]api.ACLRule](cmd.Context(), &r, "acl.list")
-			if err != nil {
-				return err
-			}
-			return showList(ios, &r.out, rs, func(r api.ACLRule) string { return r.ID },
-				func(rs []api.ACLRule) error { return printRules(ios, &r.out, rs) })
-		},
+		RunE:    runE(o, nil, runF, runACLList),
 	}
-	r.addFlags(cmd)
-	addQuietFlag(cmd, &r.out, "rule ids")
+	o.addFlags(cmd)
+	addQuietFlag(cmd, &o.out, "rule ids")
 	return cmd
 }
 
-func newACLAddCmd(ios *IOStreams) *cobra.Command {
-	var r remote
-	var deny, inactive bool
-	var note string
+func runACLList(ctx context.Context, o *ACLListOptions) error {
+	ios := o.io()
+	rs, err := call[[]api.ACLRule](ctx, &o.remote, "acl.list")
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, rs, func(r api.ACLRule) string { return r.ID },
+		func(rs []api.ACLRule) error { return printRules(ios, &o.out, rs) })
+}
+
+// ACLAddOptions are the arguments and flags of `acl add`.
+type ACLAddOptions struct {
+	remote
+	Subject, Permission, Target string
+	Deny, Inactive              bool
+	Note                        string
+}
+
+func newACLAddCmd(f *Factory, runF func(*ACLAddOptions) error) *cobra.Command {
+	o := &ACLAddOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "add SUBJECT PERMISSION TARGET",
 		Short: "Add a rule (allow by default)",
@@ -115,32 +128,43 @@ now to its id), group:NAME or *. Quote * in the shell.`,
   scirectl acl add --deny '*' run client:db1 --note "db1 is frozen"
   scirectl acl add user:alice acl.write '*'`,
 		Args: cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			action := "allow"
-			if deny {
-				action = "deny"
-			}
-			rule := map[string]any{"subject": args[0], "permission": args[1], "target": args[2],
-				"action": action, "note": note, "active": !inactive}
-			got, err := call[api.ACLRule](cmd.Context(), &r, "acl.add", rule)
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, got, func(got api.ACLRule) error {
-				fmt.Fprintf(ios.Out, "rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, ruleTarget(got))
-				return nil
-			})
-		},
+		RunE: runE(o, func(args []string) { o.Subject, o.Permission, o.Target = args[0], args[1], args[2] }, runF, runACLAdd),
 	}
-	cmd.Flags().BoolVar(&deny, "deny", false, "make it a deny rule")
-	cmd.Flags().BoolVar(&inactive, "inactive", false, "add the rule switched off (see acl enable)")
-	cmd.Flags().StringVar(&note, "note", "", "why the rule exists (shown in decisions)")
-	r.addFlags(cmd)
+	cmd.Flags().BoolVar(&o.Deny, "deny", false, "make it a deny rule")
+	cmd.Flags().BoolVar(&o.Inactive, "inactive", false, "add the rule switched off (see acl enable)")
+	cmd.Flags().StringVar(&o.Note, "note", "", "why the rule exists (shown in decisions)")
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newACLRemoveCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func runACLAdd(ctx context.Context, o *ACLAddOptions) error {
+	ios := o.io()
+	action := "allow"
+	if o.Deny {
+		action = "deny"
+	}
+	rule := api.ACLAddRequest{Subject: o.Subject, Permission: o.Permission, Target: o.Target,
+		Action: action, Note: o.Note, Active: !o.Inactive}
+	got, err := call[api.ACLRule](ctx, &o.remote, "acl.add", rule)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, got, func(got api.ACLRule) error {
+		fmt.Fprintf(ios.Out, "rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, ruleTarget(got))
+		return nil
+	})
+}
+
+// ACLRuleOptions are the argument and flags of `acl remove`, `enable` and
+// `disable`.
+type ACLRuleOptions struct {
+	remote
+	RuleID string
+	Active bool // enable (true) or disable (false); not used by remove
+}
+
+func newACLRemoveCmd(f *Factory, runF func(*ACLRuleOptions) error) *cobra.Command {
+	o := &ACLRuleOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "remove RULE_ID",
 		Short: "Remove a rule",
@@ -149,24 +173,27 @@ from now on (a run already denied stays denied). "acl disable" switches a rule
 off without losing it.`,
 		Example:           "  scirectl acl remove 4",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeRules(&r.conn),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			got, err := call[api.ACLRule](cmd.Context(), &r, "acl.remove", args[0])
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, got, func(got api.ACLRule) error {
-				fmt.Fprintf(ios.Out, "removed rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, got.Target)
-				return nil
-			})
-		},
+		ValidArgsFunction: completeRules(&o.remote),
+		RunE:              runE(o, func(args []string) { o.RuleID = args[0] }, runF, runACLRemove),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newACLActiveCmd(ios *IOStreams, on bool) *cobra.Command {
-	var r remote
+func runACLRemove(ctx context.Context, o *ACLRuleOptions) error {
+	ios := o.io()
+	got, err := call[api.ACLRule](ctx, &o.remote, "acl.remove", o.RuleID)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, got, func(got api.ACLRule) error {
+		fmt.Fprintf(ios.Out, "removed rule %s: %s %s %s on %s\n", got.ID, got.Action, got.Subject, got.Permission, got.Target)
+		return nil
+	})
+}
+
+func newACLActiveCmd(f *Factory, runF func(*ACLRuleOptions) error, on bool) *cobra.Command {
+	o := &ACLRuleOptions{remote: newRemote(f), Active: on}
 	use, short := "enable", "Switch a rule on"
 	if !on {
 		use, short = "disable", "Switch a rule off without removing it"
@@ -179,21 +206,30 @@ any decision until it is enabled again; runs are checked against the rules in
 force when they are handed out.`,
 		Example:           "  scirectl acl " + use + " 4",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeRules(&r.conn),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			got, err := call[api.ACLRule](cmd.Context(), &r, "acl.setActive", args[0], on)
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, got, func(got api.ACLRule) error { return printRules(ios, &r.out, []api.ACLRule{got}) })
-		},
+		ValidArgsFunction: completeRules(&o.remote),
+		RunE:              runE(o, func(args []string) { o.RuleID = args[0] }, runF, runACLActive),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newACLCheckCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func runACLActive(ctx context.Context, o *ACLRuleOptions) error {
+	ios := o.io()
+	got, err := call[api.ACLRule](ctx, &o.remote, "acl.setActive", o.RuleID, o.Active)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, got, func(got api.ACLRule) error { return printRules(ios, &o.out, []api.ACLRule{got}) })
+}
+
+// ACLCheckOptions are the arguments and flags of `acl check`.
+type ACLCheckOptions struct {
+	remote
+	User, Permission, Client string
+}
+
+func newACLCheckCmd(f *Factory, runF func(*ACLCheckOptions) error) *cobra.Command {
+	o := &ACLCheckOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "check USER PERMISSION CLIENT",
 		Short: "Explain whether a user may use a permission on a client",
@@ -202,25 +238,28 @@ or fingerprint, or * for an admin permission. Exit code 0 when allowed, 3
 when denied, so scripts can test it.`,
 		Example: "  scirectl acl check alice run web1\n  scirectl acl check alice acl.write '*'",
 		Args:    cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := call[api.ACLDecision](cmd.Context(), &r, "acl.check", args[0], args[1], args[2])
-			if err != nil {
-				return err
-			}
-			err = show(ios, &r, d, func(d api.ACLDecision) error {
-				verdict := "ALLOWED"
-				if !d.Allowed {
-					verdict = "DENIED"
-				}
-				fmt.Fprintf(ios.Out, "%s: %s %q on %s\n%s\n", verdict, d.User, d.Permission, d.Target, d.Reason)
-				return nil
-			})
-			if err == nil && !d.Allowed {
-				return &exitError{code: ExitJobFailed}
-			}
-			return err
-		},
+		RunE:    runE(o, func(args []string) { o.User, o.Permission, o.Client = args[0], args[1], args[2] }, runF, runACLCheck),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
+}
+
+func runACLCheck(ctx context.Context, o *ACLCheckOptions) error {
+	ios := o.io()
+	d, err := call[api.ACLDecision](ctx, &o.remote, "acl.check", o.User, o.Permission, o.Client)
+	if err != nil {
+		return err
+	}
+	err = show(ios, &o.remote, d, func(d api.ACLDecision) error {
+		verdict := "ALLOWED"
+		if !d.Allowed {
+			verdict = "DENIED"
+		}
+		fmt.Fprintf(ios.Out, "%s: %s %q on %s\n%s\n", verdict, d.User, d.Permission, d.Target, d.Reason)
+		return nil
+	})
+	if err == nil && !d.Allowed {
+		return &exitError{code: ExitJobFailed}
+	}
+	return err
 }

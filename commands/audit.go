@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -9,7 +10,7 @@ import (
 )
 
 // NewAuditCmd builds `scirectl audit`.
-func NewAuditCmd(ios *IOStreams) *cobra.Command {
+func NewAuditCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Read the audit trail",
@@ -18,15 +19,20 @@ refusal — by the ACL at submit or at dispatch, or of an admin permission — i
 recorded in the database.`,
 		Example: "  scirectl audit list --outcome denied --since 24h",
 	}
-	cmd.AddCommand(newAuditListCmd(ios))
+	cmd.AddCommand(newAuditListCmd(f, nil))
 	return cmd
 }
 
-func newAuditListCmd(ios *IOStreams) *cobra.Command {
-	var r remote
-	var actor, op, outcome, before string
-	var since time.Duration
-	var limit int
+// AuditListOptions are the flags of `audit list`.
+type AuditListOptions struct {
+	remote
+	Actor, Operation, Outcome, Before string
+	Since                             time.Duration
+	Limit                             int
+}
+
+func newAuditListCmd(f *Factory, runF func(*AuditListOptions) error) *cobra.Command {
+	o := &AuditListOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List audit entries, newest first",
@@ -37,41 +43,39 @@ outcome (ok, error or denied). Filter by actor, operation (a prefix such as
   scirectl audit list --outcome denied --since 24h
   scirectl audit list --actor alice --operation 'acl.*' -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 1 || limit > 10000 {
-				return usageError("--limit: want 1..10000")
-			}
-			f := map[string]any{"limit": limit}
-			for k, v := range map[string]string{"actor": actor, "operation": op, "outcome": outcome, "before": before} {
-				if v != "" {
-					f[k] = v
-				}
-			}
-			if since > 0 {
-				f["since"] = time.Now().Add(-since).UTC()
-			}
-			es, err := call[[]api.AuditEntry](cmd.Context(), &r, "audit.list", f)
-			if err != nil {
-				return err
-			}
-			return showList(ios, &r.out, es, func(e api.AuditEntry) string { return e.ID }, func(es []api.AuditEntry) error {
-				now := clock()
-				rows := make([][]string, len(es))
-				for i, e := range es {
-					rows[i] = []string{e.ID, ago(e.At, now), e.Actor, e.Name, dash(e.Target), e.Outcome, dash(e.Detail)}
-				}
-				return printTable(ios.Out, &r.out, []string{"ID", "WHEN", "ACTOR", "OPERATION", "TARGET", "OUTCOME", "DETAIL"}, rows)
-			})
-		},
+		RunE: runE(o, nil, runF, runAuditList),
 	}
-	f := cmd.Flags()
-	f.StringVar(&actor, "actor", "", "only entries by this user (or client:ID)")
-	f.StringVar(&op, "operation", "", "only this operation, or a prefix such as 'acl.*'")
-	f.StringVar(&outcome, "outcome", "", "only ok, error or denied")
-	f.DurationVar(&since, "since", 0, "only entries newer than this (e.g. 1h, 7d is 168h)")
-	f.IntVar(&limit, "limit", 100, "at most this many entries")
-	f.StringVar(&before, "before", "", "only entries older than this id (paging)")
-	r.addFlags(cmd)
-	addQuietFlag(cmd, &r.out, "entry ids")
+	fl := cmd.Flags()
+	fl.StringVar(&o.Actor, "actor", "", "only entries by this user (or client:ID)")
+	fl.StringVar(&o.Operation, "operation", "", "only this operation, or a prefix such as 'acl.*'")
+	fl.StringVar(&o.Outcome, "outcome", "", "only ok, error or denied")
+	fl.DurationVar(&o.Since, "since", 0, "only entries newer than this (e.g. 1h, 7d is 168h)")
+	fl.IntVar(&o.Limit, "limit", 100, "at most this many entries")
+	fl.StringVar(&o.Before, "before", "", "only entries older than this id (paging)")
+	o.addFlags(cmd)
+	addQuietFlag(cmd, &o.out, "entry ids")
 	return cmd
+}
+
+func runAuditList(ctx context.Context, o *AuditListOptions) error {
+	ios := o.io()
+	if o.Limit < 1 || o.Limit > 10000 {
+		return usageError("--limit: want 1..10000")
+	}
+	req := api.AuditListRequest{Limit: o.Limit, Actor: o.Actor, Operation: o.Operation, Outcome: o.Outcome, Before: o.Before}
+	if o.Since > 0 {
+		req.Since = time.Now().Add(-o.Since).UTC()
+	}
+	es, err := call[[]api.AuditEntry](ctx, &o.remote, "audit.list", req)
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, es, func(e api.AuditEntry) string { return e.ID }, func(es []api.AuditEntry) error {
+		now := clock()
+		rows := make([][]string, len(es))
+		for i, e := range es {
+			rows[i] = []string{e.ID, ago(e.At, now), e.Actor, e.Name, dash(e.Target), e.Outcome, dash(e.Detail)}
+		}
+		return printTable(ios.Out, &o.out, []string{"ID", "WHEN", "ACTOR", "OPERATION", "TARGET", "OUTCOME", "DETAIL"}, rows)
+	})
 }

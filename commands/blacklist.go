@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -15,7 +16,7 @@ import (
 )
 
 // NewBlacklistCmd builds `scirectl blacklist`.
-func NewBlacklistCmd(ios *IOStreams) *cobra.Command {
+func NewBlacklistCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "blacklist",
 		Short: "Deny operations outright, for everyone",
@@ -37,7 +38,7 @@ server is down; start it (or send it SIGHUP) afterwards.`,
   scirectl blacklist remove job.submit
   scirectl blacklist list --offline --data-dir /var/lib/scire`,
 	}
-	cmd.AddCommand(newBlacklistListCmd(ios), newBlacklistEditCmd(ios, true), newBlacklistEditCmd(ios, false), newBlacklistCheckCmd(ios))
+	cmd.AddCommand(newBlacklistListCmd(f, nil), newBlacklistEditCmd(f, nil, true), newBlacklistEditCmd(f, nil, false), newBlacklistCheckCmd(f, nil))
 	return cmd
 }
 
@@ -83,9 +84,17 @@ func serverDown(err error) error {
 	return err
 }
 
-func newBlacklistListCmd(ios *IOStreams) *cobra.Command {
-	var r remote
-	var offline bool
+// BlacklistOptions are the arguments and flags of the blacklist verbs.
+type BlacklistOptions struct {
+	remote
+	Offline   bool
+	Force     bool     // add
+	Patterns  []string // add, remove
+	Operation string   // check
+}
+
+func newBlacklistListCmd(f *Factory, runF func(*BlacklistOptions) error) *cobra.Command {
+	o := &BlacklistOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the blacklisted patterns and what they deny",
@@ -93,33 +102,35 @@ func newBlacklistListCmd(ios *IOStreams) *cobra.Command {
 operations each denies. -q prints only the patterns.`,
 		Example: "  scirectl blacklist list\n  scirectl blacklist list --offline --data-dir /var/lib/scire",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var es []api.BlacklistEntry
-			var err error
-			if offline {
-				var l *blacklist.List
-				if _, l, err = offlineList(&r); err == nil {
-					es = entries(l)
-				}
-			} else {
-				es, err = call[[]api.BlacklistEntry](cmd.Context(), &r, "blacklist.list")
-			}
-			if err != nil {
-				return serverDown(err)
-			}
-			return showList(ios, &r.out, es, func(e api.BlacklistEntry) string { return e.Pattern },
-				func(es []api.BlacklistEntry) error { return printBlacklist(ios, &r.out, es) })
-		},
+		RunE:    runE(o, nil, runF, runBlacklistList),
 	}
-	addOfflineFlag(cmd, &offline)
-	r.addFlags(cmd)
-	addQuietFlag(cmd, &r.out, "patterns")
+	addOfflineFlag(cmd, &o.Offline)
+	o.addFlags(cmd)
+	addQuietFlag(cmd, &o.out, "patterns")
 	return cmd
 }
 
-func newBlacklistEditCmd(ios *IOStreams, add bool) *cobra.Command {
-	var r remote
-	var offline, force bool
+func runBlacklistList(ctx context.Context, o *BlacklistOptions) error {
+	ios := o.io()
+	var es []api.BlacklistEntry
+	var err error
+	if o.Offline {
+		var l *blacklist.List
+		if _, l, err = offlineList(&o.remote); err == nil {
+			es = entries(l)
+		}
+	} else {
+		es, err = call[[]api.BlacklistEntry](ctx, &o.remote, "blacklist.list")
+	}
+	if err != nil {
+		return serverDown(err)
+	}
+	return showList(ios, &o.out, es, func(e api.BlacklistEntry) string { return e.Pattern },
+		func(es []api.BlacklistEntry) error { return printBlacklist(ios, &o.out, es) })
+}
+
+func newBlacklistEditCmd(f *Factory, runF func(*BlacklistOptions) error, add bool) *cobra.Command {
+	o := &BlacklistOptions{remote: newRemote(f)}
 	use, short, method := "add", "Blacklist operations", "blacklist.add"
 	example := "  scirectl blacklist add job.submit\n  scirectl blacklist add 'acl.*' db.reset"
 	if !add {
@@ -137,53 +148,59 @@ needs --force, since only an edit of the file could undo it.`,
 		Args:    cobra.MinimumNArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if !add {
-				return completeBlacklisted(&r.conn)(cmd, args, toComplete)
+				return completeBlacklisted(&o.remote)(cmd, args, toComplete)
 			}
 			return server.OperationNames(), cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, a := range args {
-				if add && blacklist.Matches(a, server.SelfLockout) {
-					if !force {
-						return usageError(fmt.Sprintf("%q would blacklist %s itself: afterwards only an edit of the file can undo it; add --force to do it anyway", a, server.SelfLockout))
-					}
-					fmt.Fprintf(ios.ErrOut, "warning: %q blacklists %s: only an edit of the blacklist file can undo it\n", a, server.SelfLockout)
-				}
-			}
-			var es []api.BlacklistEntry
-			var err error
-			if offline {
-				path := filepath.Join(r.conn.dataDir(), "blacklist")
-				if _, err = server.EditBlacklist(path, server.OperationNames(), add, force, args); err == nil {
-					var l *blacklist.List
-					if _, l, err = offlineList(&r); err == nil {
-						es = entries(l)
-					}
-				}
-			} else {
-				callArgs := []any{args}
-				if add {
-					callArgs = append(callArgs, force)
-				}
-				es, err = call[[]api.BlacklistEntry](cmd.Context(), &r, method, callArgs...)
-			}
-			if err != nil {
-				return serverDown(err)
-			}
-			return show(ios, &r, nonNil(es), func(es []api.BlacklistEntry) error { return printBlacklist(ios, &r.out, es) })
-		},
+		RunE: runE(o, func(args []string) { o.Patterns = args }, runF, func(ctx context.Context, o *BlacklistOptions) error {
+			return runBlacklistEdit(ctx, o, add, method)
+		}),
 	}
 	if add {
-		cmd.Flags().BoolVar(&force, "force", false, "allow a pattern that blacklists blacklist.remove itself")
+		cmd.Flags().BoolVar(&o.Force, "force", false, "allow a pattern that blacklists blacklist.remove itself")
 	}
-	addOfflineFlag(cmd, &offline)
-	r.addFlags(cmd)
+	addOfflineFlag(cmd, &o.Offline)
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newBlacklistCheckCmd(ios *IOStreams) *cobra.Command {
-	var r remote
-	var offline bool
+// runBlacklistEdit adds patterns (add) or removes them, through method on
+// the server or in the file with --offline.
+func runBlacklistEdit(ctx context.Context, o *BlacklistOptions, add bool, method string) error {
+	ios := o.io()
+	for _, a := range o.Patterns {
+		if add && blacklist.Matches(a, api.SelfLockout) {
+			if !o.Force {
+				return usageError(fmt.Sprintf("%q would blacklist %s itself: afterwards only an edit of the file can undo it; add --force to do it anyway", a, api.SelfLockout))
+			}
+			fmt.Fprintf(ios.ErrOut, "warning: %q blacklists %s: only an edit of the blacklist file can undo it\n", a, api.SelfLockout)
+		}
+	}
+	var es []api.BlacklistEntry
+	var err error
+	if o.Offline {
+		path := filepath.Join(o.conn.dataDir(), "blacklist")
+		if _, err = server.EditBlacklist(path, server.OperationNames(), add, o.Force, o.Patterns); err == nil {
+			var l *blacklist.List
+			if _, l, err = offlineList(&o.remote); err == nil {
+				es = entries(l)
+			}
+		}
+	} else {
+		callArgs := []any{o.Patterns}
+		if add {
+			callArgs = append(callArgs, o.Force)
+		}
+		es, err = call[[]api.BlacklistEntry](ctx, &o.remote, method, callArgs...)
+	}
+	if err != nil {
+		return serverDown(err)
+	}
+	return show(ios, &o.remote, nonNil(es), func(es []api.BlacklistEntry) error { return printBlacklist(ios, &o.out, es) })
+}
+
+func newBlacklistCheckCmd(f *Factory, runF func(*BlacklistOptions) error) *cobra.Command {
+	o := &BlacklistOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "check OPERATION",
 		Short: "Tell whether an operation is blacklisted",
@@ -194,41 +211,44 @@ it is allowed, 3 when it is blacklisted.`,
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return server.OperationNames(), cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var res api.BlacklistCheck
-			var err error
-			if offline {
-				if !slices.Contains(server.OperationNames(), args[0]) {
-					return &exitError{code: ExitNotFound, msg: fmt.Sprintf("no operation %q", args[0])}
-				}
-				var l *blacklist.List
-				if _, l, err = offlineList(&r); err == nil {
-					res.Operation = args[0]
-					if e, ok := l.Match(args[0]); ok {
-						res.Blacklisted, res.Pattern, res.Line = true, e.Pattern, e.Line
-					}
-				}
-			} else {
-				res, err = call[api.BlacklistCheck](cmd.Context(), &r, "blacklist.check", args[0])
-			}
-			if err != nil {
-				return serverDown(err)
-			}
-			err = show(ios, &r, res, func(res api.BlacklistCheck) error {
-				if res.Blacklisted {
-					fmt.Fprintf(ios.Out, "%s is blacklisted by %q (line %d)\n", res.Operation, res.Pattern, res.Line)
-				} else {
-					fmt.Fprintf(ios.Out, "%s is not blacklisted\n", res.Operation)
-				}
-				return nil
-			})
-			if err == nil && res.Blacklisted {
-				return &exitError{code: ExitJobFailed}
-			}
-			return err
-		},
+		RunE: runE(o, func(args []string) { o.Operation = args[0] }, runF, runBlacklistCheck),
 	}
-	addOfflineFlag(cmd, &offline)
-	r.addFlags(cmd)
+	addOfflineFlag(cmd, &o.Offline)
+	o.addFlags(cmd)
 	return cmd
+}
+
+func runBlacklistCheck(ctx context.Context, o *BlacklistOptions) error {
+	ios := o.io()
+	var res api.BlacklistCheck
+	var err error
+	if o.Offline {
+		if !slices.Contains(server.OperationNames(), o.Operation) {
+			return &exitError{code: ExitNotFound, msg: fmt.Sprintf("no operation %q", o.Operation)}
+		}
+		var l *blacklist.List
+		if _, l, err = offlineList(&o.remote); err == nil {
+			res.Operation = o.Operation
+			if e, ok := l.Match(o.Operation); ok {
+				res.Blacklisted, res.Pattern, res.Line = true, e.Pattern, e.Line
+			}
+		}
+	} else {
+		res, err = call[api.BlacklistCheck](ctx, &o.remote, "blacklist.check", o.Operation)
+	}
+	if err != nil {
+		return serverDown(err)
+	}
+	err = show(ios, &o.remote, res, func(res api.BlacklistCheck) error {
+		if res.Blacklisted {
+			fmt.Fprintf(ios.Out, "%s is blacklisted by %q (line %d)\n", res.Operation, res.Pattern, res.Line)
+		} else {
+			fmt.Fprintf(ios.Out, "%s is not blacklisted\n", res.Operation)
+		}
+		return nil
+	})
+	if err == nil && res.Blacklisted {
+		return &exitError{code: ExitJobFailed}
+	}
+	return err
 }

@@ -15,7 +15,8 @@ import (
 )
 
 // NewClientCmd builds `scirectl client`.
-func NewClientCmd(ios *IOStreams) *cobra.Command {
+func NewClientCmd(f *Factory) *cobra.Command {
+	ios := f.IOStreams
 	cmd := &cobra.Command{
 		Use:   "client",
 		Short: "Manage clients (managed machines) and run the agent",
@@ -28,25 +29,30 @@ before it gets any work.`,
   scirectl client poll --server https://jobs.example:7443/RPC2 --ca ca.crt --state-dir /var/lib/scire-agent`,
 	}
 	cmd.AddCommand(
-		NewClientListCmd(ios),
-		newClientStatusCmd(ios, "accept", "client.accept", "Accept pending clients so they get work",
+		NewClientListCmd(f, nil),
+		newClientStatusCmd(f, nil, "accept", "client.accept", "Accept pending clients so they get work",
 			"  scirectl client accept web1\n  scirectl client accept 3f2a9c…(fingerprint) 12"),
-		newClientStatusCmd(ios, "reject", "client.reject", "Reject pending clients",
+		newClientStatusCmd(f, nil, "reject", "client.reject", "Reject pending clients",
 			"  scirectl client reject 7"),
-		newClientStatusCmd(ios, "revoke", "client.revoke", "Revoke accepted clients: they get no more work",
+		newClientStatusCmd(f, nil, "revoke", "client.revoke", "Revoke accepted clients: they get no more work",
 			"  scirectl client revoke web1"),
-		newClientStatusCmd(ios, "delete", "client.delete", "Delete clients that are not active, with their runs",
+		newClientStatusCmd(f, nil, "delete", "client.delete", "Delete clients that are not active, with their runs",
 			"  scirectl client revoke web1 && scirectl client delete web1"),
 		NewClientPollCmd(ios),
 	)
 	return cmd
 }
 
-// NewClientListCmd builds `client list`.
-func NewClientListCmd(ios *IOStreams) *cobra.Command {
-	var conn connOptions
-	var out outputOptions
-	var status string
+// ClientListOptions are the flags of `client list`.
+type ClientListOptions struct {
+	remote
+	Status string
+}
+
+// NewClientListCmd builds `client list`; runF, when not nil, is called with
+// the options instead of listing.
+func NewClientListCmd(f *Factory, runF func(*ClientListOptions) error) *cobra.Command {
+	o := &ClientListOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List clients",
@@ -60,31 +66,26 @@ daemon-mode agent and more; -q prints only the ids; --status filters.`,
   for id in $(scirectl client list --status pending -q); do scirectl client accept "$id"; done`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.validate(); err != nil {
-				return err
+			if runF != nil {
+				return runF(o)
 			}
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			filter := map[string]any{}
-			if status != "" {
-				filter["status"] = status
-			}
-			var cs []api.Client
-			if err := c.Call(cmd.Context(), "client.list", &cs, filter); err != nil {
-				return err
-			}
-			return showList(ios, &out, cs, func(c api.Client) string { return c.ID }, func(cs []api.Client) error { return printClients(ios, &out, cs) })
+			return runClientList(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&status, "status", "", "only clients in this status: pending, active, rejected or revoked")
+	cmd.Flags().StringVar(&o.Status, "status", "", "only clients in this status: pending, active, rejected or revoked")
 	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(clientStatuses, cobra.ShellCompDirectiveNoFileComp))
-	addConnFlags(cmd, &conn)
-	addOutputFlag(cmd, &out)
-	addQuietFlag(cmd, &out, "client ids")
+	o.addFlags(cmd)
+	addQuietFlag(cmd, &o.out, "client ids")
 	return cmd
+}
+
+func runClientList(ctx context.Context, o *ClientListOptions) error {
+	ios := o.io()
+	cs, err := call[[]api.Client](ctx, &o.remote, "client.list", api.ClientListRequest{Status: o.Status})
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, cs, func(c api.Client) string { return c.ID }, func(cs []api.Client) error { return printClients(ios, &o.out, cs) })
 }
 
 var clientStatuses = []string{"pending", "active", "rejected", "revoked"}
@@ -120,9 +121,19 @@ func lastPushCell(p *api.PushResult, now time.Time) string {
 	return p.Result + " " + ago(p.At, now)
 }
 
-func newClientStatusCmd(ios *IOStreams, use, method, short, example string) *cobra.Command {
-	var conn connOptions
-	var out outputOptions
+// ClientStatusOptions are the arguments and flags of `client accept`,
+// `reject`, `revoke` and `delete`.
+type ClientStatusOptions struct {
+	remote
+	Method  string   // client.accept, client.reject, client.revoke or client.delete
+	Clients []string // ids, names or fingerprints
+}
+
+// newClientStatusCmd builds `client accept`, `reject`, `revoke` or
+// `delete`; runF, when not nil, is called with the options instead of
+// calling method.
+func newClientStatusCmd(f *Factory, runF func(*ClientStatusOptions) error, use, method, short, example string) *cobra.Command {
+	o := &ClientStatusOptions{remote: newRemote(f), Method: method}
 	cmd := &cobra.Command{
 		Use:     use + " CLIENT...",
 		Short:   short,
@@ -130,30 +141,30 @@ func newClientStatusCmd(ios *IOStreams, use, method, short, example string) *cob
 		Example: example,
 		Args:    cobra.MinimumNArgs(1),
 		// Complete the names of the clients the command applies to.
-		ValidArgsFunction: completeClients(&conn, map[string][]string{"accept": {"pending"}, "reject": {"pending"},
+		ValidArgsFunction: completeClients(&o.remote, map[string][]string{"accept": {"pending"}, "reject": {"pending"},
 			"revoke": {"active"}, "delete": {"pending", "rejected", "revoked"}}[use]...),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
+			o.Clients = args
+			if runF != nil {
+				return runF(o)
 			}
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			var cs []api.Client
-			if err := c.Call(cmd.Context(), method, &cs, args); err != nil {
-				return err
-			}
-			if out.json() {
-				return printJSON(ios.Out, nonNil(cs))
-			}
-			return printClients(ios, &out, cs)
+			return runClientStatus(cmd.Context(), o)
 		},
 	}
-	addConnFlags(cmd, &conn)
-	addOutputFlag(cmd, &out)
+	o.addFlags(cmd)
 	return cmd
+}
+
+func runClientStatus(ctx context.Context, o *ClientStatusOptions) error {
+	ios := o.io()
+	cs, err := call[[]api.Client](ctx, &o.remote, o.Method, o.Clients)
+	if err != nil {
+		return err
+	}
+	if o.out.json() {
+		return printJSON(ios.Out, nonNil(cs))
+	}
+	return printClients(ios, &o.out, cs)
 }
 
 // NewClientPollCmd builds `client poll`, the agent.

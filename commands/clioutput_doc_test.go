@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/api"
-	"github.com/scirectl/scirectl/server"
 )
 
 // jsonNames lists the JSON field names of t and of the structs inside it.
@@ -47,8 +46,8 @@ func TestCLIOutputDocumented(t *testing.T) {
 	}
 	for _, v := range []any{api.SubmitResult{}, api.Job{}, api.Output{}, api.CancelResult{}, api.Client{}, api.Group{},
 		api.User{}, api.NewToken{}, api.Token{}, api.ACLRule{}, api.ACLDecision{}, api.AuditEntry{}, api.Op{}, api.OpClass{},
-		api.BlacklistEntry{}, api.BlacklistCheck{}, api.ServerInfo{}, api.ServerStatus{}, server.DBBackup{}, server.DBRestore{},
-		server.DBReset{}, migrateResult{}, RecoverResult{}, setting{}, VersionInfo{}} {
+		api.BlacklistEntry{}, api.BlacklistCheck{}, api.ServerInfo{}, api.ServerStatus{}, api.DBBackup{}, api.DBRestore{},
+		api.DBReset{}, migrateResult{}, RecoverResult{}, setting{}, VersionInfo{}} {
 		typ := reflect.TypeOf(v)
 		for _, name := range jsonNames(typ, map[reflect.Type]bool{}) {
 			if !strings.Contains(string(doc), "`"+name+"`") {

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scirectl/scirectl/api"
-	"github.com/scirectl/scirectl/client"
 )
 
 // Completion of dynamic values (job ids, client names, group names, …)
@@ -22,11 +21,11 @@ const completionTimeout = 3 * time.Second
 
 // completeFrom calls list for the candidates of an argument, given the
 // arguments so far; already given values are left out.
-func completeFrom(conn *connOptions, list func(ctx context.Context, c *client.Client, args []string) []string) cobra.CompletionFunc {
+func completeFrom(r *remote, list func(ctx context.Context, c API, args []string) []string) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 		defer cancel()
-		c, err := conn.client()
+		c, err := r.client()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -62,10 +61,10 @@ func onlyFirst(f cobra.CompletionFunc) cobra.CompletionFunc {
 }
 
 // completeJobs completes a job id: the 50 newest jobs.
-func completeJobs(conn *connOptions) cobra.CompletionFunc {
-	return onlyFirst(completeFrom(conn, func(ctx context.Context, c *client.Client, _ []string) []string {
+func completeJobs(r *remote) cobra.CompletionFunc {
+	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var jobs []api.Job
-		if c.Call(ctx, "job.list", &jobs, map[string]any{"limit": 50}) != nil {
+		if c.Call(ctx, "job.list", &jobs, api.JobListRequest{Limit: 50}) != nil {
 			return nil
 		}
 		out := make([]string, len(jobs))
@@ -78,15 +77,15 @@ func completeJobs(conn *connOptions) cobra.CompletionFunc {
 
 // completeClients completes client names, of clients in one of statuses
 // (any status when none is given).
-func completeClients(conn *connOptions, statuses ...string) cobra.CompletionFunc {
-	return completeFrom(conn, func(ctx context.Context, c *client.Client, _ []string) []string {
+func completeClients(r *remote, statuses ...string) cobra.CompletionFunc {
+	return completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		return clientNames(ctx, c, statuses...)
 	})
 }
 
-func clientNames(ctx context.Context, c *client.Client, statuses ...string) []string {
+func clientNames(ctx context.Context, c API, statuses ...string) []string {
 	var cs []api.Client
-	if c.Call(ctx, "client.list", &cs, map[string]any{}) != nil {
+	if c.Call(ctx, "client.list", &cs, api.ClientListRequest{}) != nil {
 		return nil
 	}
 	var out []string
@@ -99,13 +98,13 @@ func clientNames(ctx context.Context, c *client.Client, statuses ...string) []st
 }
 
 // completeGroups completes group names of one kind.
-func completeGroups(conn *connOptions, kind string) cobra.CompletionFunc {
-	return completeFrom(conn, func(ctx context.Context, c *client.Client, _ []string) []string {
+func completeGroups(r *remote, kind string) cobra.CompletionFunc {
+	return completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		return groupNames(ctx, c, kind)
 	})
 }
 
-func groupNames(ctx context.Context, c *client.Client, kind string) []string {
+func groupNames(ctx context.Context, c API, kind string) []string {
 	var gs []api.Group
 	if c.Call(ctx, "group.list", &gs, kind) != nil {
 		return nil
@@ -123,8 +122,8 @@ func groupNames(ctx context.Context, c *client.Client, kind string) []string {
 // completeGroupArgs completes the arguments of the group commands: the
 // kind, then a group of that kind, then (members) clients or users, or for
 // remove the group's members.
-func completeGroupArgs(conn *connOptions, members string) cobra.CompletionFunc {
-	list := completeFrom(conn, func(ctx context.Context, c *client.Client, args []string) []string {
+func completeGroupArgs(r *remote, members string) cobra.CompletionFunc {
+	list := completeFrom(r, func(ctx context.Context, c API, args []string) []string {
 		kind := args[0]
 		if len(args) == 1 {
 			return groupNames(ctx, c, kind)
@@ -141,7 +140,7 @@ func completeGroupArgs(conn *connOptions, members string) cobra.CompletionFunc {
 			return append(userNames(ctx, c), out...)
 		case "remove":
 			var g api.Group
-			if c.Call(ctx, "group.get", kind, args[1]) != nil {
+			if c.Call(ctx, "group.get", &g, kind, args[1]) != nil {
 				return nil
 			}
 			out := slices.Clone(g.Members)
@@ -163,7 +162,7 @@ func completeGroupArgs(conn *connOptions, members string) cobra.CompletionFunc {
 	}
 }
 
-func userNames(ctx context.Context, c *client.Client) []string {
+func userNames(ctx context.Context, c API) []string {
 	var us []api.User
 	if c.Call(ctx, "user.list", &us) != nil {
 		return nil
@@ -176,13 +175,13 @@ func userNames(ctx context.Context, c *client.Client) []string {
 }
 
 // completeUsers completes a user name.
-func completeUsers(conn *connOptions) cobra.CompletionFunc {
-	return onlyFirst(completeFrom(conn, func(ctx context.Context, c *client.Client, _ []string) []string { return userNames(ctx, c) }))
+func completeUsers(r *remote) cobra.CompletionFunc {
+	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string { return userNames(ctx, c) }))
 }
 
 // completeTokens completes the id of a token not yet revoked.
-func completeTokens(conn *connOptions) cobra.CompletionFunc {
-	return onlyFirst(completeFrom(conn, func(ctx context.Context, c *client.Client, _ []string) []string {
+func completeTokens(r *remote) cobra.CompletionFunc {
+	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var ts []api.Token
 		if c.Call(ctx, "user.token.list", &ts) != nil {
 			return nil
@@ -198,8 +197,8 @@ func completeTokens(conn *connOptions) cobra.CompletionFunc {
 }
 
 // completeRules completes an ACL rule id.
-func completeRules(conn *connOptions) cobra.CompletionFunc {
-	return onlyFirst(completeFrom(conn, func(ctx context.Context, c *client.Client, _ []string) []string {
+func completeRules(r *remote) cobra.CompletionFunc {
+	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var rs []api.ACLRule
 		if c.Call(ctx, "acl.list", &rs) != nil {
 			return nil
@@ -213,8 +212,8 @@ func completeRules(conn *connOptions) cobra.CompletionFunc {
 }
 
 // completeOps completes the id of an operation at the gate.
-func completeOps(conn *connOptions) cobra.CompletionFunc {
-	return onlyFirst(completeFrom(conn, func(ctx context.Context, c *client.Client, _ []string) []string {
+func completeOps(r *remote) cobra.CompletionFunc {
+	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var ops []api.Op
 		if c.Call(ctx, "ops.list", &ops) != nil {
 			return nil
@@ -228,8 +227,8 @@ func completeOps(conn *connOptions) cobra.CompletionFunc {
 }
 
 // completeBlacklisted completes a pattern now on the blacklist.
-func completeBlacklisted(conn *connOptions) cobra.CompletionFunc {
-	return completeFrom(conn, func(ctx context.Context, c *client.Client, _ []string) []string {
+func completeBlacklisted(r *remote) cobra.CompletionFunc {
+	return completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var es []api.BlacklistEntry
 		if c.Call(ctx, "blacklist.list", &es) != nil {
 			return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/server"
@@ -112,7 +113,7 @@ func (o *connOptions) resolve() (*connSettings, error) {
 	}
 	s.DataDir = pick("data_dir", "data-dir", o.DataDir, "SCIRE_DATA_DIR", cfg.DataDir, "scire-data")
 	paths := server.Paths{Dir: s.DataDir.Value}
-	s.Server = pick("server", "server", o.Server, "SCIRE_SERVER", cfg.Server, "https://"+server.DefaultListen+"/RPC2")
+	s.Server = pick("server", "server", o.Server, "SCIRE_SERVER", cfg.Server, "https://"+api.DefaultListen+"/RPC2")
 	def := ""
 	if ok, _ := pki.Exists(paths.CACert()); ok {
 		def = paths.CACert()

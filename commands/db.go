@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/sqlite"
@@ -25,7 +26,7 @@ import (
 const liveHeartbeat = 30 * time.Second
 
 // NewDBCmd builds `scirectl db`.
-func NewDBCmd(ios *IOStreams) *cobra.Command {
+func NewDBCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "db",
 		Short: "Back up, restore, reset and migrate the server's database",
@@ -60,7 +61,7 @@ server is gone (killed, or stopped less than 30 seconds ago). While an
   # with the server stopped
   scirectl db restore --offline --data-dir /var/lib/scire /var/backups/scire/2026-11-22.db`,
 	}
-	cmd.AddCommand(newDBBackupCmd(ios), newDBRestoreCmd(ios), newDBResetCmd(ios), newDBMigrateCmd(ios))
+	cmd.AddCommand(newDBBackupCmd(f), newDBRestoreCmd(f), newDBResetCmd(f), newDBMigrateCmd(f))
 	return cmd
 }
 
@@ -242,8 +243,9 @@ func absFile(arg string) (string, error) {
 	return p, nil
 }
 
-func newDBBackupCmd(ios *IOStreams) *cobra.Command {
-	var o dbOptions
+func newDBBackupCmd(f *Factory) *cobra.Command {
+	ios := f.IOStreams
+	o := dbOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "backup FILE",
 		Short: "Copy the whole database into a new file",
@@ -270,18 +272,18 @@ sqlite://FILE" can run on.`,
 			if err != nil {
 				return err
 			}
-			var res server.DBBackup
+			var res api.DBBackup
 			if o.offline {
 				res, err = offlineBackup(cmd.Context(), ios, &o, path)
 				err = offlineError(err)
 			} else {
-				res, err = call[server.DBBackup](cmd.Context(), &o.remote, "db.backup", path)
+				res, err = call[api.DBBackup](cmd.Context(), &o.remote, "db.backup", path)
 				err = dbServerDown(err)
 			}
 			if err != nil {
 				return err
 			}
-			return show(ios, &o.remote, res, func(res server.DBBackup) error {
+			return show(ios, &o.remote, res, func(res api.DBBackup) error {
 				fmt.Fprintf(ios.Out, "backed up the database to %s (%s, in %s)\n", res.Path, humanBytes(res.Bytes),
 					time.Duration(res.DurationMS)*time.Millisecond)
 				return nil
@@ -292,26 +294,27 @@ sqlite://FILE" can run on.`,
 	return cmd
 }
 
-func offlineBackup(ctx context.Context, ios *IOStreams, o *dbOptions, path string) (server.DBBackup, error) {
+func offlineBackup(ctx context.Context, ios *IOStreams, o *dbOptions, path string) (api.DBBackup, error) {
 	s, err := o.open(ctx, ios, "db backup", true)
 	if err != nil {
-		return server.DBBackup{}, err
+		return api.DBBackup{}, err
 	}
 	defer o.unlock()
 	defer s.Close()
 	start := time.Now()
 	if err := s.Backup(ctx, path); err != nil {
-		return server.DBBackup{}, err
+		return api.DBBackup{}, err
 	}
-	res := server.DBBackup{Path: path, DurationMS: time.Since(start).Milliseconds()}
+	res := api.DBBackup{Path: path, DurationMS: time.Since(start).Milliseconds()}
 	if fi, err := os.Stat(path); err == nil {
 		res.Bytes = fi.Size()
 	}
 	return res, nil
 }
 
-func newDBRestoreCmd(ios *IOStreams) *cobra.Command {
-	var o dbOptions
+func newDBRestoreCmd(f *Factory) *cobra.Command {
+	ios := f.IOStreams
+	o := dbOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Replace the whole database with a backup",
@@ -342,18 +345,18 @@ scirectl backup is refused the same way; a missing one exits with 14.`,
 			if err != nil {
 				return err
 			}
-			var res server.DBRestore
+			var res api.DBRestore
 			if o.offline {
 				res, err = offlineRestore(cmd.Context(), ios, &o, path)
 				err = offlineError(err)
 			} else {
-				res, err = call[server.DBRestore](cmd.Context(), &o.remote, "db.restore", path)
+				res, err = call[api.DBRestore](cmd.Context(), &o.remote, "db.restore", path)
 				err = dbServerDown(err)
 			}
 			if err != nil {
 				return err
 			}
-			return show(ios, &o.remote, res, func(res server.DBRestore) error {
+			return show(ios, &o.remote, res, func(res api.DBRestore) error {
 				fmt.Fprintf(ios.Out, "restored the database from %s (schema version %d)\n", res.Path, res.SchemaVersion)
 				if res.AdminTokenRenewed {
 					fmt.Fprintf(ios.Out, "the backup did not know the admin token: a new one is in %s\n", res.AdminTokenFile)
@@ -366,25 +369,25 @@ scirectl backup is refused the same way; a missing one exits with 14.`,
 	return cmd
 }
 
-func offlineRestore(ctx context.Context, ios *IOStreams, o *dbOptions, path string) (server.DBRestore, error) {
+func offlineRestore(ctx context.Context, ios *IOStreams, o *dbOptions, path string) (api.DBRestore, error) {
 	s, err := o.open(ctx, ios, "db restore", false)
 	if err != nil {
-		return server.DBRestore{}, err
+		return api.DBRestore{}, err
 	}
 	defer o.unlock()
 	defer s.Close()
 	if err := s.Restore(ctx, path); err != nil {
-		return server.DBRestore{}, err
+		return api.DBRestore{}, err
 	}
 	renewed, err := ensureAdmin(ctx, s, o.dataDir())
 	if err != nil {
-		return server.DBRestore{}, fmt.Errorf("restored from %s, but: %w", path, err)
+		return api.DBRestore{}, fmt.Errorf("restored from %s, but: %w", path, err)
 	}
 	v, _, err := s.SchemaVersion(ctx)
 	if err != nil {
-		return server.DBRestore{}, err
+		return api.DBRestore{}, err
 	}
-	return server.DBRestore{Path: path, SchemaVersion: int(v), AdminTokenRenewed: renewed,
+	return api.DBRestore{Path: path, SchemaVersion: int(v), AdminTokenRenewed: renewed,
 		AdminTokenFile: server.Paths{Dir: o.dataDir()}.AdminToken()}, nil
 }
 
@@ -403,8 +406,9 @@ func ensureAdmin(ctx context.Context, s db.Store, dataDir string) (bool, error) 
 	return !bytes.Equal(before, after), nil
 }
 
-func newDBResetCmd(ios *IOStreams) *cobra.Command {
-	var o dbOptions
+func newDBResetCmd(f *Factory) *cobra.Command {
+	ios := f.IOStreams
+	o := dbOptions{remote: newRemote(f)}
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "reset --yes",
@@ -427,19 +431,19 @@ There is no undo but a backup: run "db backup" first. --yes is required.`,
 				return usageError(`db reset deletes every job, run, client, user, token, group, rule and audit entry; ` +
 					`only the admin user remains, with a new token. Run "scirectl db backup FILE" first, then repeat with --yes`)
 			}
-			var res server.DBReset
+			var res api.DBReset
 			var err error
 			if o.offline {
 				res, err = offlineReset(cmd.Context(), ios, &o)
 				err = offlineError(err)
 			} else {
-				res, err = call[server.DBReset](cmd.Context(), &o.remote, "db.reset", server.ResetConfirmation)
+				res, err = call[api.DBReset](cmd.Context(), &o.remote, "db.reset", api.ResetConfirmation)
 				err = dbServerDown(err)
 			}
 			if err != nil {
 				return err
 			}
-			return show(ios, &o.remote, res, func(res server.DBReset) error {
+			return show(ios, &o.remote, res, func(res api.DBReset) error {
 				fmt.Fprintf(ios.Out, "reset the database: everything is deleted; the admin token is now the one in %s\n", res.AdminTokenFile)
 				return nil
 			})
@@ -450,35 +454,36 @@ There is no undo but a backup: run "db backup" first. --yes is required.`,
 	return cmd
 }
 
-func offlineReset(ctx context.Context, ios *IOStreams, o *dbOptions) (server.DBReset, error) {
+func offlineReset(ctx context.Context, ios *IOStreams, o *dbOptions) (api.DBReset, error) {
 	s, err := o.open(ctx, ios, "db reset", true)
 	if err != nil {
-		return server.DBReset{}, err
+		return api.DBReset{}, err
 	}
 	defer o.unlock()
 	defer s.Close()
 	if err := s.Reset(ctx); err != nil {
-		return server.DBReset{}, err
+		return api.DBReset{}, err
 	}
 	if _, err := ensureAdmin(ctx, s, o.dataDir()); err != nil {
-		return server.DBReset{}, fmt.Errorf("reset, but: %w", err)
+		return api.DBReset{}, fmt.Errorf("reset, but: %w", err)
 	}
 	v, _, err := s.SchemaVersion(ctx)
 	if err != nil {
-		return server.DBReset{}, err
+		return api.DBReset{}, err
 	}
-	return server.DBReset{SchemaVersion: int(v), AdminTokenFile: server.Paths{Dir: o.dataDir()}.AdminToken()}, nil
+	return api.DBReset{SchemaVersion: int(v), AdminTokenFile: server.Paths{Dir: o.dataDir()}.AdminToken()}, nil
 }
 
 // migrateResult is db migrate's answer; Before is the version found
 // before an --offline migration.
 type migrateResult struct {
-	server.DBVersion
+	api.DBVersion
 	Before *int `json:"before,omitempty"`
 }
 
-func newDBMigrateCmd(ios *IOStreams) *cobra.Command {
-	var o dbOptions
+func newDBMigrateCmd(f *Factory) *cobra.Command {
+	ios := f.IOStreams
+	o := dbOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Show the schema version, or bring it up to date offline",
@@ -504,7 +509,7 @@ date (--db sqlite://FILE) so that "db restore" takes it.`,
 				res, err = offlineMigrate(cmd.Context(), ios, &o)
 				err = offlineError(err)
 			} else {
-				res.DBVersion, err = call[server.DBVersion](cmd.Context(), &o.remote, "db.migrate")
+				res.DBVersion, err = call[api.DBVersion](cmd.Context(), &o.remote, "db.migrate")
 				err = dbServerDown(err)
 			}
 			if err != nil {

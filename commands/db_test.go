@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/server"
 )
@@ -119,7 +120,7 @@ func TestDBOffline(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("db backup --offline: exit %d, %s", code, errOut)
 	}
-	var b server.DBBackup
+	var b api.DBBackup
 	if err := json.Unmarshal([]byte(out), &b); err != nil || b.Path != backup || b.Bytes <= 0 {
 		t.Fatalf("db backup -o json = %q (%v)", out, err)
 	}
@@ -198,7 +199,7 @@ func TestDBOffline(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "--force") {
 		t.Fatalf("db reset --offline --force: exit %d, %q %q", code, out, errOut)
 	}
-	var r server.DBReset
+	var r api.DBReset
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.SchemaVersion != 2 || r.AdminTokenFile != filepath.Join(dir, "admin.token") {
 		t.Fatalf("db reset -o json = %q (%v)", out, err)
 	}
@@ -262,8 +263,8 @@ func TestDBThroughServer(t *testing.T) {
 		t.Fatalf("db backup over a file: exit %d, %q", code, errOut)
 	}
 	out, errOut, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, conn...)...)
-	var v server.DBVersion
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (server.DBVersion{Version: 2, Latest: 2}) {
+	var v api.DBVersion
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (api.DBVersion{Version: 2, Latest: 2}) {
 		t.Fatalf("db migrate -o json: exit %d, %q %q", code, out, errOut)
 	}
 	// The server holds the database's lock: --offline refuses, even with

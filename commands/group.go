@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // NewGroupCmd builds `scirectl group`.
-func NewGroupCmd(ios *IOStreams) *cobra.Command {
+func NewGroupCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "group",
 		Short: "Manage client groups and user groups",
@@ -29,8 +30,8 @@ fingerprints; members of a user group are user names.`,
   scirectl group add user ops alice bob
   scirectl acl add group:ops run group:all`,
 	}
-	cmd.AddCommand(newGroupCreateCmd(ios), newGroupDeleteCmd(ios), newGroupListCmd(ios), newGroupShowCmd(ios),
-		newGroupMembersCmd(ios, true), newGroupMembersCmd(ios, false))
+	cmd.AddCommand(newGroupCreateCmd(f, nil), newGroupDeleteCmd(f, nil), newGroupListCmd(f, nil), newGroupShowCmd(f, nil),
+		newGroupMembersCmd(f, nil, true), newGroupMembersCmd(f, nil, false))
 	return cmd
 }
 
@@ -43,9 +44,24 @@ func kindArg(kind string) error {
 	return nil
 }
 
-func newGroupCreateCmd(ios *IOStreams) *cobra.Command {
-	var r remote
-	var note string
+// GroupOptions are the arguments and flags of the group verbs.
+type GroupOptions struct {
+	remote
+	Kind    string   // client or user; list: empty for both
+	Name    string   // the group
+	Note    string   // create
+	Members []string // add, remove
+
+	kindGiven bool // list: a kind was on the command line
+}
+
+// setKindName takes KIND NAME [MEMBER...].
+func (o *GroupOptions) setKindName(args []string) {
+	o.Kind, o.Name, o.Members = args[0], args[1], args[2:]
+}
+
+func newGroupCreateCmd(f *Factory, runF func(*GroupOptions) error) *cobra.Command {
+	o := &GroupOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "create client|user NAME",
 		Short: "Create a group",
@@ -54,27 +70,30 @@ group and a user group may share a name.`,
 		Example:           "  scirectl group create client web --note \"front-end machines\"\n  scirectl group create user ops",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: completeKind,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := kindArg(args[0]); err != nil {
-				return err
-			}
-			g, err := call[api.Group](cmd.Context(), &r, "group.create", args[0], args[1], note)
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, g, func(g api.Group) error {
-				fmt.Fprintf(ios.Out, "created %s group %s\n", g.Kind, g.Name)
-				return nil
-			})
-		},
+		RunE:              runE(o, o.setKindName, runF, runGroupCreate),
 	}
-	cmd.Flags().StringVar(&note, "note", "", "what the group is for")
-	r.addFlags(cmd)
+	cmd.Flags().StringVar(&o.Note, "note", "", "what the group is for")
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newGroupDeleteCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func runGroupCreate(ctx context.Context, o *GroupOptions) error {
+	ios := o.io()
+	if err := kindArg(o.Kind); err != nil {
+		return err
+	}
+	g, err := call[api.Group](ctx, &o.remote, "group.create", o.Kind, o.Name, o.Note)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, g, func(g api.Group) error {
+		fmt.Fprintf(ios.Out, "created %s group %s\n", g.Kind, g.Name)
+		return nil
+	})
+}
+
+func newGroupDeleteCmd(f *Factory, runF func(*GroupOptions) error) *cobra.Command {
+	o := &GroupOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "delete client|user NAME",
 		Short: "Delete a group",
@@ -82,27 +101,30 @@ func newGroupDeleteCmd(ios *IOStreams) *cobra.Command {
 ACL rule names cannot be deleted until the rule is removed.`,
 		Example:           "  scirectl group delete client web",
 		Args:              cobra.ExactArgs(2),
-		ValidArgsFunction: completeGroupArgs(&r.conn, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := kindArg(args[0]); err != nil {
-				return err
-			}
-			g, err := call[api.Group](cmd.Context(), &r, "group.delete", args[0], args[1])
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, g, func(g api.Group) error {
-				fmt.Fprintf(ios.Out, "deleted %s group %s\n", g.Kind, g.Name)
-				return nil
-			})
-		},
+		ValidArgsFunction: completeGroupArgs(&o.remote, ""),
+		RunE:              runE(o, o.setKindName, runF, runGroupDelete),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newGroupListCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func runGroupDelete(ctx context.Context, o *GroupOptions) error {
+	ios := o.io()
+	if err := kindArg(o.Kind); err != nil {
+		return err
+	}
+	g, err := call[api.Group](ctx, &o.remote, "group.delete", o.Kind, o.Name)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, g, func(g api.Group) error {
+		fmt.Fprintf(ios.Out, "deleted %s group %s\n", g.Kind, g.Name)
+		return nil
+	})
+}
+
+func newGroupListCmd(f *Factory, runF func(*GroupOptions) error) *cobra.Command {
+	o := &GroupOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "list [client|user]",
 		Short: "List groups with their direct members",
@@ -111,24 +133,31 @@ nested in them. -q prints only the names.`,
 		Example:           "  scirectl group list\n  scirectl group list client -o json",
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeKind,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var callArgs []any
+		RunE: runE(o, func(args []string) {
 			if len(args) == 1 {
-				if err := kindArg(args[0]); err != nil {
-					return err
-				}
-				callArgs = append(callArgs, args[0])
+				o.Kind, o.kindGiven = args[0], true
 			}
-			gs, err := call[[]api.Group](cmd.Context(), &r, "group.list", callArgs...)
-			if err != nil {
-				return err
-			}
-			return showList(ios, &r.out, gs, func(g api.Group) string { return g.Name }, func(gs []api.Group) error { return printGroups(ios, &r.out, gs) })
-		},
+		}, runF, runGroupList),
 	}
-	r.addFlags(cmd)
-	addQuietFlag(cmd, &r.out, "group names")
+	o.addFlags(cmd)
+	addQuietFlag(cmd, &o.out, "group names")
 	return cmd
+}
+
+func runGroupList(ctx context.Context, o *GroupOptions) error {
+	ios := o.io()
+	var callArgs []any
+	if o.kindGiven {
+		if err := kindArg(o.Kind); err != nil {
+			return err
+		}
+		callArgs = append(callArgs, o.Kind)
+	}
+	gs, err := call[[]api.Group](ctx, &o.remote, "group.list", callArgs...)
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, gs, func(g api.Group) string { return g.Name }, func(gs []api.Group) error { return printGroups(ios, &o.out, gs) })
 }
 
 func printGroups(ios *IOStreams, o *outputOptions, gs []api.Group) error {
@@ -140,8 +169,8 @@ func printGroups(ios *IOStreams, o *outputOptions, gs []api.Group) error {
 	return printTable(ios.Out, o, []string{"KIND", "NAME", "MEMBERS", "GROUPS", "NOTE", "CREATED"}, rows)
 }
 
-func newGroupShowCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func newGroupShowCmd(f *Factory, runF func(*GroupOptions) error) *cobra.Command {
+	o := &GroupOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "show client|user NAME",
 		Short: "Show one group",
@@ -149,24 +178,27 @@ func newGroupShowCmd(ios *IOStreams) *cobra.Command {
 when it was created.`,
 		Example:           "  scirectl group show client web",
 		Args:              cobra.ExactArgs(2),
-		ValidArgsFunction: completeGroupArgs(&r.conn, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := kindArg(args[0]); err != nil {
-				return err
-			}
-			g, err := call[api.Group](cmd.Context(), &r, "group.get", args[0], args[1])
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, g, func(g api.Group) error { return printGroups(ios, &r.out, []api.Group{g}) })
-		},
+		ValidArgsFunction: completeGroupArgs(&o.remote, ""),
+		RunE:              runE(o, o.setKindName, runF, runGroupShow),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newGroupMembersCmd(ios *IOStreams, add bool) *cobra.Command {
-	var r remote
+func runGroupShow(ctx context.Context, o *GroupOptions) error {
+	ios := o.io()
+	if err := kindArg(o.Kind); err != nil {
+		return err
+	}
+	g, err := call[api.Group](ctx, &o.remote, "group.get", o.Kind, o.Name)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, g, func(g api.Group) error { return printGroups(ios, &o.out, []api.Group{g}) })
+}
+
+func newGroupMembersCmd(f *Factory, runF func(*GroupOptions) error, add bool) *cobra.Command {
+	o := &GroupOptions{remote: newRemote(f)}
 	use, method, short := "add", "group.add", "Add members to a group"
 	example := "  scirectl group add client web web1 web2 12\n  scirectl group add client all group:web\n  scirectl group add user ops alice"
 	if !add {
@@ -181,20 +213,26 @@ groups) or a user name (user groups); group:NAME names a nested group of the
 same kind.`,
 		Example:           example,
 		Args:              cobra.MinimumNArgs(3),
-		ValidArgsFunction: completeGroupArgs(&r.conn, use),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := kindArg(args[0]); err != nil {
-				return err
-			}
-			g, err := call[api.Group](cmd.Context(), &r, method, args[0], args[1], args[2:])
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, g, func(g api.Group) error { return printGroups(ios, &r.out, []api.Group{g}) })
-		},
+		ValidArgsFunction: completeGroupArgs(&o.remote, use),
+		RunE: runE(o, o.setKindName, runF, func(ctx context.Context, o *GroupOptions) error {
+			return runGroupMembers(ctx, o, method)
+		}),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
+}
+
+// runGroupMembers calls group.add or group.remove.
+func runGroupMembers(ctx context.Context, o *GroupOptions, method string) error {
+	ios := o.io()
+	if err := kindArg(o.Kind); err != nil {
+		return err
+	}
+	g, err := call[api.Group](ctx, &o.remote, method, o.Kind, o.Name, o.Members)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, g, func(g api.Group) error { return printGroups(ios, &o.out, []api.Group{g}) })
 }
 
 // completeKind completes the group kind, the first argument of every

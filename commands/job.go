@@ -17,7 +17,7 @@ import (
 )
 
 // NewJobCmd builds `scirectl job`.
-func NewJobCmd(ios *IOStreams) *cobra.Command {
+func NewJobCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "job",
 		Short: "Submit jobs and follow their runs",
@@ -27,14 +27,13 @@ func NewJobCmd(ios *IOStreams) *cobra.Command {
   scirectl job status 42
   scirectl job output 42`,
 	}
-	cmd.AddCommand(NewJobSubmitCmd(ios), NewJobListCmd(ios), NewJobStatusCmd(ios), NewJobOutputCmd(ios), newJobCancelCmd(ios))
+	cmd.AddCommand(NewJobSubmitCmd(f, nil), NewJobListCmd(f, nil), NewJobStatusCmd(f, nil), NewJobOutputCmd(f, nil), NewJobCancelCmd(f, nil))
 	return cmd
 }
 
 // JobSubmitOptions are the flags of `job submit`.
 type JobSubmitOptions struct {
-	conn        connOptions
-	out         outputOptions
+	remote
 	Targets     []string
 	Groups      []string
 	Command     string
@@ -51,9 +50,10 @@ type JobSubmitOptions struct {
 	watch       watchOptions
 }
 
-// NewJobSubmitCmd builds `job submit`.
-func NewJobSubmitCmd(ios *IOStreams) *cobra.Command {
-	o := &JobSubmitOptions{}
+// NewJobSubmitCmd builds `job submit`; runF, when not nil, is called with
+// the options instead of submitting.
+func NewJobSubmitCmd(f *Factory, runF func(*JobSubmitOptions) error) *cobra.Command {
+	o := &JobSubmitOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "submit",
 		Short: "Submit a job to one or more clients",
@@ -83,29 +83,33 @@ prints the id at once and nothing more, and the exit code still tells.`,
   id=$(scirectl job submit -q --target web1 -c true)
   scirectl job submit -q --target web1 -c 'make test' --wait --wait-timeout 30m || echo "failed with $?"`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runJobSubmit(cmd.Context(), ios, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return runJobSubmit(cmd.Context(), o)
+		},
 	}
-	f := cmd.Flags()
-	f.StringSliceVarP(&o.Targets, "target", "t", nil, "target client name, id or fingerprint (repeatable, or comma-separated)")
-	f.StringSliceVarP(&o.Groups, "group", "g", nil, "target every accepted client of this client group (repeatable, or comma-separated)")
-	f.StringVarP(&o.Command, "command", "c", "", "the script as a command line")
-	f.StringVar(&o.ScriptFile, "script", "", "read the script from FILE, or from standard input with -")
-	f.StringVar(&o.Interpreter, "interpreter", "/bin/sh", "program that runs the script on the client")
-	f.StringVar(&o.Name, "name", "", "job name (default: the script's first line)")
-	f.IntVar(&o.Priority, "priority", 0, "priority: higher runs first")
-	f.DurationVar(&o.Timeout, "timeout", 0, "kill the script after this long (e.g. 30s, 10m; 0 = no limit)")
-	f.StringVar(&o.Permission, "permission", "run", "ACL permission the job needs")
-	f.IntVar(&o.MaxAttempts, "max-attempts", 0, "hand the job out at most this many times (0 = no limit)")
-	f.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339, or a delay such as 10m)")
-	f.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339, or a delay such as 1h)")
-	f.BoolVar(&o.Wait, "wait", false, "wait until every run is final, showing progress; the exit code tells the outcome (see scirectl(1))")
+	fl := cmd.Flags()
+	fl.StringSliceVarP(&o.Targets, "target", "t", nil, "target client name, id or fingerprint (repeatable, or comma-separated)")
+	fl.StringSliceVarP(&o.Groups, "group", "g", nil, "target every accepted client of this client group (repeatable, or comma-separated)")
+	fl.StringVarP(&o.Command, "command", "c", "", "the script as a command line")
+	fl.StringVar(&o.ScriptFile, "script", "", "read the script from FILE, or from standard input with -")
+	fl.StringVar(&o.Interpreter, "interpreter", "/bin/sh", "program that runs the script on the client")
+	fl.StringVar(&o.Name, "name", "", "job name (default: the script's first line)")
+	fl.IntVar(&o.Priority, "priority", 0, "priority: higher runs first")
+	fl.DurationVar(&o.Timeout, "timeout", 0, "kill the script after this long (e.g. 30s, 10m; 0 = no limit)")
+	fl.StringVar(&o.Permission, "permission", "run", "ACL permission the job needs")
+	fl.IntVar(&o.MaxAttempts, "max-attempts", 0, "hand the job out at most this many times (0 = no limit)")
+	fl.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339, or a delay such as 10m)")
+	fl.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339, or a delay such as 1h)")
+	fl.BoolVar(&o.Wait, "wait", false, "wait until every run is final, showing progress; the exit code tells the outcome (see scirectl(1))")
 	addWatchFlags(cmd, &o.watch, "--wait")
 	cmd.MarkFlagsMutuallyExclusive("command", "script")
-	addConnFlags(cmd, &o.conn)
-	addOutputFlag(cmd, &o.out)
+	o.addFlags(cmd)
 	addQuietFlag(cmd, &o.out, "the job id")
-	_ = cmd.RegisterFlagCompletionFunc("target", completeClients(&o.conn, "active"))
-	_ = cmd.RegisterFlagCompletionFunc("group", completeGroups(&o.conn, "client"))
+	_ = cmd.RegisterFlagCompletionFunc("target", completeClients(&o.remote, "active"))
+	_ = cmd.RegisterFlagCompletionFunc("group", completeGroups(&o.remote, "client"))
 	return cmd
 }
 
@@ -124,7 +128,8 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) error {
+func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
+	ios := o.io()
 	if err := o.out.validate(); err != nil {
 		return err
 	}
@@ -171,20 +176,12 @@ func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) erro
 	if err != nil {
 		return err
 	}
-	job := map[string]any{
-		"script": script, "targets": nonNil(o.Targets), "groups": nonNil(o.Groups), "interpreter": o.Interpreter, "priority": o.Priority,
-		"timeout": int(o.Timeout / time.Second), "permission": o.Permission, "max_attempts": o.MaxAttempts,
+	job := api.SubmitRequest{
+		Script: script, Targets: nonNil(o.Targets), Groups: nonNil(o.Groups), Interpreter: o.Interpreter, Name: o.Name,
+		Priority: o.Priority, Timeout: int(o.Timeout / time.Second), Permission: o.Permission, MaxAttempts: o.MaxAttempts,
+		NotBefore: at, ExpiresAt: exp,
 	}
-	if o.Name != "" {
-		job["name"] = o.Name
-	}
-	if !at.IsZero() {
-		job["not_before"] = at
-	}
-	if !exp.IsZero() {
-		job["expires_at"] = exp
-	}
-	c, err := o.conn.client()
+	c, err := o.client()
 	if err != nil {
 		return err
 	}
@@ -225,14 +222,14 @@ func runJobSubmit(ctx context.Context, ios *IOStreams, o *JobSubmitOptions) erro
 
 // JobListOptions are the flags of `job list`.
 type JobListOptions struct {
-	conn  connOptions
-	out   outputOptions
+	remote
 	Limit int
 }
 
-// NewJobListCmd builds `job list`.
-func NewJobListCmd(ios *IOStreams) *cobra.Command {
-	o := &JobListOptions{}
+// NewJobListCmd builds `job list`; runF, when not nil, is called with the
+// options instead of listing.
+func NewJobListCmd(f *Factory, runF func(*JobListOptions) error) *cobra.Command {
+	o := &JobListOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List jobs, newest first",
@@ -245,26 +242,25 @@ ids.`,
   for id in $(scirectl job list -q --limit 5); do scirectl job status "$id"; done`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.out.validate(); err != nil {
-				return err
+			if runF != nil {
+				return runF(o)
 			}
-			c, err := o.conn.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			var jobs []api.Job
-			if err := c.Call(cmd.Context(), "job.list", &jobs, map[string]any{"limit": o.Limit}); err != nil {
-				return err
-			}
-			return showList(ios, &o.out, jobs, func(j api.Job) string { return j.ID }, func(jobs []api.Job) error { return printJobs(ios.Out, &o.out, jobs) })
+			return runJobList(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().IntVar(&o.Limit, "limit", 100, "show at most this many jobs")
-	addConnFlags(cmd, &o.conn)
-	addOutputFlag(cmd, &o.out)
+	o.addFlags(cmd)
 	addQuietFlag(cmd, &o.out, "job ids")
 	return cmd
+}
+
+func runJobList(ctx context.Context, o *JobListOptions) error {
+	ios := o.io()
+	jobs, err := call[[]api.Job](ctx, &o.remote, "job.list", api.JobListRequest{Limit: o.Limit})
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, jobs, func(j api.Job) string { return j.ID }, func(jobs []api.Job) error { return printJobs(ios.Out, &o.out, jobs) })
 }
 
 func printJobs(w io.Writer, o *outputOptions, jobs []api.Job) error {
@@ -291,12 +287,18 @@ func printJobs(w io.Writer, o *outputOptions, jobs []api.Job) error {
 	return printTable(w, o, header, rows)
 }
 
-// NewJobStatusCmd builds `job status`.
-func NewJobStatusCmd(ios *IOStreams) *cobra.Command {
-	var conn connOptions
-	var out outputOptions
-	var watch bool
-	var wo watchOptions
+// JobStatusOptions are the flags and argument of `job status`.
+type JobStatusOptions struct {
+	remote
+	JobID string
+	Watch bool
+	watch watchOptions
+}
+
+// NewJobStatusCmd builds `job status`; runF, when not nil, is called with
+// the options instead of asking the server.
+func NewJobStatusCmd(f *Factory, runF func(*JobStatusOptions) error) *cobra.Command {
+	o := &JobStatusOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "status JOB-ID",
 		Short: "Show a job and the state of each of its runs",
@@ -316,45 +318,53 @@ goes to standard error, and only on a terminal.`,
   scirectl job status 42 --watch
   scirectl job status 42 --watch --wait-timeout 10m >/dev/null; echo "outcome $?"`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeJobs(&conn),
+		ValidArgsFunction: completeJobs(&o.remote),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
+			o.JobID = args[0]
+			if runF != nil {
+				return runF(o)
 			}
-			if err := checkID("JOB-ID", args[0]); err != nil {
-				return err
-			}
-			if err := wo.validate(watch); err != nil {
-				return err
-			}
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if watch {
-				var w io.Writer = ios.Out
-				if out.json() {
-					w = nil
-					if isTerminal(ios.ErrOut) {
-						w = ios.ErrOut
-					}
-				}
-				j, err := watchJob(cmd.Context(), c, args[0], w, time.Time{}, wo)
-				return finishWatch(ios, &out, j, err)
-			}
-			var j api.Job
-			if err := c.Call(cmd.Context(), "job.get", &j, args[0]); err != nil {
-				return err
-			}
-			return printJob(ios, &out, j)
+			return runJobStatus(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow the job until every run is final; the exit code tells the outcome")
-	addWatchFlags(cmd, &wo, "--watch")
-	addConnFlags(cmd, &conn)
-	addOutputFlag(cmd, &out)
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "follow the job until every run is final; the exit code tells the outcome")
+	addWatchFlags(cmd, &o.watch, "--watch")
+	o.addFlags(cmd)
 	return cmd
+}
+
+func runJobStatus(ctx context.Context, o *JobStatusOptions) error {
+	ios := o.io()
+	if err := o.out.validate(); err != nil {
+		return err
+	}
+	if err := checkID("JOB-ID", o.JobID); err != nil {
+		return err
+	}
+	if err := o.watch.validate(o.Watch); err != nil {
+		return err
+	}
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if o.Watch {
+		var w io.Writer = ios.Out
+		if o.out.json() {
+			w = nil
+			if isTerminal(ios.ErrOut) {
+				w = ios.ErrOut
+			}
+		}
+		j, err := watchJob(ctx, c, o.JobID, w, time.Time{}, o.watch)
+		return finishWatch(ios, &o.out, j, err)
+	}
+	var j api.Job
+	if err := c.Call(ctx, "job.get", &j, o.JobID); err != nil {
+		return err
+	}
+	return printJob(ios, &o.out, j)
 }
 
 // printJob prints a job with its runs, as job status does.
@@ -404,11 +414,17 @@ func checkID(what, v string) error {
 	return nil
 }
 
-// NewJobOutputCmd builds `job output`.
-func NewJobOutputCmd(ios *IOStreams) *cobra.Command {
-	var conn connOptions
-	var out outputOptions
-	var only string
+// JobOutputOptions are the flags and argument of `job output`.
+type JobOutputOptions struct {
+	remote
+	JobID  string
+	Client string // only the run on this client
+}
+
+// NewJobOutputCmd builds `job output`; runF, when not nil, is called with
+// the options instead of asking the server.
+func NewJobOutputCmd(f *Factory, runF func(*JobOutputOptions) error) *cobra.Command {
+	o := &JobOutputOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "output JOB-ID",
 		Short: "Print the output of a job's runs",
@@ -416,61 +432,77 @@ func NewJobOutputCmd(ios *IOStreams) *cobra.Command {
 printed as is; with several, each is preceded by a header line naming the client.`,
 		Example:           "  scirectl job output 42\n  scirectl job output 42 --client web1 > web1.log",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeJobs(&conn),
+		ValidArgsFunction: completeJobs(&o.remote),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.validate(); err != nil {
-				return err
+			o.JobID = args[0]
+			if runF != nil {
+				return runF(o)
 			}
-			if err := checkID("JOB-ID", args[0]); err != nil {
-				return err
-			}
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			callArgs := []any{args[0]}
-			if only != "" {
-				callArgs = append(callArgs, only)
-			}
-			var outs []api.Output
-			if err := c.Call(cmd.Context(), "job.output", &outs, callArgs...); err != nil {
-				return err
-			}
-			if out.json() {
-				if outs == nil {
-					outs = []api.Output{}
-				}
-				return printJSON(ios.Out, outs)
-			}
-			sort.Slice(outs, func(i, j int) bool { return outs[i].Client < outs[j].Client })
-			for _, o := range outs {
-				if len(outs) > 1 {
-					exit := ""
-					if o.ExitCode != nil {
-						exit = fmt.Sprintf(", exit %d", *o.ExitCode)
-					}
-					fmt.Fprintf(ios.Out, "==> %s (run %s, %s%s) <==\n", o.Client, o.RunID, o.State, exit)
-				}
-				io.WriteString(ios.Out, o.Output)
-				if o.Output != "" && !strings.HasSuffix(o.Output, "\n") && len(outs) > 1 {
-					fmt.Fprintln(ios.Out)
-				}
-				if o.Truncated {
-					fmt.Fprintf(ios.ErrOut, "scirectl: output of run %s on %s was truncated\n", o.RunID, o.Client)
-				}
-			}
-			return nil
+			return runJobOutput(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&only, "client", "", "only the run on this client (name or id)")
-	addConnFlags(cmd, &conn)
-	addOutputFlag(cmd, &out)
+	cmd.Flags().StringVar(&o.Client, "client", "", "only the run on this client (name or id)")
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newJobCancelCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func runJobOutput(ctx context.Context, o *JobOutputOptions) error {
+	ios := o.io()
+	if err := o.out.validate(); err != nil {
+		return err
+	}
+	if err := checkID("JOB-ID", o.JobID); err != nil {
+		return err
+	}
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	callArgs := []any{o.JobID}
+	if o.Client != "" {
+		callArgs = append(callArgs, o.Client)
+	}
+	var outs []api.Output
+	if err := c.Call(ctx, "job.output", &outs, callArgs...); err != nil {
+		return err
+	}
+	if o.out.json() {
+		if outs == nil {
+			outs = []api.Output{}
+		}
+		return printJSON(ios.Out, outs)
+	}
+	sort.Slice(outs, func(i, j int) bool { return outs[i].Client < outs[j].Client })
+	for _, r := range outs {
+		if len(outs) > 1 {
+			exit := ""
+			if r.ExitCode != nil {
+				exit = fmt.Sprintf(", exit %d", *r.ExitCode)
+			}
+			fmt.Fprintf(ios.Out, "==> %s (run %s, %s%s) <==\n", r.Client, r.RunID, r.State, exit)
+		}
+		io.WriteString(ios.Out, r.Output)
+		if r.Output != "" && !strings.HasSuffix(r.Output, "\n") && len(outs) > 1 {
+			fmt.Fprintln(ios.Out)
+		}
+		if r.Truncated {
+			fmt.Fprintf(ios.ErrOut, "scirectl: output of run %s on %s was truncated\n", r.RunID, r.Client)
+		}
+	}
+	return nil
+}
+
+// JobCancelOptions are the argument and flags of `job cancel`.
+type JobCancelOptions struct {
+	remote
+	JobID string
+}
+
+// NewJobCancelCmd builds `job cancel`; runF, when not nil, is called with
+// the options instead of cancelling.
+func NewJobCancelCmd(f *Factory, runF func(*JobCancelOptions) error) *cobra.Command {
+	o := &JobCancelOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "cancel JOB_ID",
 		Short: "Cancel a job: its runs not yet final stop",
@@ -481,18 +513,27 @@ final stay as they are. One's own jobs need no permission; others' need the
 job.cancel permission.`,
 		Example:           "  scirectl job cancel 42",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeJobs(&r.conn),
+		ValidArgsFunction: completeJobs(&o.remote),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := call[api.CancelResult](cmd.Context(), &r, "job.cancel", args[0])
-			if err != nil {
-				return err
+			o.JobID = args[0]
+			if runF != nil {
+				return runF(o)
 			}
-			return show(ios, &r, res, func(res api.CancelResult) error {
-				fmt.Fprintf(ios.Out, "cancelled %d runs of job %s\n", res.Cancelled, res.JobID)
-				return nil
-			})
+			return runJobCancel(cmd.Context(), o)
 		},
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
+}
+
+func runJobCancel(ctx context.Context, o *JobCancelOptions) error {
+	ios := o.io()
+	res, err := call[api.CancelResult](ctx, &o.remote, "job.cancel", o.JobID)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, res, func(res api.CancelResult) error {
+		fmt.Fprintf(ios.Out, "cancelled %d runs of job %s\n", res.Cancelled, res.JobID)
+		return nil
+	})
 }

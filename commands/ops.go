@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -9,7 +10,7 @@ import (
 )
 
 // NewOpsCmd builds `scirectl ops`.
-func NewOpsCmd(ios *IOStreams) *cobra.Command {
+func NewOpsCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ops",
 		Short: "See and cancel operations at the server's gate",
@@ -22,7 +23,7 @@ once with exit code 18 instead, naming the operation that holds the gate.`,
   scirectl ops cancel 42
   scirectl ops classes`,
 	}
-	cmd.AddCommand(newOpsListCmd(ios), newOpsCancelCmd(ios), newOpsClassesCmd(ios))
+	cmd.AddCommand(newOpsListCmd(f, nil), newOpsCancelCmd(f, nil), newOpsClassesCmd(f, nil))
 	return cmd
 }
 
@@ -35,8 +36,14 @@ func printOps(ios *IOStreams, o *outputOptions, ops []api.Op) error {
 	return printTable(ios.Out, o, []string{"ID", "OPERATION", "CLASS", "STATE", "USER", "SINCE"}, rows)
 }
 
-func newOpsListCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+// OpsOptions are the argument and flags of the ops verbs.
+type OpsOptions struct {
+	remote
+	OpID string // cancel
+}
+
+func newOpsListCmd(f *Factory, runF func(*OpsOptions) error) *cobra.Command {
+	o := &OpsOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List running and waiting operations",
@@ -45,21 +52,24 @@ queue order. This call is itself a non-modifier, so it waits while a modifier
 runs unless --no-wait is given.`,
 		Example: "  scirectl ops list\n  scirectl ops list -o json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ops, err := call[[]api.Op](cmd.Context(), &r, "ops.list")
-			if err != nil {
-				return err
-			}
-			return showList(ios, &r.out, ops, func(o api.Op) string { return o.ID }, func(ops []api.Op) error { return printOps(ios, &r.out, ops) })
-		},
+		RunE:    runE(o, nil, runF, runOpsList),
 	}
-	r.addFlags(cmd)
-	addQuietFlag(cmd, &r.out, "operation ids")
+	o.addFlags(cmd)
+	addQuietFlag(cmd, &o.out, "operation ids")
 	return cmd
 }
 
-func newOpsCancelCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func runOpsList(ctx context.Context, o *OpsOptions) error {
+	ios := o.io()
+	ops, err := call[[]api.Op](ctx, &o.remote, "ops.list")
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, ops, func(o api.Op) string { return o.ID }, func(ops []api.Op) error { return printOps(ios, &o.out, ops) })
+}
+
+func newOpsCancelCmd(f *Factory, runF func(*OpsOptions) error) *cobra.Command {
+	o := &OpsOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a running or waiting operation",
@@ -68,24 +78,27 @@ at once; a running one has its context cancelled and stops at its next check
 (its database transaction is rolled back).`,
 		Example:           "  scirectl ops cancel 42",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeOps(&r.conn),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			op, err := call[api.Op](cmd.Context(), &r, "ops.cancel", args[0])
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, op, func(op api.Op) error {
-				fmt.Fprintf(ios.Out, "cancelled %s %s (op %s) of %s\n", op.State, op.Name, op.ID, op.User)
-				return nil
-			})
-		},
+		ValidArgsFunction: completeOps(&o.remote),
+		RunE:              runE(o, func(args []string) { o.OpID = args[0] }, runF, runOpsCancel),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newOpsClassesCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func runOpsCancel(ctx context.Context, o *OpsOptions) error {
+	ios := o.io()
+	op, err := call[api.Op](ctx, &o.remote, "ops.cancel", o.OpID)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, op, func(op api.Op) error {
+		fmt.Fprintf(ios.Out, "cancelled %s %s (op %s) of %s\n", op.State, op.Name, op.ID, op.User)
+		return nil
+	})
+}
+
+func newOpsClassesCmd(f *Factory, runF func(*OpsOptions) error) *cobra.Command {
+	o := &OpsOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "classes",
 		Short: "Print every operation with its gate class",
@@ -94,24 +107,27 @@ class (the server configuration may override it), and the admin permission an
 operator needs for it.`,
 		Example: "  scirectl ops classes\n  scirectl ops classes -o json | jq -r '.[] | select(.class==\"modifier\") | .name'",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cs, err := call[[]api.OpClass](cmd.Context(), &r, "ops.classes")
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, nonNil(cs), func(cs []api.OpClass) error {
-				rows := make([][]string, len(cs))
-				for i, c := range cs {
-					def := "-"
-					if c.DefaultClass != c.Class {
-						def = c.DefaultClass
-					}
-					rows[i] = []string{c.Name, c.Class, def, dash(c.Permission)}
-				}
-				return printTable(ios.Out, &r.out, []string{"OPERATION", "CLASS", "OVERRIDES", "PERMISSION"}, rows)
-			})
-		},
+		RunE:    runE(o, nil, runF, runOpsClasses),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
+}
+
+func runOpsClasses(ctx context.Context, o *OpsOptions) error {
+	ios := o.io()
+	cs, err := call[[]api.OpClass](ctx, &o.remote, "ops.classes")
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, nonNil(cs), func(cs []api.OpClass) error {
+		rows := make([][]string, len(cs))
+		for i, c := range cs {
+			def := "-"
+			if c.DefaultClass != c.Class {
+				def = c.DefaultClass
+			}
+			rows[i] = []string{c.Name, c.Class, def, dash(c.Permission)}
+		}
+		return printTable(ios.Out, &o.out, []string{"OPERATION", "CLASS", "OVERRIDES", "PERMISSION"}, rows)
+	})
 }

@@ -50,11 +50,11 @@ func goldenClients() []api.Client {
 	}
 }
 
-// TestGoldenOutput runs list and status commands against canned replies
-// and compares tables, wide tables, JSON and -q output with golden files.
+// TestGoldenOutput runs list and status commands against canned replies,
+// in memory, and compares tables, wide tables, JSON and -q output with golden files.
 func TestGoldenOutput(t *testing.T) {
 	fixClock(t, goldenNow)
-	_, conn := startFake(t, map[string]func(xmlrpc.Params) any{
+	api := newFakeAPI(map[string]func(xmlrpc.Params) any{
 		"job.list":    fixed(goldenJobs()),
 		"job.get":     fixed(goldenJob()),
 		"client.list": fixed(goldenClients()),
@@ -77,7 +77,7 @@ func TestGoldenOutput(t *testing.T) {
 		{"client-list-json", []string{"client", "list", "-o", "json"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, errOut, code := run(t, "", append(c.args, conn...)...)
+			out, errOut, code := runFake(t, api, "", c.args...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
@@ -93,8 +93,8 @@ func TestGoldenOutput(t *testing.T) {
 // where tables say "3m ago".
 func TestJSONTimesAreRFC3339(t *testing.T) {
 	fixClock(t, goldenNow)
-	_, conn := startFake(t, map[string]func(xmlrpc.Params) any{"job.list": fixed(goldenJobs())})
-	out, _, _ := run(t, "", append([]string{"job", "list", "-o", "json"}, conn...)...)
+	api := newFakeAPI(map[string]func(xmlrpc.Params) any{"job.list": fixed(goldenJobs())})
+	out, _, _ := runFake(t, api, "", "job", "list", "-o", "json")
 	var jobs []map[string]any
 	if err := json.Unmarshal([]byte(out), &jobs); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestJSONTimesAreRFC3339(t *testing.T) {
 	if got := jobs[0]["created_at"]; got != "2026-11-22T09:57:00Z" {
 		t.Errorf("created_at = %v, want 2026-11-22T09:57:00Z", got)
 	}
-	table, _, _ := run(t, "", append([]string{"job", "list"}, conn...)...)
+	table, _, _ := runFake(t, api, "", "job", "list")
 	if !strings.Contains(table, "3m ago") || !strings.Contains(table, "26h ago") {
 		t.Errorf("table times are not relative:\n%s", table)
 	}

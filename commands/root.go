@@ -1,6 +1,8 @@
-// Package commands is scirectl's command tree. Each command is built by a
-// constructor that takes an options struct and the I/O streams, so every
-// command runs in a unit test without a process, as in GitHub's CLI.
+// Package commands is scirectl's command tree. As in GitHub's CLI, each
+// command is built by a constructor that takes a [Factory] (the I/O streams
+// and a way to get an API client) and, for the operator verbs, a runF: a
+// test passes one to see the options the flags and arguments made, or nil
+// to run the command, against a fake API client, in memory.
 package commands
 
 import (
@@ -22,8 +24,12 @@ type IOStreams struct {
 // System returns the process's streams.
 func System() *IOStreams { return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr} }
 
-// NewRoot builds the whole command tree.
-func NewRoot(ios *IOStreams) *cobra.Command {
+// NewRoot builds the whole command tree with the real factory.
+func NewRoot(ios *IOStreams) *cobra.Command { return NewRootCmd(NewFactory(ios)) }
+
+// NewRootCmd builds the whole command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	ios := f.IOStreams
 	root := &cobra.Command{
 		Use:   "scirectl",
 		Short: "Job server for fleets of managed machines",
@@ -66,16 +72,16 @@ relative in tables ("3m ago") and RFC 3339 in JSON.
 	root.AddCommand(
 		NewServeCmd(ios),
 		NewRecoverCmd(ios),
-		NewJobCmd(ios),
-		NewClientCmd(ios),
-		NewGroupCmd(ios),
-		NewUserCmd(ios),
-		NewACLCmd(ios),
-		NewAuditCmd(ios),
-		NewOpsCmd(ios),
-		NewBlacklistCmd(ios),
-		NewServerCmd(ios),
-		NewDBCmd(ios),
+		NewJobCmd(f),
+		NewClientCmd(f),
+		NewGroupCmd(f),
+		NewUserCmd(f),
+		NewACLCmd(f),
+		NewAuditCmd(f),
+		NewOpsCmd(f),
+		NewBlacklistCmd(f),
+		NewServerCmd(f),
+		NewDBCmd(f),
 		NewBenchCmd(ios),
 		NewVersionCmd(ios),
 		NewConfigCmd(ios),
@@ -84,8 +90,12 @@ relative in tables ("3m ago") and RFC 3339 in JSON.
 }
 
 // Execute runs the command line and returns the process exit code.
-func Execute(ios *IOStreams, args []string) int {
-	root := NewRoot(ios)
+func Execute(ios *IOStreams, args []string) int { return ExecuteWith(NewFactory(ios), args) }
+
+// ExecuteWith runs the command line with f and returns the exit code.
+func ExecuteWith(f *Factory, args []string) int {
+	ios := f.IOStreams
+	root := NewRootCmd(f)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -9,7 +10,7 @@ import (
 )
 
 // NewServerCmd builds `scirectl server`.
-func NewServerCmd(ios *IOStreams) *cobra.Command {
+func NewServerCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "See the server daemons sharing the database",
@@ -19,7 +20,15 @@ takes over the runs it had sent and no agent acknowledged ("scirectl recover"
 does it by hand).`,
 		Example: "  scirectl server list\n  scirectl server status -o json",
 	}
-	var list, status remote
+	cmd.AddCommand(newServerListCmd(f, nil), newServerStatusCmd(f, nil))
+	return cmd
+}
+
+// ServerOptions are the flags of `server list` and `server status`.
+type ServerOptions struct{ remote }
+
+func newServerListCmd(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
+	o := &ServerOptions{newRemote(f)}
 	listCmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the daemons, alive and dead",
@@ -28,31 +37,39 @@ does it by hand).`,
 -q prints only the ids.`,
 		Example: "  scirectl server list\n  scirectl server list -o json | jq -r '.[] | select(.alive) | .address'",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ss, err := call[[]api.ServerInfo](cmd.Context(), &list, "server.list")
-			if err != nil {
-				return err
-			}
-			return showList(ios, &list.out, ss, func(s api.ServerInfo) string { return s.ID }, func(ss []api.ServerInfo) error {
-				now := clock()
-				rows := make([][]string, len(ss))
-				for i, s := range ss {
-					state := "dead"
-					if s.Alive {
-						state = "alive"
-					}
-					beat := "-"
-					if s.HeartbeatAt.Unix() > 0 {
-						beat = ago(s.HeartbeatAt, now)
-					}
-					rows[i] = []string{s.ID, s.Address, dash(s.Hostname), state, ago(s.StartedAt, now), beat, dash(s.Version)}
-				}
-				return printTable(ios.Out, &list.out, []string{"ID", "ADDRESS", "HOST", "STATE", "STARTED", "HEARTBEAT", "VERSION"}, rows)
-			})
-		},
+		RunE:    runE(o, nil, runF, runServerList),
 	}
-	list.addFlags(listCmd)
-	addQuietFlag(listCmd, &list.out, "server ids")
+	o.addFlags(listCmd)
+	addQuietFlag(listCmd, &o.out, "server ids")
+	return listCmd
+}
+
+func runServerList(ctx context.Context, o *ServerOptions) error {
+	ios := o.io()
+	ss, err := call[[]api.ServerInfo](ctx, &o.remote, "server.list")
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, ss, func(s api.ServerInfo) string { return s.ID }, func(ss []api.ServerInfo) error {
+		now := clock()
+		rows := make([][]string, len(ss))
+		for i, s := range ss {
+			state := "dead"
+			if s.Alive {
+				state = "alive"
+			}
+			beat := "-"
+			if s.HeartbeatAt.Unix() > 0 {
+				beat = ago(s.HeartbeatAt, now)
+			}
+			rows[i] = []string{s.ID, s.Address, dash(s.Hostname), state, ago(s.StartedAt, now), beat, dash(s.Version)}
+		}
+		return printTable(ios.Out, &o.out, []string{"ID", "ADDRESS", "HOST", "STATE", "STARTED", "HEARTBEAT", "VERSION"}, rows)
+	})
+}
+
+func newServerStatusCmd(f *Factory, runF func(*ServerOptions) error) *cobra.Command {
+	o := &ServerOptions{newRemote(f)}
 	statusCmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the state of the daemon that answers",
@@ -61,23 +78,25 @@ its database and schema version, and its gate (readers running, whether a
 modifier runs, operations waiting, and counters since start).`,
 		Example: "  scirectl server status",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := call[api.ServerStatus](cmd.Context(), &status, "server.status")
-			if err != nil {
-				return err
-			}
-			return show(ios, &status, st, func(st api.ServerStatus) error {
-				g := st.Gate
-				fmt.Fprintf(ios.Out, "server %s at %s, up %s (version %s, %s)\n", st.ID, st.Address,
-					short(clock().Sub(st.StartedAt)), dash(st.Version), st.GoVersion)
-				fmt.Fprintf(ios.Out, "database %s, schema version %d\n", st.Database, st.SchemaVersion)
-				fmt.Fprintf(ios.Out, "gate: %d readers running, modifier running: %v, %d waiting; since start %d admitted, %d waited, %d busy, %d cancelled\n",
-					g.RunningReaders, g.Modifier, g.Waiting, g.Admitted, g.Waited, g.Busy, g.Cancelled)
-				return nil
-			})
-		},
+		RunE:    runE(o, nil, runF, runServerStatus),
 	}
-	status.addFlags(statusCmd)
-	cmd.AddCommand(listCmd, statusCmd)
-	return cmd
+	o.addFlags(statusCmd)
+	return statusCmd
+}
+
+func runServerStatus(ctx context.Context, o *ServerOptions) error {
+	ios := o.io()
+	st, err := call[api.ServerStatus](ctx, &o.remote, "server.status")
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, st, func(st api.ServerStatus) error {
+		g := st.Gate
+		fmt.Fprintf(ios.Out, "server %s at %s, up %s (version %s, %s)\n", st.ID, st.Address,
+			short(clock().Sub(st.StartedAt)), dash(st.Version), st.GoVersion)
+		fmt.Fprintf(ios.Out, "database %s, schema version %d\n", st.Database, st.SchemaVersion)
+		fmt.Fprintf(ios.Out, "gate: %d readers running, modifier running: %v, %d waiting; since start %d admitted, %d waited, %d busy, %d cancelled\n",
+			g.RunningReaders, g.Modifier, g.Waiting, g.Admitted, g.Waited, g.Busy, g.Cancelled)
+		return nil
+	})
 }

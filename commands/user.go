@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 )
 
 // NewUserCmd builds `scirectl user`.
-func NewUserCmd(ios *IOStreams) *cobra.Command {
+func NewUserCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "user",
 		Short: "Manage operators and their tokens",
@@ -23,14 +24,20 @@ operator may do is decided by the ACL (see "scirectl acl").`,
   scirectl user token create --name laptop
   scirectl user token revoke 7`,
 	}
-	cmd.AddCommand(newUserAddCmd(ios), newUserListCmd(ios), newUserDeleteCmd(ios), newUserTokenCmd(ios))
+	cmd.AddCommand(newUserAddCmd(f, nil), newUserListCmd(f, nil), newUserDeleteCmd(f, nil), newUserTokenCmd(f))
 	return cmd
 }
 
-func newUserAddCmd(ios *IOStreams) *cobra.Command {
-	var r remote
-	var tokenName string
-	var noToken bool
+// UserAddOptions are the argument and flags of `user add`.
+type UserAddOptions struct {
+	remote
+	Name      string
+	TokenName string
+	NoToken   bool
+}
+
+func newUserAddCmd(f *Factory, runF func(*UserAddOptions) error) *cobra.Command {
+	o := &UserAddOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add an operator and print a first token",
@@ -40,22 +47,21 @@ operator may do nothing until an ACL rule allows it.`,
 		Example: `  scirectl user add alice
   token=$(scirectl user add ci-bot --token-name ci -o json | jq -r .token)`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := map[string]any{"no_token": noToken}
-			if tokenName != "" {
-				opts["token_name"] = tokenName
-			}
-			t, err := call[api.NewToken](cmd.Context(), &r, "user.add", args[0], opts)
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, t, func(t api.NewToken) error { return printNewToken(ios, t) })
-		},
+		RunE: runE(o, func(args []string) { o.Name = args[0] }, runF, runUserAdd),
 	}
-	cmd.Flags().StringVar(&tokenName, "token-name", "", "name of the first token (default: token)")
-	cmd.Flags().BoolVar(&noToken, "no-token", false, "create no token")
-	r.addFlags(cmd)
+	cmd.Flags().StringVar(&o.TokenName, "token-name", "", "name of the first token (default: token)")
+	cmd.Flags().BoolVar(&o.NoToken, "no-token", false, "create no token")
+	o.addFlags(cmd)
 	return cmd
+}
+
+func runUserAdd(ctx context.Context, o *UserAddOptions) error {
+	ios := o.io()
+	t, err := call[api.NewToken](ctx, &o.remote, "user.add", o.Name, api.UserAddRequest{TokenName: o.TokenName, NoToken: o.NoToken})
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, t, func(t api.NewToken) error { return printNewToken(ios, t) })
 }
 
 func printNewToken(ios *IOStreams, t api.NewToken) error {
@@ -68,8 +74,11 @@ func printNewToken(ios *IOStreams, t api.NewToken) error {
 	return nil
 }
 
-func newUserListCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+// UserListOptions are the flags of `user list`.
+type UserListOptions struct{ remote }
+
+func newUserListCmd(f *Factory, runF func(*UserListOptions) error) *cobra.Command {
+	o := &UserListOptions{newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List operators",
@@ -77,28 +86,37 @@ func newUserListCmd(ios *IOStreams) *cobra.Command {
 each belongs to directly. -q prints only the names.`,
 		Example: "  scirectl user list\n  scirectl user list -o json | jq -r '.[].name'",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			us, err := call[[]api.User](cmd.Context(), &r, "user.list")
-			if err != nil {
-				return err
-			}
-			return showList(ios, &r.out, us, func(u api.User) string { return u.Name }, func(us []api.User) error {
-				now := clock()
-				rows := make([][]string, len(us))
-				for i, u := range us {
-					rows[i] = []string{u.Name, strconv.Itoa(u.Tokens), dash(strings.Join(u.Groups, ",")), ago(u.CreatedAt, now)}
-				}
-				return printTable(ios.Out, &r.out, []string{"NAME", "TOKENS", "GROUPS", "CREATED"}, rows)
-			})
-		},
+		RunE:    runE(o, nil, runF, runUserList),
 	}
-	r.addFlags(cmd)
-	addQuietFlag(cmd, &r.out, "user names")
+	o.addFlags(cmd)
+	addQuietFlag(cmd, &o.out, "user names")
 	return cmd
 }
 
-func newUserDeleteCmd(ios *IOStreams) *cobra.Command {
-	var r remote
+func runUserList(ctx context.Context, o *UserListOptions) error {
+	ios := o.io()
+	us, err := call[[]api.User](ctx, &o.remote, "user.list")
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, us, func(u api.User) string { return u.Name }, func(us []api.User) error {
+		now := clock()
+		rows := make([][]string, len(us))
+		for i, u := range us {
+			rows[i] = []string{u.Name, strconv.Itoa(u.Tokens), dash(strings.Join(u.Groups, ",")), ago(u.CreatedAt, now)}
+		}
+		return printTable(ios.Out, &o.out, []string{"NAME", "TOKENS", "GROUPS", "CREATED"}, rows)
+	})
+}
+
+// UserDeleteOptions are the argument and flags of `user delete`.
+type UserDeleteOptions struct {
+	remote
+	Name string
+}
+
+func newUserDeleteCmd(f *Factory, runF func(*UserDeleteOptions) error) *cobra.Command {
+	o := &UserDeleteOptions{remote: newRemote(f)}
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete an operator with its tokens",
@@ -107,23 +125,37 @@ the operator must be removed first, so no rule is left meaning something
 else if the name is reused.`,
 		Example:           "  scirectl user delete alice",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeUsers(&r.conn),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			u, err := call[api.User](cmd.Context(), &r, "user.delete", args[0])
-			if err != nil {
-				return err
-			}
-			return show(ios, &r, u, func(u api.User) error {
-				fmt.Fprintf(ios.Out, "deleted user %s\n", u.Name)
-				return nil
-			})
-		},
+		ValidArgsFunction: completeUsers(&o.remote),
+		RunE:              runE(o, func(args []string) { o.Name = args[0] }, runF, runUserDelete),
 	}
-	r.addFlags(cmd)
+	o.addFlags(cmd)
 	return cmd
 }
 
-func newUserTokenCmd(ios *IOStreams) *cobra.Command {
+func runUserDelete(ctx context.Context, o *UserDeleteOptions) error {
+	ios := o.io()
+	u, err := call[api.User](ctx, &o.remote, "user.delete", o.Name)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, u, func(u api.User) error {
+		fmt.Fprintf(ios.Out, "deleted user %s\n", u.Name)
+		return nil
+	})
+}
+
+// UserTokenOptions are the argument and flags of `user token create`,
+// `list` and `revoke`.
+type UserTokenOptions struct {
+	remote
+	User    string // create, list: whose tokens (default: one's own)
+	Name    string // create: the token's name
+	TokenID string // revoke
+
+	userGiven bool // USER was on the command line (even empty)
+}
+
+func newUserTokenCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Create, list and revoke bearer tokens",
@@ -131,8 +163,12 @@ func newUserTokenCmd(ios *IOStreams) *cobra.Command {
 user.write permission (user.read to list them).`,
 		Example: "  scirectl user token create --name laptop\n  scirectl user token list\n  scirectl user token revoke 7",
 	}
-	var create, list, revoke remote
-	var name, user string
+	cmd.AddCommand(newUserTokenCreateCmd(f, nil), newUserTokenListCmd(f, nil), newUserTokenRevokeCmd(f, nil))
+	return cmd
+}
+
+func newUserTokenCreateCmd(f *Factory, runF func(*UserTokenOptions) error) *cobra.Command {
+	o := &UserTokenOptions{remote: newRemote(f)}
 	createCmd := &cobra.Command{
 		Use:   "create [USER]",
 		Short: "Create a token and print it once",
@@ -141,19 +177,30 @@ is printed once on standard output and stored only as a hash.`,
 		Example: `  scirectl user token create --name laptop
   scirectl user token create alice --name ci`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				user = args[0]
-			}
-			t, err := call[api.NewToken](cmd.Context(), &create, "user.token.create", user, name)
-			if err != nil {
-				return err
-			}
-			return show(ios, &create, t, func(t api.NewToken) error { return printNewToken(ios, t) })
-		},
+		RunE: runE(o, o.setUser, runF, runUserTokenCreate),
 	}
-	createCmd.Flags().StringVar(&name, "name", "", "a name to recognise the token by (default: token)")
-	create.addFlags(createCmd)
+	createCmd.Flags().StringVar(&o.Name, "name", "", "a name to recognise the token by (default: token)")
+	o.addFlags(createCmd)
+	return createCmd
+}
+
+func (o *UserTokenOptions) setUser(args []string) {
+	if len(args) == 1 {
+		o.User, o.userGiven = args[0], true
+	}
+}
+
+func runUserTokenCreate(ctx context.Context, o *UserTokenOptions) error {
+	ios := o.io()
+	t, err := call[api.NewToken](ctx, &o.remote, "user.token.create", o.User, o.Name)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, t, func(t api.NewToken) error { return printNewToken(ios, t) })
+}
+
+func newUserTokenListCmd(f *Factory, runF func(*UserTokenOptions) error) *cobra.Command {
+	o := &UserTokenOptions{remote: newRemote(f)}
 	listCmd := &cobra.Command{
 		Use:   "list [USER]",
 		Short: "List tokens (never their secrets)",
@@ -162,31 +209,39 @@ revoked, and when created. The secrets themselves are never shown. -q prints
 only the ids.`,
 		Example: "  scirectl user token list\n  scirectl user token list alice",
 		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var callArgs []any
-			if len(args) == 1 {
-				callArgs = append(callArgs, args[0])
-			}
-			ts, err := call[[]api.Token](cmd.Context(), &list, "user.token.list", callArgs...)
-			if err != nil {
-				return err
-			}
-			return showList(ios, &list.out, ts, func(t api.Token) string { return t.ID }, func(ts []api.Token) error {
-				now := clock()
-				rows := make([][]string, len(ts))
-				for i, t := range ts {
-					state := "active"
-					if t.Revoked {
-						state = "revoked"
-					}
-					rows[i] = []string{t.ID, t.User, t.Name, state, ago(t.CreatedAt, now)}
-				}
-				return printTable(ios.Out, &list.out, []string{"ID", "USER", "NAME", "STATE", "CREATED"}, rows)
-			})
-		},
+		RunE:    runE(o, o.setUser, runF, runUserTokenList),
 	}
-	list.addFlags(listCmd)
-	addQuietFlag(listCmd, &list.out, "token ids")
+	o.addFlags(listCmd)
+	addQuietFlag(listCmd, &o.out, "token ids")
+	return listCmd
+}
+
+func runUserTokenList(ctx context.Context, o *UserTokenOptions) error {
+	ios := o.io()
+	var callArgs []any
+	if o.userGiven {
+		callArgs = append(callArgs, o.User)
+	}
+	ts, err := call[[]api.Token](ctx, &o.remote, "user.token.list", callArgs...)
+	if err != nil {
+		return err
+	}
+	return showList(ios, &o.out, ts, func(t api.Token) string { return t.ID }, func(ts []api.Token) error {
+		now := clock()
+		rows := make([][]string, len(ts))
+		for i, t := range ts {
+			state := "active"
+			if t.Revoked {
+				state = "revoked"
+			}
+			rows[i] = []string{t.ID, t.User, t.Name, state, ago(t.CreatedAt, now)}
+		}
+		return printTable(ios.Out, &o.out, []string{"ID", "USER", "NAME", "STATE", "CREATED"}, rows)
+	})
+}
+
+func newUserTokenRevokeCmd(f *Factory, runF func(*UserTokenOptions) error) *cobra.Command {
+	o := &UserTokenOptions{remote: newRemote(f)}
 	revokeCmd := &cobra.Command{
 		Use:   "revoke TOKEN_ID",
 		Short: "Revoke a token at once",
@@ -194,21 +249,23 @@ only the ids.`,
 token stays in the list, marked revoked.`,
 		Example:           "  scirectl user token revoke 7",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeTokens(&revoke.conn),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := call[api.Token](cmd.Context(), &revoke, "user.token.revoke", args[0])
-			if err != nil {
-				return err
-			}
-			return show(ios, &revoke, t, func(t api.Token) error {
-				fmt.Fprintf(ios.Out, "revoked token %s (%q) of %s\n", t.ID, t.Name, t.User)
-				return nil
-			})
-		},
+		ValidArgsFunction: completeTokens(&o.remote),
+		RunE:              runE(o, func(args []string) { o.TokenID = args[0] }, runF, runUserTokenRevoke),
 	}
-	revoke.addFlags(revokeCmd)
-	cmd.AddCommand(createCmd, listCmd, revokeCmd)
-	return cmd
+	o.addFlags(revokeCmd)
+	return revokeCmd
+}
+
+func runUserTokenRevoke(ctx context.Context, o *UserTokenOptions) error {
+	ios := o.io()
+	t, err := call[api.Token](ctx, &o.remote, "user.token.revoke", o.TokenID)
+	if err != nil {
+		return err
+	}
+	return show(ios, &o.remote, t, func(t api.Token) error {
+		fmt.Fprintf(ios.Out, "revoked token %s (%q) of %s\n", t.ID, t.Name, t.User)
+		return nil
+	})
 }
 
 // dash shows an empty cell as "-".

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/scirectl/scirectl/api"
-	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -59,7 +58,7 @@ func (o *watchOptions) validate(on bool) error {
 // elsewhere a line each time the counts change. Elapsed time counts from
 // since, or from the job's creation when since is zero. It returns the last
 // state seen and, when it stopped early, an exit error (6 or 130).
-func watchJob(ctx context.Context, c *client.Client, id string, w io.Writer, since time.Time, o watchOptions) (api.Job, error) {
+func watchJob(ctx context.Context, c API, id string, w io.Writer, since time.Time, o watchOptions) (api.Job, error) {
 	if err := o.validate(true); err != nil {
 		return api.Job{}, err
 	}

@@ -122,10 +122,6 @@ func (s *Server) blacklistCheck(ctx context.Context, p xmlrpc.Params) (any, erro
 	return out, nil
 }
 
-// SelfLockout is the operation whose blacklisting makes the blacklist
-// impossible to shrink through the server.
-const SelfLockout = "blacklist.remove"
-
 func (s *Server) blacklistEdit(add bool) xmlrpc.Handler {
 	return func(ctx context.Context, p xmlrpc.Params) (any, error) {
 		if err := p.Count(1, 2); err != nil {
@@ -176,10 +172,10 @@ func EditBlacklist(path string, known []string, add, force bool, patterns []stri
 		next = blacklist.Add(cur, patterns...)
 		if !force {
 			for _, pt := range patterns {
-				if blacklist.Matches(pt, SelfLockout) {
+				if blacklist.Matches(pt, api.SelfLockout) {
 					return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid,
 						"%q would blacklist %s itself: afterwards only an edit of %s can undo it; repeat with force to do it anyway",
-						pt, SelfLockout, path)
+						pt, api.SelfLockout, path)
 				}
 			}
 		}

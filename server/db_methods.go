@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -18,40 +19,6 @@ import (
 // everything: a backup holds every job and token hash, a restore or a reset
 // replaces every rule.
 const PermDBAdmin = "db.admin"
-
-// ResetConfirmation is the word db.reset must be given.
-const ResetConfirmation = "reset"
-
-// DBBackup is what db.backup returns.
-type DBBackup struct {
-	Path       string `xmlrpc:"path" json:"path"`
-	Bytes      int64  `xmlrpc:"bytes" json:"bytes"`
-	DurationMS int64  `xmlrpc:"duration_ms" json:"duration_ms"`
-}
-
-// DBRestore is what db.restore returns. AdminTokenRenewed says the
-// server's admin token file was rewritten, because the restored database
-// did not know the token it held.
-type DBRestore struct {
-	Path              string `xmlrpc:"path" json:"path"`
-	SchemaVersion     int    `xmlrpc:"schema_version" json:"schema_version"`
-	AdminTokenRenewed bool   `xmlrpc:"admin_token_renewed" json:"admin_token_renewed"`
-	AdminTokenFile    string `xmlrpc:"admin_token_file" json:"admin_token_file"`
-}
-
-// DBReset is what db.reset returns.
-type DBReset struct {
-	SchemaVersion  int    `xmlrpc:"schema_version" json:"schema_version"`
-	AdminTokenFile string `xmlrpc:"admin_token_file" json:"admin_token_file"`
-}
-
-// DBVersion is what db.migrate returns: the schema version the database is
-// at, the newest this binary knows, and whether a migration failed half-way.
-type DBVersion struct {
-	Version int  `xmlrpc:"version" json:"version"`
-	Latest  int  `xmlrpc:"latest" json:"latest"`
-	Dirty   bool `xmlrpc:"dirty" json:"dirty"`
-}
 
 // dbOperations are the database maintenance operations (SPEC §6): all
 // modifiers, so each runs alone, and all gated by db.admin.
@@ -105,7 +72,7 @@ func (s *Server) dbBackup(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := s.store.Backup(ctx, path); err != nil {
 		return nil, err
 	}
-	out := DBBackup{Path: path, DurationMS: time.Since(start).Milliseconds()}
+	out := api.DBBackup{Path: path, DurationMS: time.Since(start).Milliseconds()}
 	if fi, err := os.Stat(path); err == nil {
 		out.Bytes = fi.Size()
 	}
@@ -130,7 +97,7 @@ func (s *Server) dbRestore(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DBRestore{Path: path, SchemaVersion: int(v), AdminTokenRenewed: renewed, AdminTokenFile: s.paths.AdminToken()}, nil
+	return api.DBRestore{Path: path, SchemaVersion: int(v), AdminTokenRenewed: renewed, AdminTokenFile: s.paths.AdminToken()}, nil
 }
 
 func (s *Server) dbReset(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -141,8 +108,8 @@ func (s *Server) dbReset(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if word != ResetConfirmation {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "db.reset: confirmation: pass %q to delete every job, client, user and rule", ResetConfirmation)
+	if word != api.ResetConfirmation {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "db.reset: confirmation: pass %q to delete every job, client, user and rule", api.ResetConfirmation)
 	}
 	if err := s.store.Reset(ctx); err != nil {
 		return nil, err
@@ -158,7 +125,7 @@ func (s *Server) dbReset(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DBReset{SchemaVersion: int(v), AdminTokenFile: s.paths.AdminToken()}, nil
+	return api.DBReset{SchemaVersion: int(v), AdminTokenFile: s.paths.AdminToken()}, nil
 }
 
 func (s *Server) dbMigrate(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -169,7 +136,7 @@ func (s *Server) dbMigrate(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DBVersion{Version: int(v), Latest: int(s.store.LatestVersion()), Dirty: dirty}, nil
+	return api.DBVersion{Version: int(v), Latest: int(s.store.LatestVersion()), Dirty: dirty}, nil
 }
 
 // afterReplace brings the server in line with a database whose contents

@@ -45,7 +45,7 @@ func TestDBBackupRestore(t *testing.T) {
 
 	dir := t.TempDir()
 	path := filepath.Join(dir, "scire.backup")
-	var b DBBackup
+	var b api.DBBackup
 	mustCall(t, admin, "db.backup", &b, path)
 	if b.Path != path || b.Bytes <= 0 || b.DurationMS < 0 {
 		t.Fatalf("db.backup = %+v", b)
@@ -89,7 +89,7 @@ func TestDBBackupRestore(t *testing.T) {
 		t.Fatalf("a refused restore changed the data: users %v", got)
 	}
 
-	var r DBRestore
+	var r api.DBRestore
 	mustCall(t, admin, "db.restore", &r, path)
 	if r.Path != path || r.SchemaVersion != 2 || r.AdminTokenRenewed || r.AdminTokenFile != h.paths.AdminToken() {
 		t.Fatalf("db.restore = %+v", r)
@@ -183,7 +183,7 @@ func TestDBReset(t *testing.T) {
 		t.Fatal("a refused reset changed the data")
 	}
 
-	var res DBReset
+	var res api.DBReset
 	mustCall(t, admin, "db.reset", &res, "reset")
 	if res.SchemaVersion != 2 || res.AdminTokenFile != h.paths.AdminToken() {
 		t.Fatalf("db.reset = %+v", res)
@@ -244,9 +244,9 @@ func TestDBOperationsNeedDBAdmin(t *testing.T) {
 		t.Fatal("a refused reset or restore changed the data")
 	}
 	addRule(t, admin, "bob", PermDBAdmin, "*", "allow")
-	var v DBVersion
+	var v api.DBVersion
 	mustCall(t, bob, "db.migrate", &v)
-	if v != (DBVersion{Version: 2, Latest: 2}) {
+	if v != (api.DBVersion{Version: 2, Latest: 2}) {
 		t.Fatalf("db.migrate = %+v", v)
 	}
 	if perms := h.srv.AdminPermissions(); !slices.Contains(perms, PermDBAdmin) || !slices.IsSorted(perms) {

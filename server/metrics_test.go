@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/jobxml"
@@ -366,7 +367,7 @@ func TestInstrumentedStoreIsAStore(t *testing.T) {
 	if _, ok := h.srv.store.(*instrumentedStore); !ok {
 		t.Fatalf("store %T is not decorated", h.srv.store)
 	}
-	var v DBVersion
+	var v api.DBVersion
 	mustCall(t, h.operator(t), "db.migrate", &v)
 	if v.Latest == 0 || v.Latest != v.Version {
 		t.Fatalf("db.migrate through the decorated store = %+v", v)

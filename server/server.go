@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/blacklist"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
@@ -94,7 +95,7 @@ func (c *Config) defaults() {
 }
 
 // DefaultListen is the address serve listens on and the CLI calls by default.
-const DefaultListen = "127.0.0.1:7443"
+const DefaultListen = api.DefaultListen
 
 // Server is a running daemon.
 type Server struct {

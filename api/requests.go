@@ -1,0 +1,61 @@
+package api
+
+import "time"
+
+// The request structs below are the struct params of the operator calls.
+// Their xmlrpc tags are the member names the server's handlers accept; a
+// member tagged omitempty is left out when unset, as the server's default
+// applies then. Members without omitempty are always sent.
+
+// SubmitRequest is job.submit's param: the job.
+type SubmitRequest struct {
+	Script      string    `xmlrpc:"script"`
+	Targets     []string  `xmlrpc:"targets"` // client names, ids or fingerprints
+	Groups      []string  `xmlrpc:"groups"`  // client groups, expanded at submit
+	Interpreter string    `xmlrpc:"interpreter"`
+	Name        string    `xmlrpc:"name,omitempty"` // default: the script's first line
+	Priority    int       `xmlrpc:"priority"`
+	Timeout     int       `xmlrpc:"timeout"` // seconds, 0 = none
+	Permission  string    `xmlrpc:"permission"`
+	MaxAttempts int       `xmlrpc:"max_attempts"` // 0 = no limit
+	NotBefore   time.Time `xmlrpc:"not_before,omitempty"`
+	ExpiresAt   time.Time `xmlrpc:"expires_at,omitempty"`
+}
+
+// JobListRequest is job.list's filter.
+type JobListRequest struct {
+	Limit       int    `xmlrpc:"limit"`
+	Before      string `xmlrpc:"before,omitempty"` // only jobs older than this id
+	SubmittedBy string `xmlrpc:"submitted_by,omitempty"`
+}
+
+// ClientListRequest is client.list's filter.
+type ClientListRequest struct {
+	Status string `xmlrpc:"status,omitempty"` // pending, active, rejected or revoked
+}
+
+// ACLAddRequest is acl.add's param: the rule.
+type ACLAddRequest struct {
+	Subject    string `xmlrpc:"subject"`
+	Permission string `xmlrpc:"permission"`
+	Target     string `xmlrpc:"target"`
+	Action     string `xmlrpc:"action"` // "allow" or "deny"
+	Note       string `xmlrpc:"note"`
+	Active     bool   `xmlrpc:"active"`
+}
+
+// AuditListRequest is audit.list's filter.
+type AuditListRequest struct {
+	Limit     int       `xmlrpc:"limit"`
+	Actor     string    `xmlrpc:"actor,omitempty"`
+	Operation string    `xmlrpc:"operation,omitempty"` // a name or a prefix such as acl.*
+	Outcome   string    `xmlrpc:"outcome,omitempty"`
+	Before    string    `xmlrpc:"before,omitempty"` // only entries older than this id
+	Since     time.Time `xmlrpc:"since,omitempty"`
+}
+
+// UserAddRequest is user.add's options (its second param).
+type UserAddRequest struct {
+	TokenName string `xmlrpc:"token_name,omitempty"` // default: token
+	NoToken   bool   `xmlrpc:"no_token"`
+}

@@ -1,0 +1,182 @@
+package commands
+
+import (
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// parse builds a verb with a runF that keeps its options, runs the command
+// line args through cobra and returns the options the flags and arguments
+// made. No call may reach the API.
+func parse[O any](t *testing.T, build func(*Factory, func(*O) error) *cobra.Command, args ...string) *O {
+	t.Helper()
+	api := newFakeAPI(nil)
+	var got *O
+	cmd := build(api.factory(&IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}), func(o *O) error {
+		got = o
+		return nil
+	})
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("%s %q: %v", cmd.Name(), args, err)
+	}
+	if got == nil {
+		t.Fatalf("%s %q: runF was not called", cmd.Name(), args)
+	}
+	if ms := api.methods(); len(ms) > 0 {
+		t.Errorf("%s %q: runF was given, yet %v reached the API", cmd.Name(), args, ms)
+	}
+	return got
+}
+
+// check compares one option with what it should be.
+func check(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+func TestJobFlags(t *testing.T) {
+	s := parse(t, NewJobSubmitCmd, "--target", "web1,web2", "-t", "db1", "-g", "web", "-c", "uptime", "--interpreter", "/bin/bash",
+		"--name", "up", "--priority", "5", "--timeout", "10m", "--permission", "deploy", "--max-attempts", "3", "--at", "10m",
+		"--expires", "2026-11-22T10:00:00Z", "--wait", "--wait-interval", "2s", "--wait-timeout", "1m", "-q", "-o", "json",
+		"--server", "h:1", "--token", "tok", "--no-wait")
+	check(t, "Targets", s.Targets, []string{"web1", "web2", "db1"})
+	check(t, "Groups", s.Groups, []string{"web"})
+	check(t, "Command", s.Command, "uptime")
+	check(t, "Interpreter", s.Interpreter, "/bin/bash")
+	check(t, "Name", s.Name, "up")
+	check(t, "Priority", s.Priority, 5)
+	check(t, "Timeout", s.Timeout, 10*time.Minute)
+	check(t, "Permission", s.Permission, "deploy")
+	check(t, "MaxAttempts", s.MaxAttempts, 3)
+	check(t, "At", s.At, "10m")
+	check(t, "Expires", s.Expires, "2026-11-22T10:00:00Z")
+	check(t, "Wait", s.Wait, true)
+	check(t, "watch", []time.Duration{s.watch.Interval, s.watch.Timeout}, []time.Duration{2 * time.Second, time.Minute})
+	check(t, "out", []any{s.out.Quiet, s.out.Format}, []any{true, "json"})
+	check(t, "conn", []any{s.conn.Server, s.conn.Token, s.conn.NoWait}, []any{"h:1", "tok", true})
+
+	s = parse(t, NewJobSubmitCmd, "--target", "web1", "--script", "-")
+	check(t, "defaults", []any{s.ScriptFile, s.Interpreter, s.Permission, s.Priority, s.Timeout, s.MaxAttempts, s.Wait, s.out.Format},
+		[]any{"-", "/bin/sh", "run", 0, time.Duration(0), 0, false, "table"})
+
+	l := parse(t, NewJobListCmd, "--limit", "10", "-o", "wide", "--no-headers")
+	check(t, "list", []any{l.Limit, l.out.Format, l.out.NoHeaders}, []any{10, "wide", true})
+	check(t, "list default limit", parse(t, NewJobListCmd).Limit, 100)
+
+	st := parse(t, NewJobStatusCmd, "42", "--watch", "--wait-interval", "3s")
+	check(t, "status", []any{st.JobID, st.Watch, st.watch.Interval}, []any{"42", true, 3 * time.Second})
+
+	o := parse(t, NewJobOutputCmd, "42", "--client", "web1")
+	check(t, "output", []any{o.JobID, o.Client}, []any{"42", "web1"})
+
+	c := parse(t, NewJobCancelCmd, "42", "-o", "json")
+	check(t, "cancel", []any{c.JobID, c.out.Format}, []any{"42", "json"})
+}
+
+func TestClientFlags(t *testing.T) {
+	l := parse(t, NewClientListCmd, "--status", "pending", "-q")
+	check(t, "list", []any{l.Status, l.out.Quiet}, []any{"pending", true})
+	for use, method := range map[string]string{"accept": "client.accept", "reject": "client.reject", "revoke": "client.revoke", "delete": "client.delete"} {
+		s := parse(t, func(f *Factory, runF func(*ClientStatusOptions) error) *cobra.Command {
+			return newClientStatusCmd(f, runF, use, method, "", "")
+		}, "web1", "12")
+		check(t, use, []any{s.Method, s.Clients}, []any{method, []string{"web1", "12"}})
+	}
+}
+
+func TestACLFlags(t *testing.T) {
+	a := parse(t, newACLAddCmd, "--deny", "user:intern", "*", "group:db", "--note", "frozen", "--inactive")
+	check(t, "add", []any{a.Subject, a.Permission, a.Target, a.Deny, a.Inactive, a.Note},
+		[]any{"user:intern", "*", "group:db", true, true, "frozen"})
+	a = parse(t, newACLAddCmd, "group:ops", "run", "group:web")
+	check(t, "add defaults", []any{a.Deny, a.Inactive, a.Note}, []any{false, false, ""})
+	check(t, "list -q", parse(t, newACLListCmd, "-q").out.Quiet, true)
+	check(t, "remove", parse(t, newACLRemoveCmd, "4").RuleID, "4")
+	for _, on := range []bool{true, false} {
+		r := parse(t, func(f *Factory, runF func(*ACLRuleOptions) error) *cobra.Command { return newACLActiveCmd(f, runF, on) }, "4")
+		check(t, "enable/disable", []any{r.RuleID, r.Active}, []any{"4", on})
+	}
+	c := parse(t, newACLCheckCmd, "alice", "run", "web1")
+	check(t, "check", []any{c.User, c.Permission, c.Client}, []any{"alice", "run", "web1"})
+}
+
+func TestUserFlags(t *testing.T) {
+	a := parse(t, newUserAddCmd, "ci-bot", "--token-name", "ci", "--no-token")
+	check(t, "add", []any{a.Name, a.TokenName, a.NoToken}, []any{"ci-bot", "ci", true})
+	check(t, "list -q", parse(t, newUserListCmd, "-q").out.Quiet, true)
+	check(t, "delete", parse(t, newUserDeleteCmd, "alice").Name, "alice")
+	c := parse(t, newUserTokenCreateCmd, "alice", "--name", "laptop")
+	check(t, "token create", []any{c.User, c.Name}, []any{"alice", "laptop"})
+	c = parse(t, newUserTokenCreateCmd)
+	check(t, "token create for oneself", []any{c.User, c.Name}, []any{"", ""})
+	l := parse(t, newUserTokenListCmd, "alice")
+	check(t, "token list", []any{l.User, l.userGiven}, []any{"alice", true})
+	check(t, "token list of one's own", parse(t, newUserTokenListCmd).userGiven, false)
+	check(t, "token revoke", parse(t, newUserTokenRevokeCmd, "7").TokenID, "7")
+}
+
+func TestGroupFlags(t *testing.T) {
+	c := parse(t, newGroupCreateCmd, "client", "web", "--note", "front ends")
+	check(t, "create", []any{c.Kind, c.Name, c.Note}, []any{"client", "web", "front ends"})
+	d := parse(t, newGroupDeleteCmd, "user", "ops")
+	check(t, "delete", []any{d.Kind, d.Name}, []any{"user", "ops"})
+	l := parse(t, newGroupListCmd, "client", "-q")
+	check(t, "list", []any{l.Kind, l.kindGiven, l.out.Quiet}, []any{"client", true, true})
+	check(t, "list of both kinds", parse(t, newGroupListCmd).kindGiven, false)
+	s := parse(t, newGroupShowCmd, "client", "web")
+	check(t, "show", []any{s.Kind, s.Name}, []any{"client", "web"})
+	for _, add := range []bool{true, false} {
+		m := parse(t, func(f *Factory, runF func(*GroupOptions) error) *cobra.Command {
+			return newGroupMembersCmd(f, runF, add)
+		},
+			"client", "web", "web1", "group:all")
+		check(t, "members", []any{m.Kind, m.Name, m.Members}, []any{"client", "web", []string{"web1", "group:all"}})
+	}
+}
+
+func TestAuditFlags(t *testing.T) {
+	a := parse(t, newAuditListCmd, "--actor", "alice", "--operation", "acl.*", "--outcome", "denied", "--since", "24h",
+		"--limit", "5", "--before", "9", "-q")
+	check(t, "list", []any{a.Actor, a.Operation, a.Outcome, a.Since, a.Limit, a.Before, a.out.Quiet},
+		[]any{"alice", "acl.*", "denied", 24 * time.Hour, 5, "9", true})
+	a = parse(t, newAuditListCmd)
+	check(t, "defaults", []any{a.Limit, a.Since}, []any{100, time.Duration(0)})
+}
+
+func TestBlacklistFlags(t *testing.T) {
+	l := parse(t, newBlacklistListCmd, "--offline", "--data-dir", "/d", "-q")
+	check(t, "list", []any{l.Offline, l.conn.DataDir, l.out.Quiet}, []any{true, "/d", true})
+	a := parse(t, func(f *Factory, runF func(*BlacklistOptions) error) *cobra.Command {
+		return newBlacklistEditCmd(f, runF, true)
+	},
+		"job.submit", "acl.*", "--force")
+	check(t, "add", []any{a.Patterns, a.Force, a.Offline}, []any{[]string{"job.submit", "acl.*"}, true, false})
+	r := parse(t, func(f *Factory, runF func(*BlacklistOptions) error) *cobra.Command {
+		return newBlacklistEditCmd(f, runF, false)
+	},
+		"job.submit", "--offline")
+	check(t, "remove", []any{r.Patterns, r.Offline}, []any{[]string{"job.submit"}, true})
+	check(t, "check", parse(t, newBlacklistCheckCmd, "job.submit").Operation, "job.submit")
+}
+
+func TestOpsFlags(t *testing.T) {
+	check(t, "list -q", parse(t, newOpsListCmd, "-q").out.Quiet, true)
+	check(t, "cancel", parse(t, newOpsCancelCmd, "42").OpID, "42")
+	check(t, "classes -o json", parse(t, newOpsClassesCmd, "-o", "json").out.Format, "json")
+}
+
+func TestServerFlags(t *testing.T) {
+	check(t, "list -q", parse(t, newServerListCmd, "-q").out.Quiet, true)
+	s := parse(t, newServerStatusCmd, "-o", "json", "--server", "h:2")
+	check(t, "status", []any{s.out.Format, s.conn.Server}, []any{"json", "h:2"})
+}
