@@ -19,6 +19,7 @@ import (
 	"github.com/scirectl/scirectl/db/sqlite"
 	"github.com/scirectl/scirectl/internal/lockfile"
 	"github.com/scirectl/scirectl/server"
+	"github.com/scirectl/scirectl/service"
 )
 
 // liveHeartbeat is how recent a server's heartbeat must be for --offline
@@ -301,15 +302,7 @@ func offlineBackup(ctx context.Context, ios *IOStreams, o *dbOptions, path strin
 	}
 	defer o.unlock()
 	defer s.Close()
-	start := time.Now()
-	if err := s.Backup(ctx, path); err != nil {
-		return api.DBBackup{}, err
-	}
-	res := api.DBBackup{Path: path, DurationMS: time.Since(start).Milliseconds()}
-	if fi, err := os.Stat(path); err == nil {
-		res.Bytes = fi.Size()
-	}
-	return res, nil
+	return (&service.Service{Store: s}).Backup(ctx, path)
 }
 
 func newDBRestoreCmd(f *Factory) *cobra.Command {
@@ -376,34 +369,24 @@ func offlineRestore(ctx context.Context, ios *IOStreams, o *dbOptions, path stri
 	}
 	defer o.unlock()
 	defer s.Close()
-	if err := s.Restore(ctx, path); err != nil {
-		return api.DBRestore{}, err
-	}
-	renewed, err := ensureAdmin(ctx, s, o.dataDir())
-	if err != nil {
-		return api.DBRestore{}, fmt.Errorf("restored from %s, but: %w", path, err)
-	}
-	v, _, err := s.SchemaVersion(ctx)
-	if err != nil {
-		return api.DBRestore{}, err
-	}
-	return api.DBRestore{Path: path, SchemaVersion: int(v), AdminTokenRenewed: renewed,
-		AdminTokenFile: server.Paths{Dir: o.dataDir()}.AdminToken()}, nil
+	return (&service.Service{Store: s}).Restore(ctx, path, adminRepair(s, o.dataDir()))
 }
 
-// ensureAdmin recreates the admin user and the admin token file when the
-// database does not know them, and says whether the file was rewritten.
-func ensureAdmin(ctx context.Context, s db.Store, dataDir string) (bool, error) {
-	p := server.Paths{Dir: dataDir}
-	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
-		return false, err
+// adminRepair recreates the admin user and the admin token file in dataDir
+// when the database does not know them (service.AdminRepair).
+func adminRepair(s db.Store, dataDir string) service.AdminRepair {
+	return func(ctx context.Context) (bool, string, error) {
+		p := server.Paths{Dir: dataDir}
+		if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+			return false, "", err
+		}
+		before, _ := os.ReadFile(p.AdminToken())
+		if err := server.EnsureAdmin(ctx, s, p); err != nil {
+			return false, "", fmt.Errorf("admin token: %w", err)
+		}
+		after, _ := os.ReadFile(p.AdminToken())
+		return !bytes.Equal(before, after), p.AdminToken(), nil
 	}
-	before, _ := os.ReadFile(p.AdminToken())
-	if err := server.EnsureAdmin(ctx, s, p); err != nil {
-		return false, fmt.Errorf("admin token: %w", err)
-	}
-	after, _ := os.ReadFile(p.AdminToken())
-	return !bytes.Equal(before, after), nil
 }
 
 func newDBResetCmd(f *Factory) *cobra.Command {
@@ -461,17 +444,7 @@ func offlineReset(ctx context.Context, ios *IOStreams, o *dbOptions) (api.DBRese
 	}
 	defer o.unlock()
 	defer s.Close()
-	if err := s.Reset(ctx); err != nil {
-		return api.DBReset{}, err
-	}
-	if _, err := ensureAdmin(ctx, s, o.dataDir()); err != nil {
-		return api.DBReset{}, fmt.Errorf("reset, but: %w", err)
-	}
-	v, _, err := s.SchemaVersion(ctx)
-	if err != nil {
-		return api.DBReset{}, err
-	}
-	return api.DBReset{SchemaVersion: int(v), AdminTokenFile: server.Paths{Dir: o.dataDir()}.AdminToken()}, nil
+	return (&service.Service{Store: s}).Reset(ctx, api.ResetConfirmation, adminRepair(s, o.dataDir()))
 }
 
 // migrateResult is db migrate's answer; Before is the version found

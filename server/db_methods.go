@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -47,96 +45,67 @@ func (s *Server) dbOperations() []Operation {
 	}
 }
 
-// serverPath reads a path parameter: absolute, as the server's working
-// directory is nothing the caller can know.
-func serverPath(p xmlrpc.Params, method string) (string, error) {
-	if err := p.Count(1, 1); err != nil {
-		return "", err
-	}
-	path, err := p.String(0, "path")
-	if err != nil {
-		return "", err
-	}
-	if !filepath.IsAbs(path) {
-		return "", xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: path %q is not absolute: give a path on the server host, such as /var/backups/scire.db", method, path)
-	}
-	return filepath.Clean(path), nil
-}
-
 func (s *Server) dbBackup(ctx context.Context, p xmlrpc.Params) (any, error) {
-	path, err := serverPath(p, "db.backup")
+	path, err := oneString(p, "path")
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	if err := s.store.Backup(ctx, path); err != nil {
-		return nil, err
+	out, err := s.svc.Backup(ctx, path)
+	if err != nil {
+		return nil, inMethod("db.backup", err)
 	}
-	out := api.DBBackup{Path: path, DurationMS: time.Since(start).Milliseconds()}
-	if fi, err := os.Stat(path); err == nil {
-		out.Bytes = fi.Size()
-	}
-	s.log.Info("database backed up", "request_id", requestFrom(ctx).ID, "path", path, "bytes", out.Bytes, "by", callingUser(ctx).Name)
+	s.log.Info("database backed up", "request_id", requestFrom(ctx).ID, "path", out.Path, "bytes", out.Bytes, "by", callingUser(ctx).Name)
 	return out, nil
 }
 
 func (s *Server) dbRestore(ctx context.Context, p xmlrpc.Params) (any, error) {
-	path, err := serverPath(p, "db.restore")
+	path, err := oneString(p, "path")
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Restore(ctx, path); err != nil {
-		return nil, err
-	}
-	s.log.Warn("database restored", "request_id", requestFrom(ctx).ID, "path", path, "by", callingUser(ctx).Name)
-	renewed, err := s.afterReplace(ctx)
+	out, err := s.svc.Restore(ctx, path, s.repairAdmin)
 	if err != nil {
-		return nil, fmt.Errorf("db.restore: restored from %s, but: %w", path, err)
+		return nil, inMethod("db.restore", err)
 	}
-	v, _, err := s.store.SchemaVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return api.DBRestore{Path: path, SchemaVersion: int(v), AdminTokenRenewed: renewed, AdminTokenFile: s.paths.AdminToken()}, nil
+	s.log.Warn("database restored", "request_id", requestFrom(ctx).ID, "path", out.Path, "by", callingUser(ctx).Name)
+	return out, nil
 }
 
 func (s *Server) dbReset(ctx context.Context, p xmlrpc.Params) (any, error) {
-	if err := p.Count(1, 1); err != nil {
-		return nil, err
-	}
-	word, err := p.String(0, "confirmation")
+	word, err := oneString(p, "confirmation")
 	if err != nil {
 		return nil, err
 	}
-	if word != api.ResetConfirmation {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "db.reset: confirmation: pass %q to delete every job, client, user and rule", api.ResetConfirmation)
-	}
-	if err := s.store.Reset(ctx); err != nil {
-		return nil, err
-	}
-	s.log.Warn("database reset", "request_id", requestFrom(ctx).ID, "by", callingUser(ctx).Name)
-	if _, err := s.afterReplace(ctx); err != nil {
-		return nil, fmt.Errorf("db.reset: reset, but: %w", err)
-	}
-	// The audit trail went with everything else; intercept records this
+	// The audit trail goes with everything else; intercept records this
 	// call after the handler returns, so the new trail starts with who
 	// emptied it.
-	v, _, err := s.store.SchemaVersion(ctx)
+	out, err := s.svc.Reset(ctx, word, s.repairAdmin)
 	if err != nil {
-		return nil, err
+		return nil, inMethod("db.reset", err)
 	}
-	return api.DBReset{SchemaVersion: int(v), AdminTokenFile: s.paths.AdminToken()}, nil
+	s.log.Warn("database reset", "request_id", requestFrom(ctx).ID, "by", callingUser(ctx).Name)
+	return out, nil
 }
 
 func (s *Server) dbMigrate(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(0, 0); err != nil {
 		return nil, err
 	}
-	v, dirty, err := s.store.SchemaVersion(ctx)
-	if err != nil {
-		return nil, err
+	return s.svc.SchemaVersion(ctx)
+}
+
+// oneString reads the only parameter of a call, a string.
+func oneString(p xmlrpc.Params, name string) (string, error) {
+	if err := p.Count(1, 1); err != nil {
+		return "", err
 	}
-	return api.DBVersion{Version: int(v), Latest: int(s.store.LatestVersion()), Dirty: dirty}, nil
+	return p.String(0, name)
+}
+
+// repairAdmin is the service's AdminRepair for this daemon (afterReplace).
+func (s *Server) repairAdmin(ctx context.Context) (bool, string, error) {
+	renewed, err := s.afterReplace(ctx)
+	return renewed, s.paths.AdminToken(), err
 }
 
 // afterReplace brings the server in line with a database whose contents
@@ -146,7 +115,6 @@ func (s *Server) dbMigrate(ctx context.Context, p xmlrpc.Params) (any, error) {
 // daemon registers again, since the servers table was replaced as well.
 // It reports whether the admin token file was rewritten.
 func (s *Server) afterReplace(ctx context.Context) (bool, error) {
-	ctx = context.WithoutCancel(ctx) // the database is replaced: finish the repair
 	s.policy.Invalidate()
 	s.seen.forget()
 
