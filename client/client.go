@@ -25,22 +25,8 @@ import (
 	rpc "github.com/scirectl/scirectl/xmlrpc"
 )
 
-// Fault is an XML-RPC fault returned by the server (codes of SPEC §4).
-type Fault struct {
-	Code    int
-	Message string
-}
-
-func (f *Fault) Error() string { return fmt.Sprintf("%s (fault %d)", f.Message, f.Code) }
-
-// FaultCode returns the fault code carried by err, or 0.
-func FaultCode(err error) int {
-	var f *Fault
-	if errors.As(err, &f) {
-		return f.Code
-	}
-	return 0
-}
+// A call's fault is returned as an *api.Fault (api.FaultCode reads its
+// code); every other error is the transport's or the decoder's.
 
 // Options configure a Client. Servers is required.
 type Options struct {
@@ -263,9 +249,8 @@ func decodeError(method string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var f *rpc.Fault
-	if errors.As(err, &f) {
-		return &Fault{Code: f.Code, Message: f.Message}
+	if f, ok := api.AsFault(err); ok {
+		return f
 	}
 	var bf *rpc.BadFaultError
 	if errors.As(err, &bf) {

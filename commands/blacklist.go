@@ -11,7 +11,6 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/blacklist"
-	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/server"
 )
 
@@ -78,7 +77,7 @@ func addOfflineFlag(cmd *cobra.Command, offline *bool) {
 
 // serverDown adds a hint when the server could not be reached at all.
 func serverDown(err error) error {
-	if err != nil && client.FaultCode(err) == 0 && strings.Contains(err.Error(), "connect") {
+	if err != nil && api.FaultCode(err) == 0 && strings.Contains(err.Error(), "connect") {
 		return fmt.Errorf("%w\n(is the server down? --offline edits the file in --data-dir directly)", err)
 	}
 	return err

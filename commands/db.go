@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scirectl/scirectl/api"
-	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/sqlite"
 	"github.com/scirectl/scirectl/internal/lockfile"
@@ -225,7 +224,7 @@ func offlineError(err error) error {
 
 // dbServerDown adds a hint when the server could not be reached at all.
 func dbServerDown(err error) error {
-	if err != nil && client.FaultCode(err) == 0 && strings.Contains(err.Error(), "connect") {
+	if err != nil && api.FaultCode(err) == 0 && strings.Contains(err.Error(), "connect") {
 		return fmt.Errorf("%w\n(is the server down? --offline works on the database in --data-dir directly)", err)
 	}
 	return err

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/api"
 )
 
 // Exit codes. Scripts branch on them, so they never change meaning; the
@@ -71,8 +71,9 @@ func outcomeExit(counts map[string]int) int {
 }
 
 var faultExit = map[int]int{
-	400: ExitBadRequest, 401: ExitUnauth, 402: ExitNotAccepted, 403: ExitForbidden, 404: ExitNotFound,
-	405: ExitBlacklisted, 409: ExitConflict, 413: ExitTooLarge, 423: ExitBusy, 500: ExitInternal,
+	api.CodeInvalid: ExitBadRequest, api.CodeUnauthenticated: ExitUnauth, api.CodeNotAccepted: ExitNotAccepted,
+	api.CodeForbidden: ExitForbidden, api.CodeNotFound: ExitNotFound, api.CodeBlacklisted: ExitBlacklisted,
+	api.CodeConflict: ExitConflict, api.CodeTooLarge: ExitTooLarge, api.CodeBusy: ExitBusy, api.CodeInternal: ExitInternal,
 }
 
 // exitError carries a chosen exit code; an empty msg prints nothing more.
@@ -95,7 +96,7 @@ func ExitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	if code, ok := faultExit[client.FaultCode(err)]; ok {
+	if code, ok := faultExit[api.FaultCode(err)]; ok {
 		return code
 	}
 	// cobra's own argument and flag errors.

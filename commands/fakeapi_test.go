@@ -3,7 +3,6 @@ package commands
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	kolo "github.com/kolo/xmlrpc"
 
-	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -64,9 +62,8 @@ func (f *fakeAPI) Call(ctx context.Context, method string, reply any, args ...an
 		}
 	}
 	err = xmlrpc.DecodeResponse(buf.Bytes(), reply)
-	var fault *xmlrpc.Fault
-	if errors.As(err, &fault) {
-		return &client.Fault{Code: fault.Code, Message: fault.Message}
+	if fault, ok := xmlrpc.AsFault(err); ok {
+		return fault
 	}
 	if err != nil {
 		return fmt.Errorf("%s: decode reply: %w", method, err)

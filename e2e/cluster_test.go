@@ -727,7 +727,7 @@ func (g *ghost) run(ctx context.Context, ledger *clusterLedger) {
 		for ctx.Err() == nil {
 			if err := g.call(ctx, method, reply, arg); err == nil {
 				return true
-			} else if f := scclient.FaultCode(err); f != 0 {
+			} else if f := api.FaultCode(err); f != 0 {
 				ledger.mu.Lock()
 				ledger.dups = append(ledger.dups, fmt.Sprintf("%s: %s: %v", g.name, method, err))
 				ledger.mu.Unlock()

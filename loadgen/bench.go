@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 )
 
@@ -98,7 +99,7 @@ func (b *bench) count(method, kind string, n int64) {
 // errKind names an error for the error table: "fault 423", "timeout",
 // "transport".
 func errKind(err error) string {
-	if code := client.FaultCode(err); code != 0 {
+	if code := api.FaultCode(err); code != 0 {
 		return fmt.Sprintf("fault %d", code)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

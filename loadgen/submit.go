@@ -74,7 +74,7 @@ func submitJobs(ctx context.Context, op *client.Client, targets []string) ([]int
 	if len(targets) == 1 {
 		var r api.SubmitResult
 		if err := op.Call(ctx, "job.submit", &r, noopJob(targets[0])); err != nil {
-			if client.FaultCode(err) == 0 {
+			if api.FaultCode(err) == 0 {
 				return nil, nil, err
 			}
 			kinds[0] = errKind(err)

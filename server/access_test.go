@@ -107,7 +107,7 @@ func TestClientsNotActiveCanOnlyRegister(t *testing.T) {
 			case "agent.reportStatus":
 				args = []any{`<status run="1" state="running"/>`}
 			}
-			if err := ag.Call(ctx, m, nil, args...); client.FaultCode(err) != 402 {
+			if err := ag.Call(ctx, m, nil, args...); api.FaultCode(err) != 402 {
 				t.Errorf("%s by a client after %q: %v, want fault 402", m, to, err)
 			}
 		}
@@ -149,7 +149,7 @@ func TestAdminAPIIsGovernedByTheACL(t *testing.T) {
 		{"audit.list", nil},
 		{"user.token.create", []any{"admin"}},
 	} {
-		if err := alice.Call(ctx, c.method, nil, c.args...); client.FaultCode(err) != 403 {
+		if err := alice.Call(ctx, c.method, nil, c.args...); api.FaultCode(err) != 403 {
 			t.Errorf("alice %s: %v, want fault 403", c.method, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/scirectl/scirectl/api"
-	"github.com/scirectl/scirectl/client"
 )
 
 func writeBlacklist(t *testing.T, dataDir, body string) {
@@ -33,7 +32,7 @@ func TestBlacklist(t *testing.T) {
 	// Refused for everyone, admin included, with 405 naming the operation
 	// and the entry; logged and audited.
 	err := admin.Call(ctx, "job.submit", nil, map[string]any{"script": "true", "targets": []string{"x"}})
-	var f *client.Fault
+	var f *api.Fault
 	if !asFault(err, &f) || f.Code != 405 || !strings.Contains(f.Message, "job.submit") || !strings.Contains(f.Message, ":2:") {
 		t.Fatalf("blacklisted job.submit: %v; want fault 405 naming it and line 2", err)
 	}
@@ -94,7 +93,7 @@ func TestBlacklist(t *testing.T) {
 	mustCall(t, admin, "user.list", nil)
 }
 
-func asFault(err error, f **client.Fault) bool { return errors.As(err, f) }
+func asFault(err error, f **api.Fault) bool { return errors.As(err, f) }
 
 // A malformed blacklist, or one naming no operation, stops the start with
 // the file, line, column and reason.

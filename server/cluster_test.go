@@ -59,7 +59,7 @@ func (h *harness) noWaitClient(t *testing.T) *client.Client {
 // cluster-wide gate (the holder is on another daemon, so it is not named).
 func wantClusterBusy(t *testing.T, err error, op string) {
 	t.Helper()
-	var f *client.Fault
+	var f *api.Fault
 	if !errors.As(err, &f) || f.Code != 423 || !strings.Contains(f.Message, "cluster-wide gate") || !strings.Contains(f.Message, op) {
 		t.Fatalf("err = %v; want fault 423 naming %s and the cluster-wide gate", err, op)
 	}
@@ -226,7 +226,7 @@ func TestClusterNonModifiersRunTogether(t *testing.T) {
 	}
 	// With both readers gone, a modifier on A passes.
 	err := adminA.Call(ctx, "job.submit", nil, map[string]any{"script": "true", "targets": []string{"nobody"}})
-	if client.FaultCode(err) != 404 {
+	if api.FaultCode(err) != 404 {
 		t.Fatalf("job.submit on A after the readers: %v; want fault 404 (no such client), past the gate", err)
 	}
 }

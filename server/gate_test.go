@@ -43,7 +43,7 @@ func TestGateThroughTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = noWait.Call(ctx, "job.list", nil)
-	var f *client.Fault
+	var f *api.Fault
 	if !errors.As(err, &f) || f.Code != 423 || !strings.Contains(f.Message, "test.block") || !strings.Contains(f.Message, "admin") {
 		t.Fatalf("no-wait call during a modifier: %v; want fault 423 naming test.block and admin", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
@@ -519,7 +520,7 @@ func TestMaxThreadsCapsConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = noWait.Call(ctx, "job.list", nil)
-	var f *client.Fault
+	var f *api.Fault
 	if !errors.As(err, &f) || f.Code != 423 || !strings.Contains(f.Message, "max_threads") {
 		t.Fatalf("no-wait call with every slot taken: %v; want fault 423 naming max_threads", err)
 	}

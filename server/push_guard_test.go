@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 )
 
@@ -59,7 +60,7 @@ func TestRegisterCallbackURLRules(t *testing.T) {
 		{"not a url", "must be https"},
 	} {
 		err := h.registerDaemon(t, tc.url)
-		if client.FaultCode(err) != 400 || !strings.Contains(err.Error(), "facts.callback_url") || !strings.Contains(err.Error(), tc.why) {
+		if api.FaultCode(err) != 400 || !strings.Contains(err.Error(), "facts.callback_url") || !strings.Contains(err.Error(), tc.why) {
 			t.Errorf("register with %q: %v; want fault 400 naming facts.callback_url and %q", tc.url, err, tc.why)
 		}
 	}
@@ -78,7 +79,7 @@ func TestRegisterPushNetworks(t *testing.T) {
 		c.PushNetworks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
 	})
 	for _, u := range []string{"https://192.168.1.5:7444/RPC2", "https://127.0.0.2:7444/RPC2", "https://[::1]:7444/RPC2"} {
-		if err := h.registerDaemon(t, u); client.FaultCode(err) != 400 || !strings.Contains(err.Error(), "push_networks") {
+		if err := h.registerDaemon(t, u); api.FaultCode(err) != 400 || !strings.Contains(err.Error(), "push_networks") {
 			t.Errorf("register with %q: %v; want fault 400 naming push_networks", u, err)
 		}
 	}

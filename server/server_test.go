@@ -152,7 +152,7 @@ func register(t *testing.T, c *client.Client, name string) string {
 
 func wantFault(t *testing.T, err error, code int) {
 	t.Helper()
-	if got := client.FaultCode(err); got != code {
+	if got := api.FaultCode(err); got != code {
 		t.Fatalf("err = %v, want fault %d", err, code)
 	}
 }
@@ -298,7 +298,7 @@ func TestBadInputIsAFault(t *testing.T) {
 	}
 	for _, tc := range cases {
 		err := op.Call(ctx, tc.method, nil, tc.args...)
-		if client.FaultCode(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
+		if api.FaultCode(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s%v: err = %v; want fault %d mentioning %q", tc.method, tc.args, err, tc.code, tc.want)
 		}
 	}
@@ -334,7 +334,7 @@ func TestPanicBecomesFault500WithRequestID(t *testing.T) {
 	h := newHarness(t, Operation{Name: "test.panic", Class: gate.NonModifier, caller: byOperator,
 		handler: func(context.Context, xmlrpc.Params) (any, error) { panic("boom") }})
 	err := h.operator(t).Call(context.Background(), "test.panic", nil)
-	var f *client.Fault
+	var f *api.Fault
 	if !errors.As(err, &f) || f.Code != 500 || !strings.Contains(f.Message, "request id") {
 		t.Fatalf("err = %v, want fault 500 naming a request id", err)
 	}
@@ -346,7 +346,7 @@ func TestPanicBecomesFault500WithRequestID(t *testing.T) {
 		t.Fatalf("fault leaks the panic: %q", f.Message)
 	}
 	// The gate slot was released: a modifier still gets through.
-	if err := h.operator(t).Call(context.Background(), "job.submit", nil, map[string]any{"script": "true", "targets": []string{"nobody"}}); client.FaultCode(err) != 404 {
+	if err := h.operator(t).Call(context.Background(), "job.submit", nil, map[string]any{"script": "true", "targets": []string{"nobody"}}); api.FaultCode(err) != 404 {
 		t.Fatalf("after a panic: %v", err)
 	}
 }

@@ -361,7 +361,7 @@ func TestFaultWire(t *testing.T) {
 	if fe, ok := kolo.Response(buf.Bytes()).Err().(kolo.FaultError); !ok || fe.Code != 500 {
 		t.Errorf("nil fault encoded as %s", buf.String())
 	}
-	if got := Faultf(404, "no job %d", 7).Error(); got != "fault 404: no job 7" {
+	if got := Faultf(404, "no job %d", 7).Error(); got != "no job 7 (fault 404)" {
 		t.Errorf("Error() = %q", got)
 	}
 }

@@ -417,7 +417,7 @@ func (a *agent) call(ctx context.Context, method string, reply any, args ...any)
 // checked is call's treatment of a 402, for the outcome err of a call of
 // method made otherwise (one call of a multicall).
 func (a *agent) checked(method string, err error) error {
-	if client.FaultCode(err) == faultNotAccepted {
+	if api.FaultCode(err) == faultNotAccepted {
 		a.active = false
 		a.notAccepted = fmt.Errorf("%w: this agent (fingerprint %s): %v", ErrNotAccepted, a.id.fingerprint, err)
 		a.log.Warn("server no longer accepts this agent; registering again", "method", method, "err", err)
@@ -641,7 +641,7 @@ func (a *agent) ackPending(ctx context.Context) error {
 	slices.Sort(ids)
 	for chunk := range slices.Chunk(ids, maxJobsPerCall) {
 		err := a.ack(ctx, chunk)
-		if code := client.FaultCode(err); (code == faultNotFound || code == faultConflict) && len(chunk) > 1 {
+		if code := api.FaultCode(err); (code == faultNotFound || code == faultConflict) && len(chunk) > 1 {
 			for _, id := range chunk {
 				if err := a.ack(ctx, []int64{id}); err != nil {
 					return err
@@ -663,7 +663,7 @@ func (a *agent) ack(ctx context.Context, ids []int64) error {
 	}
 	var res api.AckResult
 	err := a.call(ctx, api.MethodAckJobs, &res, strs)
-	if code := client.FaultCode(err); (code == faultNotFound || code == faultConflict) && len(ids) == 1 {
+	if code := api.FaultCode(err); (code == faultNotFound || code == faultConflict) && len(ids) == 1 {
 		a.log.Error("server disowns a queued run; dropping it unrun", "run", ids[0], "err", err)
 		delete(a.pendingAck, ids[0])
 		if !exists(a.store.markerPath(ids[0])) {
@@ -886,7 +886,7 @@ func (a *agent) deliver(ctx context.Context) error {
 // agent's run (409), too large (413). Sending the same report again cannot
 // succeed.
 func contentFault(err error) bool {
-	switch client.FaultCode(err) {
+	switch api.FaultCode(err) {
 	case faultInvalid, faultNotFound, faultConflict, faultTooLarge:
 		return true
 	}

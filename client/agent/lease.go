@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/api"
-	"github.com/scirectl/scirectl/client"
 )
 
 // Held runs and the server's loss timer. The server declares a received run
@@ -82,7 +81,7 @@ func (a *agent) callBeat(ctx context.Context, held []int64, hb *api.Heartbeat) e
 // refusesHeld says whether err, the outcome of a heartbeat that named held
 // runs, is the refusal of an older server, and then stops naming them.
 func (a *agent) refusesHeld(err error) bool {
-	if client.FaultCode(err) != faultInvalid {
+	if api.FaultCode(err) != faultInvalid {
 		return false
 	}
 	if !a.heldRefused.Swap(true) {
