@@ -1,9 +1,14 @@
-// Package maintenance holds the server's background services. The rescuer
-// applies the time-driven transitions of the run state machine — expired
-// leases, lost runs, passed expiry dates — on a schedule and once at start
-// (the startup recovery of SPEC §1). Its work is done by conditional UPDATEs
-// in the store, so several daemons may run it at once without harm: each
-// run changes once, for whichever daemon gets there first.
+// Package maintenance holds the server's background services over the
+// store. The rescuer applies the time-driven transitions of the run state
+// machine — expired leases, lost runs, passed expiry dates — on a schedule
+// and once at start (the startup recovery of SPEC §1). Its work is done by
+// conditional UPDATEs in the store, so several daemons may run it at once
+// without harm: each run changes once, for whichever daemon gets there
+// first.
+//
+// Each service is a lifecycle.Service: Start runs its loop, Stop ends it
+// and waits, and RunOnce runs one pass on the caller's goroutine (the
+// startup recovery, and tests).
 package maintenance
 
 import (
@@ -15,12 +20,16 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/internal/lifecycle"
 	"github.com/scirectl/scirectl/runstate"
 )
 
 // Rescuer sweeps the runs store on a schedule. The zero value of every
-// field but Store takes the documented default.
+// field but Store takes the documented default. It is a
+// lifecycle.Service: Start sweeps every Interval until Stop.
 type Rescuer struct {
+	lifecycle.Base
+
 	Store    db.Store
 	Interval time.Duration // between sweeps; default 5s
 	Grace    time.Duration // added to a job's timeout before a silent run is lost; default 2m
@@ -159,8 +168,19 @@ func (r *Rescuer) full(changes []db.Change) bool {
 	return false
 }
 
+var _ lifecycle.Service = (*Rescuer)(nil)
+
+// Start sweeps every Interval, on a goroutine of its own, until Stop or
+// until ctx is done; Stop waits for a sweep under way to end. Starting a
+// running rescuer does nothing.
+func (r *Rescuer) Start(ctx context.Context) error {
+	r.defaults() // here, not on the loop's goroutine: RunOnce may run beside it
+	r.StartLoop(ctx, r.Run)
+	return nil
+}
+
 // Run sweeps every Interval until ctx is done. A failed sweep is logged
-// and retried at the next tick.
+// and retried at the next tick. Start runs it on a goroutine of its own.
 func (r *Rescuer) Run(ctx context.Context) {
 	r.defaults()
 	t := time.NewTicker(r.Interval)

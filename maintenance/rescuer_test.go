@@ -179,3 +179,51 @@ func TestTakeoverOfADeadDaemon(t *testing.T) {
 		t.Fatalf("without takeover: %+v, %v", ch, err)
 	}
 }
+
+// The rescuer as a service: Start sweeps on schedule, Stop ends the loop
+// and waits for a sweep under way, Stop without Start does nothing.
+func TestRescuerStartStop(t *testing.T) {
+	s, _ := fixture(t, 0, time.Hour, time.Now().UTC())
+
+	(&maintenance.Rescuer{Store: s}).Stop() // never started: returns at once
+
+	var sweeps atomic.Int32
+	inSweep := make(chan struct{}, 1)
+	release := make(chan struct{})
+	r := &maintenance.Rescuer{Store: s, Interval: 5 * time.Millisecond,
+		Enter: func(context.Context) (func(), error) {
+			if sweeps.Add(1) == 2 {
+				inSweep <- struct{}{}
+				<-release // a sweep that takes its time, ignoring cancellation
+			}
+			return func() {}, nil
+		}}
+	ctx := context.Background()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Start(ctx) // running already: nothing
+	<-inSweep
+	stopped := make(chan struct{})
+	go func() { r.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned during a sweep")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not return after the sweep ended")
+	}
+	if r.Running() {
+		t.Fatal("running after Stop")
+	}
+	n := sweeps.Load()
+	time.Sleep(30 * time.Millisecond)
+	if sweeps.Load() != n {
+		t.Fatal("swept after Stop")
+	}
+	r.Stop() // twice: nothing
+}

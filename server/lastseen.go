@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/internal/lifecycle"
 )
 
 // seenFlushInterval is how often the clients' last-seen times are written.
@@ -18,7 +20,8 @@ const seenFlushInterval = time.Second
 // (docs/benchmarks.md); a last-seen time is a display and a statistic, not
 // work an agent was promised, so at most one interval of them is lost in a
 // crash. client.list and a metrics scrape on this daemon flush first, so
-// they show every poll that came before.
+// they show every poll that came before. The lastSeenWriter does the
+// periodic writes, and a last one when it stops.
 type seenRecorder struct {
 	mu    sync.Mutex
 	seen  map[int64]time.Time // every client heard from, for the metrics
@@ -83,21 +86,68 @@ func (r *seenRecorder) count(since time.Time) int {
 	return n
 }
 
-// recordSeen flushes every seenFlushInterval until ctx ends.
-func (s *Server) recordSeen(ctx context.Context) {
-	t := time.NewTicker(seenFlushInterval)
+// pending counts the times recorded and not yet written.
+func (r *seenRecorder) pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.dirty)
+}
+
+// lastSeenStopTimeout bounds the last write when the writer stops.
+const lastSeenStopTimeout = 30 * time.Second
+
+// lastSeenWriter writes the clients' last-seen times the seenRecorder
+// collected, every interval, and once more when it stops: scirectl serve
+// stops it after the listener has drained, so every agent.heartbeat
+// answered is written before the database closes. It is a
+// lifecycle.Service; RunOnce writes what is pending.
+type lastSeenWriter struct {
+	lifecycle.Base
+
+	seen     *seenRecorder
+	store    db.Store
+	interval time.Duration
+	log      *slog.Logger
+}
+
+func newLastSeenWriter(seen *seenRecorder, store db.Store, log *slog.Logger) *lastSeenWriter {
+	return &lastSeenWriter{seen: seen, store: store, interval: seenFlushInterval, log: log}
+}
+
+// Start writes every interval until Stop, then writes what is left.
+func (w *lastSeenWriter) Start(ctx context.Context) error {
+	w.StartLoop(ctx, w.run)
+	return nil
+}
+
+func (w *lastSeenWriter) run(ctx context.Context) {
+	t := time.NewTicker(w.interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			w.last(context.WithoutCancel(ctx))
 			return
 		case <-t.C:
-			if err := s.seen.flush(ctx, s.store); err != nil && ctx.Err() == nil {
-				s.log.Warn("record clients' last-seen times", "err", err)
+			// A write cut short by Stop keeps its times for the last one.
+			if err := w.RunOnce(ctx); err != nil && ctx.Err() == nil {
+				w.log.Warn("record clients' last-seen times", "err", err)
 			}
 		}
 	}
 }
+
+// last is the write at stop: what it cannot write is lost, and said so.
+func (w *lastSeenWriter) last(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, lastSeenStopTimeout)
+	defer cancel()
+	if err := w.RunOnce(ctx); err != nil {
+		w.log.Warn("record clients' last-seen times at stop: not written", "clients", w.seen.pending(), "err", err)
+	}
+}
+
+// RunOnce writes the times recorded since the last write.
+func (w *lastSeenWriter) RunOnce(ctx context.Context) error { return w.seen.flush(ctx, w.store) }
 
 // flushSeen writes the pending last-seen times before a read that shows
 // them; a failure is logged, the read goes on.

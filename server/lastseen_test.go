@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +81,52 @@ func TestSeenRecorder(t *testing.T) {
 	}
 	if err := r.flush(ctx, store); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLastSeenWriterLifecycle(t *testing.T) {
+	st := newStubStore()
+	var seen seenRecorder
+	w := newLastSeenWriter(&seen, st, discardLog())
+	w.interval = 5 * time.Millisecond
+	seen.saw(1, time.Now())
+	checkLifecycle(t, w, st, "TouchClients", nil)
+}
+
+// RunOnce writes what is pending; Stop writes what came since the last
+// write, so nothing an agent was answered is lost; a write that fails at
+// stop is said so.
+func TestLastSeenWriterWritesAtStop(t *testing.T) {
+	st := newStubStore()
+	var seen seenRecorder
+	logs := &syncBuffer{}
+	w := newLastSeenWriter(&seen, st, slog.New(slog.NewTextHandler(logs, nil)))
+	w.interval = time.Hour // only RunOnce and Stop write
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	seen.saw(1, t0)
+	if err := w.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !st.touched[1].Equal(t0) || seen.pending() != 0 {
+		t.Fatalf("after RunOnce: touched %v, %d pending", st.touched, seen.pending())
+	}
+
+	w.Start(context.Background())
+	seen.saw(2, t0.Add(time.Second))
+	seen.saw(1, t0.Add(2*time.Second))
+	w.Stop()
+	if !st.touched[1].Equal(t0.Add(2*time.Second)) || !st.touched[2].Equal(t0.Add(time.Second)) {
+		t.Fatalf("after Stop: touched %v", st.touched)
+	}
+	if st.count("TouchClients") != 2 {
+		t.Fatalf("%d writes, want 2", st.count("TouchClients"))
+	}
+
+	st.touchErr = errors.New("disk full")
+	w.Start(context.Background())
+	seen.saw(3, t0)
+	w.Stop()
+	if !strings.Contains(logs.String(), "not written") || !strings.Contains(logs.String(), "clients=1") {
+		t.Fatalf("a failed write at stop is not logged:\n%s", logs.String())
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/internal/lifecycle"
 	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/runstate"
 )
@@ -39,10 +40,11 @@ import (
 //     job waits for a not_before time);
 //   - when a run goes back to pending (lease expired, dead daemon taken
 //     over): the rescuer's OnChange hook (rescue.go);
-//   - when a not_before time arrives (runNotBefore below);
+//   - when a not_before time arrives (the notBeforeWatcher, notbefore.go);
 //   - at start, once the listener is open, to every active daemon-mode
-//     client: startup recovery (SPEC §1) may have requeued work, and work
-//     may have waited while no daemon ran. Collapsing makes that cheap.
+//     client (the startupPush, startuppush.go): startup recovery (SPEC §1)
+//     may have requeued work, and work may have waited while no daemon
+//     ran. Collapsing makes that cheap.
 //
 // Once, with several daemons. Each push is sent by the daemon whose
 // operation created the work, and by no other: job.submit runs on one
@@ -56,7 +58,9 @@ import (
 //
 // How. Push(clientID) only records the wish and returns: it never blocks
 // the operation that caused it (job.submit holds the gate as a modifier).
-// A pool of PushWorkers goroutines sends the pushes. Per client at most
+// A pool of PushWorkers goroutines sends the pushes: the pusher is a
+// lifecycle.Service whose Start runs them and whose Stop ends them, waiting
+// for the pushes in flight (each cancelled), and closes the connections. Per client at most
 // one push is queued or in flight: a Push for a client already queued or
 // backing off adds nothing, and one for a client whose push is in flight
 // marks it to be pushed once more afterwards (the work it announces may
@@ -160,8 +164,12 @@ type pushOptions struct {
 	Networks []netip.Prefix
 }
 
-// pusher sends agent.pollNow to daemon-mode clients.
+// pusher sends agent.pollNow to daemon-mode clients. It is a
+// lifecycle.Service: Start runs the workers, Stop ends them; RunOnce sends
+// what is queued on the caller's goroutine.
 type pusher struct {
+	lifecycle.Base
+
 	opts     pushOptions
 	log      *slog.Logger
 	cert     tls.Certificate
@@ -174,13 +182,12 @@ type pusher struct {
 	pending map[int64]*pushState // queued, in flight or backing off
 	last    map[int64]api.PushResult
 	hold    map[int64]pushHold // clients not pushed to after a failed handshake
-	closed  bool
-	started bool
-	busy    int // pushes in flight
+	closed  bool               // stopped: pushes are dropped
+	busy    int                // pushes in flight
 
 	conns *pushConns // a kept-alive transport per recently pushed client
 
-	nbWake  chan struct{}        // wakes runNotBefore: a job with a future not_before arrived
+	nbWake  chan struct{}        // wakes the notBeforeWatcher: a job with a future not_before arrived
 	observe func(outcome string) // counts each push's final outcome (metrics); may be nil
 }
 
@@ -230,27 +237,32 @@ func newPusher(log *slog.Logger, cert tls.Certificate, client func(context.Conte
 	return p
 }
 
-// start runs the workers until ctx is done. Pushes asked for before start
-// wait in the queue.
-func (p *pusher) start(ctx context.Context) {
+// Start runs the workers until Stop (or until ctx is done). Pushes asked
+// for before Start wait in the queue.
+func (p *pusher) Start(ctx context.Context) error {
+	p.StartLoop(ctx, p.run)
+	return nil
+}
+
+// run is the pusher's loop: the workers, until ctx ends; then the pushes
+// in flight end (their context is ctx), later ones are dropped, and the
+// kept-alive connections are closed. Stop returns after all that.
+func (p *pusher) run(ctx context.Context) {
 	p.mu.Lock()
-	if p.started {
-		p.mu.Unlock()
-		return
-	}
-	p.started = true
+	p.closed = false
 	p.mu.Unlock()
-	for i := 0; i < p.opts.Workers; i++ {
-		go p.work(ctx)
+	p.conns.open()
+	var wg sync.WaitGroup
+	for range p.opts.Workers {
+		wg.Go(func() { p.work(ctx) })
 	}
-	go func() {
-		<-ctx.Done()
-		p.mu.Lock()
-		p.closed = true
-		p.cond.Broadcast()
-		p.mu.Unlock()
-		p.conns.close()
-	}()
+	<-ctx.Done()
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	wg.Wait()
+	p.conns.close()
 }
 
 // Push asks for agent.pollNow to be sent to a client, and returns at once.
@@ -281,6 +293,7 @@ func (p *pusher) enqueue(id int64) {
 	p.cond.Signal()
 }
 
+// work is one worker: it sends queued pushes until the pusher stops.
 func (p *pusher) work(ctx context.Context) {
 	for {
 		p.mu.Lock()
@@ -291,69 +304,105 @@ func (p *pusher) work(ctx context.Context) {
 			p.mu.Unlock()
 			return
 		}
-		id := p.queue[0]
-		p.queue[0] = 0
-		p.queue = p.queue[1:]
-		st := p.pending[id]
-		st.running = true
-		p.busy++
+		id := p.pop()
 		p.mu.Unlock()
+		p.send(ctx, id)
+	}
+}
 
-		err := p.pushOnce(ctx, id)
-
+// RunOnce sends, on the caller's goroutine, the pushes queued when it is
+// called, one attempt each (a failed one is queued again after its
+// back-off, as by a worker), and returns how many it sent.
+func (p *pusher) RunOnce(ctx context.Context) int {
+	p.mu.Lock()
+	n := len(p.queue)
+	p.mu.Unlock()
+	sent := 0
+	for ; sent < n; sent++ {
 		p.mu.Lock()
-		p.busy--
-		st.running = false
-		again := st.again
-		st.again = false
-		var hs *handshakeError
-		switch {
-		case errors.Is(err, errNoPush):
-			delete(p.pending, id)
-			p.count(pushSkipped)
-		case errors.Is(err, errHeldBack):
-			delete(p.pending, id)
-		case err == nil:
-			p.count(pushOK)
-			p.record(id, pushOK, "", st.attempts+1)
-			if again && !p.closed {
-				st.attempts = 0
-				p.enqueue(id)
-			} else {
-				delete(p.pending, id)
-			}
-		case ctx.Err() != nil:
-			delete(p.pending, id)
-		case st.attempts < p.opts.Retries && !permanent(err):
-			st.attempts++
-			p.record(id, pushRetrying, err.Error(), st.attempts)
-			delay := p.opts.Backoff << (st.attempts - 1)
-			time.AfterFunc(delay, func() {
-				p.mu.Lock()
-				defer p.mu.Unlock()
-				if p.closed {
-					return
-				}
-				p.enqueue(id)
-			})
-		case errors.As(err, &hs):
-			p.record(id, pushFailed, err.Error(), st.attempts+1)
-			delete(p.pending, id)
-			p.count(pushFailed)
-			p.log.Warn("push to daemon-mode client failed: TLS handshake refused; not pushed again until the hold ends, "+
-				"it gets its work on its next poll", "client_id", id, "hold", p.opts.HandshakeBackoff, "err", err)
-		default:
-			p.record(id, pushFailed, err.Error(), st.attempts+1)
-			delete(p.pending, id)
-			p.count(pushFailed)
-			lvl := slog.LevelInfo
-			if permanent(err) {
-				lvl = slog.LevelWarn
-			}
-			p.log.Log(ctx, lvl, "push to daemon-mode client failed; it gets its work on its next poll",
-				"client_id", id, "attempts", st.attempts+1, "err", err)
+		if len(p.queue) == 0 {
+			p.mu.Unlock()
+			break
 		}
+		id := p.pop()
 		p.mu.Unlock()
+		p.send(ctx, id)
+	}
+	return sent
+}
+
+// pop takes the first queued client; p.mu is held and the queue not empty.
+func (p *pusher) pop() int64 {
+	id := p.queue[0]
+	p.queue[0] = 0
+	p.queue = p.queue[1:]
+	return id
+}
+
+// send makes one attempt of the push to id, taken from the queue, and
+// acts on its outcome: done, pushed once more, retried after a back-off,
+// or given up.
+func (p *pusher) send(ctx context.Context, id int64) {
+	p.mu.Lock()
+	st := p.pending[id]
+	st.running = true
+	p.busy++
+	p.mu.Unlock()
+
+	err := p.pushOnce(ctx, id)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.busy--
+	st.running = false
+	again := st.again
+	st.again = false
+	var hs *handshakeError
+	switch {
+	case errors.Is(err, errNoPush):
+		delete(p.pending, id)
+		p.count(pushSkipped)
+	case errors.Is(err, errHeldBack):
+		delete(p.pending, id)
+	case err == nil:
+		p.count(pushOK)
+		p.record(id, pushOK, "", st.attempts+1)
+		if again && !p.closed {
+			st.attempts = 0
+			p.enqueue(id)
+		} else {
+			delete(p.pending, id)
+		}
+	case ctx.Err() != nil:
+		delete(p.pending, id)
+	case st.attempts < p.opts.Retries && !permanent(err):
+		st.attempts++
+		p.record(id, pushRetrying, err.Error(), st.attempts)
+		delay := p.opts.Backoff << (st.attempts - 1)
+		time.AfterFunc(delay, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.closed {
+				return
+			}
+			p.enqueue(id)
+		})
+	case errors.As(err, &hs):
+		p.record(id, pushFailed, err.Error(), st.attempts+1)
+		delete(p.pending, id)
+		p.count(pushFailed)
+		p.log.Warn("push to daemon-mode client failed: TLS handshake refused; not pushed again until the hold ends, "+
+			"it gets its work on its next poll", "client_id", id, "hold", p.opts.HandshakeBackoff, "err", err)
+	default:
+		p.record(id, pushFailed, err.Error(), st.attempts+1)
+		delete(p.pending, id)
+		p.count(pushFailed)
+		lvl := slog.LevelInfo
+		if permanent(err) {
+			lvl = slog.LevelWarn
+		}
+		p.log.Log(ctx, lvl, "push to daemon-mode client failed; it gets its work on its next poll",
+			"client_id", id, "attempts", st.attempts+1, "err", err)
 	}
 }
 
@@ -778,6 +827,14 @@ func (pc *pushConns) drop(e *list.Element) {
 	c.tr.CloseIdleConnections()
 }
 
+// open lets gets make transports again after a close (a pusher started
+// again).
+func (pc *pushConns) open() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.closed = false
+}
+
 // close drops every transport; later gets fail.
 func (pc *pushConns) close() {
 	pc.mu.Lock()
@@ -823,38 +880,6 @@ func (s *Server) pushRequeued(changes []db.Change) {
 	}
 }
 
-// startPush starts the pushers once the listener is open: the workers, the
-// startup push to every active daemon-mode client, and the not_before watch.
-func (s *Server) startPush(ctx context.Context) {
-	if s.push == nil {
-		return
-	}
-	if m := s.metrics; m != nil && m.push != nil {
-		s.push.observe = func(outcome string) { m.push.WithLabelValues(outcome).Inc() }
-	}
-	s.push.start(ctx)
-	go func() {
-		cs, err := s.store.ListClients(ctx, db.ClientFilter{Status: db.ClientActive})
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("startup push: list clients", "err", err)
-			}
-			return
-		}
-		n := 0
-		for _, c := range cs {
-			if c.Mode == db.ModeDaemon {
-				s.push.Push(c.ID)
-				n++
-			}
-		}
-		if n > 0 {
-			s.log.Info("startup push to daemon-mode clients", "clients", n)
-		}
-	}()
-	go s.runNotBefore(ctx, s.cfg.RescueInterval)
-}
-
 // apiClientPush is apiClient with this daemon's last push to the client.
 func (s *Server) apiClientPush(c db.Client) api.Client {
 	out := apiClient(c)
@@ -866,7 +891,7 @@ func (s *Server) apiClientPush(c db.Client) api.Client {
 
 // --- not_before ---
 
-// notBeforeChanged wakes runNotBefore to read the schedule again.
+// notBeforeChanged wakes the notBeforeWatcher to read the schedule again.
 func (p *pusher) notBeforeChanged() {
 	if p == nil {
 		return
@@ -874,52 +899,6 @@ func (p *pusher) notBeforeChanged() {
 	select {
 	case p.nbWake <- struct{}{}:
 	default:
-	}
-}
-
-// runNotBefore pushes the clients whose runs' not_before time arrives, at
-// that time, when this daemon leads (pushLeader). It wakes at the next
-// known not_before, when this daemon takes a job with one, and every
-// `every` (a job submitted on another daemon). The window starts at the
-// daemon's start: the startup push covered what was due before. While the
-// daemon does not lead, the window stays open, so a daemon taking over
-// pushes what came due since and is still waiting.
-func (s *Server) runNotBefore(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = 5 * time.Second
-	}
-	after := time.Now().UTC()
-	var next time.Time
-	t := time.NewTimer(every)
-	defer t.Stop()
-	for {
-		wait := every
-		if !next.IsZero() {
-			wait = max(min(wait, time.Until(next)), 0)
-		}
-		t.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.push.nbWake:
-		}
-		now := time.Now().UTC()
-		if !s.pushLeader(ctx, now) {
-			next = time.Time{}
-			continue
-		}
-		ids, nxt, err := s.store.DueNotBefore(ctx, after, now)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("not_before push: query", "err", err)
-			}
-			continue
-		}
-		for _, id := range ids {
-			s.push.Push(id)
-		}
-		after, next = now, nxt
 	}
 }
 

@@ -215,7 +215,7 @@ func TestPushConnectionsBounded(t *testing.T) {
 	p := newPusher(slog.New(slog.DiscardHandler), e.cert, e.lookup, func() int64 { return 9 }, pushOptions{MaxConns: keep})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p.start(ctx)
+	p.Start(ctx)
 	open := func() int {
 		n := 0
 		for _, a := range agents {

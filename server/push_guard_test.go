@@ -168,7 +168,7 @@ func TestPushHandshakeFailureNotRetried(t *testing.T) {
 		pushOptions{Backoff: time.Millisecond, HandshakeBackoff: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	p.start(ctx)
+	p.Start(ctx)
 	dials := map[int64]func() int64{1: foreign.accepts.Load, 2: wrongFP.accepts.Load, 3: plainAccepts.Load}
 	for id := int64(1); id <= 3; id++ {
 		r := pushAndWait(t, p, id)

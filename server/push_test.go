@@ -100,9 +100,8 @@ func (e *pushEnv) lookup(_ context.Context, id int64) (db.Client, error) {
 func (e *pushEnv) pusher(t *testing.T, o pushOptions) *pusher {
 	t.Helper()
 	p := newPusher(slog.New(slog.NewTextHandler(io.Discard, nil)), e.cert, e.lookup, func() int64 { return 9 }, o)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	p.start(ctx)
+	p.Start(context.Background())
+	t.Cleanup(p.Stop)
 	return p
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/scirectl/scirectl/blacklist"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/internal/lifecycle"
 	"github.com/scirectl/scirectl/internal/lockfile"
 	"github.com/scirectl/scirectl/maintenance"
 	"github.com/scirectl/scirectl/service"
@@ -116,7 +117,7 @@ type Server struct {
 	ready     atomic.Bool
 	blacklist atomic.Pointer[blacklist.List]
 	clients   clientCache    // fingerprint → client, for agent authentication
-	seen      seenRecorder   // clients' last-seen times, written once a second (lastseen.go)
+	seen      seenRecorder   // clients' last-seen times, written once a second by the lastSeenWriter (lastseen.go)
 	limit     limiter        // request slots (limits.go)
 	metrics   *metrics       // nil when Config.DisableMetrics (metrics.go)
 	push      *pusher        // agent.pollNow to daemon-mode clients (push.go)
@@ -207,12 +208,19 @@ func (s *Server) Close() error {
 // Store gives tests and in-process tools the store.
 func (s *Server) Store() db.Store { return s.store }
 
-// Serve registers the daemon in the database, opens the listener and serves
-// until ctx is done; then in-flight requests finish (up to 30s) and the
-// database is closed.
+// Serve registers the daemon in the database, starts the background
+// services, opens the listener and serves until ctx is done; then in-flight
+// requests finish (up to 30s), the services stop, the last one started
+// first, each waited for, and only then is the database closed and its
+// lock released (docs/architecture.md, "Background services").
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.dbLock.Release() // after the store is closed
 	defer s.store.Close()
+	services := &lifecycle.Group{Log: s.log}
+	defer services.Stop() // first of the three; on an error return too
+	// The services run until Serve stops them, not until ctx ends: during
+	// the drain the daemon still serves, and needs them.
+	bg := context.WithoutCancel(ctx)
 	host, _ := os.Hostname()
 	info, err := s.store.RegisterServer(ctx, db.ServerInfo{Address: s.cfg.Listen, Hostname: host, Version: s.cfg.Version, StartedAt: time.Now().UTC()})
 	if err != nil {
@@ -256,15 +264,37 @@ func (s *Server) Serve(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	hbCtx, stopHB := context.WithCancel(ctx)
-	defer stopHB()
-	go s.heartbeat(hbCtx)
-	go rescuer.Run(hbCtx)
-	go s.recordSeen(hbCtx)
+	for _, svc := range []struct {
+		name string
+		svc  lifecycle.Service
+	}{
+		{"heartbeat", newServerHeartbeat(s.store, s.serverID, s.log)},
+		{"last-seen writer", newLastSeenWriter(&s.seen, s.store, s.log)},
+		{"rescuer", rescuer},
+	} {
+		if err := services.Start(bg, svc.name, svc.svc); err != nil {
+			return err
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsConf)) }()
-	s.startPush(hbCtx) // the listener is open: agents pushed now can call back (push.go)
+	// The listener is open: agents pushed now can call back (push.go).
+	if m := s.metrics; m != nil && m.push != nil {
+		s.push.observe = func(outcome string) { m.push.WithLabelValues(outcome).Inc() }
+	}
+	for _, svc := range []struct {
+		name string
+		svc  lifecycle.Service
+	}{
+		{"push workers", s.push},
+		{"startup push", newStartupPush(s.store, s.push, s.log)},
+		{"not_before watcher", newNotBeforeWatcher(s.store, s.push, s.pushLeader, s.cfg.RescueInterval, s.log)},
+	} {
+		if err := services.Start(bg, svc.name, svc.svc); err != nil {
+			return err
+		}
+	}
 	s.ready.Store(true)
 	s.log.Info("serving", "address", ln.Addr().String(), "server_id", info.ID, "data_dir", s.paths.Dir, "db", db.Redact(s.cfg.DB))
 	select {
@@ -280,7 +310,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Warn("shutdown", "err", err)
 	}
 	<-errc
-	s.flushSeen(context.Background())
+	// No request runs any more: stop the services, the last started first
+	// (the last-seen writer writes what the last requests recorded).
+	services.Stop()
 	// A clean stop marks the registry row dead at once, so an offline
 	// maintenance command or a peer taking over need not wait for the
 	// heartbeat to go stale.
@@ -297,24 +329,4 @@ func (s *Server) serverID() int64 {
 		return i.ID
 	}
 	return 0
-}
-
-// HeartbeatInterval is how often a daemon refreshes its registry row; a
-// row three intervals old belongs to a dead daemon.
-const HeartbeatInterval = 10 * time.Second
-
-// heartbeat keeps the daemon's registry row fresh so peers can tell it is alive.
-func (s *Server) heartbeat(ctx context.Context) {
-	t := time.NewTicker(HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if err := s.store.HeartbeatServer(ctx, s.serverID(), now.UTC()); err != nil && ctx.Err() == nil {
-				s.log.Warn("server heartbeat", "err", err)
-			}
-		}
-	}
 }
