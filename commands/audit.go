@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/jobxml"
 )
 
 // NewAuditCmd builds `scirectl audit`.
@@ -47,8 +48,10 @@ outcome (ok, error or denied). Filter by actor, operation (a prefix such as
 					f[k] = v
 				}
 			}
-			if since > 0 {
-				f["since"] = time.Now().Add(-since).UTC()
+			// Before the first storable time, every entry is newer:
+			// leave since out rather than send a time the server refuses.
+			if t := time.Now().Add(-since).UTC(); since > 0 && !t.Before(jobxml.MinTime) {
+				f["since"] = t
 			}
 			es, err := call[[]api.AuditEntry](cmd.Context(), &r, "audit.list", f)
 			if err != nil {
