@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,41 @@ func (p Paths) PushCert() string   { return filepath.Join(p.Dir, "tls", "push.cr
 func (p Paths) PushKey() string    { return filepath.Join(p.Dir, "tls", "push.key") }
 func (p Paths) AdminToken() string { return filepath.Join(p.Dir, "admin.token") }
 func (p Paths) Blacklist() string  { return filepath.Join(p.Dir, "blacklist") }
+
+// CheckDataDir refuses a data directory that its group or others may
+// enter, list or write: it holds the CA and server keys, the admin token
+// and, with SQLite, the database (token hashes, scripts, output). serve
+// creates it 0700; one made by hand, or by a package with the usual umask,
+// is refused with the command that fixes it, rather than tightened behind
+// the back of whoever chose its mode.
+func CheckDataDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // no Unix mode bits to judge
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data dir %s is not a directory", dir)
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Errorf("data dir %s is mode %04o: its group or others could reach the keys, the admin token and the database in it; "+
+			"refusing to start. Make it private to the user running serve: chmod 700 %s", dir, m, shellQuote(dir))
+	}
+	return nil
+}
+
+// shellQuote quotes a path for a command to copy and paste, only when it
+// needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 // EnsureTLS creates the CA and the server certificate on first start. The
 // server certificate names the listen address, localhost and the host name;

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,6 +87,29 @@ func TestAuditNeverShowsScripts(t *testing.T) {
 	for _, secret := range []string{marker, nt.Token, mine.Token} {
 		if strings.Contains(log, secret) {
 			t.Errorf("the server log holds a secret (%.12s…):\n%s", secret, log)
+		}
+	}
+}
+
+// TestDataDirMustBePrivate: a data directory its group or others can
+// reach is refused before anything is created in it, with a message
+// naming the path, the mode and the chmod that fixes it.
+func TestDataDirMustBePrivate(t *testing.T) {
+	for _, mode := range []os.FileMode{0o755, 0o750, 0o701, 0o770, 0o777} {
+		dir := filepath.Join(t.TempDir(), "my data")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0"})
+		want := fmt.Sprintf("data dir %s is mode %04o: ", dir, mode)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasSuffix(err.Error(), "chmod 700 '"+dir+"'") {
+			t.Errorf("mode %04o: err = %v; want a refusal with %q and the chmod", mode, err, want)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("mode %04o: the refused start created %d entries", mode, len(ents))
 		}
 	}
 }

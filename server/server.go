@@ -121,6 +121,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", p.Dir, err)
 	}
+	if err := CheckDataDir(p.Dir); err != nil {
+		return nil, err
+	}
 	if err := EnsureTLS(p, cfg.Listen); err != nil {
 		return nil, err
 	}
