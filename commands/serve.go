@@ -43,8 +43,9 @@ func NewServeCmd(ios *IOStreams) *cobra.Command {
 The first start creates the data directory: a CA and a server certificate
 (tls/), the database (scire.db), and a token for the built-in admin user
 (admin.token, mode 0600). Later starts reuse all of it. Everything serve
-creates is private to its user (it runs with umask 077), and it refuses to
-start on a data directory its group or others can access: chmod 700 it.
+creates is private to its user (it runs with umask 077). A data directory
+its group or others can access is made 0700 while still empty of keys, and
+refused once it holds them: chmod 700 it.
 
 SIGTERM or SIGINT stops the server gracefully: requests in flight finish,
 the database is closed cleanly. SIGHUP reloads the blacklist file.

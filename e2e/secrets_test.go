@@ -55,7 +55,7 @@ print("OK")
 // directory and every file the server wrote in it but the public
 // certificates (database, -wal, -shm, keys, admin token) are private to its
 // user although this test runs with the usual umask; and a data directory
-// others can read is refused at start.
+// others can read is made private at the first start, refused later.
 func TestSecretsStaySecret(t *testing.T) {
 	py := requireTool(t, "python3")
 	dir := t.TempDir()
@@ -121,7 +121,9 @@ func TestSecretsStaySecret(t *testing.T) {
 	}
 	srv.stop(t)
 
-	// A data directory others can list is refused, saying how to fix it.
+	// A fresh data directory others can list is made private by the first
+	// start; opened up again, with the keys in it, it is refused, saying
+	// how to fix it.
 	open := filepath.Join(dir, "open")
 	if err := os.Mkdir(open, 0o700); err != nil {
 		t.Fatal(err)
@@ -129,6 +131,14 @@ func TestSecretsStaySecret(t *testing.T) {
 	if err := os.Chmod(open, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	startServer(t, open).stop(t)
+	if fi, err := os.Stat(open); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("fresh 0755 data dir after the first start: %v (%v), want 0700", fi.Mode(), err)
+	}
+	if err := os.Chmod(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(open)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := exec.CommandContext(ctx, binary, "serve", "--data-dir", open, "--listen", "127.0.0.1:0").CombinedOutput()
@@ -138,7 +148,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	if err == nil || !strings.Contains(string(res), "data dir "+open+" is mode 0755") || !strings.Contains(string(res), "chmod 700 "+open) {
 		t.Errorf("serve on a 0755 data dir: %v\n%s\nwant a refusal naming the path, the mode and the chmod", err, res)
 	}
-	if ents, _ := os.ReadDir(open); len(ents) != 0 {
-		t.Errorf("the refused serve created %d entries in %s", len(ents), open)
+	if after, _ := os.ReadDir(open); len(after) != len(before) {
+		t.Errorf("the refused serve changed %s: %v -> %v", open, before, after)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,24 +94,45 @@ func TestAuditNeverShowsScripts(t *testing.T) {
 }
 
 // TestDataDirMustBePrivate: a data directory its group or others can
-// reach is refused before anything is created in it, with a message
-// naming the path, the mode and the chmod that fixes it.
+// reach is made 0700 while it holds nothing secret yet (first start; what
+// t.TempDir returns is 0755), and refused once it holds the keys, the token
+// or the database, with a message naming the path, the mode and the chmod
+// that fixes it, nothing created.
 func TestDataDirMustBePrivate(t *testing.T) {
 	for _, mode := range []os.FileMode{0o755, 0o750, 0o701, 0o770, 0o777} {
 		dir := filepath.Join(t.TempDir(), "my data")
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.WriteFile(filepath.Join(dir, ConfigFileName), []byte("listen: 127.0.0.1:0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.Chmod(dir, mode); err != nil {
 			t.Fatal(err)
 		}
-		_, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0"})
+		s, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatalf("fresh data dir, mode %04o: %v", mode, err)
+		}
+		s.Store().Close()
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("fresh data dir, mode %04o: now %v (%v), want 0700", mode, fi.Mode(), err)
+		}
+		// Opened up again, with the keys in it: refused.
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.ReadDir(dir)
+		_, err = New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0"})
 		want := fmt.Sprintf("data dir %s is mode %04o: ", dir, mode)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasSuffix(err.Error(), "chmod 700 '"+dir+"'") {
 			t.Errorf("mode %04o: err = %v; want a refusal with %q and the chmod", mode, err, want)
 		}
-		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-			t.Errorf("mode %04o: the refused start created %d entries", mode, len(ents))
+		if after, _ := os.ReadDir(dir); len(after) != len(before) {
+			t.Errorf("mode %04o: the refused start changed the directory: %v -> %v", mode, before, after)
+		}
+		if fi, _ := os.Stat(dir); fi.Mode().Perm() != mode {
+			t.Errorf("mode %04o: the refused start changed the mode to %v", mode, fi.Mode())
 		}
 	}
 }
