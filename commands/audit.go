@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/jobxml"
 )
 
 // NewAuditCmd builds `scirectl audit`.
@@ -63,8 +64,10 @@ func runAuditList(ctx context.Context, o *AuditListOptions) error {
 		return usageError("--limit: want 1..10000")
 	}
 	req := api.AuditListRequest{Limit: o.Limit, Actor: o.Actor, Operation: o.Operation, Outcome: o.Outcome, Before: o.Before}
-	if o.Since > 0 {
-		req.Since = time.Now().Add(-o.Since).UTC()
+	// Before the first storable time, every entry is newer: leave since
+	// out rather than send a time the server refuses.
+	if t := time.Now().Add(-o.Since).UTC(); o.Since > 0 && !t.Before(jobxml.MinTime) {
+		req.Since = t
 	}
 	es, err := call[[]api.AuditEntry](ctx, &o.remote, "audit.list", req)
 	if err != nil {

@@ -49,6 +49,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"job", "submit", "--target", "x"},
 		{"job", "submit", "--target", "x", "-c", "true", "--script", "f"},
 		{"job", "submit", "--target", "x", "-c", "true", "--at", "tomorrow"},
+		{"job", "submit", "--target", "x", "-c", "true", "--at", "9999-01-01T00:00:00Z"},
+		{"job", "submit", "--target", "x", "-c", "true", "--expires", "2263-01-01T00:00:00Z"},
 		{"job", "submit", "--target", "x", "-c", "true", "--timeout", "1500ms"},
 		{"job", "submit", "--target", "x", "-c", "true", "--wait-timeout", "1m"},
 		{"job", "submit", "--target", "x", "-c", "true", "--wait", "--wait-interval", "0s"},

@@ -101,8 +101,8 @@ prints the id at once and nothing more, and the exit code still tells.`,
 	fl.DurationVar(&o.Timeout, "timeout", 0, "kill the script after this long (e.g. 30s, 10m; 0 = no limit)")
 	fl.StringVar(&o.Permission, "permission", "run", "ACL permission the job needs")
 	fl.IntVar(&o.MaxAttempts, "max-attempts", 0, "hand the job out at most this many times (0 = no limit)")
-	fl.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339, or a delay such as 10m)")
-	fl.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339, or a delay such as 1h)")
+	fl.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339 up to 2262-04-11T23:47:16Z, or a delay such as 10m)")
+	fl.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339 up to 2262-04-11T23:47:16Z, or a delay such as 1h)")
 	fl.BoolVar(&o.Wait, "wait", false, "wait until every run is final, showing progress; the exit code tells the outcome (see scirectl(1))")
 	addWatchFlags(cmd, &o.watch, "--wait")
 	cmd.MarkFlagsMutuallyExclusive("command", "script")
@@ -113,17 +113,20 @@ prints the id at once and nothing more, and the exit code still tells.`,
 	return cmd
 }
 
-// parseWhen reads an absolute RFC 3339 time or a delay from now.
+// parseWhen reads an absolute RFC 3339 time or a delay from now, within
+// the times the server can store (jobxml.TimeRange).
 func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
+	var t time.Time
 	if d, err := time.ParseDuration(v); err == nil {
-		return now.Add(d).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
+		t = now.Add(d).UTC()
+	} else if t, err = time.Parse(time.RFC3339, v); err != nil {
 		return time.Time{}, usageError(fmt.Sprintf("--%s %q: want an RFC 3339 time (2026-11-22T10:00:00Z) or a delay (10m)", flag, v))
+	}
+	if err := jobxml.CheckTime(t); err != nil {
+		return time.Time{}, usageError(fmt.Sprintf("--%s %q: %v", flag, v, err))
 	}
 	return t.UTC(), nil
 }

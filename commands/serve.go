@@ -44,9 +44,13 @@ func NewServeCmd(ios *IOStreams) *cobra.Command {
 
 The first start creates the data directory: a CA and a server certificate
 (tls/), the database (scire.db), and a token for the built-in admin user
-(admin.token, mode 0600). Later starts reuse all of it. SIGTERM or SIGINT
-stops the server gracefully: requests in flight finish, the database is
-closed cleanly. SIGHUP reloads the blacklist file.
+(admin.token, mode 0600). Later starts reuse all of it. Everything serve
+creates is private to its user (it runs with umask 077). A data directory
+its group or others can access is made 0700 while still empty of keys, and
+refused once it holds them: chmod 700 it.
+
+SIGTERM or SIGINT stops the server gracefully: requests in flight finish,
+the database is closed cleanly. SIGHUP reloads the blacklist file.
 
 One server per SQLite database: serve holds a lock on DATABASE.lock (next
 to the database file) while it runs, and a second serve on the same
@@ -88,6 +92,7 @@ state of thousands of connected agents is not doubled in memory
   scirectl serve --data-dir /var/lib/scire --listen 0.0.0.0:7443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			privateUmask()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			defer tuneGC()()

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/scirectl/scirectl/jobxml"
 )
 
 // MaxNameLen bounds user and group names, in bytes.
@@ -222,6 +224,19 @@ func (nj NewJob) Normalize() (NewJob, error) {
 		}
 	}
 	nj.ClientIDs = ids
+	// Times are stored as Unix nanoseconds: one past 2262 would wrap
+	// around and come back centuries early (a job held to 2263 would run
+	// at once). The server refuses them first, naming the field.
+	for _, t := range [...]struct {
+		name string
+		t    time.Time
+	}{{"not_before", nj.NotBefore}, {"expires_at", nj.ExpiresAt}} {
+		if !t.t.IsZero() {
+			if err := jobxml.CheckTime(t.t); err != nil {
+				return nj, fmt.Errorf("%s: %v: %w", t.name, err, ErrInvalid)
+			}
+		}
+	}
 	if nj.CreatedAt.IsZero() {
 		nj.CreatedAt = time.Now().UTC()
 	}

@@ -607,20 +607,6 @@ func parseTime(s string) (time.Time, string) {
 	return t, ""
 }
 
-// checkTime limits timestamps to what RFC 3339 can write: years 1 to 9999
-// in UTC. Year 1, January 1st, midnight is the zero time and means "absent"
-// in the Go API, so it is not a timestamp either.
-func checkTime(t time.Time) string {
-	t = t.UTC()
-	if y := t.Year(); y < 1 || y > 9999 {
-		return "is outside the years 0001 to 9999 (UTC)"
-	}
-	if t.IsZero() {
-		return "is the zero time, which stands for no time"
-	}
-	return ""
-}
-
 // isRFC3339 checks YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|±HH:MM).
 func isRFC3339(s string) bool {
 	const head = "dddd-dd-ddTdd:dd:dd"

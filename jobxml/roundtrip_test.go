@@ -271,7 +271,8 @@ func TestStatusRoundTripValues(t *testing.T) {
 		{Run: 5, State: StateFailed, Started: t0, Finished: t1, Reason: "timeout", Truncated: true},
 		{Run: 5, State: StateFailed, Started: local, Finished: local, Reason: "start-failed", Output: "exec: no such file"},
 		{Run: 5, State: StateFailed, Finished: t1, Reason: "a0123456789-bcdefghijklmnopqrstu"}, // 32 characters
-		{Run: 5, State: StateFailed, Finished: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), Reason: "lost"},
+		{Run: 5, State: StateFailed, Finished: MaxTime, Reason: "lost"},
+		{Run: 5, State: StateFailed, Started: MinTime, Finished: MinTime.Add(time.Nanosecond), Reason: "lost"},
 	} {
 		b, err := EncodeStatuses([]Status{st})
 		if err != nil {
@@ -339,7 +340,10 @@ func TestEncodeStatusesRefusesInvalidStatuses(t *testing.T) {
 		{Status{Run: 1, State: StateFailed, Finished: t1, Reason: "Timeout"}, `run 1: reason "Timeout" is not a word of the form [a-z][a-z0-9-]{0,31}`},
 		{Status{Run: 1, State: StateFailed, Finished: t1, Reason: "time out"}, `run 1: reason "time out" is not a word of the form [a-z][a-z0-9-]{0,31}`},
 		{Status{Run: 1, State: StateFailed, Finished: t1, Reason: strings.Repeat("a", 33)}, `run 1: reason "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is not a word of the form [a-z][a-z0-9-]{0,31}`},
-		{Status{Run: 1, State: StateFailed, Finished: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, "run 1: finished is outside the years 0001 to 9999 (UTC)"},
+		{Status{Run: 1, State: StateFailed, Finished: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, "run 1: finished is outside " + TimeRange + ", the times scirectl stores"},
+		{Status{Run: 1, State: StateFailed, Finished: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}, "run 1: finished is outside " + TimeRange + ", the times scirectl stores"},
+		{Status{Run: 1, State: StateFailed, Finished: MaxTime.Add(time.Nanosecond)}, "run 1: finished is outside " + TimeRange + ", the times scirectl stores"},
+		{Status{Run: 1, State: StateRunning, Started: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)}, "run 1: started is outside " + TimeRange + ", the times scirectl stores"},
 	} {
 		if _, err := EncodeStatuses([]Status{c.st}); err == nil || err.Error() != "status document: "+c.want {
 			t.Errorf("got %v, want %q", err, "status document: "+c.want)
@@ -361,5 +365,32 @@ func TestEncodeStatusesRefusesInvalidStatuses(t *testing.T) {
 	}
 	if got, err := DecodeStatuses(b); err != nil || len(got) != MaxStatuses {
 		t.Fatalf("%d statuses: %v", len(got), err)
+	}
+}
+
+// TestCheckTime holds the exported range to what the drivers store: the
+// ends are accepted, one nanosecond beyond them is not, and both ends
+// survive a round trip through Unix nanoseconds.
+func TestCheckTime(t *testing.T) {
+	for _, ok := range []time.Time{MinTime, MaxTime, time.Date(2026, 11, 22, 10, 0, 0, 0, time.FixedZone("x", 3600))} {
+		if err := CheckTime(ok); err != nil {
+			t.Errorf("CheckTime(%v) = %v, want nil", ok, err)
+		}
+		if back := time.Unix(0, ok.UnixNano()); !back.Equal(ok) {
+			t.Errorf("%v comes back from Unix nanoseconds as %v", ok, back)
+		}
+	}
+	for _, bad := range []time.Time{{}, time.Unix(0, 0), MinTime.Add(-time.Nanosecond), MaxTime.Add(time.Nanosecond),
+		time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		err := CheckTime(bad)
+		if err == nil || !strings.Contains(err.Error(), " is outside "+TimeRange) {
+			t.Errorf("CheckTime(%v) = %v, want outside %s", bad, err, TimeRange)
+		}
+	}
+	if got := CheckTime(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)).Error(); got != "9999-01-01T00:00:00Z is outside "+TimeRange+", the times scirectl stores" {
+		t.Errorf("message: %q", got)
+	}
+	if !MaxTime.Equal(time.Unix(0, 1<<63-1).Truncate(time.Second)) || !MinTime.Equal(time.Unix(1, 0)) {
+		t.Errorf("MinTime %v, MaxTime %v: not the whole seconds of a positive int64 of nanoseconds", MinTime, MaxTime)
 	}
 }

@@ -91,7 +91,16 @@ func (b *bench) startTarget(ctx context.Context) (*target, error) {
 	}
 	t.backend = db.Redact(dbURL)
 	// The data directory is prepared here, before the server starts, so
-	// the backlog can be written straight into the store.
+	// the backlog can be written straight into the store; it is made
+	// private first, as serve would (server.CheckDataDir).
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		ln.Close()
+		return fail(err)
+	}
+	if _, err := server.CheckDataDir(paths); err != nil {
+		ln.Close()
+		return fail(err)
+	}
 	if err := server.EnsureTLS(paths, addr); err != nil {
 		ln.Close()
 		return fail(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -41,6 +42,8 @@ func (s *Server) auditList(ctx context.Context, p xmlrpc.Params) (any, error) {
 		}
 		if f.Since, _, err = in.Time("since"); err != nil {
 			return nil, err
+		} else if err := jobxml.CheckTime(f.Since); err != nil && !f.Since.IsZero() {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "audit.list: since: %v", err)
 		}
 		if f.Outcome, _, err = in.String("outcome"); err != nil {
 			return nil, err

@@ -9,9 +9,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,55 @@ func (p Paths) PushCert() string   { return filepath.Join(p.Dir, "tls", "push.cr
 func (p Paths) PushKey() string    { return filepath.Join(p.Dir, "tls", "push.key") }
 func (p Paths) AdminToken() string { return filepath.Join(p.Dir, "admin.token") }
 func (p Paths) Blacklist() string  { return filepath.Join(p.Dir, "blacklist") }
+
+// CheckDataDir keeps the data directory private to the user running the
+// server: it holds the CA and server keys, the admin token and, with
+// SQLite, the database (token hashes, scripts, output). A directory its
+// group or others may enter, list or write is
+//
+//   - made 0700 while it holds none of that yet (tls/, admin.token,
+//     scire.db): the first start, in a directory made by hand, by a
+//     package or by os.MkdirTemp's callers with the usual umask, which is
+//     serve's to set up; tightened says so, for the log;
+//   - refused once it does, with the path, the mode and the chmod that
+//     fixes it, rather than tightened behind the back of whoever opened it.
+func CheckDataDir(p Paths) (tightened bool, err error) {
+	if runtime.GOOS == "windows" {
+		return false, nil // no Unix mode bits to judge
+	}
+	fi, err := os.Stat(p.Dir)
+	if err != nil {
+		return false, fmt.Errorf("data dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return false, fmt.Errorf("data dir %s is not a directory", p.Dir)
+	}
+	m := fi.Mode().Perm()
+	if m&0o077 == 0 {
+		return false, nil
+	}
+	for _, f := range []string{filepath.Dir(p.CAKey()), p.AdminToken(), p.DB()} {
+		if _, err := os.Lstat(f); !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("data dir %s is mode %04o: its group or others could reach the keys, the admin token and the database in it; "+
+				"refusing to start. Make it private to the user running serve: chmod 700 %s", p.Dir, m, shellQuote(p.Dir))
+		}
+	}
+	if err := os.Chmod(p.Dir, 0o700); err != nil {
+		return false, fmt.Errorf("data dir %s is mode %04o and could not be made 0700: %w", p.Dir, m, err)
+	}
+	return true, nil
+}
+
+// shellQuote quotes a path for a command to copy and paste, only when it
+// needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 // EnsureTLS creates the CA and the server certificate on first start. The
 // server certificate names the listen address, localhost and the host name;

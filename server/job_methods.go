@@ -213,9 +213,13 @@ func (s *Server) prepareSubmit(ctx context.Context, p xmlrpc.Params) (submission
 	}
 	if nj.NotBefore, _, err = in.Time("not_before"); err != nil {
 		return submission{}, err
+	} else if err := jobxml.CheckTime(nj.NotBefore); err != nil && !nj.NotBefore.IsZero() {
+		return submission{}, bad("not_before", "%v", err)
 	}
 	if nj.ExpiresAt, _, err = in.Time("expires_at"); err != nil {
 		return submission{}, err
+	} else if err := jobxml.CheckTime(nj.ExpiresAt); err != nil && !nj.ExpiresAt.IsZero() {
+		return submission{}, bad("expires_at", "%v", err)
 	}
 	if !nj.ExpiresAt.IsZero() && !nj.ExpiresAt.After(now) {
 		return submission{}, bad("expires_at", "%s is not in the future", nj.ExpiresAt.Format(time.RFC3339))

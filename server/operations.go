@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -383,8 +385,11 @@ func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params,
 
 // describeParams renders a call's parameters for the audit trail, short
 // and readable: "client web", "subject=user:alice permission=run target=*".
-// Long strings (scripts) are cut; the trail says what was done, the job
-// table keeps the content.
+// Long strings are cut; the trail says what was done, the job table keeps
+// the content. A script is never shown, not even in part: scripts carry
+// passwords (mysql -pSecret …), and audit.read does not imply job.read. Its
+// length and SHA-256 stand for it, first, where the 200-rune cut cannot
+// reach them: "script=412 bytes sha256:ab12… targets=web1".
 func describeParams(p xmlrpc.Params) string {
 	var b strings.Builder
 	var add func(v any)
@@ -397,7 +402,12 @@ func describeParams(p xmlrpc.Params) string {
 			for k := range v {
 				keys = append(keys, k)
 			}
-			sort.Strings(keys)
+			sort.Slice(keys, func(i, j int) bool {
+				if (keys[i] == secretKey) != (keys[j] == secretKey) {
+					return keys[i] == secretKey
+				}
+				return keys[i] < keys[j]
+			})
 			first := true
 			for _, k := range keys {
 				if v[k] == nil || v[k] == "" {
@@ -408,6 +418,10 @@ func describeParams(p xmlrpc.Params) string {
 				}
 				first = false
 				b.WriteString(k + "=")
+				if k == secretKey {
+					b.WriteString(digest(v[k]))
+					continue
+				}
 				add(v[k])
 			}
 		case []any:
@@ -442,6 +456,22 @@ func describeParams(p xmlrpc.Params) string {
 		out = string(r[:200]) + "…"
 	}
 	return out
+}
+
+// secretKey is the struct member describeParams never shows: job.submit's
+// script.
+const secretKey = "script"
+
+// digest stands for a script in the audit trail: its length and SHA-256
+// (compare with sha256sum), or, when it is not a string at all, its type
+// alone, since whatever it holds may still be the script.
+func digest(v any) string {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Sprintf("(%T)", v)
+	}
+	sum := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("%d bytes sha256:%s", len(s), hex.EncodeToString(sum[:]))
 }
 
 // toFault maps an error to the fault a caller sees. Store errors keep their

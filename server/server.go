@@ -135,6 +135,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", p.Dir, err)
 	}
+	if tightened, err := CheckDataDir(p); err != nil {
+		return nil, err
+	} else if tightened {
+		cfg.Log.Info("data dir made private to this user (mode 0700): it will hold keys, the admin token and the database", "data_dir", p.Dir)
+	}
 	// One daemon per SQLite database, taken before anything in the data
 	// directory is written (lock.go).
 	dbLock, err := LockDatabase(cfg.DB, "scirectl serve", true)

@@ -11,6 +11,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -80,6 +81,15 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 	}
+	// The database holds token hashes, scripts and their output: a new one
+	// is created 0600 whatever the umask, before SQLite opens it, because
+	// SQLite creates its -wal and -shm files with the database file's mode
+	// (an older file is made 0600 below, once open).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	base := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 	if err := migrateUp(base); err != nil {
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
@@ -121,9 +131,11 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && (p == path || !errors.Is(err, fs.ErrNotExist)) {
+			s.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
 	}
 	return s, nil
 }

@@ -32,6 +32,18 @@ func TestReopenKeepsDataAndFileIsPrivate(t *testing.T) {
 	if _, err := s.EnsureUser(ctx, "admin"); err != nil {
 		t.Fatal(err)
 	}
+	// While the store is open, its log and shared-memory files exist too:
+	// SQLite gives them the database's mode, so it must be private before
+	// they are created (they were 0644 under the usual umask).
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode = %v, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
+	}
 	s.Close()
 	fi, err := os.Stat(path)
 	if err != nil {
