@@ -13,8 +13,8 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/pki"
-	"github.com/scirectl/scirectl/server"
 )
 
 // connOptions are the flags every operator command shares.
@@ -112,7 +112,7 @@ func (o *connOptions) resolve() (*connSettings, error) {
 		return setting{key, def, "default"}
 	}
 	s.DataDir = pick("data_dir", "data-dir", o.DataDir, "SCIRE_DATA_DIR", cfg.DataDir, "scire-data")
-	paths := server.Paths{Dir: s.DataDir.Value}
+	paths := datadir.Paths{Dir: s.DataDir.Value}
 	s.Server = pick("server", "server", o.Server, "SCIRE_SERVER", cfg.Server, "https://"+api.DefaultListen+"/RPC2")
 	def := ""
 	if ok, _ := pki.Exists(paths.CACert()); ok {

@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/sqlite"
 	"github.com/scirectl/scirectl/internal/lockfile"
-	"github.com/scirectl/scirectl/server"
 	"github.com/scirectl/scirectl/service"
 )
 
@@ -101,12 +101,12 @@ func (o *dbOptions) url() string {
 	if o.dbURL != "" {
 		return o.dbURL
 	}
-	return "sqlite://" + server.Paths{Dir: o.dataDir()}.DB()
+	return "sqlite://" + datadir.Paths{Dir: o.dataDir()}.DB()
 }
 
 // open opens the database for an --offline command ("db restore"), after
 // making sure no server is using it. A SQLite database is locked first
-// (server.LockDatabase): a server running on it refuses the command, and
+// (datadir.LockDatabase): a server running on it refuses the command, and
 // no server starts on it until the command is done (unlock); --force does
 // not override that, the lock being proof that the server runs. The file
 // is then inspected read-only, because opening a store migrates it:
@@ -169,7 +169,7 @@ func (o *dbOptions) unlock() {
 // code 16 and serveHint; held by another command, with "wait for it to
 // finish". Where the system has no file locks, it goes on without.
 func lockDatabase(dbURL, who string, create bool, serveHint string) (*lockfile.Lock, error) {
-	l, err := server.LockDatabase(dbURL, who, create)
+	l, err := datadir.LockDatabase(dbURL, who, create)
 	var he *lockfile.HeldError
 	switch {
 	case errors.Is(err, lockfile.ErrUnsupported):
@@ -179,7 +179,7 @@ func lockDatabase(dbURL, who string, create bool, serveHint string) (*lockfile.L
 		if he.Who == "scirectl serve" {
 			hint = serveHint
 		}
-		return nil, &exitError{code: ExitConflict, msg: server.HeldByOther(err, hint).Error()}
+		return nil, &exitError{code: ExitConflict, msg: datadir.HeldByOther(err, hint).Error()}
 	}
 	return l, err
 }
@@ -375,12 +375,12 @@ func offlineRestore(ctx context.Context, ios *IOStreams, o *dbOptions, path stri
 // when the database does not know them (service.AdminRepair).
 func adminRepair(s db.Store, dataDir string) service.AdminRepair {
 	return func(ctx context.Context) (bool, string, error) {
-		p := server.Paths{Dir: dataDir}
+		p := datadir.Paths{Dir: dataDir}
 		if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 			return false, "", err
 		}
 		before, _ := os.ReadFile(p.AdminToken())
-		if err := server.EnsureAdmin(ctx, s, p); err != nil {
+		if err := datadir.EnsureAdmin(ctx, s, p); err != nil {
 			return false, "", fmt.Errorf("admin token: %w", err)
 		}
 		after, _ := os.ReadFile(p.AdminToken())

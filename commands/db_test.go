@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/server"
 )
@@ -103,7 +104,7 @@ func adminTokenWorks(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	withStore(t, dir, func(s db.Store) {
-		if u, err := server.VerifyToken(context.Background(), s, string(b)); err != nil || u.Name != "admin" {
+		if u, err := datadir.VerifyToken(context.Background(), s, string(b)); err != nil || u.Name != "admin" {
 			t.Fatalf("admin.token does not verify: %v, %v", u, err)
 		}
 	})

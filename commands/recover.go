@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/maintenance"
-	"github.com/scirectl/scirectl/server"
 )
 
 // RecoverOptions are the flags of `scirectl recover`.
@@ -94,7 +94,7 @@ type RecoveredRun struct {
 func runRecover(ctx context.Context, ios *IOStreams, o *RecoverOptions) error {
 	url := o.DB
 	if url == "" {
-		url = "sqlite://" + server.Paths{Dir: defaultDataDir(o.DataDir)}.DB()
+		url = "sqlite://" + datadir.Paths{Dir: defaultDataDir(o.DataDir)}.DB()
 	}
 	// On SQLite, a running server recovers by itself and its gate must
 	// not be bypassed: hold the database's lock while writing (lock.go in

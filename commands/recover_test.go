@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/runstate"
-	"github.com/scirectl/scirectl/server"
 )
 
 // deadDaemonFixture leaves in a fresh data directory what a daemon that
@@ -21,7 +21,7 @@ func deadDaemonFixture(t *testing.T) (dir string, dead, live db.ServerInfo, run 
 	t.Helper()
 	ctx := context.Background()
 	dir = filepath.Join(t.TempDir(), "data")
-	s, err := db.Open(ctx, "sqlite://"+server.Paths{Dir: dir}.DB())
+	s, err := db.Open(ctx, "sqlite://"+datadir.Paths{Dir: dir}.DB())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func deadDaemonFixture(t *testing.T) (dir string, dead, live db.ServerInfo, run 
 
 func runState(t *testing.T, dir string, id int64) runstate.State {
 	t.Helper()
-	s, err := db.Open(context.Background(), "sqlite://"+server.Paths{Dir: dir}.DB())
+	s, err := db.Open(context.Background(), "sqlite://"+datadir.Paths{Dir: dir}.DB())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/server"
@@ -78,7 +79,7 @@ func (b *bench) startTarget(ctx context.Context) (*target, error) {
 		t.cleanup()
 		return nil, err
 	}
-	paths := server.Paths{Dir: dir}
+	paths := datadir.Paths{Dir: dir}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fail(err)
@@ -92,16 +93,16 @@ func (b *bench) startTarget(ctx context.Context) (*target, error) {
 	t.backend = db.Redact(dbURL)
 	// The data directory is prepared here, before the server starts, so
 	// the backlog can be written straight into the store; it is made
-	// private first, as serve would (server.CheckDataDir).
+	// private first, as serve would (datadir.CheckDataDir).
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		ln.Close()
 		return fail(err)
 	}
-	if _, err := server.CheckDataDir(paths); err != nil {
+	if _, err := datadir.CheckDataDir(paths); err != nil {
 		ln.Close()
 		return fail(err)
 	}
-	if err := server.EnsureTLS(paths, addr); err != nil {
+	if err := datadir.EnsureTLS(paths, addr); err != nil {
 		ln.Close()
 		return fail(err)
 	}
@@ -110,7 +111,7 @@ func (b *bench) startTarget(ctx context.Context) (*target, error) {
 		ln.Close()
 		return fail(err)
 	}
-	err = server.EnsureAdmin(ctx, store, paths)
+	err = datadir.EnsureAdmin(ctx, store, paths)
 	if err == nil && b.o.Pending > 0 {
 		err = b.preloadStore(ctx, store)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db/postgres"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/internal/pgtest"
@@ -310,11 +311,11 @@ func TestClusterLockDiesWithAKilledDaemon(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the daemon process did not start:\n%s", helperLog.String())
 	}
-	pool, err := pki.CertPool(Paths{dir}.CACert())
+	pool, err := pki.CertPool(datadir.Paths{Dir: dir}.CACert())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := readToken(Paths{dir})
+	tok, err := readToken(datadir.Paths{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

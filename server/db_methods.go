@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -119,7 +120,7 @@ func (s *Server) afterReplace(ctx context.Context) (bool, error) {
 	s.seen.forget()
 
 	before, _ := os.ReadFile(s.paths.AdminToken())
-	if err := EnsureAdmin(ctx, s.store, s.paths); err != nil {
+	if err := datadir.EnsureAdmin(ctx, s.store, s.paths); err != nil {
 		return false, fmt.Errorf("admin token: %w", err)
 	}
 	after, _ := os.ReadFile(s.paths.AdminToken())

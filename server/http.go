@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/negroni/v3"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -132,8 +133,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, next http.
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok {
-			req.AuthErr = errBadToken
-		} else if u, err := VerifyToken(r.Context(), s.store, tok); err != nil {
+			req.AuthErr = datadir.ErrBadToken
+		} else if u, err := datadir.VerifyToken(r.Context(), s.store, tok); err != nil {
 			req.AuthErr = err
 		} else {
 			req.User = &u

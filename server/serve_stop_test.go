@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 )
 
@@ -152,7 +153,7 @@ func TestServeWaitsForServicesBeforeClosingTheStore(t *testing.T) {
 		t.Fatalf("store called after Close: %v", late)
 	}
 
-	store, err := db.Open(context.Background(), "sqlite://"+Paths{dir}.DB())
+	store, err := db.Open(context.Background(), "sqlite://"+datadir.Paths{Dir: dir}.DB())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/scirectl/scirectl/acl"
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/blacklist"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/internal/lifecycle"
@@ -75,7 +76,7 @@ func (c *Config) defaults() {
 		c.Listen = DefaultListen
 	}
 	if c.DB == "" {
-		c.DB = "sqlite://" + Paths{c.DataDir}.DB()
+		c.DB = "sqlite://" + datadir.Paths{Dir: c.DataDir}.DB()
 	}
 	if c.Lease <= 0 {
 		c.Lease = 2 * time.Minute
@@ -101,7 +102,7 @@ const DefaultListen = api.DefaultListen
 // Server is a running daemon.
 type Server struct {
 	cfg    Config
-	paths  Paths
+	paths  datadir.Paths
 	store  db.Store
 	gate   *gate.Gate
 	rpc    *xmlrpc.Server
@@ -131,22 +132,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, errors.New("server: no data directory")
 	}
 	cfg.defaults()
-	p := Paths{cfg.DataDir}
+	p := datadir.Paths{Dir: cfg.DataDir}
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", p.Dir, err)
 	}
-	if tightened, err := CheckDataDir(p); err != nil {
+	if tightened, err := datadir.CheckDataDir(p); err != nil {
 		return nil, err
 	} else if tightened {
 		cfg.Log.Info("data dir made private to this user (mode 0700): it will hold keys, the admin token and the database", "data_dir", p.Dir)
 	}
 	// One daemon per SQLite database, taken before anything in the data
 	// directory is written (lock.go).
-	dbLock, err := LockDatabase(cfg.DB, "scirectl serve", true)
+	dbLock, err := datadir.LockDatabase(cfg.DB, "scirectl serve", true)
 	if errors.Is(err, lockfile.ErrUnsupported) {
 		cfg.Log.Warn("no file locks on this system: nothing stops a second server on the same SQLite database")
 	} else if err != nil {
-		return nil, HeldByOther(err, "stop it first (one scirectl serve per SQLite database; several can share a PostgreSQL database)")
+		return nil, datadir.HeldByOther(err, "stop it first (one scirectl serve per SQLite database; several can share a PostgreSQL database)")
 	}
 	started := false
 	defer func() {
@@ -154,14 +155,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			dbLock.Release()
 		}
 	}()
-	if err := EnsureTLS(p, cfg.Listen); err != nil {
+	if err := datadir.EnsureTLS(p, cfg.Listen); err != nil {
 		return nil, err
 	}
 	store, err := db.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
 	}
-	if err := EnsureAdmin(ctx, store, p); err != nil {
+	if err := datadir.EnsureAdmin(ctx, store, p); err != nil {
 		store.Close()
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	_ "github.com/scirectl/scirectl/db/sqlite"
 	"github.com/scirectl/scirectl/gate"
@@ -31,7 +32,7 @@ import (
 type harness struct {
 	srv    *Server
 	url    string
-	paths  Paths
+	paths  datadir.Paths
 	log    *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
@@ -112,7 +113,7 @@ func (h *harness) operator(t *testing.T) *client.Client {
 	return c
 }
 
-func readToken(p Paths) (string, error) {
+func readToken(p datadir.Paths) (string, error) {
 	b, err := os.ReadFile(p.AdminToken())
 	return strings.TrimSpace(string(b)), err
 }
@@ -403,17 +404,17 @@ func TestEveryMethodIsAnOperation(t *testing.T) {
 func TestAdminTokenReusedAndRepaired(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
-	p := Paths{dir}
+	p := datadir.Paths{Dir: dir}
 	for i := 0; i < 2; i++ {
 		s, err := New(ctx, Config{DataDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		tok, _ := readToken(p)
-		if u, err := VerifyToken(ctx, s.store, tok); err != nil || u.Name != "admin" {
+		if u, err := datadir.VerifyToken(ctx, s.store, tok); err != nil || u.Name != "admin" {
 			t.Fatalf("start %d: admin token does not verify: %v", i, err)
 		}
-		if _, err := VerifyToken(ctx, s.store, tok[:len(tok)-1]+"x"); err == nil {
+		if _, err := datadir.VerifyToken(ctx, s.store, tok[:len(tok)-1]+"x"); err == nil {
 			t.Fatal("a tampered token verified")
 		}
 		s.Close()

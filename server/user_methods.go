@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -121,11 +122,11 @@ func (s *Server) newToken(ctx context.Context, u db.User, name string) (api.NewT
 	} else if err := checkName("token name", name); err != nil {
 		return api.NewToken{}, err
 	}
-	tok, err := NewToken(ctx, s.store, u.ID, name)
+	tok, err := datadir.NewToken(ctx, s.store, u.ID, name)
 	if err != nil {
 		return api.NewToken{}, err
 	}
-	id, _, _ := strings.Cut(strings.TrimPrefix(tok, tokenPrefix), "_")
+	id, _, _ := strings.Cut(strings.TrimPrefix(tok, datadir.TokenPrefix), "_")
 	return api.NewToken{ID: id, User: u.Name, Name: name, Token: tok}, nil
 }
 

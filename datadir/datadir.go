@@ -1,4 +1,4 @@
-package server
+package datadir
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 	"github.com/scirectl/scirectl/pki"
 )
 
-// Paths names the files of a data directory (SPEC §3).
+// Paths names the files of a data directory (docs/protocol.md, "Files").
 type Paths struct{ Dir string }
 
 func (p Paths) DB() string         { return filepath.Join(p.Dir, "scire.db") }
@@ -174,7 +174,7 @@ func certCovers(path string, hosts []string) bool {
 // Tokens are "scire_<id>_<secret>": the id finds the row, the secret's
 // SHA-256 is compared in constant time, so neither a timing difference nor
 // a database dump reveals a usable token.
-const tokenPrefix = "scire_"
+const TokenPrefix = "scire_"
 
 // NewToken makes a token for a user and stores its hash.
 func NewToken(ctx context.Context, s db.Store, userID int64, name string) (string, error) {
@@ -188,32 +188,32 @@ func NewToken(ctx context.Context, s db.Store, userID int64, name string) (strin
 	if err != nil {
 		return "", err
 	}
-	return tokenPrefix + strconv.FormatInt(t.ID, 10) + "_" + sec, nil
+	return TokenPrefix + strconv.FormatInt(t.ID, 10) + "_" + sec, nil
 }
 
-// errBadToken never says which part was wrong.
-var errBadToken = errors.New("invalid or revoked token")
+// ErrBadToken never says which part was wrong.
+var ErrBadToken = errors.New("invalid or revoked token")
 
 // VerifyToken returns the user a token belongs to.
 func VerifyToken(ctx context.Context, s db.Store, token string) (db.User, error) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(token), tokenPrefix)
+	rest, ok := strings.CutPrefix(strings.TrimSpace(token), TokenPrefix)
 	if !ok {
-		return db.User{}, errBadToken
+		return db.User{}, ErrBadToken
 	}
 	idStr, sec, ok := strings.Cut(rest, "_")
 	id, err := strconv.ParseInt(idStr, 10, 64)
 	if !ok || err != nil || id <= 0 {
-		return db.User{}, errBadToken
+		return db.User{}, ErrBadToken
 	}
 	t, u, err := s.TokenByID(ctx, id)
 	if errors.Is(err, db.ErrNotFound) {
-		return db.User{}, errBadToken
+		return db.User{}, ErrBadToken
 	} else if err != nil {
 		return db.User{}, err
 	}
 	sum := sha256.Sum256([]byte(sec))
 	if subtle.ConstantTimeCompare(sum[:], t.Hash) != 1 || t.Revoked {
-		return db.User{}, errBadToken
+		return db.User{}, ErrBadToken
 	}
 	return u, nil
 }
