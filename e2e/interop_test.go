@@ -4,10 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/scirectl/scirectl/pki"
 )
 
 // requireTool skips when a tool is missing, except in CI, where
@@ -24,35 +21,13 @@ func requireTool(t *testing.T, name string) string {
 	return p
 }
 
-// TestInteropPython drives the live server from Python's xmlrpc.client.
+// TestInteropPython drives the live server from Python's xmlrpc.client
+// (testdata/interop.py).
 func TestInteropPython(t *testing.T) {
-	py := requireTool(t, "python3")
 	dir := t.TempDir()
 	// A short loss timer, for the agent.heartbeat test: a run nobody names
 	// is lost within seconds.
 	srv := startServer(t, filepath.Join(dir, "data"), "--lost-grace", "1s", "--rescue-interval", "200ms")
-	cmd := exec.Command(py, "testdata/interop.py")
-	cmd.Env = append(os.Environ(), "SCIRE_URL="+srv.url, "SCIRE_CA="+srv.caFile(), "SCIRE_TOKEN="+srv.token(t))
-	for _, who := range []string{"AGENT", "WORKER"} { // a pending agent, an accepted one
-		certPEM, keyPEM, err := pki.SelfSigned("python "+strings.ToLower(who), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certFile, keyFile := filepath.Join(dir, who+".crt"), filepath.Join(dir, who+".key")
-		if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Env = append(cmd.Env, who+"_CERT="+certFile, who+"_KEY="+keyFile)
-	}
-	out, err := cmd.CombinedOutput()
-	t.Logf("python3 interop.py:\n%s", out)
-	if err != nil {
-		t.Fatalf("Python interop tests failed: %v", err)
-	}
-	if !strings.Contains(string(out), "OK") {
-		t.Fatal("Python interop tests did not report OK")
-	}
+	certFile, keyFile := agentIdentity(t, dir, "worker") // accepted by the test; AGENT stays pending
+	pythonCommand(t, srv, "interop.py", []string{"testdata/interop.py"}, "WORKER_CERT="+certFile, "WORKER_KEY="+keyFile)
 }

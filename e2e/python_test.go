@@ -10,35 +10,48 @@ import (
 	"github.com/scirectl/scirectl/pki"
 )
 
-// runPython runs a Python script against the live server srv and returns
-// its output, failing the test unless the script exits 0 and prints a line
-// starting "OK". The script finds in its environment SCIRE_URL, SCIRE_CA,
-// SCIRE_TOKEN (the admin's), and AGENT_CERT / AGENT_KEY: a fresh agent
-// identity the server has not seen.
-func runPython(t *testing.T, srv *testServer, name, script string) string {
+// agentIdentity writes a fresh agent key and self-signed certificate, one
+// the server has not seen, into dir, and returns the two files.
+func agentIdentity(t *testing.T, dir, name string) (certFile, keyFile string) {
 	t.Helper()
-	py := requireTool(t, "python3")
-	dir := t.TempDir()
 	certPEM, keyPEM, err := pki.SelfSigned("python agent "+name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile := filepath.Join(dir, "agent.crt"), filepath.Join(dir, "agent.key")
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, "-c", script)
-	cmd.Env = append(os.Environ(), "SCIRE_URL="+srv.url, "SCIRE_CA="+srv.caFile(), "SCIRE_TOKEN="+srv.token(t),
-		"AGENT_CERT="+certFile, "AGENT_KEY="+keyFile)
+	return certFile, keyFile
+}
+
+// pythonCommand runs python3 with args (a script file, or -c and code)
+// against the live server srv and returns its output, failing the test
+// unless it exits 0 and prints a line starting "OK". The script finds in
+// its environment SCIRE_URL, SCIRE_CA, SCIRE_TOKEN (the admin's), AGENT_CERT
+// and AGENT_KEY (a fresh agent identity), and env.
+func pythonCommand(t *testing.T, srv *testServer, name string, args []string, env ...string) string {
+	t.Helper()
+	py := requireTool(t, "python3")
+	certFile, keyFile := agentIdentity(t, t.TempDir(), "agent")
+	cmd := exec.Command(py, args...)
+	cmd.Env = append(append(os.Environ(), "SCIRE_URL="+srv.url, "SCIRE_CA="+srv.caFile(), "SCIRE_TOKEN="+srv.token(t),
+		"AGENT_CERT="+certFile, "AGENT_KEY="+keyFile), env...)
 	out, err := cmd.CombinedOutput()
+	t.Logf("python3 %s:\n%s", name, out)
 	if err != nil || !strings.Contains("\n"+string(out), "\nOK") {
-		t.Fatalf("python3 %s: %v\n%s", name, err, out)
+		t.Fatalf("python3 %s failed (%v): it must exit 0 and print OK", name, err)
 	}
-	t.Logf("python3 %s: %s", name, out)
 	return string(out)
+}
+
+// runPython runs the Python code script against srv (pythonCommand).
+func runPython(t *testing.T, srv *testServer, name, script string, env ...string) string {
+	t.Helper()
+	return pythonCommand(t, srv, name, []string{"-c", script}, env...)
 }
 
 // pythonPrelude connects as the admin (op) and as a fresh agent (ag).

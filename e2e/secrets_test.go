@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/scirectl/scirectl/pki"
 )
 
 // pythonTimesAndSecrets: a time the server cannot store is refused with
@@ -57,29 +55,11 @@ print("OK")
 // user although this test runs with the usual umask; and a data directory
 // others can read is made private at the first start, refused later.
 func TestSecretsStaySecret(t *testing.T) {
-	py := requireTool(t, "python3")
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	srv := startServer(t, dataDir)
-	certPEM, keyPEM, err := pki.SelfSigned("python agent", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "agent.crt"), filepath.Join(dir, "agent.key")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	marker := fmt.Sprintf("Secret-%d", time.Now().UnixNano())
-	cmd := exec.Command(py, "-c", pythonTimesAndSecrets)
-	cmd.Env = append(os.Environ(), "SCIRE_URL="+srv.url, "SCIRE_CA="+srv.caFile(), "SCIRE_TOKEN="+srv.token(t),
-		"AGENT_CERT="+certFile, "AGENT_KEY="+keyFile, "MARKER="+marker)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "OK") {
-		t.Fatalf("python3: %v\n%s", err, out)
-	}
+	runPython(t, srv, "times and secrets", pythonTimesAndSecrets, "MARKER="+marker)
 
 	// The CLI shows the same record; the server log holds no secret either.
 	script := "mysql -p" + marker + " -e 'select 1'\n"
@@ -94,7 +74,7 @@ func TestSecretsStaySecret(t *testing.T) {
 
 	// Every file the running server wrote is private.
 	seen := map[string]bool{}
-	err = filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
