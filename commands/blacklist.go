@@ -12,6 +12,7 @@ import (
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/blacklist"
 	"github.com/scirectl/scirectl/server"
+	"github.com/scirectl/scirectl/service"
 )
 
 // NewBlacklistCmd builds `scirectl blacklist`.
@@ -179,7 +180,7 @@ func runBlacklistEdit(ctx context.Context, o *BlacklistOptions, add bool, method
 	var err error
 	if o.Offline {
 		path := filepath.Join(o.conn.dataDir(), "blacklist")
-		if _, err = server.EditBlacklist(path, server.OperationNames(), add, o.Force, o.Patterns); err == nil {
+		if _, err = service.EditBlacklist(path, server.OperationNames(), add, o.Force, o.Patterns); err == nil {
 			var l *blacklist.List
 			if _, l, err = offlineList(&o.remote); err == nil {
 				es = entries(l)
@@ -193,7 +194,7 @@ func runBlacklistEdit(ctx context.Context, o *BlacklistOptions, add bool, method
 		es, err = call[[]api.BlacklistEntry](ctx, &o.remote, method, callArgs...)
 	}
 	if err != nil {
-		return serverDown(err)
+		return serverDown(offlineError(err))
 	}
 	return show(ios, &o.remote, nonNil(es), func(es []api.BlacklistEntry) error { return printBlacklist(ios, &o.out, es) })
 }

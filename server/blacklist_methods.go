@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/scirectl/scirectl/blacklist"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -143,7 +143,7 @@ func (s *Server) blacklistEdit(add bool) xmlrpc.Handler {
 				return nil, err
 			}
 		}
-		if _, err := EditBlacklist(s.paths.Blacklist(), s.opNames(), add, force, patterns); err != nil {
+		if _, err := service.EditBlacklist(s.paths.Blacklist(), s.opNames(), add, force, patterns); err != nil {
 			return nil, err
 		}
 		if err := s.LoadBlacklist(); err != nil {
@@ -151,44 +151,4 @@ func (s *Server) blacklistEdit(add bool) xmlrpc.Handler {
 		}
 		return s.blacklistList(ctx, nil)
 	}
-}
-
-// EditBlacklist adds or removes patterns in the blacklist file at path and
-// rewrites it atomically; the server and the CLI's --offline mode share it.
-// Errors are faults: 400 for a bad pattern or a self-lockout without force,
-// 404 for removing a pattern that is not listed.
-func EditBlacklist(path string, known []string, add, force bool, patterns []string) ([]string, error) {
-	cur, err := blacklist.Load(path, known)
-	if err != nil {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeConflict, "the blacklist file is broken, fix it by hand first: %v", err)
-	}
-	var next []string
-	if add {
-		for _, pt := range patterns {
-			if err := blacklist.Validate(pt, known); err != nil {
-				return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "%v", err)
-			}
-		}
-		next = blacklist.Add(cur, patterns...)
-		if !force {
-			for _, pt := range patterns {
-				if blacklist.Matches(pt, api.SelfLockout) {
-					return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid,
-						"%q would blacklist %s itself: afterwards only an edit of %s can undo it; repeat with force to do it anyway",
-						pt, api.SelfLockout, path)
-				}
-			}
-		}
-	} else {
-		next, err = blacklist.Remove(cur, patterns...)
-		if errors.Is(err, blacklist.ErrNotListed) {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeNotFound, "%v", err)
-		} else if err != nil {
-			return nil, err
-		}
-	}
-	if err := blacklist.Write(path, next); err != nil {
-		return nil, err
-	}
-	return next, nil
 }
