@@ -121,6 +121,7 @@ func (s *Server) registerOperations() error {
 	}
 	s.namespaces = adminNamespaces(all)
 	s.policy.Namespaces = s.namespaces
+	s.svc.Namespaces = s.namespaces
 	return nil
 }
 
@@ -202,12 +203,14 @@ func noteAudit(ctx context.Context, line string) {
 	}
 }
 
-// inMethod prefixes a refusal of the service with the method's name, as
-// the faults of the handlers that check their arguments themselves read
-// ("client.list: status: …"); other errors are returned as they are.
+// inMethod prefixes a refusal of the service that names one of the
+// operation's arguments with the method's name, as the faults of the
+// handlers that checked their arguments themselves read ("client.list:
+// status: …"); a refusal that reads whole (service.Error.Whole: "subject:
+// empty", "no client …") and other errors are returned as they are.
 func inMethod(method string, err error) error {
 	var e *service.Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && !e.Whole {
 		return &service.Error{Kind: e.Kind, Msg: method + ": " + e.Msg}
 	}
 	return err
