@@ -37,14 +37,6 @@ func (s *Server) userOperations() []Operation {
 	}
 }
 
-// checkName is service.CheckName with its refusal as a fault.
-func checkName(field, name string) error {
-	if err := service.CheckName(field, name); err != nil {
-		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s", err.Error())
-	}
-	return nil
-}
-
 // checkNewName is service.CheckNewName with its refusal as a fault, for
 // agent.register's client name.
 func checkNewName(field, name string) error {
