@@ -371,6 +371,12 @@ func (s *Server) admit(ctx context.Context, method string, p xmlrpc.Params) (*ad
 // audit records a state-changing operator operation with its outcome.
 func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params, opErr error, note string) {
 	outcome, detail := "ok", note
+	var refusal *service.Error
+	if errors.As(opErr, &refusal) {
+		// Recorded as the fault it is sent as, as the handlers' own
+		// refusals always were ("fault 400: subject: empty").
+		opErr = s.toFault(ctx, method, opErr)
+	}
 	var f *xmlrpc.Fault
 	if errors.As(opErr, &f) && f.Code == xmlrpc.CodeForbidden {
 		return // every refusal is recorded, once, where it is decided
