@@ -36,8 +36,9 @@ type Service struct {
 }
 
 // Authorizer decides whether the caller an operation runs for (the one
-// ctx carries) holds an admin permission. Its refusal is returned as it
-// is: the daemon's logs and records it and sends fault 403.
+// ctx carries) holds an admin permission. The operation returns its
+// refusal as it is: the daemon's authorizer logs the refusal, records it
+// in the audit trail and refuses with fault 403.
 type Authorizer interface {
 	Authorize(ctx context.Context, permission string) error
 }
