@@ -2,11 +2,7 @@ package datadir
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/scirectl/scirectl/acl"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/pki"
+	"github.com/scirectl/scirectl/service"
 )
 
 // Paths names the files of a data directory (docs/protocol.md, "Files").
@@ -171,51 +167,19 @@ func certCovers(path string, hosts []string) bool {
 	return true
 }
 
-// Tokens are "scire_<id>_<secret>": the id finds the row, the secret's
-// SHA-256 is compared in constant time, so neither a timing difference nor
-// a database dump reveals a usable token.
-const TokenPrefix = "scire_"
-
-// NewToken makes a token for a user and stores its hash.
+// NewToken makes a token for a user and stores its hash (the format is
+// the service's: service.MintToken).
 func NewToken(ctx context.Context, s db.Store, userID int64, name string) (string, error) {
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return "", err
-	}
-	sec := hex.EncodeToString(secret)
-	sum := sha256.Sum256([]byte(sec))
-	t, err := s.CreateToken(ctx, userID, name, sum[:])
-	if err != nil {
-		return "", err
-	}
-	return TokenPrefix + strconv.FormatInt(t.ID, 10) + "_" + sec, nil
+	tok, _, err := service.MintToken(ctx, s, userID, name)
+	return tok, err
 }
 
 // ErrBadToken never says which part was wrong.
-var ErrBadToken = errors.New("invalid or revoked token")
+var ErrBadToken = service.ErrBadToken
 
-// VerifyToken returns the user a token belongs to.
+// VerifyToken returns the user a token belongs to (service.VerifyToken).
 func VerifyToken(ctx context.Context, s db.Store, token string) (db.User, error) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(token), TokenPrefix)
-	if !ok {
-		return db.User{}, ErrBadToken
-	}
-	idStr, sec, ok := strings.Cut(rest, "_")
-	id, err := strconv.ParseInt(idStr, 10, 64)
-	if !ok || err != nil || id <= 0 {
-		return db.User{}, ErrBadToken
-	}
-	t, u, err := s.TokenByID(ctx, id)
-	if errors.Is(err, db.ErrNotFound) {
-		return db.User{}, ErrBadToken
-	} else if err != nil {
-		return db.User{}, err
-	}
-	sum := sha256.Sum256([]byte(sec))
-	if subtle.ConstantTimeCompare(sum[:], t.Hash) != 1 || t.Revoked {
-		return db.User{}, ErrBadToken
-	}
-	return u, nil
+	return service.VerifyToken(ctx, s, token)
 }
 
 // EnsureAdmin makes sure the built-in admin user exists and admin.token

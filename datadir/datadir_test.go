@@ -32,8 +32,8 @@ func TestEnsureAdminAndTokens(t *testing.T) {
 		t.Fatalf("admin.token mode %v, want 0600", fi.Mode().Perm())
 	}
 	tok := strings.TrimSpace(string(first))
-	if !strings.HasPrefix(tok, TokenPrefix) {
-		t.Fatalf("token %q lacks the prefix %q", tok, TokenPrefix)
+	if !strings.HasPrefix(tok, "scire_") {
+		t.Fatalf("token %q lacks the prefix scire_", tok)
 	}
 	if u, err := VerifyToken(ctx, st, tok); err != nil || u.Name != "admin" {
 		t.Fatalf("VerifyToken = %+v, %v", u, err)

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
-	"github.com/scirectl/scirectl/acl"
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -74,39 +73,11 @@ func describeRule(r db.ACLRule) string {
 	return fmt.Sprintf("rule %d (%s %s %s on %s)", r.ID, a.Action, a.Subject, r.Permission, target)
 }
 
-// parseSubject reads "user:NAME", "group:NAME", "*" or a bare user name.
-func parseSubject(v string) (kind, name string, err error) {
-	return parseRef("subject", v, db.KindUser, map[string]string{"user": db.KindUser, "group": db.KindUserGroup})
-}
-
-// parseTarget reads "client:REF", "group:NAME", "*" or a bare client ref.
-func parseTarget(v string) (kind, name string, err error) {
-	return parseRef("target", v, db.KindClient, map[string]string{"client": db.KindClient, "group": db.KindClientGroup})
-}
-
-func parseRef(field, v, bare string, prefixes map[string]string) (kind, name string, err error) {
-	if v == "*" {
-		return db.KindAny, "", nil
-	}
-	if p, rest, ok := strings.Cut(v, ":"); ok {
-		if k, known := prefixes[p]; known {
-			kind, name = k, rest
-		}
-	}
-	if kind == "" {
-		kind, name = bare, v
-	}
-	if err := checkName(field, name); err != nil {
-		return "", "", err
-	}
-	return kind, name, nil
-}
-
 func (s *Server) aclList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(0, 0); err != nil {
 		return nil, err
 	}
-	rules, err := s.store.ListACLRules(ctx)
+	rules, err := s.svc.Rules(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -124,75 +95,25 @@ func (s *Server) aclAdd(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := in.Unknown("subject", "permission", "target", "action", "note", "active"); err != nil {
 		return nil, err
 	}
-	r := db.ACLRule{Allow: true, Active: true, CreatedBy: callingUser(ctx).Name}
-	get := func(key string) (string, error) {
-		v, ok, err := in.String(key)
-		if err != nil {
-			return "", err
-		}
-		if !ok || v == "" {
-			return "", xmlrpc.Faultf(xmlrpc.CodeInvalid, "acl.add: %s: required", key)
-		}
-		return v, nil
-	}
-	subj, err := get("subject")
-	if err != nil {
-		return nil, err
-	}
-	if r.SubjectKind, r.Subject, err = parseSubject(subj); err != nil {
-		return nil, err
-	}
-	if r.Permission, err = get("permission"); err != nil {
-		return nil, err
-	}
-	if strings.ContainsFunc(r.Permission, func(c rune) bool { return c <= ' ' || c == 0x7f }) || len(r.Permission) > 100 {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "acl.add: permission: %q must be 1..100 characters without spaces", r.Permission)
-	}
-	tgt, err := get("target")
-	if err != nil {
-		return nil, err
-	}
-	if r.TargetKind, r.Target, err = parseTarget(tgt); err != nil {
-		return nil, err
-	}
-	if err := s.namespaces.CheckRulePermission(r.Permission, r.TargetKind == db.KindAny); err != nil {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "acl.add: permission: %v", err)
-	}
-	if r.TargetKind == db.KindClient {
-		// Resolved now, once: the rule names this client's id, and no
-		// client that later carries the same name (or, ids being never
-		// reused, any other client) is matched by it.
-		c, err := s.resolveClient(ctx, r.Target)
-		if err != nil {
+	r := service.NewRule{CreatedBy: callingUser(ctx).Name}
+	for _, f := range []struct {
+		key string
+		v   *string
+	}{{"subject", &r.Subject}, {"permission", &r.Permission}, {"target", &r.Target}, {"action", &r.Action}, {"note", &r.Note}} {
+		if *f.v, _, err = in.String(f.key); err != nil {
 			return nil, err
 		}
-		r.TargetID, r.Target = c.ID, c.Name
 	}
-	if action, ok, err := in.String("action"); err != nil {
+	if active, ok, err := in.Bool("active"); err != nil {
 		return nil, err
 	} else if ok {
-		switch action {
-		case "allow":
-		case "deny":
-			r.Allow = false
-		default:
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "acl.add: action: %q is neither allow nor deny", action)
-		}
+		r.Active = &active
 	}
-	if r.Note, _, err = in.String("note"); err != nil {
-		return nil, err
-	}
-	if v, ok, err := in.Bool("active"); err != nil {
-		return nil, err
-	} else if ok {
-		r.Active = v
-	}
-	r, err = s.store.AddACLRule(ctx, r)
+	rule, err := s.svc.AddRule(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, inMethod("acl.add", err)
 	}
-	s.policy.Invalidate()
-	return apiRule(r), nil
+	return apiRule(rule), nil
 }
 
 func (s *Server) aclRemove(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -203,11 +124,10 @@ func (s *Server) aclRemove(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.store.RemoveACLRule(ctx, id)
+	r, err := s.svc.RemoveRule(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	s.policy.Invalidate()
 	return apiRule(r), nil
 }
 
@@ -223,11 +143,10 @@ func (s *Server) aclSetActive(ctx context.Context, p xmlrpc.Params) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.store.SetACLRuleActive(ctx, id, active)
+	r, err := s.svc.SetRuleActive(ctx, id, active)
 	if err != nil {
 		return nil, err
 	}
-	s.policy.Invalidate()
 	return apiRule(r), nil
 }
 
@@ -235,47 +154,18 @@ func (s *Server) aclCheck(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(3, 3); err != nil {
 		return nil, err
 	}
-	user, err := p.String(0, "user")
-	if err != nil {
-		return nil, err
-	}
-	perm, err := p.String(1, "permission")
-	if err != nil {
-		return nil, err
-	}
-	target, err := p.String(2, "target")
-	if err != nil {
-		return nil, err
-	}
-	if user != callingUser(ctx).Name {
-		if err := s.authorize(ctx, PermACLRead); err != nil {
-			return nil, err
-		}
-		if _, err := s.store.UserByName(ctx, user); err != nil {
+	var args [3]string
+	for i, name := range []string{"user", "permission", "target"} {
+		var err error
+		if args[i], err = p.String(i, name); err != nil {
 			return nil, err
 		}
 	}
-	policy, err := s.policy.Policy(ctx)
+	d, err := s.svc.Check(ctx, callingUser(ctx), args[0], args[1], args[2])
 	if err != nil {
 		return nil, err
 	}
-	var d acl.Decision
-	if target == "*" || target == "" {
-		target = "*"
-		if s.namespaces.Reserved(perm) {
-			d = policy.CheckServer(user, perm)
-		} else {
-			d = policy.CheckEveryClient(user, perm) // a job permission on every client
-		}
-	} else {
-		c, err := s.resolveClient(ctx, strings.TrimPrefix(target, "client:"))
-		if err != nil {
-			return nil, err
-		}
-		target = fmt.Sprintf("%s (client %d)", c.Name, c.ID)
-		d = policy.Check(user, perm, acl.Client{ID: c.ID, Name: c.Name})
-	}
-	out := api.ACLDecision{User: user, Permission: perm, Target: target, Allowed: d.Allowed, Reason: d.Reason}
+	out := api.ACLDecision{User: d.User, Permission: d.Permission, Target: d.Target, Allowed: d.Allowed, Reason: d.Reason}
 	if d.Rule != nil {
 		out.RuleID = strconv.FormatInt(d.Rule.ID, 10)
 	}

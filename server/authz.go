@@ -6,6 +6,7 @@ import (
 
 	"github.com/scirectl/scirectl/acl"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -23,11 +24,11 @@ const (
 	PermClientReject = "client.reject"
 	PermClientRevoke = "client.revoke"
 	PermClientDelete = "client.delete"
-	PermUserRead     = "user.read"
-	PermUserWrite    = "user.write" // add and delete users, manage anyone's tokens
+	PermUserRead     = service.PermUserRead  // others' tokens; one's own are always visible
+	PermUserWrite    = service.PermUserWrite // add and delete users, manage anyone's tokens
 	PermGroupRead    = "group.read"
 	PermGroupWrite   = "group.write"
-	PermACLRead      = "acl.read"
+	PermACLRead      = service.PermACLRead // and explain others' decisions (acl.check)
 	PermACLWrite     = "acl.write"
 	PermAuditRead    = "audit.read"
 	PermOpsRead      = "ops.read"   // see the operations at the gate

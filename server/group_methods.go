@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
@@ -102,47 +100,40 @@ func (s *Server) groupCreate(ctx context.Context, p xmlrpc.Params) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNewName("name", name); err != nil {
-		return nil, err
-	}
 	var note string
 	if p.Has(2) {
 		if note, err = p.String(2, "note"); err != nil {
 			return nil, err
 		}
 	}
-	g, err := s.store.CreateGroup(ctx, kind, name, note)
+	g, err := s.svc.CreateGroup(ctx, kind, name, note)
 	if err != nil {
 		return nil, err
 	}
 	return apiGroup(g), nil
 }
 
-// groupParam reads the (kind, name) params of group.get and group.delete
-// and loads the group.
-func (s *Server) groupParam(ctx context.Context, p xmlrpc.Params) (kind, name string, g db.Group, err error) {
+// groupParams reads the (kind, name) params of group.get and group.delete.
+func groupParams(p xmlrpc.Params) (kind, name string, err error) {
 	if err = p.Count(2, 2); err != nil {
 		return
 	}
 	if kind, err = groupKind(p, 0); err != nil {
 		return
 	}
-	if name, err = p.String(1, "name"); err != nil {
-		return
-	}
-	g, err = s.store.Group(ctx, kind, name)
+	name, err = p.String(1, "name")
 	return
 }
 
 func (s *Server) groupDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
-	kind, name, g, err := s.groupParam(ctx, p)
+	kind, name, err := groupParams(p)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteGroup(ctx, kind, name); err != nil {
+	g, err := s.svc.DeleteGroup(ctx, kind, name)
+	if err != nil {
 		return nil, err
 	}
-	s.policy.Invalidate()
 	return apiGroup(g), nil
 }
 
@@ -150,29 +141,27 @@ func (s *Server) groupList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(0, 1); err != nil {
 		return nil, err
 	}
-	kinds := []string{db.KindClientGroup, db.KindUserGroup}
+	var kind string
 	if p.Has(0) {
 		k, err := groupKind(p, 0)
 		if err != nil {
 			return nil, err
 		}
-		kinds = []string{k}
+		kind = k
 	}
-	out := []api.Group{}
-	for _, k := range kinds {
-		gs, err := s.store.ListGroups(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range gs {
-			out = append(out, apiGroup(g))
-		}
+	gs, err := s.svc.Groups(ctx, kind)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return mapSlice(gs, apiGroup), nil
 }
 
 func (s *Server) groupGet(ctx context.Context, p xmlrpc.Params) (any, error) {
-	_, _, g, err := s.groupParam(ctx, p)
+	kind, name, err := groupParams(p)
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.svc.Group(ctx, kind, name)
 	if err != nil {
 		return nil, err
 	}
@@ -198,22 +187,11 @@ func (s *Server) groupMembers(add bool) xmlrpc.Handler {
 		if err != nil {
 			return nil, err
 		}
-		defer s.policy.Invalidate()
-		for _, ref := range refs {
-			m, err := s.member(ctx, kind, ref)
-			if err != nil {
-				return nil, err
-			}
-			if add {
-				err = s.store.AddGroupMember(ctx, kind, name, m)
-			} else {
-				err = s.store.RemoveGroupMember(ctx, kind, name, m)
-			}
-			if err != nil {
-				return nil, err
-			}
+		change := s.svc.RemoveGroupMembers
+		if add {
+			change = s.svc.AddGroupMembers
 		}
-		g, err := s.store.Group(ctx, kind, name)
+		g, err := change(ctx, kind, name, refs)
 		if err != nil {
 			return nil, err
 		}
@@ -221,65 +199,8 @@ func (s *Server) groupMembers(add bool) xmlrpc.Handler {
 	}
 }
 
-// member parses a member reference: "group:NAME" for a nested group;
-// otherwise a user name, or a client reference ("client:" optional).
-func (s *Server) member(ctx context.Context, kind, ref string) (db.Member, error) {
-	if g, ok := strings.CutPrefix(ref, "group:"); ok {
-		return db.Member{Group: g}, nil
-	}
-	if kind == db.KindUserGroup {
-		return db.Member{User: strings.TrimPrefix(ref, "user:")}, nil
-	}
-	c, err := s.resolveClient(ctx, strings.TrimPrefix(ref, "client:"))
-	if err != nil {
-		return db.Member{}, err
-	}
-	return db.Member{ClientID: c.ID}, nil
-}
-
-// groupClients expands client groups, nested ones included, into their
-// active clients. Inactive members are skipped: a group may hold machines
-// not yet accepted or already revoked.
+// groupClients expands client groups into their active clients
+// (service.GroupClients).
 func (s *Server) groupClients(ctx context.Context, names []string) ([]db.Client, error) {
-	seenGroup := map[string]bool{}
-	seenClient := map[int64]bool{}
-	var out []db.Client
-	var walk func(name string) error
-	walk = func(name string) error {
-		if seenGroup[name] {
-			return nil
-		}
-		seenGroup[name] = true
-		g, err := s.store.Group(ctx, db.KindClientGroup, name)
-		if errors.Is(err, db.ErrNotFound) {
-			return xmlrpc.Faultf(xmlrpc.CodeNotFound, "no client group %q", name)
-		} else if err != nil {
-			return err
-		}
-		for _, id := range g.ClientIDs {
-			if seenClient[id] {
-				continue
-			}
-			seenClient[id] = true
-			c, err := s.store.Client(ctx, id)
-			if err != nil {
-				return err
-			}
-			if c.Status == db.ClientActive {
-				out = append(out, c)
-			}
-		}
-		for _, child := range g.Children {
-			if err := walk(child); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for _, n := range names {
-		if err := walk(n); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return s.svc.GroupClients(ctx, names)
 }

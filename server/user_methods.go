@@ -2,15 +2,11 @@ package server
 
 import (
 	"context"
-	"sort"
 	"strconv"
-	"strings"
-	"unicode"
 
 	"github.com/scirectl/scirectl/api"
-	"github.com/scirectl/scirectl/datadir"
-	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -41,42 +37,25 @@ func (s *Server) userOperations() []Operation {
 	}
 }
 
-// checkName refuses names that could not be shown or typed back: empty,
-// too long, control characters, or surrounding spaces. Anything else —
-// quotes, %, unicode — is a valid, literal name.
-func checkName(field, name string) error {
-	switch {
-	case name == "":
-		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: empty", field)
-	case len(name) > 200:
-		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: %d bytes, at most 200", field, len(name))
-	case strings.TrimSpace(name) != name:
-		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: %q has leading or trailing space", field, name)
-	case name == "*":
-		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: * is reserved for \"anyone\" in ACL rules", field)
-	}
-	for i, r := range name {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: control or invalid character %U at byte %d", field, r, i)
-		}
+// checkNewName is service.CheckNewName with its refusal as a fault, for
+// agent.register's client name.
+func checkNewName(field, name string) error {
+	if err := service.CheckNewName(field, name); err != nil {
+		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s", err.Error())
 	}
 	return nil
 }
 
-// checkNewName is checkName for the name of a user or group being created,
-// which also must not read as an id (all digits) or a certificate
-// fingerprint (64 hex digits): references try those first.
-func checkNewName(field, name string) error {
-	if err := checkName(field, name); err != nil {
-		return err
+func apiNewToken(t service.NewToken) api.NewToken {
+	out := api.NewToken{User: t.User, Name: t.Name, Token: t.Token}
+	if t.Token != "" {
+		out.ID = strconv.FormatInt(t.ID, 10)
 	}
-	switch {
-	case db.IsDecimal(name):
-		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: %q is all digits, which reads as an id: use a name with a letter in it", field, name)
-	case db.IsFingerprint(name):
-		return xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: %q is 64 hex digits, which reads as a certificate fingerprint", field, name)
-	}
-	return nil
+	return out
+}
+
+func apiToken(t service.Token) api.Token {
+	return api.Token{ID: strconv.FormatInt(t.ID, 10), User: t.User, Name: t.Name, CreatedAt: t.CreatedAt, Revoked: t.Revoked}
 }
 
 func (s *Server) userAdd(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -87,87 +66,40 @@ func (s *Server) userAdd(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNewName("user", name); err != nil {
-		return nil, err
-	}
-	tokenName, noToken := "", false
+	var opt service.NewUser
 	if p.Has(1) {
-		opt, err := p.Struct(1, "options")
+		in, err := p.Struct(1, "options")
 		if err != nil {
 			return nil, err
 		}
-		if err := opt.Unknown("token_name", "no_token"); err != nil {
+		if err := in.Unknown("token_name", "no_token"); err != nil {
 			return nil, err
 		}
-		if tokenName, _, err = opt.String("token_name"); err != nil {
+		if opt.TokenName, _, err = in.String("token_name"); err != nil {
 			return nil, err
 		}
-		if noToken, _, err = opt.Bool("no_token"); err != nil {
+		if opt.NoToken, _, err = in.Bool("no_token"); err != nil {
 			return nil, err
 		}
 	}
-	u, err := s.store.CreateUser(ctx, name)
+	t, err := s.svc.AddUser(ctx, name, opt)
 	if err != nil {
 		return nil, err
 	}
-	if noToken {
-		return api.NewToken{User: u.Name}, nil
-	}
-	return s.newToken(ctx, u, tokenName)
-}
-
-func (s *Server) newToken(ctx context.Context, u db.User, name string) (api.NewToken, error) {
-	if name == "" {
-		name = "token"
-	} else if err := checkName("token name", name); err != nil {
-		return api.NewToken{}, err
-	}
-	tok, err := datadir.NewToken(ctx, s.store, u.ID, name)
-	if err != nil {
-		return api.NewToken{}, err
-	}
-	id, _, _ := strings.Cut(strings.TrimPrefix(tok, datadir.TokenPrefix), "_")
-	return api.NewToken{ID: id, User: u.Name, Name: name, Token: tok}, nil
+	return apiNewToken(t), nil
 }
 
 func (s *Server) userList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(0, 0); err != nil {
 		return nil, err
 	}
-	users, err := s.store.ListUsers(ctx)
+	users, err := s.svc.Users(ctx)
 	if err != nil {
 		return nil, err
 	}
-	groups, err := s.store.ListGroups(ctx, db.KindUserGroup)
-	if err != nil {
-		return nil, err
-	}
-	memberOf := map[string][]string{}
-	for _, g := range groups {
-		for _, u := range g.Users {
-			memberOf[u] = append(memberOf[u], g.Name)
-		}
-	}
-	out := make([]api.User, len(users))
-	for i, u := range users {
-		toks, err := s.store.ListTokens(ctx, u.ID)
-		if err != nil {
-			return nil, err
-		}
-		live := 0
-		for _, t := range toks {
-			if !t.Revoked {
-				live++
-			}
-		}
-		g := memberOf[u.Name]
-		if g == nil {
-			g = []string{}
-		}
-		sort.Strings(g)
-		out[i] = api.User{Name: u.Name, CreatedAt: u.CreatedAt, Tokens: live, Groups: g}
-	}
-	return out, nil
+	return mapSlice(users, func(u service.UserInfo) api.User {
+		return api.User{Name: u.Name, CreatedAt: u.CreatedAt, Tokens: u.Tokens, Groups: u.Groups}
+	}), nil
 }
 
 func (s *Server) userDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -178,73 +110,53 @@ func (s *Server) userDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.UserByName(ctx, name)
+	u, err := s.svc.DeleteUser(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	gone, err := s.store.DeleteUser(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	s.policy.Invalidate()
-	noteRemovedRules(ctx, "user "+strconv.Quote(name), gone)
+	noteRemovedRules(ctx, "user "+strconv.Quote(name), u.Rules)
 	return api.User{Name: u.Name, CreatedAt: u.CreatedAt, Groups: []string{}}, nil
 }
 
-// tokenUser resolves the optional user parameter of the token methods: the
-// caller by default; another user only with perm.
-func (s *Server) tokenUser(ctx context.Context, p xmlrpc.Params, perm string) (db.User, error) {
-	me := callingUser(ctx)
-	if !p.Has(0) {
-		return me, nil
+// tokenParams reads the optional user (default: the caller) and, for
+// user.token.create, the optional token name.
+func tokenParams(p xmlrpc.Params, max int) (user, name string, err error) {
+	if err = p.Count(0, max); err != nil {
+		return
 	}
-	name, err := p.String(0, "user")
-	if err != nil {
-		return db.User{}, err
+	if p.Has(0) {
+		if user, err = p.String(0, "user"); err != nil {
+			return
+		}
 	}
-	if name == "" || name == me.Name {
-		return me, nil
+	if p.Has(1) {
+		name, err = p.String(1, "token_name")
 	}
-	if err := s.authorize(ctx, perm); err != nil {
-		return db.User{}, err
-	}
-	return s.store.UserByName(ctx, name)
+	return
 }
 
 func (s *Server) tokenCreate(ctx context.Context, p xmlrpc.Params) (any, error) {
-	if err := p.Count(0, 2); err != nil {
-		return nil, err
-	}
-	u, err := s.tokenUser(ctx, p, PermUserWrite)
+	user, name, err := tokenParams(p, 2)
 	if err != nil {
 		return nil, err
 	}
-	var name string
-	if p.Has(1) {
-		if name, err = p.String(1, "token_name"); err != nil {
-			return nil, err
-		}
+	t, err := s.svc.CreateToken(ctx, callingUser(ctx), user, name)
+	if err != nil {
+		return nil, err
 	}
-	return s.newToken(ctx, u, name)
+	return apiNewToken(t), nil
 }
 
 func (s *Server) tokenList(ctx context.Context, p xmlrpc.Params) (any, error) {
-	if err := p.Count(0, 1); err != nil {
-		return nil, err
-	}
-	u, err := s.tokenUser(ctx, p, PermUserRead)
+	user, _, err := tokenParams(p, 1)
 	if err != nil {
 		return nil, err
 	}
-	toks, err := s.store.ListTokens(ctx, u.ID)
+	toks, err := s.svc.Tokens(ctx, callingUser(ctx), user)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.Token, len(toks))
-	for i, t := range toks {
-		out[i] = api.Token{ID: strconv.FormatInt(t.ID, 10), User: u.Name, Name: t.Name, CreatedAt: t.CreatedAt, Revoked: t.Revoked}
-	}
-	return out, nil
+	return mapSlice(toks, apiToken), nil
 }
 
 func (s *Server) tokenRevoke(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -255,17 +167,9 @@ func (s *Server) tokenRevoke(ctx context.Context, p xmlrpc.Params) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	t, owner, err := s.store.TokenByID(ctx, id)
+	t, err := s.svc.RevokeToken(ctx, callingUser(ctx), id)
 	if err != nil {
 		return nil, err
 	}
-	if owner.ID != callingUser(ctx).ID {
-		if err := s.authorize(ctx, PermUserWrite); err != nil {
-			return nil, err
-		}
-	}
-	if t, err = s.store.RevokeToken(ctx, id); err != nil {
-		return nil, err
-	}
-	return api.Token{ID: strconv.FormatInt(t.ID, 10), User: owner.Name, Name: t.Name, CreatedAt: t.CreatedAt, Revoked: true}, nil
+	return apiToken(t), nil
 }
