@@ -1,7 +1,7 @@
 // Package blacklist reads, checks and writes the server's blacklist: the file
 // `blacklist` in the data directory that names operations ("job.submit",
 // "db.reset", "acl.*") refused in all circumstances, for every user, with
-// fault 405 (SPEC §6).
+// fault 405 (docs/protocol.md, "The gate and the blacklist").
 //
 // # Why it exists
 //

@@ -64,7 +64,7 @@ func clusterTarget(n int) string {
 }
 
 // TestClusterFailoverLosesNothing runs three `scirectl serve` daemons on one
-// PostgreSQL database (SPEC §1, §9; issue 6) with 48 agents spread over
+// PostgreSQL database (docs/architecture.md; issue 6) with 48 agents spread over
 // them — 24 real agents (`scirectl client poll`, each listing the three
 // daemons with --server in its own rotated order) and 24 light ones in this
 // process (agent calls through the client package, with the same rotated

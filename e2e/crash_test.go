@@ -35,7 +35,7 @@ const (
 	crashSeedEnv      = "SCIRE_CRASH_SEED" // rerun a failed schedule with the seed it logged
 )
 
-// TestCrashKillNineLosesNothing is the crash test of SPEC §9 with real
+// TestCrashKillNineLosesNothing is the crash test (nothing acknowledged is lost) with real
 // processes: thousands of jobs across several agents while the server is
 // killed with SIGKILL at random moments (three times) and restarted on the
 // same data directory and address, and one agent is SIGKILLed once and

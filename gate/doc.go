@@ -1,4 +1,4 @@
-// Package gate is the job server's readers-writers gate (SPEC §6).
+// Package gate is the job server's readers-writers gate (docs/protocol.md, "The gate and the blacklist").
 //
 // Every operation of the server — each XML-RPC method, each CLI command that
 // touches the database — passes through one Gate before it runs. Each

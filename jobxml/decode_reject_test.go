@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// baseJobDoc and baseStatusDoc are the SPEC §5 examples; each rejection case
+// baseJobDoc and baseStatusDoc are the docs/job-xml.md examples; each rejection case
 // below breaks one rule by one replacement.
 const baseJobDoc = `<job version="1" id="42" run="1042" attempt="1">
   <name>uptime</name>

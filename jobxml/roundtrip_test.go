@@ -141,7 +141,7 @@ func TestEncodeJobDefaultsPermission(t *testing.T) {
 	}
 }
 
-// The encoder writes exactly the document SPEC §5 shows.
+// The encoder writes exactly the document docs/job-xml.md shows.
 func TestEncodeJobMatchesSpecExample(t *testing.T) {
 	want := `<job version="1" id="42" run="1042" attempt="1">
   <name>uptime</name>

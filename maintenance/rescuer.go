@@ -1,7 +1,7 @@
 // Package maintenance holds the server's background services over the
 // store. The rescuer applies the time-driven transitions of the run state
 // machine — expired leases, lost runs, passed expiry dates — on a schedule
-// and once at start (the startup recovery of SPEC §1). Its work is done by
+// and once at start (the startup recovery of docs/architecture.md). Its work is done by
 // conditional UPDATEs in the store, so several daemons may run it at once
 // without harm: each run changes once, for whichever daemon gets there
 // first.

@@ -1,6 +1,6 @@
 // Package runstate is the one place where the life of a run (one job on one
 // client) is defined. Stores enforce transitions with the source-state sets
-// returned here, so the rules of SPEC §2 live in a single table instead of in
+// returned here, so the rules of docs/protocol.md, "Run states" live in a single table instead of in
 // every query that moves a run.
 //
 //	pending ──dispatch──▶ sent ──ack──▶ received ──start──▶ running ──▶ succeeded | failed
@@ -26,7 +26,7 @@ import (
 // State is the state of a run.
 type State string
 
-// The states of SPEC §2.
+// The states of docs/protocol.md, "Run states".
 const (
 	Pending   State = "pending"
 	Sent      State = "sent"

@@ -130,7 +130,7 @@ func clientRefs(p xmlrpc.Params) ([]string, error) {
 }
 
 // refList reads parameter i as a non-empty array of object references:
-// names, or ids given as strings or (as SPEC §4 allows) XML-RPC ints.
+// names, or ids given as strings or (as docs/protocol.md allows) XML-RPC ints.
 func refList(p xmlrpc.Params, i int, name string) ([]string, error) {
 	arr, err := p.Array(i, name)
 	if err != nil {

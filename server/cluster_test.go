@@ -28,7 +28,7 @@ import (
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
-// Several daemons on one PostgreSQL database share one gate (SPEC §6): the
+// Several daemons on one PostgreSQL database share one gate (docs/protocol.md, "The gate and the blacklist"): the
 // cluster-wide half is a session advisory lock, exclusive for modifiers and
 // shared for non-modifiers (db/postgres ClusterLock). These tests run two
 // in-process daemons, A and B, on one throwaway database; each has its own

@@ -19,7 +19,7 @@ import (
 // replaces every rule.
 const PermDBAdmin = "db.admin"
 
-// dbOperations are the database maintenance operations (SPEC §6): all
+// dbOperations are the database maintenance operations (docs/protocol.md, "The gate and the blacklist"): all
 // modifiers, so each runs alone, and all gated by db.admin.
 func (s *Server) dbOperations() []Operation {
 	return []Operation{

@@ -26,7 +26,7 @@ const (
 )
 
 // Operation is one entry of the operation registry: every XML-RPC method
-// is one, with a stable name and a gate class (SPEC §6).
+// is one, with a stable name and a gate class (docs/protocol.md, "The gate and the blacklist").
 type Operation struct {
 	Name  string
 	Class gate.Class

@@ -27,7 +27,7 @@ import (
 	"github.com/scirectl/scirectl/runstate"
 )
 
-// Daemon-mode push (SPEC §1 and §4; the original Scire design's "daemon
+// Daemon-mode push (docs/architecture.md; the original Scire design's "daemon
 // mode"). A client registered with mode=daemon and a callback_url runs an
 // agent that also listens (client/agent/daemon.go); when there is work for
 // it, the daemon sends it agent.pollNow and the agent asks for work at
@@ -42,7 +42,7 @@ import (
 //     over): the rescuer's OnChange hook (rescue.go);
 //   - when a not_before time arrives (the notBeforeWatcher, notbefore.go);
 //   - at start, once the listener is open, to every active daemon-mode
-//     client (the startupPush, startuppush.go): startup recovery (SPEC §1)
+//     client (the startupPush, startuppush.go): startup recovery (docs/architecture.md)
 //     may have requeued work, and work may have waited while no daemon
 //     ran. Collapsing makes that cheap.
 //

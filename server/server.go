@@ -52,7 +52,7 @@ type Config struct {
 	ReadTimeout       time.Duration // whole request, body included; default 60s
 	WriteTimeout      time.Duration // from the end of the headers to the end of the reply; default 60s
 	IdleTimeout       time.Duration // keep-alive connection without a request; default 120s
-	// Classes overrides the gate class of operations by name (SPEC §6);
+	// Classes overrides the gate class of operations by name (docs/protocol.md, "The gate and the blacklist");
 	// naming an operation that does not exist is an error at start.
 	Classes map[string]gate.Class
 	// Rescue drives the rescuer (expired leases, lost and expired runs):
@@ -233,7 +233,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	s.info.Store(&info)
-	// Startup recovery, before the listener opens (SPEC §1): what a crash
+	// Startup recovery, before the listener opens (docs/architecture.md): what a crash
 	// left sent but unacknowledged past its lease goes back to the queue,
 	// silent runs are marked lost, passed expiry dates applied.
 	rescuer := s.instrumentRescuer(s.rescuer())

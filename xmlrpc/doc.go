@@ -13,7 +13,7 @@
 // limit — is answered with HTTP 200 and a <fault>, never with an HTTP error
 // status: Python's xmlrpc.client and kolo report HTTP errors as transport
 // failures and would hide the reason. Only a non-POST request gets HTTP 405.
-// Fault codes are those of SPEC §4; an unknown method is fault 404 (the SPEC
+// Fault codes are those of docs/protocol.md; an unknown method is fault 404 (the protocol
 // has no code of its own for it and 404 reads right to an operator).
 //
 // Messages in faults count positions from 1 ("param 2", "item 3"), as a user

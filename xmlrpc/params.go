@@ -88,7 +88,8 @@ func (p Params) Time(i int, name string) (time.Time, error) {
 }
 
 // ID returns parameter i as an identifier: a string of decimal digits (how
-// SPEC §4 sends ids, 64-bit safe) or any integer type, greater than 0.
+// the protocol sends ids, 64-bit safe: docs/protocol.md) or any integer
+// type, greater than 0.
 func (p Params) ID(i int, name string) (int64, error) {
 	return param(p, i, name, "id", asID)
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // pythonClient drives the server with Python's xmlrpc.client, the client
-// SPEC §4 names; the asserts are in Python so that a failure shows what
+// docs/protocol.md names; the asserts are in Python so that a failure shows what
 // Python saw.
 const pythonClient = `
 import sys, datetime, xmlrpc.client as x

@@ -72,7 +72,7 @@ const (
 	minKeepAlive       = 5 * time.Second // heartbeat period floor while a job runs
 )
 
-// Fault codes of SPEC §4 the agent acts on.
+// Fault codes of docs/protocol.md the agent acts on.
 const (
 	faultInvalid     = 400
 	faultNotAccepted = 402

@@ -19,7 +19,7 @@ import (
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
-// Daemon mode (SPEC §1, §4 and §7: `client poll --daemon --listen ADDR`).
+// Daemon mode (docs/protocol.md, "Daemon mode": `client poll --daemon --listen ADDR`).
 //
 // The agent still polls on its interval, as a safety net, but it also
 // listens: the server sends it the small RPC agent.pollNow the moment there

@@ -1,5 +1,5 @@
 // Package agent is the reference scirectl agent, the code behind
-// `scirectl client poll` (SPEC §7). It asks the server for work over the
+// `scirectl client poll` (docs/protocol.md, "Agent methods"). It asks the server for work over the
 // agent XML-RPC protocol, runs each job's script and reports the outcome.
 //
 // Its one promise: an agent killed at any point loses no acknowledged job
