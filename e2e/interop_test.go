@@ -1,25 +1,14 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/scirectl/scirectl/internal/testtool"
 )
 
-// requireTool skips when a tool is missing, except in CI, where
-// SCIRE_REQUIRE_ALL=1 turns a skip into a failure.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("SCIRE_REQUIRE_ALL") != "" {
-			t.Fatalf("%s is required (SCIRE_REQUIRE_ALL is set) but not found", name)
-		}
-		t.Skipf("%s not found", name)
-	}
-	return p
-}
+// requireTool finds a program the test drives (testtool.Require).
+func requireTool(t *testing.T, name string) string { return testtool.Require(t, name, "") }
 
 // TestInteropPython drives the live server from Python's xmlrpc.client
 // (testdata/interop.py).

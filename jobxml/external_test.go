@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/scirectl/scirectl/internal/testtool"
 )
 
 // Our decoder is encoding/xml, which is lax where conforming parsers are
@@ -18,13 +20,7 @@ import (
 // promise is about any parser, so check the encoder's output with expat,
 // through Python's standard library, which the interop tests need anyway.
 func TestEncodedDocumentsReadTheSameInExpat(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("SCIRE_REQUIRE_ALL") != "" {
-			t.Fatal("python3 is required (SCIRE_REQUIRE_ALL is set) but not found")
-		}
-		t.Skip("python3 not installed: cross-parser check not run")
-	}
+	py := testtool.Require(t, "python3", "")
 	dir := t.TempDir()
 	var files []string
 	var want []Job
@@ -81,13 +77,7 @@ for f in sys.argv[1:]:
 // document the decoder refuses, except where docs/job-xml.md says XML Schema
 // cannot express the rule. Needs xmllint (Debian: libxml2-utils).
 func TestSchemasAgreeWithDecoder(t *testing.T) {
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		if os.Getenv("SCIRE_REQUIRE_ALL") != "" {
-			t.Fatal("xmllint is required (SCIRE_REQUIRE_ALL is set) but not found: apt-get install libxml2-utils")
-		}
-		t.Skip("xmllint not installed (apt-get install libxml2-utils): schema checks not run")
-	}
+	xmllint := testtool.Require(t, "xmllint", "apt-get install libxml2-utils")
 	dir := t.TempDir()
 	schema := map[string]string{"job": "../docs/schema/job.xsd", "status": "../docs/schema/status.xsd", "statuses": "../docs/schema/status.xsd"}
 	n := 0

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/scirectl/scirectl/internal/testtool"
 )
 
 // pythonClient drives the server with Python's xmlrpc.client, the client
@@ -94,13 +95,7 @@ print("ok")
 `
 
 func TestPythonInterop(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("SCIRE_REQUIRE_ALL") != "" {
-			t.Fatal("python3 is required (SCIRE_REQUIRE_ALL is set) but not found")
-		}
-		t.Skip("python3 not installed")
-	}
+	py := testtool.Require(t, "python3", "")
 	s := NewServer()
 	reg := func(name, help string, sig []string, h Handler) {
 		s.Register(Method{Name: name, Help: help, Signature: sig, Handler: h})

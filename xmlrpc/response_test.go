@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	kolo "github.com/kolo/xmlrpc"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/internal/testtool"
 )
 
 // The reply shapes the agent, the load generator and the CLI decode into.
@@ -325,13 +325,7 @@ print(json.dumps(out))
 `
 
 func TestDecodeResponseMatchesKoloOnPythonResponses(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("SCIRE_REQUIRE_ALL") != "" {
-			t.Fatal("python3 is required (SCIRE_REQUIRE_ALL is set) but not found")
-		}
-		t.Skip("python3 not installed")
-	}
+	py := testtool.Require(t, "python3", "")
 	out, err := exec.Command(py, "-c", pythonResponses).Output()
 	if err != nil {
 		t.Fatalf("python3: %v", err)
