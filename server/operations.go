@@ -123,6 +123,7 @@ func (s *Server) registerOperations() error {
 	}
 	s.namespaces = adminNamespaces(all)
 	s.policy.Namespaces = s.namespaces
+	s.svc.Namespaces = s.namespaces
 	return nil
 }
 
@@ -204,12 +205,14 @@ func noteAudit(ctx context.Context, line string) {
 	}
 }
 
-// inMethod prefixes a refusal of the service with the method's name, as
-// the faults of the handlers that check their arguments themselves read
-// ("client.list: status: …"); other errors are returned as they are.
+// inMethod prefixes a refusal of the service that names one of the
+// operation's arguments with the method's name, as the faults of the
+// handlers that checked their arguments themselves read ("client.list:
+// status: …"); a refusal that reads whole (service.Error.Whole: "subject:
+// empty", "no client …") and other errors are returned as they are.
 func inMethod(method string, err error) error {
 	var e *service.Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && !e.Whole {
 		return &service.Error{Kind: e.Kind, Msg: method + ": " + e.Msg}
 	}
 	return err
@@ -370,6 +373,12 @@ func (s *Server) admit(ctx context.Context, method string, p xmlrpc.Params) (*ad
 // audit records a state-changing operator operation with its outcome.
 func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params, opErr error, note string) {
 	outcome, detail := "ok", note
+	var refusal *service.Error
+	if errors.As(opErr, &refusal) {
+		// Recorded as the fault it is sent as, as the handlers' own
+		// refusals always were ("fault 400: subject: empty").
+		opErr = s.toFault(ctx, method, opErr)
+	}
 	var f *xmlrpc.Fault
 	if errors.As(opErr, &f) && f.Code == xmlrpc.CodeForbidden {
 		return // every refusal is recorded, once, where it is decided

@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.rpc.InterceptBatch = s.interceptBatch
 	s.rpc.OnError = s.internalError
 	s.initMetrics() // wraps s.store and the interceptor, unless cfg.DisableMetrics
-	s.svc = &service.Service{Store: s.store, Policy: s.policy}
+	s.svc = &service.Service{Store: s.store, Policy: s.policy, Authz: service.AuthorizeFunc(s.authorize)}
 	if err := s.registerOperations(); err != nil {
 		store.Close()
 		return nil, err

@@ -15,7 +15,7 @@ import (
 // fingerprint.
 func (s *Service) Client(ctx context.Context, ref string) (db.Client, error) {
 	if ref == "" {
-		return db.Client{}, refuse(ErrInvalid, "empty client reference")
+		return db.Client{}, refuseWhole(ErrInvalid, "empty client reference")
 	}
 	if id, err := strconv.ParseInt(ref, 10, 64); err == nil && id > 0 {
 		c, err := s.Store.Client(ctx, id)
@@ -35,7 +35,7 @@ func (s *Service) Client(ctx context.Context, ref string) (db.Client, error) {
 	}
 	switch len(cs) {
 	case 0:
-		return db.Client{}, refuse(ErrNotFound, "no client with id, fingerprint or name %q", ref)
+		return db.Client{}, refuseWhole(ErrNotFound, "no client with id, fingerprint or name %q", ref)
 	case 1:
 		return cs[0], nil
 	}
@@ -44,7 +44,7 @@ func (s *Service) Client(ctx context.Context, ref string) (db.Client, error) {
 			return c, nil
 		}
 	}
-	return db.Client{}, refuse(ErrConflict, "%d clients are named %q: use the id or fingerprint", len(cs), ref)
+	return db.Client{}, refuseWhole(ErrConflict, "%d clients are named %q: use the id or fingerprint", len(cs), ref)
 }
 
 // Clients resolves several references, in order (Client).

@@ -18,12 +18,60 @@ import (
 )
 
 // Service is the domain layer over one store. The zero value is not
-// usable: Store is required; Policy may be nil (no ACL cache to drop).
+// usable: Store is required; the other fields may be left zero.
 type Service struct {
 	Store db.Store
 	// Policy is the ACL snapshot cache of the daemon; the operations that
-	// change rules, groups or clients invalidate it.
+	// change rules, groups or clients invalidate it. Nil: the operations
+	// that read the ACL load it from Store each time.
 	Policy *acl.Cache
+	// Namespaces tells admin permissions from job permissions (the
+	// daemon's come from its operation registry); the zero value reserves
+	// nothing.
+	Namespaces acl.Namespaces
+	// Authz decides the admin permissions an operation needs for some of
+	// its arguments only (another user's tokens, another user's ACL
+	// check). Nil allows them: the owner of a local store.
+	Authz Authorizer
+}
+
+// Authorizer decides whether the caller an operation runs for (the one
+// ctx carries) holds an admin permission. Its refusal is returned as it
+// is: the daemon's logs and records it and sends fault 403.
+type Authorizer interface {
+	Authorize(ctx context.Context, permission string) error
+}
+
+// AuthorizeFunc is a function that is an Authorizer.
+type AuthorizeFunc func(ctx context.Context, permission string) error
+
+// Authorize calls f.
+func (f AuthorizeFunc) Authorize(ctx context.Context, permission string) error {
+	return f(ctx, permission)
+}
+
+// The admin permissions the service checks through Authz itself; those an
+// operation needs from everyone are the registry's (server/).
+const (
+	PermUserRead  = "user.read"
+	PermUserWrite = "user.write" // add and delete users, manage anyone's tokens
+	PermACLRead   = "acl.read"
+)
+
+// authorize asks Authz, when there is one.
+func (s *Service) authorize(ctx context.Context, permission string) error {
+	if s.Authz == nil {
+		return nil
+	}
+	return s.Authz.Authorize(ctx, permission)
+}
+
+// policy is the current ACL snapshot: the cache's, or a fresh one.
+func (s *Service) policy(ctx context.Context) (*acl.Policy, error) {
+	if s.Policy != nil {
+		return s.Policy.Policy(ctx)
+	}
+	return (&acl.Cache{Load: s.Store.Policy, Namespaces: s.Namespaces}).Policy(ctx)
 }
 
 // Kinds of refusal, for callers to branch on with errors.Is (an Error
@@ -42,6 +90,11 @@ var (
 type Error struct {
 	Kind error
 	Msg  string
+	// Whole marks a refusal that names what it refuses on its own terms (a
+	// name check: "subject: empty"; a lookup: "no client with id …"): the
+	// server sends it as it is, and puts the method's name in front of the
+	// others, which name an argument of the operation ("status: …").
+	Whole bool
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -49,6 +102,11 @@ func (e *Error) Unwrap() error { return e.Kind }
 
 func refuse(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// refuseWhole is refuse for a refusal that reads whole (Error.Whole).
+func refuseWhole(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Whole: true}
 }
 
 // invalidate drops the daemon's ACL snapshot after a change to what it
