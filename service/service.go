@@ -33,6 +33,11 @@ type Service struct {
 	// its arguments only (another user's tokens, another user's ACL
 	// check). Nil allows them: the owner of a local store.
 	Authz Authorizer
+	// ServerID is this daemon's id (the servers table): the runs it sends
+	// and the audit records written in a job's transaction carry it. Nil: 0.
+	ServerID func() int64
+	// Agents are the daemon's rules for its agents (agent.go).
+	Agents AgentRules
 }
 
 // Authorizer decides whether the caller an operation runs for (the one
