@@ -126,10 +126,13 @@ func jobRequest(p xmlrpc.Params) (req service.JobRequest, err error) {
 		return v, ok
 	}
 	opt := func(key string) *string {
-		if v, ok := val(key); ok {
-			return &v
+		v, ok := val(key)
+		if !ok {
+			return nil
 		}
-		return nil
+		given := new(string) // on the heap only when given
+		*given = v
+		return given
 	}
 	num := func(key string) int64 {
 		v, _, e := in.Int(key)
