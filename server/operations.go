@@ -380,7 +380,7 @@ func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params,
 		opErr = s.toFault(ctx, method, opErr)
 	}
 	var f *xmlrpc.Fault
-	if errors.Is(opErr, service.ErrForbidden) || errors.As(opErr, &f) && f.Code == xmlrpc.CodeForbidden {
+	if errors.As(opErr, &f) && f.Code == xmlrpc.CodeForbidden {
 		return // every refusal is recorded, once, where it is decided
 	}
 	if opErr != nil {

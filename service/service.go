@@ -21,6 +21,11 @@ import (
 // usable: Store is required; the other fields may be left zero.
 type Service struct {
 	Store db.Store
+	// ServerID is this daemon's id (the servers table): the runs it sends
+	// and the audit records written in a job's transaction carry it. Nil: 0.
+	ServerID func() int64
+	// Agents are the daemon's rules for its agents (agent.go).
+	Agents AgentRules
 	// Policy is the ACL snapshot cache of the daemon; the operations that
 	// change rules, groups or clients invalidate it. Nil: the operations
 	// that read the ACL load it from Store each time.
@@ -33,16 +38,12 @@ type Service struct {
 	// its arguments only (another user's tokens, another user's ACL
 	// check). Nil allows them: the owner of a local store.
 	Authz Authorizer
-	// ServerID is this daemon's id (the servers table): the runs it sends
-	// and the audit records written in a job's transaction carry it. Nil: 0.
-	ServerID func() int64
-	// Agents are the daemon's rules for its agents (agent.go).
-	Agents AgentRules
 }
 
 // Authorizer decides whether the caller an operation runs for (the one
-// ctx carries) holds an admin permission. Its refusal is returned as it
-// is: the daemon's logs and records it and sends fault 403.
+// ctx carries) holds an admin permission. The operation returns its
+// refusal as it is: the daemon's authorizer logs the refusal, records it
+// in the audit trail and refuses with fault 403.
 type Authorizer interface {
 	Authorize(ctx context.Context, permission string) error
 }
