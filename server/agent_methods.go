@@ -2,19 +2,14 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"net/netip"
-	"net/url"
+	"errors"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
-	"github.com/scirectl/scirectl/acl"
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
-	"github.com/scirectl/scirectl/jobxml"
-	"github.com/scirectl/scirectl/runstate"
+	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -58,95 +53,43 @@ func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error
 	if err := p.Count(1, 1); err != nil {
 		return nil, err
 	}
-	facts, err := p.Struct(0, "facts")
+	in, err := p.Struct(0, "facts")
 	if err != nil {
 		return nil, err
 	}
-	if err := facts.Unknown("hostname", "os", "arch", "version", "name", "mode", "callback_url"); err != nil {
+	if err := in.Unknown("hostname", "os", "arch", "version", "name", "mode", "callback_url"); err != nil {
 		return nil, err
 	}
-	reg := db.ClientRegistration{Fingerprint: requestFrom(ctx).Fingerprint, At: time.Now().UTC(), Mode: db.ModePoll}
+	facts := service.Facts{Mode: db.ModePoll}
 	for _, f := range []struct {
 		key string
 		dst *string
-		max int
-	}{{"hostname", &reg.Hostname, 253}, {"os", &reg.OS, 64}, {"arch", &reg.Arch, 64}, {"version", &reg.Version, 64},
-		{"name", &reg.Name, 253}, {"mode", &reg.Mode, 16}, {"callback_url", &reg.CallbackURL, 2048}} {
-		v, ok, err := facts.String(f.key)
-		if err != nil {
+	}{{"hostname", &facts.Hostname}, {"os", &facts.OS}, {"arch", &facts.Arch}, {"version", &facts.Version},
+		{"name", &facts.Name}, {"mode", &facts.Mode}, {"callback_url", &facts.CallbackURL}} {
+		if v, ok, err := in.String(f.key); err != nil {
 			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		if len(v) > f.max {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: facts.%s: longer than %d bytes", f.key, f.max)
-		}
-		if err := jobxml.ValidateText("facts."+f.key, v); err != nil {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: %v", err)
-		}
-		*f.dst = v
-	}
-	if reg.Hostname == "" {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: facts.hostname: required")
-	}
-	field := "facts.name"
-	if reg.Name == "" {
-		reg.Name, field = reg.Hostname, "facts.hostname"
-	}
-	// The client's name is a name like any other (an operator types it
-	// back in client:NAME), and must not read as an id or a fingerprint,
-	// which references try first.
-	if err := checkNewName(field, reg.Name); err != nil {
-		f := err.(*xmlrpc.Fault)
-		return nil, xmlrpc.Faultf(f.Code, "agent.register: %s (the client's name; send facts.name to choose another)", f.Message)
-	}
-	switch reg.Mode {
-	case db.ModePoll:
-	case db.ModeDaemon:
-		if reg.CallbackURL == "" {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: facts.callback_url: required in daemon mode")
-		}
-	default:
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: facts.mode: %q is not poll or daemon", reg.Mode)
-	}
-	if reg.CallbackURL != "" {
-		if err := s.checkCallback(reg.CallbackURL); err != nil {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.register: facts.callback_url: %v", err)
+		} else if ok {
+			*f.dst = v
 		}
 	}
-	c, err := s.store.RegisterClient(ctx, reg)
+	c, err := s.svc.RegisterAgent(ctx, requestFrom(ctx).Fingerprint, facts)
 	if err != nil {
-		return nil, err
+		return nil, inMethod(api.MethodRegister, err)
 	}
 	return api.RegisterResult{ClientID: strconv.FormatInt(c.ID, 10), Status: string(c.Status)}, nil
 }
 
-// checkCallback applies the callback_url rules (api.CheckCallbackURL) and,
-// when push_networks is set, refuses an IP address outside it. A host name
-// is taken here and checked when a push resolves it (push.go): what it
-// resolves to may change, and only the addresses the push connects to
-// matter.
-func (s *Server) checkCallback(raw string) error {
-	if err := api.CheckCallbackURL(raw); err != nil {
-		return err
-	}
-	if len(s.cfg.PushNetworks) == 0 {
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !InNetworks(ip, s.cfg.PushNetworks) {
-		return fmt.Errorf("host %s is outside the networks this server pushes to (push_networks in server.yaml)", ip)
-	}
-	return nil
-}
-
 // touch records that the client was heard from (written within a
-// second: lastseen.go).
-func (s *Server) touch(id int64) { s.seen.saw(id, time.Now().UTC()) }
+// second: lastseen.go), unless the service refused its call's arguments.
+func (s *Server) touch(id int64, err error) {
+	if err != nil {
+		var e *service.Error
+		if errors.As(err, &e) {
+			return
+		}
+	}
+	s.seen.saw(id, time.Now().UTC())
+}
 
 func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(1, 1); err != nil {
@@ -156,55 +99,18 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	if max < 1 || max > api.MaxJobsPerCall {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.getJobs: param 1 (max): %d is outside 1..%d", max, api.MaxJobsPerCall)
-	}
 	c := callingClient(ctx)
-	s.touch(c.ID)
-	policy, err := s.policy.Policy(ctx)
+	out, err := s.svc.Dispatch(ctx, c, int(max))
+	s.touch(c.ID, err)
+	for _, d := range out.Denied {
+		s.log.Warn("run denied at dispatch", "job_id", d.Job.ID, "client_id", c.ID, "user", d.Job.SubmittedBy,
+			"permission", d.Job.Permission, "reason", d.Reason)
+		s.record(ctx, d.Record)
+	}
 	if err != nil {
-		return nil, err
+		return nil, inMethod(api.MethodGetJobs, err)
 	}
-	type denial struct {
-		job    db.Job
-		reason string
-	}
-	var denied []denial
-	now := time.Now().UTC()
-	ds, err := s.store.ClaimRuns(ctx, db.Claim{
-		ClientID: c.ID, Max: int(max), At: now, Lease: s.cfg.Lease, ServerID: s.serverID(),
-		Decide: func(j db.Job, _ int64) (bool, string) {
-			d := policy.Check(j.SubmittedBy, j.Permission, acl.Client{ID: c.ID, Name: c.Name})
-			if !d.Allowed {
-				denied = append(denied, denial{j, d.Reason})
-			}
-			return d.Allowed, d.Reason
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range denied {
-		s.log.Warn("run denied at dispatch", "job_id", d.job.ID, "client_id", c.ID, "user", d.job.SubmittedBy,
-			"permission", d.job.Permission, "reason", d.reason)
-		s.record(ctx, db.Operation{At: now, Actor: d.job.SubmittedBy, Name: "dispatch",
-			Target: "job " + strconv.FormatInt(d.job.ID, 10) + " on client " + strconv.FormatInt(c.ID, 10), Outcome: "denied", Detail: d.reason})
-	}
-	docs := make([]string, 0, len(ds))
-	for _, d := range ds {
-		b, err := jobxml.EncodeJob(jobxml.Job{
-			ID: d.Job.ID, Run: d.Run.ID, Attempt: d.Run.Attempts, Name: d.Job.Name, Permission: d.Job.Permission,
-			Priority: d.Job.Priority, SubmittedBy: d.Job.SubmittedBy, Timeout: d.Job.Timeout,
-			Interpreter: d.Job.Interpreter, Script: d.Job.Script,
-		})
-		if err != nil {
-			// Scripts are validated at submit; this is a broken row. The run
-			// stays sent and its lease will return it; say so loudly.
-			return nil, err
-		}
-		docs = append(docs, string(b))
-	}
-	return docs, nil
+	return out.Jobs, nil
 }
 
 func (s *Server) agentAckJobs(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -215,16 +121,9 @@ func (s *Server) agentAckJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) > api.MaxJobsPerCall {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.ackJobs: param 1 (run_ids): %d ids, at most %d", len(ids), api.MaxJobsPerCall)
-	}
-	res, err := s.store.AckRuns(ctx, callingClient(ctx).ID, ids, time.Now().UTC())
+	out, err := s.svc.AckRuns(ctx, callingClient(ctx).ID, ids)
 	if err != nil {
-		return nil, err
-	}
-	out := api.AckResult{Acknowledged: res.Acknowledged, Stale: make([]string, len(res.Stale))}
-	for i, id := range res.Stale {
-		out.Stale[i] = strconv.FormatInt(id, 10)
+		return nil, inMethod(api.MethodAckJobs, err)
 	}
 	return out, nil
 }
@@ -237,51 +136,21 @@ func (s *Server) agentReportStatus(ctx context.Context, p xmlrpc.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	sts, err := jobxml.DecodeStatuses([]byte(doc))
+	out, err := s.svc.Report(ctx, callingClient(ctx).ID, []byte(doc))
 	if err != nil {
-		return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.reportStatus: %v", err)
-	}
-	reports := make([]db.Report, len(sts))
-	for i, st := range sts {
-		out, trunc := st.Output, st.Truncated
-		if len(out) > s.cfg.MaxOutput {
-			out, trunc = truncateUTF8(out, s.cfg.MaxOutput), true
-		}
-		reports[i] = db.Report{RunID: st.Run, State: runstate.State(st.State), ExitCode: st.Exit, Reason: st.Reason,
-			StartedAt: st.Started, Finished: st.Finished, Output: out, Truncated: trunc}
-	}
-	res, err := s.store.ReportRuns(ctx, callingClient(ctx).ID, reports, time.Now().UTC())
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.ReportResult, len(res))
-	for i, r := range res {
-		out[i] = api.ReportResult{RunID: strconv.FormatInt(r.RunID, 10), Accepted: r.Accepted, Error: r.Note}
-		if r.Note != "" { // a report that changed nothing: tell the agent if that is because of a cancel
-			if run, err := s.store.Run(ctx, r.RunID); err == nil && run.State == runstate.Cancelled {
-				out[i].Cancelled = true
-			}
-		}
+		return nil, inMethod(api.MethodReportStatus, err)
 	}
 	return out, nil
 }
 
-// truncateUTF8 cuts s to at most n bytes without splitting a character.
-func truncateUTF8(s string, n int) string {
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
 // CancelWindow is how long agent.heartbeat keeps telling an agent about a
-// cancelled run: longer than any agent stays away and still holds work.
-const CancelWindow = 24 * time.Hour
+// cancelled run (service.CancelWindow).
+const CancelWindow = service.CancelWindow
 
 // agentHeartbeat renews the runs the caller says it holds (the optional
 // param; an agent that sends none, as before this param existed, gets the
 // old loss rule: timeout+grace after its ack) and tells it which of them were
-// lost and which of its runs were cancelled.
+// lost and which of its runs were cancelled (service.Heartbeat).
 func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(0, 1); err != nil {
 		return nil, err
@@ -292,22 +161,12 @@ func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, erro
 		if held, err = p.IDs(0, "run_ids"); err != nil {
 			return nil, err
 		}
-		if len(held) > api.MaxJobsPerCall {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "agent.heartbeat: param 1 (run_ids): %d ids, at most %d", len(held), api.MaxJobsPerCall)
-		}
 	}
 	c := callingClient(ctx)
-	s.touch(c.ID)
-	now := time.Now().UTC()
-	renewed, err := s.store.RenewRuns(ctx, c.ID, held, now)
+	out, err := s.svc.Heartbeat(ctx, c.ID, held)
+	s.touch(c.ID, err)
 	if err != nil {
-		return nil, err
+		return nil, inMethod(api.MethodHeartbeat, err)
 	}
-	ids, err := s.store.CancelledRuns(ctx, c.ID, now.Add(-CancelWindow))
-	if err != nil {
-		return nil, err
-	}
-	str := func(id int64) string { return strconv.FormatInt(id, 10) }
-	return api.Heartbeat{ServerTime: now, PollInterval: int(s.cfg.PollInterval / time.Second),
-		Cancel: mapSlice(ids, str), Lost: mapSlice(renewed.Lost, str)}, nil
+	return out, nil
 }

@@ -17,8 +17,8 @@ import (
 // authorises a job, and no job permission grants an admin action. The
 // built-in admin holds all of them unless a deny rule names it.
 const (
-	PermJobRead      = "job.read" // see other users' jobs (one's own are always visible)
-	PermJobCancel    = "job.cancel"
+	PermJobRead      = service.PermJobRead // see other users' jobs (one's own are always visible)
+	PermJobCancel    = service.PermJobCancel
 	PermClientRead   = "client.read"
 	PermClientAccept = "client.accept"
 	PermClientReject = "client.reject"

@@ -25,6 +25,7 @@ import (
 	"github.com/scirectl/scirectl/internal/lifecycle"
 	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/runstate"
+	"github.com/scirectl/scirectl/service"
 )
 
 // Daemon-mode push (docs/architecture.md; the original Scire design's "daemon
@@ -728,17 +729,10 @@ func allowedDialer(d *net.Dialer, networks []netip.Prefix) func(ctx context.Cont
 	}
 }
 
-// InNetworks reports whether ip is inside one of networks (an IPv4
-// address written as IPv6, ::ffff:a.b.c.d, counts as IPv4).
-func InNetworks(ip netip.Addr, networks []netip.Prefix) bool {
-	ip = ip.Unmap().WithZone("")
-	for _, n := range networks {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+// InNetworks reports whether ip is inside one of networks
+// (service.InNetworks: agent.register's callback_url check and the push
+// apply the same rule).
+func InNetworks(ip netip.Addr, networks []netip.Prefix) bool { return service.InNetworks(ip, networks) }
 
 // pushConns keeps a transport per client, for its callback URL and
 // fingerprint as last looked up, in an LRU bounded to max clients. At most

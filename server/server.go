@@ -193,6 +193,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	s.svc.ServerID = s.serverID
+	s.svc.Agents = service.AgentRules{Lease: cfg.Lease, PollInterval: cfg.PollInterval, MaxOutput: cfg.MaxOutput, PushNetworks: cfg.PushNetworks}
 	// A malformed blacklist stops the start: running without the denials
 	// an operator asked for would be worse than not running.
 	if err := s.LoadBlacklist(); err != nil {

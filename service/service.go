@@ -21,6 +21,11 @@ import (
 // usable: Store is required; the other fields may be left zero.
 type Service struct {
 	Store db.Store
+	// ServerID is this daemon's id (the servers table): the runs it sends
+	// and the audit records written in a job's transaction carry it. Nil: 0.
+	ServerID func() int64
+	// Agents are the daemon's rules for its agents (agent.go).
+	Agents AgentRules
 	// Policy is the ACL snapshot cache of the daemon; the operations that
 	// change rules, groups or clients invalidate it. Nil: the operations
 	// that read the ACL load it from Store each time.

@@ -1,0 +1,114 @@
+package service
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+// The admin permissions the job operations check through Authz, for other
+// users' jobs: one's own need none.
+const (
+	PermJobRead   = "job.read" // see other users' jobs
+	PermJobCancel = "job.cancel"
+)
+
+// MaxJobLimit is the most jobs one ListJobs call returns.
+const MaxJobLimit = 10000
+
+// ListJobs lists jobs, newest first, those f selects; f.Limit is
+// 1..MaxJobLimit. Everyone sees their own jobs; others' need job.read: a
+// caller without it who names no submitter sees their own, and one who
+// names another is refused.
+func (s *Service) ListJobs(ctx context.Context, caller db.User, f db.JobFilter) ([]db.Job, error) {
+	if f.Limit < 1 || f.Limit > MaxJobLimit {
+		return nil, refuse(ErrInvalid, "limit: %d is outside 1..%d", f.Limit, MaxJobLimit)
+	}
+	if s.Authz != nil {
+		policy, err := s.policy(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !policy.CheckServer(caller.Name, PermJobRead).Allowed {
+			if f.SubmittedBy == "" {
+				f.SubmittedBy = caller.Name
+			} else if f.SubmittedBy != caller.Name {
+				if err := s.authorize(ctx, PermJobRead); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return s.Store.ListJobs(ctx, f)
+}
+
+// Job returns a job the caller may see (their own, or any with job.read)
+// with its runs.
+func (s *Service) Job(ctx context.Context, caller db.User, id int64) (db.Job, []db.Run, error) {
+	j, err := s.readableJob(ctx, caller, id)
+	if err != nil {
+		return db.Job{}, nil, err
+	}
+	runs, err := s.Store.Runs(ctx, id)
+	if err != nil {
+		return db.Job{}, nil, err
+	}
+	return j, runs, nil
+}
+
+// JobOutput returns the runs of a job the caller may see, with their
+// captured output: all of them, or those on one client (by name or id)
+// when client is not empty, which must have one.
+func (s *Service) JobOutput(ctx context.Context, caller db.User, id int64, client string) ([]db.Run, error) {
+	if _, err := s.readableJob(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	runs, err := s.Store.Runs(ctx, id)
+	if err != nil || client == "" {
+		return runs, err
+	}
+	out := runs[:0]
+	for _, r := range runs {
+		if client == r.ClientName || client == strconv.FormatInt(r.ClientID, 10) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, refuseWhole(ErrNotFound, "job %d has no run on client %q", id, client)
+	}
+	return out, nil
+}
+
+// readableJob returns a job the caller may see: their own, or any with
+// job.read.
+func (s *Service) readableJob(ctx context.Context, caller db.User, id int64) (db.Job, error) {
+	j, err := s.Store.Job(ctx, id)
+	if err != nil {
+		return db.Job{}, err
+	}
+	if j.SubmittedBy != caller.Name {
+		if err := s.authorize(ctx, PermJobRead); err != nil {
+			return db.Job{}, err
+		}
+	}
+	return j, nil
+}
+
+// CancelJob cancels a job: every run not yet final becomes cancelled (an
+// agent holding one learns it on its next call). One's own jobs need no
+// permission; others' need job.cancel. It returns the runs cancelled: none
+// when cancelled again.
+func (s *Service) CancelJob(ctx context.Context, caller db.User, id int64) ([]db.Change, error) {
+	j, err := s.Store.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.SubmittedBy != caller.Name {
+		if err := s.authorize(ctx, PermJobCancel); err != nil {
+			return nil, err
+		}
+	}
+	return s.Store.CancelJob(ctx, id, time.Now().UTC(), "cancelled by "+caller.Name)
+}

@@ -1,0 +1,336 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/jobxml"
+)
+
+// Limits on submitted jobs.
+const (
+	MaxScriptBytes = 1 << 20
+	MaxTargets     = 10000
+	MaxTimeout     = 7 * 24 * time.Hour
+)
+
+// JobRequest is a job as an operator submits it. Interpreter and
+// Permission are nil when not given (then /bin/sh and run); given, they
+// must not be empty. The numbers are checked against their ranges; zero is
+// their default.
+type JobRequest struct {
+	Script      string
+	Targets     []string // clients, by id, name or fingerprint
+	Groups      []string // client groups, resolved to their active members now
+	Interpreter *string
+	Name        string // empty: the script's first line
+	Permission  *string
+	Priority    int64
+	Timeout     int64 // seconds; 0: none
+	MaxAttempts int64
+	NotBefore   time.Time
+	ExpiresAt   time.Time
+	// Audit is what the audit record of the submission names as its
+	// target: the daemon's rendering of the call, which shows the script
+	// only as its length and SHA-256.
+	Audit string
+}
+
+// Submission is a checked job, ready to be stored (SubmitJob, SubmitJobs).
+type Submission struct {
+	Job     db.NewJob
+	Clients []db.Client  // the targets, each once
+	Audit   db.Operation // the record of the submission, stored with the job
+}
+
+// Submitted is a stored job.
+type Submitted struct {
+	Job db.Job
+	// Clients are its targets, and NotBefore when they may start it: the
+	// daemon tells those in daemon mode (push).
+	Clients   []db.Client
+	NotBefore time.Time
+}
+
+// Runs is how many runs the job has: one per target.
+func (s Submitted) Runs() int {
+	total := 0
+	for _, n := range s.Job.Counts {
+		total += n
+	}
+	return total
+}
+
+// Denied is the refusal of work by the ACL (a forbidden refusal:
+// errors.Is(err, ErrForbidden)): a job no target may run. Record is its
+// audit record, which the caller writes with its own log line: the refusal
+// is recorded once, where it is decided.
+type Denied struct {
+	Refusal    *Error
+	Permission string
+	Reason     string // the ACL's, for the log
+	Record     db.Operation
+}
+
+func (d *Denied) Error() string { return d.Refusal.Msg }
+func (d *Denied) Unwrap() error { return d.Refusal }
+
+// PrepareJob checks a job for caller — its fields and limits, its targets
+// and groups (resolved to the clients now: a machine added to a group
+// later does not receive it), the early ACL check — and returns it ready
+// to be stored. A job no target may run is refused with a *Denied.
+// Refusals that name a field read "field: why"; the daemon puts the
+// method's name in front.
+func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest) (Submission, error) {
+	bad := func(field, format string, args ...any) error {
+		return refuse(ErrInvalid, "%s: "+format, append([]any{field}, args...)...)
+	}
+	now := time.Now().UTC()
+	nj := db.NewJob{SubmittedBy: caller.Name, CreatedAt: now, Interpreter: "/bin/sh", Permission: "run",
+		Script: req.Script, Name: req.Name}
+	if nj.Script == "" {
+		return Submission{}, bad("script", "required and must not be empty")
+	}
+	if len(nj.Script) > MaxScriptBytes {
+		return Submission{}, bad("script", "%d bytes, at most %d", len(nj.Script), MaxScriptBytes)
+	}
+	if req.Interpreter != nil {
+		nj.Interpreter = *req.Interpreter
+	}
+	if req.Permission != nil {
+		nj.Permission = *req.Permission
+	}
+	for _, f := range []struct{ key, v string }{{"script", nj.Script}, {"interpreter", nj.Interpreter}, {"name", nj.Name}, {"permission", nj.Permission}} {
+		if err := jobxml.ValidateText(f.key, f.v); err != nil {
+			return Submission{}, refuse(ErrInvalid, "%v", err)
+		}
+	}
+	if nj.Interpreter == "" || strings.ContainsAny(nj.Interpreter, "\n\r") {
+		return Submission{}, bad("interpreter", "must be a non-empty path")
+	}
+	if nj.Permission == "" || len(nj.Permission) > 64 {
+		return Submission{}, bad("permission", "must be 1..64 characters")
+	}
+	if err := s.Namespaces.CheckJobPermission(nj.Permission); err != nil {
+		return Submission{}, bad("permission", "%v", err)
+	}
+	if nj.Name == "" {
+		nj.Name = defaultJobName(nj.Script)
+	} else if len(nj.Name) > 200 {
+		return Submission{}, bad("name", "longer than 200 bytes")
+	}
+	if v := req.Priority; v < -1000000 || v > 1000000 {
+		return Submission{}, bad("priority", "%d is outside -1000000..1000000", v)
+	}
+	nj.Priority = int(req.Priority)
+	if v := req.Timeout; v < 0 || time.Duration(v)*time.Second > MaxTimeout {
+		return Submission{}, bad("timeout", "%d seconds is outside 0..%d", v, int(MaxTimeout/time.Second))
+	}
+	nj.Timeout = time.Duration(req.Timeout) * time.Second
+	if v := req.MaxAttempts; v < 0 || v > 1000 {
+		return Submission{}, bad("max_attempts", "%d is outside 0..1000", v)
+	}
+	nj.MaxAttempts = int(req.MaxAttempts)
+	nj.NotBefore, nj.ExpiresAt = req.NotBefore, req.ExpiresAt
+	if err := jobxml.CheckTime(nj.NotBefore); err != nil && !nj.NotBefore.IsZero() {
+		return Submission{}, bad("not_before", "%v", err)
+	}
+	if err := jobxml.CheckTime(nj.ExpiresAt); err != nil && !nj.ExpiresAt.IsZero() {
+		return Submission{}, bad("expires_at", "%v", err)
+	}
+	if !nj.ExpiresAt.IsZero() && !nj.ExpiresAt.After(now) {
+		return Submission{}, bad("expires_at", "%s is not in the future", nj.ExpiresAt.Format(time.RFC3339))
+	}
+	clients, targets, err := s.jobTargets(ctx, req.Targets, req.Groups)
+	if err != nil {
+		return Submission{}, err
+	}
+	// Early ACL check: refuse a job no target could run. Each run is
+	// checked again at dispatch, so a rule changed meanwhile still applies.
+	policy, err := s.policy(ctx)
+	if err != nil {
+		return Submission{}, err
+	}
+	var last acl.Decision
+	allowed := 0
+	for _, c := range clients {
+		d := policy.Check(nj.SubmittedBy, nj.Permission, acl.Client{ID: c.ID, Name: c.Name})
+		if d.Allowed {
+			allowed++
+		} else {
+			last = d
+		}
+	}
+	if allowed == 0 {
+		return Submission{}, &Denied{
+			Refusal:    &Error{Kind: ErrForbidden, Msg: fmt.Sprintf("%s may not %q on any target: %s", nj.SubmittedBy, nj.Permission, last.Reason)},
+			Permission: nj.Permission, Reason: last.Reason,
+			Record: db.Operation{At: now, Actor: nj.SubmittedBy, Name: "job.submit",
+				Target: strings.Join(targets, ","), Outcome: "denied", Detail: last.Reason},
+		}
+	}
+	nj.Targets = targets
+	nj.ClientIDs = make([]int64, len(clients))
+	for i, c := range clients {
+		nj.ClientIDs[i] = c.ID
+	}
+	audit := db.Operation{At: now, ServerID: s.serverID(), Actor: nj.SubmittedBy, Name: "job.submit", Target: req.Audit, Outcome: "ok"}
+	return Submission{Job: nj, Clients: clients, Audit: audit}, nil
+}
+
+// jobTargets resolves a job's targets and groups to the active clients
+// that run it, each once, and returns them with the job's targets as
+// stored: the references as given, then group:NAME for each group.
+func (s *Service) jobTargets(ctx context.Context, refs, groups []string) ([]db.Client, []string, error) {
+	bad := func(format string, args ...any) error {
+		return refuse(ErrInvalid, "targets: "+format, args...)
+	}
+	if len(refs) == 0 && len(groups) == 0 {
+		return nil, nil, bad("required: at least one client name, id or fingerprint, or a client group in groups")
+	} else if len(refs)+len(groups) > MaxTargets {
+		return nil, nil, bad("%d targets and groups, at most %d", len(refs)+len(groups), MaxTargets)
+	}
+	clients, err := s.Clients(ctx, refs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range clients {
+		if c.Status != db.ClientActive {
+			return nil, nil, refuse(ErrConflict, "target %q: client %d is %s, not active", c.Name, c.ID, c.Status)
+		}
+	}
+	members, err := s.GroupClients(ctx, groups)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := make(map[int64]bool, len(clients)+len(members))
+	for _, c := range clients {
+		seen[c.ID] = true
+	}
+	for _, c := range members {
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			clients = append(clients, c)
+		}
+	}
+	if len(clients) == 0 {
+		return nil, nil, refuse(ErrConflict, "groups %s have no active client", strings.Join(groups, ", "))
+	}
+	if len(clients) > MaxTargets {
+		return nil, nil, bad("%d clients, at most %d", len(clients), MaxTargets)
+	}
+	targets := refs[:len(refs):len(refs)] // appended to: never into the caller's array
+	for _, g := range groups {
+		targets = append(targets, "group:"+g)
+	}
+	return clients, targets, nil
+}
+
+// SubmitJob stores a prepared job, with the audit record of its submission
+// in the same transaction.
+func (s *Service) SubmitJob(ctx context.Context, sub Submission) (Submitted, error) {
+	js, err := s.Store.SubmitJobs(ctx, []db.NewJob{sub.Job}, []db.Operation{sub.Audit})
+	if err != nil {
+		return Submitted{}, err
+	}
+	return submitted(sub, js[0]), nil
+}
+
+// SubmitJobs stores prepared jobs in one transaction, one commit for all,
+// each with the audit record of its submission. Should the transaction
+// fail, each job is stored alone, so that one job's failure is not the
+// others': the result and the error of each job are at its index.
+func (s *Service) SubmitJobs(ctx context.Context, subs []Submission) ([]Submitted, []error) {
+	out, errs := make([]Submitted, len(subs)), make([]error, len(subs))
+	if len(subs) == 0 {
+		return out, errs
+	}
+	jobs, audit := make([]db.NewJob, len(subs)), make([]db.Operation, len(subs))
+	for k, sub := range subs {
+		jobs[k], audit[k] = sub.Job, sub.Audit
+	}
+	js, err := s.Store.SubmitJobs(ctx, jobs, audit)
+	if err == nil {
+		for k, sub := range subs {
+			out[k] = submitted(sub, js[k])
+		}
+		return out, errs
+	}
+	if len(subs) == 1 {
+		errs[0] = err
+		return out, errs
+	}
+	for k, sub := range subs {
+		out[k], errs[k] = s.SubmitJob(ctx, sub)
+	}
+	return out, errs
+}
+
+func submitted(sub Submission, j db.Job) Submitted {
+	return Submitted{Job: j, Clients: sub.Clients, NotBefore: sub.Job.NotBefore}
+}
+
+// defaultJobName names a job after the first line of its script.
+func defaultJobName(script string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(script), "\n")
+	line = strings.TrimSpace(line)
+	if r := []rune(line); len(r) > 40 {
+		line = string(r[:40]) + "…"
+	}
+	if line == "" {
+		return "job"
+	}
+	return line
+}
+
+// GroupClients expands client groups, nested ones included, into their
+// active clients, each once, in the order met. Inactive members are
+// skipped: a group may hold machines not yet accepted or already revoked.
+func (s *Service) GroupClients(ctx context.Context, names []string) ([]db.Client, error) {
+	seenGroup := map[string]bool{}
+	seenClient := map[int64]bool{}
+	var out []db.Client
+	var walk func(name string) error
+	walk = func(name string) error {
+		if seenGroup[name] {
+			return nil
+		}
+		seenGroup[name] = true
+		g, err := s.Store.Group(ctx, db.KindClientGroup, name)
+		if errors.Is(err, db.ErrNotFound) {
+			return refuseWhole(ErrNotFound, "no client group %q", name)
+		} else if err != nil {
+			return err
+		}
+		for _, id := range g.ClientIDs {
+			if seenClient[id] {
+				continue
+			}
+			seenClient[id] = true
+			c, err := s.Store.Client(ctx, id)
+			if err != nil {
+				return err
+			}
+			if c.Status == db.ClientActive {
+				out = append(out, c)
+			}
+		}
+		for _, child := range g.Children {
+			if err := walk(child); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, n := range names {
+		if err := walk(n); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
