@@ -198,9 +198,3 @@ func (s *Server) groupMembers(add bool) xmlrpc.Handler {
 		return apiGroup(g), nil
 	}
 }
-
-// groupClients expands client groups into their active clients
-// (service.GroupClients).
-func (s *Server) groupClients(ctx context.Context, names []string) ([]db.Client, error) {
-	return s.svc.GroupClients(ctx, names)
-}

@@ -172,11 +172,6 @@ func (s *Server) submitted(j service.Submitted) api.SubmitResult {
 	return api.SubmitResult{ID: strconv.FormatInt(j.Job.ID, 10), Runs: j.Runs()}
 }
 
-// resolveClient finds a client by id, fingerprint or name (service.Client).
-func (s *Server) resolveClient(ctx context.Context, ref string) (db.Client, error) {
-	return s.svc.Client(ctx, ref)
-}
-
 func (s *Server) jobList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(0, 1); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -286,51 +285,4 @@ func defaultJobName(script string) string {
 		return "job"
 	}
 	return line
-}
-
-// GroupClients expands client groups, nested ones included, into their
-// active clients, each once, in the order met. Inactive members are
-// skipped: a group may hold machines not yet accepted or already revoked.
-func (s *Service) GroupClients(ctx context.Context, names []string) ([]db.Client, error) {
-	seenGroup := map[string]bool{}
-	seenClient := map[int64]bool{}
-	var out []db.Client
-	var walk func(name string) error
-	walk = func(name string) error {
-		if seenGroup[name] {
-			return nil
-		}
-		seenGroup[name] = true
-		g, err := s.Store.Group(ctx, db.KindClientGroup, name)
-		if errors.Is(err, db.ErrNotFound) {
-			return refuseWhole(ErrNotFound, "no client group %q", name)
-		} else if err != nil {
-			return err
-		}
-		for _, id := range g.ClientIDs {
-			if seenClient[id] {
-				continue
-			}
-			seenClient[id] = true
-			c, err := s.Store.Client(ctx, id)
-			if err != nil {
-				return err
-			}
-			if c.Status == db.ClientActive {
-				out = append(out, c)
-			}
-		}
-		for _, child := range g.Children {
-			if err := walk(child); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for _, n := range names {
-		if err := walk(n); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
