@@ -14,8 +14,8 @@ func TestStateIn(t *testing.T) {
 	}{
 		{"state", runstate.Dispatch, "state IN ('pending')"},
 		{"state", runstate.Ack, "state IN ('sent')"},
-		{"runs.state", runstate.Start, "(runs.state IN ('sent','received') OR (runs.state = 'pending' AND runs.attempts > 0))"},
-		{"cur.state", runstate.Succeed, "(cur.state IN ('sent','received','running') OR (cur.state = 'pending' AND cur.attempts > 0))"},
+		{"runs.state", runstate.Start, "runs.state IN ('pending','sent','received') AND runs.attempts > 0"},
+		{"cur.state", runstate.Succeed, "cur.state IN ('pending','sent','received','running') AND cur.attempts > 0"},
 	}
 	for _, tc := range cases {
 		if got := StateIn(tc.col, tc.ev); got != tc.want {
