@@ -2,7 +2,7 @@ package postgres
 
 // Run maintenance: the time-driven transitions (lease expiry, lost runs,
 // expiry), failover requeue and operator cancellation — the SQLite driver's
-// maintain.go, for several daemons at once.
+// sweep.go, for several daemons at once.
 //
 // Every method works the same way, in one transaction: a SELECT finds the
 // runs that qualify and locks them (FOR UPDATE OF r; the sweeps SKIP LOCKED,
