@@ -1,0 +1,66 @@
+// Package dbcore is the part of the database drivers that is not SQL
+// dialect: reading rows into db types, judging agents' acks and reports,
+// the run maintenance algorithms (which runs a sweep moves, and to what),
+// group assembly and validation, and the backup file's checks. The drivers
+// (db/sqlite, db/postgres) supply their SQL text, their transactions and
+// locking, and the calls of their client library; what is here exists
+// once.
+//
+// Nothing here names a driver or a client library: rows come in as a
+// Scanner, which *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all are.
+package dbcore
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+// Scanner is one row of a result: *sql.Row, *sql.Rows, pgx.Row, pgx.Rows.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Rows is a result being read, as both *sql.Rows and pgx.Rows are (their
+// Close methods differ: the caller closes).
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Each calls fn for every row of rows, stopping at the first error, and
+// returns that error or rows' own. The caller closes rows.
+func Each[R Rows](rows R, fn func(R) error) error {
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Times are stored as Unix nanoseconds; NULL and 0 mean unset.
+
+// Time reads a stored time: zero for 0, else UTC.
+func Time(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// NullTime reads a stored time from a nullable column (scanned into an
+// *int64, which both database/sql and pgx set to nil for NULL).
+func NullTime(ns *int64) time.Time {
+	if ns == nil {
+		return time.Time{}
+	}
+	return Time(*ns)
+}
+
+// NotFound is the error of a missing object: "run 7: not found".
+func NotFound(what string, id any) error {
+	return fmt.Errorf("%s %v: %w", what, id, db.ErrNotFound)
+}
