@@ -1,17 +1,12 @@
 package sqlite
 
 // Run maintenance: the time-driven transitions (lease expiry, lost runs,
-// expiry), failover requeue and operator cancellation.
-//
-// Every method works the same way, in one write transaction: a SELECT finds
-// the runs that qualify (through an index, see the plans noted below), then
-// one conditional UPDATE per run moves it, its WHERE repeating the id, the
-// source states runstate allows for the event, and the condition that made
-// the run qualify. A run is reported as changed only when its UPDATE changed
-// a row. On SQLite the transaction is BEGIN IMMEDIATE on the single writer
-// connection, so nothing can slip between the SELECT and the UPDATEs; on
-// PostgreSQL the SELECTs take FOR UPDATE OF r SKIP LOCKED and the UPDATEs'
-// conditions keep two daemons from both moving a run.
+// expiry), failover requeue and operator cancellation. The algorithm is
+// dbcore's (Sweep, RequeueServer, CancelJob); this is its SQL. Each step's
+// SELECT finds the runs through an index (the plans are noted below); its
+// UPDATEs, one per run through a prepared statement, repeat the condition.
+// The transaction is BEGIN IMMEDIATE on the single writer connection, so
+// nothing can slip between the SELECT and the UPDATEs.
 
 import (
 	"context"
@@ -23,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -50,303 +46,166 @@ func stateIs(ev runstate.Event) string {
 	return "r.state IN (" + strings.Join(q, ", ") + ")"
 }
 
-// errDryRun rolls back a dry run's transaction after its changes were
-// computed.
-var errDryRun = errors.New("dry run")
-
-// maintain runs fn in a write transaction, rolled back instead of committed
-// when dryRun is set.
-func (s *Store) maintain(ctx context.Context, dryRun bool, fn func(tx *sql.Tx) error) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if dryRun {
-			return errDryRun
-		}
-		return nil
-	})
-	if errors.Is(err, errDryRun) {
-		return nil
+// maintain runs the maintenance steps' fn with a mover in a write
+// transaction, rolled back instead of committed when dryRun is set.
+func (s *Store) maintain(ctx context.Context) dbcore.InTx {
+	return func(dryRun bool, fn func(dbcore.Mover) error) error {
+		return dbcore.Maintain(dryRun, func(f func(*sql.Tx) error) error { return s.tx(ctx, f) },
+			func(tx *sql.Tx) error { return fn(mover{tx}) })
 	}
-	return err
-}
-
-// limitClause is " LIMIT n" for n > 0 and nothing otherwise (SQLite's
-// LIMIT -1 and PostgreSQL's LIMIT ALL differ; leaving it out ports).
-func limitClause(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return fmt.Sprintf(" LIMIT %d", n)
-}
-
-// candidate is a run a SELECT found, with what its UPDATE re-checks.
-type candidate struct {
-	db.Change
-	maxAttempts int
-	updatedAt   int64
-}
-
-// candidates runs a SELECT whose columns are r.id, r.job_id, r.client_id,
-// COALESCE(r.server_id, 0), r.attempts, r.state, r.updated_at and a job's
-// max_attempts, and reads all rows before any UPDATE runs.
-func candidates(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]candidate, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []candidate
-	for rows.Next() {
-		var c candidate
-		if err := rows.Scan(&c.RunID, &c.JobID, &c.ClientID, &c.ServerID, &c.Attempts, &c.From, &c.updatedAt, &c.maxAttempts); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
-const candCols = `r.id, r.job_id, r.client_id, COALESCE(r.server_id, 0), r.attempts, r.state, r.updated_at, j.max_attempts`
-
-// changed executes a prepared conditional UPDATE and says whether it moved
-// the run.
-func changed(ctx context.Context, st *sql.Stmt, args ...any) (bool, error) {
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
 }
 
 // Sweep applies the lease, loss and expiry transitions due at o.At.
 func (s *Store) Sweep(ctx context.Context, o db.SweepOptions) ([]db.Change, error) {
-	if o.Limit < 0 {
-		return nil, fmt.Errorf("sweep runs: limit %d: %w", o.Limit, db.ErrInvalid)
-	}
-	if o.At.IsZero() {
-		o.At = time.Now().UTC()
-	}
-	now := o.At.UnixNano()
-	var out []db.Change
-	err := s.maintain(ctx, o.DryRun, func(tx *sql.Tx) error {
-		out = nil
-		// Lease expiry: plan SEARCH r USING INDEX runs_inflight (state=? AND lease_until<?).
-		c, err := requeueSent(ctx, tx, now, "r.lease_until < ?", "lease_until < ?", now, o.Limit)
-		if err != nil {
-			return fmt.Errorf("expired leases: %w", err)
-		}
-		out = append(out, c...)
-		if c, err = loseSilent(ctx, tx, now, now-int64(o.Grace), o.Limit); err != nil {
-			return fmt.Errorf("lost runs: %w", err)
-		}
-		out = append(out, c...)
-		if c, err = expirePending(ctx, tx, now, o.Limit); err != nil {
-			return fmt.Errorf("expired jobs: %w", err)
-		}
-		out = append(out, c...)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sweep runs at %s: %w", o.At.Format(time.RFC3339Nano), err)
-	}
-	return out, nil
+	return dbcore.Sweep(ctx, o, s.maintain(ctx))
 }
 
 // RequeueServer hands the sent, unacknowledged runs of a dead daemon back.
 func (s *Store) RequeueServer(ctx context.Context, serverID int64, at time.Time, dryRun bool) ([]db.Change, error) {
-	if at.IsZero() {
-		at = time.Now().UTC()
-	}
-	var out []db.Change
-	err := s.maintain(ctx, dryRun, func(tx *sql.Tx) error {
-		var err error
-		// Plan: SEARCH r USING INDEX runs_inflight (state=?): the sent runs only.
-		out, err = requeueSent(ctx, tx, at.UnixNano(), "r.server_id = ?", "server_id = ?", serverID, 0)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("requeue runs of server %d: %w", serverID, err)
-	}
-	return out, nil
-}
-
-// requeueSent moves sent runs matching cond (selCond on the SELECT, whose
-// runs are aliased r, updCond on the UPDATE; both take arg) back to pending,
-// or to failed when runstate.Requeue says their attempts are used up. A
-// requeued run keeps its attempts (the next claim counts the next one) and
-// sent_at (the agent may hold it: its ack may have been lost, and a later
-// cancellation must still reach it through CancelledRuns); it loses its
-// lease and server, since nobody holds it now.
-func requeueSent(ctx context.Context, tx *sql.Tx, now int64, selCond, updCond string, arg any, limit int) ([]db.Change, error) {
-	cands, err := candidates(ctx, tx, `SELECT `+candCols+`
-		FROM runs r JOIN jobs j ON j.id = r.job_id
-		WHERE `+inFlight+` AND `+stateIs(runstate.LeaseExpired)+` AND `+selCond+`
-		ORDER BY r.lease_until, r.id`+limitClause(limit), arg)
-	if err != nil || len(cands) == 0 {
-		return nil, err
-	}
-	toPending, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, lease_until = NULL, server_id = NULL, updated_at = ?
-		WHERE id = ? AND `+db.StateIn("state", runstate.LeaseExpired)+` AND `+updCond)
-	if err != nil {
-		return nil, err
-	}
-	defer toPending.Close()
-	toFailed, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
-		WHERE id = ? AND `+db.StateIn("state", runstate.LeaseExpired)+` AND `+updCond)
-	if err != nil {
-		return nil, err
-	}
-	defer toFailed.Close()
-	out := make([]db.Change, 0, len(cands))
-	for _, c := range cands {
-		var ok bool
-		switch c.To = runstate.Requeue(c.Attempts, c.maxAttempts); c.To {
-		case runstate.Pending:
-			ok, err = changed(ctx, toPending, c.To, now, c.RunID, arg)
-		default:
-			c.Reason = db.ReasonMaxAttempts
-			ok, err = changed(ctx, toFailed, c.To, c.Reason, now, now, c.RunID, arg)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, c.Change)
-		}
-	}
-	return out, nil
-}
-
-// loseSilent fails received and running runs of jobs with a timeout that
-// have been silent for longer than it: updated_at + timeout + grace < at,
-// i.e. updated_at + timeout < cutoff (at - grace). The condition spans both
-// tables, so no index range can hold it; the plan reads the received and
-// running runs through runs_inflight (SEARCH r USING INDEX runs_inflight
-// (state=?)), which is the work in flight, never the history.
-func loseSilent(ctx context.Context, tx *sql.Tx, now, cutoff int64, limit int) ([]db.Change, error) {
-	cands, err := candidates(ctx, tx, `SELECT `+candCols+`
-		FROM runs r JOIN jobs j ON j.id = r.job_id
-		WHERE `+inFlight+` AND `+stateIs(runstate.Lose)+` AND j.timeout_s > 0
-		  AND r.updated_at + j.timeout_s * 1000000000 < ?
-		ORDER BY r.updated_at, r.id`+limitClause(limit), cutoff)
-	if err != nil || len(cands) == 0 {
-		return nil, err
-	}
-	// Moved only if nothing happened to the run since it was seen silent.
-	st, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
-		WHERE id = ? AND `+db.StateIn("state", runstate.Lose)+` AND state = ? AND updated_at = ?`)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	out := make([]db.Change, 0, len(cands))
-	for _, c := range cands {
-		if c.To, err = runstate.Next(c.From, runstate.Lose); err != nil {
-			return nil, err
-		}
-		c.Reason = db.ReasonLost
-		ok, err := changed(ctx, st, c.To, c.Reason, now, now, c.RunID, c.From, c.updatedAt)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, c.Change)
-		}
-	}
-	return out, nil
-}
-
-// expirePending expires the pending runs of jobs whose expires_at passed.
-// The plan walks the jobs that have an expiry, oldest first, and looks up
-// each one's pending runs:
-//
-//	SEARCH j USING COVERING INDEX jobs_expires (expires_at<?)
-//	SEARCH r USING INDEX runs_pending_job (job_id=?)
-//
-// CROSS JOIN pins that order in SQLite (its planner would otherwise rather
-// scan every pending run); for PostgreSQL it is an ordinary join.
-func expirePending(ctx context.Context, tx *sql.Tx, now int64, limit int) ([]db.Change, error) {
-	cands, err := candidates(ctx, tx, `SELECT `+candCols+`
-		FROM jobs j CROSS JOIN runs r
-		WHERE j.expires_at < ? AND r.job_id = j.id AND `+stateIs(runstate.Expire)+`
-		ORDER BY j.expires_at, r.id`+limitClause(limit), now)
-	if err != nil || len(cands) == 0 {
-		return nil, err
-	}
-	st, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
-		WHERE id = ? AND `+db.StateIn("state", runstate.Expire))
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	out := make([]db.Change, 0, len(cands))
-	for _, c := range cands {
-		if c.To, err = runstate.Next(c.From, runstate.Expire); err != nil {
-			return nil, err
-		}
-		c.Reason = db.ReasonExpired
-		ok, err := changed(ctx, st, c.To, c.Reason, now, now, c.RunID)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, c.Change)
-		}
-	}
-	return out, nil
+	return dbcore.RequeueServer(ctx, serverID, at, dryRun, s.maintain(ctx))
 }
 
 // CancelJob cancels the job's runs that are not final yet.
 func (s *Store) CancelJob(ctx context.Context, jobID int64, at time.Time, reason string) ([]db.Change, error) {
-	if at.IsZero() {
-		at = time.Now().UTC()
-	}
-	now := at.UnixNano()
-	var out []db.Change
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		out = nil
-		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = ?`, jobID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
-			return notFound("job", jobID)
-		} else if err != nil {
-			return err
-		}
-		// Plan: SEARCH r USING INDEX runs_job (job_id=?).
-		cands, err := candidates(ctx, tx, `SELECT `+candCols+`
-			FROM runs r JOIN jobs j ON j.id = r.job_id
-			WHERE r.job_id = ? AND `+stateIs(runstate.Cancel)+`
-			ORDER BY r.id`, jobID)
-		if err != nil || len(cands) == 0 {
-			return err
-		}
-		st, err := tx.PrepareContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
-			WHERE id = ? AND `+db.StateIn("state", runstate.Cancel)+` AND state = ?`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, c := range cands {
-			if c.To, err = runstate.Next(c.From, runstate.Cancel); err != nil {
-				return err
-			}
-			c.Reason = reason
-			ok, err := changed(ctx, st, c.To, c.Reason, now, now, c.RunID, c.From)
-			if err != nil {
-				return err
-			}
-			if ok {
-				out = append(out, c.Change)
-			}
-		}
-		return nil
-	})
+	return dbcore.CancelJob(ctx, jobID, at, reason, s.maintain(ctx))
+}
+
+// mover is the SQLite side of the maintenance steps, in a write
+// transaction: the single writer, so nothing can slip between a SELECT and
+// its UPDATEs, which go one by one through a prepared statement.
+type mover struct{ tx *sql.Tx }
+
+// candidateSQL is the SELECT of each step, with one parameter; a LIMIT
+// may follow.
+var candidateSQL = map[dbcore.Step]string{
+	// Plan: SEARCH r USING INDEX runs_inflight (state=? AND lease_until<?).
+	dbcore.LeaseExpired: `SELECT ` + dbcore.CandidateCols + `
+		FROM runs r JOIN jobs j ON j.id = r.job_id
+		WHERE ` + inFlight + ` AND ` + stateIs(runstate.LeaseExpired) + ` AND r.lease_until < ?
+		ORDER BY r.lease_until, r.id`,
+	// Plan: SEARCH r USING INDEX runs_inflight (state=?): the sent runs only.
+	dbcore.ServerSent: `SELECT ` + dbcore.CandidateCols + `
+		FROM runs r JOIN jobs j ON j.id = r.job_id
+		WHERE ` + inFlight + ` AND ` + stateIs(runstate.LeaseExpired) + ` AND r.server_id = ?
+		ORDER BY r.lease_until, r.id`,
+	// updated_at + timeout + grace < at, i.e. updated_at + timeout < cutoff
+	// (at - grace). The condition spans both tables, so no index range can
+	// hold it; the plan reads the received and running runs through
+	// runs_inflight (SEARCH r USING INDEX runs_inflight (state=?)), which is
+	// the work in flight, never the history.
+	dbcore.Silent: `SELECT ` + dbcore.CandidateCols + `
+		FROM runs r JOIN jobs j ON j.id = r.job_id
+		WHERE ` + inFlight + ` AND ` + stateIs(runstate.Lose) + ` AND j.timeout_s > 0
+		  AND r.updated_at + j.timeout_s * 1000000000 < ?
+		ORDER BY r.updated_at, r.id`,
+	// The plan walks the jobs that have an expiry, oldest first, and looks
+	// up each one's pending runs:
+	//
+	//	SEARCH j USING COVERING INDEX jobs_expires (expires_at<?)
+	//	SEARCH r USING INDEX runs_pending_job (job_id=?)
+	//
+	// CROSS JOIN pins that order (the planner would otherwise rather scan
+	// every pending run).
+	dbcore.JobExpired: `SELECT ` + dbcore.CandidateCols + `
+		FROM jobs j CROSS JOIN runs r
+		WHERE j.expires_at < ? AND r.job_id = j.id AND ` + stateIs(runstate.Expire) + `
+		ORDER BY j.expires_at, r.id`,
+	// Plan: SEARCH r USING INDEX runs_job (job_id=?).
+	dbcore.Cancel: `SELECT ` + dbcore.CandidateCols + `
+		FROM runs r JOIN jobs j ON j.id = r.job_id
+		WHERE r.job_id = ? AND ` + stateIs(runstate.Cancel) + `
+		ORDER BY r.id`,
+}
+
+func (m mover) Candidates(ctx context.Context, step dbcore.Step, arg int64, limit int) ([]dbcore.Candidate, error) {
+	rows, err := m.tx.QueryContext(ctx, candidateSQL[step]+dbcore.LimitClause(limit), arg)
 	if err != nil {
-		return nil, fmt.Errorf("cancel job %d: %w", jobID, err)
+		return nil, err
+	}
+	defer rows.Close()
+	var out []dbcore.Candidate
+	err = dbcore.Each(rows, func(rows *sql.Rows) error {
+		c, err := dbcore.ScanCandidate(rows)
+		out = append(out, c)
+		return err
+	})
+	return out, err
+}
+
+// The UPDATEs of the steps. A requeue repeats the condition that made the
+// run a candidate (its parameter last); a lost run moves only if nothing
+// happened to it since it was seen silent, a cancelled one only from the
+// state it was seen in.
+var (
+	requeueCond = map[dbcore.Step]string{dbcore.LeaseExpired: "lease_until < ?", dbcore.ServerSent: "server_id = ?"}
+	// toPendingSQL: state, updated_at, id, the condition's parameter.
+	toPendingSQL = `UPDATE runs SET state = ?, lease_until = NULL, server_id = NULL, updated_at = ?
+		WHERE id = ? AND ` + db.StateIn("state", runstate.LeaseExpired) + ` AND `
+	// finishRunSQL: state, reason, finished_at, updated_at, id, then the
+	// step's own parameters.
+	finishRunSQL = `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
+		WHERE id = ? AND `
+)
+
+func (m mover) Move(ctx context.Context, step dbcore.Step, arg, now int64, moves []dbcore.Candidate) ([]db.Change, error) {
+	where := db.StateIn("state", step.Event())
+	switch step {
+	case dbcore.LeaseExpired, dbcore.ServerSent:
+		where += " AND " + requeueCond[step]
+	case dbcore.Silent:
+		where += " AND state = ? AND updated_at = ?"
+	case dbcore.Cancel:
+		where += " AND state = ?"
+	}
+	var toPending *sql.Stmt
+	finish, err := m.tx.PrepareContext(ctx, finishRunSQL+where)
+	if err != nil {
+		return nil, err
+	}
+	defer finish.Close()
+	out := make([]db.Change, 0, len(moves))
+	for _, c := range moves {
+		var res sql.Result
+		var err error
+		switch step {
+		case dbcore.LeaseExpired, dbcore.ServerSent:
+			if c.To != runstate.Pending {
+				res, err = finish.ExecContext(ctx, c.To, c.Reason, now, now, c.RunID, arg)
+				break
+			}
+			if toPending == nil {
+				if toPending, err = m.tx.PrepareContext(ctx, toPendingSQL+requeueCond[step]); err != nil {
+					return nil, err
+				}
+				defer toPending.Close()
+			}
+			res, err = toPending.ExecContext(ctx, c.To, now, c.RunID, arg)
+		case dbcore.Silent:
+			res, err = finish.ExecContext(ctx, c.To, c.Reason, now, now, c.RunID, c.From, c.UpdatedAt)
+		case dbcore.Cancel:
+			res, err = finish.ExecContext(ctx, c.To, c.Reason, now, now, c.RunID, c.From)
+		default:
+			res, err = finish.ExecContext(ctx, c.To, c.Reason, now, now, c.RunID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 1 {
+			out = append(out, c.Change)
+		}
 	}
 	return out, nil
+}
+
+func (m mover) JobExists(ctx context.Context, id int64) (bool, error) {
+	var one int
+	err := m.tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // CancelledRuns lists the client's runs cancelled at or after since that
