@@ -11,20 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
-
-const (
-	ruleCols = `id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at, COALESCE(target_id, 0)`
-)
-
-func scanRule(row pgx.Row) (db.ACLRule, error) {
-	var r db.ACLRule
-	var created int64
-	err := row.Scan(&r.ID, &r.SubjectKind, &r.Subject, &r.Permission, &r.TargetKind, &r.Target,
-		&r.Allow, &r.Active, &r.Note, &r.CreatedBy, &created, &r.TargetID)
-	r.CreatedAt = ti(created)
-	return r, err
-}
 
 // ruleIDs lists the ids of the rules matching a condition (a constant SQL
 // fragment with one parameter, $1).
@@ -60,7 +48,7 @@ func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error
 			var id int64
 			err = tx.QueryRow(ctx, `SELECT id FROM users WHERE name = $1 FOR SHARE`, r.Subject).Scan(&id)
 			if noRows(err) {
-				err = notFound("subject user", strconv.Quote(r.Subject))
+				err = dbcore.NotFound("subject user", strconv.Quote(r.Subject))
 			}
 		case db.KindUserGroup:
 			_, err = groupID(ctx, tx, userGroupTables, r.Subject, "FOR SHARE")
@@ -76,7 +64,7 @@ func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error
 		case db.KindClient:
 			err := tx.QueryRow(ctx, `SELECT name FROM clients WHERE id = $1 FOR SHARE`, r.TargetID).Scan(&r.Target)
 			if noRows(err) {
-				return notFound("target client", r.TargetID)
+				return dbcore.NotFound("target client", r.TargetID)
 			} else if err != nil {
 				return err
 			}
@@ -95,9 +83,9 @@ func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error
 
 // RemoveACLRule deletes a rule and returns it as it was.
 func (s *Store) RemoveACLRule(ctx context.Context, id int64) (db.ACLRule, error) {
-	r, err := scanRule(s.pool.QueryRow(ctx, `DELETE FROM acl_rules WHERE id = $1 RETURNING `+ruleCols, id))
+	r, err := dbcore.ScanRule(s.pool.QueryRow(ctx, `DELETE FROM acl_rules WHERE id = $1 RETURNING `+dbcore.RuleCols, id))
 	if noRows(err) {
-		return db.ACLRule{}, fmt.Errorf("remove ACL rule: %w", notFound("ACL rule", id))
+		return db.ACLRule{}, fmt.Errorf("remove ACL rule: %w", dbcore.NotFound("ACL rule", id))
 	} else if err != nil {
 		return db.ACLRule{}, fmt.Errorf("remove ACL rule: %w", err)
 	}
@@ -106,9 +94,9 @@ func (s *Store) RemoveACLRule(ctx context.Context, id int64) (db.ACLRule, error)
 
 // SetACLRuleActive switches a rule on or off and returns it as it is now.
 func (s *Store) SetACLRuleActive(ctx context.Context, id int64, active bool) (db.ACLRule, error) {
-	r, err := scanRule(s.pool.QueryRow(ctx, `UPDATE acl_rules SET active = $1 WHERE id = $2 RETURNING `+ruleCols, active, id))
+	r, err := dbcore.ScanRule(s.pool.QueryRow(ctx, `UPDATE acl_rules SET active = $1 WHERE id = $2 RETURNING `+dbcore.RuleCols, active, id))
 	if noRows(err) {
-		return db.ACLRule{}, fmt.Errorf("set ACL rule active: %w", notFound("ACL rule", id))
+		return db.ACLRule{}, fmt.Errorf("set ACL rule active: %w", dbcore.NotFound("ACL rule", id))
 	} else if err != nil {
 		return db.ACLRule{}, fmt.Errorf("set ACL rule active: %w", err)
 	}
@@ -127,8 +115,8 @@ func (s *Store) ListACLRules(ctx context.Context) ([]db.ACLRule, error) {
 
 func listRules(ctx context.Context, q queryer) ([]db.ACLRule, error) {
 	var out []db.ACLRule
-	err := eachRow(ctx, q, `SELECT `+ruleCols+` FROM acl_rules ORDER BY id`, nil, func(rows pgx.Rows) error {
-		r, err := scanRule(rows)
+	err := eachRow(ctx, q, `SELECT `+dbcore.RuleCols+` FROM acl_rules ORDER BY id`, nil, func(rows pgx.Rows) error {
+		r, err := dbcore.ScanRule(rows)
 		out = append(out, r)
 		return err
 	})
@@ -147,8 +135,8 @@ func nullID(id int64) any {
 // fragment with one parameter, $1) and returns them as they were, by id.
 func removeRules(ctx context.Context, tx pgx.Tx, cond string, arg any) ([]db.ACLRule, error) {
 	var out []db.ACLRule
-	err := eachRow(ctx, tx, `DELETE FROM acl_rules WHERE `+cond+` RETURNING `+ruleCols, []any{arg}, func(rows pgx.Rows) error {
-		r, err := scanRule(rows)
+	err := eachRow(ctx, tx, `DELETE FROM acl_rules WHERE `+cond+` RETURNING `+dbcore.RuleCols, []any{arg}, func(rows pgx.Rows) error {
+		r, err := dbcore.ScanRule(rows)
 		out = append(out, r)
 		return err
 	})

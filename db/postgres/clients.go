@@ -10,18 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
-
-const clientCols = `id, fingerprint, name, status, hostname, os, arch, version, mode, callback_url, registered_at, last_seen`
-
-func scanClient(row pgx.Row) (db.Client, error) {
-	var c db.Client
-	var reg, seen int64
-	err := row.Scan(&c.ID, &c.Fingerprint, &c.Name, &c.Status, &c.Hostname, &c.OS, &c.Arch, &c.Version,
-		&c.Mode, &c.CallbackURL, &reg, &seen)
-	c.RegisteredAt, c.LastSeen = ti(reg), ti(seen)
-	return c, err
-}
 
 // RegisterClient creates a pending client for a new fingerprint, or updates
 // the facts of a known one without touching its status: registering again
@@ -38,7 +28,7 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 		r.Mode = db.ModePoll
 	}
 	at := r.At.UnixNano()
-	c, err := scanClient(s.pool.QueryRow(ctx, `
+	c, err := dbcore.ScanClient(s.pool.QueryRow(ctx, `
 		INSERT INTO clients (fingerprint, name, hostname, os, arch, version, mode, callback_url, registered_at, last_seen)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
 		ON CONFLICT (fingerprint) DO UPDATE SET
@@ -46,7 +36,7 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 			version = excluded.version, mode = excluded.mode, callback_url = excluded.callback_url,
 			last_seen = excluded.last_seen,
 			name = CASE WHEN clients.status = 'active' THEN clients.name ELSE excluded.name END
-		RETURNING `+clientCols,
+		RETURNING `+dbcore.ClientCols,
 		r.Fingerprint, r.Name, r.Hostname, r.OS, r.Arch, r.Version, r.Mode, r.CallbackURL, at))
 	if err != nil {
 		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, classify(err))
@@ -56,9 +46,9 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 
 // Client returns a client by id.
 func (s *Store) Client(ctx context.Context, id int64) (db.Client, error) {
-	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+	c, err := dbcore.ScanClient(s.pool.QueryRow(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE id = $1`, id))
 	if noRows(err) {
-		return c, notFound("client", id)
+		return c, dbcore.NotFound("client", id)
 	} else if err != nil {
 		return c, fmt.Errorf("client %d: %w", id, err)
 	}
@@ -67,9 +57,9 @@ func (s *Store) Client(ctx context.Context, id int64) (db.Client, error) {
 
 // ClientByFingerprint returns the client holding a certificate fingerprint.
 func (s *Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, error) {
-	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE fingerprint = $1`, fp))
+	c, err := dbcore.ScanClient(s.pool.QueryRow(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE fingerprint = $1`, fp))
 	if noRows(err) {
-		return c, notFound("client with fingerprint", fp)
+		return c, dbcore.NotFound("client with fingerprint", fp)
 	} else if err != nil {
 		return c, fmt.Errorf("client with fingerprint %s: %w", fp, classify(err))
 	}
@@ -78,19 +68,10 @@ func (s *Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, 
 
 // ListClients lists clients by id.
 func (s *Store) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
-	q := `SELECT ` + clientCols + ` FROM clients WHERE true`
-	var args []any
-	if f.Status != "" {
-		args = append(args, f.Status)
-		q += ` AND status = $` + strconv.Itoa(len(args))
-	}
-	if f.Name != "" {
-		args = append(args, f.Name)
-		q += ` AND name = $` + strconv.Itoa(len(args))
-	}
 	var out []db.Client
-	err := eachRow(ctx, s.pool, q+` ORDER BY id`, args, func(rows pgx.Rows) error {
-		c, err := scanClient(rows)
+	a := newArgs()
+	err := eachRow(ctx, s.pool, dbcore.ClientsQuery(f, a), a.List, func(rows pgx.Rows) error {
+		c, err := dbcore.ScanClient(rows)
 		out = append(out, c)
 		return err
 	})
@@ -113,9 +94,9 @@ func (s *Store) SetClientStatus(ctx context.Context, id int64, to db.ClientStatu
 	var c db.Client
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		c, err = scanClient(tx.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1 FOR UPDATE`, id))
+		c, err = dbcore.ScanClient(tx.QueryRow(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE id = $1 FOR UPDATE`, id))
 		if noRows(err) {
-			return notFound("client", id)
+			return dbcore.NotFound("client", id)
 		} else if err != nil {
 			return err
 		}
@@ -189,7 +170,7 @@ func (s *Store) DeleteClient(ctx context.Context, id int64) ([]db.ACLRule, error
 		var status db.ClientStatus
 		err := tx.QueryRow(ctx, `SELECT status FROM clients WHERE id = $1 FOR UPDATE`, id).Scan(&status)
 		if noRows(err) {
-			return notFound("client", id)
+			return dbcore.NotFound("client", id)
 		} else if err != nil {
 			return err
 		}

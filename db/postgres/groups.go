@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // The validation below is the SQLite driver's, word for word: both drivers
@@ -46,7 +47,7 @@ func groupID(ctx context.Context, q queryer, t groupTables, name, lock string) (
 	var id int64
 	err := q.QueryRow(ctx, `SELECT id FROM `+t.groups+` WHERE name = $1 `+lock, name).Scan(&id)
 	if noRows(err) {
-		return 0, notFound(t.kind, strconv.Quote(name))
+		return 0, dbcore.NotFound(t.kind, strconv.Quote(name))
 	}
 	return id, err
 }
@@ -119,7 +120,7 @@ func (s *Store) Group(ctx context.Context, kind, name string) (db.Group, error) 
 		return db.Group{}, err
 	}
 	if len(gs) == 0 {
-		return db.Group{}, notFound(kind, strconv.Quote(name))
+		return db.Group{}, dbcore.NotFound(kind, strconv.Quote(name))
 	}
 	return gs[0], nil
 }
@@ -158,7 +159,7 @@ func (s *Store) loadGroups(ctx context.Context, t groupTables, name *string) ([]
 				if err := rows.Scan(&g.ID, &g.Name, &g.Note, &created); err != nil {
 					return err
 				}
-				g.CreatedAt = ti(created)
+				g.CreatedAt = dbcore.Time(created)
 				out = append(out, g)
 				return nil
 			})
@@ -218,13 +219,13 @@ func memberRef(ctx context.Context, tx pgx.Tx, t groupTables, m db.Member) (tabl
 	case m.User != "":
 		err = tx.QueryRow(ctx, `SELECT id FROM users WHERE name = $1`, m.User).Scan(&mid)
 		if noRows(err) {
-			err = notFound("user", strconv.Quote(m.User))
+			err = dbcore.NotFound("user", strconv.Quote(m.User))
 		}
 		return t.members, "group_id", t.member, mid, err
 	default:
 		err = tx.QueryRow(ctx, `SELECT id FROM clients WHERE id = $1`, m.ClientID).Scan(&mid)
 		if noRows(err) {
-			err = notFound("client", m.ClientID)
+			err = dbcore.NotFound("client", m.ClientID)
 		}
 		return t.members, "group_id", t.member, mid, err
 	}

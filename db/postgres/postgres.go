@@ -40,6 +40,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 //go:embed migrations/*.sql
@@ -285,22 +286,9 @@ func nt(t time.Time) *int64 {
 	return &v
 }
 
-func tn(v *int64) time.Time {
-	if v == nil {
-		return time.Time{}
-	}
-	return ti(*v)
-}
-
-func ti(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v).UTC()
-}
-
-func notFound(what string, id any) error {
-	return fmt.Errorf("%s %v: %w", what, id, db.ErrNotFound)
+// newArgs collects the parameters of a query dbcore builds.
+func newArgs() *dbcore.Args {
+	return &dbcore.Args{Placeholder: func(n int) string { return "$" + strconv.Itoa(n) }}
 }
 
 // queryer is what a pool and a transaction have in common.

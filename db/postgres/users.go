@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // EnsureUser returns the named user, creating it if needed.
@@ -25,7 +26,7 @@ func (s *Store) EnsureUser(ctx context.Context, name string) (db.User, error) {
 		}
 		var created int64
 		err = tx.QueryRow(ctx, `SELECT id, name, created_at FROM users WHERE name = $1`, name).Scan(&u.ID, &u.Name, &created)
-		u.CreatedAt = ti(created)
+		u.CreatedAt = dbcore.Time(created)
 		return err
 	})
 	if err != nil {
@@ -40,7 +41,7 @@ func (s *Store) CreateToken(ctx context.Context, userID int64, name string, hash
 	err := s.pool.QueryRow(ctx, `INSERT INTO user_tokens (user_id, name, hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
 		userID, name, hash, t.CreatedAt.UnixNano()).Scan(&t.ID)
 	if pgCode(err) == codeForeignKeyViolation {
-		return db.Token{}, fmt.Errorf("create token for user %d: %w", userID, notFound("user", userID))
+		return db.Token{}, fmt.Errorf("create token for user %d: %w", userID, dbcore.NotFound("user", userID))
 	} else if err != nil {
 		return db.Token{}, fmt.Errorf("create token for user %d: %w", userID, classify(err))
 	}
@@ -58,11 +59,11 @@ func (s *Store) TokenByID(ctx context.Context, id int64) (db.Token, db.User, err
 		FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1`, id).
 		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &tc, &revoked, &u.ID, &u.Name, &uc)
 	if noRows(err) {
-		return t, u, notFound("token", id)
+		return t, u, dbcore.NotFound("token", id)
 	} else if err != nil {
 		return t, u, fmt.Errorf("token %d: %w", id, err)
 	}
-	t.CreatedAt, u.CreatedAt, t.Revoked = ti(tc), ti(uc), revoked != nil
+	t.CreatedAt, u.CreatedAt, t.Revoked = dbcore.Time(tc), dbcore.Time(uc), revoked != nil
 	return t, u, nil
 }
 
@@ -91,11 +92,11 @@ func (s *Store) UserByName(ctx context.Context, name string) (db.User, error) {
 	var created int64
 	err := s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM users WHERE name = $1`, name).Scan(&u.ID, &u.Name, &created)
 	if noRows(err) {
-		return u, notFound("user", strconv.Quote(name))
+		return u, dbcore.NotFound("user", strconv.Quote(name))
 	} else if err != nil {
 		return u, fmt.Errorf("user %q: %w", name, classify(err))
 	}
-	u.CreatedAt = ti(created)
+	u.CreatedAt = dbcore.Time(created)
 	return u, nil
 }
 
@@ -106,7 +107,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]db.User, error) {
 		var u db.User
 		var created int64
 		err := rows.Scan(&u.ID, &u.Name, &created)
-		u.CreatedAt = ti(created)
+		u.CreatedAt = dbcore.Time(created)
 		out = append(out, u)
 		return err
 	})
@@ -131,7 +132,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) ([]db.ACLRule, erro
 		var id int64
 		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE name = $1 FOR UPDATE`, name).Scan(&id)
 		if noRows(err) {
-			return notFound("user", strconv.Quote(name))
+			return dbcore.NotFound("user", strconv.Quote(name))
 		} else if err != nil {
 			return err
 		}
@@ -155,7 +156,7 @@ func (s *Store) ListTokens(ctx context.Context, userID int64) ([]db.Token, error
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1`, userID).Scan(&one)
 		if noRows(err) {
-			return notFound("user", userID)
+			return dbcore.NotFound("user", userID)
 		} else if err != nil {
 			return err
 		}
@@ -165,7 +166,7 @@ func (s *Store) ListTokens(ctx context.Context, userID int64) ([]db.Token, error
 				var created int64
 				var revoked *int64
 				err := rows.Scan(&t.ID, &t.UserID, &t.Name, &created, &revoked)
-				t.CreatedAt, t.Revoked = ti(created), revoked != nil
+				t.CreatedAt, t.Revoked = dbcore.Time(created), revoked != nil
 				out = append(out, t)
 				return err
 			})
@@ -185,10 +186,10 @@ func (s *Store) RevokeToken(ctx context.Context, id int64) (db.Token, error) {
 		RETURNING id, user_id, name, created_at, revoked_at`, time.Now().UnixNano(), id).
 		Scan(&t.ID, &t.UserID, &t.Name, &created, &revoked)
 	if noRows(err) {
-		return db.Token{}, fmt.Errorf("revoke token: %w", notFound("token", id))
+		return db.Token{}, fmt.Errorf("revoke token: %w", dbcore.NotFound("token", id))
 	} else if err != nil {
 		return db.Token{}, fmt.Errorf("revoke token: %w", err)
 	}
-	t.CreatedAt, t.Revoked = ti(created), revoked != nil
+	t.CreatedAt, t.Revoked = dbcore.Time(created), revoked != nil
 	return t, nil
 }

@@ -9,20 +9,8 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
-
-const (
-	ruleCols = `id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at, COALESCE(target_id, 0)`
-)
-
-func scanRule(row interface{ Scan(...any) error }) (db.ACLRule, error) {
-	var r db.ACLRule
-	var created int64
-	err := row.Scan(&r.ID, &r.SubjectKind, &r.Subject, &r.Permission, &r.TargetKind, &r.Target,
-		&r.Allow, &r.Active, &r.Note, &r.CreatedBy, &created, &r.TargetID)
-	r.CreatedAt = ti(created)
-	return r, err
-}
 
 // ruleIDs lists the ids of the rules matching a condition (a constant SQL
 // fragment with one parameter).
@@ -56,7 +44,7 @@ func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error
 			var id int64
 			err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, r.Subject).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
-				err = notFound("subject user", strconv.Quote(r.Subject))
+				err = dbcore.NotFound("subject user", strconv.Quote(r.Subject))
 			}
 		case db.KindUserGroup:
 			_, err = groupID(ctx, tx, userGroupTables, r.Subject)
@@ -72,7 +60,7 @@ func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error
 		case db.KindClient:
 			err := tx.QueryRowContext(ctx, `SELECT name FROM clients WHERE id = ?`, r.TargetID).Scan(&r.Target)
 			if errors.Is(err, sql.ErrNoRows) {
-				return notFound("target client", r.TargetID)
+				return dbcore.NotFound("target client", r.TargetID)
 			} else if err != nil {
 				return err
 			}
@@ -98,9 +86,9 @@ func (s *Store) RemoveACLRule(ctx context.Context, id int64) (db.ACLRule, error)
 	var r db.ACLRule
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = scanRule(tx.QueryRowContext(ctx, `SELECT `+ruleCols+` FROM acl_rules WHERE id = ?`, id))
+		r, err = dbcore.ScanRule(tx.QueryRowContext(ctx, `SELECT `+dbcore.RuleCols+` FROM acl_rules WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("ACL rule", id)
+			return dbcore.NotFound("ACL rule", id)
 		} else if err != nil {
 			return err
 		}
@@ -122,9 +110,9 @@ func (s *Store) SetACLRuleActive(ctx context.Context, id int64, active bool) (db
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("ACL rule", id)
+			return dbcore.NotFound("ACL rule", id)
 		}
-		r, err = scanRule(tx.QueryRowContext(ctx, `SELECT `+ruleCols+` FROM acl_rules WHERE id = ?`, id))
+		r, err = dbcore.ScanRule(tx.QueryRowContext(ctx, `SELECT `+dbcore.RuleCols+` FROM acl_rules WHERE id = ?`, id))
 		return err
 	})
 	if err != nil {
@@ -145,8 +133,8 @@ func (s *Store) ListACLRules(ctx context.Context) ([]db.ACLRule, error) {
 
 func listRules(ctx context.Context, q queryer) ([]db.ACLRule, error) {
 	var out []db.ACLRule
-	err := eachRow(ctx, q, `SELECT `+ruleCols+` FROM acl_rules ORDER BY id`, nil, func(rows *sql.Rows) error {
-		r, err := scanRule(rows)
+	err := eachRow(ctx, q, `SELECT `+dbcore.RuleCols+` FROM acl_rules ORDER BY id`, nil, func(rows *sql.Rows) error {
+		r, err := dbcore.ScanRule(rows)
 		out = append(out, r)
 		return err
 	})
@@ -165,8 +153,8 @@ func nullID(id int64) any {
 // fragment with one parameter) and returns them as they were, by id.
 func removeRules(ctx context.Context, tx *sql.Tx, cond string, arg any) ([]db.ACLRule, error) {
 	var out []db.ACLRule
-	err := eachRow(ctx, tx, `SELECT `+ruleCols+` FROM acl_rules WHERE `+cond+` ORDER BY id`, []any{arg}, func(rows *sql.Rows) error {
-		r, err := scanRule(rows)
+	err := eachRow(ctx, tx, `SELECT `+dbcore.RuleCols+` FROM acl_rules WHERE `+cond+` ORDER BY id`, []any{arg}, func(rows *sql.Rows) error {
+		r, err := dbcore.ScanRule(rows)
 		out = append(out, r)
 		return err
 	})

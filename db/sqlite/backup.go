@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // LatestVersion is the highest migration embedded in this binary: the
@@ -426,18 +427,16 @@ func Inspect(ctx context.Context, rawURL string) (Inspection, error) {
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'servers'`).Scan(&n); err != nil || n == 0 {
 		return in, err
 	}
-	rows, err := conn.QueryContext(ctx, `SELECT id, address, hostname, version, started_at, heartbeat_at FROM servers ORDER BY id DESC`)
+	rows, err := conn.QueryContext(ctx, `SELECT `+dbcore.ServerCols+` FROM servers ORDER BY id DESC`)
 	if err != nil {
 		return in, fmt.Errorf("inspect %s: %w", path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var si db.ServerInfo
-		var st, hb int64
-		if err := rows.Scan(&si.ID, &si.Address, &si.Hostname, &si.Version, &st, &hb); err != nil {
+		si, err := dbcore.ScanServer(rows)
+		if err != nil {
 			return in, fmt.Errorf("inspect %s: %w", path, err)
 		}
-		si.StartedAt, si.HeartbeatAt = ti(st), ti(hb)
 		in.Servers = append(in.Servers, si)
 	}
 	return in, rows.Err()

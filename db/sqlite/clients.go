@@ -10,18 +10,8 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
-
-const clientCols = `id, fingerprint, name, status, hostname, os, arch, version, mode, callback_url, registered_at, last_seen`
-
-func scanClient(row interface{ Scan(...any) error }) (db.Client, error) {
-	var c db.Client
-	var reg, seen int64
-	err := row.Scan(&c.ID, &c.Fingerprint, &c.Name, &c.Status, &c.Hostname, &c.OS, &c.Arch, &c.Version,
-		&c.Mode, &c.CallbackURL, &reg, &seen)
-	c.RegisteredAt, c.LastSeen = ti(reg), ti(seen)
-	return c, err
-}
 
 // RegisterClient creates a pending client for a new fingerprint, or updates
 // the facts of a known one without touching its status: registering again
@@ -51,7 +41,7 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 		if err != nil {
 			return err
 		}
-		c, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE fingerprint = ?`, r.Fingerprint))
+		c, err = dbcore.ScanClient(tx.QueryRowContext(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE fingerprint = ?`, r.Fingerprint))
 		return err
 	})
 	if err != nil {
@@ -62,44 +52,35 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 
 // Client returns a client by id.
 func (s *Store) Client(ctx context.Context, id int64) (db.Client, error) {
-	c, err := scanClient(s.readRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	c, err := dbcore.ScanClient(s.readRow(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, notFound("client", id)
+		return c, dbcore.NotFound("client", id)
 	}
 	return c, err
 }
 
-var clientByFingerprintSQL = `SELECT ` + clientCols + ` FROM clients WHERE fingerprint = ?`
+var clientByFingerprintSQL = `SELECT ` + dbcore.ClientCols + ` FROM clients WHERE fingerprint = ?`
 
 // ClientByFingerprint returns the client holding a certificate fingerprint.
 func (s *Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, error) {
-	c, err := scanClient(s.readRow(ctx, clientByFingerprintSQL, fp))
+	c, err := dbcore.ScanClient(s.readRow(ctx, clientByFingerprintSQL, fp))
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, notFound("client with fingerprint", fp)
+		return c, dbcore.NotFound("client with fingerprint", fp)
 	}
 	return c, err
 }
 
 // ListClients lists clients by id.
 func (s *Store) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
-	q := `SELECT ` + clientCols + ` FROM clients WHERE 1=1`
-	var args []any
-	if f.Status != "" {
-		q += ` AND status = ?`
-		args = append(args, f.Status)
-	}
-	if f.Name != "" {
-		q += ` AND name = ?`
-		args = append(args, f.Name)
-	}
-	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id`, args...)
+	a := newArgs()
+	rows, err := s.r.QueryContext(ctx, dbcore.ClientsQuery(f, a), a.List...)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
 	defer rows.Close()
 	var out []db.Client
 	for rows.Next() {
-		c, err := scanClient(rows)
+		c, err := dbcore.ScanClient(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list clients: %w", err)
 		}
@@ -119,9 +100,9 @@ func (s *Store) SetClientStatus(ctx context.Context, id int64, to db.ClientStatu
 	var c db.Client
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+		c, err = dbcore.ScanClient(tx.QueryRowContext(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("client", id)
+			return dbcore.NotFound("client", id)
 		} else if err != nil {
 			return err
 		}
@@ -205,7 +186,7 @@ func (s *Store) DeleteClient(ctx context.Context, id int64) ([]db.ACLRule, error
 		var status db.ClientStatus
 		err := tx.QueryRowContext(ctx, `SELECT status FROM clients WHERE id = ?`, id).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("client", id)
+			return dbcore.NotFound("client", id)
 		} else if err != nil {
 			return err
 		}

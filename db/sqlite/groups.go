@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // groupTables names the tables of one group kind. The names are constants,
@@ -47,7 +48,7 @@ func groupID(ctx context.Context, q queryer, t groupTables, name string) (int64,
 	var id int64
 	err := q.QueryRowContext(ctx, `SELECT id FROM `+t.groups+` WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound(t.kind, strconv.Quote(name))
+		return 0, dbcore.NotFound(t.kind, strconv.Quote(name))
 	}
 	return id, err
 }
@@ -120,7 +121,7 @@ func (s *Store) Group(ctx context.Context, kind, name string) (db.Group, error) 
 		return db.Group{}, err
 	}
 	if len(gs) == 0 {
-		return db.Group{}, notFound(kind, strconv.Quote(name))
+		return db.Group{}, dbcore.NotFound(kind, strconv.Quote(name))
 	}
 	return gs[0], nil
 }
@@ -155,7 +156,7 @@ func (s *Store) loadGroups(ctx context.Context, t groupTables, name *string) ([]
 			if err := rows.Scan(&g.ID, &g.Name, &g.Note, &created); err != nil {
 				return err
 			}
-			g.CreatedAt = ti(created)
+			g.CreatedAt = dbcore.Time(created)
 			out = append(out, g)
 			return nil
 		})
@@ -235,13 +236,13 @@ func memberRef(ctx context.Context, tx *sql.Tx, t groupTables, m db.Member) (tab
 	case m.User != "":
 		err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, m.User).Scan(&mid)
 		if errors.Is(err, sql.ErrNoRows) {
-			err = notFound("user", strconv.Quote(m.User))
+			err = dbcore.NotFound("user", strconv.Quote(m.User))
 		}
 		return t.members, "group_id", t.member, mid, err
 	default:
 		err = tx.QueryRowContext(ctx, `SELECT id FROM clients WHERE id = ?`, m.ClientID).Scan(&mid)
 		if errors.Is(err, sql.ErrNoRows) {
-			err = notFound("client", m.ClientID)
+			err = dbcore.NotFound("client", m.ClientID)
 		}
 		return t.members, "group_id", t.member, mid, err
 	}

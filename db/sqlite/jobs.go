@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -66,7 +67,7 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 					return err
 				}
 				if n, _ := res.RowsAffected(); n == 0 {
-					return notFound("client", cid)
+					return dbcore.NotFound("client", cid)
 				}
 				p.runs++
 			}
@@ -88,7 +89,7 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		// The job as Job would read it back (times in UTC to the
 		// nanosecond, the timeout in whole seconds), without reading it back.
 		j := db.Job{ID: p.id, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
-			Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: ti(now), NotBefore: stored(nj.NotBefore),
+			Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: dbcore.Time(now), NotBefore: stored(nj.NotBefore),
 			ExpiresAt: stored(nj.ExpiresAt), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
 			Counts: map[runstate.State]int{}}
 		_ = json.Unmarshal(p.targets, &j.Targets)
@@ -116,34 +117,14 @@ func stored(t time.Time) time.Time {
 	if t.IsZero() {
 		return t
 	}
-	return ti(t.UnixNano())
-}
-
-const jobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
-	not_before, expires_at, timeout_s, max_attempts`
-
-func scanJob(row interface{ Scan(...any) error }) (db.Job, error) {
-	var j db.Job
-	var targets string
-	var created int64
-	var nb, ex sql.NullInt64
-	var timeout int64
-	err := row.Scan(&j.ID, &j.Name, &j.Permission, &j.Interpreter, &j.Script, &j.Priority, &j.SubmittedBy,
-		&targets, &created, &nb, &ex, &timeout, &j.MaxAttempts)
-	if err != nil {
-		return j, err
-	}
-	_ = json.Unmarshal([]byte(targets), &j.Targets)
-	j.CreatedAt, j.NotBefore, j.ExpiresAt = ti(created), tn(nb), tn(ex)
-	j.Timeout = time.Duration(timeout) * time.Second
-	return j, nil
+	return dbcore.Time(t.UnixNano())
 }
 
 // Job returns a job with the counts of its runs by state.
 func (s *Store) Job(ctx context.Context, id int64) (db.Job, error) {
-	j, err := scanJob(s.readRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	j, err := dbcore.ScanJob(s.readRow(ctx, `SELECT `+dbcore.JobCols+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return j, notFound("job", id)
+		return j, dbcore.NotFound("job", id)
 	} else if err != nil {
 		return j, fmt.Errorf("job %d: %w", id, err)
 	}
@@ -184,21 +165,8 @@ func (s *Store) runCounts(ctx context.Context, ids []int64) (map[int64]map[runst
 
 // ListJobs lists jobs newest first.
 func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) {
-	q := `SELECT ` + jobCols + ` FROM jobs WHERE 1=1`
-	var args []any
-	if f.SubmittedBy != "" {
-		q += ` AND submitted_by = ?`
-		args = append(args, f.SubmittedBy)
-	}
-	if f.BeforeID > 0 {
-		q += ` AND id < ?`
-		args = append(args, f.BeforeID)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	a := newArgs()
+	rows, err := s.r.QueryContext(ctx, dbcore.JobsQuery(f, a), a.List...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -206,7 +174,7 @@ func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) 
 	var jobs []db.Job
 	var ids []int64
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := dbcore.ScanJob(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list jobs: %w", err)
 		}
@@ -227,37 +195,16 @@ func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) 
 	return jobs, nil
 }
 
-const runCols = `r.id, r.job_id, r.client_id, c.name, r.state, r.attempts, r.exit_code, r.reason, COALESCE(r.server_id, 0),
-	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated`
-
-func scanRun(row interface{ Scan(...any) error }) (db.Run, error) {
-	var r db.Run
-	var exit, sent, lease, acked, started, finished sql.NullInt64
-	var created, updated int64
-	err := row.Scan(&r.ID, &r.JobID, &r.ClientID, &r.ClientName, &r.State, &r.Attempts, &exit, &r.Reason, &r.ServerID,
-		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated)
-	if err != nil {
-		return r, err
-	}
-	if exit.Valid {
-		e := int(exit.Int64)
-		r.ExitCode = &e
-	}
-	r.CreatedAt, r.UpdatedAt = ti(created), ti(updated)
-	r.SentAt, r.LeaseUntil, r.AckedAt, r.StartedAt, r.FinishedAt = tn(sent), tn(lease), tn(acked), tn(started), tn(finished)
-	return r, nil
-}
-
 // Runs lists a job's runs by id.
 func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
-	rows, err := s.readRows(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = ? ORDER BY r.id`, jobID)
+	rows, err := s.readRows(ctx, `SELECT `+dbcore.RunCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = ? ORDER BY r.id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
 	}
 	defer rows.Close()
 	var out []db.Run
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, err := dbcore.ScanRun(rows)
 		if err != nil {
 			return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
 		}
@@ -268,9 +215,9 @@ func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
 
 // Run returns one run.
 func (s *Store) Run(ctx context.Context, id int64) (db.Run, error) {
-	r, err := scanRun(s.readRow(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = ?`, id))
+	r, err := dbcore.ScanRun(s.readRow(ctx, `SELECT `+dbcore.RunCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, notFound("run", id)
+		return r, dbcore.NotFound("run", id)
 	}
 	return r, err
 }

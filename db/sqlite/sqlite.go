@@ -25,6 +25,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"github.com/scirectl/scirectl/gate"
 )
 
@@ -198,21 +199,15 @@ func nt(t time.Time) any {
 }
 
 func tn(v sql.NullInt64) time.Time {
-	if !v.Valid || v.Int64 == 0 {
+	if !v.Valid {
 		return time.Time{}
 	}
-	return time.Unix(0, v.Int64).UTC()
+	return dbcore.Time(v.Int64)
 }
 
-func ti(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v).UTC()
-}
-
-func notFound(what string, id any) error {
-	return fmt.Errorf("%s %v: %w", what, id, db.ErrNotFound)
+// newArgs collects the parameters of a query dbcore builds.
+func newArgs() *dbcore.Args {
+	return &dbcore.Args{Placeholder: func(int) string { return "?" }}
 }
 
 // placeholders returns "?,?,…" for n values.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // EnsureUser returns the named user, creating it if needed.
@@ -25,7 +26,7 @@ func (s *Store) EnsureUser(ctx context.Context, name string) (db.User, error) {
 		}
 		var created int64
 		err = tx.QueryRowContext(ctx, `SELECT id, name, created_at FROM users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &created)
-		u.CreatedAt = ti(created)
+		u.CreatedAt = dbcore.Time(created)
 		return err
 	})
 	if err != nil {
@@ -57,11 +58,11 @@ func (s *Store) TokenByID(ctx context.Context, id int64) (db.Token, db.User, err
 		FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?`, id).
 		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &tc, &revoked, &u.ID, &u.Name, &uc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return t, u, notFound("token", id)
+		return t, u, dbcore.NotFound("token", id)
 	} else if err != nil {
 		return t, u, fmt.Errorf("token %d: %w", id, err)
 	}
-	t.CreatedAt, u.CreatedAt, t.Revoked = ti(tc), ti(uc), revoked.Valid
+	t.CreatedAt, u.CreatedAt, t.Revoked = dbcore.Time(tc), dbcore.Time(uc), revoked.Valid
 	return t, u, nil
 }
 
@@ -93,11 +94,11 @@ func (s *Store) UserByName(ctx context.Context, name string) (db.User, error) {
 	var created int64
 	err := s.readRow(ctx, `SELECT id, name, created_at FROM users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return u, notFound("user", strconv.Quote(name))
+		return u, dbcore.NotFound("user", strconv.Quote(name))
 	} else if err != nil {
 		return u, fmt.Errorf("user %q: %w", name, err)
 	}
-	u.CreatedAt = ti(created)
+	u.CreatedAt = dbcore.Time(created)
 	return u, nil
 }
 
@@ -115,7 +116,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]db.User, error) {
 		if err := rows.Scan(&u.ID, &u.Name, &created); err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
-		u.CreatedAt = ti(created)
+		u.CreatedAt = dbcore.Time(created)
 		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {
@@ -138,7 +139,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) ([]db.ACLRule, erro
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, name).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("user", strconv.Quote(name))
+			return dbcore.NotFound("user", strconv.Quote(name))
 		} else if err != nil {
 			return err
 		}
@@ -164,7 +165,7 @@ func (s *Store) ListTokens(ctx context.Context, userID int64) ([]db.Token, error
 	var one int
 	err = tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("user", userID)
+		return nil, dbcore.NotFound("user", userID)
 	} else if err != nil {
 		return nil, fmt.Errorf("list tokens of user %d: %w", userID, err)
 	}
@@ -181,7 +182,7 @@ func (s *Store) ListTokens(ctx context.Context, userID int64) ([]db.Token, error
 		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &created, &revoked); err != nil {
 			return nil, fmt.Errorf("list tokens of user %d: %w", userID, err)
 		}
-		t.CreatedAt, t.Revoked = ti(created), revoked.Valid
+		t.CreatedAt, t.Revoked = dbcore.Time(created), revoked.Valid
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -199,13 +200,13 @@ func (s *Store) RevokeToken(ctx context.Context, id int64) (db.Token, error) {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("token", id)
+			return dbcore.NotFound("token", id)
 		}
 		var created int64
 		var revoked sql.NullInt64
 		err = tx.QueryRowContext(ctx, `SELECT id, user_id, name, created_at, revoked_at FROM user_tokens WHERE id = ?`, id).
 			Scan(&t.ID, &t.UserID, &t.Name, &created, &revoked)
-		t.CreatedAt, t.Revoked = ti(created), revoked.Valid
+		t.CreatedAt, t.Revoked = dbcore.Time(created), revoked.Valid
 		return err
 	})
 	if err != nil {
