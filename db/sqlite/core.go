@@ -1,0 +1,119 @@
+package sqlite
+
+// This driver as the shared operations of package dbcore use it: its
+// dialect, its Querier over database/sql, and its transactions.
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
+)
+
+// dialect: numbered parameters (?1, ?2), and no row or table locks, since
+// the single writer connection excludes every other write.
+var dialect = &dbcore.Dialect{
+	P:         func(n int) string { return "?" + strconv.Itoa(n) },
+	LockTable: func(string) string { return "" },
+	IsUnique:  isUnique,
+	Classify:  func(err error) error { return err },
+}
+
+// sqlQueryer is what *sql.DB, *sql.Conn and *sql.Tx have in common.
+type sqlQueryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// querier is a dbcore.Querier over database/sql.
+type querier struct{ q sqlQueryer }
+
+func (q querier) QueryRow(ctx context.Context, query string, args ...any) dbcore.Scanner {
+	return q.q.QueryRowContext(ctx, query, args...)
+}
+
+func (q querier) Each(ctx context.Context, query string, args []any, fn func(dbcore.Scanner) error) error {
+	rows, err := q.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return dbcore.Each(rows, func(rows *sql.Rows) error { return fn(rows) })
+}
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q querier) Insert(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// core is the Store as a dbcore.DB: reads on the read pool, writes in the
+// writer's transactions.
+type core struct{ s *Store }
+
+func (s *Store) core() core { return core{s} }
+
+func (c core) Dialect() *dbcore.Dialect { return dialect }
+
+func (c core) Reader() dbcore.Querier { return querier{c.s.r} }
+
+func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {
+	tx, err := c.s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(querier{tx})
+}
+
+func (c core) Write(ctx context.Context, fn func(dbcore.Querier) error) error {
+	return c.s.tx(ctx, func(tx *sql.Tx) error { return fn(querier{tx}) })
+}
+
+var _ dbcore.DB = core{}
+
+// Groups: dbcore's.
+
+// CreateGroup adds an empty group; a taken name is ErrConflict.
+func (s *Store) CreateGroup(ctx context.Context, kind, name, note string) (db.Group, error) {
+	return dbcore.CreateGroup(ctx, s.core(), kind, name, note)
+}
+
+// DeleteGroup removes a group with its memberships and nesting links; a
+// group named by an ACL rule is ErrConflict.
+func (s *Store) DeleteGroup(ctx context.Context, kind, name string) error {
+	return dbcore.DeleteGroup(ctx, s.core(), kind, name)
+}
+
+// Group returns one group with its direct members.
+func (s *Store) Group(ctx context.Context, kind, name string) (db.Group, error) {
+	return dbcore.Group(ctx, s.core(), kind, name)
+}
+
+// ListGroups lists the groups of a kind by name, with their direct members.
+func (s *Store) ListGroups(ctx context.Context, kind string) ([]db.Group, error) {
+	return dbcore.ListGroups(ctx, s.core(), kind)
+}
+
+// AddGroupMember adds a user, client or child group to a group.
+func (s *Store) AddGroupMember(ctx context.Context, kind, group string, m db.Member) error {
+	return dbcore.AddGroupMember(ctx, s.core(), kind, group, m)
+}
+
+// RemoveGroupMember removes one direct membership.
+func (s *Store) RemoveGroupMember(ctx context.Context, kind, group string, m db.Member) error {
+	return dbcore.RemoveGroupMember(ctx, s.core(), kind, group, m)
+}
