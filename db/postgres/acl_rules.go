@@ -12,11 +12,6 @@ import (
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
-// AddACLRule validates and stores a rule (dbcore.AddACLRule).
-func (s *Store) AddACLRule(ctx context.Context, r db.ACLRule) (db.ACLRule, error) {
-	return dbcore.AddACLRule(ctx, s.core(), r)
-}
-
 // RemoveACLRule deletes a rule and returns it as it was.
 func (s *Store) RemoveACLRule(ctx context.Context, id int64) (db.ACLRule, error) {
 	r, err := dbcore.ScanRule(s.pool.QueryRow(ctx, `DELETE FROM acl_rules WHERE id = $1 RETURNING `+dbcore.RuleCols, id))
@@ -37,11 +32,6 @@ func (s *Store) SetACLRuleActive(ctx context.Context, id int64, active bool) (db
 		return db.ACLRule{}, fmt.Errorf("set ACL rule active: %w", err)
 	}
 	return r, nil
-}
-
-// ListACLRules lists every rule, active or not, by id.
-func (s *Store) ListACLRules(ctx context.Context) ([]db.ACLRule, error) {
-	return dbcore.ListACLRules(ctx, s.core())
 }
 
 // removeRules deletes the rules matching a condition (a constant SQL

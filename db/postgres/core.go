@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
@@ -47,12 +46,14 @@ func (q querier) Insert(ctx context.Context, query string, args ...any) (int64, 
 	return id, err
 }
 
+// shared names dbcore's part of the Store, embedded in it: groups, adding
+// and listing ACL rules, the policy snapshot and the run maintenance.
+type shared = dbcore.Store
+
 // core is the Store as a dbcore.DB: reads on the pool or in a REPEATABLE
 // READ snapshot, writes in READ COMMITTED transactions retried on
 // serialization failures and deadlocks.
 type core struct{ s *Store }
-
-func (s *Store) core() core { return core{s} }
 
 func (c core) Dialect() *dbcore.Dialect { return dialect }
 
@@ -67,36 +68,3 @@ func (c core) Write(ctx context.Context, fn func(dbcore.Querier) error) error {
 }
 
 var _ dbcore.DB = core{}
-
-// Groups: dbcore's.
-
-// CreateGroup adds an empty group; a taken name is ErrConflict.
-func (s *Store) CreateGroup(ctx context.Context, kind, name, note string) (db.Group, error) {
-	return dbcore.CreateGroup(ctx, s.core(), kind, name, note)
-}
-
-// DeleteGroup removes a group with its memberships and nesting links; a
-// group named by an ACL rule is ErrConflict.
-func (s *Store) DeleteGroup(ctx context.Context, kind, name string) error {
-	return dbcore.DeleteGroup(ctx, s.core(), kind, name)
-}
-
-// Group returns one group with its direct members.
-func (s *Store) Group(ctx context.Context, kind, name string) (db.Group, error) {
-	return dbcore.Group(ctx, s.core(), kind, name)
-}
-
-// ListGroups lists the groups of a kind by name, with their direct members.
-func (s *Store) ListGroups(ctx context.Context, kind string) ([]db.Group, error) {
-	return dbcore.ListGroups(ctx, s.core(), kind)
-}
-
-// AddGroupMember adds a user, client or child group to a group.
-func (s *Store) AddGroupMember(ctx context.Context, kind, group string, m db.Member) error {
-	return dbcore.AddGroupMember(ctx, s.core(), kind, group, m)
-}
-
-// RemoveGroupMember removes one direct membership.
-func (s *Store) RemoveGroupMember(ctx context.Context, kind, group string, m db.Member) error {
-	return dbcore.RemoveGroupMember(ctx, s.core(), kind, group, m)
-}

@@ -62,6 +62,8 @@ func (driver) Open(ctx context.Context, u *url.URL) (db.Store, error) {
 
 // Store is the PostgreSQL implementation of db.Store.
 type Store struct {
+	shared // the methods dbcore implements over this store (core.go)
+
 	pool  *pgxpool.Pool // every query
 	locks *pgxpool.Pool // one session per cluster-wide gate lock
 	held  heldLocks     // the sessions of locks taken and not given back
@@ -133,6 +135,7 @@ func OpenURL(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", red, err)
 	}
 	s := &Store{pool: pool, locks: locks}
+	s.shared = dbcore.NewStore(core{s})
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err

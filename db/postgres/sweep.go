@@ -22,35 +22,11 @@ import (
 	"github.com/scirectl/scirectl/runstate"
 )
 
-// maintain runs the maintenance steps' fn with a mover in a transaction,
-// rolled back instead of committed when dryRun is set; with classified, its
-// error is classify's.
-func (s *Store) maintain(ctx context.Context, classified bool) dbcore.InTx {
-	return func(dryRun bool, fn func(dbcore.Mover) error) error {
-		err := dbcore.Maintain(dryRun, func(f func(pgx.Tx) error) error { return s.tx(ctx, f) },
-			func(tx pgx.Tx) error { return fn(mover{tx}) })
-		if classified {
-			err = classify(err)
-		}
-		return err
-	}
-}
-
-// Sweep applies the lease, loss and expiry transitions due at o.At.
-func (s *Store) Sweep(ctx context.Context, o db.SweepOptions) ([]db.Change, error) {
-	return dbcore.Sweep(ctx, o, s.maintain(ctx, false))
-}
-
-// RequeueServer hands the sent, unacknowledged runs of a dead daemon back.
-func (s *Store) RequeueServer(ctx context.Context, serverID int64, at time.Time, dryRun bool) ([]db.Change, error) {
-	return dbcore.RequeueServer(ctx, serverID, at, dryRun, s.maintain(ctx, false))
-}
-
-// CancelJob cancels the job's runs that are not final yet. It waits for the
-// runs another transaction holds (a claim in progress, say): a cancellation
-// must not skip any.
-func (s *Store) CancelJob(ctx context.Context, jobID int64, at time.Time, reason string) ([]db.Change, error) {
-	return dbcore.CancelJob(ctx, jobID, at, reason, s.maintain(ctx, true))
+// Maintain runs the maintenance steps' fn with a mover in a transaction,
+// rolled back instead of committed when dryRun is set.
+func (c core) Maintain(ctx context.Context, dryRun bool, fn func(dbcore.Mover) error) error {
+	return dbcore.Maintain(dryRun, func(f func(pgx.Tx) error) error { return c.s.tx(ctx, f) },
+		func(tx pgx.Tx) error { return fn(mover{tx}) })
 }
 
 // mover is the PostgreSQL side of the maintenance steps, in a transaction:

@@ -63,6 +63,8 @@ func (driver) Open(ctx context.Context, u *url.URL) (db.Store, error) {
 
 // Store is the SQLite implementation of db.Store.
 type Store struct {
+	shared // the methods dbcore implements over this store (core.go)
+
 	w    *sql.DB        // single writer connection
 	r    *sql.DB        // read pool
 	gc   *committer     // batches concurrent write transactions (groupcommit.go)
@@ -118,6 +120,7 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 	ckpt := newCheckpointer(cw)
 	hot := newHotStatements(wc)
 	s := &Store{w: w, r: r, gc: newCommitter(w, hot, ckpt), ckpt: ckpt, hot: hot, wc: wc, rc: newReadCache(r), path: path}
+	s.shared = dbcore.NewStore(core{s})
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err

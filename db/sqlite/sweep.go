@@ -46,28 +46,11 @@ func stateIs(ev runstate.Event) string {
 	return "r.state IN (" + strings.Join(q, ", ") + ")"
 }
 
-// maintain runs the maintenance steps' fn with a mover in a write
+// Maintain runs the maintenance steps' fn with a mover in a write
 // transaction, rolled back instead of committed when dryRun is set.
-func (s *Store) maintain(ctx context.Context) dbcore.InTx {
-	return func(dryRun bool, fn func(dbcore.Mover) error) error {
-		return dbcore.Maintain(dryRun, func(f func(*sql.Tx) error) error { return s.tx(ctx, f) },
-			func(tx *sql.Tx) error { return fn(mover{tx}) })
-	}
-}
-
-// Sweep applies the lease, loss and expiry transitions due at o.At.
-func (s *Store) Sweep(ctx context.Context, o db.SweepOptions) ([]db.Change, error) {
-	return dbcore.Sweep(ctx, o, s.maintain(ctx))
-}
-
-// RequeueServer hands the sent, unacknowledged runs of a dead daemon back.
-func (s *Store) RequeueServer(ctx context.Context, serverID int64, at time.Time, dryRun bool) ([]db.Change, error) {
-	return dbcore.RequeueServer(ctx, serverID, at, dryRun, s.maintain(ctx))
-}
-
-// CancelJob cancels the job's runs that are not final yet.
-func (s *Store) CancelJob(ctx context.Context, jobID int64, at time.Time, reason string) ([]db.Change, error) {
-	return dbcore.CancelJob(ctx, jobID, at, reason, s.maintain(ctx))
+func (c core) Maintain(ctx context.Context, dryRun bool, fn func(dbcore.Mover) error) error {
+	return dbcore.Maintain(dryRun, func(f func(*sql.Tx) error) error { return c.s.tx(ctx, f) },
+		func(tx *sql.Tx) error { return fn(mover{tx}) })
 }
 
 // mover is the SQLite side of the maintenance steps, in a write

@@ -58,6 +58,10 @@ type DB interface {
 	Read(ctx context.Context, fn func(Querier) error) error
 	// Write runs fn in a write transaction.
 	Write(ctx context.Context, fn func(Querier) error) error
+	// Maintain runs fn with the driver's Mover in a write transaction,
+	// rolled back instead of committed when dryRun is set (Maintain does
+	// that part).
+	Maintain(ctx context.Context, dryRun bool, fn func(Mover) error) error
 }
 
 // Exists runs a query for one row and says whether it found one.

@@ -136,7 +136,7 @@ func RunStep(ctx context.Context, m Mover, step Step, arg, now int64, limit int,
 }
 
 // InTx runs fn with a Mover in one transaction of the driver, rolled back
-// instead of committed when dryRun is set (Maintain does that part).
+// instead of committed when dryRun is set (DB.Maintain).
 type InTx func(dryRun bool, fn func(Mover) error) error
 
 // Sweep is Store.Sweep: the lease, loss and expiry steps due at o.At, in
@@ -193,8 +193,9 @@ func RequeueServer(ctx context.Context, serverID int64, at time.Time, dryRun boo
 }
 
 // CancelJob is Store.CancelJob: every run of job jobID that is not final
-// becomes cancelled for reason; ErrNotFound for an unknown job.
-func CancelJob(ctx context.Context, jobID int64, at time.Time, reason string, inTx InTx) ([]db.Change, error) {
+// becomes cancelled for reason; ErrNotFound for an unknown job. Its error
+// is classify's (Dialect.Classify).
+func CancelJob(ctx context.Context, jobID int64, at time.Time, reason string, inTx InTx, classify func(error) error) ([]db.Change, error) {
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
@@ -210,7 +211,7 @@ func CancelJob(ctx context.Context, jobID int64, at time.Time, reason string, in
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cancel job %d: %w", jobID, err)
+		return nil, fmt.Errorf("cancel job %d: %w", jobID, classify(err))
 	}
 	return out, nil
 }
