@@ -30,9 +30,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
@@ -159,34 +157,14 @@ func migrateUp(ctx context.Context, cc *pgx.ConnConfig) error {
 	if err != nil {
 		return err
 	}
-	src, err := iofs.New(migrations, "migrations")
-	if err != nil {
-		drv.Close()
-		return err
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
-	if err != nil {
-		drv.Close()
-		return err
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return err
-	}
-	return nil
+	return dbcore.MigrateUp(migrations, "pgx5", drv)
 }
 
 // Ready checks that the database answers and its schema is the one this
 // binary was built for.
 func (s *Store) Ready(ctx context.Context) error {
 	v, dirty, err := s.SchemaVersion(ctx)
-	if err != nil {
-		return err
-	}
-	if dirty || v != SchemaVersion {
-		return fmt.Errorf("postgres schema is at version %d (dirty=%v), want %d", v, dirty, SchemaVersion)
-	}
-	return nil
+	return dbcore.CheckSchema("postgres", v, dirty, err, SchemaVersion)
 }
 
 // Close closes both pools. A cluster lock still held ends with its session

@@ -19,9 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-migrate/migrate/v4"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/scirectl/scirectl/db"
@@ -145,34 +143,14 @@ func migrateUp(dsn string) error {
 	if err != nil {
 		return err
 	}
-	src, err := iofs.New(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "sqlite", drv)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return err
-	}
-	return nil
+	return dbcore.MigrateUp(migrations, "sqlite", drv)
 }
 
 // Ready checks that the database answers and its schema is the one this
 // binary was built for.
 func (s *Store) Ready(ctx context.Context) error {
-	var v int
-	var dirty bool
-	err := s.r.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
-	if err != nil {
-		return fmt.Errorf("sqlite schema version: %w", err)
-	}
-	if dirty || v != SchemaVersion {
-		return fmt.Errorf("sqlite schema is at version %d (dirty=%v), want %d", v, dirty, SchemaVersion)
-	}
-	return nil
+	v, dirty, err := s.SchemaVersion(ctx)
+	return dbcore.CheckSchema("sqlite", v, dirty, err, SchemaVersion)
 }
 
 // Close closes the pools; the WAL is checkpointed by SQLite on last close.
