@@ -1,12 +1,8 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
@@ -32,17 +28,4 @@ func (s *Store) SetACLRuleActive(ctx context.Context, id int64, active bool) (db
 		return db.ACLRule{}, fmt.Errorf("set ACL rule active: %w", err)
 	}
 	return r, nil
-}
-
-// removeRules deletes the rules matching a condition (a constant SQL
-// fragment with one parameter, $1) and returns them as they were, by id.
-func removeRules(ctx context.Context, tx pgx.Tx, cond string, arg any) ([]db.ACLRule, error) {
-	var out []db.ACLRule
-	err := eachRow(ctx, tx, `DELETE FROM acl_rules WHERE `+cond+` RETURNING `+dbcore.RuleCols, []any{arg}, func(rows pgx.Rows) error {
-		r, err := dbcore.ScanRule(rows)
-		out = append(out, r)
-		return err
-	})
-	slices.SortFunc(out, func(a, b db.ACLRule) int { return cmp.Compare(a.ID, b.ID) })
-	return out, err
 }

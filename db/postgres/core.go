@@ -12,16 +12,20 @@ import (
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
-// dialect: $n parameters, row locks, and table locks for what row locks
-// cannot guard (a nesting of groups that two transactions could each
-// complete into a cycle).
+// dialect: $n parameters, row locks, table locks for what row locks cannot
+// guard (a nesting of groups that two transactions could each complete
+// into a cycle), and DELETE … RETURNING.
 var dialect = &dbcore.Dialect{
 	P:         func(n int) string { return "$" + strconv.Itoa(n) },
 	ForShare:  " FOR SHARE",
 	ForUpdate: " FOR UPDATE",
 	LockTable: func(table string) string { return `LOCK TABLE ` + table + ` IN SHARE ROW EXCLUSIVE MODE` },
-	IsUnique:  isUnique,
-	Classify:  classify,
+	Returning: true,
+	// Every run of the client, locked, so that no daemon can send one
+	// while it is deleted.
+	ClientRunsSQL: `SELECT id, state FROM runs WHERE client_id = $1 ORDER BY id FOR UPDATE`,
+	IsUnique:      isUnique,
+	Classify:      classify,
 }
 
 // querier is a dbcore.Querier over a pool or a transaction.

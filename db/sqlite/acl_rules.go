@@ -49,19 +49,3 @@ func (s *Store) SetACLRuleActive(ctx context.Context, id int64, active bool) (db
 	}
 	return r, nil
 }
-
-// removeRules deletes the rules matching a condition (a constant SQL
-// fragment with one parameter) and returns them as they were, by id.
-func removeRules(ctx context.Context, tx *sql.Tx, cond string, arg any) ([]db.ACLRule, error) {
-	var out []db.ACLRule
-	err := querier{tx}.Each(ctx, `SELECT `+dbcore.RuleCols+` FROM acl_rules WHERE `+cond+` ORDER BY id`, []any{arg}, func(row dbcore.Scanner) error {
-		r, err := dbcore.ScanRule(row)
-		out = append(out, r)
-		return err
-	})
-	if err != nil || len(out) == 0 {
-		return out, err
-	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM acl_rules WHERE `+cond, arg)
-	return out, err
-}

@@ -89,54 +89,6 @@ func (s *Store) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client
 	return out, rows.Err()
 }
 
-// SetClientStatus moves a client along its enrollment lifecycle; a move not
-// allowed from its current status is ErrConflict, and accepting a client
-// under a name another active client holds is ErrConflict too.
-func (s *Store) SetClientStatus(ctx context.Context, id int64, to db.ClientStatus) (db.Client, error) {
-	from := db.ClientStatusFrom(to)
-	if len(from) == 0 {
-		return db.Client{}, fmt.Errorf("set client %d status %q: %w", id, to, db.ErrInvalid)
-	}
-	var c db.Client
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		c, err = dbcore.ScanClient(tx.QueryRowContext(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return dbcore.NotFound("client", id)
-		} else if err != nil {
-			return err
-		}
-		if c.Status == to {
-			return nil // repeating an accept is not an error
-		}
-		ok := false
-		for _, f := range from {
-			ok = ok || c.Status == f
-		}
-		if !ok {
-			return fmt.Errorf("client %d is %s, cannot become %s: %w", id, c.Status, to, db.ErrConflict)
-		}
-		if to == db.ClientActive {
-			var other int64
-			err := tx.QueryRowContext(ctx, `SELECT id FROM clients WHERE name = ? AND status = 'active'`, c.Name).Scan(&other)
-			if err == nil {
-				return fmt.Errorf("client name %q is in use by active client %d (revoke or delete it first): %w", c.Name, other, db.ErrConflict)
-			} else if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE clients SET status = ? WHERE id = ?`, to, id); err != nil {
-			return err
-		}
-		c.Status = to
-		return nil
-	})
-	if err != nil {
-		return db.Client{}, fmt.Errorf("set client status: %w", err)
-	}
-	return c, nil
-}
-
 // touchClientsSQL takes a JSON array of [id, unix nanoseconds] pairs.
 var touchClientsSQL = writeStatement(`UPDATE clients SET last_seen = j.at
 	FROM (SELECT value->>0 AS id, value->>1 AS at FROM json_each(?1)) AS j
@@ -173,58 +125,4 @@ func (s *Store) TouchClients(ctx context.Context, seen map[int64]time.Time) erro
 // isUnique reports a UNIQUE constraint failure.
 func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
-
-// DeleteClient removes a client that is not active, with its runs and group
-// memberships (foreign keys cascade) and the ACL rules that name it, in the
-// same transaction; it returns those rules as they were. Ids are never
-// reused, so no later client could match them, but a rule naming a client
-// that is gone would only mislead.
-func (s *Store) DeleteClient(ctx context.Context, id int64) ([]db.ACLRule, error) {
-	var removed []db.ACLRule
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var status db.ClientStatus
-		err := tx.QueryRowContext(ctx, `SELECT status FROM clients WHERE id = ?`, id).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return dbcore.NotFound("client", id)
-		} else if err != nil {
-			return err
-		}
-		if status == db.ClientActive {
-			return fmt.Errorf("client %d is active: revoke it first: %w", id, db.ErrConflict)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE client_id = ? AND state IN ('sent', 'received', 'running') ORDER BY id LIMIT 11`, id)
-		if err != nil {
-			return err
-		}
-		var inflight []string
-		for rows.Next() {
-			var rid int64
-			if err := rows.Scan(&rid); err != nil {
-				rows.Close()
-				return err
-			}
-			inflight = append(inflight, strconv.FormatInt(rid, 10))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(inflight) > 0 {
-			if len(inflight) > 10 {
-				inflight = append(inflight[:10], "…")
-			}
-			return fmt.Errorf("client %d has runs in flight (%s): cancel them or let them finish first: %w",
-				id, strings.Join(inflight, ", "), db.ErrConflict)
-		}
-		if removed, err = removeRules(ctx, tx, `target_kind = 'client' AND target_id = ?`, id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("delete client: %w", err)
-	}
-	return removed, nil
 }

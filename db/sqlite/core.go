@@ -11,13 +11,16 @@ import (
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
-// dialect: numbered parameters (?1, ?2), and no row or table locks, since
-// the single writer connection excludes every other write.
+// dialect: numbered parameters (?1, ?2), no row or table locks (the single
+// writer connection excludes every other write), and rules removed by
+// reading them first.
 var dialect = &dbcore.Dialect{
 	P:         func(n int) string { return "?" + strconv.Itoa(n) },
 	LockTable: func(string) string { return "" },
-	IsUnique:  isUnique,
-	Classify:  func(err error) error { return err },
+	// The first 11 runs in flight: DeleteClient names up to 10.
+	ClientRunsSQL: `SELECT id, state FROM runs WHERE client_id = ?1 AND state IN ('sent', 'received', 'running') ORDER BY id LIMIT 11`,
+	IsUnique:      isUnique,
+	Classify:      func(err error) error { return err },
 }
 
 // sqlQueryer is what *sql.DB, *sql.Conn and *sql.Tx have in common.

@@ -42,6 +42,13 @@ type Dialect struct {
 	// writing table until this one ends, and lets reads on; "" where one
 	// writer excludes the rest.
 	LockTable func(table string) string
+	// Returning says DELETE … RETURNING is how the driver removes rows it
+	// must return (else it reads them, then deletes them).
+	Returning bool
+	// ClientRunsSQL selects (id, state) of the runs of a client ($1) that
+	// DeleteClient must see, by id, at least the first 11 in flight, and
+	// locks them as the driver must.
+	ClientRunsSQL string
 	// IsUnique reports a unique constraint violation.
 	IsUnique func(error) bool
 	// Classify adds the db error an error of the database stands for
