@@ -16,14 +16,9 @@ import (
 // never promotes a client. One upsert, so two daemons registering the same
 // agent at once make one client.
 func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db.Client, error) {
-	if r.Fingerprint == "" {
-		return db.Client{}, fmt.Errorf("register client: empty fingerprint: %w", db.ErrInvalid)
-	}
-	if err := db.CheckNewName("client", r.Name); err != nil {
-		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, err)
-	}
-	if r.Mode == "" {
-		r.Mode = db.ModePoll
+	r, err := dbcore.CheckRegistration(r)
+	if err != nil {
+		return db.Client{}, err
 	}
 	at := r.At.UnixNano()
 	c, err := dbcore.ScanClient(s.pool.QueryRow(ctx, `

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -30,35 +29,23 @@ func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 // submission, in one transaction. A single job without audit records is
 // one statement, no transaction block.
 func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
-	type prepared struct {
-		nj      db.NewJob
-		targets string
-	}
-	ps := make([]prepared, len(njs))
-	for i, nj := range njs {
-		nj, err := nj.Normalize()
-		if err != nil {
-			return nil, db.SubmitError(len(njs), i, err)
-		}
-		targets, _ := json.Marshal(nj.Targets)
-		ps[i] = prepared{nj: nj, targets: string(targets)}
+	ps, err := dbcore.PrepareJobs(njs)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]db.Job, len(ps))
 	failed := -1
 	insert := func(q queryer) error {
 		for i, p := range ps {
 			failed = i
-			j, runs, err := insertJob(ctx, q, p.nj, p.targets, p.nj.CreatedAt.UnixNano(), p.nj.ClientIDs)
+			j, runs, err := insertJob(ctx, q, p.Job, string(p.Targets), p.Job.CreatedAt.UnixNano(), p.Job.ClientIDs)
 			if noRows(err) {
-				err = missingClient(ctx, q, p.nj.ClientIDs)
+				err = missingClient(ctx, q, p.Job.ClientIDs)
 			}
 			if err != nil {
 				return err
 			}
-			j.Counts = map[runstate.State]int{}
-			if runs > 0 {
-				j.Counts[runstate.Pending] = runs
-			}
+			j.Counts = dbcore.NewCounts(runs)
 			out[i] = j
 		}
 		failed = -1
@@ -69,7 +56,6 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		}
 		return nil
 	}
-	var err error
 	if len(ps) == 1 && len(audit) == 0 {
 		err = s.retry(ctx, func() error { return insert(s.pool) })
 	} else {

@@ -17,18 +17,13 @@ import (
 // the facts of a known one without touching its status: registering again
 // never promotes a client.
 func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db.Client, error) {
-	if r.Fingerprint == "" {
-		return db.Client{}, fmt.Errorf("register client: empty fingerprint: %w", db.ErrInvalid)
-	}
-	if err := db.CheckNewName("client", r.Name); err != nil {
-		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, err)
-	}
-	if r.Mode == "" {
-		r.Mode = db.ModePoll
+	r, err := dbcore.CheckRegistration(r)
+	if err != nil {
+		return db.Client{}, err
 	}
 	at := r.At.UnixNano()
 	var c db.Client
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO clients (fingerprint, name, hostname, os, arch, version, mode, callback_url, registered_at, last_seen)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

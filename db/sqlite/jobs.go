@@ -26,23 +26,12 @@ func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 // SubmitJobs stores jobs as SubmitJob does, and the audit records of their
 // submission, in one transaction (one commit for the lot).
 func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
-	type prepared struct {
-		nj      db.NewJob
-		targets []byte
-		id      int64
-		runs    int
-	}
-	ps := make([]prepared, len(njs))
-	for i, nj := range njs {
-		nj, err := nj.Normalize()
-		if err != nil {
-			return nil, db.SubmitError(len(njs), i, err)
-		}
-		targets, _ := json.Marshal(nj.Targets)
-		ps[i] = prepared{nj: nj, targets: targets}
+	ps, err := dbcore.PrepareJobs(njs)
+	if err != nil {
+		return nil, err
 	}
 	var failed int
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		insertRun, err := s.txStmt(ctx, tx, insertRunSQL)
 		if err != nil {
 			return err
@@ -50,26 +39,26 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		for i := range ps {
 			failed = i
 			p := &ps[i]
-			nj, now := p.nj, p.nj.CreatedAt.UnixNano()
+			nj, now := p.Job, p.Job.CreatedAt.UnixNano()
 			res, err := s.txExec(ctx, tx, insertJobSQL,
-				nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(p.targets),
+				nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(p.Targets),
 				now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts)
 			if err != nil {
 				return err
 			}
-			if p.id, err = res.LastInsertId(); err != nil {
+			if p.ID, err = res.LastInsertId(); err != nil {
 				return err
 			}
-			p.runs = 0
+			p.Runs = 0
 			for _, cid := range nj.ClientIDs {
-				res, err := insertRun.ExecContext(ctx, p.id, nj.Priority, nt(nj.NotBefore), now, now, cid)
+				res, err := insertRun.ExecContext(ctx, p.ID, nj.Priority, nt(nj.NotBefore), now, now, cid)
 				if err != nil {
 					return err
 				}
 				if n, _ := res.RowsAffected(); n == 0 {
 					return dbcore.NotFound("client", cid)
 				}
-				p.runs++
+				p.Runs++
 			}
 		}
 		failed = -1
@@ -85,17 +74,14 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 	}
 	out := make([]db.Job, len(ps))
 	for i, p := range ps {
-		nj, now := p.nj, p.nj.CreatedAt.UnixNano()
+		nj, now := p.Job, p.Job.CreatedAt.UnixNano()
 		// The job as Job would read it back (times in UTC to the
 		// nanosecond, the timeout in whole seconds), without reading it back.
-		j := db.Job{ID: p.id, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
+		j := db.Job{ID: p.ID, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
 			Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: dbcore.Time(now), NotBefore: stored(nj.NotBefore),
 			ExpiresAt: stored(nj.ExpiresAt), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
-			Counts: map[runstate.State]int{}}
-		_ = json.Unmarshal(p.targets, &j.Targets)
-		if p.runs > 0 {
-			j.Counts[runstate.Pending] = p.runs
-		}
+			Counts: dbcore.NewCounts(p.Runs)}
+		_ = json.Unmarshal(p.Targets, &j.Targets)
 		out[i] = j
 	}
 	return out, nil
