@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
@@ -35,43 +33,6 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, classify(err))
 	}
 	return c, nil
-}
-
-// Client returns a client by id.
-func (s *Store) Client(ctx context.Context, id int64) (db.Client, error) {
-	c, err := dbcore.ScanClient(s.pool.QueryRow(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE id = $1`, id))
-	if noRows(err) {
-		return c, dbcore.NotFound("client", id)
-	} else if err != nil {
-		return c, fmt.Errorf("client %d: %w", id, err)
-	}
-	return c, nil
-}
-
-// ClientByFingerprint returns the client holding a certificate fingerprint.
-func (s *Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, error) {
-	c, err := dbcore.ScanClient(s.pool.QueryRow(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE fingerprint = $1`, fp))
-	if noRows(err) {
-		return c, dbcore.NotFound("client with fingerprint", fp)
-	} else if err != nil {
-		return c, fmt.Errorf("client with fingerprint %s: %w", fp, classify(err))
-	}
-	return c, nil
-}
-
-// ListClients lists clients by id.
-func (s *Store) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
-	var out []db.Client
-	a := newArgs()
-	err := eachRow(ctx, s.pool, dbcore.ClientsQuery(f, a), a.List, func(rows pgx.Rows) error {
-		c, err := dbcore.ScanClient(rows)
-		out = append(out, c)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list clients: %w", classify(err))
-	}
-	return out, nil
 }
 
 // TouchClients records when clients were last heard from, in one

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
@@ -24,8 +25,14 @@ var dialect = &dbcore.Dialect{
 	// Every run of the client, locked, so that no daemon can send one
 	// while it is deleted.
 	ClientRunsSQL: `SELECT id, state FROM runs WHERE client_id = $1 ORDER BY id FOR UPDATE`,
-	IsUnique:      isUnique,
-	Classify:      classify,
+	IDIn: func(a *dbcore.Args, col string, ids []int64) string {
+		return col + ` = ANY(` + a.Bind(ids) + `)`
+	},
+	StartsWith: func(a *dbcore.Args, col, prefix string) string {
+		return `starts_with(` + col + `, ` + a.Bind(prefix) + `)`
+	},
+	IsUnique: isUnique,
+	Classify: classify,
 }
 
 // querier is a dbcore.Querier over a pool or a transaction.
@@ -62,6 +69,10 @@ type core struct{ s *Store }
 func (c core) Dialect() *dbcore.Dialect { return dialect }
 
 func (c core) Reader() dbcore.Querier { return querier{c.s.pool} }
+
+func (c core) SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error) {
+	return c.s.SubmitJobs(ctx, js, audit)
+}
 
 func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {
 	return c.s.read(ctx, func(tx pgx.Tx) error { return fn(querier{tx}) })

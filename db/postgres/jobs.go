@@ -9,21 +9,7 @@ import (
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
-	"github.com/scirectl/scirectl/runstate"
 )
-
-// SubmitJob stores a job and one pending run per target client in one
-// statement: a job is either there with all its runs or not at all. Runs
-// get their ids in the order of the targets. The clients are share-locked
-// (KEY SHARE, as the foreign keys would), so none is deleted before the
-// runs are in; when one is missing nothing is inserted.
-func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
-	js, err := s.SubmitJobs(ctx, []db.NewJob{nj}, nil)
-	if err != nil {
-		return db.Job{}, err
-	}
-	return js[0], nil
-}
 
 // SubmitJobs stores jobs as SubmitJob does, and the audit records of their
 // submission, in one transaction. A single job without audit records is
@@ -111,71 +97,6 @@ func missingClient(ctx context.Context, q queryer, cids []int64) error {
 	return fmt.Errorf("the target clients changed during the submit: %w", db.ErrConflict)
 }
 
-// Job returns a job with the counts of its runs by state.
-func (s *Store) Job(ctx context.Context, id int64) (db.Job, error) {
-	j, err := dbcore.ScanJob(s.pool.QueryRow(ctx, `SELECT `+dbcore.JobCols+` FROM jobs WHERE id = $1`, id))
-	if noRows(err) {
-		return j, dbcore.NotFound("job", id)
-	} else if err != nil {
-		return j, fmt.Errorf("job %d: %w", id, err)
-	}
-	counts, err := runCounts(ctx, s.pool, []int64{id})
-	if err != nil {
-		return j, err
-	}
-	j.Counts = counts[id]
-	return j, nil
-}
-
-func runCounts(ctx context.Context, q queryer, ids []int64) (map[int64]map[runstate.State]int, error) {
-	out := make(map[int64]map[runstate.State]int, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	for _, id := range ids {
-		out[id] = map[runstate.State]int{}
-	}
-	err := eachRow(ctx, q, `SELECT job_id, state, COUNT(*) FROM runs WHERE job_id = ANY($1) GROUP BY job_id, state`, []any{ids},
-		func(rows pgx.Rows) error {
-			var id int64
-			var st runstate.State
-			var n int
-			if err := rows.Scan(&id, &st, &n); err != nil {
-				return err
-			}
-			out[id][st] = n
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("count runs: %w", err)
-	}
-	return out, nil
-}
-
-// ListJobs lists jobs newest first.
-func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) {
-	a := newArgs()
-	var jobs []db.Job
-	var ids []int64
-	err := eachRow(ctx, s.pool, dbcore.JobsQuery(f, a), a.List, func(rows pgx.Rows) error {
-		j, err := dbcore.ScanJob(rows)
-		jobs = append(jobs, j)
-		ids = append(ids, j.ID)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", classify(err))
-	}
-	counts, err := runCounts(ctx, s.pool, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range jobs {
-		jobs[i].Counts = counts[jobs[i].ID]
-	}
-	return jobs, nil
-}
-
 // Runs lists a job's runs by id.
 func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
 	var out []db.Run
@@ -189,15 +110,4 @@ func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
 		return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
 	}
 	return out, nil
-}
-
-// Run returns one run.
-func (s *Store) Run(ctx context.Context, id int64) (db.Run, error) {
-	r, err := dbcore.ScanRun(s.pool.QueryRow(ctx, `SELECT `+dbcore.RunCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = $1`, id))
-	if noRows(err) {
-		return r, dbcore.NotFound("run", id)
-	} else if err != nil {
-		return r, fmt.Errorf("run %d: %w", id, err)
-	}
-	return r, nil
 }

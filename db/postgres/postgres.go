@@ -267,11 +267,6 @@ func nt(t time.Time) *int64 {
 	return &v
 }
 
-// newArgs collects the parameters of a query dbcore builds.
-func newArgs() *dbcore.Args {
-	return &dbcore.Args{Placeholder: func(n int) string { return "$" + strconv.Itoa(n) }}
-}
-
 // queryer is what a pool and a transaction have in common.
 type queryer interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
@@ -34,20 +32,6 @@ func (s *Store) HeartbeatServer(ctx context.Context, id int64, at time.Time) err
 	return nil
 }
 
-// ListServers lists registered daemons, newest first.
-func (s *Store) ListServers(ctx context.Context) ([]db.ServerInfo, error) {
-	var out []db.ServerInfo
-	err := eachRow(ctx, s.pool, `SELECT `+dbcore.ServerCols+` FROM servers ORDER BY id DESC`, nil, func(rows pgx.Rows) error {
-		si, err := dbcore.ScanServer(rows)
-		out = append(out, si)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list servers: %w", err)
-	}
-	return out, nil
-}
-
 // RecordOperation appends to the audit trail. The audit trail records
 // what was asked, valid or not: a NUL or invalid UTF-8 is stored as U+FFFD
 // rather than refused.
@@ -65,23 +49,4 @@ func recordOperation(ctx context.Context, q queryer, op db.Operation) error {
 		return fmt.Errorf("record operation %s: %w", op.Name, err)
 	}
 	return nil
-}
-
-// ListOperations lists the audit trail, newest first (dbcore.OperationsQuery;
-// a name prefix is compared bytewise with starts_with).
-func (s *Store) ListOperations(ctx context.Context, f db.OperationFilter) ([]db.Operation, error) {
-	a := newArgs()
-	q := dbcore.OperationsQuery(f, a, func(a *dbcore.Args, prefix string) string {
-		return `starts_with(name, ` + a.Bind(prefix) + `)`
-	})
-	var out []db.Operation
-	err := eachRow(ctx, s.pool, q, a.List, func(rows pgx.Rows) error {
-		op, err := dbcore.ScanOperation(rows)
-		out = append(out, op)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list operations: %w", classify(err))
-	}
-	return out, nil
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -43,45 +42,6 @@ func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db
 		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, err)
 	}
 	return c, nil
-}
-
-// Client returns a client by id.
-func (s *Store) Client(ctx context.Context, id int64) (db.Client, error) {
-	c, err := dbcore.ScanClient(s.readRow(ctx, `SELECT `+dbcore.ClientCols+` FROM clients WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, dbcore.NotFound("client", id)
-	}
-	return c, err
-}
-
-var clientByFingerprintSQL = `SELECT ` + dbcore.ClientCols + ` FROM clients WHERE fingerprint = ?`
-
-// ClientByFingerprint returns the client holding a certificate fingerprint.
-func (s *Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, error) {
-	c, err := dbcore.ScanClient(s.readRow(ctx, clientByFingerprintSQL, fp))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, dbcore.NotFound("client with fingerprint", fp)
-	}
-	return c, err
-}
-
-// ListClients lists clients by id.
-func (s *Store) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
-	a := newArgs()
-	rows, err := s.r.QueryContext(ctx, dbcore.ClientsQuery(f, a), a.List...)
-	if err != nil {
-		return nil, fmt.Errorf("list clients: %w", err)
-	}
-	defer rows.Close()
-	var out []db.Client
-	for rows.Next() {
-		c, err := dbcore.ScanClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list clients: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }
 
 // touchClientsSQL takes a JSON array of [id, unix nanoseconds] pairs.

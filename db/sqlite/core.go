@@ -7,7 +7,9 @@ import (
 	"context"
 	"database/sql"
 	"strconv"
+	"strings"
 
+	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
@@ -19,8 +21,19 @@ var dialect = &dbcore.Dialect{
 	LockTable: func(string) string { return "" },
 	// The first 11 runs in flight: DeleteClient names up to 10.
 	ClientRunsSQL: `SELECT id, state FROM runs WHERE client_id = ?1 AND state IN ('sent', 'received', 'running') ORDER BY id LIMIT 11`,
-	IsUnique:      isUnique,
-	Classify:      func(err error) error { return err },
+	IDIn: func(a *dbcore.Args, col string, ids []int64) string {
+		ps := make([]string, len(ids))
+		for i, id := range ids {
+			ps[i] = a.Bind(id)
+		}
+		return col + ` IN (` + strings.Join(ps, ", ") + `)`
+	},
+	StartsWith: func(a *dbcore.Args, col, prefix string) string {
+		// The first len(prefix) bytes of col.
+		return `substr(CAST(` + col + ` AS BLOB), 1, ` + a.Bind(len(prefix)) + `) = CAST(` + a.Bind(prefix) + ` AS BLOB)`
+	},
+	IsUnique: isUnique,
+	Classify: func(err error) error { return err },
 }
 
 // sqlQueryer is what *sql.DB, *sql.Conn and *sql.Tx have in common.
@@ -72,7 +85,22 @@ type core struct{ s *Store }
 
 func (c core) Dialect() *dbcore.Dialect { return dialect }
 
-func (c core) Reader() dbcore.Querier { return querier{c.s.r} }
+func (c core) Reader() dbcore.Querier { return reader{querier{c.s.r}, c.s} }
+
+// reader is the read pool, whose single-row lookups are prepared once
+// (readRow).
+type reader struct {
+	querier
+	s *Store
+}
+
+func (r reader) QueryRow(ctx context.Context, query string, args ...any) dbcore.Scanner {
+	return r.s.readRow(ctx, query, args...)
+}
+
+func (c core) SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error) {
+	return c.s.SubmitJobs(ctx, js, audit)
+}
 
 func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {
 	tx, err := c.s.r.BeginTx(ctx, nil)

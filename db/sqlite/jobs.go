@@ -4,24 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
-	"github.com/scirectl/scirectl/runstate"
 )
-
-// SubmitJob stores a job and one pending run per target client in one
-// transaction: a job is either there with all its runs or not at all.
-func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
-	js, err := s.SubmitJobs(ctx, []db.NewJob{nj}, nil)
-	if err != nil {
-		return db.Job{}, err
-	}
-	return js[0], nil
-}
 
 // SubmitJobs stores jobs as SubmitJob does, and the audit records of their
 // submission, in one transaction (one commit for the lot).
@@ -106,81 +94,6 @@ func stored(t time.Time) time.Time {
 	return dbcore.Time(t.UnixNano())
 }
 
-// Job returns a job with the counts of its runs by state.
-func (s *Store) Job(ctx context.Context, id int64) (db.Job, error) {
-	j, err := dbcore.ScanJob(s.readRow(ctx, `SELECT `+dbcore.JobCols+` FROM jobs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return j, dbcore.NotFound("job", id)
-	} else if err != nil {
-		return j, fmt.Errorf("job %d: %w", id, err)
-	}
-	counts, err := s.runCounts(ctx, []int64{id})
-	if err != nil {
-		return j, err
-	}
-	j.Counts = counts[id]
-	return j, nil
-}
-
-func (s *Store) runCounts(ctx context.Context, ids []int64) (map[int64]map[runstate.State]int, error) {
-	out := make(map[int64]map[runstate.State]int, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-		out[id] = map[runstate.State]int{}
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT job_id, state, COUNT(*) FROM runs WHERE job_id IN (`+placeholders(len(ids))+`) GROUP BY job_id, state`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("count runs: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var st runstate.State
-		var n int
-		if err := rows.Scan(&id, &st, &n); err != nil {
-			return nil, fmt.Errorf("count runs: %w", err)
-		}
-		out[id][st] = n
-	}
-	return out, rows.Err()
-}
-
-// ListJobs lists jobs newest first.
-func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) {
-	a := newArgs()
-	rows, err := s.r.QueryContext(ctx, dbcore.JobsQuery(f, a), a.List...)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	defer rows.Close()
-	var jobs []db.Job
-	var ids []int64
-	for rows.Next() {
-		j, err := dbcore.ScanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
-		}
-		jobs = append(jobs, j)
-		ids = append(ids, j.ID)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	rows.Close()
-	counts, err := s.runCounts(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range jobs {
-		jobs[i].Counts = counts[jobs[i].ID]
-	}
-	return jobs, nil
-}
-
 // Runs lists a job's runs by id.
 func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
 	rows, err := s.readRows(ctx, `SELECT `+dbcore.RunCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = ? ORDER BY r.id`, jobID)
@@ -197,13 +110,4 @@ func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// Run returns one run.
-func (s *Store) Run(ctx context.Context, id int64) (db.Run, error) {
-	r, err := dbcore.ScanRun(s.readRow(ctx, `SELECT `+dbcore.RunCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, dbcore.NotFound("run", id)
-	}
-	return r, err
 }

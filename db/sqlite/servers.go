@@ -34,24 +34,6 @@ func (s *Store) HeartbeatServer(ctx context.Context, id int64, at time.Time) err
 	return nil
 }
 
-// ListServers lists registered daemons, newest first.
-func (s *Store) ListServers(ctx context.Context) ([]db.ServerInfo, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+dbcore.ServerCols+` FROM servers ORDER BY id DESC`)
-	if err != nil {
-		return nil, fmt.Errorf("list servers: %w", err)
-	}
-	defer rows.Close()
-	var out []db.ServerInfo
-	for rows.Next() {
-		si, err := dbcore.ScanServer(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list servers: %w", err)
-		}
-		out = append(out, si)
-	}
-	return out, rows.Err()
-}
-
 var recordOperationSQL = writeStatement(`INSERT INTO operations (at, server_id, actor, name, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 
 // RecordOperation appends to the audit trail.
@@ -64,28 +46,4 @@ func (s *Store) RecordOperation(ctx context.Context, op db.Operation) error {
 		return fmt.Errorf("record operation %s: %w", op.Name, err)
 	}
 	return nil
-}
-
-// ListOperations lists the audit trail, newest first (dbcore.OperationsQuery;
-// a name prefix is compared bytewise with substr).
-func (s *Store) ListOperations(ctx context.Context, f db.OperationFilter) ([]db.Operation, error) {
-	a := newArgs()
-	q := dbcore.OperationsQuery(f, a, func(a *dbcore.Args, prefix string) string {
-		// The first len(prefix) bytes of the name.
-		return `substr(CAST(name AS BLOB), 1, ` + a.Bind(len(prefix)) + `) = CAST(` + a.Bind(prefix) + ` AS BLOB)`
-	})
-	rows, err := s.r.QueryContext(ctx, q, a.List...)
-	if err != nil {
-		return nil, fmt.Errorf("list operations: %w", err)
-	}
-	defer rows.Close()
-	var out []db.Operation
-	for rows.Next() {
-		op, err := dbcore.ScanOperation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list operations: %w", err)
-		}
-		out = append(out, op)
-	}
-	return out, rows.Err()
 }

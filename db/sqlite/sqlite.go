@@ -186,19 +186,6 @@ func tn(v sql.NullInt64) time.Time {
 	return dbcore.Time(v.Int64)
 }
 
-// newArgs collects the parameters of a query dbcore builds.
-func newArgs() *dbcore.Args {
-	return &dbcore.Args{Placeholder: func(int) string { return "?" }}
-}
-
-// placeholders returns "?,?,…" for n values.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.Repeat("?,", n-1) + "?"
-}
-
 // ClusterLock is nil: a SQLite database has one daemon (the server's
 // process-wide gate is the whole gate), since its file is not shared.
 func (s *Store) ClusterLock() gate.ClusterLock { return nil }

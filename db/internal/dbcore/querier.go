@@ -10,6 +10,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+
+	"github.com/scirectl/scirectl/db"
 )
 
 // Querier runs statements on a driver's pool, connection or transaction.
@@ -49,6 +51,13 @@ type Dialect struct {
 	// DeleteClient must see, by id, at least the first 11 in flight, and
 	// locks them as the driver must.
 	ClientRunsSQL string
+	// IDIn is the condition that column col is one of ids, its
+	// parameters bound in a.
+	IDIn func(a *Args, col string, ids []int64) string
+	// StartsWith is the condition that text column col starts with
+	// prefix, compared bytewise (never LIKE, whose % and _ and case
+	// folding would widen the match), its parameters bound in a.
+	StartsWith func(a *Args, col, prefix string) string
 	// IsUnique reports a unique constraint violation.
 	IsUnique func(error) bool
 	// Classify adds the db error an error of the database stands for
@@ -59,12 +68,15 @@ type Dialect struct {
 // DB is a driver as the shared operations use it.
 type DB interface {
 	Dialect() *Dialect
-	// Reader runs one-statement reads.
+	// Reader runs one-statement reads outside a transaction (QueryRow
+	// takes constant lookups only: a driver may prepare them once).
 	Reader() Querier
 	// Read runs fn in a read-only transaction: one snapshot.
 	Read(ctx context.Context, fn func(Querier) error) error
 	// Write runs fn in a write transaction.
 	Write(ctx context.Context, fn func(Querier) error) error
+	// SubmitJobs is the driver's Store.SubmitJobs.
+	SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error)
 	// Maintain runs fn with the driver's Mover in a write transaction,
 	// rolled back instead of committed when dryRun is set (Maintain does
 	// that part).
