@@ -16,7 +16,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -318,12 +317,9 @@ func sqliteVersion(ctx context.Context, q interface {
 // keys (deferred meanwhile) checked before COMMIT. Any error rolls it all
 // back. The backup is opened read-only and read in one transaction.
 func (s *Store) Restore(ctx context.Context, path string) error {
-	abs, err := filepath.Abs(path)
+	abs, err := dbcore.BackupFile(path)
 	if err != nil {
-		return fmt.Errorf("restore from %s: %w", path, err)
-	}
-	if err := dbcore.CheckBackupFile(abs); err != nil {
-		return fmt.Errorf("restore from %s: %w", path, err)
+		return err
 	}
 	lite, err := sql.Open("sqlite", sqliteURI(abs, "mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)"))
 	if err != nil {

@@ -5,7 +5,6 @@ package postgres
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,7 +16,7 @@ import (
 // guard (a nesting of groups that two transactions could each complete
 // into a cycle), and DELETE … RETURNING.
 var dialect = &dbcore.Dialect{
-	P:         func(n int) string { return "$" + strconv.Itoa(n) },
+	Param:     "$",
 	ForShare:  " FOR SHARE",
 	ForUpdate: " FOR UPDATE",
 	LockTable: func(table string) string { return `LOCK TABLE ` + table + ` IN SHARE ROW EXCLUSIVE MODE` },

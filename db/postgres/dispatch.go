@@ -311,10 +311,7 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 		if err != nil {
 			return err
 		}
-		if err := dbcore.CheckOwned(clientID, ids, runs, false); err != nil {
-			return err
-		}
-		res, err = dbcore.TallyAcks(ids, runs)
+		res, err = dbcore.TallyAcks(clientID, ids, runs)
 		return err
 	})
 	if err != nil {
@@ -441,24 +438,7 @@ func reportOnce(ctx context.Context, q queryer, clientID int64, ids []int64, rep
 // reportInOrder applies reports one by one, each seeing the state the
 // previous ones left: for a call that reports a run more than once.
 func reportInOrder(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64, reports []db.Report, now int64) ([]db.ReportResult, error) {
-	runs, err := ownedRuns(ctx, tx, clientID, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]db.ReportResult, len(reports))
-	err = dbcore.JudgeInOrder(runs, reports, out, nil, func(r db.Report, ev runstate.Event, to runstate.State) error {
-		return applyReport(ctx, tx, r, ev, to, now)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// ownedRuns locks the runs of a call in id order and returns them; an id
-// that does not exist, belongs to another client or was never sent fails
-// the call (dbcore.CheckOwned).
-func ownedRuns(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64) (map[int64]dbcore.OwnedRun, error) {
+	// The runs are locked in id order.
 	rows, err := tx.Query(ctx, `SELECT id, client_id, state, attempts, false FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
 		return nil, err
@@ -467,10 +447,14 @@ func ownedRuns(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64) (map
 	if err != nil {
 		return nil, err
 	}
-	if err := dbcore.CheckOwned(clientID, ids, runs, true); err != nil {
+	out := make([]db.ReportResult, len(reports))
+	err = dbcore.JudgeInOrder(clientID, ids, runs, reports, out, nil, func(r db.Report, ev runstate.Event, to runstate.State) error {
+		return applyReport(ctx, tx, r, ev, to, now)
+	})
+	if err != nil {
 		return nil, err
 	}
-	return runs, nil
+	return out, nil
 }
 
 // applyReport moves one locked run for one report (reportInOrder).

@@ -12,7 +12,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -129,25 +128,16 @@ func (m mover) Move(ctx context.Context, step dbcore.Step, arg, now int64, moves
 }
 
 func (m mover) JobExists(ctx context.Context, id int64) (bool, error) {
-	var one int
-	err := m.tx.QueryRow(ctx, `SELECT 1 FROM jobs WHERE id = $1`, id).Scan(&one)
-	if noRows(err) {
-		return false, nil
-	}
-	return err == nil, err
+	return dbcore.Exists(ctx, querier{m.tx}, `SELECT 1 FROM jobs WHERE id = $1`, id)
 }
 
 // CancelledRuns lists the client's runs cancelled at or after since that
 // had been sent to it, oldest cancellation first (runs_cancelled).
 func (s *Store) CancelledRuns(ctx context.Context, clientID int64, since time.Time) ([]int64, error) {
-	lo := int64(math.MinInt64)
-	if !since.IsZero() {
-		lo = since.UnixNano()
-	}
 	var out []int64
 	err := eachRow(ctx, s.pool, `SELECT r.id FROM runs r
 		WHERE r.client_id = $1 AND r.state = 'cancelled' AND r.sent_at IS NOT NULL AND r.finished_at >= $2
-		ORDER BY r.finished_at, r.id`, []any{clientID, lo}, func(rows pgx.Rows) error {
+		ORDER BY r.finished_at, r.id`, []any{clientID, dbcore.Since(since)}, func(rows pgx.Rows) error {
 		var id int64
 		err := rows.Scan(&id)
 		out = append(out, id)

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -55,12 +54,9 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 // transaction back. Columns are named, not taken in order, and both sides
 // must have the same tables with the same columns.
 func (s *Store) Restore(ctx context.Context, path string) error {
-	abs, err := filepath.Abs(path)
+	abs, err := dbcore.BackupFile(path)
 	if err != nil {
-		return fmt.Errorf("restore from %s: %w", path, err)
-	}
-	if err := dbcore.CheckBackupFile(abs); err != nil {
-		return fmt.Errorf("restore from %s: %w", path, err)
+		return err
 	}
 	// One connection for ATTACH, the transaction and DETACH: the attachment
 	// belongs to a connection, and the writer pool has just this one, so

@@ -6,7 +6,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"strconv"
 	"strings"
 
 	"github.com/scirectl/scirectl/db"
@@ -17,7 +16,7 @@ import (
 // writer connection excludes every other write), and rules removed by
 // reading them first.
 var dialect = &dbcore.Dialect{
-	P:         func(n int) string { return "?" + strconv.Itoa(n) },
+	Param:     "?",
 	LockTable: func(string) string { return "" },
 	// The first 11 runs in flight: DeleteClient names up to 10.
 	ClientRunsSQL: `SELECT id, state FROM runs WHERE client_id = ?1 AND state IN ('sent', 'received', 'running') ORDER BY id LIMIT 11`,

@@ -162,14 +162,11 @@ func moveRun(ctx context.Context, tx *sql.Tx, id int64, ev runstate.Event, now i
 	return err
 }
 
-// ownedRuns reads the runs of a call, and fails the whole call, before
-// anything changes, when an id does not exist or belongs to another client
-// (with sentOnly, for reports, also a run never sent: dbcore.CheckOwned).
-func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64, sentOnly bool) (map[int64]dbcore.OwnedRun, error) {
+// ownedRuns reads the runs of a call, for dbcore to check before
+// anything changes (CheckOwned): a forged or misdirected id is a protocol
+// violation, not a partial success.
+func ownedRuns(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]dbcore.OwnedRun, error) {
 	runs := make(map[int64]dbcore.OwnedRun, len(ids))
-	if len(ids) == 0 {
-		return runs, nil
-	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, client_id, state, attempts FROM runs WHERE id IN (SELECT value FROM json_each(?))`, idArray(ids))
 	if err != nil {
 		return nil, err
@@ -183,9 +180,6 @@ func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64, sen
 		return err
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := dbcore.CheckOwned(clientID, ids, runs, sentOnly); err != nil {
 		return nil, err
 	}
 	return runs, nil
@@ -224,11 +218,11 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 		}
 		// The states read now are after the UPDATE: a run it moved reads
 		// received, and counts like a retry after a lost reply.
-		runs, err := ownedRuns(ctx, tx, clientID, ids, false)
+		runs, err := ownedRuns(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
-		res, err = dbcore.TallyAcks(ids, runs)
+		res, err = dbcore.TallyAcks(clientID, ids, runs)
 		return err
 	})
 	if err != nil {
@@ -277,11 +271,11 @@ func (s *Store) report(ctx context.Context, tx *sql.Tx, clientID int64, reports 
 	if len(rest) == 0 {
 		return out, nil
 	}
-	runs, err := ownedRuns(ctx, tx, clientID, rest, true)
+	runs, err := ownedRuns(ctx, tx, rest)
 	if err != nil {
 		return nil, err
 	}
-	err = dbcore.JudgeInOrder(runs, reports, out, applied, func(r db.Report, ev runstate.Event, to runstate.State) error {
+	err = dbcore.JudgeInOrder(clientID, rest, runs, reports, out, applied, func(r db.Report, ev runstate.Event, to runstate.State) error {
 		return applyReport(ctx, tx, r, ev, to, now)
 	})
 	if err != nil {

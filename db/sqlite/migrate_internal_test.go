@@ -9,11 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/golang-migrate/migrate/v4"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // schemaOf lists a database's tables and indexes with their SQL, and
@@ -52,11 +51,7 @@ func TestMigrateVersion1WithData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := iofs.New(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "sqlite", drv)
+	m, err := dbcore.NewMigrate(migrations, "sqlite", drv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -183,25 +181,16 @@ func (m mover) Move(ctx context.Context, step dbcore.Step, arg, now int64, moves
 }
 
 func (m mover) JobExists(ctx context.Context, id int64) (bool, error) {
-	var one int
-	err := m.tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = ?`, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	return dbcore.Exists(ctx, querier{m.tx}, `SELECT 1 FROM jobs WHERE id = ?`, id)
 }
 
 // CancelledRuns lists the client's runs cancelled at or after since that
 // had been sent to it, oldest cancellation first. Plan: SEARCH r USING
 // INDEX runs_cancelled (client_id=? AND finished_at>?), already in order.
 func (s *Store) CancelledRuns(ctx context.Context, clientID int64, since time.Time) ([]int64, error) {
-	lo := int64(math.MinInt64)
-	if !since.IsZero() {
-		lo = since.UnixNano()
-	}
 	rows, err := s.readRows(ctx, `SELECT r.id FROM runs r
 		WHERE r.client_id = ? AND r.state = 'cancelled' AND r.sent_at IS NOT NULL AND r.finished_at >= ?
-		ORDER BY r.finished_at, r.id`, clientID, lo)
+		ORDER BY r.finished_at, r.id`, clientID, dbcore.Since(since))
 	if err != nil {
 		return nil, fmt.Errorf("cancelled runs of client %d: %w", clientID, err)
 	}

@@ -42,12 +42,7 @@ func LatestEmbedded(driver string, fsys fs.ReadDirFS, want uint) uint {
 // dbName) up to the newest migration of fsys's "migrations" directory. It
 // closes drv when it fails before migrate owns it.
 func MigrateUp(fsys fs.FS, dbName string, drv database.Driver) error {
-	src, err := iofs.New(fsys, "migrations")
-	if err != nil {
-		drv.Close()
-		return err
-	}
-	m, err := migrate.NewWithInstance("iofs", src, dbName, drv)
+	m, err := NewMigrate(fsys, dbName, drv)
 	if err != nil {
 		drv.Close()
 		return err
@@ -57,6 +52,16 @@ func MigrateUp(fsys fs.FS, dbName string, drv database.Driver) error {
 		return err
 	}
 	return nil
+}
+
+// NewMigrate is golang-migrate over the database behind drv (its driver
+// dbName) and the migrations of fsys's "migrations" directory.
+func NewMigrate(fsys fs.FS, dbName string, drv database.Driver) (*migrate.Migrate, error) {
+	src, err := iofs.New(fsys, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return migrate.NewWithInstance("iofs", src, dbName, drv)
 }
 
 // SchemaVersionSQL reads golang-migrate's version table, in either
@@ -168,6 +173,19 @@ func syncPath(p string) error {
 // sqliteHeader starts every SQLite database file: the format of every
 // backup, whichever driver wrote it.
 var sqliteHeader = []byte("SQLite format 3\x00")
+
+// BackupFile is the absolute path of the backup a restore reads, checked
+// (CheckBackupFile).
+func BackupFile(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err == nil {
+		err = CheckBackupFile(abs)
+	}
+	if err != nil {
+		return "", fmt.Errorf("restore from %s: %w", path, err)
+	}
+	return abs, nil
+}
 
 // CheckBackupFile turns the plain mistakes of a restore (no file, a
 // directory, a file that is not SQLite at all) into clear errors before

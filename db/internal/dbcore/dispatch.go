@@ -71,13 +71,17 @@ func CheckOwned(clientID int64, ids []int64, runs map[int64]OwnedRun, sentOnly b
 	return nil
 }
 
-// TallyAcks counts an ack call of ids whose runs are owned by the caller:
-// a run the call moved, or one already received or beyond (a retry after
-// a lost reply), is acknowledged; any other is stale (its lease expired
-// and it went back to pending, or an operator cancelled it). A run still
-// sent that the call did not move changed under it: ErrConflict.
-func TallyAcks(ids []int64, runs map[int64]OwnedRun) (db.AckResult, error) {
+// TallyAcks counts an ack call of clientID naming ids, whose runs are
+// runs: it fails unless every run is the caller's (CheckOwned); a run the
+// call moved, or one already received or beyond (a retry after a lost
+// reply), is acknowledged; any other is stale (its lease expired and it
+// went back to pending, or an operator cancelled it). A run still sent
+// that the call did not move changed under it: ErrConflict.
+func TallyAcks(clientID int64, ids []int64, runs map[int64]OwnedRun) (db.AckResult, error) {
 	var res db.AckResult
+	if err := CheckOwned(clientID, ids, runs, false); err != nil {
+		return res, err
+	}
 	for _, id := range ids {
 		switch r := runs[id]; {
 		case r.Moved:
@@ -119,13 +123,17 @@ func Judge(cur runstate.State, attempts int, r db.Report) (ev runstate.Event, to
 	return ev, "", false, res
 }
 
-// JudgeInOrder judges reports one by one against runs (the caller's runs
-// they name, CheckOwned), each seeing the state the previous ones left,
-// and calls apply for every transition. It fills out[i] for each report
-// but those done[i] marks (done may be nil): reports the driver already
+// JudgeInOrder judges reports of clientID one by one against runs, the
+// runs of ids, each seeing the state the previous ones left, and calls
+// apply for every transition. It fails first unless every run is the
+// caller's and was sent (CheckOwned). It fills out[i] for each report but
+// those done[i] marks (done may be nil): reports the driver already
 // applied some other way.
-func JudgeInOrder(runs map[int64]OwnedRun, reports []db.Report, out []db.ReportResult, done []bool,
+func JudgeInOrder(clientID int64, ids []int64, runs map[int64]OwnedRun, reports []db.Report, out []db.ReportResult, done []bool,
 	apply func(r db.Report, ev runstate.Event, to runstate.State) error) error {
+	if err := CheckOwned(clientID, ids, runs, true); err != nil {
+		return err
+	}
 	for i, r := range reports {
 		if done != nil && done[i] {
 			continue

@@ -10,6 +10,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 
 	"github.com/scirectl/scirectl/db"
 )
@@ -34,9 +35,9 @@ func NoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // Dialect is what the shared SQL needs to know of a driver's.
 type Dialect struct {
-	// P is the placeholder of the n-th parameter, from 1: "?n" or "$n";
-	// a placeholder may appear more than once.
-	P func(n int) string
+	// Param starts the placeholder of a numbered parameter: "?" (?1, ?2)
+	// or "$" ($1, $2); a placeholder may appear more than once.
+	Param string
 	// ForShare and ForUpdate are the row locking clauses a SELECT ends
 	// with, with a leading space; empty where one writer excludes the rest.
 	ForShare, ForUpdate string
@@ -64,6 +65,9 @@ type Dialect struct {
 	// (ErrConflict, ErrNotFound, ErrInvalid), if any.
 	Classify func(error) error
 }
+
+// P is the placeholder of the n-th parameter, from 1.
+func (d *Dialect) P(n int) string { return d.Param + strconv.Itoa(n) }
 
 // DB is a driver as the shared operations use it.
 type DB interface {

@@ -12,6 +12,7 @@ package dbcore
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/scirectl/scirectl/db"
@@ -58,6 +59,15 @@ func NullTime(ns *int64) time.Time {
 		return time.Time{}
 	}
 	return Time(*ns)
+}
+
+// Since is the stored form of a lower bound on a time: since itself, or
+// the lowest time there is when since is zero.
+func Since(since time.Time) int64 {
+	if since.IsZero() {
+		return math.MinInt64
+	}
+	return since.UnixNano()
 }
 
 // NotFound is the error of a missing object: "run 7: not found".

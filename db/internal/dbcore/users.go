@@ -6,6 +6,7 @@ package dbcore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -33,16 +34,52 @@ func ScanUser(row Scanner) (db.User, error) {
 
 // TokenCols are the columns ScanToken reads, of the user_tokens table
 // (not the hash).
-const TokenCols = `id, user_id, name, created_at, revoked_at`
+const TokenCols = `id, user_id, name, created_at, revoked_at IS NOT NULL`
 
 // ScanToken reads a row of TokenCols.
 func ScanToken(row Scanner) (db.Token, error) {
 	var t db.Token
 	var created int64
-	var revoked *int64
-	err := row.Scan(&t.ID, &t.UserID, &t.Name, &created, &revoked)
-	t.CreatedAt, t.Revoked = Time(created), revoked != nil
+	err := row.Scan(&t.ID, &t.UserID, &t.Name, &created, &t.Revoked)
+	t.CreatedAt = Time(created)
 	return t, err
+}
+
+// CreateToken stores a token hash for a user; ErrNotFound for a user that
+// does not exist, where the dialect says so (Classify).
+func (s Store) CreateToken(ctx context.Context, userID int64, name string, hash []byte) (db.Token, error) {
+	d := s.db.Dialect()
+	t := db.Token{UserID: userID, Name: name, Hash: hash, CreatedAt: time.Now().UTC()}
+	err := s.db.Write(ctx, func(q Querier) (err error) {
+		t.ID, err = q.Insert(ctx, `INSERT INTO user_tokens (user_id, name, hash, created_at) VALUES (`+placeholders(d, 4)+`)`,
+			userID, name, hash, t.CreatedAt.UnixNano())
+		return err
+	})
+	if err != nil {
+		if err := d.Classify(err); errors.Is(err, db.ErrNotFound) {
+			return db.Token{}, fmt.Errorf("create token for user %d: %w", userID, NotFound("user", userID))
+		}
+		return db.Token{}, fmt.Errorf("create token for user %d: %w", userID, d.Classify(err))
+	}
+	return t, nil
+}
+
+// TokenByID returns a token and its user.
+func (s Store) TokenByID(ctx context.Context, id int64) (db.Token, db.User, error) {
+	var t db.Token
+	var u db.User
+	var tc, uc int64
+	err := s.db.Reader().QueryRow(ctx, `
+		SELECT t.id, t.user_id, t.name, t.hash, t.created_at, t.revoked_at IS NOT NULL, u.id, u.name, u.created_at
+		FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = `+s.db.Dialect().P(1), id).
+		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &tc, &t.Revoked, &u.ID, &u.Name, &uc)
+	if NoRows(err) {
+		return t, u, NotFound("token", id)
+	} else if err != nil {
+		return t, u, fmt.Errorf("token %d: %w", id, err)
+	}
+	t.CreatedAt, u.CreatedAt = Time(tc), Time(uc)
+	return t, u, nil
 }
 
 // EnsureUser returns the named user, creating it if needed.
