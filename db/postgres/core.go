@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
@@ -68,10 +67,6 @@ type core struct{ s *Store }
 func (c core) Dialect() *dbcore.Dialect { return dialect }
 
 func (c core) Reader() dbcore.Querier { return querier{c.s.pool} }
-
-func (c core) SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error) {
-	return c.s.SubmitJobs(ctx, js, audit)
-}
 
 func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {
 	return c.s.read(ctx, func(tx pgx.Tx) error { return fn(querier{tx}) })

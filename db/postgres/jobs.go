@@ -11,14 +11,12 @@ import (
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
-// SubmitJobs stores jobs as SubmitJob does, and the audit records of their
-// submission, in one transaction. A single job without audit records is
-// one statement, no transaction block.
-func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
-	ps, err := dbcore.PrepareJobs(njs)
-	if err != nil {
-		return nil, err
-	}
+// InsertJobs stores the jobs of a SubmitJobs call and the audit records of
+// their submission in one transaction. A single job without audit records
+// is one statement, no transaction block.
+func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.Operation) ([]db.Job, int, error) {
+	s := c.s
+	var err error
 	out := make([]db.Job, len(ps))
 	failed := -1
 	insert := func(q queryer) error {
@@ -48,9 +46,9 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		err = s.tx(ctx, func(tx pgx.Tx) error { return insert(tx) })
 	}
 	if err != nil {
-		return nil, db.SubmitError(len(ps), failed, classify(err))
+		return nil, failed, err
 	}
-	return out, nil
+	return out, -1, nil
 }
 
 // insertJob inserts a job and its runs if every client of cids exists, and

@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"strings"
 
-	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
@@ -95,10 +94,6 @@ type reader struct {
 
 func (r reader) QueryRow(ctx context.Context, query string, args ...any) dbcore.Scanner {
 	return r.s.readRow(ctx, query, args...)
-}
-
-func (c core) SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error) {
-	return c.s.SubmitJobs(ctx, js, audit)
 }
 
 func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {

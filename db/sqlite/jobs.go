@@ -11,15 +11,13 @@ import (
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
-// SubmitJobs stores jobs as SubmitJob does, and the audit records of their
-// submission, in one transaction (one commit for the lot).
-func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
-	ps, err := dbcore.PrepareJobs(njs)
-	if err != nil {
-		return nil, err
-	}
+// InsertJobs stores the jobs of a SubmitJobs call and the audit records of
+// their submission in one transaction (one commit for the lot), and
+// returns the jobs as Job would read them back.
+func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.Operation) ([]db.Job, int, error) {
+	s := c.s
 	var failed int
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		insertRun, err := s.txStmt(ctx, tx, insertRunSQL)
 		if err != nil {
 			return err
@@ -58,7 +56,7 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		return nil
 	})
 	if err != nil {
-		return nil, db.SubmitError(len(njs), failed, err)
+		return nil, failed, err
 	}
 	out := make([]db.Job, len(ps))
 	for i, p := range ps {
@@ -72,7 +70,7 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		_ = json.Unmarshal(p.Targets, &j.Targets)
 		out[i] = j
 	}
-	return out, nil
+	return out, -1, nil
 }
 
 var (

@@ -79,8 +79,11 @@ type DB interface {
 	Read(ctx context.Context, fn func(Querier) error) error
 	// Write runs fn in a write transaction.
 	Write(ctx context.Context, fn func(Querier) error) error
-	// SubmitJobs is the driver's Store.SubmitJobs.
-	SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error)
+	// InsertJobs stores the jobs of a SubmitJobs call, with their runs,
+	// and then the audit records, in one transaction, and returns the jobs
+	// as Job reads them; when it fails, the index of the job it failed on
+	// (-1: none in particular).
+	InsertJobs(ctx context.Context, ps []PreparedJob, audit []db.Operation) (jobs []db.Job, failed int, err error)
 	// Maintain runs fn with the driver's Mover in a write transaction,
 	// rolled back instead of committed when dryRun is set (Maintain does
 	// that part).
