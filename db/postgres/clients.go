@@ -4,36 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/scirectl/scirectl/db"
-	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
-
-// RegisterClient creates a pending client for a new fingerprint, or updates
-// the facts of a known one without touching its status: registering again
-// never promotes a client. One upsert, so two daemons registering the same
-// agent at once make one client.
-func (s *Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db.Client, error) {
-	r, err := dbcore.CheckRegistration(r)
-	if err != nil {
-		return db.Client{}, err
-	}
-	at := r.At.UnixNano()
-	c, err := dbcore.ScanClient(s.pool.QueryRow(ctx, `
-		INSERT INTO clients (fingerprint, name, hostname, os, arch, version, mode, callback_url, registered_at, last_seen)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-		ON CONFLICT (fingerprint) DO UPDATE SET
-			hostname = excluded.hostname, os = excluded.os, arch = excluded.arch,
-			version = excluded.version, mode = excluded.mode, callback_url = excluded.callback_url,
-			last_seen = excluded.last_seen,
-			name = CASE WHEN clients.status = 'active' THEN clients.name ELSE excluded.name END
-		RETURNING `+dbcore.ClientCols,
-		r.Fingerprint, r.Name, r.Hostname, r.OS, r.Arch, r.Version, r.Mode, r.CallbackURL, at))
-	if err != nil {
-		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, classify(err))
-	}
-	return c, nil
-}
 
 // TouchClients records when clients were last heard from, in one
 // statement. Two daemons writing overlapping sets at once may deadlock;

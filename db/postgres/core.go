@@ -68,6 +68,8 @@ func (c core) Dialect() *dbcore.Dialect { return dialect }
 
 func (c core) Reader() dbcore.Querier { return querier{c.s.pool} }
 
+func (c core) Writer() dbcore.Querier { return querier{c.s.pool} }
+
 func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {
 	return c.s.read(ctx, func(tx pgx.Tx) error { return fn(querier{tx}) })
 }

@@ -96,6 +96,8 @@ func (r reader) QueryRow(ctx context.Context, query string, args ...any) dbcore.
 	return r.s.readRow(ctx, query, args...)
 }
 
+func (c core) Writer() dbcore.Querier { return querier{c.s.w} }
+
 func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {
 	tx, err := c.s.r.BeginTx(ctx, nil)
 	if err != nil {

@@ -2,7 +2,6 @@ package dbcore
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/runstate"
@@ -39,19 +38,4 @@ func NewCounts(runs int) map[runstate.State]int {
 		counts[runstate.Pending] = runs
 	}
 	return counts
-}
-
-// CheckRegistration validates what an agent tells about itself and fills
-// in the default mode (poll).
-func CheckRegistration(r db.ClientRegistration) (db.ClientRegistration, error) {
-	if r.Fingerprint == "" {
-		return r, fmt.Errorf("register client: empty fingerprint: %w", db.ErrInvalid)
-	}
-	if err := db.CheckNewName("client", r.Name); err != nil {
-		return r, fmt.Errorf("register client %s: %w", r.Fingerprint, err)
-	}
-	if r.Mode == "" {
-		r.Mode = db.ModePoll
-	}
-	return r, nil
 }

@@ -45,8 +45,8 @@ type Dialect struct {
 	// writing table until this one ends, and lets reads on; "" where one
 	// writer excludes the rest.
 	LockTable func(table string) string
-	// Returning says DELETE … RETURNING is how the driver removes rows it
-	// must return (else it reads them, then deletes them).
+	// Returning says the driver writes rows it must return with a
+	// RETURNING clause (else it reads them in the same transaction).
 	Returning bool
 	// ClientRunsSQL selects (id, state) of the runs of a client ($1) that
 	// DeleteClient must see, by id, at least the first 11 in flight, and
@@ -75,6 +75,8 @@ type DB interface {
 	// Reader runs one-statement reads outside a transaction (QueryRow
 	// takes constant lookups only: a driver may prepare them once).
 	Reader() Querier
+	// Writer runs one-statement writes outside a transaction.
+	Writer() Querier
 	// Read runs fn in a read-only transaction: one snapshot.
 	Read(ctx context.Context, fn func(Querier) error) error
 	// Write runs fn in a write transaction.

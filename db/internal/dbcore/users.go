@@ -228,6 +228,50 @@ func RemoveRules(ctx context.Context, q Querier, d *Dialect, cond string, arg an
 	return out, err
 }
 
+// RegisterClient creates a pending client for a new fingerprint, or updates
+// the facts of a known one without touching its status: registering again
+// never promotes a client. One upsert, so two daemons registering the same
+// agent at once make one client (read back with RETURNING where the
+// dialect has it, else in the same transaction).
+func (s Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db.Client, error) {
+	if r.Fingerprint == "" {
+		return db.Client{}, fmt.Errorf("register client: empty fingerprint: %w", db.ErrInvalid)
+	}
+	if err := db.CheckNewName("client", r.Name); err != nil {
+		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, err)
+	}
+	if r.Mode == "" {
+		r.Mode = db.ModePoll
+	}
+	d := s.db.Dialect()
+	upsert := `
+		INSERT INTO clients (fingerprint, name, hostname, os, arch, version, mode, callback_url, registered_at, last_seen)
+		VALUES (` + placeholders(d, 9) + `, ` + d.P(9) + `)
+		ON CONFLICT (fingerprint) DO UPDATE SET
+			hostname = excluded.hostname, os = excluded.os, arch = excluded.arch,
+			version = excluded.version, mode = excluded.mode, callback_url = excluded.callback_url,
+			last_seen = excluded.last_seen,
+			name = CASE WHEN clients.status = 'active' THEN clients.name ELSE excluded.name END`
+	args := []any{r.Fingerprint, r.Name, r.Hostname, r.OS, r.Arch, r.Version, r.Mode, r.CallbackURL, r.At.UnixNano()}
+	var c db.Client
+	var err error
+	if d.Returning {
+		c, err = ScanClient(s.db.Writer().QueryRow(ctx, upsert+` RETURNING `+ClientCols, args...))
+	} else {
+		err = s.db.Write(ctx, func(q Querier) error {
+			if _, err := q.Exec(ctx, upsert, args...); err != nil {
+				return err
+			}
+			c, err = ScanClient(q.QueryRow(ctx, `SELECT `+ClientCols+` FROM clients WHERE fingerprint = `+d.P(1), r.Fingerprint))
+			return err
+		})
+	}
+	if err != nil {
+		return db.Client{}, fmt.Errorf("register client %s: %w", r.Fingerprint, d.Classify(err))
+	}
+	return c, nil
+}
+
 // SetClientStatus moves a client along its enrollment states
 // (db.ClientStatusFrom); repeating the current status is not an error.
 // Accepting a client under a name another active client holds is
