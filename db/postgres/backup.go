@@ -42,19 +42,6 @@ var dataTables = []string{
 // not here: a mismatch must not stop binaries that use SQLite only.)
 var LatestVersion = dbcore.LatestEmbedded("postgres", migrations, SchemaVersion)
 
-// LatestVersion is the package's LatestVersion, for callers that only hold
-// a db.Store.
-func (s *Store) LatestVersion() uint { return LatestVersion }
-
-// SchemaVersion reads golang-migrate's schema_migrations table.
-func (s *Store) SchemaVersion(ctx context.Context) (uint, bool, error) {
-	v, dirty, err := schemaVersion(ctx, s.pool)
-	if err != nil {
-		return 0, false, fmt.Errorf("postgres schema version: %w", err)
-	}
-	return v, dirty, nil
-}
-
 func schemaVersion(ctx context.Context, q queryer) (uint, bool, error) {
 	return dbcore.ScanSchemaVersion(q.QueryRow(ctx, dbcore.SchemaVersionSQL))
 }

@@ -133,7 +133,7 @@ func OpenURL(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", red, err)
 	}
 	s := &Store{pool: pool, locks: locks}
-	s.shared = dbcore.NewStore(core{s})
+	s.shared = dbcore.NewStore(core{s}, "postgres", LatestVersion)
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -158,13 +158,6 @@ func migrateUp(ctx context.Context, cc *pgx.ConnConfig) error {
 		return err
 	}
 	return dbcore.MigrateUp(migrations, "pgx5", drv)
-}
-
-// Ready checks that the database answers and its schema is the one this
-// binary was built for.
-func (s *Store) Ready(ctx context.Context) error {
-	v, dirty, err := s.SchemaVersion(ctx)
-	return dbcore.CheckSchema("postgres", v, dirty, err, SchemaVersion)
 }
 
 // Close closes both pools. A cluster lock still held ends with its session

@@ -22,19 +22,6 @@ import (
 // version OpenFile migrates a database to.
 var LatestVersion = dbcore.LatestEmbedded("sqlite", migrations, SchemaVersion)
 
-// LatestVersion is the package's LatestVersion, for callers that only hold
-// a db.Store.
-func (s *Store) LatestVersion() uint { return LatestVersion }
-
-// SchemaVersion reads golang-migrate's schema_migrations table.
-func (s *Store) SchemaVersion(ctx context.Context) (uint, bool, error) {
-	v, dirty, err := dbcore.ScanSchemaVersion(s.r.QueryRowContext(ctx, dbcore.SchemaVersionSQL))
-	if err != nil {
-		return 0, false, fmt.Errorf("sqlite schema version: %w", err)
-	}
-	return v, dirty, nil
-}
-
 // Backup copies the database with VACUUM INTO on the writer connection: one
 // read transaction's snapshot, so the copy is consistent however many writes
 // go on (they wait for the writer meanwhile), and compacted. The file is

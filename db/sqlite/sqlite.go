@@ -118,7 +118,7 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 	ckpt := newCheckpointer(cw)
 	hot := newHotStatements(wc)
 	s := &Store{w: w, r: r, gc: newCommitter(w, hot, ckpt), ckpt: ckpt, hot: hot, wc: wc, rc: newReadCache(r), path: path}
-	s.shared = dbcore.NewStore(core{s})
+	s.shared = dbcore.NewStore(core{s}, "sqlite", LatestVersion)
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -144,13 +144,6 @@ func migrateUp(dsn string) error {
 		return err
 	}
 	return dbcore.MigrateUp(migrations, "sqlite", drv)
-}
-
-// Ready checks that the database answers and its schema is the one this
-// binary was built for.
-func (s *Store) Ready(ctx context.Context) error {
-	v, dirty, err := s.SchemaVersion(ctx)
-	return dbcore.CheckSchema("sqlite", v, dirty, err, SchemaVersion)
 }
 
 // Close closes the pools; the WAL is checkpointed by SQLite on last close.

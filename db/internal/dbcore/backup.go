@@ -82,18 +82,6 @@ func ScanSchemaVersion(row Scanner) (uint, bool, error) {
 	return uint(max(v, 0)), dirty, nil
 }
 
-// CheckSchema is a driver's Ready on the schema version it read: an error
-// unless the database is at want and clean.
-func CheckSchema(driver string, v uint, dirty bool, err error, want uint) error {
-	if err != nil {
-		return err
-	}
-	if dirty || v != want {
-		return fmt.Errorf("%s schema is at version %d (dirty=%v), want %d", driver, v, dirty, want)
-	}
-	return nil
-}
-
 // CheckBackupDirty refuses a backup whose schema a migration left half-way.
 func CheckBackupDirty(v uint, dirty bool) error {
 	if dirty {

@@ -2,6 +2,7 @@ package dbcore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/scirectl/scirectl/db"
@@ -10,10 +11,41 @@ import (
 // Store is the part of db.Store that dbcore implements for a driver: a
 // driver's Store embeds it (made by NewStore over the driver's DB), and
 // its methods are the driver's.
-type Store struct{ db DB }
+type Store struct {
+	db      DB
+	name    string // the driver's, for messages
+	version uint   // the schema version the driver's migrations reach
+}
 
-// NewStore makes the shared methods of a driver's Store over d.
-func NewStore(d DB) Store { return Store{d} }
+// NewStore makes the shared methods of a driver's Store over d: the driver
+// named name, whose newest migration is version (its LatestVersion).
+func NewStore(d DB, name string, version uint) Store { return Store{d, name, version} }
+
+// LatestVersion is the newest schema version the driver's migrations
+// reach.
+func (s Store) LatestVersion() uint { return s.version }
+
+// SchemaVersion reads golang-migrate's schema_migrations table.
+func (s Store) SchemaVersion(ctx context.Context) (uint, bool, error) {
+	v, dirty, err := ScanSchemaVersion(s.db.Reader().QueryRow(ctx, SchemaVersionSQL))
+	if err != nil {
+		return 0, false, fmt.Errorf("%s schema version: %w", s.name, err)
+	}
+	return v, dirty, nil
+}
+
+// Ready checks that the database answers and its schema is the one this
+// binary was built for.
+func (s Store) Ready(ctx context.Context) error {
+	v, dirty, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if dirty || v != s.version {
+		return fmt.Errorf("%s schema is at version %d (dirty=%v), want %d", s.name, v, dirty, s.version)
+	}
+	return nil
+}
 
 // CreateGroup adds an empty group; a taken name is ErrConflict.
 func (s Store) CreateGroup(ctx context.Context, kind, name, note string) (db.Group, error) {
