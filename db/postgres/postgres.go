@@ -30,6 +30,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -153,11 +154,12 @@ func migrateUp(ctx context.Context, cc *pgx.ConnConfig) error {
 	if err := conn.PingContext(ctx); err != nil {
 		return err
 	}
-	drv, err := migratepgx.WithInstance(conn, &migratepgx.Config{})
-	if err != nil {
-		return err
-	}
-	return dbcore.MigrateUp(migrations, "pgx5", drv)
+	return dbcore.MigrateUp(migrations, "pgx5", conn, migrateDriver)
+}
+
+// migrateDriver is golang-migrate's PostgreSQL (pgx) driver on conn.
+func migrateDriver(conn *sql.DB) (database.Driver, error) {
+	return migratepgx.WithInstance(conn, &migratepgx.Config{})
 }
 
 // Close closes both pools. A cluster lock still held ends with its session

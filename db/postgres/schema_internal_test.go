@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/golang-migrate/migrate/v4"
-	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -138,11 +137,7 @@ func TestMigrationsDownAndUp(t *testing.T) {
 	}
 	conn := stdlib.OpenDB(*cfg)
 	defer conn.Close()
-	drv, err := migratepgx.WithInstance(conn, &migratepgx.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := dbcore.NewMigrate(migrations, "pgx5", drv)
+	m, err := dbcore.NewMigrate(migrations, "pgx5", conn, migrateDriver)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +186,7 @@ func TestMigrateVersion1Rules(t *testing.T) {
 	}
 	conn := stdlib.OpenDB(*cfg)
 	defer conn.Close()
-	drv, err := migratepgx.WithInstance(conn, &migratepgx.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := dbcore.NewMigrate(migrations, "pgx5", drv)
+	m, err := dbcore.NewMigrate(migrations, "pgx5", conn, migrateDriver)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
@@ -47,11 +45,7 @@ func TestMigrateVersion1WithData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	drv, err := migratesqlite.WithInstance(conn, &migratesqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := dbcore.NewMigrate(migrations, "sqlite", drv)
+	m, err := dbcore.NewMigrate(migrations, "sqlite", conn, migrateDriver)
 	if err != nil {
 		t.Fatal(err)
 	}

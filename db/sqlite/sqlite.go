@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-migrate/migrate/v4/database"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -139,11 +140,12 @@ func migrateUp(dsn string) error {
 		return err
 	}
 	defer conn.Close()
-	drv, err := migratesqlite.WithInstance(conn, &migratesqlite.Config{})
-	if err != nil {
-		return err
-	}
-	return dbcore.MigrateUp(migrations, "sqlite", drv)
+	return dbcore.MigrateUp(migrations, "sqlite", conn, migrateDriver)
+}
+
+// migrateDriver is golang-migrate's SQLite driver on conn.
+func migrateDriver(conn *sql.DB) (database.Driver, error) {
+	return migratesqlite.WithInstance(conn, &migratesqlite.Config{})
 }
 
 // Close closes the pools; the WAL is checkpointed by SQLite on last close.

@@ -7,6 +7,7 @@ package dbcore
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -38,13 +39,12 @@ func LatestEmbedded(driver string, fsys fs.ReadDirFS, want uint) uint {
 	return latest
 }
 
-// MigrateUp brings the database behind drv (golang-migrate's driver
-// dbName) up to the newest migration of fsys's "migrations" directory. It
-// closes drv when it fails before migrate owns it.
-func MigrateUp(fsys fs.FS, dbName string, drv database.Driver) error {
-	m, err := NewMigrate(fsys, dbName, drv)
+// MigrateUp brings the database behind conn up to the newest migration of
+// fsys's "migrations" directory, through golang-migrate's driver dbName,
+// which newDriver makes of conn.
+func MigrateUp(fsys fs.FS, dbName string, conn *sql.DB, newDriver func(*sql.DB) (database.Driver, error)) error {
+	m, err := NewMigrate(fsys, dbName, conn, newDriver)
 	if err != nil {
-		drv.Close()
 		return err
 	}
 	defer m.Close()
@@ -54,14 +54,23 @@ func MigrateUp(fsys fs.FS, dbName string, drv database.Driver) error {
 	return nil
 }
 
-// NewMigrate is golang-migrate over the database behind drv (its driver
-// dbName) and the migrations of fsys's "migrations" directory.
-func NewMigrate(fsys fs.FS, dbName string, drv database.Driver) (*migrate.Migrate, error) {
-	src, err := iofs.New(fsys, "migrations")
+// NewMigrate is golang-migrate over the database behind conn (through
+// its driver dbName, which newDriver makes of conn) and the migrations of
+// fsys's "migrations" directory.
+func NewMigrate(fsys fs.FS, dbName string, conn *sql.DB, newDriver func(*sql.DB) (database.Driver, error)) (*migrate.Migrate, error) {
+	drv, err := newDriver(conn)
 	if err != nil {
 		return nil, err
 	}
-	return migrate.NewWithInstance("iofs", src, dbName, drv)
+	src, err := iofs.New(fsys, "migrations")
+	if err == nil {
+		var m *migrate.Migrate
+		if m, err = migrate.NewWithInstance("iofs", src, dbName, drv); err == nil {
+			return m, nil
+		}
+	}
+	drv.Close()
+	return nil, err
 }
 
 // SchemaVersionSQL reads golang-migrate's version table, in either
