@@ -29,6 +29,7 @@ var dialect = &dbcore.Dialect{
 	StartsWith: func(a *dbcore.Args, col, prefix string) string {
 		return `starts_with(` + col + `, ` + a.Bind(prefix) + `)`
 	},
+	Text:     text,
 	IsUnique: isUnique,
 	Classify: classify,
 }

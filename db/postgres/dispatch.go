@@ -449,43 +449,10 @@ func reportInOrder(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64, 
 	}
 	out := make([]db.ReportResult, len(reports))
 	err = dbcore.JudgeInOrder(clientID, ids, runs, reports, out, nil, func(r db.Report, ev runstate.Event, to runstate.State) error {
-		return applyReport(ctx, tx, r, ev, to, now)
+		return dbcore.ApplyReport(ctx, querier{tx}, dialect, r, ev, to, now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-// applyReport moves one locked run for one report (reportInOrder).
-func applyReport(ctx context.Context, tx pgx.Tx, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
-	var exit *int64
-	if r.ExitCode != nil {
-		e := int64(*r.ExitCode)
-		exit = &e
-	}
-	var q string
-	var args []any
-	if to == runstate.Running {
-		q = `UPDATE runs SET state = $1, started_at = COALESCE($2, started_at, $3), acked_at = COALESCE(acked_at, $3), updated_at = $3
-			WHERE id = $4 AND ` + db.StateIn("state", ev)
-		args = []any{to, nt(r.StartedAt), now, r.RunID}
-	} else {
-		fin := nt(r.Finished)
-		if fin == nil {
-			fin = &now
-		}
-		q = `UPDATE runs SET state = $1, exit_code = $2, reason = $3, started_at = COALESCE($4, started_at), finished_at = $5,
-			acked_at = COALESCE(acked_at, $6), output = $7, output_truncated = $8, updated_at = $6
-			WHERE id = $9 AND ` + db.StateIn("state", ev)
-		args = []any{to, exit, text(r.Reason), nt(r.StartedAt), fin, now, text(r.Output), r.Truncated, r.RunID}
-	}
-	tag, err := tx.Exec(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
-	}
-	return nil
 }

@@ -276,7 +276,7 @@ func (s *Store) report(ctx context.Context, tx *sql.Tx, clientID int64, reports 
 		return nil, err
 	}
 	err = dbcore.JudgeInOrder(clientID, rest, runs, reports, out, applied, func(r db.Report, ev runstate.Event, to runstate.State) error {
-		return applyReport(ctx, tx, r, ev, to, now)
+		return dbcore.ApplyReport(ctx, querier{tx}, dialect, r, ev, to, now)
 	})
 	if err != nil {
 		return nil, err
@@ -395,36 +395,4 @@ func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, clientID int64, r db.R
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
-}
-
-// applyReport moves one run on one report (the one-by-one path).
-func applyReport(ctx context.Context, tx *sql.Tx, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
-	var exit any
-	if r.ExitCode != nil {
-		exit = *r.ExitCode
-	}
-	var q string
-	var args []any
-	if to == runstate.Running {
-		q = `UPDATE runs SET state = ?, started_at = COALESCE(?, started_at, ?), acked_at = COALESCE(acked_at, ?), updated_at = ?
-			WHERE id = ? AND ` + db.StateIn("state", ev)
-		args = []any{to, nt(r.StartedAt), now, now, now, r.RunID}
-	} else {
-		fin := nt(r.Finished)
-		if fin == nil {
-			fin = now
-		}
-		q = `UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = COALESCE(?, started_at), finished_at = ?,
-			acked_at = COALESCE(acked_at, ?), output = ?, output_truncated = ?, updated_at = ?
-			WHERE id = ? AND ` + db.StateIn("state", ev)
-		args = []any{to, exit, r.Reason, nt(r.StartedAt), fin, now, r.Output, r.Truncated, now, r.RunID}
-	}
-	res, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
-	}
-	return nil
 }

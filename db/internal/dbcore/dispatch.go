@@ -6,6 +6,7 @@ package dbcore
 // read and move the runs; these say what should happen.
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -179,4 +180,55 @@ func ScanPending(row Scanner, clientID int64) (db.Dispatch, error) {
 	d.Run.JobID, d.Run.ClientID, d.Run.State, d.Run.CreatedAt = d.Job.ID, clientID, runstate.Pending, Time(rc)
 	d.Job.CreatedAt, d.Job.ExpiresAt, d.Job.Timeout = Time(jc), Time(exp), time.Duration(timeout)*time.Second
 	return d, nil
+}
+
+// Nanos is a time as a nullable parameter: NULL for the zero time, else
+// Unix nanoseconds.
+func Nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// ApplyReport moves the run of report r by its event ev to state to, at
+// now, with a conditional UPDATE (the one-by-one path of a report call,
+// after Judge): running records the start (the agent's time, else the one
+// known, else now); a final state the exit code, reason, output and
+// finish, keeping a known start. The run must move: ErrConflict if not.
+func ApplyReport(ctx context.Context, q Querier, d *Dialect, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
+	text := func(s string) string { return s }
+	if d.Text != nil {
+		text = d.Text
+	}
+	var query string
+	var args []any
+	if to == runstate.Running {
+		query = `UPDATE runs SET state = ` + d.P(1) + `, started_at = COALESCE(` + d.P(2) + `, started_at, ` + d.P(3) + `),
+			acked_at = COALESCE(acked_at, ` + d.P(3) + `), updated_at = ` + d.P(3) + `
+			WHERE id = ` + d.P(4) + ` AND ` + db.StateIn("state", ev)
+		args = []any{to, Nanos(r.StartedAt), now, r.RunID}
+	} else {
+		var exit any
+		if r.ExitCode != nil {
+			exit = int64(*r.ExitCode)
+		}
+		fin := now
+		if !r.Finished.IsZero() {
+			fin = r.Finished.UnixNano()
+		}
+		query = `UPDATE runs SET state = ` + d.P(1) + `, exit_code = ` + d.P(2) + `, reason = ` + d.P(3) + `,
+			started_at = COALESCE(` + d.P(4) + `, started_at), finished_at = ` + d.P(5) + `, acked_at = COALESCE(acked_at, ` + d.P(6) + `),
+			output = ` + d.P(7) + `, output_truncated = ` + d.P(8) + `, updated_at = ` + d.P(6) + `
+			WHERE id = ` + d.P(9) + ` AND ` + db.StateIn("state", ev)
+		args = []any{to, exit, text(r.Reason), Nanos(r.StartedAt), fin, now, text(r.Output), r.Truncated, r.RunID}
+	}
+	n, err := q.Exec(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
+	}
+	return nil
 }

@@ -59,6 +59,10 @@ type Dialect struct {
 	// prefix, compared bytewise (never LIKE, whose % and _ and case
 	// folding would widen the match), its parameters bound in a.
 	StartsWith func(a *Args, col, prefix string) string
+	// Text makes what an agent sends about a run (its output, a reason)
+	// storable in a text column, where the database cannot hold every
+	// string (nil: as it is).
+	Text func(string) string
 	// IsUnique reports a unique constraint violation.
 	IsUnique func(error) bool
 	// Classify adds the db error an error of the database stands for
