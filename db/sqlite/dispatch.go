@@ -146,10 +146,15 @@ func pendingRuns(ctx context.Context, q *sql.Stmt, clientID, now int64, limit in
 	defer rows.Close()
 	var out []db.Dispatch
 	for rows.Next() {
-		d, err := dbcore.ScanPending(rows, clientID)
-		if err != nil {
+		// dbcore.ScanPending's columns, scanned here: rows.Scan on the
+		// concrete type keeps the destination list off the heap.
+		var d db.Dispatch
+		var rc, jc, exp, timeout int64
+		if err := rows.Scan(&d.Run.ID, &d.Run.Attempts, &rc, &d.Job.ID, &d.Job.Name, &d.Job.Permission, &d.Job.Interpreter,
+			&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts); err != nil {
 			return nil, err
 		}
+		dbcore.FillPending(&d, clientID, rc, jc, exp, timeout)
 		out = append(out, d)
 	}
 	return out, rows.Err()

@@ -169,7 +169,9 @@ const PendingCols = `r.id, r.attempts, r.created_at, j.id, j.name, j.permission,
 	j.submitted_by, j.created_at, COALESCE(j.expires_at, 0), j.timeout_s, j.max_attempts`
 
 // ScanPending reads a row of PendingCols: a candidate of a claim for
-// clientID.
+// clientID. (A driver whose rows are a concrete type may scan them itself,
+// into the same destinations, and call FillPending: a Scan through the
+// Scanner interface costs the destination list an allocation per row.)
 func ScanPending(row Scanner, clientID int64) (db.Dispatch, error) {
 	var d db.Dispatch
 	var rc, jc, exp, timeout int64
@@ -177,9 +179,16 @@ func ScanPending(row Scanner, clientID int64) (db.Dispatch, error) {
 		&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts); err != nil {
 		return d, err
 	}
+	FillPending(&d, clientID, rc, jc, exp, timeout)
+	return d, nil
+}
+
+// FillPending completes a candidate scanned from PendingCols: the run's
+// and job's creation times rc and jc, the job's expiry exp (0: none) and
+// timeout in seconds.
+func FillPending(d *db.Dispatch, clientID, rc, jc, exp, timeout int64) {
 	d.Run.JobID, d.Run.ClientID, d.Run.State, d.Run.CreatedAt = d.Job.ID, clientID, runstate.Pending, Time(rc)
 	d.Job.CreatedAt, d.Job.ExpiresAt, d.Job.Timeout = Time(jc), Time(exp), time.Duration(timeout)*time.Second
-	return d, nil
 }
 
 // Nanos is a time as a nullable parameter: NULL for the zero time, else
