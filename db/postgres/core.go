@@ -56,8 +56,8 @@ func (q querier) Insert(ctx context.Context, query string, args ...any) (int64, 
 	return id, err
 }
 
-// shared names dbcore's part of the Store, embedded in it: groups, adding
-// and listing ACL rules, the policy snapshot and the run maintenance.
+// shared names dbcore's part of the Store, embedded in it: every method
+// that is not this driver's SQL or the agent protocol's hot path.
 type shared = dbcore.Store
 
 // core is the Store as a dbcore.DB: reads on the pool or in a REPEATABLE

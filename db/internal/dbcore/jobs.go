@@ -1,6 +1,7 @@
 package dbcore
 
 import (
+	"context"
 	"encoding/json"
 
 	"github.com/scirectl/scirectl/db"
@@ -38,4 +39,29 @@ func NewCounts(runs int) map[runstate.State]int {
 		counts[runstate.Pending] = runs
 	}
 	return counts
+}
+
+// SubmitJob stores a job and one pending run per target client
+// (SubmitJobs, for one job).
+func (s Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
+	js, err := s.SubmitJobs(ctx, []db.NewJob{nj}, nil)
+	if err != nil {
+		return db.Job{}, err
+	}
+	return js[0], nil
+}
+
+// SubmitJobs stores jobs, each with one pending run per target client, and
+// the audit records of their submission, in one transaction: all or
+// nothing. An error names the job that failed (db.SubmitError).
+func (s Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
+	ps, err := PrepareJobs(njs)
+	if err != nil {
+		return nil, err
+	}
+	js, failed, err := s.db.InsertJobs(ctx, ps, audit)
+	if err != nil {
+		return nil, db.SubmitError(len(ps), failed, s.db.Dialect().Classify(err))
+	}
+	return js, nil
 }

@@ -1,10 +1,21 @@
 // Package dbcore is the part of the database drivers that is not SQL
-// dialect: reading rows into db types, judging agents' acks and reports,
-// the run maintenance algorithms (which runs a sweep moves, and to what),
-// group assembly and validation, and the backup file's checks. The drivers
-// (db/sqlite, db/postgres) supply their SQL text, their transactions and
-// locking, and the calls of their client library; what is here exists
-// once.
+// dialect, written once: reading rows into db types (scan.go), the agent
+// protocol's decisions (dispatch.go: what a claim does with a run, what an
+// ack counts, what a report does), the run maintenance algorithm
+// (sweep.go), groups (groups.go), ACL rules and the policy snapshot
+// (acl.go), users and tokens (users.go), clients (clients.go), jobs
+// (jobs.go), the other reads (reads.go), and the backup file, schema
+// versions and migrations (backup.go).
+//
+// A driver supplies what is dialect (querier.go): its Dialect (placeholders,
+// row and table locks, the few conditions and statements the two engines
+// write differently), a Querier over its client library, its transactions
+// (DB), the SQL and locking of each maintenance step (Mover) and the
+// insertion of jobs (InsertJobs). Its Store embeds Store, which implements
+// the db.Store methods that are dbcore's alone; the hot path of the agent
+// protocol (ClaimRuns, AckRuns, ReportRuns, RenewRuns) stays the driver's,
+// calling the decisions here. The SQL held here is the SQL both engines
+// read the same.
 //
 // Nothing here names a driver or a client library: rows come in as a
 // Scanner, which *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all are.
