@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -31,19 +32,10 @@ import (
 // before the statement ends, so testing their state is as atomic as a
 // WHERE on the table.
 
-// target is the state an event leads to.
-func target(ev runstate.Event) runstate.State {
-	to, err := runstate.Next(runstate.From(ev)[0], ev)
-	if err != nil {
-		panic(err) // From(ev) is where ev may start: a bug in runstate
-	}
-	return to
-}
-
 // claimSQL moves locked pending runs to sent ($4: their ids).
 var claimSQL = `
 	WITH cur AS MATERIALIZED (SELECT id, state FROM runs WHERE id = ANY($4))
-	UPDATE runs r SET state = '` + string(target(runstate.Dispatch)) + `', attempts = r.attempts + 1, sent_at = $1,
+	UPDATE runs r SET state = '` + string(dbcore.Target(runstate.Dispatch)) + `', attempts = r.attempts + 1, sent_at = $1,
 		lease_until = $2, server_id = $3, acked_at = NULL, updated_at = $1
 	FROM cur WHERE r.id = cur.id AND ` + db.StateIn("cur.state", runstate.Dispatch)
 
@@ -135,21 +127,16 @@ func queueClaim(b *pgx.Batch, c db.Claim, cands []db.Dispatch, now, lease int64)
 	var expWhy, denyWhy []string
 	sent := make([]db.Dispatch, 0, len(cands))
 	for _, d := range cands {
-		switch {
-		case !d.Job.ExpiresAt.IsZero() && !c.At.Before(d.Job.ExpiresAt):
-			expIDs, expWhy = append(expIDs, d.Run.ID), append(expWhy, "expired before dispatch")
-			continue
-		case c.Decide != nil:
-			if ok, reason := c.Decide(d.Job, c.ClientID); !ok {
-				denyIDs, denyWhy = append(denyIDs, d.Run.ID), append(denyWhy, text(reason))
-				continue
-			}
+		switch ev, reason := dbcore.Decide(c, d); ev {
+		case runstate.Expire:
+			expIDs, expWhy = append(expIDs, d.Run.ID), append(expWhy, reason)
+		case runstate.Deny:
+			denyIDs, denyWhy = append(denyIDs, d.Run.ID), append(denyWhy, text(reason))
+		default:
+			sentIDs = append(sentIDs, d.Run.ID)
+			dbcore.MarkSent(&d, c)
+			sent = append(sent, d)
 		}
-		sentIDs = append(sentIDs, d.Run.ID)
-		d.Run.State = runstate.Sent
-		d.Run.Attempts++
-		d.Run.SentAt, d.Run.LeaseUntil, d.Run.ServerID = c.At, c.At.Add(c.Lease), c.ServerID
-		sent = append(sent, d)
 	}
 	if len(sentIDs) > 0 {
 		b.Queue(claimSQL, now, lease, c.ServerID, sentIDs).Exec(func(tag pgconn.CommandTag) error {
@@ -157,12 +144,12 @@ func queueClaim(b *pgx.Batch, c db.Claim, cands []db.Dispatch, now, lease int64)
 		})
 	}
 	if len(expIDs) > 0 {
-		b.Queue(expireSQL, target(runstate.Expire), now, expIDs, expWhy).Exec(func(tag pgconn.CommandTag) error {
+		b.Queue(expireSQL, dbcore.Target(runstate.Expire), now, expIDs, expWhy).Exec(func(tag pgconn.CommandTag) error {
 			return moved(tag, len(expIDs), "expired")
 		})
 	}
 	if len(denyIDs) > 0 {
-		b.Queue(denySQL, target(runstate.Deny), now, denyIDs, denyWhy).Exec(func(tag pgconn.CommandTag) error {
+		b.Queue(denySQL, dbcore.Target(runstate.Deny), now, denyIDs, denyWhy).Exec(func(tag pgconn.CommandTag) error {
 			return moved(tag, len(denyIDs), "denied")
 		})
 	}
@@ -180,8 +167,7 @@ func moved(tag pgconn.CommandTag, want int, what string) error {
 // pendingSQL locks up to $3 of a client's due pending runs, in dispatch
 // order, skipping those another transaction holds.
 const pendingSQL = `
-	SELECT r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
-	       j.submitted_by, j.created_at, j.expires_at, j.timeout_s, j.max_attempts
+	SELECT ` + dbcore.PendingCols + `
 	FROM runs r JOIN jobs j ON j.id = r.job_id
 	WHERE r.client_id = $1 AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= $2)
 	ORDER BY r.priority DESC, r.id
@@ -197,20 +183,14 @@ const hasDueSQL = `
 // batch is read.
 func queuePending(b *pgx.Batch, out *[]db.Dispatch, clientID, now int64, limit int) {
 	b.Queue(pendingSQL, clientID, now, limit).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var d db.Dispatch
-			var rc, jc int64
-			var exp *int64
-			var timeout int64
-			if err := rows.Scan(&d.Run.ID, &d.Run.Attempts, &rc, &d.Job.ID, &d.Job.Name, &d.Job.Permission, &d.Job.Interpreter,
-				&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts); err != nil {
+		return dbcore.Each(rows, func(rows pgx.Rows) error {
+			d, err := dbcore.ScanPending(rows, clientID)
+			if err != nil {
 				return err
 			}
-			d.Run.JobID, d.Run.ClientID, d.Run.State, d.Run.CreatedAt = d.Job.ID, clientID, runstate.Pending, ti(rc)
-			d.Job.CreatedAt, d.Job.ExpiresAt, d.Job.Timeout = ti(jc), tn(exp), time.Duration(timeout)*time.Second
 			*out = append(*out, d)
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 }
 
@@ -260,51 +240,22 @@ func (s *Store) batchTx(ctx context.Context, fn func(send func(b *pgx.Batch, com
 	return err
 }
 
-// lockedRun is a run of an ack or report call as the statement locked it:
-// its owner, its state before the statement, and whether the statement
-// moved it.
-type lockedRun struct {
-	owner    int64
-	state    runstate.State
-	attempts int
-	moved    bool
-}
-
-// checkOwned fails the call when an id does not exist or belongs to another
-// client (with sentOnly, for reports: or was never sent, a pending run no
-// agent can hold: runstate.NeedsSent), naming the first such id in the order of the call: a forged or
-// misdirected id is a protocol violation, not a partial success. The
-// statements that lock the runs change nothing in that case.
-func checkOwned(clientID int64, ids []int64, runs map[int64]lockedRun, sentOnly bool) error {
-	for _, id := range ids {
-		r, ok := runs[id]
-		if !ok {
-			return notFound("run", id)
-		}
-		if r.owner != clientID {
-			return fmt.Errorf("run %d was not sent to this client: %w", id, db.ErrConflict)
-		}
-		if sentOnly && r.attempts == 0 {
-			return fmt.Errorf("run %d was never sent to this client: %w", id, db.ErrConflict)
-		}
-	}
-	return nil
-}
-
 // scanLocked reads the rows (id, client_id, state, attempts, moved) of a statement
 // built on lockedCTE.
-func scanLocked(rows pgx.Rows, n int) (map[int64]lockedRun, error) {
-	out := make(map[int64]lockedRun, n)
+func scanLocked(rows pgx.Rows, n int) (map[int64]dbcore.OwnedRun, error) {
+	out := make(map[int64]dbcore.OwnedRun, n)
 	defer rows.Close()
-	for rows.Next() {
+	err := dbcore.Each(rows, func(rows pgx.Rows) error {
 		var id int64
-		var r lockedRun
-		if err := rows.Scan(&id, &r.owner, &r.state, &r.attempts, &r.moved); err != nil {
-			return nil, err
-		}
+		var r dbcore.OwnedRun
+		err := rows.Scan(&id, &r.Owner, &r.State, &r.Attempts, &r.Moved)
 		out[id] = r
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // lockedCTE locks the runs of a call ($1: their ids, $2: the calling
@@ -317,7 +268,7 @@ const lockedCTE = `
 	owned AS (SELECT count(*) = $3 AND bool_and(client_id = $2) AS ok FROM cur)`
 
 // lockedSentCTE is lockedCTE for reports: every run must also have been
-// sent (checkOwned's sentOnly).
+// sent (dbcore.CheckOwned's sentOnly).
 const lockedSentCTE = `
 	WITH cur AS MATERIALIZED (SELECT id, client_id, state, attempts FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE),
 	owned AS (SELECT count(*) = $3 AND bool_and(client_id = $2 AND attempts > 0) AS ok FROM cur)`
@@ -328,7 +279,7 @@ const lockedResult = `
 	SELECT cur.id, cur.client_id, cur.state, cur.attempts, moved.id IS NOT NULL FROM cur LEFT JOIN moved ON moved.id = cur.id`
 
 var ackSQL = lockedCTE + `,
-	moved AS (UPDATE runs r SET state = '` + string(target(runstate.Ack)) + `', acked_at = $4, updated_at = $4
+	moved AS (UPDATE runs r SET state = '` + string(dbcore.Target(runstate.Ack)) + `', acked_at = $4, updated_at = $4
 		FROM cur WHERE r.id = cur.id AND ` + db.StateIn("cur.state", runstate.Ack) + ` AND (SELECT ok FROM owned)
 		RETURNING r.id)` + lockedResult
 
@@ -360,25 +311,8 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 		if err != nil {
 			return err
 		}
-		if err := checkOwned(clientID, ids, runs, false); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			switch r := runs[id]; {
-			case r.state == runstate.Sent:
-				if !r.moved {
-					return fmt.Errorf("run %d changed under an ack: %w", id, db.ErrConflict)
-				}
-				r.state = runstate.Received
-				runs[id] = r
-				res.Acknowledged++
-			case r.state == runstate.Received || r.state == runstate.Running || r.state == runstate.Succeeded || r.state == runstate.Failed:
-				res.Acknowledged++ // a retry after a lost reply
-			default:
-				res.Stale = append(res.Stale, id)
-			}
-		}
-		return nil
+		res, err = dbcore.TallyAcks(clientID, ids, runs)
+		return err
 	})
 	if err != nil {
 		return db.AckResult{}, fmt.Errorf("ack runs for client %d: %w", clientID, err)
@@ -455,33 +389,6 @@ func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Rep
 	return out, nil
 }
 
-// judge decides what a report does to a run in state cur: the event it is
-// and the state it leads to (ok: a transition), or the result it gets
-// without one.
-func judge(cur runstate.State, attempts int, r db.Report) (ev runstate.Event, to runstate.State, ok bool, res db.ReportResult) {
-	res = db.ReportResult{RunID: r.RunID}
-	ev, err := runstate.ReportEvent(r.State)
-	if err != nil {
-		res.Note = err.Error()
-		return "", "", false, res
-	}
-	to, terr := runstate.NextRun(cur, attempts, ev)
-	switch {
-	case terr == nil:
-		res.Accepted = true
-		return ev, to, true, res
-	case cur == r.State:
-		res.Accepted, res.Note = true, "already "+string(cur)
-	case cur.Final():
-		res.Accepted, res.Note = true, fmt.Sprintf("run is already %s; %s report ignored", cur, r.State)
-	case cur == runstate.Running && r.State == runstate.Running:
-		res.Accepted, res.Note = true, "already running"
-	default:
-		res.Note = terr.Error()
-	}
-	return ev, "", false, res
-}
-
 // reportOnce applies reports for distinct runs with reportSQL.
 func reportOnce(ctx context.Context, q queryer, clientID int64, ids []int64, reports []db.Report, now int64) ([]db.ReportResult, error) {
 	n := len(reports)
@@ -492,8 +399,8 @@ func reportOnce(ctx context.Context, q queryer, clientID int64, ids []int64, rep
 	truncated := make([]bool, n)
 	for i, r := range reports {
 		if ev, err := runstate.ReportEvent(r.State); err == nil {
-			evs[i], tos[i] = string(ev), string(target(ev))
-		} // else no event: the report matches no run and judge says why
+			evs[i], tos[i] = string(ev), string(dbcore.Target(ev))
+		} // else no event: the report matches no run and dbcore.Judge says why
 		final[i] = r.State != runstate.Running
 		if r.ExitCode != nil {
 			e := int64(*r.ExitCode)
@@ -513,14 +420,14 @@ func reportOnce(ctx context.Context, q queryer, clientID int64, ids []int64, rep
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOwned(clientID, ids, runs, true); err != nil {
+	if err := dbcore.CheckOwned(clientID, ids, runs, true); err != nil {
 		return nil, err
 	}
 	out := make([]db.ReportResult, n)
 	for i, r := range reports {
 		lr := runs[r.RunID]
-		_, _, ok, res := judge(lr.state, lr.attempts, r)
-		if ok != lr.moved {
+		_, _, ok, res := dbcore.Judge(lr.State, lr.Attempts, r)
+		if ok != lr.Moved {
 			return nil, fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
 		}
 		out[i] = res
@@ -531,30 +438,7 @@ func reportOnce(ctx context.Context, q queryer, clientID int64, ids []int64, rep
 // reportInOrder applies reports one by one, each seeing the state the
 // previous ones left: for a call that reports a run more than once.
 func reportInOrder(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64, reports []db.Report, now int64) ([]db.ReportResult, error) {
-	runs, err := ownedRuns(ctx, tx, clientID, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]db.ReportResult, 0, len(reports))
-	for _, r := range reports {
-		lr := runs[r.RunID]
-		ev, to, ok, res := judge(lr.state, lr.attempts, r)
-		if ok {
-			if err := applyReport(ctx, tx, r, ev, to, now); err != nil {
-				return nil, err
-			}
-			lr.state = to
-			runs[r.RunID] = lr
-		}
-		out = append(out, res)
-	}
-	return out, nil
-}
-
-// ownedRuns locks the runs of a call in id order and returns them; an id
-// that does not exist, belongs to another client or was never sent fails
-// the call (checkOwned).
-func ownedRuns(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64) (map[int64]lockedRun, error) {
+	// The runs are locked in id order.
 	rows, err := tx.Query(ctx, `SELECT id, client_id, state, attempts, false FROM runs WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
 		return nil, err
@@ -563,41 +447,12 @@ func ownedRuns(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64) (map
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOwned(clientID, ids, runs, true); err != nil {
+	out := make([]db.ReportResult, len(reports))
+	err = dbcore.JudgeInOrder(clientID, ids, runs, reports, out, nil, func(r db.Report, ev runstate.Event, to runstate.State) error {
+		return dbcore.ApplyReport(ctx, querier{tx}, dialect, r, ev, to, now)
+	})
+	if err != nil {
 		return nil, err
 	}
-	return runs, nil
-}
-
-// applyReport moves one locked run for one report (reportInOrder).
-func applyReport(ctx context.Context, tx pgx.Tx, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
-	var exit *int64
-	if r.ExitCode != nil {
-		e := int64(*r.ExitCode)
-		exit = &e
-	}
-	var q string
-	var args []any
-	if to == runstate.Running {
-		q = `UPDATE runs SET state = $1, started_at = COALESCE($2, started_at, $3), acked_at = COALESCE(acked_at, $3), updated_at = $3
-			WHERE id = $4 AND ` + db.StateIn("state", ev)
-		args = []any{to, nt(r.StartedAt), now, r.RunID}
-	} else {
-		fin := nt(r.Finished)
-		if fin == nil {
-			fin = &now
-		}
-		q = `UPDATE runs SET state = $1, exit_code = $2, reason = $3, started_at = COALESCE($4, started_at), finished_at = $5,
-			acked_at = COALESCE(acked_at, $6), output = $7, output_truncated = $8, updated_at = $6
-			WHERE id = $9 AND ` + db.StateIn("state", ev)
-		args = []any{to, exit, text(r.Reason), nt(r.StartedAt), fin, now, text(r.Output), r.Truncated, r.RunID}
-	}
-	tag, err := tx.Exec(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
-	}
-	return nil
+	return out, nil
 }

@@ -2,63 +2,34 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scirectl/scirectl/db"
-	"github.com/scirectl/scirectl/runstate"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
-// SubmitJob stores a job and one pending run per target client in one
-// statement: a job is either there with all its runs or not at all. Runs
-// get their ids in the order of the targets. The clients are share-locked
-// (KEY SHARE, as the foreign keys would), so none is deleted before the
-// runs are in; when one is missing nothing is inserted.
-func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
-	js, err := s.SubmitJobs(ctx, []db.NewJob{nj}, nil)
-	if err != nil {
-		return db.Job{}, err
-	}
-	return js[0], nil
-}
-
-// SubmitJobs stores jobs as SubmitJob does, and the audit records of their
-// submission, in one transaction. A single job without audit records is
-// one statement, no transaction block.
-func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
-	type prepared struct {
-		nj      db.NewJob
-		targets string
-	}
-	ps := make([]prepared, len(njs))
-	for i, nj := range njs {
-		nj, err := nj.Normalize()
-		if err != nil {
-			return nil, db.SubmitError(len(njs), i, err)
-		}
-		targets, _ := json.Marshal(nj.Targets)
-		ps[i] = prepared{nj: nj, targets: string(targets)}
-	}
+// InsertJobs stores the jobs of a SubmitJobs call and the audit records of
+// their submission in one transaction. A single job without audit records
+// is one statement, no transaction block.
+func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.Operation) ([]db.Job, int, error) {
+	s := c.s
+	var err error
 	out := make([]db.Job, len(ps))
 	failed := -1
 	insert := func(q queryer) error {
 		for i, p := range ps {
 			failed = i
-			j, runs, err := insertJob(ctx, q, p.nj, p.targets, p.nj.CreatedAt.UnixNano(), p.nj.ClientIDs)
+			j, runs, err := insertJob(ctx, q, p.Job, string(p.Targets), p.Job.CreatedAt.UnixNano(), p.Job.ClientIDs)
 			if noRows(err) {
-				err = missingClient(ctx, q, p.nj.ClientIDs)
+				err = missingClient(ctx, q, p.Job.ClientIDs)
 			}
 			if err != nil {
 				return err
 			}
-			j.Counts = map[runstate.State]int{}
-			if runs > 0 {
-				j.Counts[runstate.Pending] = runs
-			}
+			j.Counts = dbcore.NewCounts(runs)
 			out[i] = j
 		}
 		failed = -1
@@ -69,16 +40,15 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		}
 		return nil
 	}
-	var err error
 	if len(ps) == 1 && len(audit) == 0 {
 		err = s.retry(ctx, func() error { return insert(s.pool) })
 	} else {
 		err = s.tx(ctx, func(tx pgx.Tx) error { return insert(tx) })
 	}
 	if err != nil {
-		return nil, db.SubmitError(len(ps), failed, classify(err))
+		return nil, failed, err
 	}
-	return out, nil
+	return out, -1, nil
 }
 
 // insertJob inserts a job and its runs if every client of cids exists, and
@@ -93,22 +63,17 @@ func insertJob(ctx context.Context, q queryer, nj db.NewJob, targets string, now
 			INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
 			                  created_at, not_before, expires_at, timeout_s, max_attempts)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE (SELECT count(*) FROM c) = $14
-			RETURNING `+jobCols+`),
+			RETURNING `+dbcore.JobCols+`),
 		r AS (
 			INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
 			SELECT j.id, x.cid, $5, $9, $8, $8 FROM j, unnest($13::bigint[]) WITH ORDINALITY AS x(cid, ord) ORDER BY x.ord
 			RETURNING 1)
-		SELECT `+jobCols+`, (SELECT count(*) FROM r) FROM j`,
+		SELECT `+dbcore.JobCols+`, (SELECT count(*) FROM r) FROM j`,
 		nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, targets,
 		now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts, cids, len(cids))
-	j, err := scanJob(rowFunc(func(dest ...any) error { return row.Scan(append(dest, &runs)...) }))
+	j, err := dbcore.ScanJob(row, &runs)
 	return j, runs, err
 }
-
-// rowFunc is a pgx.Row made of a Scan function.
-type rowFunc func(dest ...any) error
-
-func (f rowFunc) Scan(dest ...any) error { return f(dest...) }
 
 // missingClient names the first client of cids that does not exist.
 func missingClient(ctx context.Context, q queryer, cids []int64) error {
@@ -124,139 +89,18 @@ func missingClient(ctx context.Context, q queryer, cids []int64) error {
 	}
 	for _, cid := range cids {
 		if !found[cid] {
-			return notFound("client", cid)
+			return dbcore.NotFound("client", cid)
 		}
 	}
 	return fmt.Errorf("the target clients changed during the submit: %w", db.ErrConflict)
 }
 
-const jobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
-	not_before, expires_at, timeout_s, max_attempts`
-
-func scanJob(row pgx.Row) (db.Job, error) {
-	var j db.Job
-	var targets string
-	var created int64
-	var nb, ex *int64
-	var timeout int64
-	err := row.Scan(&j.ID, &j.Name, &j.Permission, &j.Interpreter, &j.Script, &j.Priority, &j.SubmittedBy,
-		&targets, &created, &nb, &ex, &timeout, &j.MaxAttempts)
-	if err != nil {
-		return j, err
-	}
-	_ = json.Unmarshal([]byte(targets), &j.Targets)
-	j.CreatedAt, j.NotBefore, j.ExpiresAt = ti(created), tn(nb), tn(ex)
-	j.Timeout = time.Duration(timeout) * time.Second
-	return j, nil
-}
-
-// Job returns a job with the counts of its runs by state.
-func (s *Store) Job(ctx context.Context, id int64) (db.Job, error) {
-	j, err := scanJob(s.pool.QueryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
-	if noRows(err) {
-		return j, notFound("job", id)
-	} else if err != nil {
-		return j, fmt.Errorf("job %d: %w", id, err)
-	}
-	counts, err := runCounts(ctx, s.pool, []int64{id})
-	if err != nil {
-		return j, err
-	}
-	j.Counts = counts[id]
-	return j, nil
-}
-
-func runCounts(ctx context.Context, q queryer, ids []int64) (map[int64]map[runstate.State]int, error) {
-	out := make(map[int64]map[runstate.State]int, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	for _, id := range ids {
-		out[id] = map[runstate.State]int{}
-	}
-	err := eachRow(ctx, q, `SELECT job_id, state, COUNT(*) FROM runs WHERE job_id = ANY($1) GROUP BY job_id, state`, []any{ids},
-		func(rows pgx.Rows) error {
-			var id int64
-			var st runstate.State
-			var n int
-			if err := rows.Scan(&id, &st, &n); err != nil {
-				return err
-			}
-			out[id][st] = n
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("count runs: %w", err)
-	}
-	return out, nil
-}
-
-// ListJobs lists jobs newest first.
-func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) {
-	q := `SELECT ` + jobCols + ` FROM jobs WHERE true`
-	var args []any
-	if f.SubmittedBy != "" {
-		args = append(args, f.SubmittedBy)
-		q += ` AND submitted_by = $` + strconv.Itoa(len(args))
-	}
-	if f.BeforeID > 0 {
-		args = append(args, f.BeforeID)
-		q += ` AND id < $` + strconv.Itoa(len(args))
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	args = append(args, limit)
-	q += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
-	var jobs []db.Job
-	var ids []int64
-	err := eachRow(ctx, s.pool, q, args, func(rows pgx.Rows) error {
-		j, err := scanJob(rows)
-		jobs = append(jobs, j)
-		ids = append(ids, j.ID)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", classify(err))
-	}
-	counts, err := runCounts(ctx, s.pool, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range jobs {
-		jobs[i].Counts = counts[jobs[i].ID]
-	}
-	return jobs, nil
-}
-
-const runCols = `r.id, r.job_id, r.client_id, c.name, r.state, r.attempts, r.exit_code, r.reason, COALESCE(r.server_id, 0),
-	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated`
-
-func scanRun(row pgx.Row) (db.Run, error) {
-	var r db.Run
-	var exit, sent, lease, acked, started, finished *int64
-	var created, updated int64
-	err := row.Scan(&r.ID, &r.JobID, &r.ClientID, &r.ClientName, &r.State, &r.Attempts, &exit, &r.Reason, &r.ServerID,
-		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated)
-	if err != nil {
-		return r, err
-	}
-	if exit != nil {
-		e := int(*exit)
-		r.ExitCode = &e
-	}
-	r.CreatedAt, r.UpdatedAt = ti(created), ti(updated)
-	r.SentAt, r.LeaseUntil, r.AckedAt, r.StartedAt, r.FinishedAt = tn(sent), tn(lease), tn(acked), tn(started), tn(finished)
-	return r, nil
-}
-
 // Runs lists a job's runs by id.
 func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
 	var out []db.Run
-	err := eachRow(ctx, s.pool, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = $1 ORDER BY r.id`,
+	err := eachRow(ctx, s.pool, `SELECT `+dbcore.RunCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = $1 ORDER BY r.id`,
 		[]any{jobID}, func(rows pgx.Rows) error {
-			r, err := scanRun(rows)
+			r, err := dbcore.ScanRun(rows)
 			out = append(out, r)
 			return err
 		})
@@ -264,15 +108,4 @@ func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
 		return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
 	}
 	return out, nil
-}
-
-// Run returns one run.
-func (s *Store) Run(ctx context.Context, id int64) (db.Run, error) {
-	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = $1`, id))
-	if noRows(err) {
-		return r, notFound("run", id)
-	} else if err != nil {
-		return r, fmt.Errorf("run %d: %w", id, err)
-	}
-	return r, nil
 }

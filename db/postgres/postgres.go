@@ -30,9 +30,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
@@ -40,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 //go:embed migrations/*.sql
@@ -61,6 +61,8 @@ func (driver) Open(ctx context.Context, u *url.URL) (db.Store, error) {
 
 // Store is the PostgreSQL implementation of db.Store.
 type Store struct {
+	shared // the methods dbcore implements over this store (core.go)
+
 	pool  *pgxpool.Pool // every query
 	locks *pgxpool.Pool // one session per cluster-wide gate lock
 	held  heldLocks     // the sessions of locks taken and not given back
@@ -132,6 +134,7 @@ func OpenURL(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", red, err)
 	}
 	s := &Store{pool: pool, locks: locks}
+	s.shared = dbcore.NewStore(core{s}, "postgres", LatestVersion)
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -151,38 +154,12 @@ func migrateUp(ctx context.Context, cc *pgx.ConnConfig) error {
 	if err := conn.PingContext(ctx); err != nil {
 		return err
 	}
-	drv, err := migratepgx.WithInstance(conn, &migratepgx.Config{})
-	if err != nil {
-		return err
-	}
-	src, err := iofs.New(migrations, "migrations")
-	if err != nil {
-		drv.Close()
-		return err
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
-	if err != nil {
-		drv.Close()
-		return err
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return err
-	}
-	return nil
+	return dbcore.MigrateUp(migrations, "pgx5", conn, migrateDriver)
 }
 
-// Ready checks that the database answers and its schema is the one this
-// binary was built for.
-func (s *Store) Ready(ctx context.Context) error {
-	v, dirty, err := s.SchemaVersion(ctx)
-	if err != nil {
-		return err
-	}
-	if dirty || v != SchemaVersion {
-		return fmt.Errorf("postgres schema is at version %d (dirty=%v), want %d", v, dirty, SchemaVersion)
-	}
-	return nil
+// migrateDriver is golang-migrate's PostgreSQL (pgx) driver on conn.
+func migrateDriver(conn *sql.DB) (database.Driver, error) {
+	return migratepgx.WithInstance(conn, &migratepgx.Config{})
 }
 
 // Close closes both pools. A cluster lock still held ends with its session
@@ -283,24 +260,6 @@ func nt(t time.Time) *int64 {
 	}
 	v := t.UnixNano()
 	return &v
-}
-
-func tn(v *int64) time.Time {
-	if v == nil {
-		return time.Time{}
-	}
-	return ti(*v)
-}
-
-func ti(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v).UTC()
-}
-
-func notFound(what string, id any) error {
-	return fmt.Errorf("%s %v: %w", what, id, db.ErrNotFound)
 }
 
 // queryer is what a pool and a transaction have in common.

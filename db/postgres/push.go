@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // DueNotBefore returns the active daemon-mode clients with a pending run
@@ -42,5 +44,5 @@ func (s *Store) DueNotBefore(ctx context.Context, after, until time.Time) ([]int
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("next not_before: %w", err)
 	}
-	return ids, tn(next), nil
+	return ids, dbcore.NullTime(next), nil
 }

@@ -10,11 +10,10 @@ import (
 	"testing"
 
 	"github.com/golang-migrate/migrate/v4"
-	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"github.com/scirectl/scirectl/db/sqlite"
 	"github.com/scirectl/scirectl/internal/pgtest"
 )
@@ -138,15 +137,7 @@ func TestMigrationsDownAndUp(t *testing.T) {
 	}
 	conn := stdlib.OpenDB(*cfg)
 	defer conn.Close()
-	drv, err := migratepgx.WithInstance(conn, &migratepgx.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := iofs.New(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
+	m, err := dbcore.NewMigrate(migrations, "pgx5", conn, migrateDriver)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,15 +186,7 @@ func TestMigrateVersion1Rules(t *testing.T) {
 	}
 	conn := stdlib.OpenDB(*cfg)
 	defer conn.Close()
-	drv, err := migratepgx.WithInstance(conn, &migratepgx.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := iofs.New(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
+	m, err := dbcore.NewMigrate(migrations, "pgx5", conn, migrateDriver)
 	if err != nil {
 		t.Fatal(err)
 	}

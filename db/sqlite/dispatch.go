@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -106,24 +107,14 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, c db.Claim) ([]db.Dispatc
 		send := make([]int64, 0, len(cands))
 		first := len(out)
 		for _, d := range cands {
-			switch {
-			case !d.Job.ExpiresAt.IsZero() && !c.At.Before(d.Job.ExpiresAt):
-				if err := moveRun(ctx, tx, d.Run.ID, runstate.Expire, now, "expired before dispatch"); err != nil {
+			if ev, reason := dbcore.Decide(c, d); ev != "" {
+				if err := moveRun(ctx, tx, d.Run.ID, ev, now, reason); err != nil {
 					return nil, err
 				}
 				continue
-			case c.Decide != nil:
-				if ok, reason := c.Decide(d.Job, c.ClientID); !ok {
-					if err := moveRun(ctx, tx, d.Run.ID, runstate.Deny, now, reason); err != nil {
-						return nil, err
-					}
-					continue
-				}
 			}
 			send = append(send, d.Run.ID)
-			d.Run.State = runstate.Sent
-			d.Run.Attempts++
-			d.Run.SentAt, d.Run.LeaseUntil, d.Run.ServerID = c.At, c.At.Add(c.Lease), c.ServerID
+			dbcore.MarkSent(&d, c)
 			out = append(out, d)
 		}
 		if len(send) == 0 {
@@ -155,16 +146,15 @@ func pendingRuns(ctx context.Context, q *sql.Stmt, clientID, now int64, limit in
 	defer rows.Close()
 	var out []db.Dispatch
 	for rows.Next() {
+		// dbcore.ScanPending's columns, scanned here: rows.Scan on the
+		// concrete type keeps the destination list off the heap.
 		var d db.Dispatch
-		var rc, jc int64
-		var exp sql.NullInt64
-		var timeout int64
+		var rc, jc, exp, timeout int64
 		if err := rows.Scan(&d.Run.ID, &d.Run.Attempts, &rc, &d.Job.ID, &d.Job.Name, &d.Job.Permission, &d.Job.Interpreter,
 			&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts); err != nil {
 			return nil, err
 		}
-		d.Run.JobID, d.Run.ClientID, d.Run.State, d.Run.CreatedAt = d.Job.ID, clientID, runstate.Pending, ti(rc)
-		d.Job.CreatedAt, d.Job.ExpiresAt, d.Job.Timeout = ti(jc), tn(exp), time.Duration(timeout)*time.Second
+		dbcore.FillPending(&d, clientID, rc, jc, exp, timeout)
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -173,50 +163,31 @@ func pendingRuns(ctx context.Context, q *sql.Stmt, clientID, now int64, limit in
 // moveRun applies a server-side event that records only a reason.
 func moveRun(ctx context.Context, tx *sql.Tx, id int64, ev runstate.Event, now int64, reason string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ? WHERE id = ? AND `+db.StateIn("state", ev),
-		mustNext(ev), reason, now, now, id)
+		dbcore.Target(ev), reason, now, now, id)
 	return err
 }
 
-// ownedRuns loads the states of runs for a caller. Any id that does not exist
-// or belongs to another client fails the whole call (with sentOnly, for
-// reports, also a run never sent: runstate.NeedsSent), before anything changes: a forged or misdirected id is a protocol violation, not
-// a partial success.
-func ownedRuns(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64, sentOnly bool) (map[int64]runstate.State, error) {
-	states := make(map[int64]runstate.State, len(ids))
-	if len(ids) == 0 {
-		return states, nil
-	}
-	owners, attempts := make(map[int64]int64, len(ids)), make(map[int64]int, len(ids))
+// ownedRuns reads the runs of a call, for dbcore to check before
+// anything changes (CheckOwned): a forged or misdirected id is a protocol
+// violation, not a partial success.
+func ownedRuns(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]dbcore.OwnedRun, error) {
+	runs := make(map[int64]dbcore.OwnedRun, len(ids))
 	rows, err := tx.QueryContext(ctx, `SELECT id, client_id, state, attempts FROM runs WHERE id IN (SELECT value FROM json_each(?))`, idArray(ids))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var id, owner int64
-		var st runstate.State
-		var n int
-		if err := rows.Scan(&id, &owner, &st, &n); err != nil {
-			return nil, err
-		}
-		owners[id], states[id], attempts[id] = owner, st, n
-	}
-	if err := rows.Err(); err != nil {
+	err = dbcore.Each(rows, func(rows *sql.Rows) error {
+		var id int64
+		var r dbcore.OwnedRun
+		err := rows.Scan(&id, &r.Owner, &r.State, &r.Attempts)
+		runs[id] = r
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
-		owner, ok := owners[id]
-		if !ok {
-			return nil, notFound("run", id)
-		}
-		if owner != clientID {
-			return nil, fmt.Errorf("run %d was not sent to this client: %w", id, db.ErrConflict)
-		}
-		if sentOnly && attempts[id] == 0 {
-			return nil, fmt.Errorf("run %d was never sent to this client: %w", id, db.ErrConflict)
-		}
-	}
-	return states, nil
+	return runs, nil
 }
 
 // AckRuns marks runs the caller has durably stored as received. A repeated
@@ -250,19 +221,14 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 			res.Acknowledged = len(ids)
 			return nil
 		}
-		states, err := ownedRuns(ctx, tx, clientID, ids, false)
+		// The states read now are after the UPDATE: a run it moved reads
+		// received, and counts like a retry after a lost reply.
+		runs, err := ownedRuns(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			switch states[id] {
-			case runstate.Received, runstate.Running, runstate.Succeeded, runstate.Failed:
-				res.Acknowledged++ // moved just now, or a retry after a lost reply
-			default:
-				res.Stale = append(res.Stale, id)
-			}
-		}
-		return nil
+		res, err = dbcore.TallyAcks(clientID, ids, runs)
+		return err
 	})
 	if err != nil {
 		return db.AckResult{}, fmt.Errorf("ack runs for client %d: %w", clientID, err)
@@ -310,19 +276,15 @@ func (s *Store) report(ctx context.Context, tx *sql.Tx, clientID int64, reports 
 	if len(rest) == 0 {
 		return out, nil
 	}
-	states, err := ownedRuns(ctx, tx, clientID, rest, true)
+	runs, err := ownedRuns(ctx, tx, rest)
 	if err != nil {
 		return nil, err
 	}
-	for i, r := range reports {
-		if applied[i] {
-			continue
-		}
-		res, to, err := judgeReport(ctx, tx, states[r.RunID], r, now)
-		if err != nil {
-			return nil, err
-		}
-		states[r.RunID], out[i] = to, res
+	err = dbcore.JudgeInOrder(clientID, rest, runs, reports, out, applied, func(r db.Report, ev runstate.Event, to runstate.State) error {
+		return dbcore.ApplyReport(ctx, querier{tx}, dialect, r, ev, to, now)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -341,7 +303,7 @@ type reportRow struct {
 
 // applyReports runs the set-based UPDATEs and says which reports moved
 // their run. Reports of a document naming a run twice, or in a state an
-// agent may not report, are left to judgeReport.
+// agent may not report, are left to dbcore.Judge.
 func (s *Store) applyReports(ctx context.Context, tx *sql.Tx, clientID int64, reports []db.Report, now int64) ([]bool, error) {
 	applied := make([]bool, len(reports))
 	seen := make(map[int64]int, len(reports))
@@ -415,8 +377,8 @@ func (s *Store) applyReports(ctx context.Context, tx *sql.Tx, clientID int64, re
 const setReports = 4
 
 // applyOne applies one report whose run is the caller's and in a source
-// state of the report's event; false when the run is not (judgeReport then
-// decides).
+// state of the report's event; false when the run is not (dbcore.Judge
+// then decides).
 func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, clientID int64, r db.Report, now int64) (bool, error) {
 	var res sql.Result
 	var err error
@@ -438,64 +400,4 @@ func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, clientID int64, r db.R
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
-}
-
-// judgeReport decides a report on the run's current state: the transition
-// when the state machine allows it, else an accepted repeat, an ignored
-// report on a final run, or a refusal with the reason.
-func judgeReport(ctx context.Context, tx *sql.Tx, cur runstate.State, r db.Report, now int64) (db.ReportResult, runstate.State, error) {
-	res := db.ReportResult{RunID: r.RunID}
-	ev, err := runstate.ReportEvent(r.State)
-	if err != nil {
-		res.Note = err.Error()
-		return res, cur, nil
-	}
-	to, terr := runstate.Next(cur, ev)
-	switch {
-	case terr == nil:
-		if err := applyReport(ctx, tx, r, ev, to, now); err != nil {
-			return res, cur, err
-		}
-		res.Accepted = true
-		return res, to, nil
-	case cur == r.State:
-		res.Accepted, res.Note = true, "already "+string(cur)
-	case cur.Final():
-		res.Accepted, res.Note = true, fmt.Sprintf("run is already %s; %s report ignored", cur, r.State)
-	default:
-		res.Note = terr.Error()
-	}
-	return res, cur, nil
-}
-
-// applyReport moves one run on one report (the one-by-one path).
-func applyReport(ctx context.Context, tx *sql.Tx, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
-	var exit any
-	if r.ExitCode != nil {
-		exit = *r.ExitCode
-	}
-	var q string
-	var args []any
-	if to == runstate.Running {
-		q = `UPDATE runs SET state = ?, started_at = COALESCE(?, started_at, ?), acked_at = COALESCE(acked_at, ?), updated_at = ?
-			WHERE id = ? AND ` + db.StateIn("state", ev)
-		args = []any{to, nt(r.StartedAt), now, now, now, r.RunID}
-	} else {
-		fin := nt(r.Finished)
-		if fin == nil {
-			fin = now
-		}
-		q = `UPDATE runs SET state = ?, exit_code = ?, reason = ?, started_at = COALESCE(?, started_at), finished_at = ?,
-			acked_at = COALESCE(acked_at, ?), output = ?, output_truncated = ?, updated_at = ?
-			WHERE id = ? AND ` + db.StateIn("state", ev)
-		args = []any{to, exit, r.Reason, nt(r.StartedAt), fin, now, r.Output, r.Truncated, now, r.RunID}
-	}
-	res, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("run %d changed under a report: %w", r.RunID, db.ErrConflict)
-	}
-	return nil
 }

@@ -4,42 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/scirectl/scirectl/db"
-	"github.com/scirectl/scirectl/runstate"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
-// SubmitJob stores a job and one pending run per target client in one
-// transaction: a job is either there with all its runs or not at all.
-func (s *Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
-	js, err := s.SubmitJobs(ctx, []db.NewJob{nj}, nil)
-	if err != nil {
-		return db.Job{}, err
-	}
-	return js[0], nil
-}
-
-// SubmitJobs stores jobs as SubmitJob does, and the audit records of their
-// submission, in one transaction (one commit for the lot).
-func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
-	type prepared struct {
-		nj      db.NewJob
-		targets []byte
-		id      int64
-		runs    int
-	}
-	ps := make([]prepared, len(njs))
-	for i, nj := range njs {
-		nj, err := nj.Normalize()
-		if err != nil {
-			return nil, db.SubmitError(len(njs), i, err)
-		}
-		targets, _ := json.Marshal(nj.Targets)
-		ps[i] = prepared{nj: nj, targets: targets}
-	}
+// InsertJobs stores the jobs of a SubmitJobs call and the audit records of
+// their submission in one transaction (one commit for the lot), and
+// returns the jobs as Job would read them back.
+func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.Operation) ([]db.Job, int, error) {
+	s := c.s
 	var failed int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		insertRun, err := s.txStmt(ctx, tx, insertRunSQL)
@@ -49,26 +25,26 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		for i := range ps {
 			failed = i
 			p := &ps[i]
-			nj, now := p.nj, p.nj.CreatedAt.UnixNano()
+			nj, now := p.Job, p.Job.CreatedAt.UnixNano()
 			res, err := s.txExec(ctx, tx, insertJobSQL,
-				nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(p.targets),
+				nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(p.Targets),
 				now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts)
 			if err != nil {
 				return err
 			}
-			if p.id, err = res.LastInsertId(); err != nil {
+			if p.ID, err = res.LastInsertId(); err != nil {
 				return err
 			}
-			p.runs = 0
+			p.Runs = 0
 			for _, cid := range nj.ClientIDs {
-				res, err := insertRun.ExecContext(ctx, p.id, nj.Priority, nt(nj.NotBefore), now, now, cid)
+				res, err := insertRun.ExecContext(ctx, p.ID, nj.Priority, nt(nj.NotBefore), now, now, cid)
 				if err != nil {
 					return err
 				}
 				if n, _ := res.RowsAffected(); n == 0 {
-					return notFound("client", cid)
+					return dbcore.NotFound("client", cid)
 				}
-				p.runs++
+				p.Runs++
 			}
 		}
 		failed = -1
@@ -80,24 +56,21 @@ func (s *Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Oper
 		return nil
 	})
 	if err != nil {
-		return nil, db.SubmitError(len(njs), failed, err)
+		return nil, failed, err
 	}
 	out := make([]db.Job, len(ps))
 	for i, p := range ps {
-		nj, now := p.nj, p.nj.CreatedAt.UnixNano()
+		nj, now := p.Job, p.Job.CreatedAt.UnixNano()
 		// The job as Job would read it back (times in UTC to the
 		// nanosecond, the timeout in whole seconds), without reading it back.
-		j := db.Job{ID: p.id, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
-			Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: ti(now), NotBefore: stored(nj.NotBefore),
+		j := db.Job{ID: p.ID, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
+			Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: dbcore.Time(now), NotBefore: stored(nj.NotBefore),
 			ExpiresAt: stored(nj.ExpiresAt), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
-			Counts: map[runstate.State]int{}}
-		_ = json.Unmarshal(p.targets, &j.Targets)
-		if p.runs > 0 {
-			j.Counts[runstate.Pending] = p.runs
-		}
+			Counts: dbcore.NewCounts(p.Runs)}
+		_ = json.Unmarshal(p.Targets, &j.Targets)
 		out[i] = j
 	}
-	return out, nil
+	return out, -1, nil
 }
 
 var (
@@ -116,161 +89,23 @@ func stored(t time.Time) time.Time {
 	if t.IsZero() {
 		return t
 	}
-	return ti(t.UnixNano())
-}
-
-const jobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
-	not_before, expires_at, timeout_s, max_attempts`
-
-func scanJob(row interface{ Scan(...any) error }) (db.Job, error) {
-	var j db.Job
-	var targets string
-	var created int64
-	var nb, ex sql.NullInt64
-	var timeout int64
-	err := row.Scan(&j.ID, &j.Name, &j.Permission, &j.Interpreter, &j.Script, &j.Priority, &j.SubmittedBy,
-		&targets, &created, &nb, &ex, &timeout, &j.MaxAttempts)
-	if err != nil {
-		return j, err
-	}
-	_ = json.Unmarshal([]byte(targets), &j.Targets)
-	j.CreatedAt, j.NotBefore, j.ExpiresAt = ti(created), tn(nb), tn(ex)
-	j.Timeout = time.Duration(timeout) * time.Second
-	return j, nil
-}
-
-// Job returns a job with the counts of its runs by state.
-func (s *Store) Job(ctx context.Context, id int64) (db.Job, error) {
-	j, err := scanJob(s.readRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return j, notFound("job", id)
-	} else if err != nil {
-		return j, fmt.Errorf("job %d: %w", id, err)
-	}
-	counts, err := s.runCounts(ctx, []int64{id})
-	if err != nil {
-		return j, err
-	}
-	j.Counts = counts[id]
-	return j, nil
-}
-
-func (s *Store) runCounts(ctx context.Context, ids []int64) (map[int64]map[runstate.State]int, error) {
-	out := make(map[int64]map[runstate.State]int, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-		out[id] = map[runstate.State]int{}
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT job_id, state, COUNT(*) FROM runs WHERE job_id IN (`+placeholders(len(ids))+`) GROUP BY job_id, state`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("count runs: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var st runstate.State
-		var n int
-		if err := rows.Scan(&id, &st, &n); err != nil {
-			return nil, fmt.Errorf("count runs: %w", err)
-		}
-		out[id][st] = n
-	}
-	return out, rows.Err()
-}
-
-// ListJobs lists jobs newest first.
-func (s *Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) {
-	q := `SELECT ` + jobCols + ` FROM jobs WHERE 1=1`
-	var args []any
-	if f.SubmittedBy != "" {
-		q += ` AND submitted_by = ?`
-		args = append(args, f.SubmittedBy)
-	}
-	if f.BeforeID > 0 {
-		q += ` AND id < ?`
-		args = append(args, f.BeforeID)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	defer rows.Close()
-	var jobs []db.Job
-	var ids []int64
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
-		}
-		jobs = append(jobs, j)
-		ids = append(ids, j.ID)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	rows.Close()
-	counts, err := s.runCounts(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range jobs {
-		jobs[i].Counts = counts[jobs[i].ID]
-	}
-	return jobs, nil
-}
-
-const runCols = `r.id, r.job_id, r.client_id, c.name, r.state, r.attempts, r.exit_code, r.reason, COALESCE(r.server_id, 0),
-	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated`
-
-func scanRun(row interface{ Scan(...any) error }) (db.Run, error) {
-	var r db.Run
-	var exit, sent, lease, acked, started, finished sql.NullInt64
-	var created, updated int64
-	err := row.Scan(&r.ID, &r.JobID, &r.ClientID, &r.ClientName, &r.State, &r.Attempts, &exit, &r.Reason, &r.ServerID,
-		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated)
-	if err != nil {
-		return r, err
-	}
-	if exit.Valid {
-		e := int(exit.Int64)
-		r.ExitCode = &e
-	}
-	r.CreatedAt, r.UpdatedAt = ti(created), ti(updated)
-	r.SentAt, r.LeaseUntil, r.AckedAt, r.StartedAt, r.FinishedAt = tn(sent), tn(lease), tn(acked), tn(started), tn(finished)
-	return r, nil
+	return dbcore.Time(t.UnixNano())
 }
 
 // Runs lists a job's runs by id.
 func (s *Store) Runs(ctx context.Context, jobID int64) ([]db.Run, error) {
-	rows, err := s.readRows(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = ? ORDER BY r.id`, jobID)
+	rows, err := s.readRows(ctx, `SELECT `+dbcore.RunCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.job_id = ? ORDER BY r.id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
 	}
 	defer rows.Close()
 	var out []db.Run
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, err := dbcore.ScanRun(rows)
 		if err != nil {
 			return nil, fmt.Errorf("runs of job %d: %w", jobID, err)
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// Run returns one run.
-func (s *Store) Run(ctx context.Context, id int64) (db.Run, error) {
-	r, err := scanRun(s.readRow(ctx, `SELECT `+runCols+` FROM runs r JOIN clients c ON c.id = r.client_id WHERE r.id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, notFound("run", id)
-	}
-	return r, err
 }

@@ -9,11 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/golang-migrate/migrate/v4"
-	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
-
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // schemaOf lists a database's tables and indexes with their SQL, and
@@ -48,15 +45,7 @@ func TestMigrateVersion1WithData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	drv, err := migratesqlite.WithInstance(conn, &migratesqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := iofs.New(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "sqlite", drv)
+	m, err := dbcore.NewMigrate(migrations, "sqlite", conn, migrateDriver)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,12 +20,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"github.com/scirectl/scirectl/gate"
 )
 
@@ -63,6 +63,8 @@ func (driver) Open(ctx context.Context, u *url.URL) (db.Store, error) {
 
 // Store is the SQLite implementation of db.Store.
 type Store struct {
+	shared // the methods dbcore implements over this store (core.go)
+
 	w    *sql.DB        // single writer connection
 	r    *sql.DB        // read pool
 	gc   *committer     // batches concurrent write transactions (groupcommit.go)
@@ -127,6 +129,7 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 	ckpt := newCheckpointer(cw)
 	hot := newHotStatements(wc)
 	s := &Store{w: w, r: r, gc: newCommitter(w, hot, ckpt), ckpt: ckpt, hot: hot, wc: wc, rc: newReadCache(r), path: path}
+	s.shared = dbcore.NewStore(core{s}, "sqlite", LatestVersion)
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -149,38 +152,12 @@ func migrateUp(dsn string) error {
 		return err
 	}
 	defer conn.Close()
-	drv, err := migratesqlite.WithInstance(conn, &migratesqlite.Config{})
-	if err != nil {
-		return err
-	}
-	src, err := iofs.New(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "sqlite", drv)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return err
-	}
-	return nil
+	return dbcore.MigrateUp(migrations, "sqlite", conn, migrateDriver)
 }
 
-// Ready checks that the database answers and its schema is the one this
-// binary was built for.
-func (s *Store) Ready(ctx context.Context) error {
-	var v int
-	var dirty bool
-	err := s.r.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
-	if err != nil {
-		return fmt.Errorf("sqlite schema version: %w", err)
-	}
-	if dirty || v != SchemaVersion {
-		return fmt.Errorf("sqlite schema is at version %d (dirty=%v), want %d", v, dirty, SchemaVersion)
-	}
-	return nil
+// migrateDriver is golang-migrate's SQLite driver on conn.
+func migrateDriver(conn *sql.DB) (database.Driver, error) {
+	return migratesqlite.WithInstance(conn, &migratesqlite.Config{})
 }
 
 // Close closes the pools; the WAL is checkpointed by SQLite on last close.
@@ -210,29 +187,10 @@ func nt(t time.Time) any {
 }
 
 func tn(v sql.NullInt64) time.Time {
-	if !v.Valid || v.Int64 == 0 {
+	if !v.Valid {
 		return time.Time{}
 	}
-	return time.Unix(0, v.Int64).UTC()
-}
-
-func ti(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v).UTC()
-}
-
-func notFound(what string, id any) error {
-	return fmt.Errorf("%s %v: %w", what, id, db.ErrNotFound)
-}
-
-// placeholders returns "?,?,…" for n values.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.Repeat("?,", n-1) + "?"
+	return dbcore.Time(v.Int64)
 }
 
 // ClusterLock is nil: a SQLite database has one daemon (the server's

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"strconv"
 
 	"github.com/scirectl/scirectl/runstate"
@@ -41,8 +42,7 @@ type hotStatements struct {
 // the one state machine; db.StateIn renders them (constants, never input).
 var (
 	pendingSQL = writeStatement(`
-		SELECT r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
-		       j.submitted_by, j.created_at, j.expires_at, j.timeout_s, j.max_attempts
+		SELECT ` + dbcore.PendingCols + `
 		FROM runs r JOIN jobs j ON j.id = r.job_id
 		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?)
 		ORDER BY r.priority DESC, r.id
@@ -51,15 +51,15 @@ var (
 	// (ClaimRuns); it reads the runs_dispatch partial index only.
 	hasDueSQL = `SELECT EXISTS (SELECT 1 FROM runs r
 		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?))`
-	sendSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
+	sendSQL = writeStatement(`UPDATE runs SET state = '` + string(dbcore.Target(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
 		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
 		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + db.StateIn("state", runstate.Dispatch))
-	sendOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
+	sendOneSQL = writeStatement(`UPDATE runs SET state = '` + string(dbcore.Target(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
 		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
 		WHERE id = ?4 AND ` + db.StateIn("state", runstate.Dispatch))
-	ackOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
+	ackOneSQL = writeStatement(`UPDATE runs SET state = '` + string(dbcore.Target(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
 		WHERE id = ?2 AND client_id = ?3 AND ` + db.StateIn("state", runstate.Ack))
-	ackSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
+	ackSQL = writeStatement(`UPDATE runs SET state = '` + string(dbcore.Target(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
 		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + db.StateIn("state", runstate.Ack))
 	// A report is {"id", "state", "exit", "reason", "started", "finished",
 	// "output", "truncated"}; absent times are null. ?1 is now.
@@ -79,7 +79,7 @@ var (
 
 // The one-run report statements. ?1 now, ?2 run, ?3 client, then the report.
 var (
-	startOneSQL = writeStatement(`UPDATE runs SET state = '` + string(mustNext(runstate.Start)) + `', started_at = COALESCE(?4, started_at, ?1),
+	startOneSQL = writeStatement(`UPDATE runs SET state = '` + string(dbcore.Target(runstate.Start)) + `', started_at = COALESCE(?4, started_at, ?1),
 		acked_at = COALESCE(acked_at, ?1), updated_at = ?1
 		WHERE id = ?2 AND client_id = ?3 AND ` + db.StateIn("state", runstate.Start))
 	finishOneSQL = writeStatement(`UPDATE runs SET state = ?4, exit_code = ?5, reason = ?6, started_at = COALESCE(?7, started_at),
@@ -95,16 +95,6 @@ func finishFrom() string {
 		panic("sqlite: succeed and fail have different source states; split finishSQL")
 	}
 	return s
-}
-
-// mustNext is the state an event leads to from its first source state (for
-// the dispatch events, the only one).
-func mustNext(ev runstate.Event) runstate.State {
-	to, err := runstate.Next(runstate.From(ev)[0], ev)
-	if err != nil {
-		panic(err)
-	}
-	return to
 }
 
 // The group-commit savepoint statements.

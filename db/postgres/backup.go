@@ -12,22 +12,17 @@ package postgres
 // INTEGER flags, BYTEA for BLOB), and the copy converts them.
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 	"github.com/scirectl/scirectl/db/sqlite"
 )
 
@@ -42,49 +37,13 @@ var dataTables = []string{
 }
 
 // LatestVersion is the highest migration embedded in this binary: the
-// version OpenURL migrates a database to.
-var LatestVersion = latestEmbedded()
-
-// latestEmbedded reads the version off the embedded migration file names
-// (NNNN_name.up.sql). It panics when none parses or when the newest differs
-// from SchemaVersion: a programming error any test catches at once. (That
-// it equals the SQLite driver's, whose files Backup writes, is checked by a
-// test and by Backup, not here: a mismatch must not stop binaries that use
-// SQLite only.)
-func latestEmbedded() uint {
-	latest, err := db.LatestMigration(migrations, "migrations")
-	if err != nil {
-		panic("postgres: " + err.Error())
-	}
-	if latest != SchemaVersion {
-		panic(fmt.Sprintf("postgres: the newest embedded migration is %d but SchemaVersion is %d", latest, SchemaVersion))
-	}
-	return latest
-}
-
-// LatestVersion is the package's LatestVersion, for callers that only hold
-// a db.Store.
-func (s *Store) LatestVersion() uint { return LatestVersion }
-
-// SchemaVersion reads golang-migrate's schema_migrations table.
-func (s *Store) SchemaVersion(ctx context.Context) (uint, bool, error) {
-	v, dirty, err := schemaVersion(ctx, s.pool)
-	if err != nil {
-		return 0, false, fmt.Errorf("postgres schema version: %w", err)
-	}
-	return v, dirty, nil
-}
+// version OpenURL migrates a database to. (That it equals the SQLite
+// driver's, whose files Backup writes, is checked by a test and by Backup,
+// not here: a mismatch must not stop binaries that use SQLite only.)
+var LatestVersion = dbcore.LatestEmbedded("postgres", migrations, SchemaVersion)
 
 func schemaVersion(ctx context.Context, q queryer) (uint, bool, error) {
-	var v int64
-	var dirty bool
-	err := q.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
-	if noRows(err) {
-		return 0, false, errors.New("no schema version recorded")
-	} else if err != nil {
-		return 0, false, err
-	}
-	return uint(max(v, 0)), dirty, nil
+	return dbcore.ScanSchemaVersion(q.QueryRow(ctx, dbcore.SchemaVersionSQL))
 }
 
 // column is one column of a table and its PostgreSQL type (information
@@ -190,46 +149,8 @@ func sqliteURI(abs, query string) string {
 // on meanwhile; the copy is one point in time. The file is created
 // exclusively and 0600 (it holds token hashes), is synced before Backup
 // returns, and is removed when the backup fails.
-func (s *Store) Backup(ctx context.Context, path string) (err error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	dir := filepath.Dir(abs)
-	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("backup to %s: directory %s does not exist: %w", path, dir, db.ErrNotFound)
-	} else if err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("backup to %s: %s is not a directory: %w", path, dir, db.ErrInvalid)
-	}
-	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("backup to %s: the file exists (a backup never overwrites one): %w", path, db.ErrConflict)
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("backup to %s: permission denied: %w", path, db.ErrInvalid)
-	case err != nil:
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	f.Close()
-	defer func() {
-		if err != nil {
-			for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
-				os.Remove(abs + suffix) // ours: created exclusively above
-			}
-		}
-	}()
-	if err := s.backupTo(ctx, abs); err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	if err := syncPath(abs); err != nil {
-		return fmt.Errorf("backup to %s: sync: %w", path, err)
-	}
-	if err := syncPath(dir); err != nil {
-		return fmt.Errorf("backup to %s: sync directory: %w", path, err)
-	}
-	return nil
+func (s *Store) Backup(ctx context.Context, path string) error {
+	return dbcore.WriteBackup(path, []string{"-journal", "-wal", "-shm"}, func(abs string) error { return s.backupTo(ctx, abs) })
 }
 
 func (s *Store) backupTo(ctx context.Context, abs string) error {
@@ -308,15 +229,15 @@ func (s *Store) backupTo(ctx context.Context, abs string) error {
 func copyToSQLite(ctx context.Context, from pgx.Tx, to *sql.Tx, t table) error {
 	cols := make([]string, len(t.columns))
 	for i, c := range t.columns {
-		cols[i] = quote(c.name)
+		cols[i] = dbcore.Quote(c.name)
 	}
 	list := strings.Join(cols, ", ")
-	ins, err := to.PrepareContext(ctx, `INSERT INTO `+quote(t.name)+` (`+list+`) VALUES (`+strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")+`)`)
+	ins, err := to.PrepareContext(ctx, `INSERT INTO `+dbcore.Quote(t.name)+` (`+list+`) VALUES (`+strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")+`)`)
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
-	rows, err := from.Query(ctx, `SELECT `+list+` FROM `+quote(t.name)+` ORDER BY 1, 2`)
+	rows, err := from.Query(ctx, `SELECT `+list+` FROM `+dbcore.Quote(t.name)+` ORDER BY 1, 2`)
 	if err != nil {
 		return err
 	}
@@ -343,43 +264,6 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
-}
-
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
-
-// sqliteHeader starts every SQLite database file.
-var sqliteHeader = []byte("SQLite format 3\x00")
-
-// checkBackupFile turns the plain mistakes (no file, a directory, a file
-// that is not SQLite at all) into clear errors before anything is opened.
-func checkBackupFile(abs string) error {
-	f, err := os.Open(abs)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("no such file: %w", db.ErrNotFound)
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("permission denied: %w", db.ErrInvalid)
-	case err != nil:
-		return err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return err
-	} else if fi.IsDir() {
-		return fmt.Errorf("is a directory, not a backup file: %w", db.ErrInvalid)
-	}
-	hdr := make([]byte, len(sqliteHeader))
-	if _, err := io.ReadFull(f, hdr); err != nil || !bytes.Equal(hdr, sqliteHeader) {
-		return fmt.Errorf("not a scirectl database (not an SQLite file): %w", db.ErrInvalid)
-	}
-	return nil
 }
 
 // sqliteSequences reads an SQLite database's AUTOINCREMENT high-water
@@ -410,15 +294,7 @@ func sqliteSequences(ctx context.Context, q interface {
 func sqliteVersion(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }) (uint, bool, error) {
-	var v int64
-	var dirty bool
-	err := q.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, errors.New("no schema version recorded")
-	} else if err != nil {
-		return 0, false, err
-	}
-	return uint(max(v, 0)), dirty, nil
+	return dbcore.ScanSchemaVersion(q.QueryRowContext(ctx, dbcore.SchemaVersionSQL))
 }
 
 // Restore replaces every row of every table with those of a backup file
@@ -428,12 +304,9 @@ func sqliteVersion(ctx context.Context, q interface {
 // keys (deferred meanwhile) checked before COMMIT. Any error rolls it all
 // back. The backup is opened read-only and read in one transaction.
 func (s *Store) Restore(ctx context.Context, path string) error {
-	abs, err := filepath.Abs(path)
+	abs, err := dbcore.BackupFile(path)
 	if err != nil {
-		return fmt.Errorf("restore from %s: %w", path, err)
-	}
-	if err := checkBackupFile(abs); err != nil {
-		return fmt.Errorf("restore from %s: %w", path, err)
+		return err
 	}
 	lite, err := sql.Open("sqlite", sqliteURI(abs, "mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)"))
 	if err != nil {
@@ -450,8 +323,8 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
 	}
-	if bdirty {
-		return fmt.Errorf("restore from %s: the backup's schema is dirty at version %d (a migration failed half-way in it): %w", path, bv, db.ErrInvalid)
+	if err := dbcore.CheckBackupDirty(bv, bdirty); err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
 	}
 	bkTables, err := sqliteTables(ctx, ltx)
 	if err != nil {
@@ -466,9 +339,8 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 		if err != nil {
 			return err
 		}
-		if bv != cur {
-			return fmt.Errorf("backup has schema version %d, this server has %d: restore it with a server of version %d, or migrate it first: %w",
-				bv, cur, bv, db.ErrInvalid)
+		if err := dbcore.CheckBackupVersion(bv, cur); err != nil {
+			return err
 		}
 		tables, err := pgTables(ctx, tx)
 		if err != nil {
@@ -509,7 +381,7 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 			}
 			if seq, ok := seqs[t.name]; ok {
 				_, err := tx.Exec(ctx, `SELECT setval($1::regclass, GREATEST(COALESCE(MAX(id), 0), $2, 1), GREATEST(COALESCE(MAX(id), 0), $2) > 0)
-					FROM `+quote(t.name), seq, high[t.name])
+					FROM `+dbcore.Quote(t.name), seq, high[t.name])
 				if err != nil {
 					return fmt.Errorf("set the id sequence of %s: %w", t.name, err)
 				}
@@ -535,9 +407,9 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 func copyFromSQLite(ctx context.Context, from *sql.Tx, to pgx.Tx, t table) error {
 	cols := make([]string, len(t.columns))
 	for i, c := range t.columns {
-		cols[i] = quote(c.name)
+		cols[i] = dbcore.Quote(c.name)
 	}
-	rows, err := from.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+quote(t.name))
+	rows, err := from.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+dbcore.Quote(t.name))
 	if err != nil {
 		return err
 	}
@@ -638,7 +510,7 @@ func toPG(v any, typ string) (any, error) {
 func truncate(ctx context.Context, tx pgx.Tx) error {
 	names := make([]string, len(dataTables))
 	for i, n := range dataTables {
-		names[i] = quote(n)
+		names[i] = dbcore.Quote(n)
 	}
 	_, err := tx.Exec(ctx, `TRUNCATE `+strings.Join(names, ", "))
 	return err
@@ -680,6 +552,3 @@ func (s *Store) Reset(ctx context.Context) error {
 	}
 	return nil
 }
-
-// quote makes an SQL identifier of a table or column name.
-func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }

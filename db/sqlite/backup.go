@@ -3,55 +3,24 @@ package sqlite
 // Database maintenance: backup, restore, reset and the schema version.
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/db/internal/dbcore"
 )
 
 // LatestVersion is the highest migration embedded in this binary: the
 // version OpenFile migrates a database to.
-var LatestVersion = latestEmbedded()
-
-// latestEmbedded reads the version off the embedded migration file names
-// (NNNN_name.up.sql). It panics when none parses or when the newest differs
-// from SchemaVersion, which Ready demands: a programming error any test
-// catches at once.
-func latestEmbedded() uint {
-	latest, err := db.LatestMigration(migrations, "migrations")
-	if err != nil {
-		panic("sqlite: " + err.Error())
-	}
-	if latest != SchemaVersion {
-		panic(fmt.Sprintf("sqlite: the newest embedded migration is %d but SchemaVersion is %d", latest, SchemaVersion))
-	}
-	return latest
-}
-
-// LatestVersion is the package's LatestVersion, for callers that only hold
-// a db.Store.
-func (s *Store) LatestVersion() uint { return LatestVersion }
-
-// SchemaVersion reads golang-migrate's schema_migrations table.
-func (s *Store) SchemaVersion(ctx context.Context) (uint, bool, error) {
-	var v int64
-	var dirty bool
-	if err := s.r.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty); err != nil {
-		return 0, false, fmt.Errorf("sqlite schema version: %w", err)
-	}
-	return uint(max(v, 0)), dirty, nil
-}
+var LatestVersion = dbcore.LatestEmbedded("sqlite", migrations, SchemaVersion)
 
 // Backup copies the database with VACUUM INTO on the writer connection: one
 // read transaction's snapshot, so the copy is consistent however many writes
@@ -59,57 +28,12 @@ func (s *Store) SchemaVersion(ctx context.Context) (uint, bool, error) {
 // created first, exclusively and 0600 (the copy holds token hashes), which
 // VACUUM INTO accepts because it is empty; and it is synced before Backup
 // returns, which VACUUM INTO alone does not do.
-func (s *Store) Backup(ctx context.Context, path string) (err error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	dir := filepath.Dir(abs)
-	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("backup to %s: directory %s does not exist: %w", path, dir, db.ErrNotFound)
-	} else if err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("backup to %s: %s is not a directory: %w", path, dir, db.ErrInvalid)
-	}
-	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("backup to %s: the file exists (a backup never overwrites one): %w", path, db.ErrConflict)
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("backup to %s: permission denied: %w", path, db.ErrInvalid)
-	case err != nil:
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	f.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(abs) // ours: created exclusively above
-		}
-	}()
-	if _, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, abs); err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	if err := syncPath(abs); err != nil {
-		return fmt.Errorf("backup to %s: sync: %w", path, err)
-	}
-	if err := syncPath(dir); err != nil {
-		return fmt.Errorf("backup to %s: sync directory: %w", path, err)
-	}
-	return nil
-}
-
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
+func (s *Store) Backup(ctx context.Context, path string) error {
+	return dbcore.WriteBackup(path, nil, func(abs string) error {
+		_, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, abs)
 		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	})
 }
-
-// sqliteHeader starts every SQLite database file.
-var sqliteHeader = []byte("SQLite format 3\x00")
 
 // Restore attaches the backup read-only to the writer connection and, in
 // one IMMEDIATE transaction with foreign keys checked at commit, empties
@@ -117,12 +41,9 @@ var sqliteHeader = []byte("SQLite format 3\x00")
 // transaction back. Columns are named, not taken in order, and both sides
 // must have the same tables with the same columns.
 func (s *Store) Restore(ctx context.Context, path string) error {
-	abs, err := filepath.Abs(path)
+	abs, err := dbcore.BackupFile(path)
 	if err != nil {
-		return fmt.Errorf("restore from %s: %w", path, err)
-	}
-	if err := checkBackupFile(abs); err != nil {
-		return fmt.Errorf("restore from %s: %w", path, err)
+		return err
 	}
 	// One connection for ATTACH, the transaction and DETACH: the attachment
 	// belongs to a connection, and the writer pool has just this one, so
@@ -165,31 +86,6 @@ func discard(conn *sql.Conn) {
 	conn.Raw(func(any) error { return sqldriver.ErrBadConn })
 }
 
-// checkBackupFile turns the plain mistakes (no file, a directory, a file
-// that is not SQLite at all) into clear errors before anything is attached.
-func checkBackupFile(abs string) error {
-	f, err := os.Open(abs)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("no such file: %w", db.ErrNotFound)
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("permission denied: %w", db.ErrInvalid)
-	case err != nil:
-		return err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return err
-	} else if fi.IsDir() {
-		return fmt.Errorf("is a directory, not a backup file: %w", db.ErrInvalid)
-	}
-	hdr := make([]byte, len(sqliteHeader))
-	if _, err := io.ReadFull(f, hdr); err != nil || !bytes.Equal(hdr, sqliteHeader) {
-		return fmt.Errorf("not a scirectl database (not an SQLite file): %w", db.ErrInvalid)
-	}
-	return nil
-}
-
 func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 	cur, _, err := schemaVersion(ctx, tx, "main")
 	if err != nil {
@@ -199,12 +95,11 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 	if err != nil {
 		return fmt.Errorf("restore from %s: not a scirectl database (%v): %w", path, err, db.ErrInvalid)
 	}
-	if bdirty {
-		return fmt.Errorf("restore from %s: the backup's schema is dirty at version %d (a migration failed half-way in it): %w", path, bv, db.ErrInvalid)
+	if err := dbcore.CheckBackupDirty(bv, bdirty); err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
 	}
-	if bv != cur {
-		return fmt.Errorf("restore from %s: backup has schema version %d, this server has %d: restore it with a server of version %d, or migrate it first: %w",
-			path, bv, cur, bv, db.ErrInvalid)
+	if err := dbcore.CheckBackupVersion(bv, cur); err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
 	}
 	tables, err := tableColumns(ctx, tx, "main")
 	if err != nil {
@@ -229,17 +124,17 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 		return fmt.Errorf("restore from %s: %w", path, err)
 	}
 	for _, t := range tables {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+quote(t.name)); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+dbcore.Quote(t.name)); err != nil {
 			return fmt.Errorf("restore from %s: empty %s: %w", path, t.name, err)
 		}
 	}
 	for _, t := range tables {
 		cols := make([]string, len(t.columns))
 		for i, c := range t.columns {
-			cols[i] = quote(c)
+			cols[i] = dbcore.Quote(c)
 		}
 		list := strings.Join(cols, ", ")
-		q := `INSERT INTO main.` + quote(t.name) + ` (` + list + `) SELECT ` + list + ` FROM bk.` + quote(t.name)
+		q := `INSERT INTO main.` + dbcore.Quote(t.name) + ` (` + list + `) SELECT ` + list + ` FROM bk.` + dbcore.Quote(t.name)
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("restore from %s: copy %s: %v: %w", path, t.name, err, db.ErrInvalid)
 		}
@@ -290,7 +185,7 @@ func (s *Store) Reset(ctx context.Context) error {
 			return err
 		}
 		for _, t := range tables {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+quote(t.name)); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+dbcore.Quote(t.name)); err != nil {
 				return fmt.Errorf("empty %s: %w", t.name, err)
 			}
 		}
@@ -360,19 +255,8 @@ func tableColumns(ctx context.Context, tx *sql.Tx, schema string) ([]table, erro
 }
 
 func schemaVersion(ctx context.Context, tx *sql.Tx, schema string) (uint, bool, error) {
-	var v int64
-	var dirty bool
-	err := tx.QueryRowContext(ctx, `SELECT version, dirty FROM `+schema+`.schema_migrations LIMIT 1`).Scan(&v, &dirty)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, errors.New("no schema version recorded")
-	} else if err != nil {
-		return 0, false, err
-	}
-	return uint(max(v, 0)), dirty, nil
+	return dbcore.ScanSchemaVersion(tx.QueryRowContext(ctx, `SELECT version, dirty FROM `+schema+`.schema_migrations LIMIT 1`))
 }
-
-// quote makes an SQL identifier of a table or column name.
-func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
 // Inspection is what Inspect finds in a database file.
 type Inspection struct {
@@ -426,18 +310,16 @@ func Inspect(ctx context.Context, rawURL string) (Inspection, error) {
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'servers'`).Scan(&n); err != nil || n == 0 {
 		return in, err
 	}
-	rows, err := conn.QueryContext(ctx, `SELECT id, address, hostname, version, started_at, heartbeat_at FROM servers ORDER BY id DESC`)
+	rows, err := conn.QueryContext(ctx, `SELECT `+dbcore.ServerCols+` FROM servers ORDER BY id DESC`)
 	if err != nil {
 		return in, fmt.Errorf("inspect %s: %w", path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var si db.ServerInfo
-		var st, hb int64
-		if err := rows.Scan(&si.ID, &si.Address, &si.Hostname, &si.Version, &st, &hb); err != nil {
+		si, err := dbcore.ScanServer(rows)
+		if err != nil {
 			return in, fmt.Errorf("inspect %s: %w", path, err)
 		}
-		si.StartedAt, si.HeartbeatAt = ti(st), ti(hb)
 		in.Servers = append(in.Servers, si)
 	}
 	return in, rows.Err()

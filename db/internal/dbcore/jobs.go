@@ -1,0 +1,67 @@
+package dbcore
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/runstate"
+)
+
+// PreparedJob is a job of a SubmitJobs call, checked and ready to store.
+type PreparedJob struct {
+	Job     db.NewJob // normalized (db.NewJob.Normalize)
+	Targets []byte    // Job.Targets as stored: a JSON array
+	// Filled in by the driver as it stores the job.
+	ID   int64
+	Runs int
+}
+
+// PrepareJobs normalizes the jobs of a SubmitJobs call; an error names the
+// job that failed (db.SubmitError).
+func PrepareJobs(njs []db.NewJob) ([]PreparedJob, error) {
+	ps := make([]PreparedJob, len(njs))
+	for i, nj := range njs {
+		nj, err := nj.Normalize()
+		if err != nil {
+			return nil, db.SubmitError(len(njs), i, err)
+		}
+		targets, _ := json.Marshal(nj.Targets)
+		ps[i] = PreparedJob{Job: nj, Targets: targets}
+	}
+	return ps, nil
+}
+
+// NewCounts are the run counts of a job just submitted with runs runs.
+func NewCounts(runs int) map[runstate.State]int {
+	counts := map[runstate.State]int{}
+	if runs > 0 {
+		counts[runstate.Pending] = runs
+	}
+	return counts
+}
+
+// SubmitJob stores a job and one pending run per target client
+// (SubmitJobs, for one job).
+func (s Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
+	js, err := s.SubmitJobs(ctx, []db.NewJob{nj}, nil)
+	if err != nil {
+		return db.Job{}, err
+	}
+	return js[0], nil
+}
+
+// SubmitJobs stores jobs, each with one pending run per target client, and
+// the audit records of their submission, in one transaction: all or
+// nothing. An error names the job that failed (db.SubmitError).
+func (s Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
+	ps, err := PrepareJobs(njs)
+	if err != nil {
+		return nil, err
+	}
+	js, failed, err := s.db.InsertJobs(ctx, ps, audit)
+	if err != nil {
+		return nil, db.SubmitError(len(ps), failed, s.db.Dialect().Classify(err))
+	}
+	return js, nil
+}

@@ -1,0 +1,98 @@
+package dbcore
+
+// The column lists of the db types and the functions that read them: a
+// query selects one of these lists (tables aliased as the list says) and
+// hands each row to the matching Scan function.
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/scirectl/scirectl/db"
+)
+
+// ClientCols are the columns ScanClient reads, of the clients table.
+const ClientCols = `id, fingerprint, name, status, hostname, os, arch, version, mode, callback_url, registered_at, last_seen`
+
+// ScanClient reads a row of ClientCols.
+func ScanClient(row Scanner) (db.Client, error) {
+	var c db.Client
+	var reg, seen int64
+	err := row.Scan(&c.ID, &c.Fingerprint, &c.Name, &c.Status, &c.Hostname, &c.OS, &c.Arch, &c.Version,
+		&c.Mode, &c.CallbackURL, &reg, &seen)
+	c.RegisteredAt, c.LastSeen = Time(reg), Time(seen)
+	return c, err
+}
+
+// JobCols are the columns ScanJob reads, of the jobs table.
+const JobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
+	not_before, expires_at, timeout_s, max_attempts`
+
+// ScanJob reads a row of JobCols, and then into more, the columns a query
+// selects after them.
+func ScanJob(row Scanner, more ...any) (db.Job, error) {
+	var j db.Job
+	var targets string
+	var created int64
+	var nb, ex *int64
+	var timeout int64
+	dest := make([]any, 0, 13+len(more))
+	dest = append(dest, &j.ID, &j.Name, &j.Permission, &j.Interpreter, &j.Script, &j.Priority, &j.SubmittedBy,
+		&targets, &created, &nb, &ex, &timeout, &j.MaxAttempts)
+	err := row.Scan(append(dest, more...)...)
+	if err != nil {
+		return j, err
+	}
+	_ = json.Unmarshal([]byte(targets), &j.Targets)
+	j.CreatedAt, j.NotBefore, j.ExpiresAt = Time(created), NullTime(nb), NullTime(ex)
+	j.Timeout = time.Duration(timeout) * time.Second
+	return j, nil
+}
+
+// RunCols are the columns ScanRun reads, of runs r joined with clients c.
+const RunCols = `r.id, r.job_id, r.client_id, c.name, r.state, r.attempts, r.exit_code, r.reason, COALESCE(r.server_id, 0),
+	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated`
+
+// ScanRun reads a row of RunCols.
+func ScanRun(row Scanner) (db.Run, error) {
+	var r db.Run
+	var exit, sent, lease, acked, started, finished *int64
+	var created, updated int64
+	err := row.Scan(&r.ID, &r.JobID, &r.ClientID, &r.ClientName, &r.State, &r.Attempts, &exit, &r.Reason, &r.ServerID,
+		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated)
+	if err != nil {
+		return r, err
+	}
+	if exit != nil {
+		e := int(*exit)
+		r.ExitCode = &e
+	}
+	r.CreatedAt, r.UpdatedAt = Time(created), Time(updated)
+	r.SentAt, r.LeaseUntil, r.AckedAt, r.StartedAt, r.FinishedAt = NullTime(sent), NullTime(lease), NullTime(acked), NullTime(started), NullTime(finished)
+	return r, nil
+}
+
+// RuleCols are the columns ScanRule reads, of the acl_rules table.
+const RuleCols = `id, subject_kind, subject, permission, target_kind, target, allow, active, note, created_by, created_at, COALESCE(target_id, 0)`
+
+// ScanRule reads a row of RuleCols.
+func ScanRule(row Scanner) (db.ACLRule, error) {
+	var r db.ACLRule
+	var created int64
+	err := row.Scan(&r.ID, &r.SubjectKind, &r.Subject, &r.Permission, &r.TargetKind, &r.Target,
+		&r.Allow, &r.Active, &r.Note, &r.CreatedBy, &created, &r.TargetID)
+	r.CreatedAt = Time(created)
+	return r, err
+}
+
+// ServerCols are the columns ScanServer reads, of the servers table.
+const ServerCols = `id, address, hostname, version, started_at, heartbeat_at`
+
+// ScanServer reads a row of ServerCols.
+func ScanServer(row Scanner) (db.ServerInfo, error) {
+	var si db.ServerInfo
+	var st, hb int64
+	err := row.Scan(&si.ID, &si.Address, &si.Hostname, &si.Version, &st, &hb)
+	si.StartedAt, si.HeartbeatAt = Time(st), Time(hb)
+	return si, err
+}
