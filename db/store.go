@@ -102,7 +102,7 @@ type Store interface {
 	// one commit for the lot (consecutive job.submit calls of a multicall).
 	// The audit trail never names a job that was not stored. An error
 	// names the job that failed (SubmitError).
-	SubmitJobs(ctx context.Context, js []NewJob, audit []Operation) ([]Job, error)
+	SubmitJobs(ctx context.Context, js []NewJob, audit []AuditEntry) ([]Job, error)
 	Job(ctx context.Context, id int64) (Job, error)
 	ListJobs(ctx context.Context, f JobFilter) ([]Job, error)
 	Runs(ctx context.Context, jobID int64) ([]Run, error)
@@ -168,10 +168,10 @@ type Store interface {
 	ListServers(ctx context.Context) ([]ServerInfo, error)
 
 	// Audit trail of operations.
-	RecordOperation(ctx context.Context, op Operation) error
-	ListOperations(ctx context.Context, f OperationFilter) ([]Operation, error)
+	RecordOperation(ctx context.Context, op AuditEntry) error
+	ListOperations(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 
-	// Maintenance: the db.* operations (SPEC §6). The server runs them as
+	// Maintenance: the db.* operations (docs/protocol.md, "The gate and the blacklist"). The server runs them as
 	// gate modifiers, so no other operation of the server runs meanwhile;
 	// they are nevertheless atomic on their own, because the CLI's --offline
 	// mode calls them without a server, and an agent's transaction or a
@@ -240,7 +240,7 @@ type Store interface {
 // ClientStatus is the enrollment state of a client.
 type ClientStatus string
 
-// Enrollment states (SPEC §2).
+// Enrollment states of a client (docs/protocol.md, "Authentication").
 const (
 	ClientPending  ClientStatus = "pending"
 	ClientActive   ClientStatus = "active"
@@ -497,8 +497,9 @@ type ServerInfo struct {
 	HeartbeatAt time.Time
 }
 
-// Operation is one entry of the audit trail.
-type Operation struct {
+// AuditEntry is one entry of the audit trail: an operation, who did it,
+// when, and how it ended.
+type AuditEntry struct {
 	ID       int64
 	At       time.Time
 	ServerID int64
@@ -509,9 +510,9 @@ type Operation struct {
 	Detail   string
 }
 
-// OperationFilter narrows ListOperations (newest first); zero values match
+// AuditFilter narrows ListOperations (newest first); zero values match
 // everything.
-type OperationFilter struct {
+type AuditFilter struct {
 	Actor string
 	// Name is an exact operation name, or a prefix ending in "*" ("acl.*");
 	// only a trailing "*" is a wildcard.

@@ -332,7 +332,7 @@ func TestTokensNeverLogged(t *testing.T) {
 		t.Fatal("the log does not have the requests at all; the test proves nothing")
 	}
 	// Nor in the audit trail.
-	ops, err := h.srv.store.ListOperations(ctx, db.OperationFilter{Limit: 1000})
+	ops, err := h.srv.store.ListOperations(ctx, db.AuditFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

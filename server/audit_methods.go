@@ -29,14 +29,14 @@ func (s *Server) auditList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err != nil {
 		return nil, inMethod("audit.list", err)
 	}
-	return mapSlice(ops, func(o db.Operation) api.AuditEntry {
+	return mapSlice(ops, func(o db.AuditEntry) api.AuditEntry {
 		return api.AuditEntry{ID: strconv.FormatInt(o.ID, 10), At: o.At, ServerID: strconv.FormatInt(o.ServerID, 10),
 			Actor: o.Actor, Name: o.Name, Target: o.Target, Outcome: o.Outcome, Detail: o.Detail}
 	}), nil
 }
 
 // auditFilter reads audit.list's optional filter; the service checks it.
-func auditFilter(p xmlrpc.Params) (f db.OperationFilter, err error) {
+func auditFilter(p xmlrpc.Params) (f db.AuditFilter, err error) {
 	f.Limit = 100
 	if err = p.Count(0, 1); err != nil || !p.Has(0) {
 		return f, err

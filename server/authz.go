@@ -61,13 +61,13 @@ func (s *Server) authorize(ctx context.Context, perm string) error {
 	req := requestFrom(ctx)
 	user := callingUser(ctx).Name
 	s.log.Warn("operation denied", "request_id", req.ID, "method", req.Method, "user", user, "permission", perm, "reason", d.Reason)
-	s.record(ctx, db.Operation{Actor: user, Name: req.Method, Outcome: "denied", Detail: d.Reason})
+	s.record(ctx, db.AuditEntry{Actor: user, Name: req.Method, Outcome: "denied", Detail: d.Reason})
 	return xmlrpc.Faultf(xmlrpc.CodeForbidden, "%s: %s", req.Method, d.Reason)
 }
 
 // record writes an audit entry; a failure to record is logged, never
 // hidden, but does not undo what was done.
-func (s *Server) record(ctx context.Context, op db.Operation) {
+func (s *Server) record(ctx context.Context, op db.AuditEntry) {
 	if op.At.IsZero() {
 		op.At = time.Now().UTC()
 	}

@@ -82,7 +82,7 @@ func (s *Server) blacklisted(ctx context.Context, method, who string) error {
 	}
 	reason := fmt.Sprintf("%s:%d: %q", s.paths.Blacklist(), e.Line, e.Pattern)
 	s.log.Warn("operation blacklisted", "request_id", requestFrom(ctx).ID, "method", method, "caller", who, "entry", reason)
-	s.record(ctx, db.Operation{Actor: who, Name: method, Outcome: "blacklisted", Detail: reason})
+	s.record(ctx, db.AuditEntry{Actor: who, Name: method, Outcome: "blacklisted", Detail: reason})
 	return xmlrpc.Faultf(xmlrpc.CodeBlacklisted, "operation %s is blacklisted (%s)", method, reason)
 }
 

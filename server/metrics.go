@@ -447,7 +447,7 @@ func (s *instrumentedStore) RenewRuns(ctx context.Context, clientID int64, runID
 	return out, err
 }
 
-func (s *instrumentedStore) SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.Operation) ([]db.Job, error) {
+func (s *instrumentedStore) SubmitJobs(ctx context.Context, js []db.NewJob, audit []db.AuditEntry) ([]db.Job, error) {
 	start := time.Now()
 	out, err := s.Store.SubmitJobs(ctx, js, audit)
 	s.m.observeDB("SubmitJobs", start, err)
@@ -510,7 +510,7 @@ func (s *instrumentedStore) Run(ctx context.Context, id int64) (db.Run, error) {
 	return out, err
 }
 
-func (s *instrumentedStore) RecordOperation(ctx context.Context, op db.Operation) error {
+func (s *instrumentedStore) RecordOperation(ctx context.Context, op db.AuditEntry) error {
 	start := time.Now()
 	err := s.Store.RecordOperation(ctx, op)
 	s.m.observeDB("RecordOperation", start, err)

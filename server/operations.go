@@ -389,7 +389,7 @@ func (s *Server) audit(ctx context.Context, who, method string, p xmlrpc.Params,
 			detail += "; " + note // what the call did before it failed
 		}
 	}
-	s.record(ctx, db.Operation{Actor: who, Name: method, Target: describeParams(p), Outcome: outcome, Detail: detail})
+	s.record(ctx, db.AuditEntry{Actor: who, Name: method, Target: describeParams(p), Outcome: outcome, Detail: detail})
 }
 
 // describeParams renders a call's parameters for the audit trail, short

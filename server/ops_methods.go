@@ -54,7 +54,7 @@ func (s *Server) opsCancel(ctx context.Context, p xmlrpc.Params) (any, error) {
 		return nil, xmlrpc.Faultf(xmlrpc.CodeNotFound, "ops.cancel: no operation %d runs or waits", id)
 	}
 	s.log.Info("operation cancelled", "request_id", requestFrom(ctx).ID, "op_id", id, "op", info.Name, "op_user", info.User, "by", callingUser(ctx).Name)
-	s.record(ctx, db.Operation{Actor: callingUser(ctx).Name, Name: "ops.cancel", Target: info.Name + " (op " + strconv.FormatInt(id, 10) + ", " + info.User + ")", Outcome: "ok"})
+	s.record(ctx, db.AuditEntry{Actor: callingUser(ctx).Name, Name: "ops.cancel", Target: info.Name + " (op " + strconv.FormatInt(id, 10) + ", " + info.User + ")", Outcome: "ok"})
 	return apiOp(info), nil
 }
 

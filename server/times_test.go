@@ -50,7 +50,7 @@ func TestTimesOutsideStorageAreRefused(t *testing.T) {
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("refused submissions left %d jobs (%v)", len(jobs), err)
 	}
-	if ops, err := h.srv.store.ListOperations(ctx, db.OperationFilter{Name: "job.submit", Outcome: "ok"}); err != nil || len(ops) != 0 {
+	if ops, err := h.srv.store.ListOperations(ctx, db.AuditFilter{Name: "job.submit", Outcome: "ok"}); err != nil || len(ops) != 0 {
 		t.Fatalf("refused submissions left %d ok audit records (%v)", len(ops), err)
 	}
 

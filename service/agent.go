@@ -142,7 +142,7 @@ type Dispatched struct {
 type DeniedRun struct {
 	Job    db.Job
 	Reason string
-	Record db.Operation // its audit record
+	Record db.AuditEntry // its audit record
 }
 
 // Dispatch hands the client up to max of its pending runs, highest
@@ -164,7 +164,7 @@ func (s *Service) Dispatch(ctx context.Context, c db.Client, max int) (Dispatche
 		Decide: func(j db.Job, _ int64) (bool, string) {
 			d := policy.Check(j.SubmittedBy, j.Permission, acl.Client{ID: c.ID, Name: c.Name})
 			if !d.Allowed {
-				out.Denied = append(out.Denied, DeniedRun{Job: j, Reason: d.Reason, Record: db.Operation{
+				out.Denied = append(out.Denied, DeniedRun{Job: j, Reason: d.Reason, Record: db.AuditEntry{
 					At: now, Actor: j.SubmittedBy, Name: "dispatch", Outcome: "denied", Detail: d.Reason,
 					Target: "job " + strconv.FormatInt(j.ID, 10) + " on client " + strconv.FormatInt(c.ID, 10)}})
 			}

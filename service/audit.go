@@ -14,7 +14,7 @@ const MaxAuditLimit = 10000
 // operator operation and every denial, those f selects. f.Outcome is empty
 // (any), ok, error (any outcome but ok), denied or blacklisted; f.Limit is
 // 1..MaxAuditLimit.
-func (s *Service) AuditLog(ctx context.Context, f db.OperationFilter) ([]db.Operation, error) {
+func (s *Service) AuditLog(ctx context.Context, f db.AuditFilter) ([]db.AuditEntry, error) {
 	switch f.Outcome {
 	case "", "ok", "error", "denied", "blacklisted":
 	default:

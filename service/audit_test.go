@@ -13,7 +13,7 @@ func TestAuditLog(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newService(t)
 	at := time.Now().UTC().Add(-time.Minute)
-	for i, o := range []db.Operation{
+	for i, o := range []db.AuditEntry{
 		{Actor: "admin", Name: "acl.add", Outcome: "ok"},
 		{Actor: "alice", Name: "acl.add", Outcome: "denied", Detail: "needs acl.write"},
 		{Actor: "admin", Name: "user.add", Target: "bob", Outcome: "ok"},
@@ -23,18 +23,18 @@ func TestAuditLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ops, err := s.AuditLog(ctx, db.OperationFilter{Limit: 100})
+	ops, err := s.AuditLog(ctx, db.AuditFilter{Limit: 100})
 	if err != nil || len(ops) != 3 || ops[0].Name != "user.add" {
 		t.Fatalf("AuditLog = %+v, %v; want 3 entries, newest first", ops, err)
 	}
-	ops, err = s.AuditLog(ctx, db.OperationFilter{Name: "acl.*", Outcome: "denied", Limit: 1})
+	ops, err = s.AuditLog(ctx, db.AuditFilter{Name: "acl.*", Outcome: "denied", Limit: 1})
 	if err != nil || len(ops) != 1 || ops[0].Actor != "alice" {
 		t.Fatalf("AuditLog(acl.*, denied) = %+v, %v", ops, err)
 	}
-	_, err = s.AuditLog(ctx, db.OperationFilter{Outcome: "maybe", Limit: 100})
+	_, err = s.AuditLog(ctx, db.AuditFilter{Outcome: "maybe", Limit: 100})
 	wantKind(t, err, service.ErrInvalid, `outcome: "maybe" is not ok, error, denied or blacklisted`)
 	for _, limit := range []int{0, -1, 10001} {
-		_, err = s.AuditLog(ctx, db.OperationFilter{Limit: limit})
+		_, err = s.AuditLog(ctx, db.AuditFilter{Limit: limit})
 		wantKind(t, err, service.ErrInvalid, "limit:")
 	}
 }

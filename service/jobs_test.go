@@ -80,7 +80,7 @@ func TestPrepareAndSubmitJob(t *testing.T) {
 	if err != nil || done.Job.ID == 0 || done.Runs() != 2 || len(done.Clients) != 2 {
 		t.Fatalf("SubmitJob = %+v, %v; want a job with 2 runs", done, err)
 	}
-	ops, err := s.Store.ListOperations(ctx, db.OperationFilter{Name: "job.submit"})
+	ops, err := s.Store.ListOperations(ctx, db.AuditFilter{Name: "job.submit"})
 	if err != nil || len(ops) != 1 || ops[0].Target != "script=… targets=web1" || ops[0].ServerID != 7 {
 		t.Fatalf("audit trail = %+v, %v; want the submission's record", ops, err)
 	}
@@ -131,7 +131,7 @@ func TestPrepareJobRefusals(t *testing.T) {
 			t.Errorf("%q: Whole = %v, want %v", tc.text, e.Whole, tc.whole)
 		}
 	}
-	ops, _ := s.Store.ListOperations(ctx, db.OperationFilter{})
+	ops, _ := s.Store.ListOperations(ctx, db.AuditFilter{})
 	if len(ops) != 0 {
 		t.Fatalf("refusals wrote audit records: %+v", ops)
 	}

@@ -43,8 +43,8 @@ type JobRequest struct {
 // Submission is a checked job, ready to be stored (SubmitJob, SubmitJobs).
 type Submission struct {
 	Job     db.NewJob
-	Clients []db.Client  // the targets, each once
-	Audit   db.Operation // the record of the submission, stored with the job
+	Clients []db.Client   // the targets, each once
+	Audit   db.AuditEntry // the record of the submission, stored with the job
 }
 
 // Submitted is a stored job.
@@ -73,7 +73,7 @@ type Denied struct {
 	Refusal    *Error
 	Permission string
 	Reason     string // the ACL's, for the log
-	Record     db.Operation
+	Record     db.AuditEntry
 }
 
 func (d *Denied) Error() string { return d.Refusal.Msg }
@@ -169,7 +169,7 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 		return Submission{}, &Denied{
 			Refusal:    &Error{Kind: ErrForbidden, Msg: fmt.Sprintf("%s may not %q on any target: %s", nj.SubmittedBy, nj.Permission, last.Reason)},
 			Permission: nj.Permission, Reason: last.Reason,
-			Record: db.Operation{At: now, Actor: nj.SubmittedBy, Name: "job.submit",
+			Record: db.AuditEntry{At: now, Actor: nj.SubmittedBy, Name: "job.submit",
 				Target: strings.Join(targets, ","), Outcome: "denied", Detail: last.Reason},
 		}
 	}
@@ -178,7 +178,7 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 	for i, c := range clients {
 		nj.ClientIDs[i] = c.ID
 	}
-	audit := db.Operation{At: now, ServerID: s.serverID(), Actor: nj.SubmittedBy, Name: "job.submit", Target: req.Audit, Outcome: "ok"}
+	audit := db.AuditEntry{At: now, ServerID: s.serverID(), Actor: nj.SubmittedBy, Name: "job.submit", Target: req.Audit, Outcome: "ok"}
 	return Submission{Job: nj, Clients: clients, Audit: audit}, nil
 }
 
@@ -233,7 +233,7 @@ func (s *Service) jobTargets(ctx context.Context, refs, groups []string) ([]db.C
 // SubmitJob stores a prepared job, with the audit record of its submission
 // in the same transaction.
 func (s *Service) SubmitJob(ctx context.Context, sub Submission) (Submitted, error) {
-	js, err := s.Store.SubmitJobs(ctx, []db.NewJob{sub.Job}, []db.Operation{sub.Audit})
+	js, err := s.Store.SubmitJobs(ctx, []db.NewJob{sub.Job}, []db.AuditEntry{sub.Audit})
 	if err != nil {
 		return Submitted{}, err
 	}
@@ -249,7 +249,7 @@ func (s *Service) SubmitJobs(ctx context.Context, subs []Submission) ([]Submitte
 	if len(subs) == 0 {
 		return out, errs
 	}
-	jobs, audit := make([]db.NewJob, len(subs)), make([]db.Operation, len(subs))
+	jobs, audit := make([]db.NewJob, len(subs)), make([]db.AuditEntry, len(subs))
 	for k, sub := range subs {
 		jobs[k], audit[k] = sub.Job, sub.Audit
 	}

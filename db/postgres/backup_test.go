@@ -105,7 +105,7 @@ func fill(t *testing.T, s db.Store) {
 	si := must(s.RegisterServer(ctx, db.ServerInfo{Address: "10.0.0.1:7443", Hostname: "h1", Version: "v1", StartedAt: t0}))(t)
 	ok(t, s.HeartbeatServer(ctx, si.ID, t0.Add(time.Minute)))
 	for i, o := range []string{"ok", "fault 403: denied", "ok"} {
-		ok(t, s.RecordOperation(ctx, db.Operation{At: t0.Add(time.Duration(i) * time.Second), ServerID: si.ID, Actor: "alice",
+		ok(t, s.RecordOperation(ctx, db.AuditEntry{At: t0.Add(time.Duration(i) * time.Second), ServerID: si.ID, Actor: "alice",
 			Name: "job.submit", Target: fmt.Sprint(i), Outcome: o, Detail: "d"}))
 	}
 }
@@ -123,7 +123,7 @@ type snapshot struct {
 	ClientGroups []db.Group
 	Rules        []db.ACLRule
 	Servers      []db.ServerInfo
-	Operations   []db.Operation
+	Operations   []db.AuditEntry
 	Policy       db.PolicyData
 	Cancelled    map[int64][]int64
 }
@@ -142,7 +142,7 @@ func takeSnapshot(t *testing.T, s db.Store) snapshot {
 		ClientGroups: must(s.ListGroups(ctx, db.KindClientGroup))(t),
 		Rules:        must(s.ListACLRules(ctx))(t),
 		Servers:      must(s.ListServers(ctx))(t),
-		Operations:   must(s.ListOperations(ctx, db.OperationFilter{Limit: 100000}))(t),
+		Operations:   must(s.ListOperations(ctx, db.AuditFilter{Limit: 100000}))(t),
 		Policy:       must(s.Policy(ctx))(t),
 		Cancelled:    map[int64][]int64{},
 	}

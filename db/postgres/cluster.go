@@ -17,7 +17,7 @@ import (
 // one server never share it.
 const GateLockKey int64 = 0x7363697267617465
 
-// ClusterLock is the cluster-wide half of the job-server gate (SPEC §6) for
+// ClusterLock is the cluster-wide half of the job-server gate (docs/protocol.md, "The gate and the blacklist") for
 // the daemons sharing this database: a session-level advisory lock on
 // GateLockKey, shared for non-modifiers (pg_advisory_lock_shared) and
 // exclusive for modifiers (pg_advisory_lock). Each lock is taken on a

@@ -14,7 +14,7 @@ import (
 // InsertJobs stores the jobs of a SubmitJobs call and the audit records of
 // their submission in one transaction. A single job without audit records
 // is one statement, no transaction block.
-func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.Operation) ([]db.Job, int, error) {
+func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.AuditEntry) ([]db.Job, int, error) {
 	s := c.s
 	var err error
 	out := make([]db.Job, len(ps))

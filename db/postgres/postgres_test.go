@@ -406,7 +406,7 @@ func TestReportWithBytesPostgresCannotStore(t *testing.T) {
 	if err != nil || r.Output != "a\uFFFDb\uFFFDc" || r.Reason != "x\uFFFD" || r.State != runstate.Failed {
 		t.Fatalf("run = %+v, %v", r, err)
 	}
-	if err := s.RecordOperation(ctx, db.Operation{At: t0, Actor: "a", Name: "job.get", Target: "\x00\xfe", Outcome: "ok"}); err != nil {
+	if err := s.RecordOperation(ctx, db.AuditEntry{At: t0, Actor: "a", Name: "job.get", Target: "\x00\xfe", Outcome: "ok"}); err != nil {
 		t.Fatal(err)
 	}
 	// Names are input and are refused instead.

@@ -35,14 +35,14 @@ func (s *Store) HeartbeatServer(ctx context.Context, id int64, at time.Time) err
 // RecordOperation appends to the audit trail. The audit trail records
 // what was asked, valid or not: a NUL or invalid UTF-8 is stored as U+FFFD
 // rather than refused.
-func (s *Store) RecordOperation(ctx context.Context, op db.Operation) error {
+func (s *Store) RecordOperation(ctx context.Context, op db.AuditEntry) error {
 	if err := recordOperation(ctx, s.pool, op); err != nil {
 		return classify(err)
 	}
 	return nil
 }
 
-func recordOperation(ctx context.Context, q queryer, op db.Operation) error {
+func recordOperation(ctx context.Context, q queryer, op db.AuditEntry) error {
 	_, err := q.Exec(ctx, `INSERT INTO operations (at, server_id, actor, name, target, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		op.At.UnixNano(), op.ServerID, text(op.Actor), text(op.Name), text(op.Target), text(op.Outcome), text(op.Detail))
 	if err != nil {

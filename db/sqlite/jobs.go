@@ -14,7 +14,7 @@ import (
 // InsertJobs stores the jobs of a SubmitJobs call and the audit records of
 // their submission in one transaction (one commit for the lot), and
 // returns the jobs as Job would read them back.
-func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.Operation) ([]db.Job, int, error) {
+func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.AuditEntry) ([]db.Job, int, error) {
 	s := c.s
 	var failed int
 	err := s.tx(ctx, func(tx *sql.Tx) error {

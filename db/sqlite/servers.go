@@ -37,7 +37,7 @@ func (s *Store) HeartbeatServer(ctx context.Context, id int64, at time.Time) err
 var recordOperationSQL = writeStatement(`INSERT INTO operations (at, server_id, actor, name, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 
 // RecordOperation appends to the audit trail.
-func (s *Store) RecordOperation(ctx context.Context, op db.Operation) error {
+func (s *Store) RecordOperation(ctx context.Context, op db.AuditEntry) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := s.txExec(ctx, tx, recordOperationSQL, op.At.UnixNano(), op.ServerID, op.Actor, op.Name, op.Target, op.Outcome, op.Detail)
 		return err

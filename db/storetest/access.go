@@ -652,9 +652,9 @@ func testOperationFilters(t *testing.T, s db.Store) {
 		{"job.submit", "denied"},                            // 24
 	}
 	for i, o := range ops {
-		ok(t, s.RecordOperation(ctx, db.Operation{At: t0.Add(time.Duration(i) * time.Second), Actor: "alice", Name: o.name, Outcome: o.outcome, Target: fmt.Sprint(i)}))
+		ok(t, s.RecordOperation(ctx, db.AuditEntry{At: t0.Add(time.Duration(i) * time.Second), Actor: "alice", Name: o.name, Outcome: o.outcome, Target: fmt.Sprint(i)}))
 	}
-	list := func(f db.OperationFilter) []string {
+	list := func(f db.AuditFilter) []string {
 		t.Helper()
 		got := must(s.ListOperations(ctx, f))(t)
 		var out []string
@@ -667,31 +667,31 @@ func testOperationFilters(t *testing.T, s db.Store) {
 		return out
 	}
 	cases := []struct {
-		f    db.OperationFilter
+		f    db.AuditFilter
 		want string
 	}{
-		{db.OperationFilter{Name: "acl.add"}, "22 15 12 0"},
-		{db.OperationFilter{Name: "acl.*"}, "22 20 18 16 15 12 6 1 0"},
-		{db.OperationFilter{Name: "acl*"}, "22 20 19 18 16 15 12 7 6 4 2 1 0"},
-		{db.OperationFilter{Name: "100%.*"}, "9"},
-		{db.OperationFilter{Name: "ü*"}, "14 13"},
-		{db.OperationFilter{Name: "ünï.*"}, "13"},
-		{db.OperationFilter{Name: "acl.%"}, "20"},
-		{db.OperationFilter{Name: "%"}, ""},
-		{db.OperationFilter{Name: "x'); DROP TABLE operations;--"}, "21"},
-		{db.OperationFilter{Name: "job.submit", Outcome: "ok"}, "17 5"},
-		{db.OperationFilter{Name: "job.submit", Outcome: "error"}, "24 8"},
-		{db.OperationFilter{Outcome: "error"}, "24 23 12 11 8 6 1"},
-		{db.OperationFilter{Outcome: "denied"}, "24"}, // other outcomes match exactly
-		{db.OperationFilter{Outcome: "fault"}, ""},    // not as a prefix
-		{db.OperationFilter{Outcome: "%"}, ""},        // nor as a pattern
-		{db.OperationFilter{Outcome: "OK"}, "11"},
-		{db.OperationFilter{Name: "acl.*", Outcome: "error"}, "12 6 1"},
-		{db.OperationFilter{Since: t0.Add(20 * time.Second)}, "24 23 22 21 20"},
-		{db.OperationFilter{Name: "acl.add", Since: t0.Add(12 * time.Second)}, "22 15 12"},
-		{db.OperationFilter{Actor: "bob"}, ""},
-		{db.OperationFilter{Actor: "alice", Name: "acl.*", Limit: 2}, "22 20"},
-		{db.OperationFilter{Name: "acl.*", Limit: 3, BeforeID: 0}, "22 20 18"},
+		{db.AuditFilter{Name: "acl.add"}, "22 15 12 0"},
+		{db.AuditFilter{Name: "acl.*"}, "22 20 18 16 15 12 6 1 0"},
+		{db.AuditFilter{Name: "acl*"}, "22 20 19 18 16 15 12 7 6 4 2 1 0"},
+		{db.AuditFilter{Name: "100%.*"}, "9"},
+		{db.AuditFilter{Name: "ü*"}, "14 13"},
+		{db.AuditFilter{Name: "ünï.*"}, "13"},
+		{db.AuditFilter{Name: "acl.%"}, "20"},
+		{db.AuditFilter{Name: "%"}, ""},
+		{db.AuditFilter{Name: "x'); DROP TABLE operations;--"}, "21"},
+		{db.AuditFilter{Name: "job.submit", Outcome: "ok"}, "17 5"},
+		{db.AuditFilter{Name: "job.submit", Outcome: "error"}, "24 8"},
+		{db.AuditFilter{Outcome: "error"}, "24 23 12 11 8 6 1"},
+		{db.AuditFilter{Outcome: "denied"}, "24"}, // other outcomes match exactly
+		{db.AuditFilter{Outcome: "fault"}, ""},    // not as a prefix
+		{db.AuditFilter{Outcome: "%"}, ""},        // nor as a pattern
+		{db.AuditFilter{Outcome: "OK"}, "11"},
+		{db.AuditFilter{Name: "acl.*", Outcome: "error"}, "12 6 1"},
+		{db.AuditFilter{Since: t0.Add(20 * time.Second)}, "24 23 22 21 20"},
+		{db.AuditFilter{Name: "acl.add", Since: t0.Add(12 * time.Second)}, "22 15 12"},
+		{db.AuditFilter{Actor: "bob"}, ""},
+		{db.AuditFilter{Actor: "alice", Name: "acl.*", Limit: 2}, "22 20"},
+		{db.AuditFilter{Name: "acl.*", Limit: 3, BeforeID: 0}, "22 20 18"},
 	}
 	for _, tc := range cases {
 		want := strings.Fields(tc.want)
@@ -702,17 +702,17 @@ func testOperationFilters(t *testing.T, s db.Store) {
 	}
 
 	// Paging: pages of 5 cover everything once, newest first.
-	all := must(s.ListOperations(ctx, db.OperationFilter{Limit: 1000}))(t)
+	all := must(s.ListOperations(ctx, db.AuditFilter{Limit: 1000}))(t)
 	if len(all) != len(ops) {
 		t.Fatalf("%d operations, want %d", len(all), len(ops))
 	}
-	var paged []db.Operation
+	var paged []db.AuditEntry
 	before := int64(0)
 	for pages := 0; ; pages++ {
 		if pages > len(ops) {
 			t.Fatal("paging does not end")
 		}
-		page := must(s.ListOperations(ctx, db.OperationFilter{Limit: 5, BeforeID: before}))(t)
+		page := must(s.ListOperations(ctx, db.AuditFilter{Limit: 5, BeforeID: before}))(t)
 		if len(page) == 0 {
 			break
 		}
@@ -726,8 +726,8 @@ func testOperationFilters(t *testing.T, s db.Store) {
 		t.Fatalf("paged = %+v\nall = %+v", paged, all)
 	}
 	// Paging composes with the filters.
-	first := must(s.ListOperations(ctx, db.OperationFilter{Name: "acl.*", Limit: 2}))(t)
-	next := must(s.ListOperations(ctx, db.OperationFilter{Name: "acl.*", Limit: 2, BeforeID: first[1].ID}))(t)
+	first := must(s.ListOperations(ctx, db.AuditFilter{Name: "acl.*", Limit: 2}))(t)
+	next := must(s.ListOperations(ctx, db.AuditFilter{Name: "acl.*", Limit: 2, BeforeID: first[1].ID}))(t)
 	if len(next) != 2 || next[0].Target != "18" || next[1].Target != "16" {
 		t.Fatalf("second page of acl.* = %+v", next)
 	}

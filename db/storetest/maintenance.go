@@ -31,7 +31,7 @@ type snapshot struct {
 	ClientGroups []db.Group
 	Rules        []db.ACLRule
 	Servers      []db.ServerInfo
-	Operations   []db.Operation
+	Operations   []db.AuditEntry
 	Policy       db.PolicyData
 }
 
@@ -48,7 +48,7 @@ func takeSnapshot(t *testing.T, s db.Store) snapshot {
 		ClientGroups: must(s.ListGroups(ctx, db.KindClientGroup))(t),
 		Rules:        must(s.ListACLRules(ctx))(t),
 		Servers:      must(s.ListServers(ctx))(t),
-		Operations:   must(s.ListOperations(ctx, db.OperationFilter{Limit: 100000}))(t),
+		Operations:   must(s.ListOperations(ctx, db.AuditFilter{Limit: 100000}))(t),
 		Policy:       must(s.Policy(ctx))(t),
 	}
 	for _, j := range sn.Jobs {
@@ -97,7 +97,7 @@ func fillStore(t *testing.T, s db.Store, tag string) {
 	must(s.AddACLRule(ctx, allowRule(db.KindUserGroup, tag+"all", "run", db.KindClientGroup, tag+"webs")))(t)
 	must(s.AddACLRule(ctx, allowRule(db.KindUser, tag+"alice", "job.read", db.KindAny, "")))(t)
 	must(s.RegisterServer(ctx, db.ServerInfo{Address: "127.0.0.1:7443", Hostname: tag + "host", Version: "v", StartedAt: t0}))(t)
-	ok(t, s.RecordOperation(ctx, db.Operation{At: t0, Actor: tag + "alice", Name: "job.submit", Outcome: "ok", Target: tag}))
+	ok(t, s.RecordOperation(ctx, db.AuditEntry{At: t0, Actor: tag + "alice", Name: "job.submit", Outcome: "ok", Target: tag}))
 }
 
 func testBackupRestore(t *testing.T, s db.Store) {

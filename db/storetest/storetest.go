@@ -613,11 +613,11 @@ func testServers(t *testing.T, s db.Store) {
 func testOperations(t *testing.T, s db.Store) {
 	ctx := context.Background()
 	for i, who := range []string{"alice", "bob", "alice"} {
-		if err := s.RecordOperation(ctx, db.Operation{At: t0.Add(time.Duration(i) * time.Second), Actor: who, Name: "job.submit", Outcome: "ok", Target: fmt.Sprint(i)}); err != nil {
+		if err := s.RecordOperation(ctx, db.AuditEntry{At: t0.Add(time.Duration(i) * time.Second), Actor: who, Name: "job.submit", Outcome: "ok", Target: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ops, err := s.ListOperations(ctx, db.OperationFilter{Actor: "alice"})
+	ops, err := s.ListOperations(ctx, db.AuditFilter{Actor: "alice"})
 	if err != nil || len(ops) != 2 || ops[0].Target != "2" || !ops[0].At.Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("ops = %+v, %v", ops, err)
 	}

@@ -14,15 +14,15 @@ import (
 )
 
 // submitOp is the audit record of a job.submit, as the server writes it.
-func submitOp(i int) db.Operation {
-	return db.Operation{At: t0.Add(time.Duration(i) * time.Second), ServerID: 7, Actor: "alice", Name: "job.submit",
+func submitOp(i int) db.AuditEntry {
+	return db.AuditEntry{At: t0.Add(time.Duration(i) * time.Second), ServerID: 7, Actor: "alice", Name: "job.submit",
 		Target: fmt.Sprintf("script=echo %d targets=a", i), Outcome: "ok"}
 }
 
 // wantOps checks that the audit trail holds exactly want (oldest first).
-func wantOps(t *testing.T, s db.Store, want []db.Operation) {
+func wantOps(t *testing.T, s db.Store, want []db.AuditEntry) {
 	t.Helper()
-	got, err := s.ListOperations(context.Background(), db.OperationFilter{Limit: 1000})
+	got, err := s.ListOperations(context.Background(), db.AuditFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func testSubmitJobs(t *testing.T, s db.Store) {
 		{Name: "third", Interpreter: "/bin/sh", Script: "echo 3", SubmittedBy: "alice",
 			ClientIDs: []int64{a.ID, b.ID, c.ID}, Targets: []string{"a", "b", "c"}, CreatedAt: t0.Add(time.Second)},
 	}
-	audit := []db.Operation{submitOp(1), submitOp(2), submitOp(3)}
+	audit := []db.AuditEntry{submitOp(1), submitOp(2), submitOp(3)}
 	js, err := s.SubmitJobs(ctx, njs, audit)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func testSubmitJobs(t *testing.T, s db.Store) {
 	wantOps(t, s, audit)
 
 	// Without audit records (nil or empty), and one job with its record.
-	for _, audit := range [][]db.Operation{nil, {}} {
+	for _, audit := range [][]db.AuditEntry{nil, {}} {
 		more, err := s.SubmitJobs(ctx, []db.NewJob{
 			{Name: "x", Interpreter: "/bin/sh", Script: "true", SubmittedBy: "bob", ClientIDs: []int64{a.ID}, CreatedAt: t0},
 			{Name: "y", Interpreter: "/bin/sh", Script: "true", SubmittedBy: "bob", ClientIDs: []int64{b.ID}, CreatedAt: t0},
@@ -132,7 +132,7 @@ func testSubmitJobs(t *testing.T, s db.Store) {
 	wantOps(t, s, audit)
 	one, err := s.SubmitJobs(ctx, []db.NewJob{
 		{Name: "w", Interpreter: "/bin/sh", Script: "true", SubmittedBy: "alice", ClientIDs: []int64{a.ID}, CreatedAt: t0},
-	}, []db.Operation{submitOp(4)})
+	}, []db.AuditEntry{submitOp(4)})
 	if err != nil || len(one) != 1 || one[0].ID <= last {
 		t.Fatalf("SubmitJobs of one job with its record = %+v, %v", one, err)
 	}
@@ -163,29 +163,29 @@ func testSubmitJobsAllOrNothing(t *testing.T, s db.Store) {
 		if len(jobs) != 1 || jobs[0].ID != before.ID {
 			t.Errorf("%s: a failed SubmitJobs left jobs %+v", what, jobs)
 		}
-		wantOps(t, s, []db.Operation{submitOp(0)})
+		wantOps(t, s, []db.AuditEntry{submitOp(0)})
 	}
 	for _, tc := range []struct {
 		name    string
 		jobs    []db.NewJob
-		audit   []db.Operation
+		audit   []db.AuditEntry
 		wantErr error
 		wantMsg string
 	}{
 		{"missing client in job 2 of 3", []db.NewJob{job("j1", a.ID), job("j2", b.ID, missing), job("j3", b.ID)},
-			[]db.Operation{submitOp(1), submitOp(2), submitOp(3)}, db.ErrNotFound, "job 2 of 3"},
+			[]db.AuditEntry{submitOp(1), submitOp(2), submitOp(3)}, db.ErrNotFound, "job 2 of 3"},
 		{"missing client in job 3 of 3", []db.NewJob{job("j1", a.ID), job("j2", b.ID), job("j3", missing, a.ID)},
-			[]db.Operation{submitOp(1), submitOp(2), submitOp(3)}, db.ErrNotFound, "job 3 of 3"},
+			[]db.AuditEntry{submitOp(1), submitOp(2), submitOp(3)}, db.ErrNotFound, "job 3 of 3"},
 		{"missing client in job 1 of 2", []db.NewJob{job("j1", missing), job("j2", b.ID)},
-			[]db.Operation{submitOp(1), submitOp(2)}, db.ErrNotFound, "job 1 of 2"},
+			[]db.AuditEntry{submitOp(1), submitOp(2)}, db.ErrNotFound, "job 1 of 2"},
 		{"missing client, one job with its record", []db.NewJob{job("j1", a.ID, missing)},
-			[]db.Operation{submitOp(1)}, db.ErrNotFound, "submit job: "},
+			[]db.AuditEntry{submitOp(1)}, db.ErrNotFound, "submit job: "},
 		{"missing client, one job without records", []db.NewJob{job("j1", missing)},
 			nil, db.ErrNotFound, "submit job: "},
 		{"no target clients in job 2 of 3", []db.NewJob{job("j1", a.ID), job("j2"), job("j3", b.ID)},
-			[]db.Operation{submitOp(1), submitOp(2), submitOp(3)}, db.ErrInvalid, "job 2 of 3"},
+			[]db.AuditEntry{submitOp(1), submitOp(2), submitOp(3)}, db.ErrInvalid, "job 2 of 3"},
 		{"no target clients in job 1 of 1", []db.NewJob{job("j1")},
-			[]db.Operation{submitOp(1)}, db.ErrInvalid, "submit job: "},
+			[]db.AuditEntry{submitOp(1)}, db.ErrInvalid, "submit job: "},
 	} {
 		js, err := s.SubmitJobs(ctx, tc.jobs, tc.audit)
 		if !errors.Is(err, tc.wantErr) {
@@ -210,11 +210,11 @@ func testSubmitJobsAllOrNothing(t *testing.T, s db.Store) {
 	}
 	// The store is still usable, and the batch stores once fixed.
 	js, err := s.SubmitJobs(ctx, []db.NewJob{job("j1", a.ID), job("j2", b.ID), job("j3", b.ID)},
-		[]db.Operation{submitOp(1), submitOp(2), submitOp(3)})
+		[]db.AuditEntry{submitOp(1), submitOp(2), submitOp(3)})
 	if err != nil || len(js) != 3 || js[0].ID <= before.ID || js[1].ID <= js[0].ID || js[2].ID <= js[1].ID {
 		t.Fatalf("SubmitJobs after failures = %+v, %v", js, err)
 	}
-	wantOps(t, s, []db.Operation{submitOp(0), submitOp(1), submitOp(2), submitOp(3)})
+	wantOps(t, s, []db.AuditEntry{submitOp(0), submitOp(1), submitOp(2), submitOp(3)})
 	if ds := claim(t, s, b.ID, 10); len(ds) != 2 || ds[0].Job.ID != js[1].ID || ds[1].Job.ID != js[2].ID {
 		t.Fatalf("b claims jobs %v, want %d and %d", jobIDs(ds), js[1].ID, js[2].ID)
 	}

@@ -101,7 +101,7 @@ func TestPlan(t *testing.T) {
 func TestQueries(t *testing.T) {
 	d := &Dialect{Param: "$", StartsWith: func(a *Args, col, prefix string) string { return "starts_with(" + col + ", " + a.Bind(prefix) + ")" }}
 	a := NewArgs(d)
-	q := OperationsQuery(db.OperationFilter{Actor: "alice", Name: "acl.*", Outcome: "error"}, a, d)
+	q := OperationsQuery(db.AuditFilter{Actor: "alice", Name: "acl.*", Outcome: "error"}, a, d)
 	want := `SELECT ` + OperationCols + ` FROM operations WHERE 1=1 AND actor = $1 AND starts_with(name, $2) AND outcome <> 'ok' ORDER BY id DESC LIMIT $3`
 	if q != want || len(a.List) != 3 || a.List[2] != DefaultLimit {
 		t.Fatalf("query %q %v, want %q", q, a.List, want)

@@ -54,7 +54,7 @@ func (s Store) SubmitJob(ctx context.Context, nj db.NewJob) (db.Job, error) {
 // SubmitJobs stores jobs, each with one pending run per target client, and
 // the audit records of their submission, in one transaction: all or
 // nothing. An error names the job that failed (db.SubmitError).
-func (s Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Operation) ([]db.Job, error) {
+func (s Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.AuditEntry) ([]db.Job, error) {
 	ps, err := PrepareJobs(njs)
 	if err != nil {
 		return nil, err

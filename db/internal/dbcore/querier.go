@@ -89,7 +89,7 @@ type DB interface {
 	// and then the audit records, in one transaction, and returns the jobs
 	// as Job reads them; when it fails, the index of the job it failed on
 	// (-1: none in particular).
-	InsertJobs(ctx context.Context, ps []PreparedJob, audit []db.Operation) (jobs []db.Job, failed int, err error)
+	InsertJobs(ctx context.Context, ps []PreparedJob, audit []db.AuditEntry) (jobs []db.Job, failed int, err error)
 	// Maintain runs fn with the driver's Mover in a write transaction,
 	// rolled back instead of committed when dryRun is set (Maintain does
 	// that part).

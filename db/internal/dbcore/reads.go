@@ -67,8 +67,8 @@ func JobsQuery(f db.JobFilter, a *Args) string {
 const OperationCols = `id, at, COALESCE(server_id, 0), actor, name, target, outcome, detail`
 
 // ScanOperation reads a row of OperationCols.
-func ScanOperation(row Scanner) (db.Operation, error) {
-	var op db.Operation
+func ScanOperation(row Scanner) (db.AuditEntry, error) {
+	var op db.AuditEntry
 	var at int64
 	err := row.Scan(&op.ID, &at, &op.ServerID, &op.Actor, &op.Name, &op.Target, &op.Outcome, &op.Detail)
 	op.At = Time(at)
@@ -77,7 +77,7 @@ func ScanOperation(row Scanner) (db.Operation, error) {
 
 // OperationsQuery is ListOperations' query for f: rows of OperationCols,
 // newest first. A Name ending in "*" is a prefix (Dialect.StartsWith).
-func OperationsQuery(f db.OperationFilter, a *Args, d *Dialect) string {
+func OperationsQuery(f db.AuditFilter, a *Args, d *Dialect) string {
 	q := `SELECT ` + OperationCols + ` FROM operations WHERE 1=1`
 	if f.Actor != "" {
 		q += ` AND actor = ` + a.Bind(f.Actor)
@@ -241,10 +241,10 @@ func (s Store) ListServers(ctx context.Context) ([]db.ServerInfo, error) {
 }
 
 // ListOperations lists the audit trail, newest first.
-func (s Store) ListOperations(ctx context.Context, f db.OperationFilter) ([]db.Operation, error) {
+func (s Store) ListOperations(ctx context.Context, f db.AuditFilter) ([]db.AuditEntry, error) {
 	d := s.db.Dialect()
 	a := NewArgs(d)
-	var out []db.Operation
+	var out []db.AuditEntry
 	err := s.db.Reader().Each(ctx, OperationsQuery(f, a, d), a.List, func(row Scanner) error {
 		op, err := ScanOperation(row)
 		out = append(out, op)
