@@ -14,6 +14,7 @@ import (
 
 	"github.com/scirectl/scirectl/internal/gcpace"
 	"github.com/scirectl/scirectl/server"
+	"github.com/scirectl/scirectl/serverconfig"
 )
 
 // ServeOptions are the flags of `scirectl serve`.
@@ -25,11 +26,11 @@ type ServeOptions struct {
 	Lease        time.Duration
 	PollInterval time.Duration
 	GateMaxWait  time.Duration
-	LostGrace    time.Duration // added to a job's timeout before a silent run is lost
-	Rescue       time.Duration // between the rescuer's sweeps
-	MaxThreads   int           // requests served at once
-	MaxBody      server.Size   // request body; beyond it fault 413
-	MaxOutput    server.Size   // output kept per run
+	LostGrace    time.Duration     // added to a job's timeout before a silent run is lost
+	Rescue       time.Duration     // between the rescuer's sweeps
+	MaxThreads   int               // requests served at once
+	MaxBody      serverconfig.Size // request body; beyond it fault 413
+	MaxOutput    serverconfig.Size // output kept per run
 	LogFormat    string
 	LogLevel     string
 }
@@ -156,14 +157,14 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 	dataDir := defaultDataDir(o.DataDir)
 	cfgPath := o.Config
 	if cfgPath == "" {
-		if p := filepath.Join(dataDir, server.ConfigFileName); fileExists(p) {
+		if p := filepath.Join(dataDir, serverconfig.ConfigFileName); fileExists(p) {
 			cfgPath = p
 		}
 	}
-	var fc server.FileConfig
+	var fc serverconfig.FileConfig
 	if cfgPath != "" {
 		var err error
-		if fc, err = server.LoadConfigFile(cfgPath); err != nil {
+		if fc, err = serverconfig.LoadConfigFile(cfgPath); err != nil {
 			return &exitError{code: ExitUsage, msg: err.Error()}
 		}
 	}
@@ -173,7 +174,7 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 			*dst = file
 		}
 	}
-	dur := func(flag string, dst *time.Duration, file server.Duration) {
+	dur := func(flag string, dst *time.Duration, file serverconfig.Duration) {
 		if !changed(flag) && file != 0 {
 			*dst = time.Duration(file)
 		}
@@ -202,7 +203,7 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 		Classes: fc.Classes(), PushNetworks: fc.PushNetworks,
 	}
 	// Limits: the file's limits: section, then the flags (docs/limits.md).
-	fc.Limits.ApplyTo(&cfg)
+	server.ApplyFileLimits(fc.Limits, &cfg)
 	if changed("max-threads") {
 		if o.MaxThreads <= 0 {
 			return usageError(fmt.Sprintf("--max-threads %d: want 1 or more", o.MaxThreads))

@@ -13,6 +13,7 @@ import (
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/serverconfig"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -150,12 +151,12 @@ func TestConfigFile(t *testing.T) {
 		}
 		return p
 	}
-	c, err := LoadConfigFile(write("listen: 0.0.0.0:9443\npoll_interval: 5s\ngate:\n  max_wait: 1m\n  classes:\n    job.submit: non-modifier\n"))
+	c, err := serverconfig.LoadConfigFile(write("listen: 0.0.0.0:9443\npoll_interval: 5s\ngate:\n  max_wait: 1m\n  classes:\n    job.submit: non-modifier\n"))
 	if err != nil || c.Listen != "0.0.0.0:9443" || time.Duration(c.PollInterval) != 5*time.Second ||
 		time.Duration(c.Gate.MaxWait) != time.Minute || c.Classes()["job.submit"] != gate.NonModifier {
 		t.Fatalf("config = %+v, %v", c, err)
 	}
-	if _, err := LoadConfigFile(write("")); err != nil {
+	if _, err := serverconfig.LoadConfigFile(write("")); err != nil {
 		t.Fatalf("empty file: %v", err)
 	}
 	for body, want := range map[string]string{
@@ -165,7 +166,7 @@ func TestConfigFile(t *testing.T) {
 		"log_format: xml\n":                              "log_format",
 		"listen: [\n":                                    "server.yaml:",
 	} {
-		_, err := LoadConfigFile(write(body))
+		_, err := serverconfig.LoadConfigFile(write(body))
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "server.yaml") {
 			t.Errorf("config %q: err = %v, want it to name the file and %q", body, err, want)
 		}

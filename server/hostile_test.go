@@ -24,6 +24,7 @@ import (
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/serverconfig"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -571,26 +572,6 @@ func TestMaxThreadsWaitEnds(t *testing.T) {
 	}
 }
 
-func TestSizeParse(t *testing.T) {
-	for in, want := range map[string]Size{"1": 1, "65536": 65536, "512KiB": 512 << 10, "16MiB": 16 << 20, "16m": 16 << 20,
-		"16 MB": 16 << 20, "1G": 1 << 30, "2gib": 2 << 30, "100b": 100} {
-		got, err := ParseSize(in)
-		if err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "0", "-1", "1.5M", "16 TB", "MiB", "99999999999G"} {
-		if _, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) accepted", in)
-		}
-	}
-	for s, want := range map[Size]string{16 << 20: "16MiB", 1 << 30: "1GiB", 1536: "1536", 4096: "4KiB"} {
-		if s.String() != want {
-			t.Errorf("%d.String() = %q, want %q", int64(s), s.String(), want)
-		}
-	}
-}
-
 func TestConfigFileLimits(t *testing.T) {
 	dir := t.TempDir()
 	write := func(text string) string {
@@ -600,7 +581,7 @@ func TestConfigFileLimits(t *testing.T) {
 		}
 		return p
 	}
-	fc, err := LoadConfigFile(write("limits:\n  max_threads: 7\n  max_body: 1MiB\n  max_depth: 5\n  max_values: 50\n  max_string: 2KiB\n" +
+	fc, err := serverconfig.LoadConfigFile(write("limits:\n  max_threads: 7\n  max_body: 1MiB\n  max_depth: 5\n  max_values: 50\n  max_string: 2KiB\n" +
 		"  max_output: 4KiB\n  max_header: 8KiB\n  max_threads_wait: 3s\n  read_header_timeout: 1s\n  read_timeout: 2s\n" +
 		"  write_timeout: 40s\n  idle_timeout: 5s\n"))
 	if err != nil {
@@ -608,7 +589,7 @@ func TestConfigFileLimits(t *testing.T) {
 	}
 	var c Config
 	c.MaxThreads = 99 // a value already set is overridden only by a key that is present
-	fc.Limits.ApplyTo(&c)
+	ApplyFileLimits(fc.Limits, &c)
 	c.DataDir = dir
 	c.defaults()
 	want := Config{MaxThreads: 7, MaxBodyBytes: 1 << 20, MaxDepth: 5, MaxValues: 50, MaxStringBytes: 2 << 10, MaxOutput: 4 << 10,
@@ -621,7 +602,7 @@ func TestConfigFileLimits(t *testing.T) {
 		t.Fatalf("limits from the file:\n got %+v\nwant %+v", got, want)
 	}
 	for _, bad := range []string{"limits:\n  max_threads: -1\n", "limits:\n  max_body: lots\n", "limits:\n  max_bodies: 1M\n", "limits:\n  read_timeout: 5\n"} {
-		if _, err := LoadConfigFile(write(bad)); err == nil || !strings.Contains(err.Error(), "server.yaml:") {
+		if _, err := serverconfig.LoadConfigFile(write(bad)); err == nil || !strings.Contains(err.Error(), "server.yaml:") {
 			t.Errorf("%q: err = %v; want an error naming the file and line", bad, err)
 		}
 	}

@@ -2,16 +2,14 @@ package server
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/serverconfig"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -62,31 +60,9 @@ func (c *Config) xmlrpcLimits() xmlrpc.Limits {
 	return xmlrpc.Limits{MaxBodyBytes: c.MaxBodyBytes, MaxDepth: c.MaxDepth, MaxValues: c.MaxValues, MaxStringBytes: c.MaxStringBytes}
 }
 
-// FileLimits is the limits: section of the server configuration file; an
-// absent or zero key keeps the default. Example:
-//
-//	limits:
-//	  max_threads: 128
-//	  max_body: 32MiB
-//	  write_timeout: 2m
-type FileLimits struct {
-	MaxBody           Size     `yaml:"max_body"`
-	MaxDepth          Count    `yaml:"max_depth"`
-	MaxValues         Count    `yaml:"max_values"`
-	MaxString         Size     `yaml:"max_string"`
-	MaxOutput         Size     `yaml:"max_output"`
-	MaxHeader         Size     `yaml:"max_header"`
-	MaxThreads        Count    `yaml:"max_threads"`
-	MaxThreadsWait    Duration `yaml:"max_threads_wait"`
-	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	ReadTimeout       Duration `yaml:"read_timeout"`
-	WriteTimeout      Duration `yaml:"write_timeout"`
-	IdleTimeout       Duration `yaml:"idle_timeout"`
-}
-
-// ApplyTo copies the keys that were set into c; flags are applied after it
-// and win.
-func (l FileLimits) ApplyTo(c *Config) {
+// ApplyFileLimits copies the keys of the file's limits: section that were
+// set into c; flags are applied after it and win.
+func ApplyFileLimits(l serverconfig.FileLimits, c *Config) {
 	set := func(dst *int64, v int64) {
 		if v > 0 {
 			*dst = v
@@ -97,7 +73,7 @@ func (l FileLimits) ApplyTo(c *Config) {
 			*dst = int(v)
 		}
 	}
-	setd := func(dst *time.Duration, v Duration) {
+	setd := func(dst *time.Duration, v serverconfig.Duration) {
 		if v > 0 {
 			*dst = time.Duration(v)
 		}
@@ -114,87 +90,6 @@ func (l FileLimits) ApplyTo(c *Config) {
 	setd(&c.ReadTimeout, l.ReadTimeout)
 	setd(&c.WriteTimeout, l.WriteTimeout)
 	setd(&c.IdleTimeout, l.IdleTimeout)
-}
-
-// Count is a non-negative whole number in the configuration file.
-type Count int
-
-// UnmarshalYAML refuses negative and non-integer counts with the line.
-func (c *Count) UnmarshalYAML(n *yaml.Node) error {
-	v, err := strconv.Atoi(n.Value)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a whole number ≥ 0", n.Line, n.Value)
-	}
-	*c = Count(v)
-	return nil
-}
-
-// Size is a byte count written as 1048576, 512KiB, 16MiB or 1GiB (also
-// K, M, G, KB, MB, GB, case-insensitive; every multiple is binary: 1M =
-// 1MiB = 1048576 bytes). It is a pflag.Value too, for the serve flags.
-type Size int64
-
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
-	{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30},
-	{"b", 1},
-}
-
-// ParseSize reads a Size; it must be > 0 and fit in 63 bits.
-func ParseSize(s string) (Size, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(rest), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a size such as 65536, 512KiB or 16MiB", s)
-	}
-	return Size(n * mult), nil
-}
-
-// String writes the size in the largest binary unit that divides it.
-func (s Size) String() string {
-	for _, u := range []struct {
-		name string
-		mult int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if s > 0 && int64(s)%u.mult == 0 {
-			return strconv.FormatInt(int64(s)/u.mult, 10) + u.name
-		}
-	}
-	return strconv.FormatInt(int64(s), 10)
-}
-
-// Set implements pflag.Value.
-func (s *Size) Set(v string) error {
-	n, err := ParseSize(v)
-	if err != nil {
-		return err
-	}
-	*s = n
-	return nil
-}
-
-// Type implements pflag.Value.
-func (s *Size) Type() string { return "size" }
-
-// UnmarshalYAML reads a Size, reporting the line of a bad one.
-func (s *Size) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
-	}
-	*s = v
-	return nil
 }
 
 // limited wraps the whole HTTP handler in limitRequests. It sits outside the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/serverconfig"
 )
 
 // registerDaemon registers a new identity in daemon mode with callback.
@@ -239,7 +240,7 @@ func TestLoadConfigPushNetworks(t *testing.T) {
 		}
 		return p
 	}
-	c, err := LoadConfigFile(write("push_networks: [10.0.0.0/8, 127.0.0.1, 'fd00::/8']\n"))
+	c, err := serverconfig.LoadConfigFile(write("push_networks: [10.0.0.0/8, 127.0.0.1, 'fd00::/8']\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,12 +259,12 @@ func TestLoadConfigPushNetworks(t *testing.T) {
 		"push_networks:\n  - 10.0.0.0/8\n  - x\n": ":3: push_networks",
 		"push_networks: 10.0.0.0/8\n":             "want a list",
 	} {
-		if _, err := LoadConfigFile(write(body)); err == nil || !strings.Contains(err.Error(), why) {
+		if _, err := serverconfig.LoadConfigFile(write(body)); err == nil || !strings.Contains(err.Error(), why) {
 			t.Errorf("%q: %v; want an error with %q", body, err, why)
 		}
 	}
 	// Off by default.
-	if c, err := LoadConfigFile(write("listen: 127.0.0.1:7443\n")); err != nil || c.PushNetworks != nil {
+	if c, err := serverconfig.LoadConfigFile(write("listen: 127.0.0.1:7443\n")); err != nil || c.PushNetworks != nil {
 		t.Fatalf("%v %v", c.PushNetworks, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/serverconfig"
 )
 
 // TestAuditNeverShowsScripts: the audit trail is readable with audit.read,
@@ -104,7 +105,7 @@ func TestDataDirMustBePrivate(t *testing.T) {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, ConfigFileName), []byte("listen: 127.0.0.1:0\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, serverconfig.ConfigFileName), []byte("listen: 127.0.0.1:0\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Chmod(dir, mode); err != nil {
