@@ -16,6 +16,7 @@ import (
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/maintenance"
+	"github.com/scirectl/scirectl/push"
 	"github.com/scirectl/scirectl/runstate"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
@@ -109,9 +110,9 @@ func newMetrics() *metrics {
 			Help: "Pushes (agent.pollNow) to daemon-mode agents by final outcome: ok, failed (given up after retries), skipped (not an active daemon-mode client).",
 		}, []string{"outcome"}),
 	}
-	// The push outcomes (push.go) exist from the start, at 0, so that
+	// The push outcomes (package push) exist from the start, at 0, so that
 	// rate() and alerts work before the first push.
-	for _, o := range []string{"ok", "failed", "skipped"} {
+	for _, o := range []string{push.OK, push.Failed, push.Skipped} {
 		m.push.WithLabelValues(o)
 	}
 	for _, k := range []string{"requeued", "failed (max attempts)", "failed (lost)", "expired"} {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/internal/lifecycle"
+	"github.com/scirectl/scirectl/push"
 )
 
 // notBeforeWatcher pushes the daemon-mode clients whose runs' not_before
@@ -22,7 +23,7 @@ type notBeforeWatcher struct {
 	lifecycle.Base
 
 	store    db.Store
-	push     *pusher
+	push     *push.Pusher
 	wake     <-chan struct{}
 	leader   func(ctx context.Context, now time.Time) bool
 	interval time.Duration
@@ -34,12 +35,12 @@ type notBeforeWatcher struct {
 	after, next time.Time
 }
 
-func newNotBeforeWatcher(store db.Store, push *pusher, leader func(context.Context, time.Time) bool,
+func newNotBeforeWatcher(store db.Store, p *push.Pusher, leader func(context.Context, time.Time) bool,
 	interval time.Duration, log *slog.Logger) *notBeforeWatcher {
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
-	return &notBeforeWatcher{store: store, push: push, wake: push.nbWake, leader: leader, interval: interval, log: log,
+	return &notBeforeWatcher{store: store, push: p, wake: p.NotBeforeWake(), leader: leader, interval: interval, log: log,
 		after: time.Now().UTC()}
 }
 

@@ -2,21 +2,19 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/scirectl/scirectl/push"
 )
 
 // idlePusher is a pusher that is never started: what is pushed stays in
 // its queue, for the test to read.
-func idlePusher(t *testing.T) *pusher {
-	return newPusher(discardLog(), newPushEnv(t).cert, nil, func() int64 { return 1 }, pushOptions{})
-}
-
-func (p *pusher) queued() []int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.queue)
+func idlePusher(t *testing.T) *push.Pusher {
+	t.Helper()
+	return push.New(discardLog(), tls.Certificate{}, nil, func() int64 { return 1 }, push.Options{})
 }
 
 func TestNotBeforeWatcherLifecycle(t *testing.T) {
@@ -25,7 +23,7 @@ func TestNotBeforeWatcherLifecycle(t *testing.T) {
 	w := newNotBeforeWatcher(st, p, func(context.Context, time.Time) bool { return true }, time.Hour, discardLog())
 	// The interval is an hour: the pass is the one a job with a future
 	// not_before wakes.
-	checkLifecycle(t, w, st, "DueNotBefore", p.notBeforeChanged)
+	checkLifecycle(t, w, st, "DueNotBefore", p.NotBeforeChanged)
 }
 
 // RunOnce pushes the clients whose runs came due since the last pass, when
@@ -42,8 +40,8 @@ func TestNotBeforeWatcherRunOnce(t *testing.T) {
 	start := w.after
 	ctx := context.Background()
 	t1 := start.Add(time.Second)
-	if err := w.RunOnce(ctx, t1); err != nil || st.count("DueNotBefore") != 0 || len(p.queued()) != 0 {
-		t.Fatalf("not leading: %v, %d queries, queued %v", err, st.count("DueNotBefore"), p.queued())
+	if err := w.RunOnce(ctx, t1); err != nil || st.count("DueNotBefore") != 0 || len(p.Queued()) != 0 {
+		t.Fatalf("not leading: %v, %d queries, queued %v", err, st.count("DueNotBefore"), p.Queued())
 	}
 	lead = true
 	t2 := start.Add(2 * time.Second)
@@ -59,7 +57,7 @@ func TestNotBeforeWatcherRunOnce(t *testing.T) {
 		t.Fatalf("windows %v, want %v", st.windows, want)
 	}
 	// Pushed twice each: the second Push of a queued client adds nothing.
-	if q := p.queued(); !slices.Equal(q, []int64{4, 5}) {
+	if q := p.Queued(); !slices.Equal(q, []int64{4, 5}) {
 		t.Fatalf("queued %v", q)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/scirectl/scirectl/internal/lifecycle"
 	"github.com/scirectl/scirectl/internal/lockfile"
 	"github.com/scirectl/scirectl/maintenance"
+	"github.com/scirectl/scirectl/push"
 	"github.com/scirectl/scirectl/service"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
@@ -64,7 +65,7 @@ type Config struct {
 	DisableMetrics bool // turns /metrics off (404) and with it all metric collection
 	// PushNetworks, when not empty, are the only networks agent.pollNow is
 	// pushed to, and the only ones a daemon-mode client may register an IP
-	// callback address in (server.yaml push_networks; push.go).
+	// callback address in (server.yaml push_networks; package push).
 	PushNetworks []netip.Prefix
 	Log          *slog.Logger
 	// Listener, when set, is used instead of listening on Listen (tests).
@@ -121,7 +122,7 @@ type Server struct {
 	seen      seenRecorder   // clients' last-seen times, written once a second by the lastSeenWriter (lastseen.go)
 	limit     limiter        // request slots (limits.go)
 	metrics   *metrics       // nil when Config.DisableMetrics (metrics.go)
-	push      *pusher        // agent.pollNow to daemon-mode clients (push.go)
+	push      *push.Pusher   // agent.pollNow to daemon-mode clients (package push; triggers in push.go)
 	dbLock    *lockfile.Lock // a SQLite database's lock, held until Serve returns or Close (lock.go)
 }
 
@@ -181,8 +182,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("push certificate: %w", err)
 	}
-	s.push = newPusher(cfg.Log, pushCert, func(ctx context.Context, id int64) (db.Client, error) { return s.store.Client(ctx, id) },
-		s.serverID, pushOptions{Networks: cfg.PushNetworks})
+	s.push = push.New(cfg.Log, pushCert, func(ctx context.Context, id int64) (db.Client, error) { return s.store.Client(ctx, id) },
+		s.serverID, push.Options{Networks: cfg.PushNetworks})
 	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
 	s.rpc.Intercept = s.intercept
 	s.rpc.InterceptBatch = s.interceptBatch
@@ -287,9 +288,9 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tls.NewListener(ln, tlsConf)) }()
-	// The listener is open: agents pushed now can call back (push.go).
+	// The listener is open: agents pushed now can call back (package push).
 	if m := s.metrics; m != nil && m.push != nil {
-		s.push.observe = func(outcome string) { m.push.WithLabelValues(outcome).Inc() }
+		s.push.Observe(func(outcome string) { m.push.WithLabelValues(outcome).Inc() })
 	}
 	for _, svc := range []struct {
 		name string

@@ -6,11 +6,12 @@ import (
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/internal/lifecycle"
+	"github.com/scirectl/scirectl/push"
 )
 
 // startupPush pushes every active daemon-mode client once, when the
 // daemon starts and its listener is open: startup recovery may have
-// requeued work, and work may have waited while no daemon ran (push.go).
+// requeued work, and work may have waited while no daemon ran (package push).
 // It is a lifecycle.Service whose loop is that one pass, run beside the
 // daemon's start; Stop cuts it short and waits. RunOnce makes the pass on
 // the caller's goroutine.
@@ -18,12 +19,12 @@ type startupPush struct {
 	lifecycle.Base
 
 	store db.Store
-	push  *pusher
+	push  *push.Pusher
 	log   *slog.Logger
 }
 
-func newStartupPush(store db.Store, push *pusher, log *slog.Logger) *startupPush {
-	return &startupPush{store: store, push: push, log: log}
+func newStartupPush(store db.Store, p *push.Pusher, log *slog.Logger) *startupPush {
+	return &startupPush{store: store, push: p, log: log}
 }
 
 // Start makes the pass on a goroutine of its own.

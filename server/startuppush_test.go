@@ -21,7 +21,7 @@ func TestStartupPushRunOnce(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("RunOnce = %d, %v; want 2", n, err)
 	}
-	if q := p.queued(); !slices.Equal(q, []int64{1, 3}) {
+	if q := p.Queued(); !slices.Equal(q, []int64{1, 3}) {
 		t.Fatalf("queued %v, want the daemon-mode clients", q)
 	}
 }

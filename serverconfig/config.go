@@ -55,7 +55,7 @@ type FileConfig struct {
 	} `yaml:"gate"`
 	Limits FileLimits `yaml:"limits"` // hostile-input limits, see limits.go and docs/limits.md
 	// PushNetworks, when set, are the only networks agent.pollNow is
-	// pushed to (server/push.go, docs/protocol.md): CIDR prefixes, or
+	// pushed to (package push, docs/protocol.md): CIDR prefixes, or
 	// single addresses.
 	PushNetworks Networks `yaml:"push_networks"`
 }

@@ -34,7 +34,7 @@ import (
 // daemon presents tls/push.crt, issued by its CA for this. Anyone else is
 // refused during the TLS handshake and never reaches the XML-RPC layer. The
 // server, for its part, checks that the certificate the agent presents has
-// the fingerprint it enrolled (see server/push.go), so neither side can be
+// the fingerprint it enrolled (see package push), so neither side can be
 // impersonated by a third machine on the callback address.
 //
 // agent.pollNow carries nothing and does nothing but wake the poll loop: a

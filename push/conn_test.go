@@ -1,4 +1,4 @@
-package server
+package push
 
 import (
 	"context"
@@ -102,15 +102,15 @@ func (e *pushEnv) daemonClient(id int64, fp, url string) {
 
 // pushAndWait pushes client id and waits for the round to end; it returns
 // the recorded outcome.
-func pushAndWait(t *testing.T, p *pusher, id int64) *pushResultView {
+func pushAndWait(t *testing.T, p *Pusher, id int64) *pushResultView {
 	t.Helper()
-	before, _ := p.lastPush(id)
+	before, _ := p.LastPush(id)
 	p.Push(id)
 	waitFor(t, "the push", func() bool {
-		r, ok := p.lastPush(id)
-		return ok && r.At != before.At && r.Result != pushRetrying && p.idle()
+		r, ok := p.LastPush(id)
+		return ok && r.At != before.At && r.Result != Retrying && p.idle()
 	})
-	r, _ := p.lastPush(id)
+	r, _ := p.LastPush(id)
 	return &pushResultView{r.Result, r.Error, r.Attempts}
 }
 
@@ -125,10 +125,10 @@ func TestPushReusesConnection(t *testing.T) {
 	e := newPushEnv(t)
 	a := e.countingAgent(t)
 	e.daemonClient(1, a.fp, a.url)
-	p := e.pusher(t, pushOptions{})
+	p := e.pusher(t, Options{})
 	const n = 10
 	for i := 0; i < n; i++ {
-		if r := pushAndWait(t, p, 1); r.Result != pushOK || r.Attempts != 1 {
+		if r := pushAndWait(t, p, 1); r.Result != OK || r.Attempts != 1 {
 			t.Fatalf("push %d: %+v", i, r)
 		}
 	}
@@ -139,7 +139,7 @@ func TestPushReusesConnection(t *testing.T) {
 	// reached on a new one, in the same attempt.
 	a.dropConns()
 	waitFor(t, "the agent's side closed", func() bool { return a.openConns() == 0 })
-	if r := pushAndWait(t, p, 1); r.Result != pushOK || r.Attempts != 1 {
+	if r := pushAndWait(t, p, 1); r.Result != OK || r.Attempts != 1 {
 		t.Fatalf("push after the agent closed the connection: %+v", r)
 	}
 	if a.calls.Load() != n+1 || a.accepts.Load() != 2 {
@@ -156,9 +156,9 @@ func TestPushConnectionIsPerClient(t *testing.T) {
 	_, fpB := newIdentity(t)
 	e.daemonClient(1, a.fp, a.url)
 	e.daemonClient(2, fpB, a.url) // B claims A's address
-	p := e.pusher(t, pushOptions{Backoff: time.Millisecond})
+	p := e.pusher(t, Options{Backoff: time.Millisecond})
 
-	if r := pushAndWait(t, p, 1); r.Result != pushOK {
+	if r := pushAndWait(t, p, 1); r.Result != OK {
 		t.Fatalf("push to A: %+v", r)
 	}
 	if a.openConns() != 1 {
@@ -166,14 +166,14 @@ func TestPushConnectionIsPerClient(t *testing.T) {
 	}
 	// B: a handshake of its own, verified against B's fingerprint: refused.
 	r := pushAndWait(t, p, 2)
-	if r.Result != pushFailed || r.Attempts != 1 || !strings.Contains(r.Error, "not the enrolled") {
+	if r.Result != Failed || r.Attempts != 1 || !strings.Contains(r.Error, "not the enrolled") {
 		t.Fatalf("push to B over A's address: %+v; want refused by the fingerprint check", r)
 	}
 	if a.calls.Load() != 1 || a.accepts.Load() != 2 {
 		t.Fatalf("B's push: %d calls, %d connections; want no call and a fresh connection", a.calls.Load(), a.accepts.Load())
 	}
 	// A still has its connection.
-	if r := pushAndWait(t, p, 1); r.Result != pushOK || a.accepts.Load() != 2 || a.calls.Load() != 2 {
+	if r := pushAndWait(t, p, 1); r.Result != OK || a.accepts.Load() != 2 || a.calls.Load() != 2 {
 		t.Fatalf("push to A again: %+v, %d connections, %d calls", r, a.accepts.Load(), a.calls.Load())
 	}
 
@@ -181,7 +181,7 @@ func TestPushConnectionIsPerClient(t *testing.T) {
 	// kept connection, verified for the old one, is not used but closed.
 	e.daemonClient(1, fpB, a.url)
 	r = pushAndWait(t, p, 1)
-	if r.Result != pushFailed || !strings.Contains(r.Error, "not the enrolled") || a.calls.Load() != 2 {
+	if r.Result != Failed || !strings.Contains(r.Error, "not the enrolled") || a.calls.Load() != 2 {
 		t.Fatalf("push after the fingerprint changed: %+v, %d calls", r, a.calls.Load())
 	}
 	waitFor(t, "the old connection closed", func() bool { return a.openConns() == 0 })
@@ -189,13 +189,13 @@ func TestPushConnectionIsPerClient(t *testing.T) {
 	// A's callback URL changes: the push goes there, on a new connection,
 	// and the one to the old address is closed.
 	e.daemonClient(1, a.fp, a.url)
-	if r := pushAndWait(t, p, 1); r.Result != pushOK || a.openConns() != 1 {
+	if r := pushAndWait(t, p, 1); r.Result != OK || a.openConns() != 1 {
 		t.Fatalf("push to A: %+v, %d open", r, a.openConns())
 	}
 	cert2, fp2 := newIdentity(t)
 	a2 := e.countingAgentWith(t, cert2, fp2, "127.0.0.1:0", nil)
 	e.daemonClient(1, fp2, a2.url)
-	if r := pushAndWait(t, p, 1); r.Result != pushOK || a2.calls.Load() != 1 {
+	if r := pushAndWait(t, p, 1); r.Result != OK || a2.calls.Load() != 1 {
 		t.Fatalf("push to the new callback: %+v, %d calls there", r, a2.calls.Load())
 	}
 	waitFor(t, "the connection to the old callback closed", func() bool { return a.openConns() == 0 })
@@ -212,7 +212,7 @@ func TestPushConnectionsBounded(t *testing.T) {
 		agents[i] = e.countingAgent(t)
 		e.daemonClient(int64(i+1), agents[i].fp, agents[i].url)
 	}
-	p := newPusher(slog.New(slog.DiscardHandler), e.cert, e.lookup, func() int64 { return 9 }, pushOptions{MaxConns: keep})
+	p := New(slog.New(slog.DiscardHandler), e.cert, e.lookup, func() int64 { return 9 }, Options{MaxConns: keep})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p.Start(ctx)
@@ -225,7 +225,7 @@ func TestPushConnectionsBounded(t *testing.T) {
 	}
 	for round := 0; round < 2; round++ {
 		for i := range agents {
-			if r := pushAndWait(t, p, int64(i+1)); r.Result != pushOK {
+			if r := pushAndWait(t, p, int64(i+1)); r.Result != OK {
 				t.Fatalf("push to %d: %+v", i+1, r)
 			}
 			if n := p.conns.len(); n > keep {
@@ -237,7 +237,7 @@ func TestPushConnectionsBounded(t *testing.T) {
 	// The two most recent clients kept theirs: pushing them again reuses it.
 	last := agents[clients-1]
 	was := last.accepts.Load()
-	if r := pushAndWait(t, p, clients); r.Result != pushOK || last.accepts.Load() != was {
+	if r := pushAndWait(t, p, clients); r.Result != OK || last.accepts.Load() != was {
 		t.Fatalf("push to a recent client: %+v, connections %d → %d", r, was, last.accepts.Load())
 	}
 	cancel()
@@ -261,15 +261,15 @@ func TestPushConnectionDroppedInUse(t *testing.T) {
 	fast := e.countingAgent(t)
 	e.daemonClient(1, slow.fp, slow.url)
 	e.daemonClient(2, fast.fp, fast.url)
-	p := e.pusher(t, pushOptions{MaxConns: 1, Timeout: 10 * time.Second})
+	p := e.pusher(t, Options{MaxConns: 1, Timeout: 10 * time.Second})
 	p.Push(1)
 	waitFor(t, "the slow push in flight", func() bool { return slow.calls.Load() == 1 })
-	if r := pushAndWait2(t, p, 2); r.Result != pushOK { // evicts client 1's transport, in use
+	if r := pushAndWait2(t, p, 2); r.Result != OK { // evicts client 1's transport, in use
 		t.Fatalf("push to 2: %+v", r)
 	}
 	close(hold)
 	waitFor(t, "the pusher idle", p.idle)
-	if r, _ := p.lastPush(1); r.Result != pushOK {
+	if r, _ := p.LastPush(1); r.Result != OK {
 		t.Fatalf("the slow push: %+v", r)
 	}
 	waitFor(t, "the evicted connection closed", func() bool { return slow.openConns() == 0 })
@@ -279,14 +279,14 @@ func TestPushConnectionDroppedInUse(t *testing.T) {
 }
 
 // pushAndWait2 is pushAndWait for one client while others are in flight.
-func pushAndWait2(t *testing.T, p *pusher, id int64) *pushResultView {
+func pushAndWait2(t *testing.T, p *Pusher, id int64) *pushResultView {
 	t.Helper()
 	p.Push(id)
 	waitFor(t, "the push", func() bool {
-		r, ok := p.lastPush(id)
-		return ok && r.Result != pushRetrying
+		r, ok := p.LastPush(id)
+		return ok && r.Result != Retrying
 	})
-	r, _ := p.lastPush(id)
+	r, _ := p.LastPush(id)
 	return &pushResultView{r.Result, r.Error, r.Attempts}
 }
 
@@ -300,7 +300,7 @@ func TestPushConnectionsConcurrent(t *testing.T) {
 		agents[i] = e.countingAgent(t)
 		e.daemonClient(int64(i+1), agents[i].fp, agents[i].url)
 	}
-	p := e.pusher(t, pushOptions{Workers: 4})
+	p := e.pusher(t, Options{Workers: 4})
 	for r := 0; r < rounds; r++ {
 		for i := range agents {
 			p.Push(int64(i + 1))
@@ -311,7 +311,7 @@ func TestPushConnectionsConcurrent(t *testing.T) {
 		if a.calls.Load() < 1 || a.accepts.Load() != 1 {
 			t.Fatalf("agent %d: %d calls on %d connections", i+1, a.calls.Load(), a.accepts.Load())
 		}
-		if r, _ := p.lastPush(int64(i + 1)); r.Result != pushOK {
+		if r, _ := p.LastPush(int64(i + 1)); r.Result != OK {
 			t.Fatalf("agent %d: %+v", i+1, r)
 		}
 	}
