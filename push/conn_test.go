@@ -15,6 +15,7 @@ import (
 
 	agentpkg "github.com/scirectl/scirectl/client/agent"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/internal/testtool"
 )
 
 // --- kept-alive push connections ---
@@ -39,7 +40,7 @@ const pollNowReply = `<?xml version="1.0"?><methodResponse><params><param><value
 // configuration of a real agent (it requires a certificate of the server CA).
 func (e *pushEnv) countingAgent(t *testing.T) *countingAgent {
 	t.Helper()
-	cert, fp := newIdentity(t)
+	cert, fp := testtool.AgentIdentity(t)
 	return e.countingAgentWith(t, cert, fp, "127.0.0.1:0", nil)
 }
 
@@ -106,7 +107,7 @@ func pushAndWait(t *testing.T, p *Pusher, id int64) *pushResultView {
 	t.Helper()
 	before, _ := p.LastPush(id)
 	p.Push(id)
-	waitFor(t, "the push", func() bool {
+	testtool.WaitFor(t, "the push", func() bool {
 		r, ok := p.LastPush(id)
 		return ok && r.At != before.At && r.Result != Retrying && p.idle()
 	})
@@ -138,7 +139,7 @@ func TestPushReusesConnection(t *testing.T) {
 	// An agent that closed the kept connection (restart, idle timeout) is
 	// reached on a new one, in the same attempt.
 	a.dropConns()
-	waitFor(t, "the agent's side closed", func() bool { return a.openConns() == 0 })
+	testtool.WaitFor(t, "the agent's side closed", func() bool { return a.openConns() == 0 })
 	if r := pushAndWait(t, p, 1); r.Result != OK || r.Attempts != 1 {
 		t.Fatalf("push after the agent closed the connection: %+v", r)
 	}
@@ -153,7 +154,7 @@ func TestPushReusesConnection(t *testing.T) {
 func TestPushConnectionIsPerClient(t *testing.T) {
 	e := newPushEnv(t)
 	a := e.countingAgent(t) // presents A's certificate
-	_, fpB := newIdentity(t)
+	_, fpB := testtool.AgentIdentity(t)
 	e.daemonClient(1, a.fp, a.url)
 	e.daemonClient(2, fpB, a.url) // B claims A's address
 	p := e.pusher(t, Options{Backoff: time.Millisecond})
@@ -184,7 +185,7 @@ func TestPushConnectionIsPerClient(t *testing.T) {
 	if r.Result != Failed || !strings.Contains(r.Error, "not the enrolled") || a.calls.Load() != 2 {
 		t.Fatalf("push after the fingerprint changed: %+v, %d calls", r, a.calls.Load())
 	}
-	waitFor(t, "the old connection closed", func() bool { return a.openConns() == 0 })
+	testtool.WaitFor(t, "the old connection closed", func() bool { return a.openConns() == 0 })
 
 	// A's callback URL changes: the push goes there, on a new connection,
 	// and the one to the old address is closed.
@@ -192,13 +193,13 @@ func TestPushConnectionIsPerClient(t *testing.T) {
 	if r := pushAndWait(t, p, 1); r.Result != OK || a.openConns() != 1 {
 		t.Fatalf("push to A: %+v, %d open", r, a.openConns())
 	}
-	cert2, fp2 := newIdentity(t)
+	cert2, fp2 := testtool.AgentIdentity(t)
 	a2 := e.countingAgentWith(t, cert2, fp2, "127.0.0.1:0", nil)
 	e.daemonClient(1, fp2, a2.url)
 	if r := pushAndWait(t, p, 1); r.Result != OK || a2.calls.Load() != 1 {
 		t.Fatalf("push to the new callback: %+v, %d calls there", r, a2.calls.Load())
 	}
-	waitFor(t, "the connection to the old callback closed", func() bool { return a.openConns() == 0 })
+	testtool.WaitFor(t, "the connection to the old callback closed", func() bool { return a.openConns() == 0 })
 }
 
 // TestPushConnectionsBounded: no more than MaxConns clients keep a
@@ -233,7 +234,7 @@ func TestPushConnectionsBounded(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "evicted connections closed", func() bool { return open() <= keep })
+	testtool.WaitFor(t, "evicted connections closed", func() bool { return open() <= keep })
 	// The two most recent clients kept theirs: pushing them again reuses it.
 	last := agents[clients-1]
 	was := last.accepts.Load()
@@ -241,7 +242,7 @@ func TestPushConnectionsBounded(t *testing.T) {
 		t.Fatalf("push to a recent client: %+v, connections %d → %d", r, was, last.accepts.Load())
 	}
 	cancel()
-	waitFor(t, "every connection closed when the pusher stops", func() bool { return open() == 0 })
+	testtool.WaitFor(t, "every connection closed when the pusher stops", func() bool { return open() == 0 })
 	if p.conns.len() != 0 {
 		t.Fatalf("%d transports left after stop", p.conns.len())
 	}
@@ -256,23 +257,23 @@ func TestPushConnectionsBounded(t *testing.T) {
 func TestPushConnectionDroppedInUse(t *testing.T) {
 	e := newPushEnv(t)
 	hold := make(chan struct{})
-	cert, fp := newIdentity(t)
+	cert, fp := testtool.AgentIdentity(t)
 	slow := e.countingAgentWith(t, cert, fp, "127.0.0.1:0", hold)
 	fast := e.countingAgent(t)
 	e.daemonClient(1, slow.fp, slow.url)
 	e.daemonClient(2, fast.fp, fast.url)
 	p := e.pusher(t, Options{MaxConns: 1, Timeout: 10 * time.Second})
 	p.Push(1)
-	waitFor(t, "the slow push in flight", func() bool { return slow.calls.Load() == 1 })
+	testtool.WaitFor(t, "the slow push in flight", func() bool { return slow.calls.Load() == 1 })
 	if r := pushAndWait2(t, p, 2); r.Result != OK { // evicts client 1's transport, in use
 		t.Fatalf("push to 2: %+v", r)
 	}
 	close(hold)
-	waitFor(t, "the pusher idle", p.idle)
+	testtool.WaitFor(t, "the pusher idle", p.idle)
 	if r, _ := p.LastPush(1); r.Result != OK {
 		t.Fatalf("the slow push: %+v", r)
 	}
-	waitFor(t, "the evicted connection closed", func() bool { return slow.openConns() == 0 })
+	testtool.WaitFor(t, "the evicted connection closed", func() bool { return slow.openConns() == 0 })
 	if fast.openConns() != 1 || p.conns.len() != 1 {
 		t.Fatalf("%d connections to the kept client, %d transports", fast.openConns(), p.conns.len())
 	}
@@ -282,7 +283,7 @@ func TestPushConnectionDroppedInUse(t *testing.T) {
 func pushAndWait2(t *testing.T, p *Pusher, id int64) *pushResultView {
 	t.Helper()
 	p.Push(id)
-	waitFor(t, "the push", func() bool {
+	testtool.WaitFor(t, "the push", func() bool {
 		r, ok := p.LastPush(id)
 		return ok && r.Result != Retrying
 	})
@@ -305,7 +306,7 @@ func TestPushConnectionsConcurrent(t *testing.T) {
 		for i := range agents {
 			p.Push(int64(i + 1))
 		}
-		waitFor(t, "the round", p.idle)
+		testtool.WaitFor(t, "the round", p.idle)
 	}
 	for i, a := range agents {
 		if a.calls.Load() < 1 || a.accepts.Load() != 1 {

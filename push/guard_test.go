@@ -1,7 +1,6 @@
 package push
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,30 +9,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scirectl/scirectl/internal/testtool"
 )
-
-// syncBuffer is a log destination the pusher's goroutines may write to
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestPushNetworksAtDial: the pusher connects only inside push_networks,
 // whatever the stored callback says: a loopback agent outside them is
@@ -67,7 +48,7 @@ func TestPushNetworksAtDial(t *testing.T) {
 func (e *pushEnv) foreignCAAgent(t *testing.T) *countingAgent {
 	t.Helper()
 	other := newPushEnv(t)
-	cert, fp := newIdentity(t)
+	cert, fp := testtool.AgentIdentity(t)
 	return other.countingAgentWith(t, cert, fp, "127.0.0.1:0", nil)
 }
 
@@ -102,12 +83,12 @@ func TestPushHandshakeFailureNotRetried(t *testing.T) {
 	e := newPushEnv(t)
 	foreign := e.foreignCAAgent(t)
 	wrongFP := e.countingAgent(t)
-	_, otherFP := newIdentity(t)
+	_, otherFP := testtool.AgentIdentity(t)
 	plainURL, plainAccepts := plainAgent(t)
 	e.daemonClient(1, foreign.fp, foreign.url)
 	e.daemonClient(2, otherFP, wrongFP.url)
 	e.daemonClient(3, otherFP, plainURL)
-	logs := &syncBuffer{}
+	logs := &testtool.SyncBuffer{}
 	p := New(slog.New(slog.NewTextHandler(logs, nil)), e.cert, e.lookup, func() int64 { return 9 },
 		Options{Backoff: time.Millisecond, HandshakeBackoff: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -132,7 +113,7 @@ func TestPushHandshakeFailureNotRetried(t *testing.T) {
 		for id := int64(1); id <= 3; id++ {
 			p.Push(id)
 		}
-		waitFor(t, "the pushes held back", p.idle)
+		testtool.WaitFor(t, "the pushes held back", p.idle)
 	}
 	for id := int64(1); id <= 3; id++ {
 		if n := dials[id](); n != 1 {
@@ -163,7 +144,7 @@ func TestPushHoldEnds(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	p.Push(1)
-	waitFor(t, "held back", p.idle)
+	testtool.WaitFor(t, "held back", p.idle)
 	if foreign.accepts.Load() != 1 {
 		t.Fatalf("%d dials during the hold", foreign.accepts.Load())
 	}

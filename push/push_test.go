@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	agentpkg "github.com/scirectl/scirectl/client/agent"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/pki"
 )
 
@@ -48,24 +48,11 @@ func newPushEnv(t testing.TB) *pushEnv {
 	return e
 }
 
-func newIdentity(t testing.TB) (tls.Certificate, string) {
-	t.Helper()
-	certPEM, keyPEM, err := pki.SelfSigned("agent", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair, pki.Fingerprint(pair.Certificate[0])
-}
-
 // agent starts a daemon-mode agent listener for client id and records the
 // client as an active daemon-mode client reachable there.
 func (e *pushEnv) agent(t *testing.T, id int64, wake func()) *agentpkg.PollNowServer {
 	t.Helper()
-	cert, fp := newIdentity(t)
+	cert, fp := testtool.AgentIdentity(t)
 	srv, err := agentpkg.ListenPollNow(agentpkg.PollNowConfig{Addr: "127.0.0.1:0", Certificate: cert, ServerCA: e.pool,
 		Wake: wake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -106,24 +93,13 @@ func (p *Pusher) idle() bool {
 	return len(p.pending) == 0
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestPushDeliversAndRecords(t *testing.T) {
 	e := newPushEnv(t)
 	var wakes atomic.Int64
 	e.agent(t, 1, func() { wakes.Add(1) })
 	p := e.pusher(t, Options{})
 	p.Push(1)
-	waitFor(t, "the push", func() bool { return wakes.Load() == 1 && p.idle() })
+	testtool.WaitFor(t, "the push", func() bool { return wakes.Load() == 1 && p.idle() })
 	r, ok := p.LastPush(1)
 	if !ok || r.Result != OK || r.Attempts != 1 || r.ServerID != "9" || r.Error != "" {
 		t.Fatalf("last push = %+v, %v", r, ok)
@@ -148,7 +124,7 @@ func TestPushCollapses(t *testing.T) {
 		p.Push(1)
 	}
 	close(release)
-	waitFor(t, "the pusher to go idle", p.idle)
+	testtool.WaitFor(t, "the pusher to go idle", p.idle)
 	time.Sleep(50 * time.Millisecond)
 	if n := wakes.Load(); n != 2 {
 		t.Fatalf("%d pushes reached the agent, want 2 (the one in flight and one for the requests during it)", n)
@@ -161,12 +137,12 @@ func TestPushCollapses(t *testing.T) {
 	e2.agent(t, 2, func() { slow.Add(1) })
 	p2 := e2.pusher(t, Options{Workers: 1, Timeout: 10 * time.Second})
 	p2.Push(1) // occupies the only worker
-	waitFor(t, "the first push in flight", func() bool { return p2.InFlight() == 1 })
+	testtool.WaitFor(t, "the first push in flight", func() bool { return p2.InFlight() == 1 })
 	for i := 0; i < 20; i++ {
 		p2.Push(2)
 	}
 	close(block)
-	waitFor(t, "the pusher to go idle", p2.idle)
+	testtool.WaitFor(t, "the pusher to go idle", p2.idle)
 	if n := slow.Load(); n != 1 {
 		t.Fatalf("queued duplicates: %d pushes, want 1", n)
 	}
@@ -196,67 +172,33 @@ func TestPushBoundedConcurrency(t *testing.T) {
 	for id := int64(1); id <= clients; id++ {
 		p.Push(id)
 	}
-	waitFor(t, "the workers to fill up", func() bool { return cur.Load() == workers })
+	testtool.WaitFor(t, "the workers to fill up", func() bool { return cur.Load() == workers })
 	time.Sleep(100 * time.Millisecond)
 	if n := p.InFlight(); n != workers || peak.Load() != workers {
 		t.Fatalf("in flight %d, peak %d, want %d", n, peak.Load(), workers)
 	}
 	close(release)
-	waitFor(t, "every push", func() bool { return done.Load() == clients && p.idle() })
+	testtool.WaitFor(t, "every push", func() bool { return done.Load() == clients && p.idle() })
 	if peak.Load() != workers {
 		t.Fatalf("peak concurrency %d, want %d", peak.Load(), workers)
 	}
-}
-
-// hungAgent accepts connections and never answers, the worst kind of dead
-// agent; it counts the connections.
-func hungAgent(t testing.TB) (addr string, conns *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns = &atomic.Int64{}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return ln.Addr().String(), conns
 }
 
 // TestPushTimeoutBackoffGiveUp: an agent that never answers costs one
 // timeout per attempt, then the retries, then the pusher gives up.
 func TestPushTimeoutBackoffGiveUp(t *testing.T) {
 	e := newPushEnv(t)
-	addr, conns := hungAgent(t)
-	_, fp := newIdentity(t)
+	addr, conns := testtool.HungListener(t)
+	_, fp := testtool.AgentIdentity(t)
 	e.set(db.Client{ID: 7, Fingerprint: fp, Status: db.ClientActive, Mode: db.ModeDaemon, CallbackURL: "https://" + addr + "/RPC2"})
 	p := e.pusher(t, Options{Timeout: 100 * time.Millisecond, Retries: 2, Backoff: 20 * time.Millisecond})
 	start := time.Now()
 	p.Push(7)
-	waitFor(t, "a retry to be scheduled", func() bool {
+	testtool.WaitFor(t, "a retry to be scheduled", func() bool {
 		r, _ := p.LastPush(7)
 		return r.Result == Retrying || r.Result == Failed
 	})
-	waitFor(t, "the pusher to give up", p.idle)
+	testtool.WaitFor(t, "the pusher to give up", p.idle)
 	took := time.Since(start)
 	r, _ := p.LastPush(7)
 	if r.Result != Failed || r.Attempts != 3 || conns.Load() != 3 {
@@ -269,7 +211,7 @@ func TestPushTimeoutBackoffGiveUp(t *testing.T) {
 	t.Logf("gave up after %v: %s", took.Round(time.Millisecond), r.Error)
 	// A new push after giving up starts over.
 	p.Push(7)
-	waitFor(t, "a new round", func() bool { return conns.Load() >= 4 })
+	testtool.WaitFor(t, "a new round", func() bool { return conns.Load() >= 4 })
 }
 
 // TestPushRefusesWrongFingerprint: a peer whose certificate is not the
@@ -278,11 +220,11 @@ func TestPushRefusesWrongFingerprint(t *testing.T) {
 	e := newPushEnv(t)
 	var wakes atomic.Int64
 	srv := e.agent(t, 1, func() { wakes.Add(1) })
-	_, other := newIdentity(t)
+	_, other := testtool.AgentIdentity(t)
 	e.set(db.Client{ID: 1, Fingerprint: other, Status: db.ClientActive, Mode: db.ModeDaemon, CallbackURL: srv.URL()})
 	p := e.pusher(t, Options{Backoff: time.Millisecond})
 	p.Push(1)
-	waitFor(t, "the push to fail", func() bool { r, _ := p.LastPush(1); return r.Result == Failed })
+	testtool.WaitFor(t, "the push to fail", func() bool { r, _ := p.LastPush(1); return r.Result == Failed })
 	r, _ := p.LastPush(1)
 	if r.Attempts != 1 || !strings.Contains(r.Error, "not the enrolled") || wakes.Load() != 0 || srv.Calls() != 0 {
 		t.Fatalf("last push %+v, %d wakes; want one refused attempt and no call", r, wakes.Load())
@@ -290,7 +232,7 @@ func TestPushRefusesWrongFingerprint(t *testing.T) {
 	// Nor is a callback that is not https.
 	e.set(db.Client{ID: 2, Fingerprint: other, Status: db.ClientActive, Mode: db.ModeDaemon, CallbackURL: "http://" + srv.Addr().String() + "/RPC2"})
 	p.Push(2)
-	waitFor(t, "the push to fail", func() bool { r, _ := p.LastPush(2); return r.Result == Failed })
+	testtool.WaitFor(t, "the push to fail", func() bool { r, _ := p.LastPush(2); return r.Result == Failed })
 	if r, _ := p.LastPush(2); r.Attempts != 1 || srv.Calls() != 0 {
 		t.Fatalf("http callback: %+v", r)
 	}
@@ -313,7 +255,7 @@ func TestPushSkipsNonDaemonClients(t *testing.T) {
 	for _, id := range []int64{1, 2, 3} {
 		p.Push(id)
 	}
-	waitFor(t, "the pusher to go idle", p.idle)
+	testtool.WaitFor(t, "the pusher to go idle", p.idle)
 	for _, id := range []int64{1, 2, 3} {
 		if r, ok := p.LastPush(id); ok {
 			t.Errorf("client %d: pushed: %+v", id, r)
@@ -341,7 +283,7 @@ func TestPusherRunOnce(t *testing.T) {
 		t.Fatalf("RunOnce sent %d, want 2", n)
 	}
 	// The agent wakes after it answered: give it a moment.
-	waitFor(t, "both agents woken", func() bool { return wakes.Load() == 2 })
+	testtool.WaitFor(t, "both agents woken", func() bool { return wakes.Load() == 2 })
 	if r, ok := p.LastPush(2); !ok || r.Result != OK {
 		t.Fatalf("last push to 2 = %+v, %v", r, ok)
 	}

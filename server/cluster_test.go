@@ -24,6 +24,7 @@ import (
 	"github.com/scirectl/scirectl/db/postgres"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/internal/pgtest"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
@@ -277,7 +278,7 @@ func TestClusterLockDiesWithAKilledDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	helperLog := &syncBuffer{}
+	helperLog := &testtool.SyncBuffer{}
 	cmd.Stderr = helperLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/internal/testtool"
 )
 
 func TestSeenRecorder(t *testing.T) {
@@ -99,7 +100,7 @@ func TestLastSeenWriterLifecycle(t *testing.T) {
 func TestLastSeenWriterWritesAtStop(t *testing.T) {
 	st := newStubStore()
 	var seen seenRecorder
-	logs := &syncBuffer{}
+	logs := &testtool.SyncBuffer{}
 	w := newLastSeenWriter(&seen, st, slog.New(slog.NewTextHandler(logs, nil)))
 	w.interval = time.Hour // only RunOnce and Stop write
 	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/scirectl/scirectl/internal/lockfile"
+	"github.com/scirectl/scirectl/internal/testtool"
 )
 
 // TestOneServerPerSQLiteDatabase: a second server on the same SQLite
@@ -62,7 +63,7 @@ func TestOneServerPerSQLiteDatabase(t *testing.T) {
 // TestServeReleasesLock: the lock lives as long as Serve.
 func TestServeReleasesLock(t *testing.T) {
 	h := newHarness(t)
-	waitFor(t, "the server to serve", h.srv.ready.Load)
+	testtool.WaitFor(t, "the server to serve", h.srv.ready.Load)
 	if _, err := New(context.Background(), Config{DataDir: h.paths.Dir, Log: slog.New(slog.DiscardHandler)}); err == nil {
 		t.Fatal("a second server started while the first serves")
 	}

@@ -10,13 +10,14 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/serverconfig"
 )
 
 // registerDaemon registers a new identity in daemon mode with callback.
 func (h *harness) registerDaemon(t *testing.T, callback string) error {
 	t.Helper()
-	cert, _ := newIdentity(t)
+	cert, _ := testtool.AgentIdentity(t)
 	c, err := client.New(client.Options{Servers: []string{h.url}, RootCAs: h.pool(t).RootCAs, Certificate: &cert})
 	if err != nil {
 		t.Fatal(err)

@@ -2,15 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,68 +15,9 @@ import (
 	"github.com/scirectl/scirectl/client"
 	agentpkg "github.com/scirectl/scirectl/client/agent"
 	"github.com/scirectl/scirectl/internal/pgtest"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/pki"
 )
-
-// newIdentity is an agent's self-signed identity and its fingerprint.
-func newIdentity(t testing.TB) (tls.Certificate, string) {
-	t.Helper()
-	certPEM, keyPEM, err := pki.SelfSigned("agent", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair, pki.Fingerprint(pair.Certificate[0])
-}
-
-// waitFor waits up to 20 s for cond.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// hungAgent accepts connections and never answers, the worst kind of dead
-// agent; it counts the connections.
-func hungAgent(t testing.TB) (addr string, conns *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns = &atomic.Int64{}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return ln.Addr().String(), conns
-}
 
 // --- the triggers, through a real server ---
 
@@ -95,7 +33,7 @@ type daemonAgent struct {
 
 func (h *harness) daemonAgent(t *testing.T, name string) *daemonAgent {
 	t.Helper()
-	cert, fp := newIdentity(t)
+	cert, fp := testtool.AgentIdentity(t)
 	c, err := client.New(client.Options{Servers: []string{h.url}, RootCAs: h.pool(t).RootCAs, Certificate: &cert})
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +119,7 @@ func TestPushOnSubmit(t *testing.T) {
 		t.Fatalf("getJobs after the push: %d documents, %v", len(docs), err)
 	}
 	var c api.Client
-	waitFor(t, "last_push in client.get", func() bool {
+	testtool.WaitFor(t, "last_push in client.get", func() bool {
 		if err := h.operator(t).Call(ctx, "client.get", &c, a.fp); err != nil {
 			t.Fatal(err)
 		}
@@ -297,13 +235,13 @@ func BenchmarkSubmitWithDeadDaemonAgent(b *testing.B) {
 	}
 	downAddr := down.Addr().String()
 	down.Close()
-	hung, _ := hungAgent(b)
+	hung, _ := testtool.HungListener(b)
 	for _, tc := range []struct{ name, mode, callback string }{
 		{"target=poll", "poll", ""},
 		{"target=daemon-down", "daemon", "https://" + downAddr + "/RPC2"},
 		{"target=daemon-hung", "daemon", "https://" + hung + "/RPC2"},
 	} {
-		cert, fp := newIdentity(b)
+		cert, fp := testtool.AgentIdentity(b)
 		c, err := client.New(client.Options{Servers: []string{h.url}, RootCAs: h.roots(b), Certificate: &cert})
 		if err != nil {
 			b.Fatal(err)
@@ -336,7 +274,7 @@ func benchHarness(tb testing.TB) *harness {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &testtool.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := New(ctx, Config{DataDir: filepath.Join(tb.TempDir(), "data"), Listener: ln, Listen: ln.Addr().String(),
 		DB:  "sqlite://" + filepath.Join(tb.TempDir(), "scire.db") + "?synchronous=normal",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/jobxml"
 )
 
@@ -96,7 +97,7 @@ func TestStartupRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testtool.SyncBuffer{}
 	sctx, stop := context.WithCancel(ctx)
 	s, err := New(sctx, Config{DataDir: dir, Listener: ln, Listen: ln.Addr().String(), Log: slog.New(slog.NewTextHandler(logs, nil)), RescueInterval: time.Hour})
 	if err != nil {

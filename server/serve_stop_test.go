@@ -12,6 +12,7 @@ import (
 
 	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/internal/testtool"
 )
 
 // guardStore wraps a daemon's store to see what its background services
@@ -107,7 +108,7 @@ func TestServeWaitsForServicesBeforeClosingTheStore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s, err := New(ctx, Config{DataDir: dir, Listener: ln, Listen: ln.Addr().String(),
-		Log: slog.New(slog.NewTextHandler(&syncBuffer{}, nil)), RescueInterval: 10 * time.Millisecond})
+		Log: slog.New(slog.NewTextHandler(&testtool.SyncBuffer{}, nil)), RescueInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestServeWaitsForServicesBeforeClosingTheStore(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
-	waitFor(t, "the daemon to serve", s.ready.Load)
+	testtool.WaitFor(t, "the daemon to serve", s.ready.Load)
 	g.holdSweep.Store(true)
 	select {
 	case <-g.inSweep:

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/scirectl/scirectl/db"
 	_ "github.com/scirectl/scirectl/db/sqlite"
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/xmlrpc"
@@ -33,26 +32,9 @@ type harness struct {
 	srv    *Server
 	url    string
 	paths  datadir.Paths
-	log    *syncBuffer
+	log    *testtool.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newHarness(t *testing.T, extra ...Operation) *harness {
@@ -67,7 +49,7 @@ func newHarnessConfig(t *testing.T, mod func(*Config), extra ...Operation) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &testtool.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Listener: ln, Listen: ln.Addr().String(),
 		Log: slog.New(slog.NewTextHandler(logBuf, nil)), GateMaxWait: 2 * time.Second}

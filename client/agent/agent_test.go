@@ -1,45 +1,26 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/jobxml"
 )
 
-// syncBuffer is an io.Writer safe to read while the agent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testAgent struct {
 	cfg Config
-	out *syncBuffer
+	out *testtool.SyncBuffer
 }
 
 func newTestAgent(t *testing.T, f *fakeServer) *testAgent {
-	out := &syncBuffer{}
+	out := &testtool.SyncBuffer{}
 	return &testAgent{out: out, cfg: Config{Servers: []string{f.url()}, StateDir: f.stateDir, CAFile: f.caFile,
 		Name: "test-agent", Interval: 50 * time.Millisecond, Once: true, Version: "test", Log: quiet, Out: out}}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/pki"
 )
@@ -200,7 +201,7 @@ func TestDaemonAgentPushed(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{Servers: []string{f.url()}, StateDir: f.stateDir, CAFile: f.caFile, Name: "daemon-agent",
-			Interval: time.Hour, Daemon: true, Listen: "127.0.0.1:0", Version: "test", Log: quiet, Out: &syncBuffer{}})
+			Interval: time.Hour, Daemon: true, Listen: "127.0.0.1:0", Version: "test", Log: quiet, Out: &testtool.SyncBuffer{}})
 	}()
 	defer func() {
 		cancel()
