@@ -99,7 +99,7 @@ only the rule ids.`,
 
 func runACLList(ctx context.Context, o *ACLListOptions) error {
 	ios := o.io()
-	rs, err := call[[]api.ACLRule](ctx, &o.remote, "acl.list")
+	rs, err := call[[]api.ACLRule](ctx, &o.remote, api.MethodACLList)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func runACLAdd(ctx context.Context, o *ACLAddOptions) error {
 	}
 	rule := api.ACLAddRequest{Subject: o.Subject, Permission: o.Permission, Target: o.Target,
 		Action: action, Note: o.Note, Active: !o.Inactive}
-	got, err := call[api.ACLRule](ctx, &o.remote, "acl.add", rule)
+	got, err := call[api.ACLRule](ctx, &o.remote, api.MethodACLAdd, rule)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ off without losing it.`,
 
 func runACLRemove(ctx context.Context, o *ACLRuleOptions) error {
 	ios := o.io()
-	got, err := call[api.ACLRule](ctx, &o.remote, "acl.remove", o.RuleID)
+	got, err := call[api.ACLRule](ctx, &o.remote, api.MethodACLRemove, o.RuleID)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ force when they are handed out.`,
 
 func runACLActive(ctx context.Context, o *ACLRuleOptions) error {
 	ios := o.io()
-	got, err := call[api.ACLRule](ctx, &o.remote, "acl.setActive", o.RuleID, o.Active)
+	got, err := call[api.ACLRule](ctx, &o.remote, api.MethodACLSetActive, o.RuleID, o.Active)
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ when denied, so scripts can test it.`,
 
 func runACLCheck(ctx context.Context, o *ACLCheckOptions) error {
 	ios := o.io()
-	d, err := call[api.ACLDecision](ctx, &o.remote, "acl.check", o.User, o.Permission, o.Client)
+	d, err := call[api.ACLDecision](ctx, &o.remote, api.MethodACLCheck, o.User, o.Permission, o.Client)
 	if err != nil {
 		return err
 	}

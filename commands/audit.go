@@ -69,7 +69,7 @@ func runAuditList(ctx context.Context, o *AuditListOptions) error {
 	if t := time.Now().Add(-o.Since).UTC(); o.Since > 0 && !t.Before(jobxml.MinTime) {
 		req.Since = t
 	}
-	es, err := call[[]api.AuditEntry](ctx, &o.remote, "audit.list", req)
+	es, err := call[[]api.AuditEntry](ctx, &o.remote, api.MethodAuditList, req)
 	if err != nil {
 		return err
 	}

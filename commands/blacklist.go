@@ -120,7 +120,7 @@ func runBlacklistList(ctx context.Context, o *BlacklistOptions) error {
 			es = entries(l)
 		}
 	} else {
-		es, err = call[[]api.BlacklistEntry](ctx, &o.remote, "blacklist.list")
+		es, err = call[[]api.BlacklistEntry](ctx, &o.remote, api.MethodBlacklistList)
 	}
 	if err != nil {
 		return serverDown(err)
@@ -131,10 +131,10 @@ func runBlacklistList(ctx context.Context, o *BlacklistOptions) error {
 
 func newBlacklistEditCmd(f *Factory, runF func(*BlacklistOptions) error, add bool) *cobra.Command {
 	o := &BlacklistOptions{remote: newRemote(f)}
-	use, short, method := "add", "Blacklist operations", "blacklist.add"
+	use, short, method := "add", "Blacklist operations", api.MethodBlacklistAdd
 	example := "  scirectl blacklist add job.submit\n  scirectl blacklist add 'acl.*' db.reset"
 	if !add {
-		use, short, method = "remove", "Remove patterns from the blacklist", "blacklist.remove"
+		use, short, method = "remove", "Remove patterns from the blacklist", api.MethodBlacklistRemove
 		example = "  scirectl blacklist remove job.submit\n  scirectl blacklist remove 'acl.*' --offline --data-dir /var/lib/scire"
 	}
 	cmd := &cobra.Command{
@@ -234,7 +234,7 @@ func runBlacklistCheck(ctx context.Context, o *BlacklistOptions) error {
 			}
 		}
 	} else {
-		res, err = call[api.BlacklistCheck](ctx, &o.remote, "blacklist.check", o.Operation)
+		res, err = call[api.BlacklistCheck](ctx, &o.remote, api.MethodBlacklistCheck, o.Operation)
 	}
 	if err != nil {
 		return serverDown(err)

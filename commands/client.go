@@ -30,13 +30,13 @@ before it gets any work.`,
 	}
 	cmd.AddCommand(
 		NewClientListCmd(f, nil),
-		newClientStatusCmd(f, nil, "accept", "client.accept", "Accept pending clients so they get work",
+		newClientStatusCmd(f, nil, "accept", api.MethodClientAccept, "Accept pending clients so they get work",
 			"  scirectl client accept web1\n  scirectl client accept 3f2a9c…(fingerprint) 12"),
-		newClientStatusCmd(f, nil, "reject", "client.reject", "Reject pending clients",
+		newClientStatusCmd(f, nil, "reject", api.MethodClientReject, "Reject pending clients",
 			"  scirectl client reject 7"),
-		newClientStatusCmd(f, nil, "revoke", "client.revoke", "Revoke accepted clients: they get no more work",
+		newClientStatusCmd(f, nil, "revoke", api.MethodClientRevoke, "Revoke accepted clients: they get no more work",
 			"  scirectl client revoke web1"),
-		newClientStatusCmd(f, nil, "delete", "client.delete", "Delete clients that are not active, with their runs",
+		newClientStatusCmd(f, nil, "delete", api.MethodClientDelete, "Delete clients that are not active, with their runs",
 			"  scirectl client revoke web1 && scirectl client delete web1"),
 		NewClientPollCmd(ios),
 	)
@@ -81,7 +81,7 @@ daemon-mode agent and more; -q prints only the ids; --status filters.`,
 
 func runClientList(ctx context.Context, o *ClientListOptions) error {
 	ios := o.io()
-	cs, err := call[[]api.Client](ctx, &o.remote, "client.list", api.ClientListRequest{Status: o.Status})
+	cs, err := call[[]api.Client](ctx, &o.remote, api.MethodClientList, api.ClientListRequest{Status: o.Status})
 	if err != nil {
 		return err
 	}

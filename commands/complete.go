@@ -64,7 +64,7 @@ func onlyFirst(f cobra.CompletionFunc) cobra.CompletionFunc {
 func completeJobs(r *remote) cobra.CompletionFunc {
 	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var jobs []api.Job
-		if c.Call(ctx, "job.list", &jobs, api.JobListRequest{Limit: 50}) != nil {
+		if c.Call(ctx, api.MethodJobList, &jobs, api.JobListRequest{Limit: 50}) != nil {
 			return nil
 		}
 		out := make([]string, len(jobs))
@@ -85,7 +85,7 @@ func completeClients(r *remote, statuses ...string) cobra.CompletionFunc {
 
 func clientNames(ctx context.Context, c API, statuses ...string) []string {
 	var cs []api.Client
-	if c.Call(ctx, "client.list", &cs, api.ClientListRequest{}) != nil {
+	if c.Call(ctx, api.MethodClientList, &cs, api.ClientListRequest{}) != nil {
 		return nil
 	}
 	var out []string
@@ -106,7 +106,7 @@ func completeGroups(r *remote, kind string) cobra.CompletionFunc {
 
 func groupNames(ctx context.Context, c API, kind string) []string {
 	var gs []api.Group
-	if c.Call(ctx, "group.list", &gs, kind) != nil {
+	if c.Call(ctx, api.MethodGroupList, &gs, kind) != nil {
 		return nil
 	}
 	out := make([]string, len(gs))
@@ -140,7 +140,7 @@ func completeGroupArgs(r *remote, members string) cobra.CompletionFunc {
 			return append(userNames(ctx, c), out...)
 		case "remove":
 			var g api.Group
-			if c.Call(ctx, "group.get", &g, kind, args[1]) != nil {
+			if c.Call(ctx, api.MethodGroupGet, &g, kind, args[1]) != nil {
 				return nil
 			}
 			out := slices.Clone(g.Members)
@@ -164,7 +164,7 @@ func completeGroupArgs(r *remote, members string) cobra.CompletionFunc {
 
 func userNames(ctx context.Context, c API) []string {
 	var us []api.User
-	if c.Call(ctx, "user.list", &us) != nil {
+	if c.Call(ctx, api.MethodUserList, &us) != nil {
 		return nil
 	}
 	out := make([]string, len(us))
@@ -183,7 +183,7 @@ func completeUsers(r *remote) cobra.CompletionFunc {
 func completeTokens(r *remote) cobra.CompletionFunc {
 	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var ts []api.Token
-		if c.Call(ctx, "user.token.list", &ts) != nil {
+		if c.Call(ctx, api.MethodUserTokenList, &ts) != nil {
 			return nil
 		}
 		var out []string
@@ -200,7 +200,7 @@ func completeTokens(r *remote) cobra.CompletionFunc {
 func completeRules(r *remote) cobra.CompletionFunc {
 	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var rs []api.ACLRule
-		if c.Call(ctx, "acl.list", &rs) != nil {
+		if c.Call(ctx, api.MethodACLList, &rs) != nil {
 			return nil
 		}
 		out := make([]string, len(rs))
@@ -215,7 +215,7 @@ func completeRules(r *remote) cobra.CompletionFunc {
 func completeOps(r *remote) cobra.CompletionFunc {
 	return onlyFirst(completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var ops []api.Op
-		if c.Call(ctx, "ops.list", &ops) != nil {
+		if c.Call(ctx, api.MethodOpsList, &ops) != nil {
 			return nil
 		}
 		out := make([]string, len(ops))
@@ -230,7 +230,7 @@ func completeOps(r *remote) cobra.CompletionFunc {
 func completeBlacklisted(r *remote) cobra.CompletionFunc {
 	return completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
 		var es []api.BlacklistEntry
-		if c.Call(ctx, "blacklist.list", &es) != nil {
+		if c.Call(ctx, api.MethodBlacklistList, &es) != nil {
 			return nil
 		}
 		out := make([]string, len(es))

@@ -277,7 +277,7 @@ sqlite://FILE" can run on.`,
 				res, err = offlineBackup(cmd.Context(), ios, &o, path)
 				err = offlineError(err)
 			} else {
-				res, err = call[api.DBBackup](cmd.Context(), &o.remote, "db.backup", path)
+				res, err = call[api.DBBackup](cmd.Context(), &o.remote, api.MethodDBBackup, path)
 				err = dbServerDown(err)
 			}
 			if err != nil {
@@ -342,7 +342,7 @@ scirectl backup is refused the same way; a missing one exits with 14.`,
 				res, err = offlineRestore(cmd.Context(), ios, &o, path)
 				err = offlineError(err)
 			} else {
-				res, err = call[api.DBRestore](cmd.Context(), &o.remote, "db.restore", path)
+				res, err = call[api.DBRestore](cmd.Context(), &o.remote, api.MethodDBRestore, path)
 				err = dbServerDown(err)
 			}
 			if err != nil {
@@ -419,7 +419,7 @@ There is no undo but a backup: run "db backup" first. --yes is required.`,
 				res, err = offlineReset(cmd.Context(), ios, &o)
 				err = offlineError(err)
 			} else {
-				res, err = call[api.DBReset](cmd.Context(), &o.remote, "db.reset", api.ResetConfirmation)
+				res, err = call[api.DBReset](cmd.Context(), &o.remote, api.MethodDBReset, api.ResetConfirmation)
 				err = dbServerDown(err)
 			}
 			if err != nil {
@@ -481,7 +481,7 @@ date (--db sqlite://FILE) so that "db restore" takes it.`,
 				res, err = offlineMigrate(cmd.Context(), ios, &o)
 				err = offlineError(err)
 			} else {
-				res.DBVersion, err = call[api.DBVersion](cmd.Context(), &o.remote, "db.migrate")
+				res.DBVersion, err = call[api.DBVersion](cmd.Context(), &o.remote, api.MethodDBMigrate)
 				err = dbServerDown(err)
 			}
 			if err != nil {

@@ -82,7 +82,7 @@ func runGroupCreate(ctx context.Context, o *GroupOptions) error {
 	if err := kindArg(o.Kind); err != nil {
 		return err
 	}
-	g, err := call[api.Group](ctx, &o.remote, "group.create", o.Kind, o.Name, o.Note)
+	g, err := call[api.Group](ctx, &o.remote, api.MethodGroupCreate, o.Kind, o.Name, o.Note)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func runGroupDelete(ctx context.Context, o *GroupOptions) error {
 	if err := kindArg(o.Kind); err != nil {
 		return err
 	}
-	g, err := call[api.Group](ctx, &o.remote, "group.delete", o.Kind, o.Name)
+	g, err := call[api.Group](ctx, &o.remote, api.MethodGroupDelete, o.Kind, o.Name)
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func runGroupList(ctx context.Context, o *GroupOptions) error {
 		}
 		callArgs = append(callArgs, o.Kind)
 	}
-	gs, err := call[[]api.Group](ctx, &o.remote, "group.list", callArgs...)
+	gs, err := call[[]api.Group](ctx, &o.remote, api.MethodGroupList, callArgs...)
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func runGroupShow(ctx context.Context, o *GroupOptions) error {
 	if err := kindArg(o.Kind); err != nil {
 		return err
 	}
-	g, err := call[api.Group](ctx, &o.remote, "group.get", o.Kind, o.Name)
+	g, err := call[api.Group](ctx, &o.remote, api.MethodGroupGet, o.Kind, o.Name)
 	if err != nil {
 		return err
 	}
@@ -199,10 +199,10 @@ func runGroupShow(ctx context.Context, o *GroupOptions) error {
 
 func newGroupMembersCmd(f *Factory, runF func(*GroupOptions) error, add bool) *cobra.Command {
 	o := &GroupOptions{remote: newRemote(f)}
-	use, method, short := "add", "group.add", "Add members to a group"
+	use, method, short := "add", api.MethodGroupAdd, "Add members to a group"
 	example := "  scirectl group add client web web1 web2 12\n  scirectl group add client all group:web\n  scirectl group add user ops alice"
 	if !add {
-		use, method, short = "remove", "group.remove", "Remove members from a group"
+		use, method, short = "remove", api.MethodGroupRemove, "Remove members from a group"
 		example = "  scirectl group remove client web web2\n  scirectl group remove client all group:web"
 	}
 	cmd := &cobra.Command{

@@ -190,7 +190,7 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 	}
 	defer c.Close()
 	var res api.SubmitResult
-	if err := c.Call(ctx, "job.submit", &res, job); err != nil {
+	if err := c.Call(ctx, api.MethodJobSubmit, &res, job); err != nil {
 		return err
 	}
 	if o.out.Quiet {
@@ -259,7 +259,7 @@ ids.`,
 
 func runJobList(ctx context.Context, o *JobListOptions) error {
 	ios := o.io()
-	jobs, err := call[[]api.Job](ctx, &o.remote, "job.list", api.JobListRequest{Limit: o.Limit})
+	jobs, err := call[[]api.Job](ctx, &o.remote, api.MethodJobList, api.JobListRequest{Limit: o.Limit})
 	if err != nil {
 		return err
 	}
@@ -364,7 +364,7 @@ func runJobStatus(ctx context.Context, o *JobStatusOptions) error {
 		return finishWatch(ios, &o.out, j, err)
 	}
 	var j api.Job
-	if err := c.Call(ctx, "job.get", &j, o.JobID); err != nil {
+	if err := c.Call(ctx, api.MethodJobGet, &j, o.JobID); err != nil {
 		return err
 	}
 	return printJob(ios, &o.out, j)
@@ -467,7 +467,7 @@ func runJobOutput(ctx context.Context, o *JobOutputOptions) error {
 		callArgs = append(callArgs, o.Client)
 	}
 	var outs []api.Output
-	if err := c.Call(ctx, "job.output", &outs, callArgs...); err != nil {
+	if err := c.Call(ctx, api.MethodJobOutput, &outs, callArgs...); err != nil {
 		return err
 	}
 	if o.out.json() {
@@ -531,7 +531,7 @@ job.cancel permission.`,
 
 func runJobCancel(ctx context.Context, o *JobCancelOptions) error {
 	ios := o.io()
-	res, err := call[api.CancelResult](ctx, &o.remote, "job.cancel", o.JobID)
+	res, err := call[api.CancelResult](ctx, &o.remote, api.MethodJobCancel, o.JobID)
 	if err != nil {
 		return err
 	}

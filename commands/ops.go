@@ -61,7 +61,7 @@ runs unless --no-wait is given.`,
 
 func runOpsList(ctx context.Context, o *OpsOptions) error {
 	ios := o.io()
-	ops, err := call[[]api.Op](ctx, &o.remote, "ops.list")
+	ops, err := call[[]api.Op](ctx, &o.remote, api.MethodOpsList)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ at once; a running one has its context cancelled and stops at its next check
 
 func runOpsCancel(ctx context.Context, o *OpsOptions) error {
 	ios := o.io()
-	op, err := call[api.Op](ctx, &o.remote, "ops.cancel", o.OpID)
+	op, err := call[api.Op](ctx, &o.remote, api.MethodOpsCancel, o.OpID)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ operator needs for it.`,
 
 func runOpsClasses(ctx context.Context, o *OpsOptions) error {
 	ios := o.io()
-	cs, err := call[[]api.OpClass](ctx, &o.remote, "ops.classes")
+	cs, err := call[[]api.OpClass](ctx, &o.remote, api.MethodOpsClasses)
 	if err != nil {
 		return err
 	}

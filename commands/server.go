@@ -46,7 +46,7 @@ func newServerListCmd(f *Factory, runF func(*ServerOptions) error) *cobra.Comman
 
 func runServerList(ctx context.Context, o *ServerOptions) error {
 	ios := o.io()
-	ss, err := call[[]api.ServerInfo](ctx, &o.remote, "server.list")
+	ss, err := call[[]api.ServerInfo](ctx, &o.remote, api.MethodServerList)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ modifier runs, operations waiting, and counters since start).`,
 
 func runServerStatus(ctx context.Context, o *ServerOptions) error {
 	ios := o.io()
-	st, err := call[api.ServerStatus](ctx, &o.remote, "server.status")
+	st, err := call[api.ServerStatus](ctx, &o.remote, api.MethodServerStatus)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ operator may do nothing until an ACL rule allows it.`,
 
 func runUserAdd(ctx context.Context, o *UserAddOptions) error {
 	ios := o.io()
-	t, err := call[api.NewToken](ctx, &o.remote, "user.add", o.Name, api.UserAddRequest{TokenName: o.TokenName, NoToken: o.NoToken})
+	t, err := call[api.NewToken](ctx, &o.remote, api.MethodUserAdd, o.Name, api.UserAddRequest{TokenName: o.TokenName, NoToken: o.NoToken})
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ each belongs to directly. -q prints only the names.`,
 
 func runUserList(ctx context.Context, o *UserListOptions) error {
 	ios := o.io()
-	us, err := call[[]api.User](ctx, &o.remote, "user.list")
+	us, err := call[[]api.User](ctx, &o.remote, api.MethodUserList)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ else if the name is reused.`,
 
 func runUserDelete(ctx context.Context, o *UserDeleteOptions) error {
 	ios := o.io()
-	u, err := call[api.User](ctx, &o.remote, "user.delete", o.Name)
+	u, err := call[api.User](ctx, &o.remote, api.MethodUserDelete, o.Name)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (o *UserTokenOptions) setUser(args []string) {
 
 func runUserTokenCreate(ctx context.Context, o *UserTokenOptions) error {
 	ios := o.io()
-	t, err := call[api.NewToken](ctx, &o.remote, "user.token.create", o.User, o.Name)
+	t, err := call[api.NewToken](ctx, &o.remote, api.MethodUserTokenCreate, o.User, o.Name)
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func runUserTokenList(ctx context.Context, o *UserTokenOptions) error {
 	if o.userGiven {
 		callArgs = append(callArgs, o.User)
 	}
-	ts, err := call[[]api.Token](ctx, &o.remote, "user.token.list", callArgs...)
+	ts, err := call[[]api.Token](ctx, &o.remote, api.MethodUserTokenList, callArgs...)
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ token stays in the list, marked revoked.`,
 
 func runUserTokenRevoke(ctx context.Context, o *UserTokenOptions) error {
 	ios := o.io()
-	t, err := call[api.Token](ctx, &o.remote, "user.token.revoke", o.TokenID)
+	t, err := call[api.Token](ctx, &o.remote, api.MethodUserTokenRevoke, o.TokenID)
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func watchJob(ctx context.Context, c API, id string, w io.Writer, since time.Tim
 	var last api.Job
 	for {
 		var j api.Job
-		if err := c.Call(callCtx, "job.get", &j, id); err != nil {
+		if err := c.Call(callCtx, api.MethodJobGet, &j, id); err != nil {
 			return stopped(last, err)
 		}
 		last = j

@@ -14,24 +14,24 @@ import (
 
 func (s *Server) aclOperations() []Operation {
 	return []Operation{
-		{Name: "acl.list", Class: gate.NonModifier, caller: byOperator, Permission: PermACLRead, handler: s.aclList,
+		{Name: api.MethodACLList, Class: gate.NonModifier, caller: byOperator, Permission: PermACLRead, handler: s.aclList,
 			Signature: []string{"array"},
 			Help: "List the ACL rules in id order: [{id, subject, permission, target, target_id?, action, active, note, created_by, created_at}]. " +
 				"A client target shows as client:NAME (its name when the rule was written) with target_id, the client's id, which is what the rule matches."},
-		{Name: "acl.add", Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclAdd,
+		{Name: api.MethodACLAdd, Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclAdd,
 			Signature: []string{"struct", "struct"},
 			Help: "Add a rule. Param: struct {subject: \"user:NAME\" | \"group:NAME\" (a user group) | \"*\" (a bare name is a user), " +
 				"permission: a job permission such as run, an admin permission such as acl.write, or \"*\", " +
 				"target: \"client:ID-FINGERPRINT-OR-NAME\" (a registered client, pending ones included, resolved now to its id: the rule names that client only) | " +
 				"\"group:NAME\" (a client group) | \"*\" (a bare name is a client; admin permissions need \"*\"), " +
 				"action: allow | deny (default allow), note, active (bool, default true)}. Deny wins over allow; no rule means deny."},
-		{Name: "acl.remove", Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclRemove,
+		{Name: api.MethodACLRemove, Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclRemove,
 			Signature: []string{"struct", "string"},
 			Help:      "Remove a rule. Param: rule id. Returns the removed rule."},
-		{Name: "acl.setActive", Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclSetActive,
+		{Name: api.MethodACLSetActive, Class: gate.Modifier, caller: byOperator, Permission: PermACLWrite, handler: s.aclSetActive,
 			Signature: []string{"struct", "string", "boolean"},
 			Help:      "Switch a rule on or off without removing it. Params: rule id, active."},
-		{Name: "acl.check", Class: gate.NonModifier, caller: byOperator, handler: s.aclCheck, Checks: []string{PermACLRead},
+		{Name: api.MethodACLCheck, Class: gate.NonModifier, caller: byOperator, handler: s.aclCheck, Checks: []string{PermACLRead},
 			Signature: []string{"struct", "string", "string", "string"},
 			Help: "Explain a decision. Params: user, permission, target (a client id, name or fingerprint; \"*\" for an admin permission). " +
 				"Returns {user, permission, target, allowed, rule_id?, reason}. Checking another user needs acl.read."},
@@ -111,7 +111,7 @@ func (s *Server) aclAdd(ctx context.Context, p xmlrpc.Params) (any, error) {
 	}
 	rule, err := s.svc.AddRule(ctx, r)
 	if err != nil {
-		return nil, inMethod("acl.add", err)
+		return nil, inMethod(api.MethodACLAdd, err)
 	}
 	return apiRule(rule), nil
 }

@@ -12,7 +12,7 @@ import (
 
 func (s *Server) auditOperations() []Operation {
 	return []Operation{
-		{Name: "audit.list", Class: gate.NonModifier, caller: byOperator, Permission: PermAuditRead, handler: s.auditList,
+		{Name: api.MethodAuditList, Class: gate.NonModifier, caller: byOperator, Permission: PermAuditRead, handler: s.auditList,
 			Signature: []string{"array", "struct"},
 			Help: "List the audit trail, newest first: every state-changing operator operation and every denial. " +
 				"Optional param: struct {actor, operation (a name, or a prefix like acl.*), since (dateTime), outcome (ok | error | denied | blacklisted), " +
@@ -27,7 +27,7 @@ func (s *Server) auditList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	}
 	ops, err := s.svc.AuditLog(ctx, f)
 	if err != nil {
-		return nil, inMethod("audit.list", err)
+		return nil, inMethod(api.MethodAuditList, err)
 	}
 	return mapSlice(ops, func(o db.AuditEntry) api.AuditEntry {
 		return api.AuditEntry{ID: strconv.FormatInt(o.ID, 10), At: o.At, ServerID: strconv.FormatInt(o.ServerID, 10),

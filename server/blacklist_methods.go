@@ -20,17 +20,17 @@ const PermBlacklistWrite = "blacklist.write"
 
 func (s *Server) blacklistOperations() []Operation {
 	return []Operation{
-		{Name: "blacklist.list", Class: gate.NonModifier, caller: byOperator, handler: s.blacklistList,
+		{Name: api.MethodBlacklistList, Class: gate.NonModifier, caller: byOperator, handler: s.blacklistList,
 			Signature: []string{"array"},
 			Help:      "The blacklist in force: [{pattern, line, matches: [operations it denies]}] in file order."},
-		{Name: "blacklist.check", Class: gate.NonModifier, caller: byOperator, handler: s.blacklistCheck,
+		{Name: api.MethodBlacklistCheck, Class: gate.NonModifier, caller: byOperator, handler: s.blacklistCheck,
 			Signature: []string{"struct", "string"},
 			Help:      "Is an operation blacklisted? Param: operation name. Returns {operation, blacklisted, pattern?, line?}. Fault 404 for an unknown operation."},
-		{Name: "blacklist.add", Class: gate.Modifier, caller: byOperator, Permission: PermBlacklistWrite, handler: s.blacklistEdit(true),
+		{Name: api.MethodBlacklistAdd, Class: gate.Modifier, caller: byOperator, Permission: PermBlacklistWrite, handler: s.blacklistEdit(true),
 			Signature: []string{"array", "array", "boolean"},
 			Help: "Add patterns (operation names, * globs) to the blacklist file, rewritten atomically and reloaded. Params: array of patterns, optional force. " +
 				"A pattern that would deny blacklist.remove itself needs force: afterwards only an edit of the file can undo it. Returns the new list."},
-		{Name: "blacklist.remove", Class: gate.Modifier, caller: byOperator, Permission: PermBlacklistWrite, handler: s.blacklistEdit(false),
+		{Name: api.MethodBlacklistRemove, Class: gate.Modifier, caller: byOperator, Permission: PermBlacklistWrite, handler: s.blacklistEdit(false),
 			Signature: []string{"array", "array"},
 			Help:      "Remove patterns, exactly as listed, from the blacklist file (rewritten atomically and reloaded). Fault 404 for a pattern not in it. Returns the new list."},
 	}

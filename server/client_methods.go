@@ -14,23 +14,23 @@ import (
 
 func (s *Server) clientOperations() []Operation {
 	return []Operation{
-		{Name: "client.list", Class: gate.NonModifier, caller: byOperator, Permission: PermClientRead, handler: s.clientList,
+		{Name: api.MethodClientList, Class: gate.NonModifier, caller: byOperator, Permission: PermClientRead, handler: s.clientList,
 			Signature: []string{"array", "struct"},
 			Help:      "List clients. Optional param: struct {status: pending|active|rejected|revoked}. Returns [{id, name, fingerprint, status, hostname, os, arch, version, mode, registered_at, last_seen}]."},
-		{Name: "client.get", Class: gate.NonModifier, caller: byOperator, Permission: PermClientRead, handler: s.clientGet,
+		{Name: api.MethodClientGet, Class: gate.NonModifier, caller: byOperator, Permission: PermClientRead, handler: s.clientGet,
 			Signature: []string{"struct", "string"},
 			Help:      "Get one client by id, name or fingerprint."},
-		{Name: "client.accept", Class: gate.Modifier, caller: byOperator, Permission: PermClientAccept, handler: s.clientSetStatus(db.ClientActive),
+		{Name: api.MethodClientAccept, Class: gate.Modifier, caller: byOperator, Permission: PermClientAccept, handler: s.clientSetStatus(db.ClientActive),
 			Signature: []string{"array", "array"},
 			Help: "Accept pending clients. Param: array of client ids, names or fingerprints. Returns the clients. " +
 				"Fault 409 when a client is not pending or its name is held by another active client; nothing changes then for that client and those after it."},
-		{Name: "client.reject", Class: gate.Modifier, caller: byOperator, Permission: PermClientReject, handler: s.clientSetStatus(db.ClientRejected),
+		{Name: api.MethodClientReject, Class: gate.Modifier, caller: byOperator, Permission: PermClientReject, handler: s.clientSetStatus(db.ClientRejected),
 			Signature: []string{"array", "array"},
 			Help:      "Reject pending clients. Param: array of client ids, names or fingerprints. Returns the clients."},
-		{Name: "client.revoke", Class: gate.Modifier, caller: byOperator, Permission: PermClientRevoke, handler: s.clientSetStatus(db.ClientRevoked),
+		{Name: api.MethodClientRevoke, Class: gate.Modifier, caller: byOperator, Permission: PermClientRevoke, handler: s.clientSetStatus(db.ClientRevoked),
 			Signature: []string{"array", "array"},
 			Help:      "Revoke active clients: they can call nothing but agent.register afterwards. Param: array of client ids, names or fingerprints."},
-		{Name: "client.delete", Class: gate.Modifier, caller: byOperator, Permission: PermClientDelete, handler: s.clientDelete,
+		{Name: api.MethodClientDelete, Class: gate.Modifier, caller: byOperator, Permission: PermClientDelete, handler: s.clientDelete,
 			Signature: []string{"array", "array"},
 			Help: "Delete clients that are not active (revoke them first), with their runs and group memberships. " +
 				"The ACL rules naming a client go with it, in the same transaction, and the audit record of the delete lists them; " +
@@ -69,7 +69,7 @@ func (s *Server) clientList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	s.flushSeen(ctx) // show the last polls too
 	cs, err := s.svc.ListClients(ctx, f)
 	if err != nil {
-		return nil, inMethod("client.list", err)
+		return nil, inMethod(api.MethodClientList, err)
 	}
 	return mapSlice(cs, s.apiClientPush), nil
 }

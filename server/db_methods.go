@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
@@ -23,23 +24,23 @@ const PermDBAdmin = "db.admin"
 // modifiers, so each runs alone, and all gated by db.admin.
 func (s *Server) dbOperations() []Operation {
 	return []Operation{
-		{Name: "db.backup", Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbBackup,
+		{Name: api.MethodDBBackup, Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbBackup,
 			Signature: []string{"struct", "string"},
 			Help: "Write a consistent copy of the whole database into a new file. Param: absolute path on the SERVER host " +
 				"(its directory must exist; fault 404 otherwise, 409 when the file exists, 400 for a relative path). " +
 				"Returns {path, bytes, duration_ms}. The copy holds token hashes: it is created mode 0600."},
-		{Name: "db.restore", Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbRestore,
+		{Name: api.MethodDBRestore, Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbRestore,
 			Signature: []string{"struct", "string"},
 			Help: "Replace the entire database, atomically, with a file db.backup wrote. Param: absolute path on the SERVER host. " +
 				"Fault 404 for a missing file, 400 for a file that is not a scirectl backup or has another schema version " +
 				"(nothing is changed then). Users, tokens and rules become those of the backup; the admin token file is rewritten " +
 				"when the backup does not know it. Returns {path, schema_version, admin_token_renewed, admin_token_file}."},
-		{Name: "db.reset", Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbReset,
+		{Name: api.MethodDBReset, Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbReset,
 			Signature: []string{"struct", "string"},
 			Help: "Delete every job, run, client, user, token, group, rule and audit entry, keeping the schema. " +
 				"Param: the confirmation \"reset\". Afterwards only the built-in admin exists, with a fresh token in the admin token file. " +
 				"Returns {schema_version, admin_token_file}."},
-		{Name: "db.migrate", Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbMigrate,
+		{Name: api.MethodDBMigrate, Class: gate.Modifier, caller: byOperator, Permission: PermDBAdmin, handler: s.dbMigrate,
 			Signature: []string{"struct"},
 			Help: "Report the database schema version: {version, latest, dirty}. The server migrates its database when it starts, " +
 				"so this changes nothing; a newer binary's `serve` (or `scirectl db migrate --offline`) applies newer migrations."},
@@ -53,7 +54,7 @@ func (s *Server) dbBackup(ctx context.Context, p xmlrpc.Params) (any, error) {
 	}
 	out, err := s.svc.Backup(ctx, path)
 	if err != nil {
-		return nil, inMethod("db.backup", err)
+		return nil, inMethod(api.MethodDBBackup, err)
 	}
 	s.log.Info("database backed up", "request_id", requestFrom(ctx).ID, "path", out.Path, "bytes", out.Bytes, "by", callingUser(ctx).Name)
 	return out, nil
@@ -66,7 +67,7 @@ func (s *Server) dbRestore(ctx context.Context, p xmlrpc.Params) (any, error) {
 	}
 	out, err := s.svc.Restore(ctx, path, s.repairAdmin)
 	if err != nil {
-		return nil, inMethod("db.restore", err)
+		return nil, inMethod(api.MethodDBRestore, err)
 	}
 	s.log.Warn("database restored", "request_id", requestFrom(ctx).ID, "path", out.Path, "by", callingUser(ctx).Name)
 	return out, nil
@@ -82,7 +83,7 @@ func (s *Server) dbReset(ctx context.Context, p xmlrpc.Params) (any, error) {
 	// emptied it.
 	out, err := s.svc.Reset(ctx, word, s.repairAdmin)
 	if err != nil {
-		return nil, inMethod("db.reset", err)
+		return nil, inMethod(api.MethodDBReset, err)
 	}
 	s.log.Warn("database reset", "request_id", requestFrom(ctx).ID, "by", callingUser(ctx).Name)
 	return out, nil

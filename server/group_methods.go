@@ -14,23 +14,23 @@ func (s *Server) groupOperations() []Operation {
 	const kinds = "kind is \"user\" (a group of operators) or \"client\" (a group of machines); "
 	const groupPerms = "Needs group.write for a client group, acl.write for a user group (its members hold the rules that name it)."
 	return []Operation{
-		{Name: "group.create", Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupCreate,
+		{Name: api.MethodGroupCreate, Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupCreate,
 			Signature: []string{"struct", "string", "string", "string"},
 			Help:      "Create a group. Params: kind, name, optional note. " + kinds + "the two kinds have separate names. " + groupPerms},
-		{Name: "group.delete", Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupDelete,
+		{Name: api.MethodGroupDelete, Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupDelete,
 			Signature: []string{"struct", "string", "string"},
 			Help:      "Delete a group with its memberships. Params: kind, name. Fault 409 while an ACL rule names it (remove those rules first, so a later group of the same name inherits none). " + groupPerms},
-		{Name: "group.list", Class: gate.NonModifier, caller: byOperator, Permission: PermGroupRead, handler: s.groupList,
+		{Name: api.MethodGroupList, Class: gate.NonModifier, caller: byOperator, Permission: PermGroupRead, handler: s.groupList,
 			Signature: []string{"array", "string"},
 			Help:      "List groups with their direct members and nested groups. Param: optional kind (default: both)."},
-		{Name: "group.get", Class: gate.NonModifier, caller: byOperator, Permission: PermGroupRead, handler: s.groupGet,
+		{Name: api.MethodGroupGet, Class: gate.NonModifier, caller: byOperator, Permission: PermGroupRead, handler: s.groupGet,
 			Signature: []string{"struct", "string", "string"},
 			Help:      "Get one group. Params: kind, name."},
-		{Name: "group.add", Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupMembers(true),
+		{Name: api.MethodGroupAdd, Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupMembers(true),
 			Signature: []string{"struct", "string", "string", "array"},
 			Help: "Add members to a group. Params: kind, group, array of members: a user name (user group) or a client id, name or fingerprint (client group); " +
 				"\"group:NAME\" nests another group of the same kind (its members become members). Adding a member twice is harmless; a cycle is fault 400. " + groupPerms},
-		{Name: "group.remove", Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupMembers(false),
+		{Name: api.MethodGroupRemove, Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupMembers(false),
 			Signature: []string{"struct", "string", "string", "array"},
 			Help:      "Remove members from a group. Params as group.add. Fault 404 for a member that is not in the group. " + groupPerms},
 	}

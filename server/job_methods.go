@@ -22,26 +22,26 @@ const (
 
 func (s *Server) jobOperations() []Operation {
 	return []Operation{
-		{Name: "job.submit", Class: gate.Modifier, caller: byOperator, handler: s.jobSubmit, batch: s.jobSubmitBatch,
+		{Name: api.MethodJobSubmit, Class: gate.Modifier, caller: byOperator, handler: s.jobSubmit, batch: s.jobSubmitBatch,
 			keepsClients: true, auditsSuccess: true,
 			Signature: []string{"struct", "struct"},
 			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint], groups: [client group] (at least one target or group), " +
 				"interpreter (default /bin/sh), name, priority (int, higher first), timeout (int seconds), permission (default run), " +
 				"max_attempts (int), not_before (dateTime), expires_at (dateTime)}. Each target must be an active client. " +
 				"Fault 403 when the ACL allows the caller on none of the targets. Returns {id, runs}."},
-		{Name: "job.list", Class: gate.NonModifier, caller: byOperator, handler: s.jobList, Checks: []string{PermJobRead},
+		{Name: api.MethodJobList, Class: gate.NonModifier, caller: byOperator, handler: s.jobList, Checks: []string{PermJobRead},
 			Signature: []string{"array", "struct"},
 			Help: "List jobs, newest first. Optional param: struct {limit (int, default 100), before (job id: page older), submitted_by}. " +
 				"Returns an array of job structs without runs. Without the job.read permission a user sees only their own jobs."},
-		{Name: "job.get", Class: gate.NonModifier, caller: byOperator, handler: s.jobGet, Checks: []string{PermJobRead},
+		{Name: api.MethodJobGet, Class: gate.NonModifier, caller: byOperator, handler: s.jobGet, Checks: []string{PermJobRead},
 			Signature: []string{"struct", "string"},
 			Help:      "Get one job with its script and its runs (id, client, state, exit_code, attempts, reason, times). Param: job id."},
-		{Name: "job.cancel", Class: gate.NonModifier, Changes: true, caller: byOperator, handler: s.jobCancel, Checks: []string{PermJobCancel},
+		{Name: api.MethodJobCancel, Class: gate.NonModifier, Changes: true, caller: byOperator, handler: s.jobCancel, Checks: []string{PermJobCancel},
 			Signature: []string{"struct", "string"},
 			Help: "Cancel a job: every run not yet final becomes cancelled; an agent holding one learns it on its next call " +
 				"and kills or drops it. Param: job id. One's own jobs need no permission; others' need job.cancel. " +
 				"Returns {job_id, cancelled: n}; cancelling again changes nothing."},
-		{Name: "job.output", Class: gate.NonModifier, caller: byOperator, handler: s.jobOutput, Checks: []string{PermJobRead},
+		{Name: api.MethodJobOutput, Class: gate.NonModifier, caller: byOperator, handler: s.jobOutput, Checks: []string{PermJobRead},
 			Signature: []string{"array", "string"},
 			Help:      "Get the captured output of a job's runs. Params: job id, optional client name or id. Returns [{run_id, client, state, exit_code?, output, truncated}]."},
 	}
@@ -101,7 +101,7 @@ func (s *Server) prepareSubmit(ctx context.Context, p xmlrpc.Params) (service.Su
 		s.log.Warn("job refused at submit", "request_id", requestFrom(ctx).ID, "user", d.Record.Actor, "permission", d.Permission, "reason", d.Reason)
 		s.record(ctx, d.Record)
 	}
-	return sub, inMethod("job.submit", err)
+	return sub, inMethod(api.MethodJobSubmit, err)
 }
 
 // jobRequest reads job.submit's param; the service checks the values.
@@ -199,7 +199,7 @@ func (s *Server) jobList(ctx context.Context, p xmlrpc.Params) (any, error) {
 	}
 	jobs, err := s.svc.ListJobs(ctx, callingUser(ctx), f)
 	if err != nil {
-		return nil, inMethod("job.list", err)
+		return nil, inMethod(api.MethodJobList, err)
 	}
 	return mapSlice(jobs, func(j db.Job) api.Job { return apiJob(j, false) }), nil
 }

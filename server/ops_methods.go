@@ -12,14 +12,14 @@ import (
 
 func (s *Server) opsOperations() []Operation {
 	return []Operation{
-		{Name: "ops.list", Class: gate.NonModifier, Ungated: true, caller: byOperator, Permission: PermOpsRead, handler: s.opsList,
+		{Name: api.MethodOpsList, Class: gate.NonModifier, Ungated: true, caller: byOperator, Permission: PermOpsRead, handler: s.opsList,
 			Signature: []string{"array"},
 			Help:      "Not gated itself, so it answers while a modifier runs. List the operations running and waiting at the gate: [{id, name, class, user, since, state (running|waiting)}], running first, then the queue in order."},
-		{Name: "ops.cancel", Class: gate.NonModifier, Ungated: true, caller: byOperator, Permission: PermOpsCancel, handler: s.opsCancel,
+		{Name: api.MethodOpsCancel, Class: gate.NonModifier, Ungated: true, caller: byOperator, Permission: PermOpsCancel, handler: s.opsCancel,
 			Signature: []string{"struct", "string"},
 			Help: "Not gated itself. Cancel an operation by id: a running one has its context cancelled and stops at its next check; a waiting one leaves the queue. " +
 				"Fault 404 when it no longer runs or waits."},
-		{Name: "ops.classes", Class: gate.NonModifier, Ungated: true, caller: byOperator, handler: s.opsClasses,
+		{Name: api.MethodOpsClasses, Class: gate.NonModifier, Ungated: true, caller: byOperator, handler: s.opsClasses,
 			Signature: []string{"array"},
 			Help:      "The operation table in force: [{name, class, default_class, permission}] sorted by name."},
 	}
@@ -54,7 +54,7 @@ func (s *Server) opsCancel(ctx context.Context, p xmlrpc.Params) (any, error) {
 		return nil, xmlrpc.Faultf(xmlrpc.CodeNotFound, "ops.cancel: no operation %d runs or waits", id)
 	}
 	s.log.Info("operation cancelled", "request_id", requestFrom(ctx).ID, "op_id", id, "op", info.Name, "op_user", info.User, "by", callingUser(ctx).Name)
-	s.record(ctx, db.AuditEntry{Actor: callingUser(ctx).Name, Name: "ops.cancel", Target: info.Name + " (op " + strconv.FormatInt(id, 10) + ", " + info.User + ")", Outcome: "ok"})
+	s.record(ctx, db.AuditEntry{Actor: callingUser(ctx).Name, Name: api.MethodOpsCancel, Target: info.Name + " (op " + strconv.FormatInt(id, 10) + ", " + info.User + ")", Outcome: "ok"})
 	return apiOp(info), nil
 }
 

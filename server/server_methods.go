@@ -17,11 +17,11 @@ const PermServerRead = "server.read"
 
 func (s *Server) serverOperations() []Operation {
 	return []Operation{
-		{Name: "server.list", Class: gate.NonModifier, caller: byOperator, Permission: PermServerRead, handler: s.serverList,
+		{Name: api.MethodServerList, Class: gate.NonModifier, caller: byOperator, Permission: PermServerRead, handler: s.serverList,
 			Signature: []string{"array"},
 			Help: "List the daemons registered in the database, newest first: [{id, address, hostname, version, started_at, heartbeat_at, alive}]. " +
 				"A daemon is alive while its heartbeat is younger than three heartbeat intervals (30s); a cleanly stopped one is dead at once."},
-		{Name: "server.status", Class: gate.NonModifier, caller: byOperator, Permission: PermServerRead, handler: s.serverStatus,
+		{Name: api.MethodServerStatus, Class: gate.NonModifier, caller: byOperator, Permission: PermServerRead, handler: s.serverStatus,
 			Signature: []string{"struct"},
 			Help: "This daemon's state: {id, address, version, go_version, started_at, database (URL without password), schema_version, " +
 				"gate: {running_readers, modifier, waiting, admitted, waited, busy, cancelled}}."},

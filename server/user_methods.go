@@ -12,26 +12,26 @@ import (
 
 func (s *Server) userOperations() []Operation {
 	return []Operation{
-		{Name: "user.add", Class: gate.Modifier, caller: byOperator, Permission: PermUserWrite, handler: s.userAdd,
+		{Name: api.MethodUserAdd, Class: gate.Modifier, caller: byOperator, Permission: PermUserWrite, handler: s.userAdd,
 			Signature: []string{"struct", "string", "struct"},
 			Help: "Add an operator. Params: user name, optional struct {token_name, no_token (bool)}. " +
 				"Returns {id, user, name, token} with a first bearer token, shown this once (token empty with no_token)."},
-		{Name: "user.list", Class: gate.NonModifier, caller: byOperator, Permission: PermUserRead, handler: s.userList,
+		{Name: api.MethodUserList, Class: gate.NonModifier, caller: byOperator, Permission: PermUserRead, handler: s.userList,
 			Signature: []string{"array"},
 			Help:      "List operators: [{name, created_at, tokens (live tokens), groups (user groups it is a direct member of)}]."},
-		{Name: "user.delete", Class: gate.Modifier, caller: byOperator, Permission: PermUserWrite, handler: s.userDelete,
+		{Name: api.MethodUserDelete, Class: gate.Modifier, caller: byOperator, Permission: PermUserWrite, handler: s.userDelete,
 			Signature: []string{"struct", "string"},
 			Help: "Delete an operator with its tokens and group memberships. Param: user name. " +
 				"The ACL rules whose subject is the user go with it, in the same transaction, and the audit record of the delete lists them " +
 				"(a user created later under the same name inherits nothing). Fault 400 for admin."},
-		{Name: "user.token.create", Class: gate.Modifier, caller: byOperator, handler: s.tokenCreate, Checks: []string{PermUserWrite},
+		{Name: api.MethodUserTokenCreate, Class: gate.Modifier, caller: byOperator, handler: s.tokenCreate, Checks: []string{PermUserWrite},
 			Signature: []string{"struct", "string", "string"},
 			Help: "Create a bearer token. Params: optional user name (default: the caller; another user needs user.write), optional token name. " +
 				"Returns {id, user, name, token}; the token is shown this once and stored hashed."},
-		{Name: "user.token.list", Class: gate.NonModifier, caller: byOperator, handler: s.tokenList, Checks: []string{PermUserRead},
+		{Name: api.MethodUserTokenList, Class: gate.NonModifier, caller: byOperator, handler: s.tokenList, Checks: []string{PermUserRead},
 			Signature: []string{"array", "string"},
 			Help:      "List a user's tokens (never the secrets). Param: optional user name (default: the caller; another user needs user.read)."},
-		{Name: "user.token.revoke", Class: gate.Modifier, caller: byOperator, handler: s.tokenRevoke, Checks: []string{PermUserWrite},
+		{Name: api.MethodUserTokenRevoke, Class: gate.Modifier, caller: byOperator, handler: s.tokenRevoke, Checks: []string{PermUserWrite},
 			Signature: []string{"struct", "string"},
 			Help:      "Revoke a token at once. Param: token id. One's own tokens need no permission; others' need user.write."},
 	}

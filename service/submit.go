@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/acl"
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/jobxml"
 )
@@ -169,7 +170,7 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 		return Submission{}, &Denied{
 			Refusal:    &Error{Kind: ErrForbidden, Msg: fmt.Sprintf("%s may not %q on any target: %s", nj.SubmittedBy, nj.Permission, last.Reason)},
 			Permission: nj.Permission, Reason: last.Reason,
-			Record: db.AuditEntry{At: now, Actor: nj.SubmittedBy, Name: "job.submit",
+			Record: db.AuditEntry{At: now, Actor: nj.SubmittedBy, Name: api.MethodJobSubmit,
 				Target: strings.Join(targets, ","), Outcome: "denied", Detail: last.Reason},
 		}
 	}
@@ -178,7 +179,7 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 	for i, c := range clients {
 		nj.ClientIDs[i] = c.ID
 	}
-	audit := db.AuditEntry{At: now, ServerID: s.serverID(), Actor: nj.SubmittedBy, Name: "job.submit", Target: req.Audit, Outcome: "ok"}
+	audit := db.AuditEntry{At: now, ServerID: s.serverID(), Actor: nj.SubmittedBy, Name: api.MethodJobSubmit, Target: req.Audit, Outcome: "ok"}
 	return Submission{Job: nj, Clients: clients, Audit: audit}, nil
 }
 

@@ -1,0 +1,58 @@
+package api
+
+// The operator methods (docs/protocol.md, "Operator methods"): the names
+// the server registers and the CLI calls. The agent protocol's are in
+// agent.go.
+const (
+	MethodACLAdd       = "acl.add"
+	MethodACLCheck     = "acl.check"
+	MethodACLList      = "acl.list"
+	MethodACLRemove    = "acl.remove"
+	MethodACLSetActive = "acl.setActive"
+
+	MethodAuditList = "audit.list"
+
+	MethodBlacklistAdd    = "blacklist.add"
+	MethodBlacklistCheck  = "blacklist.check"
+	MethodBlacklistList   = "blacklist.list"
+	MethodBlacklistRemove = "blacklist.remove"
+
+	MethodClientAccept = "client.accept"
+	MethodClientDelete = "client.delete"
+	MethodClientGet    = "client.get"
+	MethodClientList   = "client.list"
+	MethodClientReject = "client.reject"
+	MethodClientRevoke = "client.revoke"
+
+	MethodDBBackup  = "db.backup"
+	MethodDBMigrate = "db.migrate"
+	MethodDBReset   = "db.reset"
+	MethodDBRestore = "db.restore"
+
+	MethodGroupAdd    = "group.add"
+	MethodGroupCreate = "group.create"
+	MethodGroupDelete = "group.delete"
+	MethodGroupGet    = "group.get"
+	MethodGroupList   = "group.list"
+	MethodGroupRemove = "group.remove"
+
+	MethodJobCancel = "job.cancel"
+	MethodJobGet    = "job.get"
+	MethodJobList   = "job.list"
+	MethodJobOutput = "job.output"
+	MethodJobSubmit = "job.submit"
+
+	MethodOpsCancel  = "ops.cancel"
+	MethodOpsClasses = "ops.classes"
+	MethodOpsList    = "ops.list"
+
+	MethodServerList   = "server.list"
+	MethodServerStatus = "server.status"
+
+	MethodUserAdd         = "user.add"
+	MethodUserDelete      = "user.delete"
+	MethodUserList        = "user.list"
+	MethodUserTokenCreate = "user.token.create"
+	MethodUserTokenList   = "user.token.list"
+	MethodUserTokenRevoke = "user.token.revoke"
+)
