@@ -314,10 +314,7 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 		res, err = dbcore.TallyAcks(clientID, ids, runs)
 		return err
 	})
-	if err != nil {
-		return db.AckResult{}, fmt.Errorf("ack runs for client %d: %w", clientID, err)
-	}
-	return res, nil
+	return dbcore.Acked(clientID, res, err)
 }
 
 // reportEvents are the events an agent's report may be; reportMatch is the

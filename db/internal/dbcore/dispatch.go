@@ -72,6 +72,15 @@ func CheckOwned(clientID int64, ids []int64, runs map[int64]OwnedRun, sentOnly b
 	return nil
 }
 
+// Acked is how an AckRuns ends on every driver: the tally, or the
+// failure naming the client.
+func Acked(clientID int64, res db.AckResult, err error) (db.AckResult, error) {
+	if err != nil {
+		return db.AckResult{}, fmt.Errorf("ack runs for client %d: %w", clientID, err)
+	}
+	return res, nil
+}
+
 // TallyAcks counts an ack call of clientID naming ids, whose runs are
 // runs: it fails unless every run is the caller's (CheckOwned); a run the
 // call moved, or one already received or beyond (a retry after a lost
