@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/internal/gcpace"
 	"github.com/scirectl/scirectl/server"
 	"github.com/scirectl/scirectl/serverconfig"
@@ -104,7 +105,7 @@ state of thousands of connected agents is not doubled in memory
 	f.StringVar(&o.Config, "config", "", "server configuration file (default <data-dir>/server.yaml when it exists)")
 	f.StringVar(&o.DataDir, "data-dir", "", "data directory (default $SCIRE_DATA_DIR, else ./scire-data)")
 	f.StringVar(&o.DB, "db", "", "database URL: sqlite://PATH or postgres://… (default sqlite://<data-dir>/scire.db)")
-	f.StringVar(&o.Listen, "listen", server.DefaultListen, "address to listen on")
+	f.StringVar(&o.Listen, "listen", api.DefaultListen, "address to listen on")
 	f.DurationVar(&o.Lease, "lease", 2*time.Minute, "how long a sent job may stay unacknowledged before it is requeued")
 	f.DurationVar(&o.PollInterval, "poll-interval", 30*time.Second, "poll interval suggested to agents")
 	f.DurationVar(&o.GateMaxWait, "gate-max-wait", 30*time.Second, "longest wait of an operation for the gate before fault 423")

@@ -26,11 +26,7 @@ func TestAuditNeverShowsScripts(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	op := h.operator(t)
-	ag, fp := h.agentClient(t)
-	register(t, ag, "web1")
-	if err := op.Call(ctx, "client.accept", nil, []string{fp}); err != nil {
-		t.Fatal(err)
-	}
+	h.activeClient(t, op, "web1")
 	const marker = "Secret-7f3a9c"
 	script := "mysql -p" + marker + " -e 'select 1'\n" + strings.Repeat("# padding\n", 50)
 	sum := sha256.Sum256([]byte(script))

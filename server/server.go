@@ -74,7 +74,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Listen == "" {
-		c.Listen = DefaultListen
+		c.Listen = api.DefaultListen
 	}
 	if c.DB == "" {
 		c.DB = "sqlite://" + datadir.Paths{Dir: c.DataDir}.DB()
@@ -96,9 +96,6 @@ func (c *Config) defaults() {
 		c.Log = slog.Default()
 	}
 }
-
-// DefaultListen is the address serve listens on and the CLI calls by default.
-const DefaultListen = api.DefaultListen
 
 // Server is a running daemon.
 type Server struct {

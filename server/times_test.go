@@ -20,11 +20,7 @@ func TestTimesOutsideStorageAreRefused(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	op := h.operator(t)
-	ag, fp := h.agentClient(t)
-	register(t, ag, "web1")
-	if err := op.Call(ctx, "client.accept", nil, []string{fp}); err != nil {
-		t.Fatal(err)
-	}
+	ag, _ := h.activeClient(t, op, "web1")
 	date := func(y int, mo time.Month, d, hh, mm, ss int) time.Time {
 		return time.Date(y, mo, d, hh, mm, ss, 0, time.UTC)
 	}
