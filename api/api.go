@@ -13,6 +13,16 @@ import "time"
 type SubmitResult struct {
 	ID   string `xmlrpc:"id" json:"id"`
 	Runs int    `xmlrpc:"runs" json:"runs"`
+	// RerunOf is the job a job.rerun repeated.
+	RerunOf string `xmlrpc:"rerun_of,omitempty" json:"rerun_of,omitempty"`
+}
+
+// PauseResult is what job.pause and job.resume return.
+type PauseResult struct {
+	JobID  string `xmlrpc:"job_id" json:"job_id"`
+	Paused bool   `xmlrpc:"paused" json:"paused"`
+	// Changed is false when the job already was as asked.
+	Changed bool `xmlrpc:"changed" json:"changed"`
 }
 
 // Job is a job as job.get and job.list show it.
@@ -32,7 +42,19 @@ type Job struct {
 	MaxAttempts int            `xmlrpc:"max_attempts" json:"max_attempts"`
 	Targets     []string       `xmlrpc:"targets" json:"targets"`
 	Counts      map[string]int `xmlrpc:"counts" json:"counts"` // runs by state
-	Runs        []Run          `xmlrpc:"runs,omitempty" json:"runs,omitempty"`
+	// The rollout (docs/protocol.md, "Rollouts"): limits as resolved
+	// against the job's runs when it was submitted. MaxParallel absent
+	// (JSON null): no limit; MaxFailures absent: no budget.
+	MaxParallel      *int   `xmlrpc:"max_parallel,omitempty" json:"max_parallel"`
+	MaxFailures      *int   `xmlrpc:"max_failures,omitempty" json:"max_failures"`
+	Canary           int    `xmlrpc:"canary" json:"canary"`
+	CanaryPhase      string `xmlrpc:"canary_phase,omitempty" json:"canary_phase,omitempty"` // running, passed or failed
+	SuccessThreshold int    `xmlrpc:"success_threshold" json:"success_threshold"`           // percent
+	Paused           bool   `xmlrpc:"paused" json:"paused"`
+	Halted           bool   `xmlrpc:"halted" json:"halted"`
+	HaltReason       string `xmlrpc:"halt_reason,omitempty" json:"halt_reason,omitempty"`
+	RerunOf          string `xmlrpc:"rerun_of,omitempty" json:"rerun_of,omitempty"`
+	Runs             []Run  `xmlrpc:"runs,omitempty" json:"runs,omitempty"`
 }
 
 // Run is one job on one client.
@@ -42,6 +64,7 @@ type Run struct {
 	ClientID   string     `xmlrpc:"client_id" json:"client_id"`
 	Client     string     `xmlrpc:"client" json:"client"`
 	State      string     `xmlrpc:"state" json:"state"`
+	Canary     bool       `xmlrpc:"canary,omitempty" json:"canary,omitempty"`
 	ExitCode   *int       `xmlrpc:"exit_code,omitempty" json:"exit_code"`
 	Attempts   int        `xmlrpc:"attempts" json:"attempts"`
 	Reason     string     `xmlrpc:"reason,omitempty" json:"reason,omitempty"`

@@ -40,6 +40,9 @@ const (
 	MethodJobGet    = "job.get"
 	MethodJobList   = "job.list"
 	MethodJobOutput = "job.output"
+	MethodJobPause  = "job.pause"
+	MethodJobRerun  = "job.rerun"
+	MethodJobResume = "job.resume"
 	MethodJobSubmit = "job.submit"
 
 	MethodOpsCancel  = "ops.cancel"

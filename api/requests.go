@@ -20,6 +20,20 @@ type SubmitRequest struct {
 	MaxAttempts int       `xmlrpc:"max_attempts"` // 0 = no limit
 	NotBefore   time.Time `xmlrpc:"not_before,omitempty"`
 	ExpiresAt   time.Time `xmlrpc:"expires_at,omitempty"`
+	// The rollout (docs/protocol.md, "Rollouts"). MaxParallel and
+	// MaxFailures are "N" or "P%" (the server also takes an int N);
+	// SuccessThreshold is "P%" (or an int P). Unset: no limit, no budget,
+	// no canary, 100%.
+	MaxParallel      string `xmlrpc:"max_parallel,omitempty"`
+	MaxFailures      string `xmlrpc:"max_failures,omitempty"`
+	Canary           int    `xmlrpc:"canary,omitempty"`
+	SuccessThreshold string `xmlrpc:"success_threshold,omitempty"`
+}
+
+// RerunRequest is job.rerun's options (its second param).
+type RerunRequest struct {
+	// Failed: only the targets whose runs did not succeed.
+	Failed bool `xmlrpc:"failed"`
 }
 
 // JobListRequest is job.list's filter.

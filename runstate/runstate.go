@@ -6,7 +6,13 @@
 //	pending ──dispatch──▶ sent ──ack──▶ received ──start──▶ running ──▶ succeeded | failed
 //	   │                   │ lease expires: back to pending (attempts+1), or failed at max_attempts
 //	   ├──ACL refuses──▶ denied          any non-final state ──▶ cancelled (operator)
-//	   └──expires_at passes──▶ expired   received/running silent past timeout+grace ──▶ failed (lost)
+//	   ├──expires_at passes──▶ expired   received/running silent past timeout+grace ──▶ failed (lost)
+//	   └──its job halts (rollout)──▶ skipped
+//
+// A rollout (docs/protocol.md, "Rollouts") halts a job when its failure
+// budget is spent or a canary does not succeed: the job's runs still
+// pending become skipped, a final state, and are never sent. Runs already
+// out finish.
 //
 // The Lose rule: a run's loss timer starts at its last sign of life, the
 // ack for a received run and the start report for a running one. An agent
@@ -37,16 +43,17 @@ const (
 	Denied    State = "denied"
 	Expired   State = "expired"
 	Cancelled State = "cancelled"
+	Skipped   State = "skipped"
 )
 
 // All lists every state in lifecycle order; tables and metrics use it so a
 // state added here shows up everywhere.
-var All = []State{Pending, Sent, Received, Running, Succeeded, Failed, Denied, Expired, Cancelled}
+var All = []State{Pending, Sent, Received, Running, Succeeded, Failed, Denied, Expired, Cancelled, Skipped}
 
 // Final reports whether no transition leaves s.
 func (s State) Final() bool {
 	switch s {
-	case Succeeded, Failed, Denied, Expired, Cancelled:
+	case Succeeded, Failed, Denied, Expired, Cancelled, Skipped:
 		return true
 	}
 	return false
@@ -72,6 +79,7 @@ const (
 	Renew        Event = "renew"         // agent still holds a received run: its loss timer restarts
 	Expire       Event = "expire"        // expires_at passed before dispatch
 	Cancel       Event = "cancel"        // operator cancelled
+	Skip         Event = "skip"          // its job halted (rollout) before it was sent
 )
 
 // transitions maps an event to the states it may start from and the state it
@@ -98,6 +106,7 @@ var transitions = map[Event]struct {
 	Renew:        {[]State{Received}, Received},
 	Expire:       {[]State{Pending}, Expired},
 	Cancel:       {[]State{Pending, Sent, Received, Running}, Cancelled},
+	Skip:         {[]State{Pending}, Skipped},
 }
 
 // From returns the states event ev may start from. Stores put them in the
@@ -194,16 +203,29 @@ func Requeue(attempts, maxAttempts int) State {
 	return Pending
 }
 
+// Out reports whether a run in state s is out with its agent: sent,
+// received or running. A rollout's max-parallel limit counts these.
+func (s State) Out() bool { return s == Sent || s == Received || s == Running }
+
 // JobStatus derives a job's status from the states of its runs: the job is
 // as far along as its least advanced run, and once all are final it is
 // succeeded only if every run succeeded.
-func JobStatus(counts map[State]int) string {
+func JobStatus(counts map[State]int) string { return JobStatusAt(counts, 100) }
+
+// JobStatusAt is JobStatus for a job whose success threshold is threshold
+// percent of its runs (a rollout's --success-threshold; 100 or less than 1:
+// all): once all runs are final, the job succeeded when at least that share
+// of them did. Runs skipped by a halt count as not succeeded.
+func JobStatusAt(counts map[State]int, threshold int) string {
 	total, final := 0, 0
 	for s, n := range counts {
 		total += n
 		if s.Final() {
 			final += n
 		}
+	}
+	if threshold < 1 || threshold > 100 {
+		threshold = 100
 	}
 	switch {
 	case total == 0:
@@ -214,6 +236,8 @@ func JobStatus(counts map[State]int) string {
 		}
 		return "running"
 	case counts[Succeeded] == total:
+		return "succeeded"
+	case counts[Succeeded]*100 >= threshold*total:
 		return "succeeded"
 	case counts[Cancelled] == total:
 		return "cancelled"
