@@ -72,20 +72,17 @@ func (l Limit) Parallel(runs int) int {
 
 // Failures is the failure budget for a job of runs runs: the job halts
 // once more than this many have failed. P% is P% of the runs rounded down
-// (more than P% failed is then exactly more than the budget). NoBudget
-// (-1) when not given.
-func (l Limit) Failures(runs int) int {
+// (more than P% failed is then exactly more than the budget). ok is false
+// when the limit was not given: no budget.
+func (l Limit) Failures(runs int) (n int, ok bool) {
 	if !l.Set {
-		return NoBudget
+		return 0, false
 	}
 	if l.Percent {
-		return l.N * runs / 100
+		return l.N * runs / 100, true
 	}
-	return l.N
+	return l.N, true
 }
-
-// NoBudget is the failure budget of a job without one.
-const NoBudget = -1
 
 // ParseThreshold reads a success threshold, "P%" or "P", P in 1..100; an
 // empty s is 100 (every run must succeed).
@@ -102,19 +99,33 @@ func ParseThreshold(field, s string) (int, error) {
 }
 
 // Spec is a job's rollout as stored: the limits resolved against its
-// number of runs when it was submitted.
+// number of runs when it was submitted. The zero Spec is no rollout: no
+// window, no budget, no canary, every run must succeed.
 type Spec struct {
-	MaxParallel      int // runs out at once at most; 0: no limit
-	MaxFailures      int // failed runs allowed before the job halts; NoBudget: none
-	Canary           int // the first Canary runs go first, alone
-	SuccessThreshold int // percent of runs that must succeed; 100 by default
+	MaxParallel int // runs out at once at most; 0: no limit
+	// Budgeted: the job has a failure budget, MaxFailures failed runs
+	// allowed before it halts (0: it halts at the first failure).
+	Budgeted    bool
+	MaxFailures int
+	Canary      int // the first Canary runs go first, alone
+	// SuccessThreshold is the percent of runs that must succeed for the
+	// job to count as succeeded; 0 means 100.
+	SuccessThreshold int
+}
+
+// Threshold is the success threshold in percent, 100 when unset.
+func (s Spec) Threshold() int {
+	if s.SuccessThreshold < 1 || s.SuccessThreshold > 100 {
+		return 100
+	}
+	return s.SuccessThreshold
 }
 
 // Gated reports whether dispatch must count the job's runs before sending
 // one: it has a window, a budget or canaries. A job that is not gated
 // costs dispatch nothing.
 func (s Spec) Gated() bool {
-	return s.MaxParallel > 0 || s.MaxFailures >= 0 || s.Canary > 0
+	return s.MaxParallel > 0 || s.Budgeted || s.Canary > 0
 }
 
 // Validate checks a spec against the number of runs of its job.
@@ -124,8 +135,10 @@ func (s Spec) Validate(runs int) error {
 		return fmt.Errorf("canary: %d is negative", s.Canary)
 	case s.Canary > 0 && s.Canary >= runs:
 		return fmt.Errorf("canary: %d canaries for %d runs leaves no run to follow them", s.Canary, runs)
-	case s.SuccessThreshold < 1 || s.SuccessThreshold > 100:
+	case s.SuccessThreshold < 0 || s.SuccessThreshold > 100:
 		return fmt.Errorf("success_threshold: %d%% is outside 1%%..100%%", s.SuccessThreshold)
+	case s.MaxParallel < 0 || s.MaxFailures < 0:
+		return fmt.Errorf("max_parallel, max_failures: negative")
 	}
 	return nil
 }
@@ -176,7 +189,7 @@ func (s Spec) HaltReason(c Counts) string {
 		}
 		return "canary " + what
 	}
-	if s.MaxFailures >= 0 && c.Failed > s.MaxFailures {
+	if s.Budgeted && c.Failed > s.MaxFailures {
 		return fmt.Sprintf("failure budget exceeded: %d of %d failed", c.Failed, c.Total)
 	}
 	return ""

@@ -9,10 +9,10 @@ func TestParseLimit(t *testing.T) {
 	for _, tc := range []struct {
 		in             string
 		want           Limit
-		parallel, fail int // for 40 runs
+		parallel, fail int // for 40 runs; fail -1: no budget
 		err            string
 	}{
-		{"", Limit{}, 0, NoBudget, ""},
+		{"", Limit{}, 0, -1, ""},
 		{"3", Limit{N: 3, Set: true}, 3, 3, ""},
 		{"0", Limit{N: 0, Set: true}, 1, 0, ""},
 		{"10%", Limit{N: 10, Percent: true, Set: true}, 4, 4, ""},
@@ -41,7 +41,7 @@ func TestParseLimit(t *testing.T) {
 		if p := got.Parallel(40); p != tc.parallel {
 			t.Errorf("%q.Parallel(40) = %d, want %d", tc.in, p, tc.parallel)
 		}
-		if f := got.Failures(40); f != tc.fail {
+		if f, ok := got.Failures(40); !ok && tc.fail != -1 || ok && f != tc.fail {
 			t.Errorf("%q.Failures(40) = %d, want %d", tc.in, f, tc.fail)
 		}
 		if got.String() != strings.TrimSpace(tc.in) {
@@ -55,7 +55,7 @@ func TestParseLimit(t *testing.T) {
 func TestFailuresPercentIsExact(t *testing.T) {
 	for runs := 1; runs <= 120; runs++ {
 		for p := 0; p <= 100; p++ {
-			budget := Limit{N: p, Percent: true, Set: true}.Failures(runs)
+			budget, _ := Limit{N: p, Percent: true, Set: true}.Failures(runs)
 			for failed := 0; failed <= runs; failed++ {
 				if over, want := failed > budget, failed*100 > p*runs; over != want {
 					t.Fatalf("runs %d, %d%%, failed %d: over budget %v, more than %d%% %v", runs, p, failed, over, p, want)
@@ -79,7 +79,7 @@ func TestParseThreshold(t *testing.T) {
 }
 
 func TestSpecValidate(t *testing.T) {
-	ok := Spec{MaxParallel: 2, MaxFailures: NoBudget, Canary: 1, SuccessThreshold: 100}
+	ok := Spec{MaxParallel: 2, Canary: 1, SuccessThreshold: 100}
 	if err := ok.Validate(3); err != nil {
 		t.Fatal(err)
 	}
@@ -88,9 +88,9 @@ func TestSpecValidate(t *testing.T) {
 		runs int
 		want string
 	}{
-		{Spec{Canary: 3, SuccessThreshold: 100, MaxFailures: NoBudget}, 3, "canary: 3 canaries for 3 runs"},
-		{Spec{Canary: -1, SuccessThreshold: 100, MaxFailures: NoBudget}, 3, "canary: -1"},
-		{Spec{SuccessThreshold: 0, MaxFailures: NoBudget}, 3, "success_threshold"},
+		{Spec{Canary: 3, SuccessThreshold: 100}, 3, "canary: 3 canaries for 3 runs"},
+		{Spec{Canary: -1, SuccessThreshold: 100}, 3, "canary: -1"},
+		{Spec{SuccessThreshold: 101}, 3, "success_threshold"},
 	} {
 		if err := tc.s.Validate(tc.runs); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v.Validate(%d) = %v, want %q", tc.s, tc.runs, err, tc.want)
@@ -99,10 +99,10 @@ func TestSpecValidate(t *testing.T) {
 }
 
 func TestGated(t *testing.T) {
-	if (Spec{MaxFailures: NoBudget, SuccessThreshold: 80}).Gated() {
+	if (Spec{SuccessThreshold: 80}).Gated() || (Spec{}).Gated() {
 		t.Error("a success threshold alone gates dispatch")
 	}
-	for _, s := range []Spec{{MaxParallel: 1, MaxFailures: NoBudget}, {MaxFailures: 0}, {Canary: 1, MaxFailures: NoBudget}} {
+	for _, s := range []Spec{{MaxParallel: 1}, {Budgeted: true}, {Canary: 1}} {
 		if !s.Gated() {
 			t.Errorf("%+v not gated", s)
 		}
@@ -110,9 +110,9 @@ func TestGated(t *testing.T) {
 }
 
 func TestAdmit(t *testing.T) {
-	window := Spec{MaxParallel: 3, MaxFailures: NoBudget, SuccessThreshold: 100}
-	budget := Spec{MaxFailures: 1, SuccessThreshold: 100}
-	canary := Spec{Canary: 2, MaxFailures: NoBudget, SuccessThreshold: 100}
+	window := Spec{MaxParallel: 3, SuccessThreshold: 100}
+	budget := Spec{Budgeted: true, MaxFailures: 1}
+	canary := Spec{Canary: 2, SuccessThreshold: 100}
 	for _, tc := range []struct {
 		name                   string
 		s                      Spec
@@ -139,7 +139,7 @@ func TestAdmit(t *testing.T) {
 }
 
 func TestHaltReason(t *testing.T) {
-	s := Spec{MaxFailures: 2, Canary: 1, SuccessThreshold: 100}
+	s := Spec{Budgeted: true, MaxFailures: 2, Canary: 1}
 	if r := s.HaltReason(Counts{Total: 40, Failed: 2, Canaries: 1, CanariesSucceeded: 1}); r != "" {
 		t.Errorf("within budget: %q", r)
 	}
