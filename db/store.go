@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/gate"
+	"github.com/scirectl/scirectl/rollout"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -154,6 +155,29 @@ type Store interface {
 	// ErrNotFound for an unknown job. Cancelling twice changes nothing the
 	// second time and is not an error.
 	CancelJob(ctx context.Context, jobID int64, at time.Time, reason string) ([]Change, error)
+	// PauseJob pauses (paused) or resumes a job: a paused job hands out no
+	// new run, on any daemon; runs already out go on. It says whether the
+	// job changed (pausing a paused job does not). ErrNotFound for an
+	// unknown job; ErrConflict for pausing a job with no run left to hand
+	// out (every run is out or final). Resuming is always allowed.
+	PauseJob(ctx context.Context, jobID int64, paused bool) (changed bool, err error)
+	// EnforceRollouts halts the rollouts of scope that must halt (their
+	// failure budget is spent, or a canary did not succeed: rollout.Spec's
+	// HaltReason), each in a transaction that locks the job against
+	// concurrent claims: the job records when and why, its pending runs
+	// become skipped with that reason, and an audit record "rollout.halt"
+	// is written with it. A job halted before has the runs that came back
+	// to pending since (an expired lease) skipped too. It returns the
+	// halts it made; a job another daemon halted first is not among them.
+	// Jobs without a rollout are ignored.
+	EnforceRollouts(ctx context.Context, scope RolloutScope, at time.Time) ([]Halt, error)
+	// RolloutWake lists the active daemon-mode clients to push so that the
+	// pending runs of jobIDs that may go out now are claimed: for a gated
+	// job, the clients of as many of its next runs as it has free slots
+	// (canaries first while they run); for any other job, the clients of
+	// all its pending runs. Paused and halted jobs have none. A nil
+	// jobIDs means every gated job with pending runs.
+	RolloutWake(ctx context.Context, jobIDs []int64) ([]int64, error)
 	// CancelledRuns lists the ids of clientID's runs that were cancelled at
 	// or after since while the agent may hold them (they had been sent), so
 	// the agent can kill or drop them; oldest first.
@@ -329,8 +353,14 @@ type NewJob struct {
 	Timeout     time.Duration
 	MaxAttempts int
 	Targets     []string // as the operator wrote them, for display
-	ClientIDs   []int64
-	CreatedAt   time.Time
+	// ClientIDs are the targets in the order given: the first
+	// Rollout.Canary of them are the canaries.
+	ClientIDs []int64
+	CreatedAt time.Time
+	// Rollout is the job's rollout, its limits resolved against its
+	// number of runs (the zero Spec is read as no rollout, 100%).
+	Rollout rollout.Spec
+	RerunOf int64 // the job this one reruns, 0 if none
 }
 
 // Job is a logical job with a summary of its runs.
@@ -349,10 +379,23 @@ type Job struct {
 	MaxAttempts int
 	Targets     []string
 	Counts      map[runstate.State]int
+	// The rollout: its limits, whether an operator paused it, when and
+	// why it halted (zero, "": it did not), and where its canaries stand
+	// (CanaryPhase; "" without canaries).
+	Rollout     rollout.Spec
+	Paused      bool
+	HaltedAt    time.Time
+	HaltReason  string
+	CanaryPhase rollout.CanaryPhase
+	RerunOf     int64
 }
 
-// Status is the job's status derived from its runs.
-func (j Job) Status() string { return runstate.JobStatus(j.Counts) }
+// Status is the job's status derived from its runs and its success
+// threshold.
+func (j Job) Status() string { return runstate.JobStatusAt(j.Counts, j.Rollout.SuccessThreshold) }
+
+// Halted reports whether the job's rollout halted.
+func (j Job) Halted() bool { return !j.HaltedAt.IsZero() }
 
 // JobFilter narrows ListJobs; zero values match everything.
 type JobFilter struct {
@@ -368,6 +411,8 @@ type Run struct {
 	ClientID        int64
 	ClientName      string
 	State           runstate.State
+	Canary          bool // one of its job's canaries
+	Gated           bool // its job is gated (rollout.Spec.Gated): dispatch counts its runs
 	Attempts        int
 	ExitCode        *int
 	Reason          string
@@ -459,6 +504,26 @@ func SortHeld(held []HeldRun) (renew, lost []int64) {
 	slices.Sort(lost)
 	return renew, lost
 }
+
+// RolloutScope names the rollouts EnforceRollouts looks at: the jobs of
+// JobIDs and those of the runs RunIDs; both empty, every gated job that
+// still has pending runs.
+type RolloutScope struct {
+	JobIDs []int64
+	RunIDs []int64
+}
+
+// Halt is a rollout EnforceRollouts halted.
+type Halt struct {
+	JobID   int64
+	Reason  string // e.g. "failure budget exceeded: 3 of 40 failed"
+	Skipped int    // pending runs that became skipped
+	At      time.Time
+}
+
+// ReasonHaltedPrefix starts the reason of a run a halt skipped ("job
+// halted: " and the job's halt reason).
+const ReasonHaltedPrefix = "job halted: "
 
 // SweepOptions drive Store.Sweep.
 type SweepOptions struct {

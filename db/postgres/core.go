@@ -15,11 +15,12 @@ import (
 // guard (a nesting of groups that two transactions could each complete
 // into a cycle), and DELETE … RETURNING.
 var dialect = &dbcore.Dialect{
-	Param:     "$",
-	ForShare:  " FOR SHARE",
-	ForUpdate: " FOR UPDATE",
-	LockTable: func(table string) string { return `LOCK TABLE ` + table + ` IN SHARE ROW EXCLUSIVE MODE` },
-	Returning: true,
+	Param:      "$",
+	ForShare:   " FOR SHARE",
+	ForUpdate:  " FOR UPDATE",
+	SkipLocked: " FOR UPDATE SKIP LOCKED",
+	LockTable:  func(table string) string { return `LOCK TABLE ` + table + ` IN SHARE ROW EXCLUSIVE MODE` },
+	Returning:  true,
 	// Every run of the client, locked, so that no daemon can send one
 	// while it is deleted.
 	ClientRunsSQL: `SELECT id, state FROM runs WHERE client_id = $1 ORDER BY id FOR UPDATE`,

@@ -86,11 +86,12 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 	var out []db.Dispatch
 	err := s.retry(ctx, func() error {
 		out = out[:0]
-		return s.batchTx(ctx, func(send func(b *pgx.Batch, commit bool) error) error {
+		return s.batchTx(ctx, func(q dbcore.Querier, send func(b *pgx.Batch, commit bool) error) error {
 			var cands []db.Dispatch
+			var held []int64 // runs of rollouts and paused jobs left pending
 			want := c.Max
 			b := &pgx.Batch{}
-			queuePending(b, &cands, c.ClientID, now, want)
+			queuePending(b, &cands, c.ClientID, now, want, nil)
 			if err := send(b, false); err != nil {
 				return err
 			}
@@ -98,8 +99,18 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 				if len(cands) == 0 {
 					return send(&pgx.Batch{}, true)
 				}
+				sorted := dbcore.SortCandidates(c, cands)
+				if len(sorted.Admit) > 0 {
+					// Rare: a gated or paused job's run. Its job is
+					// locked and counted in statements of their own.
+					admitted, h, err := dbcore.Admit(ctx, q, dialect, c, sorted.Admit)
+					if err != nil {
+						return err
+					}
+					sorted.Send, held = append(sorted.Send, admitted...), append(held, h...)
+				}
 				b = &pgx.Batch{}
-				sent := queueClaim(b, c, cands, now, lease)
+				sent := queueClaim(b, c, sorted, now, lease)
 				out = append(out, sent...)
 				more := len(cands) == want && len(out) < c.Max // else no more due runs that nobody else holds
 				cands = nil
@@ -107,7 +118,7 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 					return send(b, true)
 				}
 				want = c.Max - len(out)
-				queuePending(b, &cands, c.ClientID, now, want)
+				queuePending(b, &cands, c.ClientID, now, want, held)
 				if err := send(b, false); err != nil {
 					return err
 				}
@@ -120,23 +131,25 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 	return out, nil
 }
 
-// queueClaim decides about locked candidates and queues the UPDATEs that
-// move them; it returns the runs to send.
-func queueClaim(b *pgx.Batch, c db.Claim, cands []db.Dispatch, now, lease int64) []db.Dispatch {
+// queueClaim queues the UPDATEs that move a claim's sorted candidates,
+// locked: those to send, the expired, the denied. It returns the runs to
+// send.
+func queueClaim(b *pgx.Batch, c db.Claim, sorted dbcore.Sorted, now, lease int64) []db.Dispatch {
 	var sentIDs, expIDs, denyIDs []int64
 	var expWhy, denyWhy []string
-	sent := make([]db.Dispatch, 0, len(cands))
-	for _, d := range cands {
-		switch ev, reason := dbcore.Decide(c, d); ev {
+	sent := make([]db.Dispatch, 0, len(sorted.Send))
+	for _, m := range sorted.Moves {
+		switch m.Event {
 		case runstate.Expire:
-			expIDs, expWhy = append(expIDs, d.Run.ID), append(expWhy, reason)
+			expIDs, expWhy = append(expIDs, m.ID), append(expWhy, m.Reason)
 		case runstate.Deny:
-			denyIDs, denyWhy = append(denyIDs, d.Run.ID), append(denyWhy, text(reason))
-		default:
-			sentIDs = append(sentIDs, d.Run.ID)
-			dbcore.MarkSent(&d, c)
-			sent = append(sent, d)
+			denyIDs, denyWhy = append(denyIDs, m.ID), append(denyWhy, text(m.Reason))
 		}
+	}
+	for _, d := range sorted.Send {
+		sentIDs = append(sentIDs, d.Run.ID)
+		dbcore.MarkSent(&d, c)
+		sent = append(sent, d)
 	}
 	if len(sentIDs) > 0 {
 		b.Queue(claimSQL, now, lease, c.ServerID, sentIDs).Exec(func(tag pgconn.CommandTag) error {
@@ -174,15 +187,31 @@ const pendingSQL = `
 	LIMIT $3
 	FOR UPDATE OF r SKIP LOCKED`
 
+// pendingExceptSQL is pendingSQL without the runs of $4: those a claim
+// left pending (it holds their locks, so SKIP LOCKED would not pass them).
+const pendingExceptSQL = `
+	SELECT ` + dbcore.PendingCols + `
+	FROM runs r JOIN jobs j ON j.id = r.job_id
+	WHERE r.client_id = $1 AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= $2) AND NOT (r.id = ANY($4))
+	ORDER BY r.priority DESC, r.id
+	LIMIT $3
+	FOR UPDATE OF r SKIP LOCKED`
+
 // hasDueSQL says whether pendingSQL would find a run (ignoring the locks).
 const hasDueSQL = `
 	SELECT EXISTS (SELECT 1 FROM runs r
 		WHERE r.client_id = $1 AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= $2))`
 
-// queuePending queues pendingSQL; its rows are appended to *out when the
-// batch is read.
-func queuePending(b *pgx.Batch, out *[]db.Dispatch, clientID, now int64, limit int) {
-	b.Queue(pendingSQL, clientID, now, limit).Query(func(rows pgx.Rows) error {
+// queuePending queues pendingSQL (pendingExceptSQL when except is not
+// empty); its rows are appended to *out when the batch is read.
+func queuePending(b *pgx.Batch, out *[]db.Dispatch, clientID, now int64, limit int, except []int64) {
+	var q *pgx.QueuedQuery
+	if len(except) > 0 {
+		q = b.Queue(pendingExceptSQL, clientID, now, limit, except)
+	} else {
+		q = b.Queue(pendingSQL, clientID, now, limit)
+	}
+	q.Query(func(rows pgx.Rows) error {
 		return dbcore.Each(rows, func(rows pgx.Rows) error {
 			d, err := dbcore.ScanPending(rows, clientID)
 			if err != nil {
@@ -197,10 +226,11 @@ func queuePending(b *pgx.Batch, out *[]db.Dispatch, clientID, now int64, limit i
 // batchTx runs fn in a READ COMMITTED transaction whose statements travel
 // in batches, one round trip each: fn calls send for each batch, BEGIN goes
 // with the first and COMMIT with the one fn marks commit (an empty batch
-// may carry it alone). Errors are fn's or the batches'; a transaction not
+// may carry it alone). Between batches, after the first, fn may also run
+// statements of its own in the transaction through q. Errors are fn's or the batches'; a transaction not
 // committed is rolled back, and a connection left in an unknown state is
 // closed rather than reused.
-func (s *Store) batchTx(ctx context.Context, fn func(send func(b *pgx.Batch, commit bool) error) error) error {
+func (s *Store) batchTx(ctx context.Context, fn func(q dbcore.Querier, send func(b *pgx.Batch, commit bool) error) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -223,7 +253,7 @@ func (s *Store) batchTx(ctx context.Context, fn func(send func(b *pgx.Batch, com
 		b.QueuedQueries = q
 		return conn.SendBatch(ctx, b).Close()
 	}
-	err = fn(send)
+	err = fn(querier{conn}, send)
 	if err == nil && !done {
 		err = send(&pgx.Batch{}, true)
 	}

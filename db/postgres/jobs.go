@@ -61,16 +61,19 @@ func insertJob(ctx context.Context, q queryer, nj db.NewJob, targets string, now
 		WITH c AS (SELECT id FROM clients WHERE id = ANY($13) FOR KEY SHARE),
 		j AS (
 			INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
-			                  created_at, not_before, expires_at, timeout_s, max_attempts)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE (SELECT count(*) FROM c) = $14
+			                  created_at, not_before, expires_at, timeout_s, max_attempts,
+			                  max_parallel, max_failures, canary, success_threshold, rerun_of)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15, $16, $17, $18, $19 WHERE (SELECT count(*) FROM c) = $14
 			RETURNING `+dbcore.JobCols+`),
 		r AS (
-			INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
-			SELECT j.id, x.cid, $5, $9, $8, $8 FROM j, unnest($13::bigint[]) WITH ORDINALITY AS x(cid, ord) ORDER BY x.ord
+			INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at, gated, canary)
+			SELECT j.id, x.cid, $5, $9, $8, $8, $20, x.ord <= $17 FROM j, unnest($13::bigint[]) WITH ORDINALITY AS x(cid, ord) ORDER BY x.ord
 			RETURNING 1)
 		SELECT `+dbcore.JobCols+`, (SELECT count(*) FROM r) FROM j`,
 		nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, targets,
-		now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts, cids, len(cids))
+		now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts, cids, len(cids),
+		nj.Rollout.MaxParallel, dbcore.BudgetColumn(nj.Rollout), nj.Rollout.Canary, nj.Rollout.Threshold(), dbcore.NullID(nj.RerunOf),
+		nj.Rollout.Gated())
 	j, err := dbcore.ScanJob(row, &runs)
 	return j, runs, err
 }

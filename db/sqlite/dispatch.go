@@ -92,10 +92,17 @@ func (s *Store) hasDue(ctx context.Context, c db.Claim) (bool, error) {
 func (s *Store) claim(ctx context.Context, tx *sql.Tx, c db.Claim) ([]db.Dispatch, error) {
 	now, lease := c.At.UnixNano(), c.At.Add(c.Lease).UnixNano()
 	var out []db.Dispatch
+	var held []int64 // runs of rollouts and paused jobs left pending
 	pending := tx.StmtContext(ctx, s.hot.pending)
 	for more := true; more && len(out) < c.Max; {
 		want := c.Max - len(out)
-		cands, err := pendingRuns(ctx, pending, c.ClientID, now, want)
+		var cands []db.Dispatch
+		var err error
+		if len(held) == 0 {
+			cands, err = pendingRuns(ctx, pending, c.ClientID, now, want)
+		} else {
+			cands, err = s.pendingExcept(ctx, tx, c.ClientID, now, want, held)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -104,21 +111,28 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, c db.Claim) ([]db.Dispatc
 		// of the statement (SQLite re-prepares when a LIMIT's bound
 		// value changes).
 		more = len(cands) == want
-		send := make([]int64, 0, len(cands))
-		first := len(out)
-		for _, d := range cands {
-			if ev, reason := dbcore.Decide(c, d); ev != "" {
-				if err := moveRun(ctx, tx, d.Run.ID, ev, now, reason); err != nil {
-					return nil, err
-				}
-				continue
+		sorted := dbcore.SortCandidates(c, cands)
+		for _, m := range sorted.Moves {
+			if err := moveRun(ctx, tx, m.ID, m.Event, now, m.Reason); err != nil {
+				return nil, err
 			}
-			send = append(send, d.Run.ID)
+		}
+		if len(sorted.Admit) > 0 {
+			admitted, h, err := dbcore.Admit(ctx, querier{tx}, dialect, c, sorted.Admit)
+			if err != nil {
+				return nil, err
+			}
+			sorted.Send, held = append(sorted.Send, admitted...), append(held, h...)
+		}
+		if len(sorted.Send) == 0 {
+			continue
+		}
+		send := make([]int64, len(sorted.Send))
+		first := len(out)
+		for i, d := range sorted.Send {
+			send[i] = d.Run.ID
 			dbcore.MarkSent(&d, c)
 			out = append(out, d)
-		}
-		if len(send) == 0 {
-			continue
 		}
 		var res sql.Result
 		if len(send) == 1 {
@@ -138,11 +152,30 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, c db.Claim) ([]db.Dispatc
 	return out, nil
 }
 
+// pendingExcept is the pending statement without the runs of except: a
+// claim that left runs of a rollout or a paused job pending reads past
+// them, so that they never hide the client's other work.
+func (s *Store) pendingExcept(ctx context.Context, tx *sql.Tx, clientID, now int64, limit int, except []int64) ([]db.Dispatch, error) {
+	stmt, err := s.txStmt(ctx, tx, pendingExceptSQL)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmt.QueryContext(ctx, clientID, now, limit, idArray(except))
+	if err != nil {
+		return nil, err
+	}
+	return scanPending(rows, clientID)
+}
+
 func pendingRuns(ctx context.Context, q *sql.Stmt, clientID, now int64, limit int) ([]db.Dispatch, error) {
 	rows, err := q.QueryContext(ctx, clientID, now, limit)
 	if err != nil {
 		return nil, err
 	}
+	return scanPending(rows, clientID)
+}
+
+func scanPending(rows *sql.Rows, clientID int64) ([]db.Dispatch, error) {
 	defer rows.Close()
 	var out []db.Dispatch
 	for rows.Next() {
@@ -151,7 +184,8 @@ func pendingRuns(ctx context.Context, q *sql.Stmt, clientID, now int64, limit in
 		var d db.Dispatch
 		var rc, jc, exp, timeout int64
 		if err := rows.Scan(&d.Run.ID, &d.Run.Attempts, &rc, &d.Job.ID, &d.Job.Name, &d.Job.Permission, &d.Job.Interpreter,
-			&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts); err != nil {
+			&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts,
+			&d.Run.Gated, &d.Run.Canary, &d.Job.Paused); err != nil {
 			return nil, err
 		}
 		dbcore.FillPending(&d, clientID, rc, jc, exp, timeout)

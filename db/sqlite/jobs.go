@@ -28,7 +28,8 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 			nj, now := p.Job, p.Job.CreatedAt.UnixNano()
 			res, err := s.txExec(ctx, tx, insertJobSQL,
 				nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(p.Targets),
-				now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts)
+				now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts,
+				nj.Rollout.MaxParallel, dbcore.BudgetColumn(nj.Rollout), nj.Rollout.Canary, nj.Rollout.Threshold(), dbcore.NullID(nj.RerunOf))
 			if err != nil {
 				return err
 			}
@@ -36,8 +37,9 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 				return err
 			}
 			p.Runs = 0
-			for _, cid := range nj.ClientIDs {
-				res, err := insertRun.ExecContext(ctx, p.ID, nj.Priority, nt(nj.NotBefore), now, now, cid)
+			gated := nj.Rollout.Gated()
+			for k, cid := range nj.ClientIDs {
+				res, err := insertRun.ExecContext(ctx, p.ID, nj.Priority, nt(nj.NotBefore), now, now, gated, k < nj.Rollout.Canary, cid)
 				if err != nil {
 					return err
 				}
@@ -66,7 +68,7 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 		j := db.Job{ID: p.ID, Name: nj.Name, Permission: nj.Permission, Interpreter: nj.Interpreter, Script: nj.Script,
 			Priority: nj.Priority, SubmittedBy: nj.SubmittedBy, CreatedAt: dbcore.Time(now), NotBefore: stored(nj.NotBefore),
 			ExpiresAt: stored(nj.ExpiresAt), Timeout: nj.Timeout / time.Second * time.Second, MaxAttempts: nj.MaxAttempts,
-			Counts: dbcore.NewCounts(p.Runs)}
+			Counts: dbcore.NewCounts(p.Runs), Rollout: dbcore.StoredRollout(nj.Rollout), RerunOf: nj.RerunOf}
 		_ = json.Unmarshal(p.Targets, &j.Targets)
 		out[i] = j
 	}
@@ -76,11 +78,12 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 var (
 	insertJobSQL = writeStatement(`
 		INSERT INTO jobs (name, permission, interpreter, script, priority, submitted_by, targets,
-		                  created_at, not_before, expires_at, timeout_s, max_attempts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		                  created_at, not_before, expires_at, timeout_s, max_attempts,
+		                  max_parallel, max_failures, canary, success_threshold, rerun_of)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	insertRunSQL = writeStatement(`
-		INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at)
-		SELECT ?, id, ?, ?, ?, ? FROM clients WHERE id = ?`)
+		INSERT INTO runs (job_id, client_id, priority, not_before, created_at, updated_at, gated, canary)
+		SELECT ?, id, ?, ?, ?, ?, ?, ? FROM clients WHERE id = ?`)
 )
 
 // stored is t as it reads back from the database: UTC, no monotonic

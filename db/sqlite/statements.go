@@ -47,6 +47,15 @@ var (
 		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?)
 		ORDER BY r.priority DESC, r.id
 		LIMIT ?`)
+	// pendingExceptSQL is pendingSQL without the runs of a JSON array
+	// (?4): those a claim left pending (ClaimRuns).
+	pendingExceptSQL = writeStatement(`
+		SELECT ` + dbcore.PendingCols + `
+		FROM runs r JOIN jobs j ON j.id = r.job_id
+		WHERE r.client_id = ?1 AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?2)
+		  AND r.id NOT IN (SELECT value FROM json_each(?4))
+		ORDER BY r.priority DESC, r.id
+		LIMIT ?3`)
 	// hasDueSQL says whether pendingSQL would find a run, on the read pool
 	// (ClaimRuns); it reads the runs_dispatch partial index only.
 	hasDueSQL = `SELECT EXISTS (SELECT 1 FROM runs r

@@ -175,7 +175,7 @@ func Target(ev runstate.Event) runstate.State {
 // PendingCols are the columns ScanPending reads: a pending run r of a
 // claim's client and its job j.
 const PendingCols = `r.id, r.attempts, r.created_at, j.id, j.name, j.permission, j.interpreter, j.script, j.priority,
-	j.submitted_by, j.created_at, COALESCE(j.expires_at, 0), j.timeout_s, j.max_attempts`
+	j.submitted_by, j.created_at, COALESCE(j.expires_at, 0), j.timeout_s, j.max_attempts, r.gated, r.canary, j.paused`
 
 // ScanPending reads a row of PendingCols: a candidate of a claim for
 // clientID. (A driver whose rows are a concrete type may scan them itself,
@@ -185,7 +185,8 @@ func ScanPending(row Scanner, clientID int64) (db.Dispatch, error) {
 	var d db.Dispatch
 	var rc, jc, exp, timeout int64
 	if err := row.Scan(&d.Run.ID, &d.Run.Attempts, &rc, &d.Job.ID, &d.Job.Name, &d.Job.Permission, &d.Job.Interpreter,
-		&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts); err != nil {
+		&d.Job.Script, &d.Job.Priority, &d.Job.SubmittedBy, &jc, &exp, &timeout, &d.Job.MaxAttempts,
+		&d.Run.Gated, &d.Run.Canary, &d.Job.Paused); err != nil {
 		return d, err
 	}
 	FillPending(&d, clientID, rc, jc, exp, timeout)

@@ -3,6 +3,7 @@ package dbcore
 import (
 	"context"
 	"encoding/json"
+	"github.com/scirectl/scirectl/rollout"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/runstate"
@@ -64,4 +65,14 @@ func (s Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Audit
 		return nil, db.SubmitError(len(ps), failed, s.db.Dialect().Classify(err))
 	}
 	return js, nil
+}
+
+// StoredRollout is a rollout as it reads back: the threshold 100 when
+// unset.
+func StoredRollout(s rollout.Spec) rollout.Spec {
+	s.SuccessThreshold = s.Threshold()
+	if !s.Budgeted {
+		s.MaxFailures = 0
+	}
+	return s
 }

@@ -41,6 +41,10 @@ type Dialect struct {
 	// ForShare and ForUpdate are the row locking clauses a SELECT ends
 	// with, with a leading space; empty where one writer excludes the rest.
 	ForShare, ForUpdate string
+	// SkipLocked ends a subquery that picks rows to change, with a leading
+	// space: lock them, passing over those another transaction holds;
+	// empty where one writer excludes the rest.
+	SkipLocked string
 	// LockTable is the statement that keeps every other transaction from
 	// writing table until this one ends, and lets reads on; "" where one
 	// writer excludes the rest.

@@ -160,7 +160,11 @@ func (s Store) Job(ctx context.Context, id int64) (db.Job, error) {
 		return j, err
 	}
 	j.Counts = counts[id]
-	return j, nil
+	one := []db.Job{j}
+	if err := CanaryPhases(ctx, s.db.Reader(), d, one); err != nil {
+		return j, err
+	}
+	return one[0], nil
 }
 
 // ListJobs lists jobs newest first, with the counts of their runs.
@@ -183,6 +187,9 @@ func (s Store) ListJobs(ctx context.Context, f db.JobFilter) ([]db.Job, error) {
 	}
 	for i := range jobs {
 		jobs[i].Counts = counts[jobs[i].ID]
+	}
+	if err := CanaryPhases(ctx, s.db.Reader(), s.db.Dialect(), jobs); err != nil {
+		return nil, err
 	}
 	return jobs, nil
 }

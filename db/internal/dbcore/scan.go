@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/rollout"
 )
 
 // ClientCols are the columns ScanClient reads, of the clients table.
@@ -26,7 +27,8 @@ func ScanClient(row Scanner) (db.Client, error) {
 
 // JobCols are the columns ScanJob reads, of the jobs table.
 const JobCols = `id, name, permission, interpreter, script, priority, submitted_by, targets, created_at,
-	not_before, expires_at, timeout_s, max_attempts`
+	not_before, expires_at, timeout_s, max_attempts,
+	max_parallel, max_failures, canary, success_threshold, paused, halted_at, halt_reason, COALESCE(rerun_of, 0) AS rerun_of`
 
 // ScanJob reads a row of JobCols, and then into more, the columns a query
 // selects after them.
@@ -35,23 +37,43 @@ func ScanJob(row Scanner, more ...any) (db.Job, error) {
 	var targets string
 	var created int64
 	var nb, ex *int64
-	var timeout int64
-	dest := make([]any, 0, 13+len(more))
+	var timeout, maxFailures int64
+	var halted *int64
+	dest := make([]any, 0, 21+len(more))
 	dest = append(dest, &j.ID, &j.Name, &j.Permission, &j.Interpreter, &j.Script, &j.Priority, &j.SubmittedBy,
-		&targets, &created, &nb, &ex, &timeout, &j.MaxAttempts)
+		&targets, &created, &nb, &ex, &timeout, &j.MaxAttempts,
+		&j.Rollout.MaxParallel, &maxFailures, &j.Rollout.Canary, &j.Rollout.SuccessThreshold, &j.Paused, &halted, &j.HaltReason, &j.RerunOf)
 	err := row.Scan(append(dest, more...)...)
 	if err != nil {
 		return j, err
 	}
 	_ = json.Unmarshal([]byte(targets), &j.Targets)
-	j.CreatedAt, j.NotBefore, j.ExpiresAt = Time(created), NullTime(nb), NullTime(ex)
+	j.CreatedAt, j.NotBefore, j.ExpiresAt, j.HaltedAt = Time(created), NullTime(nb), NullTime(ex), NullTime(halted)
 	j.Timeout = time.Duration(timeout) * time.Second
+	j.Rollout.MaxFailures, j.Rollout.Budgeted = StoredBudget(maxFailures)
 	return j, nil
+}
+
+// StoredBudget reads the max_failures column: -1 is no budget.
+func StoredBudget(v int64) (n int, budgeted bool) {
+	if v < 0 {
+		return 0, false
+	}
+	return int(v), true
+}
+
+// BudgetColumn is a rollout's failure budget as the max_failures column
+// stores it: -1 for none.
+func BudgetColumn(s rollout.Spec) int {
+	if !s.Budgeted {
+		return -1
+	}
+	return s.MaxFailures
 }
 
 // RunCols are the columns ScanRun reads, of runs r joined with clients c.
 const RunCols = `r.id, r.job_id, r.client_id, c.name, r.state, r.attempts, r.exit_code, r.reason, COALESCE(r.server_id, 0),
-	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated`
+	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated, r.canary, r.gated`
 
 // ScanRun reads a row of RunCols.
 func ScanRun(row Scanner) (db.Run, error) {
@@ -59,7 +81,7 @@ func ScanRun(row Scanner) (db.Run, error) {
 	var exit, sent, lease, acked, started, finished *int64
 	var created, updated int64
 	err := row.Scan(&r.ID, &r.JobID, &r.ClientID, &r.ClientName, &r.State, &r.Attempts, &exit, &r.Reason, &r.ServerID,
-		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated)
+		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated, &r.Canary, &r.Gated)
 	if err != nil {
 		return r, err
 	}

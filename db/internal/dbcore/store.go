@@ -113,3 +113,18 @@ func (s Store) maintain(ctx context.Context) InTx {
 		return s.db.Maintain(ctx, dryRun, fn)
 	}
 }
+
+// PauseJob pauses or resumes a job.
+func (s Store) PauseJob(ctx context.Context, id int64, paused bool) (bool, error) {
+	return PauseJob(ctx, s.db, id, paused)
+}
+
+// EnforceRollouts halts the rollouts of scope that must halt.
+func (s Store) EnforceRollouts(ctx context.Context, scope db.RolloutScope, at time.Time) ([]db.Halt, error) {
+	return EnforceRollouts(ctx, s.db, scope, at)
+}
+
+// RolloutWake lists the daemon-mode clients whose pending runs may go out.
+func (s Store) RolloutWake(ctx context.Context, jobIDs []int64) ([]int64, error) {
+	return RolloutWake(ctx, s.db, jobIDs, time.Now().UTC())
+}
