@@ -176,7 +176,7 @@ type Store interface {
 	// job, the clients of as many of its next runs as it has free slots
 	// (canaries first while they run); for any other job, the clients of
 	// all its pending runs. Paused and halted jobs have none. A nil
-	// jobIDs means every gated job with pending runs.
+	// jobIDs means every gated job whose runs are not all final.
 	RolloutWake(ctx context.Context, jobIDs []int64) ([]int64, error)
 	// CancelledRuns lists the ids of clientID's runs that were cancelled at
 	// or after since while the agent may hold them (they had been sent), so
@@ -506,8 +506,8 @@ func SortHeld(held []HeldRun) (renew, lost []int64) {
 }
 
 // RolloutScope names the rollouts EnforceRollouts looks at: the jobs of
-// JobIDs and those of the runs RunIDs; both empty, every gated job that
-// still has pending runs.
+// JobIDs and those of the runs RunIDs; both empty, every gated job whose
+// runs are not all final.
 type RolloutScope struct {
 	JobIDs []int64
 	RunIDs []int64

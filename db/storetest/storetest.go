@@ -72,6 +72,14 @@ func Run(t *testing.T, open Opener) {
 		{"CancelledRuns", testCancelledRuns},
 		{"DueNotBefore", testDueNotBefore},
 		{"Counts", testCounts},
+		{"RolloutWindow", testRolloutWindow},
+		{"RolloutWindowConcurrent", testRolloutWindowConcurrent},
+		{"RolloutBudget", testRolloutBudget},
+		{"RolloutCanary", testRolloutCanary},
+		{"RolloutPause", testRolloutPause},
+		{"RolloutHaltedRequeue", testRolloutHaltedRequeue},
+		{"RolloutWake", testRolloutWake},
+		{"RolloutThreshold", testRolloutThreshold},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {

@@ -236,10 +236,11 @@ func skipPending(ctx context.Context, q Querier, d *Dialect, jobID, runID int64,
 }
 
 // gatedJobs selects the gated jobs among a scope's: by job id, by run
-// id, or (neither given) every gated job with a pending run.
+// id, or (neither given) every gated job whose runs are not all final
+// (the partial index runs_rollout_active, its condition as written).
 func gatedJobs(ctx context.Context, q Querier, d *Dialect, scope db.RolloutScope) ([]int64, error) {
 	if len(scope.JobIDs) == 0 && len(scope.RunIDs) == 0 {
-		return IDs(ctx, q, `SELECT DISTINCT job_id FROM runs WHERE gated AND state = 'pending' ORDER BY job_id`)
+		return IDs(ctx, q, `SELECT DISTINCT job_id FROM runs WHERE gated AND state IN ('pending', 'sent', 'received', 'running') ORDER BY job_id`)
 	}
 	a := NewArgs(d)
 	var conds []string

@@ -1,7 +1,7 @@
 -- Back to version 2: skipped runs become cancelled (version 2's nearest
 -- final state, with their reason kept), the rollout columns go.
 DROP INDEX runs_rollout;
-DROP INDEX runs_rollout_pending;
+DROP INDEX runs_rollout_active;
 UPDATE runs SET state = 'cancelled' WHERE state = 'skipped';
 ALTER TABLE runs DROP CONSTRAINT runs_state_check;
 ALTER TABLE runs ADD CONSTRAINT runs_state_check

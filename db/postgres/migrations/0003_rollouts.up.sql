@@ -29,4 +29,4 @@ ALTER TABLE runs ADD CONSTRAINT runs_state_check
                      'failed', 'denied', 'expired', 'cancelled', 'skipped'));
 
 CREATE INDEX runs_rollout ON runs (job_id, canary, state) WHERE gated;
-CREATE INDEX runs_rollout_pending ON runs (job_id) WHERE gated AND state = 'pending';
+CREATE INDEX runs_rollout_active ON runs (job_id) WHERE gated AND state IN ('pending', 'sent', 'received', 'running');

@@ -72,6 +72,6 @@ CREATE INDEX runs_pending_job ON runs (job_id) WHERE state = 'pending';
 -- Agents asking which of their runs were cancelled since a time.
 CREATE INDEX runs_cancelled ON runs (client_id, finished_at) WHERE state = 'cancelled';
 -- Rollouts: a gated job's runs by canary and state (the counts dispatch
--- checks), and the gated jobs that still have runs to hand out.
+-- checks), and the gated jobs whose runs are not all final yet.
 CREATE INDEX runs_rollout ON runs (job_id, canary, state) WHERE gated;
-CREATE INDEX runs_rollout_pending ON runs (job_id) WHERE gated AND state = 'pending';
+CREATE INDEX runs_rollout_active ON runs (job_id) WHERE gated AND state IN ('pending', 'sent', 'received', 'running');
