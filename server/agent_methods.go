@@ -102,6 +102,13 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	c := callingClient(ctx)
 	out, err := s.svc.Dispatch(ctx, c, int(max))
 	s.touch(c.ID, err)
+	if len(out.Denied) > 0 {
+		jobs := make([]int64, len(out.Denied))
+		for i, d := range out.Denied {
+			jobs[i] = d.Job.ID
+		}
+		s.rollouts.Enforce(db.RolloutScope{JobIDs: jobs}) // a denied canary halts its rollout
+	}
 	for _, d := range out.Denied {
 		s.log.Warn("run denied at dispatch", "job_id", d.Job.ID, "client_id", c.ID, "user", d.Job.SubmittedBy,
 			"permission", d.Job.Permission, "reason", d.Reason)

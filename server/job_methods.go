@@ -27,7 +27,8 @@ func (s *Server) jobOperations() []Operation {
 			Signature: []string{"struct", "struct"},
 			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint], groups: [client group] (at least one target or group), " +
 				"interpreter (default /bin/sh), name, priority (int, higher first), timeout (int seconds), permission (default run), " +
-				"max_attempts (int), not_before (dateTime), expires_at (dateTime)}. Each target must be an active client. " +
+				"max_attempts (int), not_before (dateTime), expires_at (dateTime), and the rollout: max_parallel (\"N\" or \"P%\"), " +
+				"max_failures (\"N\" or \"P%\"), canary (int), success_threshold (\"P%\")}. Each target must be an active client. " +
 				"Fault 403 when the ACL allows the caller on none of the targets. Returns {id, runs}."},
 		{Name: api.MethodJobList, Class: gate.NonModifier, caller: byOperator, handler: s.jobList, Checks: []string{PermJobRead},
 			Signature: []string{"array", "struct"},
@@ -96,12 +97,20 @@ func (s *Server) prepareSubmit(ctx context.Context, p xmlrpc.Params) (service.Su
 	if err == nil {
 		return sub, nil
 	}
-	var d *service.Denied
-	if errors.As(err, &d) {
-		s.log.Warn("job refused at submit", "request_id", requestFrom(ctx).ID, "user", d.Record.Actor, "permission", d.Permission, "reason", d.Reason)
-		s.record(ctx, d.Record)
-	}
+	s.logDenied(ctx, err)
 	return sub, inMethod(api.MethodJobSubmit, err)
+}
+
+// logDenied logs and records a job the ACL refused at submit (a
+// *service.Denied), and returns it; nil for any other error.
+func (s *Server) logDenied(ctx context.Context, err error) *service.Denied {
+	var d *service.Denied
+	if !errors.As(err, &d) {
+		return nil
+	}
+	s.log.Warn("job refused at submit", "request_id", requestFrom(ctx).ID, "user", d.Record.Actor, "permission", d.Permission, "reason", d.Reason)
+	s.record(ctx, d.Record)
+	return d
 }
 
 // jobRequest reads job.submit's param; the service checks the values.
@@ -114,7 +123,7 @@ func jobRequest(p xmlrpc.Params) (req service.JobRequest, err error) {
 		return req, err
 	}
 	if err = in.Unknown("script", "targets", "groups", "interpreter", "name", "priority", "timeout", "permission",
-		"max_attempts", "not_before", "expires_at"); err != nil {
+		"max_attempts", "not_before", "expires_at", "max_parallel", "max_failures", "canary", "success_threshold"); err != nil {
 		return req, err
 	}
 	// The first wrongly typed member is the fault; absent ones are nil or zero.
@@ -161,14 +170,23 @@ func jobRequest(p xmlrpc.Params) (req service.JobRequest, err error) {
 	if req.Groups, _, err = in.StringSlice("groups"); err != nil {
 		return req, err
 	}
+	if err = rolloutRequest(in, &req); err != nil {
+		return req, err
+	}
 	req.Audit = describeParams(p)
 	return req, nil
 }
 
 // submitted tells daemon-mode targets about a stored job (push.go, without
-// waiting) and returns job.submit's result.
+// waiting) and returns job.submit's result. A gated rollout's targets are
+// told as their turns come (rollout.go): the first window, or the
+// canaries.
 func (s *Server) submitted(j service.Submitted) api.SubmitResult {
-	s.pushSubmitted(j.Clients, j.NotBefore)
+	if j.Job.Rollout.Gated() && (j.NotBefore.IsZero() || !j.NotBefore.After(time.Now())) {
+		s.rollouts.Wake(j.Job.ID)
+	} else {
+		s.pushSubmitted(j.Clients, j.NotBefore)
+	}
 	return api.SubmitResult{ID: strconv.FormatInt(j.Job.ID, 10), Runs: j.Runs()}
 }
 
@@ -278,6 +296,7 @@ func apiJob(j db.Job, withScript bool) api.Job {
 	if out.Targets == nil {
 		out.Targets = []string{}
 	}
+	apiRollout(&out, j)
 	if withScript {
 		out.Script = j.Script
 	}
@@ -290,7 +309,7 @@ func apiJob(j db.Job, withScript bool) api.Job {
 func apiRun(r db.Run) api.Run {
 	return api.Run{
 		ID: strconv.FormatInt(r.ID, 10), JobID: strconv.FormatInt(r.JobID, 10), ClientID: strconv.FormatInt(r.ClientID, 10),
-		Client: r.ClientName, State: string(r.State), ExitCode: r.ExitCode, Attempts: r.Attempts, Reason: r.Reason,
+		Client: r.ClientName, State: string(r.State), Canary: r.Canary, ExitCode: r.ExitCode, Attempts: r.Attempts, Reason: r.Reason,
 		SentAt: optTime(r.SentAt), StartedAt: optTime(r.StartedAt), FinishedAt: optTime(r.FinishedAt),
 	}
 }

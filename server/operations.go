@@ -90,7 +90,7 @@ func (s *Server) Operations() []Operation {
 // operationGroups lists every operation, by area. A method missing here is
 // unreachable, and TestEveryMethodIsAnOperation fails.
 func (s *Server) operationGroups() [][]Operation {
-	return [][]Operation{s.agentOperations(), s.jobOperations(), s.clientOperations(), s.userOperations(),
+	return [][]Operation{s.agentOperations(), s.jobOperations(), s.rolloutOperations(), s.clientOperations(), s.userOperations(),
 		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.serverOperations(), s.dbOperations()}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/maintenance"
+	"github.com/scirectl/scirectl/runstate"
 )
 
 // rescuer builds the maintenance service that applies expired leases, lost
@@ -31,6 +32,17 @@ func (s *Server) rescuer() *maintenance.Rescuer {
 					"sent_by", strconv.FormatInt(c.ServerID, 10))
 			}
 			s.pushRequeued(changes) // daemon-mode clients of requeued runs (push.go)
+			// A run lost, out of attempts or expired may halt its
+			// rollout; one requeued frees a slot of its window.
+			var jobs []int64
+			for _, c := range changes {
+				if c.To == runstate.Failed || c.To == runstate.Expired || c.To == runstate.Pending {
+					jobs = append(jobs, c.JobID)
+				}
+			}
+			if len(jobs) > 0 {
+				s.rollouts.Enforce(db.RolloutScope{JobIDs: jobs})
+			}
 		},
 	}
 }

@@ -120,6 +120,7 @@ type Server struct {
 	limit     limiter        // request slots (limits.go)
 	metrics   *metrics       // nil when Config.DisableMetrics (metrics.go)
 	push      *push.Pusher   // agent.pollNow to daemon-mode clients (package push; triggers in push.go)
+	rollouts  *rolloutKeeper // halts rollouts and pushes the clients whose turn comes (rollout.go)
 	dbLock    *lockfile.Lock // a SQLite database's lock, held until Serve returns or Close (lock.go)
 }
 
@@ -192,6 +193,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.svc.ServerID = s.serverID
+	s.rollouts = newRolloutKeeper(s)
+	s.svc.RunsEnded = func(failed []int64) { s.rollouts.Enforce(db.RolloutScope{RunIDs: failed}) }
 	s.svc.Agents = service.AgentRules{Lease: cfg.Lease, PollInterval: cfg.PollInterval, MaxOutput: cfg.MaxOutput, PushNetworks: cfg.PushNetworks}
 	// A malformed blacklist stops the start: running without the denials
 	// an operator asked for would be worse than not running.
@@ -296,6 +299,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		{"push workers", s.push},
 		{"startup push", newStartupPush(s.store, s.push, s.log)},
 		{"not_before watcher", newNotBeforeWatcher(s.store, s.push, s.pushLeader, s.cfg.RescueInterval, s.log)},
+		{"rollout keeper", s.rollouts},
 	} {
 		if err := services.Start(bg, svc.name, svc.svc); err != nil {
 			return err

@@ -234,13 +234,24 @@ func (s *Service) Report(ctx context.Context, clientID int64, doc []byte) ([]api
 		return nil, err
 	}
 	out := make([]api.ReportResult, len(res))
+	var failed []int64
+	ended := false
 	for i, r := range res {
+		if r.Accepted && reports[i].State != runstate.Running {
+			ended = true
+			if reports[i].State == runstate.Failed {
+				failed = append(failed, r.RunID)
+			}
+		}
 		out[i] = api.ReportResult{RunID: strconv.FormatInt(r.RunID, 10), Accepted: r.Accepted, Error: r.Note}
 		if r.Note != "" { // a report that changed nothing: tell the agent if that is because of a cancel
 			if run, err := s.Store.Run(ctx, r.RunID); err == nil && run.State == runstate.Cancelled {
 				out[i].Cancelled = true
 			}
 		}
+	}
+	if ended && s.RunsEnded != nil {
+		s.RunsEnded(failed)
 	}
 	return out, nil
 }

@@ -5,7 +5,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/runstate"
 )
 
 // The admin permissions the job operations check through Authz, for other
@@ -96,19 +98,73 @@ func (s *Service) readableJob(ctx context.Context, caller db.User, id int64) (db
 	return j, nil
 }
 
+// PauseJob pauses (paused) or resumes a job: a paused job hands out no new
+// run; runs already out finish. As for CancelJob, one's own jobs need no
+// permission and others' need job.cancel. It says whether the job changed.
+func (s *Service) PauseJob(ctx context.Context, caller db.User, id int64, paused bool) (bool, error) {
+	if err := s.mayCancel(ctx, caller, id); err != nil {
+		return false, err
+	}
+	return s.Store.PauseJob(ctx, id, paused)
+}
+
+// RerunJob submits job id again, as caller, through the submit path
+// (fields, targets, ACL): the same script and settings, for every target
+// of its runs or (failedOnly) those whose runs did not succeed, in the
+// order of its runs (so the same canaries come first). The job must be
+// one the caller may see. audit renders the call for the audit record.
+func (s *Service) RerunJob(ctx context.Context, caller db.User, id int64, failedOnly bool, audit string) (Submission, error) {
+	j, runs, err := s.Job(ctx, caller, id)
+	if err != nil {
+		return Submission{}, err
+	}
+	var targets []string
+	for _, r := range runs {
+		if !failedOnly || r.State != runstate.Succeeded {
+			targets = append(targets, strconv.FormatInt(r.ClientID, 10))
+		}
+	}
+	if len(targets) == 0 {
+		return Submission{}, refuseWhole(ErrConflict, "job %d: every run succeeded; nothing to rerun", id)
+	}
+	interp, perm := j.Interpreter, j.Permission
+	req := JobRequest{Script: j.Script, Targets: targets, Interpreter: &interp, Name: j.Name, Permission: &perm,
+		Priority: int64(j.Priority), Timeout: int64(j.Timeout / time.Second), MaxAttempts: int64(j.MaxAttempts),
+		Canary: int64(min(j.Rollout.Canary, max(len(targets)-1, 0))), RerunOf: id, Method: api.MethodJobRerun, Audit: audit}
+	// The limits as resolved for the first job: a rerun of a few failed
+	// machines keeps the window and budget it had, never a wider one.
+	if j.Rollout.MaxParallel > 0 {
+		req.MaxParallel = strconv.Itoa(j.Rollout.MaxParallel)
+	}
+	if j.Rollout.Budgeted {
+		req.MaxFailures = strconv.Itoa(j.Rollout.MaxFailures)
+	}
+	if t := j.Rollout.Threshold(); t < 100 {
+		req.SuccessThreshold = strconv.Itoa(t) + "%"
+	}
+	return s.PrepareJob(ctx, caller, req)
+}
+
+// mayCancel checks that caller may cancel, pause or resume job id: their
+// own, or any with job.cancel.
+func (s *Service) mayCancel(ctx context.Context, caller db.User, id int64) error {
+	j, err := s.Store.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	if j.SubmittedBy != caller.Name {
+		return s.authorize(ctx, PermJobCancel)
+	}
+	return nil
+}
+
 // CancelJob cancels a job: every run not yet final becomes cancelled (an
 // agent holding one learns it on its next call). One's own jobs need no
 // permission; others' need job.cancel. It returns the runs cancelled: none
 // when cancelled again.
 func (s *Service) CancelJob(ctx context.Context, caller db.User, id int64) ([]db.Change, error) {
-	j, err := s.Store.Job(ctx, id)
-	if err != nil {
+	if err := s.mayCancel(ctx, caller, id); err != nil {
 		return nil, err
-	}
-	if j.SubmittedBy != caller.Name {
-		if err := s.authorize(ctx, PermJobCancel); err != nil {
-			return nil, err
-		}
 	}
 	return s.Store.CancelJob(ctx, id, time.Now().UTC(), "cancelled by "+caller.Name)
 }

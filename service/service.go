@@ -38,6 +38,10 @@ type Service struct {
 	// its arguments only (another user's tokens, another user's ACL
 	// check). Nil allows them: the owner of a local store.
 	Authz Authorizer
+	// RunsEnded, when set, is told after an agent's report moved runs to
+	// a final state, with the ids of those that failed (maybe none): a
+	// rollout may halt, or have a slot free (the daemon's rollout keeper).
+	RunsEnded func(failed []int64)
 }
 
 // Authorizer decides whether the caller an operation runs for (the one

@@ -10,6 +10,7 @@ import (
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/rollout"
 )
 
 // Limits on submitted jobs.
@@ -35,6 +36,17 @@ type JobRequest struct {
 	MaxAttempts int64
 	NotBefore   time.Time
 	ExpiresAt   time.Time
+	// The rollout, as written: "N" or "P%" for MaxParallel and
+	// MaxFailures, "P%" for SuccessThreshold; empty, not given.
+	MaxParallel      string
+	MaxFailures      string
+	Canary           int64
+	SuccessThreshold string
+	// RerunOf is the job a rerun repeats (RerunJob), 0 for a new job.
+	RerunOf int64
+	// Method names the operation in the audit record and the refusal
+	// (job.submit when empty).
+	Method string
 	// Audit is what the audit record of the submission names as its
 	// target: the daemon's rendering of the call, which shows the script
 	// only as its length and SHA-256.
@@ -150,6 +162,14 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 	if err != nil {
 		return Submission{}, err
 	}
+	if nj.Rollout, err = rolloutSpec(req, len(clients)); err != nil {
+		return Submission{}, refuse(ErrInvalid, "%v", err)
+	}
+	nj.RerunOf = req.RerunOf
+	method := req.Method
+	if method == "" {
+		method = api.MethodJobSubmit
+	}
 	// Early ACL check: refuse a job no target could run. Each run is
 	// checked again at dispatch, so a rule changed meanwhile still applies.
 	policy, err := s.policy(ctx)
@@ -170,7 +190,7 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 		return Submission{}, &Denied{
 			Refusal:    &Error{Kind: ErrForbidden, Msg: fmt.Sprintf("%s may not %q on any target: %s", nj.SubmittedBy, nj.Permission, last.Reason)},
 			Permission: nj.Permission, Reason: last.Reason,
-			Record: db.AuditEntry{At: now, Actor: nj.SubmittedBy, Name: api.MethodJobSubmit,
+			Record: db.AuditEntry{At: now, Actor: nj.SubmittedBy, Name: method,
 				Target: strings.Join(targets, ","), Outcome: "denied", Detail: last.Reason},
 		}
 	}
@@ -179,8 +199,35 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 	for i, c := range clients {
 		nj.ClientIDs[i] = c.ID
 	}
-	audit := db.AuditEntry{At: now, ServerID: s.serverID(), Actor: nj.SubmittedBy, Name: api.MethodJobSubmit, Target: req.Audit, Outcome: "ok"}
+	audit := db.AuditEntry{At: now, ServerID: s.serverID(), Actor: nj.SubmittedBy, Name: method, Target: req.Audit, Outcome: "ok"}
 	return Submission{Job: nj, Clients: clients, Audit: audit}, nil
+}
+
+// rolloutSpec reads a job's rollout (package rollout) and resolves its
+// limits against the job's number of runs.
+func rolloutSpec(req JobRequest, runs int) (rollout.Spec, error) {
+	var spec rollout.Spec
+	par, err := rollout.ParseLimit("max_parallel", req.MaxParallel)
+	if err != nil {
+		return spec, err
+	}
+	if par.Set && par.N == 0 {
+		return spec, fmt.Errorf("max_parallel: %s lets no run out; give at least 1 (or 1%%)", par)
+	}
+	fail, err := rollout.ParseLimit("max_failures", req.MaxFailures)
+	if err != nil {
+		return spec, err
+	}
+	if spec.SuccessThreshold, err = rollout.ParseThreshold("success_threshold", req.SuccessThreshold); err != nil {
+		return spec, err
+	}
+	if req.Canary < 0 || req.Canary > MaxTargets {
+		return spec, fmt.Errorf("canary: %d is outside 0..%d", req.Canary, MaxTargets)
+	}
+	spec.MaxParallel = par.Parallel(runs)
+	spec.MaxFailures, spec.Budgeted = fail.Failures(runs)
+	spec.Canary = int(req.Canary)
+	return spec, spec.Validate(runs)
 }
 
 // jobTargets resolves a job's targets and groups to the active clients

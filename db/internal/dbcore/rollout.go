@@ -265,8 +265,20 @@ func EnforceRollouts(ctx context.Context, w DB, scope db.RolloutScope, at time.T
 	if err != nil {
 		return nil, fmt.Errorf("enforce rollouts: %w", d.Classify(err))
 	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	// A first look without locks: most passes find every rollout going
+	// on, and need no write transaction at all.
+	seen, err := loadRollouts(ctx, w.Reader(), d, ids, false, false)
+	if err != nil {
+		return nil, fmt.Errorf("enforce rollouts: %w", d.Classify(err))
+	}
 	var halts []db.Halt
 	for _, id := range ids {
+		if j := seen[id]; j == nil || !j.Halted && j.Spec.HaltReason(j.Counts) == "" {
+			continue
+		}
 		var h *db.Halt
 		err := w.Write(ctx, func(q Querier) (err error) {
 			h, err = enforce(ctx, q, d, id, at)
