@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/rollout"
+	"github.com/scirectl/scirectl/runstate"
 )
 
 // Exit codes. Scripts branch on them, so they never change meaning; the
@@ -16,7 +18,7 @@ const (
 	ExitUsage       = 2   // bad flags or arguments
 	ExitJobFailed   = 3   // --wait/--watch: a run failed; acl check: denied; blacklist check: blacklisted
 	ExitJobDenied   = 4   // --wait/--watch: no run failed, but one was denied by the ACL
-	ExitJobGaveUp   = 5   // --wait/--watch: no run failed or was denied, but one expired or was cancelled
+	ExitJobGaveUp   = 5   // --wait/--watch: no run failed or was denied, but one expired, was cancelled or was skipped
 	ExitWaitTimeout = 6   // --wait/--watch: --wait-timeout passed before every run was final
 	ExitBadRequest  = 10  // fault 400
 	ExitUnauth      = 11  // fault 401
@@ -34,14 +36,15 @@ const (
 // exitCodesHelp is the table of exit codes, for the root command's help
 // and so for scirectl(1).
 const exitCodesHelp = `Exit codes:
-  0    success; --wait/--watch: every run succeeded
+  0    success; --wait/--watch: every run succeeded, or at least
+       the job's --success-threshold share of them
   1    other error (server unreachable, I/O, bad config file)
   2    usage: bad flags or arguments
   3    --wait/--watch: a run failed; acl check: denied;
        blacklist check: blacklisted
   4    --wait/--watch: a run was denied (none failed)
-  5    --wait/--watch: a run expired or was cancelled
-       (none failed or was denied)
+  5    --wait/--watch: a run expired, was cancelled or was
+       skipped by a halted rollout (none failed or was denied)
   6    --wait/--watch: --wait-timeout passed (the job goes on)
   10   fault 400: malformed request or invalid argument
   11   fault 401: not authenticated
@@ -55,16 +58,30 @@ const exitCodesHelp = `Exit codes:
   19   fault 500: internal error (see the request id)
   130  --wait/--watch: stopped by Ctrl-C (the job goes on)`
 
-// outcomeExit is the exit code of a job whose runs are all final: failed
-// beats denied beats expired or cancelled beats succeeded, so a script
-// learns the worst thing that happened.
-func outcomeExit(counts map[string]int) int {
+// outcomeExit is the exit code of a job whose runs are all final. A job
+// whose success threshold is below 100% exits 0 when at least that share
+// of its runs succeeded (rollout.Succeeded). Otherwise failed beats denied
+// beats expired, cancelled or skipped beats succeeded, so a script learns
+// the worst thing that happened.
+func outcomeExit(j api.Job) int {
+	counts := j.Counts
+	total, final := 0, 0
+	for st, n := range counts {
+		total += n
+		if runstate.State(st).Final() {
+			final += n
+		}
+	}
+	if j.SuccessThreshold > 0 && j.SuccessThreshold < 100 && final == total &&
+		rollout.Succeeded(j.SuccessThreshold, counts[string(runstate.Succeeded)], total) {
+		return ExitOK
+	}
 	switch {
 	case counts["failed"] > 0:
 		return ExitJobFailed
 	case counts["denied"] > 0:
 		return ExitJobDenied
-	case counts["expired"] > 0 || counts["cancelled"] > 0:
+	case counts["expired"] > 0 || counts["cancelled"] > 0 || counts["skipped"] > 0:
 		return ExitJobGaveUp
 	}
 	return ExitOK

@@ -68,6 +68,11 @@ func TestJobFlags(t *testing.T) {
 	s = parse(t, NewJobSubmitCmd, "--target", "web1", "--script", "-")
 	check(t, "defaults", []any{s.ScriptFile, s.Interpreter, s.Permission, s.Priority, s.Timeout, s.MaxAttempts, s.Wait, s.out.Format},
 		[]any{"-", "/bin/sh", "run", 0, time.Duration(0), 0, false, "table"})
+	check(t, "rollout defaults", []any{s.MaxParallel, s.MaxFailures, s.Canary, s.SuccessThreshold}, []any{"", "", 0, ""})
+
+	s = parse(t, NewJobSubmitCmd, "-g", "web", "-c", "apt-get -y upgrade", "--max-parallel", "10%", "--max-failures", "2",
+		"--canary", "1", "--success-threshold", "90%")
+	check(t, "rollout", []any{s.MaxParallel, s.MaxFailures, s.Canary, s.SuccessThreshold}, []any{"10%", "2", 1, "90%"})
 
 	l := parse(t, NewJobListCmd, "--limit", "10", "-o", "wide", "--no-headers")
 	check(t, "list", []any{l.Limit, l.out.Format, l.out.NoHeaders}, []any{10, "wide", true})
@@ -81,6 +86,17 @@ func TestJobFlags(t *testing.T) {
 
 	c := parse(t, NewJobCancelCmd, "42", "-o", "json")
 	check(t, "cancel", []any{c.JobID, c.out.Format}, []any{"42", "json"})
+
+	p := parse(t, NewJobPauseCmd, "42", "-o", "json")
+	check(t, "pause", []any{p.JobID, p.Pause, p.out.Format}, []any{"42", true, "json"})
+	p = parse(t, NewJobResumeCmd, "42")
+	check(t, "resume", []any{p.JobID, p.Pause}, []any{"42", false})
+
+	r := parse(t, NewJobRerunCmd, "42", "--failed", "--wait", "--wait-interval", "2s", "--wait-timeout", "1m", "-q")
+	check(t, "rerun", []any{r.JobID, r.Failed, r.Wait, r.watch.Interval, r.watch.Timeout, r.out.Quiet},
+		[]any{"42", true, true, 2 * time.Second, time.Minute, true})
+	r = parse(t, NewJobRerunCmd, "42")
+	check(t, "rerun defaults", []any{r.Failed, r.Wait, r.out.Quiet}, []any{false, false, false})
 }
 
 func TestClientFlags(t *testing.T) {

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/rollout"
+	"github.com/scirectl/scirectl/runstate"
 )
 
 // NewJobCmd builds `scirectl job`.
@@ -21,13 +24,23 @@ func NewJobCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "job",
 		Short: "Submit jobs and follow their runs",
-		Long:  "A job is a script for one or more clients; each (job, client) pair is a run with its own state, exit code and output.",
+		Long: `A job is a script for one or more clients; each (job, client) pair is a run with its own state, exit code and output.
+
+A job for many machines can go out as a rollout: a few at a time
+(--max-parallel), stopping once too many have failed (--max-failures), with
+canaries first (--canary); see "scirectl job submit --help". A rollout can be
+paused and resumed, and a job run again where it did not succeed.`,
 		Example: `  scirectl job submit --target web1 -c 'df -h'
   scirectl job list
   scirectl job status 42
-  scirectl job output 42`,
+  scirectl job output 42
+  scirectl job submit --group web --max-parallel 10% --max-failures 2 --canary 1 -c 'apt-get -y upgrade'
+  scirectl job pause 42
+  scirectl job resume 42
+  scirectl job rerun 42 --failed --wait`,
 	}
-	cmd.AddCommand(NewJobSubmitCmd(f, nil), NewJobListCmd(f, nil), NewJobStatusCmd(f, nil), NewJobOutputCmd(f, nil), NewJobCancelCmd(f, nil))
+	cmd.AddCommand(NewJobSubmitCmd(f, nil), NewJobListCmd(f, nil), NewJobStatusCmd(f, nil), NewJobOutputCmd(f, nil), NewJobCancelCmd(f, nil),
+		NewJobPauseCmd(f, nil), NewJobResumeCmd(f, nil), NewJobRerunCmd(f, nil))
 	return cmd
 }
 
@@ -46,8 +59,14 @@ type JobSubmitOptions struct {
 	MaxAttempts int
 	At          string
 	Expires     string
-	Wait        bool
-	watch       watchOptions
+	// The rollout, as written: N or P% (MaxParallel, MaxFailures), P%
+	// (SuccessThreshold); empty when not given.
+	MaxParallel      string
+	MaxFailures      string
+	Canary           int
+	SuccessThreshold string
+	Wait             bool
+	watch            watchOptions
 }
 
 // NewJobSubmitCmd builds `job submit`; runF, when not nil, is called with
@@ -65,20 +84,43 @@ input). Targets are client names, ids or fingerprints; each must be accepted.
 the group is now: a machine added to the group later does not get this job.
 The job is checked against the ACL now, and each run again when it is handed out.
 
+A job for many machines need not go out to all of them at once:
+  --max-parallel N|P%     at most N runs (P% of them, rounded up)
+                          are out at a time; the others wait
+  --max-failures N|P%     the failure budget: once more than N runs
+                          (P%) have failed, the job halts and its
+                          runs not yet sent are skipped; runs
+                          already out finish (0: halt at the first
+                          failure)
+  --canary N              the first N targets go first, alone; the
+                          rest start once all of them succeeded (if
+                          one does not, the job halts)
+  --success-threshold P%  the job succeeds when at least P% of its
+                          runs do (default 100%)
+
+The server enforces these at dispatch and keeps them in its database, so they
+hold across daemons and restarts. "scirectl job pause ID" holds a rollout
+where it is, "scirectl job resume ID" lets it go on, and
+"scirectl job rerun ID --failed" tries again where it did not succeed.
+
 With --wait the command follows the job until every run is final: on a
 terminal a single progress line is rewritten in place ("job 7: 3/10 done,
-1 failed, 0 denied, 12s"), in a pipe a line is printed per change (both on
-standard error); then the runs are printed and the exit code tells the
-outcome: 0 every run succeeded, 3 some run failed, 4 some run was denied
-(none failed), 5 some run expired or was cancelled (none failed or was
-denied), 6 --wait-timeout passed first. Ctrl-C stops waiting (exit code 130)
-but not the job: "scirectl job status ID --watch" picks it up again.
+1 failed, 0 denied, 12s"; a rollout adds the runs out and the failure
+budget: "2/3 out, 1/2 failures"), in a pipe a line is printed per change
+(both on standard error); then the runs are printed and the exit code tells
+the outcome: 0 every run succeeded (or, with --success-threshold, enough of
+them), 3 some run failed, 4 some run was denied (none failed), 5 some run
+expired, was cancelled or was skipped by a halt (none failed or was denied),
+6 --wait-timeout passed first. Ctrl-C stops waiting (exit code 130) but not
+the job: "scirectl job status ID --watch" picks it up again.
 
 -q prints only the job id, for id=$(scirectl job submit -q …); with --wait it
 prints the id at once and nothing more, and the exit code still tells.`,
 		Example: `  scirectl job submit --target web1 -c 'uptime'
   scirectl job submit --target web1,web2 --script deploy.sh --timeout 10m --priority 5
   scirectl job submit --group web -c 'systemctl reload nginx' --wait
+  scirectl job submit --group web --max-parallel 10% --max-failures 2 --canary 1 -c 'apt-get -y upgrade'
+  scirectl job submit --group web --max-parallel 5 --success-threshold 90% --script patch.sh --wait
   echo 'apt-get -y upgrade' | scirectl job submit --target db1 --script - --wait
   id=$(scirectl job submit -q --target web1 -c true)
   scirectl job submit -q --target web1 -c 'make test' --wait --wait-timeout 30m || echo "failed with $?"`,
@@ -103,6 +145,10 @@ prints the id at once and nothing more, and the exit code still tells.`,
 	fl.IntVar(&o.MaxAttempts, "max-attempts", 0, "hand the job out at most this many times (0 = no limit)")
 	fl.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339 up to 2262-04-11T23:47:16Z, or a delay such as 10m)")
 	fl.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339 up to 2262-04-11T23:47:16Z, or a delay such as 1h)")
+	fl.StringVar(&o.MaxParallel, "max-parallel", "", "at most N runs out at a time, or P% of the runs (e.g. 5 or 10%; default no limit)")
+	fl.StringVar(&o.MaxFailures, "max-failures", "", "halt the job once more than N runs (or P% of them) have failed; its runs not yet sent are skipped (default no budget)")
+	fl.IntVar(&o.Canary, "canary", 0, "send the first N targets alone; the rest go once every one of them has succeeded")
+	fl.StringVar(&o.SuccessThreshold, "success-threshold", "", "the job succeeds when at least P% of its runs succeed (default 100%)")
 	fl.BoolVar(&o.Wait, "wait", false, "wait until every run is final, showing progress; the exit code tells the outcome (see scirectl(1))")
 	addWatchFlags(cmd, &o.watch, "--wait")
 	cmd.MarkFlagsMutuallyExclusive("command", "script")
@@ -184,6 +230,9 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 		Priority: o.Priority, Timeout: int(o.Timeout / time.Second), Permission: o.Permission, MaxAttempts: o.MaxAttempts,
 		NotBefore: at, ExpiresAt: exp,
 	}
+	if err := o.setRollout(&job); err != nil {
+		return err
+	}
 	c, err := o.client()
 	if err != nil {
 		return err
@@ -193,16 +242,54 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 	if err := c.Call(ctx, api.MethodJobSubmit, &res, job); err != nil {
 		return err
 	}
-	if o.out.Quiet {
+	return followSubmitted(ctx, c, ios, &o.out, res, o.Wait, o.watch, now)
+}
+
+// setRollout checks the rollout flags, as the server would, and puts them in
+// req in the form the server reads ("10%", "2"); a flag not given stays
+// empty, so the server applies its default.
+func (o *JobSubmitOptions) setRollout(req *api.SubmitRequest) error {
+	par, err := rollout.ParseLimit("--max-parallel", o.MaxParallel)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	fail, err := rollout.ParseLimit("--max-failures", o.MaxFailures)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	if o.Canary < 0 {
+		return usageError(fmt.Sprintf("--canary: %d is negative", o.Canary))
+	}
+	if strings.TrimSpace(o.SuccessThreshold) != "" {
+		p, err := rollout.ParseThreshold("--success-threshold", o.SuccessThreshold)
+		if err != nil {
+			return usageError(err.Error())
+		}
+		req.SuccessThreshold = strconv.Itoa(p) + "%"
+	}
+	req.MaxParallel, req.MaxFailures, req.Canary = par.String(), fail.String(), o.Canary
+	return nil
+}
+
+// followSubmitted prints what job submit and job rerun print once the
+// server has made the job res: its id with -q, res with -o json, else a
+// line saying so. With wait it then follows the job as --wait does (the
+// elapsed time counts from since) and the exit code tells the outcome.
+func followSubmitted(ctx context.Context, c API, ios *IOStreams, o *outputOptions, res api.SubmitResult, wait bool, w watchOptions, since time.Time) error {
+	if o.Quiet {
 		fmt.Fprintln(ios.Out, res.ID)
 	}
-	if !o.Wait {
+	what := fmt.Sprintf("job %s submitted (%d runs)", res.ID, res.Runs)
+	if res.RerunOf != "" {
+		what = fmt.Sprintf("job %s submitted (%d runs, a rerun of job %s)", res.ID, res.Runs, res.RerunOf)
+	}
+	if !wait {
 		switch {
-		case o.out.Quiet:
-		case o.out.json():
+		case o.Quiet:
+		case o.json():
 			return printJSON(ios.Out, res)
 		default:
-			fmt.Fprintf(ios.Out, "job %s submitted (%d runs)\n", res.ID, res.Runs)
+			fmt.Fprintln(ios.Out, what)
 		}
 		return nil
 	}
@@ -210,17 +297,17 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 	// the result. With -o json it shows only on a terminal.
 	var progressOut io.Writer
 	switch {
-	case o.out.Quiet:
-	case o.out.json():
+	case o.Quiet:
+	case o.json():
 		if isTerminal(ios.ErrOut) {
 			progressOut = ios.ErrOut
 		}
 	default:
-		fmt.Fprintf(ios.ErrOut, "job %s submitted (%d runs), waiting…\n", res.ID, res.Runs)
+		fmt.Fprintf(ios.ErrOut, "%s, waiting…\n", what)
 		progressOut = ios.ErrOut
 	}
-	j, err := watchJob(ctx, c, res.ID, progressOut, now, o.watch)
-	return finishWatch(ios, &o.out, j, err)
+	j, err := watchJob(ctx, c, res.ID, progressOut, since, w)
+	return finishWatch(ios, o, j, err)
 }
 
 // JobListOptions are the flags of `job list`.
@@ -278,7 +365,7 @@ func printJobs(w io.Writer, o *outputOptions, jobs []api.Job) error {
 		for _, n := range j.Counts {
 			total += n
 		}
-		rows[i] = []string{j.ID, j.Name, j.Status, fmt.Sprintf("%d/%d", j.Counts["succeeded"], total), j.SubmittedBy, ago(j.CreatedAt, now)}
+		rows[i] = []string{j.ID, j.Name, statusText(j), fmt.Sprintf("%d/%d", j.Counts["succeeded"], total), j.SubmittedBy, ago(j.CreatedAt, now)}
 		if o.wide() {
 			timeout := "-"
 			if j.Timeout > 0 {
@@ -288,6 +375,22 @@ func printJobs(w io.Writer, o *outputOptions, jobs []api.Job) error {
 		}
 	}
 	return printTable(w, o, header, rows)
+}
+
+// statusText is a job's status as the job list shows it: a halted or a
+// paused rollout says so, "failed (halted)", "running (paused)".
+func statusText(j api.Job) string {
+	var marks []string
+	if j.Halted {
+		marks = append(marks, "halted")
+	}
+	if j.Paused {
+		marks = append(marks, "paused")
+	}
+	if len(marks) == 0 {
+		return j.Status
+	}
+	return j.Status + " (" + strings.Join(marks, ", ") + ")"
 }
 
 // JobStatusOptions are the flags and argument of `job status`.
@@ -309,11 +412,18 @@ func NewJobStatusCmd(f *Factory, runF func(*JobStatusOptions) error) *cobra.Comm
 finished and why (a denial or a failure names its reason). -o wide adds the
 client id and when each run was sent and started.
 
+A rollout adds lines above the runs: the runs out against --max-parallel,
+the failures against the budget, the canaries and the success threshold
+("rollout:   2/3 out, 1/2 failures, canary passed, 80% must succeed"); whether
+the job is paused, or halted and why; and the job a rerun repeats. A canary's
+state reads "succeeded (canary)".
+
 With --watch the command follows the job until every run is final, as
 "job submit --wait" does: on a terminal a single progress line is rewritten in
 place, in a pipe a line is printed per change; then the runs are printed and
-the exit code tells the outcome (0 all succeeded, 3 some failed, 4 some
-denied, 5 some expired or cancelled, 6 --wait-timeout passed). Ctrl-C stops
+the exit code tells the outcome (0 all succeeded, or enough of them for the
+job's success threshold, 3 some failed, 4 some denied, 5 some expired,
+cancelled or skipped, 6 --wait-timeout passed). Ctrl-C stops
 watching (exit code 130) and leaves the job alone. With -o json the progress
 goes to standard error, and only on a terminal.`,
 		Example: `  scirectl job status 42
@@ -378,8 +488,64 @@ func printJob(ios *IOStreams, o *outputOptions, j api.Job) error {
 		}
 		return printJSON(ios.Out, j)
 	}
-	fmt.Fprintf(ios.Out, "Job %s %q: %s (submitted by %s, priority %d)\n\n", j.ID, j.Name, j.Status, j.SubmittedBy, j.Priority)
+	fmt.Fprintf(ios.Out, "Job %s %q: %s (submitted by %s, priority %d)\n", j.ID, j.Name, j.Status, j.SubmittedBy, j.Priority)
+	for _, l := range rolloutLines(j) {
+		fmt.Fprintf(ios.Out, "%-10s %s\n", l[0]+":", l[1])
+	}
+	fmt.Fprintln(ios.Out)
 	return printRuns(ios.Out, o, j)
+}
+
+// rolloutLines are the lines job status adds for a job's rollout, each a
+// label and its text: the limits and where the job stands against them,
+// whether it is paused or halted (and why), and the job it reruns. A job
+// without a rollout has none.
+func rolloutLines(j api.Job) [][2]string {
+	var limits []string
+	if j.MaxParallel != nil {
+		limits = append(limits, fmt.Sprintf("%d/%d out", outRuns(j), *j.MaxParallel))
+	}
+	if j.MaxFailures != nil {
+		limits = append(limits, fmt.Sprintf("%d/%d failures", j.Counts[string(runstate.Failed)], *j.MaxFailures))
+	}
+	if j.Canary > 0 {
+		c := "canary"
+		if j.Canary > 1 {
+			c = fmt.Sprintf("canary (%d runs)", j.Canary)
+		}
+		if j.CanaryPhase != "" {
+			c += " " + j.CanaryPhase
+		}
+		limits = append(limits, c)
+	}
+	if j.SuccessThreshold > 0 && j.SuccessThreshold < 100 {
+		limits = append(limits, fmt.Sprintf("%d%% must succeed", j.SuccessThreshold))
+	}
+	var lines [][2]string
+	if len(limits) > 0 {
+		lines = append(lines, [2]string{"rollout", strings.Join(limits, ", ")})
+	}
+	if j.Paused {
+		lines = append(lines, [2]string{"paused", fmt.Sprintf("yes, no new run goes out (scirectl job resume %s)", j.ID)})
+	}
+	if j.Halted {
+		lines = append(lines, [2]string{"halted", cmp.Or(j.HaltReason, "yes")})
+	}
+	if j.RerunOf != "" {
+		lines = append(lines, [2]string{"rerun of", j.RerunOf})
+	}
+	return lines
+}
+
+// outRuns counts a job's runs that are out: sent, received or running.
+func outRuns(j api.Job) int {
+	n := 0
+	for _, st := range runstate.All {
+		if st.Out() {
+			n += j.Counts[string(st)]
+		}
+	}
+	return n
 }
 
 // printRuns prints a job's runs; -o wide adds the client id and when each
@@ -402,7 +568,11 @@ func printRuns(w io.Writer, o *outputOptions, j api.Job) error {
 		if r.ExitCode != nil {
 			exit = strconv.Itoa(*r.ExitCode)
 		}
-		rows[i] = []string{r.ID, r.Client, r.State, exit, strconv.Itoa(r.Attempts), when(r.FinishedAt), dash(r.Reason)}
+		state := r.State
+		if r.Canary {
+			state += " (canary)"
+		}
+		rows[i] = []string{r.ID, r.Client, state, exit, strconv.Itoa(r.Attempts), when(r.FinishedAt), dash(r.Reason)}
 		if o.wide() {
 			rows[i] = append(rows[i], r.ClientID, when(r.SentAt), when(r.StartedAt))
 		}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +20,11 @@ func goldenJobs() []api.Job {
 	return []api.Job{
 		{ID: "7", Name: "deploy web", Status: "running", Permission: "deploy", Interpreter: "/bin/sh", Priority: 5,
 			SubmittedBy: "alice", CreatedAt: goldenNow.Add(-3 * time.Minute), Timeout: 600, MaxAttempts: 3,
-			Targets: []string{"web1", "web2", "web3"}, Counts: map[string]int{"succeeded": 1, "failed": 1, "running": 1}},
+			Targets: []string{"web1", "web2", "web3"}, Counts: map[string]int{"succeeded": 1, "failed": 1, "running": 1},
+			SuccessThreshold: 100},
 		{ID: "6", Name: "uptime", Status: "succeeded", Permission: "run", Interpreter: "/bin/sh",
 			SubmittedBy: "admin", CreatedAt: goldenNow.Add(-26 * time.Hour), ExpiresAt: ptr(goldenNow.Add(time.Hour)),
-			Targets: []string{"db1"}, Counts: map[string]int{"succeeded": 1}},
+			Targets: []string{"db1"}, Counts: map[string]int{"succeeded": 1}, SuccessThreshold: 100},
 	}
 }
 
@@ -89,6 +91,92 @@ func TestGoldenOutput(t *testing.T) {
 	}
 }
 
+// goldenRollout is a job that goes out as a rollout, paused half-way: six
+// targets, three out at a time at most, a failure budget of two, one
+// canary (which passed), 80% must succeed; it reruns job 41.
+func goldenRollout() api.Job {
+	at := func(d time.Duration) *time.Time { return ptr(goldenNow.Add(-d)) }
+	return api.Job{ID: "42", Name: "apt-get -y upgrade", Status: "running", Permission: "run", Interpreter: "/bin/sh",
+		SubmittedBy: "alice", CreatedAt: goldenNow.Add(-10 * time.Minute),
+		Targets:     []string{"web1", "web2", "web3", "web4", "web5", "web6"},
+		Counts:      map[string]int{"succeeded": 2, "failed": 1, "running": 1, "sent": 1, "pending": 1},
+		MaxParallel: ptr(3), MaxFailures: ptr(2), Canary: 1, CanaryPhase: "passed", SuccessThreshold: 80,
+		Paused: true, RerunOf: "41",
+		Runs: []api.Run{
+			{ID: "101", JobID: "42", ClientID: "1", Client: "web1", State: "succeeded", Canary: true, ExitCode: ptr(0), Attempts: 1,
+				SentAt: at(9 * time.Minute), StartedAt: at(9 * time.Minute), FinishedAt: at(8 * time.Minute)},
+			{ID: "102", JobID: "42", ClientID: "2", Client: "web2", State: "succeeded", ExitCode: ptr(0), Attempts: 1,
+				SentAt: at(7 * time.Minute), StartedAt: at(7 * time.Minute), FinishedAt: at(5 * time.Minute)},
+			{ID: "103", JobID: "42", ClientID: "3", Client: "web3", State: "failed", ExitCode: ptr(100), Attempts: 1,
+				Reason: "exit status 100", SentAt: at(7 * time.Minute), StartedAt: at(7 * time.Minute), FinishedAt: at(4 * time.Minute)},
+			{ID: "104", JobID: "42", ClientID: "4", Client: "web4", State: "running", Attempts: 1,
+				SentAt: at(3 * time.Minute), StartedAt: at(3 * time.Minute)},
+			{ID: "105", JobID: "42", ClientID: "5", Client: "web5", State: "sent", Attempts: 1, SentAt: at(time.Minute)},
+			{ID: "106", JobID: "42", ClientID: "6", Client: "web6", State: "pending"},
+		},
+	}
+}
+
+// goldenHalted is a rollout that spent its failure budget: the runs not
+// yet sent were skipped.
+func goldenHalted() api.Job {
+	const why = "failure budget exceeded: 3 of 6 failed"
+	j := api.Job{ID: "43", Name: "reboot", Status: "failed", Permission: "run", Interpreter: "/bin/sh",
+		SubmittedBy: "bob", CreatedAt: goldenNow.Add(-2 * time.Hour), Targets: []string{"db1", "db2", "db3", "db4", "db5", "db6"},
+		Counts:      map[string]int{"succeeded": 1, "failed": 3, "skipped": 2},
+		MaxParallel: ptr(4), MaxFailures: ptr(2), SuccessThreshold: 100, Halted: true, HaltReason: why}
+	for i, st := range []string{"succeeded", "failed", "failed", "failed", "skipped", "skipped"} {
+		r := api.Run{ID: fmt.Sprint(111 + i), JobID: "43", ClientID: fmt.Sprint(11 + i), Client: j.Targets[i], State: st,
+			Attempts: 1, FinishedAt: ptr(goldenNow.Add(-time.Hour))}
+		switch st {
+		case "succeeded":
+			r.ExitCode = ptr(0)
+		case "failed":
+			r.ExitCode, r.Reason = ptr(1), "exit status 1"
+		case "skipped":
+			r.Attempts, r.Reason = 0, why
+		}
+		j.Runs = append(j.Runs, r)
+	}
+	return j
+}
+
+// TestGoldenRolloutOutput compares job status and job list of rollouts
+// (the rollout lines, paused, halted, a rerun, canary runs) with golden
+// files; the JSON is the job as the API has it.
+func TestGoldenRolloutOutput(t *testing.T) {
+	fixClock(t, goldenNow)
+	api := newFakeAPI(map[string]func(xmlrpc.Params) any{
+		"job.list": fixed(append([]api.Job{goldenHalted(), goldenRollout()}, goldenJobs()...)),
+		"job.get": func(p xmlrpc.Params) any {
+			if id, _ := p.String(0, "id"); id == "43" {
+				return goldenHalted()
+			}
+			return goldenRollout()
+		},
+	})
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"job-status-rollout", []string{"job", "status", "42"}},
+		{"job-status-halted", []string{"job", "status", "43"}},
+		{"job-status-rollout-json", []string{"job", "status", "42", "-o", "json"}},
+		{"job-list-rollout", []string{"job", "list"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, errOut, code := runFake(t, api, "", c.args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if strings.HasSuffix(c.name, "-json") && !json.Valid([]byte(out)) {
+				t.Fatalf("not JSON: %s", out)
+			}
+			golden(t, c.name, out)
+		})
+	}
+}
+
 // TestJSONTimesAreRFC3339 checks that JSON carries absolute RFC 3339 times
 // where tables say "3m ago".
 func TestJSONTimesAreRFC3339(t *testing.T) {
@@ -139,17 +227,32 @@ func TestFitTable(t *testing.T) {
 
 func TestOutcomeExit(t *testing.T) {
 	for _, c := range []struct {
-		counts map[string]int
-		want   int
+		counts    map[string]int
+		threshold int
+		want      int
 	}{
-		{map[string]int{"succeeded": 3}, ExitOK},
-		{map[string]int{"succeeded": 1, "failed": 1, "denied": 1, "cancelled": 1}, ExitJobFailed},
-		{map[string]int{"succeeded": 1, "denied": 1, "expired": 1}, ExitJobDenied},
-		{map[string]int{"succeeded": 1, "expired": 1}, ExitJobGaveUp},
-		{map[string]int{"cancelled": 2}, ExitJobGaveUp},
+		{map[string]int{"succeeded": 3}, 100, ExitOK},
+		{map[string]int{"succeeded": 1, "failed": 1, "denied": 1, "cancelled": 1}, 100, ExitJobFailed},
+		{map[string]int{"succeeded": 1, "denied": 1, "expired": 1}, 100, ExitJobDenied},
+		{map[string]int{"succeeded": 1, "expired": 1}, 100, ExitJobGaveUp},
+		{map[string]int{"cancelled": 2}, 100, ExitJobGaveUp},
+		// A halted rollout's skipped runs count as cancelled ones do.
+		{map[string]int{"succeeded": 3, "skipped": 7}, 100, ExitJobGaveUp},
+		{map[string]int{"succeeded": 3, "failed": 1, "skipped": 6}, 100, ExitJobFailed},
+		// A success threshold: enough succeeded is success, whatever
+		// else happened; too few is the worst outcome as usual.
+		{map[string]int{"succeeded": 9, "failed": 1}, 90, ExitOK},
+		{map[string]int{"succeeded": 8, "skipped": 2}, 80, ExitOK},
+		{map[string]int{"succeeded": 8, "failed": 1, "denied": 1}, 90, ExitJobFailed},
+		{map[string]int{"succeeded": 8, "skipped": 2}, 90, ExitJobGaveUp},
+		// Not every run final: the threshold does not apply yet.
+		{map[string]int{"succeeded": 5, "failed": 1, "pending": 4}, 50, ExitJobFailed},
+		// An older server sends no threshold (0): every run must succeed.
+		{map[string]int{"succeeded": 9, "failed": 1}, 0, ExitJobFailed},
 	} {
-		if got := outcomeExit(c.counts); got != c.want {
-			t.Errorf("outcomeExit(%v) = %d, want %d", c.counts, got, c.want)
+		j := api.Job{Counts: c.counts, SuccessThreshold: c.threshold}
+		if got := outcomeExit(j); got != c.want {
+			t.Errorf("outcomeExit(%v, threshold %d%%) = %d, want %d", c.counts, c.threshold, got, c.want)
 		}
 	}
 }

@@ -49,8 +49,8 @@ then the defaults; "scirectl config view" shows each value and its source.
 Output is a table for people (-o wide adds columns; --no-headers drops the
 header line; on a terminal long cells are cut to fit its width) or JSON for
 scripts (-o json; field names are stable, see docs/cli-output.md). Commands
-that list things take -q to print only ids, as does "job submit". Times are
-relative in tables ("3m ago") and RFC 3339 in JSON.
+that list things take -q to print only ids, as do "job submit" and
+"job rerun". Times are relative in tables ("3m ago") and RFC 3339 in JSON.
 
 ` + exitCodesHelp,
 		Example: `  # start a server on the embedded defaults (./scire-data, 127.0.0.1:7443)

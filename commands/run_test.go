@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -334,4 +335,101 @@ func TestServerRun(t *testing.T) {
 			out: "server 1 at 127.0.0.1:7443, up 1h (version 1.4.0, go1.24)\ndatabase sqlite:///d/scire.db, schema version 9\n" +
 				"gate: 2 readers running, modifier running: false, 0 waiting; since start 10 admitted, 0 waited, 0 busy, 0 cancelled\n"},
 	})
+}
+
+func TestJobRolloutRun(t *testing.T) {
+	submitted := map[string]func(xmlrpc.Params) any{"job.submit": fixed(api.SubmitResult{ID: "9", Runs: 10})}
+	req := func(r api.SubmitRequest) api.SubmitRequest {
+		r.Script, r.Targets, r.Groups, r.Interpreter, r.Permission = "apt-get -y upgrade", []string{}, []string{"web"}, "/bin/sh", "run"
+		return r
+	}
+	submit := func(flags ...string) []string {
+		return append([]string{"job", "submit", "-g", "web", "-c", "apt-get -y upgrade"}, flags...)
+	}
+	pause := func(paused, changed bool) map[string]func(xmlrpc.Params) any {
+		res := fixed(api.PauseResult{JobID: "7", Paused: paused, Changed: changed})
+		return map[string]func(xmlrpc.Params) any{"job.pause": res, "job.resume": res}
+	}
+	rerun := map[string]func(xmlrpc.Params) any{"job.rerun": fixed(api.SubmitResult{ID: "12", Runs: 2, RerunOf: "7"})}
+	// A rerun that halted: one run failed, the budget was 0, the other
+	// was skipped.
+	halted := api.Job{ID: "12", Name: "x", Status: "failed", CreatedAt: goldenNow, Counts: map[string]int{"failed": 1, "skipped": 1},
+		MaxFailures: ptr(0), SuccessThreshold: 100, Halted: true, HaltReason: "failure budget exceeded: 1 of 2 failed", RerunOf: "7"}
+	rerunWait := map[string]func(xmlrpc.Params) any{"job.rerun": rerun["job.rerun"], "job.get": fixed(halted)}
+	runCases(t, []runCase{
+		// The rollout flags go to the server in the form it reads.
+		{args: submit("--max-parallel", "10%", "--max-failures", "2", "--canary", "1", "--success-threshold", "90%"), replies: submitted,
+			method: "job.submit", params: []any{req(api.SubmitRequest{MaxParallel: "10%", MaxFailures: "2", Canary: 1, SuccessThreshold: "90%"})},
+			out: "job 9 submitted (10 runs)\n"},
+		{args: submit("--max-parallel", " 5", "--max-failures", "0", "--success-threshold", "75"), replies: submitted,
+			method: "job.submit", params: []any{req(api.SubmitRequest{MaxParallel: "5", MaxFailures: "0", SuccessThreshold: "75%"})},
+			out: "job 9 submitted (10 runs)\n"},
+		// Bad values are usage errors that name the flag, and reach no server.
+		{args: submit("--max-parallel", "ten"), replies: submitted, code: ExitUsage, errOut: `--max-parallel: "ten" is not a number`},
+		{args: submit("--max-parallel=-1"), replies: submitted, code: ExitUsage, errOut: "--max-parallel: \"-1\" is negative"},
+		{args: submit("--max-failures", "150%"), replies: submitted, code: ExitUsage, errOut: "--max-failures: \"150%\" is more than 100%"},
+		{args: submit("--max-failures", "2x"), replies: submitted, code: ExitUsage, errOut: "--max-failures"},
+		{args: submit("--canary=-1"), replies: submitted, code: ExitUsage, errOut: "--canary: -1 is negative"},
+		{args: submit("--success-threshold", "0%"), replies: submitted, code: ExitUsage, errOut: "--success-threshold: \"0%\" is not a percentage"},
+		{args: submit("--success-threshold", "101%"), replies: submitted, code: ExitUsage, errOut: "--success-threshold"},
+
+		{args: []string{"job", "pause", "7"}, replies: pause(true, true), method: "job.pause", params: []any{"7"}, out: "job 7 paused\n"},
+		{args: []string{"job", "pause", "7"}, replies: pause(true, false), method: "job.pause", params: []any{"7"},
+			out: "job 7 was already paused\n"},
+		{args: []string{"job", "resume", "7"}, replies: pause(false, true), method: "job.resume", params: []any{"7"}, out: "job 7 resumed\n"},
+		{args: []string{"job", "resume", "7"}, replies: pause(false, false), method: "job.resume", params: []any{"7"},
+			out: "job 7 was not paused\n"},
+		{args: []string{"job", "pause", "7", "-o", "json"}, replies: pause(true, false), method: "job.pause", params: []any{"7"},
+			out: "{\n  \"job_id\": \"7\",\n  \"paused\": true,\n  \"changed\": false\n}\n"},
+		{args: []string{"job", "pause", "x"}, replies: pause(true, true), code: ExitUsage, errOut: "JOB-ID \"x\": want a positive number"},
+		{args: []string{"job", "resume", "99"},
+			replies: map[string]func(xmlrpc.Params) any{"job.resume": fixed(&xmlrpc.Fault{Code: 404, Message: "no job 99"})},
+			method:  "job.resume", params: []any{"99"}, code: ExitNotFound, errOut: "no job 99"},
+
+		{args: []string{"job", "rerun", "7"}, replies: rerun, method: "job.rerun", params: []any{"7", api.RerunRequest{}},
+			out: "job 12 submitted (2 runs, a rerun of job 7)\n"},
+		{args: []string{"job", "rerun", "7", "--failed", "-q"}, replies: rerun, method: "job.rerun",
+			params: []any{"7", api.RerunRequest{Failed: true}}, out: "12\n"},
+		{args: []string{"job", "rerun", "7", "--failed", "-o", "json"}, replies: rerun, method: "job.rerun",
+			params: []any{"7", api.RerunRequest{Failed: true}}, out: "{\n  \"id\": \"12\",\n  \"runs\": 2,\n  \"rerun_of\": \"7\"\n}\n"},
+		// --wait follows the new job as job submit --wait does: the progress
+		// says the job halted, the runs are printed, skipped exits 5 unless
+		// a run failed (3).
+		{args: []string{"job", "rerun", "7", "--failed", "--wait", "--wait-interval", "1ms"}, replies: rerunWait,
+			method: "job.get", params: []any{"12"}, code: ExitJobFailed,
+			contains: []string{"halted:    failure budget exceeded: 1 of 2 failed", "rerun of:  7"},
+			errOut:   "job 12 submitted (2 runs, a rerun of job 7), waiting…\njob 12: 2/2 done, 1/0 failures, 0 denied, 1 skipped, halted (failure budget exceeded: 1 of 2 failed), "},
+		{args: []string{"job", "rerun", "7", "-q", "--wait", "--wait-interval", "1ms"}, replies: rerunWait,
+			method: "job.get", params: []any{"12"}, code: ExitJobFailed, out: "12\n"},
+		{args: []string{"job", "rerun", "7", "--wait-timeout", "1m"}, replies: rerun, code: ExitUsage, errOut: "--wait-timeout only applies with --wait"},
+	})
+}
+
+// TestWaitRolloutOutcomes checks the exit code of --wait for a rollout:
+// skipped runs count as cancelled ones (5), and a job whose success
+// threshold is met exits 0 though some runs failed.
+func TestWaitRolloutOutcomes(t *testing.T) {
+	fixClock(t, goldenNow)
+	for _, c := range []struct {
+		counts    map[string]int
+		threshold int
+		want      int
+	}{
+		{map[string]int{"succeeded": 4, "skipped": 6}, 100, ExitJobGaveUp},
+		{map[string]int{"succeeded": 9, "failed": 1}, 90, ExitOK},
+		{map[string]int{"succeeded": 8, "failed": 1, "skipped": 1}, 90, ExitJobFailed},
+		{map[string]int{"succeeded": 8, "skipped": 2}, 80, ExitOK},
+	} {
+		j := api.Job{ID: "9", Name: "x", Status: "failed", CreatedAt: goldenNow, Counts: c.counts, SuccessThreshold: c.threshold}
+		fake := newFakeAPI(map[string]func(xmlrpc.Params) any{
+			"job.submit": fixed(api.SubmitResult{ID: "9", Runs: 10}), "job.get": fixed(j)})
+		args := []string{"job", "submit", "-g", "web", "-c", "true", "--wait", "--wait-interval", "1ms"}
+		if c.threshold < 100 {
+			args = append(args, "--success-threshold", fmt.Sprintf("%d%%", c.threshold))
+		}
+		out, errOut, code := runFake(t, fake, "", args...)
+		if code != c.want {
+			t.Errorf("%v, threshold %d%%: exit %d, want %d\n%s%s", c.counts, c.threshold, code, c.want, out, errOut)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -122,15 +123,17 @@ func finishWatch(ios *IOStreams, o *outputOptions, j api.Job, err error) error {
 	if err != nil {
 		return err
 	}
-	if code := outcomeExit(j.Counts); code != ExitOK {
+	if code := outcomeExit(j); code != ExitOK {
 		return &exitError{code: code}
 	}
 	return nil
 }
 
 // progressSummary counts a job's runs: whether all are final, and
-// "3/10 done, 1 failed, 0 denied" (expired and cancelled runs are named
-// when there are any).
+// "3/10 done, 1 failed, 0 denied" (expired, cancelled and skipped runs are
+// named when there are any). A rollout adds the runs out against its
+// window ("2/3 out"), counts the failures against its budget ("1/2
+// failures") and says when the job is paused or halted.
 func progressSummary(j api.Job) (bool, string) {
 	total, final := 0, 0
 	for _, st := range runstate.All {
@@ -140,13 +143,31 @@ func progressSummary(j api.Job) (bool, string) {
 			final += n
 		}
 	}
-	s := fmt.Sprintf("%d/%d done, %d failed, %d denied", final, total, j.Counts["failed"], j.Counts["denied"])
-	for _, st := range []string{"expired", "cancelled"} {
-		if n := j.Counts[st]; n > 0 {
-			s += fmt.Sprintf(", %d %s", n, st)
+	parts := []string{fmt.Sprintf("%d/%d done", final, total)}
+	if j.MaxParallel != nil {
+		parts = append(parts, fmt.Sprintf("%d/%d out", outRuns(j), *j.MaxParallel))
+	}
+	failed := j.Counts[string(runstate.Failed)]
+	if j.MaxFailures != nil {
+		parts = append(parts, fmt.Sprintf("%d/%d failures", failed, *j.MaxFailures))
+	} else {
+		parts = append(parts, fmt.Sprintf("%d failed", failed))
+	}
+	parts = append(parts, fmt.Sprintf("%d denied", j.Counts[string(runstate.Denied)]))
+	for _, st := range []runstate.State{runstate.Expired, runstate.Cancelled, runstate.Skipped} {
+		if n := j.Counts[string(st)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
 	}
-	return final == total, s
+	switch {
+	case j.Halted && j.HaltReason != "":
+		parts = append(parts, "halted ("+j.HaltReason+")")
+	case j.Halted:
+		parts = append(parts, "halted")
+	case j.Paused:
+		parts = append(parts, "paused")
+	}
+	return final == total, strings.Join(parts, ", ")
 }
 
 // progressLine shows a job's progress: on a terminal one line rewritten in

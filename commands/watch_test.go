@@ -256,3 +256,84 @@ func TestSubmitWaitOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressSummaryRollout checks the progress line of a rollout: the
+// runs out against its window, the failures against its budget, and a
+// paused or halted job said so; a job without a rollout reads as before.
+func TestProgressSummaryRollout(t *testing.T) {
+	for _, c := range []struct {
+		job  api.Job
+		done bool
+		want string
+	}{
+		{api.Job{Counts: map[string]int{"succeeded": 2, "failed": 1, "running": 1, "pending": 6}},
+			false, "3/10 done, 1 failed, 0 denied"},
+		{api.Job{Counts: map[string]int{"succeeded": 2, "failed": 1, "running": 1, "sent": 1, "pending": 5}, MaxParallel: ptr(3), MaxFailures: ptr(2)},
+			false, "3/10 done, 2/3 out, 1/2 failures, 0 denied"},
+		{api.Job{Counts: map[string]int{"received": 3, "pending": 7}, MaxParallel: ptr(3)},
+			false, "0/10 done, 3/3 out, 0 failed, 0 denied"},
+		{api.Job{Counts: map[string]int{"succeeded": 2, "running": 1, "pending": 7}, MaxFailures: ptr(0), Paused: true},
+			false, "2/10 done, 0/0 failures, 0 denied, paused"},
+		{api.Job{Counts: map[string]int{"succeeded": 4, "failed": 3, "skipped": 3}, MaxParallel: ptr(4), MaxFailures: ptr(2),
+			Halted: true, Paused: true, HaltReason: "failure budget exceeded: 3 of 10 failed"},
+			true, "10/10 done, 0/4 out, 3/2 failures, 0 denied, 3 skipped, halted (failure budget exceeded: 3 of 10 failed)"},
+		{api.Job{Counts: map[string]int{"succeeded": 0, "failed": 1, "skipped": 9}, Canary: 1, Halted: true},
+			true, "10/10 done, 1 failed, 0 denied, 9 skipped, halted"},
+	} {
+		done, got := progressSummary(c.job)
+		if done != c.done || got != c.want {
+			t.Errorf("progressSummary(%v) = %v, %q; want %v, %q", c.job.Counts, done, got, c.done, c.want)
+		}
+	}
+}
+
+// TestWaitRolloutProgress follows a rollout with --wait in a pipe: a line
+// per change, each with the runs out and the failures against the budget,
+// the last one saying the job halted.
+func TestWaitRolloutProgress(t *testing.T) {
+	var mu sync.Mutex
+	gets := 0
+	fake := newFakeAPI(map[string]func(xmlrpc.Params) any{
+		"job.submit": fixed(api.SubmitResult{ID: "7", Runs: 10}),
+		"job.get": func(xmlrpc.Params) any {
+			mu.Lock()
+			defer mu.Unlock()
+			gets++
+			j := api.Job{ID: "7", Name: "x", Status: "running", CreatedAt: time.Now(), MaxParallel: ptr(3), MaxFailures: ptr(2),
+				SuccessThreshold: 100}
+			switch gets {
+			case 1:
+				j.Counts = map[string]int{"sent": 3, "pending": 7}
+			case 2:
+				j.Counts = map[string]int{"succeeded": 2, "failed": 1, "running": 2, "pending": 5}
+			default:
+				j.Status, j.Halted, j.HaltReason = "failed", true, "failure budget exceeded: 3 of 10 failed"
+				j.Counts = map[string]int{"succeeded": 4, "failed": 3, "skipped": 3}
+			}
+			return j
+		},
+	})
+	out, errOut, code := runFake(t, fake, "", "job", "submit", "-g", "web", "-c", "true", "--max-parallel", "3", "--max-failures", "2",
+		"--wait", "--wait-interval", "1ms")
+	if code != ExitJobFailed {
+		t.Errorf("exit %d, want %d\n%s%s", code, ExitJobFailed, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	want := []string{
+		"job 7 submitted (10 runs), waiting…",
+		"job 7: 0/10 done, 3/3 out, 0/2 failures, 0 denied, ",
+		"job 7: 3/10 done, 2/3 out, 1/2 failures, 0 denied, ",
+		"job 7: 10/10 done, 0/3 out, 3/2 failures, 0 denied, 3 skipped, halted (failure budget exceeded: 3 of 10 failed), ",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("progress in a pipe should be a line per change, got:\n%s", errOut)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("progress line %d = %q, want it to start %q", i, lines[i], w)
+		}
+	}
+	if !strings.Contains(out, "halted:    failure budget exceeded: 3 of 10 failed") {
+		t.Errorf("the final job should say it halted:\n%s", out)
+	}
+}
