@@ -201,7 +201,7 @@ func TestDBOffline(t *testing.T) {
 		t.Fatalf("db reset --offline --force: exit %d, %q %q", code, out, errOut)
 	}
 	var r api.DBReset
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.SchemaVersion != 2 || r.AdminTokenFile != filepath.Join(dir, "admin.token") {
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.SchemaVersion != 3 || r.AdminTokenFile != filepath.Join(dir, "admin.token") {
 		t.Fatalf("db reset -o json = %q (%v)", out, err)
 	}
 	if got := users(t, dir); !slices.Equal(got, []string{"admin"}) {
@@ -221,12 +221,12 @@ func TestDBOffline(t *testing.T) {
 	})
 
 	out, errOut, code = run(t, "", append([]string{"db", "migrate"}, off...)...)
-	if code != 0 || !strings.Contains(out, "schema version 2, latest 2: up to date") {
+	if code != 0 || !strings.Contains(out, "schema version 3, latest 3: up to date") {
 		t.Fatalf("db migrate --offline: exit %d, %q %q", code, out, errOut)
 	}
 	out, _, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, off...)...)
 	var m struct{ Version, Latest, Before int }
-	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || m.Version != 2 || m.Latest != 2 || m.Before != 2 {
+	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || m.Version != 3 || m.Latest != 3 || m.Before != 3 {
 		t.Fatalf("db migrate -o json = %q (%v)", out, err)
 	}
 
@@ -265,7 +265,7 @@ func TestDBThroughServer(t *testing.T) {
 	}
 	out, errOut, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, conn...)...)
 	var v api.DBVersion
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (api.DBVersion{Version: 2, Latest: 2}) {
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (api.DBVersion{Version: 3, Latest: 3}) {
 		t.Fatalf("db migrate -o json: exit %d, %q %q", code, out, errOut)
 	}
 	// The server holds the database's lock: --offline refuses, even with
