@@ -229,9 +229,16 @@ func testRolloutBudget(t *testing.T, s db.Store) {
 		t.Fatalf("claim %+v", e)
 	}
 	finish(t, s, cs[0], e[0].Run.ID, runstate.Failed)
-	halts = must(s.EnforceRollouts(ctx, db.RolloutScope{}, t0))(t)
-	if len(halts) != 1 || halts[0].JobID != zero.ID || halts[0].Reason != "failure budget exceeded: 1 of 2 failed" {
-		t.Fatalf("halts %+v", halts)
+	wantHalt(t, s, db.RolloutScope{}, zero.ID, "failure budget exceeded: 1 of 2 failed", 0)
+}
+
+// wantHalt enforces the rollouts of scope and fails unless that halts
+// job jobID, alone, for reason, skipping skipped runs.
+func wantHalt(t *testing.T, s db.Store, scope db.RolloutScope, jobID int64, reason string, skipped int) {
+	t.Helper()
+	halts := must(s.EnforceRollouts(context.Background(), scope, t0))(t)
+	if len(halts) != 1 || halts[0].JobID != jobID || halts[0].Reason != reason || halts[0].Skipped != skipped {
+		t.Fatalf("halts %+v, want job %d halted (%q, %d skipped)", halts, jobID, reason, skipped)
 	}
 }
 
@@ -269,10 +276,7 @@ func testRolloutCanary(t *testing.T, s db.Store) {
 	if ds := claimOne(t, s, cs[2]); len(ds) != 0 {
 		t.Fatalf("after a failed canary a claim sent %+v", ds)
 	}
-	halts := must(s.EnforceRollouts(ctx, db.RolloutScope{JobIDs: []int64{bad.ID}}, t0))(t)
-	if len(halts) != 1 || halts[0].Reason != "canary k1 failed" || halts[0].Skipped != 3 {
-		t.Fatalf("halts %+v", halts)
-	}
+	wantHalt(t, s, db.RolloutScope{JobIDs: []int64{bad.ID}}, bad.ID, "canary k1 failed", 3)
 	if got := must(s.Job(ctx, bad.ID))(t); got.CanaryPhase != rollout.CanaryFailed || got.Counts[runstate.Skipped] != 3 {
 		t.Fatalf("job %+v", got)
 	}
@@ -284,10 +288,7 @@ func testRolloutCanary(t *testing.T, s db.Store) {
 	if len(ds) != 0 {
 		t.Fatalf("denied canary claim sent %+v", ds)
 	}
-	halts = must(s.EnforceRollouts(ctx, db.RolloutScope{}, t0))(t)
-	if len(halts) != 1 || halts[0].JobID != denied.ID || halts[0].Reason != "canary k1 denied" {
-		t.Fatalf("halts %+v", halts)
-	}
+	wantHalt(t, s, db.RolloutScope{}, denied.ID, "canary k1 denied", 3)
 }
 
 func testRolloutPause(t *testing.T, s db.Store) {
