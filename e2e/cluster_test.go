@@ -139,22 +139,8 @@ func TestClusterFailoverLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Daemon 0 creates the CA, the server certificate and the admin token;
-	// the others get copies, so that agents (which pin one CA) and the
-	// operator trust all three.
 	dir := t.TempDir()
-	daemons := make([]*testServer, clusterDaemons)
-	for i := range daemons {
-		dataDir := filepath.Join(dir, fmt.Sprintf("daemon-%d", i))
-		writeFile(t, filepath.Join(dataDir, "server.yaml"), clusterConfig)
-		if i > 0 {
-			copyFile(t, filepath.Join(daemons[0].dataDir, "admin.token"), filepath.Join(dataDir, "admin.token"))
-			for _, f := range []string{"ca.crt", "ca.key", "server.crt", "server.key", "push.crt", "push.key"} {
-				copyFile(t, filepath.Join(daemons[0].dataDir, "tls", f), filepath.Join(dataDir, "tls", f))
-			}
-		}
-		daemons[i] = startPGServer(t, url, dataDir, freeLoopbackAddr(t))
-	}
+	daemons := startPGCluster(t, url, dir, clusterDaemons, clusterConfig)
 	urls := make([]string, clusterDaemons)
 	for i, d := range daemons {
 		urls[i] = d.url
@@ -884,14 +870,40 @@ func (g *ghost) recover(ctx context.Context, servers []string, runs []int64) (ti
 	return again, nil
 }
 
+// startPGCluster starts n `scirectl serve` daemons on the PostgreSQL
+// database url (startPGServer, extra its more flags), each with a data
+// directory dir/daemon-<i> and, unless config is empty, that as its
+// server.yaml. Daemon 0 creates the CA, the server certificate and the
+// admin token; the others get copies, so that agents (which pin one CA)
+// and the operator trust them all.
+func startPGCluster(t *testing.T, url, dir string, n int, config string, extra ...string) []*testServer {
+	t.Helper()
+	daemons := make([]*testServer, n)
+	for i := range daemons {
+		dataDir := filepath.Join(dir, fmt.Sprintf("daemon-%d", i))
+		if config != "" {
+			writeFile(t, filepath.Join(dataDir, "server.yaml"), config)
+		}
+		if i > 0 {
+			copyFile(t, filepath.Join(daemons[0].dataDir, "admin.token"), filepath.Join(dataDir, "admin.token"))
+			for _, f := range []string{"ca.crt", "ca.key", "server.crt", "server.key", "push.crt", "push.key"} {
+				copyFile(t, filepath.Join(daemons[0].dataDir, "tls", f), filepath.Join(dataDir, "tls", f))
+			}
+		}
+		daemons[i] = startPGServer(t, url, dataDir, freeLoopbackAddr(t), extra...)
+	}
+	return daemons
+}
+
 // startPGServer starts `scirectl serve` on a PostgreSQL database, at a
-// fixed loopback address, with the default lease (2m): what a dead daemon
-// sent and nobody acknowledged comes back through the takeover (30s after
-// its last heartbeat), not through the lease.
-func startPGServer(t *testing.T, url, dataDir, addr string) *testServer {
+// fixed loopback address; extra are more flags. Without --lease it has
+// the default lease (2m): what a dead daemon sent and nobody acknowledged
+// comes back through the takeover (30s after its last heartbeat), not
+// through the lease.
+func startPGServer(t *testing.T, url, dataDir, addr string, extra ...string) *testServer {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		p := start(t, nil, "serve", "--db", url, "--data-dir", dataDir, "--listen", addr, "--poll-interval", "1s")
+		p := start(t, nil, append([]string{"serve", "--db", url, "--data-dir", dataDir, "--listen", addr, "--poll-interval", "1s"}, extra...)...)
 		if waitServing(t, p) {
 			s := &testServer{proc: p, dataDir: dataDir, addr: addr, url: "https://" + addr + "/RPC2"}
 			s.waitHealthy(t)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scirectl/scirectl/runstate"
 )
 
 type client struct {
@@ -131,9 +133,7 @@ func waitFinal(t *testing.T, srv *testServer, id string) job {
 	eventually(t, 60*time.Second, "job "+id+" to finish", func() bool {
 		srv.cliJSON(t, &j, "job", "status", id)
 		for _, r := range j.Runs {
-			switch r.State {
-			case "succeeded", "failed", "denied", "expired", "cancelled":
-			default:
+			if !runstate.State(r.State).Final() {
 				return false
 			}
 		}
