@@ -11,12 +11,48 @@ const (
 	MethodAckJobs      = "agent.ackJobs"
 	MethodReportStatus = "agent.reportStatus"
 	MethodHeartbeat    = "agent.heartbeat"
+	MethodOutput       = "agent.output"
 	MethodPollNow      = "agent.pollNow"
 )
 
 // MaxJobsPerCall bounds agent.getJobs' max, and the run ids of one
 // agent.ackJobs or agent.heartbeat.
 const MaxJobsPerCall = 1000
+
+// Limits of agent.output: the chunks of one call, the bytes of data in
+// one chunk, and the offsets (XML-RPC's int is 32 bits: an agent stops
+// streaming a run whose output passes MaxOutputOffset; its final report
+// still carries the bounded output).
+const (
+	MaxChunksPerCall = 100
+	MaxOutputChunk   = 256 << 10
+	MaxOutputOffset  = 1<<31 - 1
+)
+
+// OutputChunk is a piece of a running job's output (agent.output): Data
+// starts at byte Offset of the run's output stream, which counts the bytes
+// the script wrote as the agent read them (made valid UTF-8 and XML-safe).
+// A chunk ends at a character boundary.
+type OutputChunk struct {
+	RunID  string `xmlrpc:"run_id" json:"run_id"`
+	Offset int    `xmlrpc:"offset" json:"offset"`
+	Data   string `xmlrpc:"data" json:"data"`
+}
+
+// OutputAck is what became of one chunk of agent.output, at its index.
+type OutputAck struct {
+	RunID string `xmlrpc:"run_id" json:"run_id"`
+	// Offset is how much of the run's output the server now has: the
+	// next chunk starts there. A chunk past it (one before was lost) is
+	// not stored: send again from Offset.
+	Offset int `xmlrpc:"offset" json:"offset"`
+	// Accepted: stored, or the server had it already (a resent chunk).
+	Accepted bool `xmlrpc:"accepted" json:"accepted"`
+	// Stop: send no more output of this run (it is final, or not the
+	// caller's to stream); the final report carries the output.
+	Stop  bool   `xmlrpc:"stop" json:"stop"`
+	Error string `xmlrpc:"error,omitempty" json:"error,omitempty"`
+}
 
 // NoWaitHeader asks the server to answer fault 423 at once instead of
 // waiting for a request slot or for the gate.

@@ -81,6 +81,22 @@ type Output struct {
 	ExitCode  *int   `xmlrpc:"exit_code,omitempty" json:"exit_code"`
 	Output    string `xmlrpc:"output" json:"output"`
 	Truncated bool   `xmlrpc:"truncated" json:"truncated"`
+	// OmittedBytes is how many bytes the marker line stands for (0 when
+	// nothing was dropped).
+	OmittedBytes int `xmlrpc:"omitted_bytes" json:"omitted_bytes"`
+	// Size is the length of the whole output stream so far (what was
+	// kept and what was omitted): a follower asks for what follows it
+	// next (OutputRequest.Offsets). With an offset given, Output holds
+	// only what follows that offset.
+	Size int `xmlrpc:"size" json:"size"`
+}
+
+// OutputRequest is job.output's options (its third param): for a
+// follower, the offset of each run it has read up to, by run id; those
+// runs' Output is then only what follows (with a marker line for bytes
+// no longer kept).
+type OutputRequest struct {
+	Offsets map[string]int `xmlrpc:"offsets" json:"offsets"`
 }
 
 // Client is a managed machine.
