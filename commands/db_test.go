@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/scirectl/scirectl/db/sqlite"
 	"io"
 	"log/slog"
 	"os"
@@ -201,7 +202,7 @@ func TestDBOffline(t *testing.T) {
 		t.Fatalf("db reset --offline --force: exit %d, %q %q", code, out, errOut)
 	}
 	var r api.DBReset
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.SchemaVersion != 3 || r.AdminTokenFile != filepath.Join(dir, "admin.token") {
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.SchemaVersion != sqlite.SchemaVersion || r.AdminTokenFile != filepath.Join(dir, "admin.token") {
 		t.Fatalf("db reset -o json = %q (%v)", out, err)
 	}
 	if got := users(t, dir); !slices.Equal(got, []string{"admin"}) {
@@ -221,12 +222,12 @@ func TestDBOffline(t *testing.T) {
 	})
 
 	out, errOut, code = run(t, "", append([]string{"db", "migrate"}, off...)...)
-	if code != 0 || !strings.Contains(out, "schema version 3, latest 3: up to date") {
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("schema version %d, latest %d: up to date", sqlite.SchemaVersion, sqlite.SchemaVersion)) {
 		t.Fatalf("db migrate --offline: exit %d, %q %q", code, out, errOut)
 	}
 	out, _, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, off...)...)
 	var m struct{ Version, Latest, Before int }
-	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || m.Version != 3 || m.Latest != 3 || m.Before != 3 {
+	if err := json.Unmarshal([]byte(out), &m); err != nil || code != 0 || m.Version != sqlite.SchemaVersion || m.Latest != sqlite.SchemaVersion || m.Before != sqlite.SchemaVersion {
 		t.Fatalf("db migrate -o json = %q (%v)", out, err)
 	}
 
@@ -265,7 +266,7 @@ func TestDBThroughServer(t *testing.T) {
 	}
 	out, errOut, code = run(t, "", append([]string{"db", "migrate", "-o", "json"}, conn...)...)
 	var v api.DBVersion
-	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (api.DBVersion{Version: 3, Latest: 3}) {
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v != (api.DBVersion{Version: sqlite.SchemaVersion, Latest: sqlite.SchemaVersion}) {
 		t.Fatalf("db migrate -o json: exit %d, %q %q", code, out, errOut)
 	}
 	// The server holds the database's lock: --offline refuses, even with

@@ -124,6 +124,28 @@ type Store interface {
 	// "lost"), which the agent must drop.
 	RenewRuns(ctx context.Context, clientID int64, runIDs []int64, at time.Time) (RenewResult, error)
 
+	// AppendOutput stores chunks of clientID's running jobs' output
+	// (agent.output), in order, in one transaction. A chunk is stored when
+	// it starts where the run's stream ends (ChunkResult.Offset, the
+	// stream's new length); one that starts past the end is not (a chunk
+	// before it was lost: the agent sends again from Offset); one the
+	// store has already (a resend) is accepted without a change, and one
+	// that overlaps the end has its new part stored. The stream keeps what
+	// runoutput.Dropped leaves under bound max: the chunks wholly between
+	// the first and the last max/2 bytes are deleted as it grows. Chunks
+	// of a run that is not out (sent, received, running), or cancelled
+	// without output yet, get Stop. A run that does not exist or is
+	// another client's fails the whole call (ErrNotFound, ErrConflict) and
+	// nothing is stored.
+	AppendOutput(ctx context.Context, clientID int64, chunks []OutputChunk, max int) ([]ChunkResult, error)
+	// RunOutputs returns the runs of a job with their output as a reader
+	// sees it: the final output a report stored, or, while a run goes on,
+	// the chunks streamed so far (head, marker, tail, bounded to max). A
+	// run listed in since gets only what follows that offset of its
+	// stream (runoutput's Since rules); Run.OutputSize is the stream's
+	// length, the next offset. ErrNotFound for an unknown job.
+	RunOutputs(ctx context.Context, jobID int64, since map[int64]int64, max int) ([]Run, error)
+
 	// Run maintenance: the time-driven transitions, operator cancellation
 	// and failover recovery. Every change is a conditional UPDATE whose
 	// WHERE clause holds the source states runstate allows, so several
@@ -426,6 +448,28 @@ type Run struct {
 	UpdatedAt       time.Time
 	Output          string
 	OutputTruncated bool
+	// OutputOmitted is how many bytes the output's marker line stands
+	// for, and OutputSize how long the run's output stream is: the
+	// chunks streamed, or (RunOutputs, once final) the final output's
+	// head, omitted bytes and tail.
+	OutputOmitted int64
+	OutputSize    int64
+}
+
+// OutputChunk is a piece of a running job's output (agent.output).
+type OutputChunk struct {
+	RunID  int64
+	Offset int64
+	Data   string
+}
+
+// ChunkResult says what became of one chunk (AppendOutput).
+type ChunkResult struct {
+	RunID    int64
+	Offset   int64 // the stream's length now: the next chunk starts here
+	Accepted bool  // stored, or had already
+	Stop     bool  // no more chunks for this run
+	Note     string
 }
 
 // Claim asks for work for one client.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/scirectl/scirectl/db/sqlite"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,7 +91,7 @@ func TestDBMaintenanceCLI(t *testing.T) {
 	}
 	var v struct{ Version, Latest int }
 	srv.cliJSON(t, &v, "db", "migrate")
-	if v.Version != 2 || v.Latest != 2 {
+	if v.Version != sqlite.SchemaVersion || v.Latest != sqlite.SchemaVersion {
 		t.Fatalf("db migrate = %+v", v)
 	}
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -46,7 +47,58 @@ func (s *Server) agentOperations() []Operation {
 				"runs in other states are ignored. Returns {server_time: dateTime.iso8601 (UTC), poll_interval: int seconds, " +
 				"cancel: [run ids cancelled after they were sent: kill or drop them], " +
 				"lost: [the given run ids the server declared lost (failed, reason lost): kill or drop them, report nothing; empty without the param]}."},
+		{Name: api.MethodOutput, Class: gate.NonModifier, caller: byAgent, handler: s.agentOutput,
+			Signature: []string{"array", "array"},
+			Help: "Stream the output of running jobs. Param: array of chunks {run_id: string, offset: int, data: string} " +
+				"(at most 100, data at most 256 KiB of valid UTF-8, cut at a character boundary; offset: of data's first byte in the run's output). " +
+				"A chunk is stored when it starts where the server's copy ends; one past it is not (send again from the answer's offset); " +
+				"a resent chunk is accepted without being stored twice. Returns, at each chunk's index, " +
+				"{run_id, offset: the bytes the server has of the run (the next chunk starts there), accepted, stop: send no more for this run, error?}. " +
+				"A run that is not the caller's is fault 404/409 and nothing is stored. The final report still carries the whole bounded output."},
 	}
+}
+
+func (s *Server) agentOutput(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(1, 1); err != nil {
+		return nil, err
+	}
+	arr, err := p.Array(0, "chunks")
+	if err != nil {
+		return nil, err
+	}
+	if len(arr) > api.MaxChunksPerCall {
+		return nil, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid,
+			Message: fmt.Sprintf("param 1 (chunks): %d chunks, at most %d", len(arr), api.MaxChunksPerCall)}
+	}
+	chunks := make([]api.OutputChunk, len(arr))
+	for i, v := range arr {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: fmt.Sprintf("param 1 (chunks): chunk %d: expected struct", i+1)}
+		}
+		in := xmlrpc.NewStruct(fmt.Sprintf("param 1 (chunks): chunk %d", i+1), m)
+		if err := in.Unknown("run_id", "offset", "data"); err != nil {
+			return nil, err
+		}
+		var c api.OutputChunk
+		if c.RunID, _, err = in.String("run_id"); err != nil {
+			return nil, err
+		}
+		off, _, err := in.Int("offset")
+		if err != nil {
+			return nil, err
+		}
+		c.Offset = int(off)
+		if c.Data, _, err = in.String("data"); err != nil {
+			return nil, err
+		}
+		chunks[i] = c
+	}
+	out, err := s.svc.AppendOutput(ctx, callingClient(ctx).ID, chunks)
+	if err != nil {
+		return nil, inMethod(api.MethodOutput, err)
+	}
+	return out, nil
 }
 
 func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error) {

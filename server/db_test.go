@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"github.com/scirectl/scirectl/db/sqlite"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,7 +84,7 @@ func TestDBBackupRestore(t *testing.T) {
 	setSchemaVersion(t, other, 42)
 	err := admin.Call(ctx, "db.restore", nil, other)
 	wantFault(t, err, 400)
-	if !strings.Contains(err.Error(), "backup has schema version 42, this server has 3") {
+	if !strings.Contains(err.Error(), fmt.Sprintf("backup has schema version 42, this server has %d", sqlite.SchemaVersion)) {
 		t.Fatalf("restore of another version: %v", err)
 	}
 	if got := userNames(t, admin); !slices.Equal(got, []string{"admin", "bob"}) || jobCount(t, admin) != 2 {
@@ -91,7 +93,7 @@ func TestDBBackupRestore(t *testing.T) {
 
 	var r api.DBRestore
 	mustCall(t, admin, "db.restore", &r, path)
-	if r.Path != path || r.SchemaVersion != 3 || r.AdminTokenRenewed || r.AdminTokenFile != h.paths.AdminToken() {
+	if r.Path != path || r.SchemaVersion != sqlite.SchemaVersion || r.AdminTokenRenewed || r.AdminTokenFile != h.paths.AdminToken() {
 		t.Fatalf("db.restore = %+v", r)
 	}
 	// Data as at the backup; the admin token (known to the backup) still
@@ -185,7 +187,7 @@ func TestDBReset(t *testing.T) {
 
 	var res api.DBReset
 	mustCall(t, admin, "db.reset", &res, "reset")
-	if res.SchemaVersion != 3 || res.AdminTokenFile != h.paths.AdminToken() {
+	if res.SchemaVersion != sqlite.SchemaVersion || res.AdminTokenFile != h.paths.AdminToken() {
 		t.Fatalf("db.reset = %+v", res)
 	}
 	// Every token went: the old admin token and alice's are refused; the
@@ -246,7 +248,7 @@ func TestDBOperationsNeedDBAdmin(t *testing.T) {
 	addRule(t, admin, "bob", PermDBAdmin, "*", "allow")
 	var v api.DBVersion
 	mustCall(t, bob, "db.migrate", &v)
-	if v != (api.DBVersion{Version: 3, Latest: 3}) {
+	if v != (api.DBVersion{Version: sqlite.SchemaVersion, Latest: sqlite.SchemaVersion}) {
 		t.Fatalf("db.migrate = %+v", v)
 	}
 	if perms := h.srv.AdminPermissions(); !slices.Contains(perms, PermDBAdmin) || !slices.IsSorted(perms) {

@@ -415,8 +415,9 @@ func TestTimeoutsAreConfigurable(t *testing.T) {
 	rc.healthy(t, h.operator(t))
 }
 
-// TestMaxOutputKeptPerRun: output beyond Config.MaxOutput is cut and marked
-// truncated, the report is still accepted.
+// TestMaxOutputKeptPerRun: output beyond Config.MaxOutput keeps its first
+// and last halves with a marker line and is marked truncated, the report
+// is still accepted.
 func TestMaxOutputKeptPerRun(t *testing.T) {
 	ctx := context.Background()
 	h := newHarnessConfig(t, func(c *Config) { c.MaxOutput = 10 })
@@ -455,15 +456,13 @@ func TestMaxOutputKeptPerRun(t *testing.T) {
 	if err := ag.Call(ctx, "agent.reportStatus", &rep, string(doc)); err != nil || len(rep) != 1 || !rep[0].Accepted {
 		t.Fatalf("report: %+v, %v", rep, err)
 	}
-	var out []struct {
-		Output    string `xmlrpc:"output"`
-		Truncated bool   `xmlrpc:"truncated"`
-	}
+	var out []api.Output
 	if err := op.Call(ctx, "job.output", &out, sub.ID); err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 1 || out[0].Output != "y\ny\ny\ny\ny\n" || !out[0].Truncated {
-		t.Fatalf("job.output = %+v; want the first 10 bytes, truncated", out)
+	want := "y\ny\ny" + "\n[... 90 bytes omitted ...]\n" + "\ny\ny\n"
+	if len(out) != 1 || out[0].Output != want || !out[0].Truncated || out[0].OmittedBytes != 90 || out[0].Size != 100 {
+		t.Fatalf("job.output = %+v; want the first and last 5 bytes with the marker, truncated", out)
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -44,7 +45,10 @@ func (s *Server) jobOperations() []Operation {
 				"Returns {job_id, cancelled: n}; cancelling again changes nothing."},
 		{Name: api.MethodJobOutput, Class: gate.NonModifier, caller: byOperator, handler: s.jobOutput, Checks: []string{PermJobRead},
 			Signature: []string{"array", "string"},
-			Help:      "Get the captured output of a job's runs. Params: job id, optional client name or id. Returns [{run_id, client, state, exit_code?, output, truncated}]."},
+			Help: "Get the output of a job's runs: the final output, or while a run goes on what its agent streamed so far " +
+				"(bounded: the first and last halves with a marker line). Params: job id, optional client name or id (\"\" for all), " +
+				"optional struct {offsets: {run id: offset}}: a follower's read, each listed run's output only after that offset. " +
+				"Returns [{run_id, client, state, exit_code?, output, truncated, omitted_bytes, size}]; size is the next offset."},
 	}
 }
 
@@ -237,7 +241,7 @@ func (s *Server) jobGet(ctx context.Context, p xmlrpc.Params) (any, error) {
 }
 
 func (s *Server) jobOutput(ctx context.Context, p xmlrpc.Params) (any, error) {
-	id, err := jobID(p, 2)
+	id, err := jobID(p, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -247,14 +251,52 @@ func (s *Server) jobOutput(ctx context.Context, p xmlrpc.Params) (any, error) {
 			return nil, err
 		}
 	}
-	runs, err := s.svc.JobOutput(ctx, callingUser(ctx), id, client)
+	var since map[int64]int64
+	if p.Has(2) {
+		if since, err = outputOffsets(p); err != nil {
+			return nil, err
+		}
+	}
+	runs, err := s.svc.JobOutput(ctx, callingUser(ctx), id, client, since)
 	if err != nil {
 		return nil, err
 	}
 	return mapSlice(runs, func(r db.Run) api.Output {
 		return api.Output{RunID: strconv.FormatInt(r.ID, 10), Client: r.ClientName, State: string(r.State),
-			ExitCode: r.ExitCode, Output: r.Output, Truncated: r.OutputTruncated}
+			ExitCode: r.ExitCode, Output: r.Output, Truncated: r.OutputTruncated,
+			OmittedBytes: int(min(r.OutputOmitted, api.MaxOutputOffset)), Size: int(min(r.OutputSize, api.MaxOutputOffset))}
 	}), nil
+}
+
+// outputOffsets reads job.output's options: {offsets: {run id: offset}}.
+func outputOffsets(p xmlrpc.Params) (map[int64]int64, error) {
+	in, err := p.Struct(2, "options")
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Unknown("offsets"); err != nil {
+		return nil, err
+	}
+	offs, ok, err := in.Struct("offsets")
+	if err != nil || !ok {
+		return nil, err
+	}
+	since := make(map[int64]int64, offs.Len())
+	for key := range offs.Map() {
+		run, err := strconv.ParseInt(key, 10, 64)
+		if err != nil || run <= 0 {
+			return nil, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: fmt.Sprintf("param 3 (options): offsets: %q is not a run id", key)}
+		}
+		n, _, err := offs.Int(key)
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 {
+			return nil, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: fmt.Sprintf("param 3 (options): offsets: run %d: %d is negative", run, n)}
+		}
+		since[run] = n
+	}
+	return since, nil
 }
 
 func (s *Server) jobCancel(ctx context.Context, p xmlrpc.Params) (any, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/runoutput"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -224,7 +225,9 @@ func (s *Service) Report(ctx context.Context, clientID int64, doc []byte) ([]api
 	for i, st := range sts {
 		out, trunc := st.Output, st.Truncated
 		if len(out) > s.Agents.MaxOutput {
-			out, trunc = truncateUTF8(out, s.Agents.MaxOutput), true
+			// Both ends kept (runoutput): the agent's bound was larger.
+			k := runoutput.Parse(out).Rebound(s.Agents.MaxOutput)
+			out, trunc = k.String(), true
 		}
 		reports[i] = db.Report{RunID: st.Run, State: runstate.State(st.State), ExitCode: st.Exit, Reason: st.Reason,
 			StartedAt: st.Started, Finished: st.Finished, Output: out, Truncated: trunc}
@@ -256,12 +259,45 @@ func (s *Service) Report(ctx context.Context, clientID int64, doc []byte) ([]api
 	return out, nil
 }
 
-// truncateUTF8 cuts s to at most n bytes without splitting a character.
-func truncateUTF8(s string, n int) string {
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+// AppendOutput stores chunks of the client's running jobs' output
+// (agent.output), bounded by MaxOutput: each chunk's answer says how much
+// of its run's output the server has, and whether to stop streaming it.
+// Chunks must be in order per run, valid UTF-8, at most
+// api.MaxOutputChunk bytes each, api.MaxChunksPerCall in a call; a run
+// that is not the caller's fails the call and nothing is stored.
+func (s *Service) AppendOutput(ctx context.Context, clientID int64, chunks []api.OutputChunk) ([]api.OutputAck, error) {
+	if len(chunks) > api.MaxChunksPerCall {
+		return nil, refuse(ErrInvalid, "param 1 (chunks): %d chunks, at most %d", len(chunks), api.MaxChunksPerCall)
 	}
-	return s[:n]
+	in := make([]db.OutputChunk, len(chunks))
+	for i, c := range chunks {
+		bad := func(format string, args ...any) error {
+			return refuse(ErrInvalid, "param 1 (chunks): chunk %d (run %s): "+format, append([]any{i + 1, c.RunID}, args...)...)
+		}
+		id, err := strconv.ParseInt(c.RunID, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, bad("run_id must be a run id")
+		}
+		switch {
+		case c.Offset < 0:
+			return nil, bad("offset %d is negative", c.Offset)
+		case len(c.Data) > api.MaxOutputChunk:
+			return nil, bad("data is %d bytes, at most %d", len(c.Data), api.MaxOutputChunk)
+		case !utf8.ValidString(c.Data):
+			return nil, bad("data is not valid UTF-8")
+		}
+		in[i] = db.OutputChunk{RunID: id, Offset: int64(c.Offset), Data: c.Data}
+	}
+	res, err := s.Store.AppendOutput(ctx, clientID, in, s.Agents.MaxOutput)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.OutputAck, len(res))
+	for i, r := range res {
+		out[i] = api.OutputAck{RunID: strconv.FormatInt(r.RunID, 10), Offset: int(min(r.Offset, api.MaxOutputOffset)),
+			Accepted: r.Accepted, Stop: r.Stop, Error: r.Note}
+	}
+	return out, nil
 }
 
 // Heartbeat renews the runs the client says it holds, queued or running

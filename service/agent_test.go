@@ -152,8 +152,9 @@ func status(t *testing.T, ss ...jobxml.Status) []byte {
 	return b
 }
 
-// Reports move runs, cut output at MaxOutput without splitting a
-// character, are idempotent, and tell the agent to stop a cancelled run.
+// Reports move runs, keep both ends of an output over MaxOutput without
+// splitting a character, are idempotent, and tell the agent to stop a
+// cancelled run.
 func TestReport(t *testing.T) {
 	ctx := context.Background()
 	s, web1, job := agentSetup(t)
@@ -169,14 +170,14 @@ func TestReport(t *testing.T) {
 	wantKind(t, err, service.ErrInvalid, "")
 	t0 := time.Now().UTC().Truncate(time.Second)
 	zero := 0
-	done := jobxml.Status{Run: run, State: jobxml.StateSucceeded, Exit: &zero, Started: t0, Finished: t0.Add(time.Second), Output: "123456789é0"}
+	done := jobxml.Status{Run: run, State: jobxml.StateSucceeded, Exit: &zero, Started: t0, Finished: t0.Add(time.Second), Output: "1234é56789"}
 	res, err := s.Report(ctx, web1.ID, status(t, done))
 	if err != nil || len(res) != 1 || !res[0].Accepted || res[0].RunID != itoa(run) || res[0].Cancelled {
 		t.Fatalf("Report = %+v, %v", res, err)
 	}
 	got, _ := s.Store.Run(ctx, run)
-	if got.State != "succeeded" || got.Output != "123456789" || !got.OutputTruncated {
-		t.Fatalf("run = %q %q truncated=%v; want succeeded, output cut before the é", got.State, got.Output, got.OutputTruncated)
+	if got.State != "succeeded" || got.Output != "1234\n[... 2 bytes omitted ...]\n56789" || !got.OutputTruncated {
+		t.Fatalf("run = %q %q truncated=%v; want succeeded, the first and last 5 bytes but the é", got.State, got.Output, got.OutputTruncated)
 	}
 	if res, err := s.Report(ctx, web1.ID, status(t, done)); err != nil || !res[0].Accepted {
 		t.Fatalf("repeated report = %+v, %v; want accepted again", res, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/runoutput"
 	"github.com/scirectl/scirectl/runstate"
 )
 
@@ -61,13 +62,19 @@ func (s *Service) Job(ctx context.Context, caller db.User, id int64) (db.Job, []
 }
 
 // JobOutput returns the runs of a job the caller may see, with their
-// captured output: all of them, or those on one client (by name or id)
-// when client is not empty, which must have one.
-func (s *Service) JobOutput(ctx context.Context, caller db.User, id int64, client string) ([]db.Run, error) {
+// output — the final one, or while a run goes on what it streamed so far —
+// all of them, or those on one client (by name or id) when client is not
+// empty, which must have one. A run whose id is in since gets only what
+// follows that offset of its output (a follower's next read).
+func (s *Service) JobOutput(ctx context.Context, caller db.User, id int64, client string, since map[int64]int64) ([]db.Run, error) {
 	if _, err := s.readableJob(ctx, caller, id); err != nil {
 		return nil, err
 	}
-	runs, err := s.Store.Runs(ctx, id)
+	max := s.Agents.MaxOutput
+	if max <= 0 {
+		max = runoutput.DefaultMax
+	}
+	runs, err := s.Store.RunOutputs(ctx, id, since, max)
 	if err != nil || client == "" {
 		return runs, err
 	}

@@ -242,7 +242,7 @@ func TestJobsOfOthersNeedJobRead(t *testing.T) {
 	}
 	_, _, err = s.Job(ctx, user("alice"), theirs)
 	wantKind(t, err, service.ErrForbidden, "denied: job.read")
-	_, err = s.JobOutput(ctx, user("alice"), theirs, "")
+	_, err = s.JobOutput(ctx, user("alice"), theirs, "", nil)
 	wantKind(t, err, service.ErrForbidden, "denied: job.read")
 	if !reflect.DeepEqual(authz.asked, []string{"job.read", "job.read", "job.read"}) {
 		t.Fatalf("asked %v", authz.asked)
@@ -268,11 +268,11 @@ func TestJobWithRunsAndOutput(t *testing.T) {
 		t.Fatalf("Job = %+v, %+v, %v", j, runs, err)
 	}
 	for _, client := range []string{"", "web1", itoa(web1.ID)} {
-		if out, err := s.JobOutput(ctx, user("alice"), id, client); err != nil || len(out) != 1 {
+		if out, err := s.JobOutput(ctx, user("alice"), id, client, nil); err != nil || len(out) != 1 {
 			t.Fatalf("JobOutput(%q) = %+v, %v", client, out, err)
 		}
 	}
-	_, err = s.JobOutput(ctx, user("alice"), id, "db1")
+	_, err = s.JobOutput(ctx, user("alice"), id, "db1", nil)
 	wantKind(t, err, service.ErrNotFound, `job `+itoa(id)+` has no run on client "db1"`)
 }
 

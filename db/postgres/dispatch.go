@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -459,6 +460,9 @@ func reportOnce(ctx context.Context, q queryer, clientID int64, ids []int64, rep
 		}
 		out[i] = res
 	}
+	if err := dbcore.KeepCancelledOutput(ctx, querier{q}, dialect, reports, runs); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -475,10 +479,14 @@ func reportInOrder(ctx context.Context, tx pgx.Tx, clientID int64, ids []int64, 
 		return nil, err
 	}
 	out := make([]db.ReportResult, len(reports))
+	before := maps.Clone(runs)
 	err = dbcore.JudgeInOrder(clientID, ids, runs, reports, out, nil, func(r db.Report, ev runstate.Event, to runstate.State) error {
 		return dbcore.ApplyReport(ctx, querier{tx}, dialect, r, ev, to, now)
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := dbcore.KeepCancelledOutput(ctx, querier{tx}, dialect, reports, before); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -311,10 +312,14 @@ func (s *Store) report(ctx context.Context, tx *sql.Tx, clientID int64, reports 
 	if err != nil {
 		return nil, err
 	}
+	before := maps.Clone(runs)
 	err = dbcore.JudgeInOrder(clientID, rest, runs, reports, out, applied, func(r db.Report, ev runstate.Event, to runstate.State) error {
 		return dbcore.ApplyReport(ctx, querier{tx}, dialect, r, ev, to, now)
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := dbcore.KeepCancelledOutput(ctx, querier{tx}, dialect, reports, before); err != nil {
 		return nil, err
 	}
 	return out, nil

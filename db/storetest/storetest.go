@@ -80,6 +80,9 @@ func Run(t *testing.T, open Opener) {
 		{"RolloutHaltedRequeue", testRolloutHaltedRequeue},
 		{"RolloutWake", testRolloutWake},
 		{"RolloutThreshold", testRolloutThreshold},
+		{"OutputAppend", testOutputAppend},
+		{"OutputBound", testOutputBound},
+		{"OutputCancelled", testOutputCancelled},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {

@@ -73,7 +73,7 @@ func BudgetColumn(s rollout.Spec) int {
 
 // RunCols are the columns ScanRun reads, of runs r joined with clients c.
 const RunCols = `r.id, r.job_id, r.client_id, c.name, r.state, r.attempts, r.exit_code, r.reason, COALESCE(r.server_id, 0),
-	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated, r.canary, r.gated`
+	r.created_at, r.sent_at, r.lease_until, r.acked_at, r.started_at, r.finished_at, r.updated_at, r.output, r.output_truncated, r.canary, r.gated, r.output_size`
 
 // ScanRun reads a row of RunCols.
 func ScanRun(row Scanner) (db.Run, error) {
@@ -81,7 +81,7 @@ func ScanRun(row Scanner) (db.Run, error) {
 	var exit, sent, lease, acked, started, finished *int64
 	var created, updated int64
 	err := row.Scan(&r.ID, &r.JobID, &r.ClientID, &r.ClientName, &r.State, &r.Attempts, &exit, &r.Reason, &r.ServerID,
-		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated, &r.Canary, &r.Gated)
+		&created, &sent, &lease, &acked, &started, &finished, &updated, &r.Output, &r.OutputTruncated, &r.Canary, &r.Gated, &r.OutputSize)
 	if err != nil {
 		return r, err
 	}

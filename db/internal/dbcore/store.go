@@ -128,3 +128,13 @@ func (s Store) EnforceRollouts(ctx context.Context, scope db.RolloutScope, at ti
 func (s Store) RolloutWake(ctx context.Context, jobIDs []int64) ([]int64, error) {
 	return RolloutWake(ctx, s.db, jobIDs, time.Now().UTC())
 }
+
+// AppendOutput stores chunks of running jobs' output.
+func (s Store) AppendOutput(ctx context.Context, clientID int64, chunks []db.OutputChunk, max int) ([]db.ChunkResult, error) {
+	return AppendOutput(ctx, s.db, clientID, chunks, max)
+}
+
+// RunOutputs returns a job's runs with their output as a reader sees it.
+func (s Store) RunOutputs(ctx context.Context, jobID int64, since map[int64]int64, max int) ([]db.Run, error) {
+	return RunOutputs(ctx, s.db, jobID, since, max)
+}

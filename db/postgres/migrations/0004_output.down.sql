@@ -1,0 +1,4 @@
+DROP TRIGGER run_output_final ON runs;
+DROP FUNCTION run_output_final();
+DROP TABLE run_output;
+ALTER TABLE runs DROP COLUMN output_size;

@@ -1,0 +1,3 @@
+DROP TRIGGER run_output_final;
+DROP TABLE run_output;
+ALTER TABLE runs DROP COLUMN output_size;
