@@ -30,7 +30,7 @@ const (
 	ExitTooLarge    = 17  // fault 413
 	ExitBusy        = 18  // fault 423
 	ExitInternal    = 19  // fault 500
-	ExitInterrupted = 130 // --wait/--watch: stopped by Ctrl-C (SIGINT); the job goes on
+	ExitInterrupted = 130 // --wait/--watch/--follow: stopped by Ctrl-C (SIGINT); the job goes on
 )
 
 // exitCodesHelp is the table of exit codes, for the root command's help
@@ -56,7 +56,10 @@ const exitCodesHelp = `Exit codes:
   17   fault 413: request too large
   18   fault 423: busy (gate held and --no-wait given)
   19   fault 500: internal error (see the request id)
-  130  --wait/--watch: stopped by Ctrl-C (the job goes on)`
+  130  --wait/--watch/--follow: stopped by Ctrl-C (the job goes on)
+
+"job output --follow" ends as --wait does: 0, 3, 4 or 5 once every run
+it follows is final.`
 
 // outcomeExit is the exit code of a job whose runs are all final. A job
 // whose success threshold is below 100% exits 0 when at least that share

@@ -82,7 +82,12 @@ func TestJobFlags(t *testing.T) {
 	check(t, "status", []any{st.JobID, st.Watch, st.watch.Interval}, []any{"42", true, 3 * time.Second})
 
 	o := parse(t, NewJobOutputCmd, "42", "--client", "web1")
-	check(t, "output", []any{o.JobID, o.Client}, []any{"42", "web1"})
+	check(t, "output", []any{o.JobID, o.Client, o.Follow, o.Collapse}, []any{"42", "web1", false, false})
+	o = parse(t, NewJobOutputCmd, "42", "-f", "-o", "json")
+	check(t, "output -f", []any{o.Follow, o.Collapse, o.out.Format}, []any{true, false, "json"})
+	o = parse(t, NewJobOutputCmd, "42", "--follow", "--client", "web2")
+	check(t, "output --follow --client", []any{o.Follow, o.Client}, []any{true, "web2"})
+	check(t, "output --collapse", parse(t, NewJobOutputCmd, "42", "--collapse").Collapse, true)
 
 	c := parse(t, NewJobCancelCmd, "42", "-o", "json")
 	check(t, "cancel", []any{c.JobID, c.out.Format}, []any{"42", "json"})

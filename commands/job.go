@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +33,7 @@ paused and resumed, and a job run again where it did not succeed.`,
   scirectl job list
   scirectl job status 42
   scirectl job output 42
+  scirectl job output 42 -f
   scirectl job submit --group web --max-parallel 10% --max-failures 2 --canary 1 -c 'apt-get -y upgrade'
   scirectl job pause 42
   scirectl job resume 42
@@ -583,85 +583,6 @@ func printRuns(w io.Writer, o *outputOptions, j api.Job) error {
 func checkID(what, v string) error {
 	if id, err := strconv.ParseInt(v, 10, 64); err != nil || id <= 0 {
 		return usageError(fmt.Sprintf("%s %q: want a positive number", what, v))
-	}
-	return nil
-}
-
-// JobOutputOptions are the flags and argument of `job output`.
-type JobOutputOptions struct {
-	remote
-	JobID  string
-	Client string // only the run on this client
-}
-
-// NewJobOutputCmd builds `job output`; runF, when not nil, is called with
-// the options instead of asking the server.
-func NewJobOutputCmd(f *Factory, runF func(*JobOutputOptions) error) *cobra.Command {
-	o := &JobOutputOptions{remote: newRemote(f)}
-	cmd := &cobra.Command{
-		Use:   "output JOB-ID",
-		Short: "Print the output of a job's runs",
-		Long: `Print what each run wrote to stdout and stderr. With one run the output is
-printed as is; with several, each is preceded by a header line naming the client.`,
-		Example:           "  scirectl job output 42\n  scirectl job output 42 --client web1 > web1.log",
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeJobs(&o.remote),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.JobID = args[0]
-			if runF != nil {
-				return runF(o)
-			}
-			return runJobOutput(cmd.Context(), o)
-		},
-	}
-	cmd.Flags().StringVar(&o.Client, "client", "", "only the run on this client (name or id)")
-	o.addFlags(cmd)
-	return cmd
-}
-
-func runJobOutput(ctx context.Context, o *JobOutputOptions) error {
-	ios := o.io()
-	if err := o.out.validate(); err != nil {
-		return err
-	}
-	if err := checkID("JOB-ID", o.JobID); err != nil {
-		return err
-	}
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	callArgs := []any{o.JobID}
-	if o.Client != "" {
-		callArgs = append(callArgs, o.Client)
-	}
-	var outs []api.Output
-	if err := c.Call(ctx, api.MethodJobOutput, &outs, callArgs...); err != nil {
-		return err
-	}
-	if o.out.json() {
-		if outs == nil {
-			outs = []api.Output{}
-		}
-		return printJSON(ios.Out, outs)
-	}
-	sort.Slice(outs, func(i, j int) bool { return outs[i].Client < outs[j].Client })
-	for _, r := range outs {
-		if len(outs) > 1 {
-			exit := ""
-			if r.ExitCode != nil {
-				exit = fmt.Sprintf(", exit %d", *r.ExitCode)
-			}
-			fmt.Fprintf(ios.Out, "==> %s (run %s, %s%s) <==\n", r.Client, r.RunID, r.State, exit)
-		}
-		io.WriteString(ios.Out, r.Output)
-		if r.Output != "" && !strings.HasSuffix(r.Output, "\n") && len(outs) > 1 {
-			fmt.Fprintln(ios.Out)
-		}
-		if r.Truncated {
-			fmt.Fprintf(ios.ErrOut, "scirectl: output of run %s on %s was truncated\n", r.RunID, r.Client)
-		}
 	}
 	return nil
 }

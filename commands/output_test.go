@@ -41,6 +41,19 @@ func goldenJob() api.Job {
 	return j
 }
 
+// goldenOutputs is the output of job 7's runs: web1 and web3 wrote the
+// same, web2 wrote more than the server keeps (the newline before the
+// marker line is the marker's, not the output's), web3 is still running.
+func goldenOutputs() []api.Output {
+	long := "Reading package lists...\n[... 1048576 bytes omitted ...]\nE: Sub-process /usr/bin/dpkg returned an error code (1)\n"
+	return []api.Output{
+		{RunID: "22", Client: "web2", State: "failed", ExitCode: ptr(2), Output: long, Truncated: true, OmittedBytes: 1048576,
+			Size: len("Reading package lists...") + 1048576 + len("E: Sub-process /usr/bin/dpkg returned an error code (1)\n")},
+		{RunID: "21", Client: "web1", State: "succeeded", ExitCode: ptr(0), Output: "0 upgraded, 0 newly installed\n", Size: 30},
+		{RunID: "23", Client: "web3", State: "running", Output: "0 upgraded, 0 newly installed\n", Size: 30},
+	}
+}
+
 func goldenClients() []api.Client {
 	return []api.Client{
 		{ID: "1", Name: "web1", Fingerprint: "3f2a9c41d0b7e8a65c21f3e4d5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e", Status: "active",
@@ -60,6 +73,7 @@ func TestGoldenOutput(t *testing.T) {
 		"job.list":    fixed(goldenJobs()),
 		"job.get":     fixed(goldenJob()),
 		"client.list": fixed(goldenClients()),
+		"job.output":  fixed(goldenOutputs()),
 	})
 	for _, c := range []struct {
 		name string
@@ -73,6 +87,10 @@ func TestGoldenOutput(t *testing.T) {
 		{"job-status", []string{"job", "status", "7"}},
 		{"job-status-wide", []string{"job", "status", "7", "-o", "wide"}},
 		{"job-status-json", []string{"job", "status", "7", "-o", "json"}},
+		{"job-output", []string{"job", "output", "7"}},
+		{"job-output-json", []string{"job", "output", "7", "-o", "json"}},
+		{"job-output-collapse", []string{"job", "output", "7", "--collapse"}},
+		{"job-output-collapse-json", []string{"job", "output", "7", "--collapse", "-o", "json"}},
 		{"client-list", []string{"client", "list"}},
 		{"client-list-wide", []string{"client", "list", "-o", "wide"}},
 		{"client-list-quiet", []string{"client", "list", "-q"}},
