@@ -27,3 +27,4 @@ func BenchmarkSubmit(b *testing.B)             { storetest.BenchSubmit(b, benchO
 func BenchmarkDispatchCycle(b *testing.B)      { storetest.BenchDispatchCycle(b, benchOpen) }
 func BenchmarkDispatchConcurrent(b *testing.B) { storetest.BenchDispatchConcurrent(b, benchOpen) }
 func BenchmarkClaimEmpty(b *testing.B)         { storetest.BenchClaimEmpty(b, benchOpen) }
+func BenchmarkAppendOutput(b *testing.B)       { storetest.BenchAppendOutput(b, benchOpen) }

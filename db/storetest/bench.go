@@ -179,3 +179,53 @@ func BenchClaimEmpty(b *testing.B, open func(testing.TB) db.Store) {
 		}
 	}
 }
+
+// BenchAppendOutput is agent.output at the store: one call of 8 chunks (8
+// running runs of one agent) of size bytes each, appended at the end of
+// their streams, past the 1 MiB bound once they have grown (so each call
+// also deletes the chunks the bound no longer keeps). MB/s is the output
+// stored per second.
+func BenchAppendOutput(b *testing.B, open func(testing.TB) db.Store) {
+	for _, size := range []int{1 << 10, 16 << 10} {
+		b.Run(fmt.Sprintf("chunk=%dKiB", size>>10), func(b *testing.B) {
+			ctx := context.Background()
+			s := open(b)
+			client := BenchClient(b, s, "streamer")
+			const runs = 8
+			for i := 0; i < runs; i++ {
+				BenchSubmitJob(b, s, client, i)
+			}
+			ds, err := s.ClaimRuns(ctx, db.Claim{ClientID: client, Max: runs, At: time.Now(), Lease: time.Hour, ServerID: 1})
+			if err != nil || len(ds) != runs {
+				b.Fatalf("claim: %d runs, %v", len(ds), err)
+			}
+			line := "a line of output, as a build log would have it, with a number: "
+			data := make([]byte, 0, size)
+			for len(data) < size {
+				data = append(data, line...)
+				data = strconv.AppendInt(data, int64(len(data)), 10)
+				data = append(data, '\n')
+			}
+			chunk := string(data[:size])
+			offsets := make([]int64, runs)
+			b.SetBytes(int64(size * runs))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				chunks := make([]db.OutputChunk, runs)
+				for k, d := range ds {
+					chunks[k] = db.OutputChunk{RunID: d.Run.ID, Offset: offsets[k], Data: chunk}
+				}
+				res, err := s.AppendOutput(ctx, client, chunks, 1<<20)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for k, r := range res {
+					if !r.Accepted {
+						b.Fatalf("chunk %d: %+v", k, r)
+					}
+					offsets[k] = r.Offset
+				}
+			}
+		})
+	}
+}
