@@ -18,6 +18,7 @@ import (
 
 	"github.com/scirectl/scirectl/loadgen"
 	"github.com/scirectl/scirectl/pki"
+	"github.com/scirectl/scirectl/serverconfig"
 )
 
 // BenchOptions are the flags of `scirectl bench`.
@@ -33,6 +34,8 @@ type BenchOptions struct {
 	PollInterval time.Duration
 	Pending      int
 	Push         bool
+	Stream       serverconfig.Size
+	Streamers    int
 	DB           string
 	DataDir      string
 	Spawn        bool
@@ -99,6 +102,23 @@ for the server's agent.pollNow and, when it finds no work, waits for that
 push rather than polling (up to --poll-interval, default 5s then, as a
 safety net). Compare steady-mode latencies with and without it.
 
+--stream RATE measures what a fleet streaming live output costs dispatch.
+Before the measurement, --streamers extra agents (default 32) register and
+are accepted, are each submitted one no-op job, and claim, acknowledge and
+report it running, as an agent starting a long job does. While the jobs are
+measured, each sends about once a second (their first calls spread over a
+second, later ones ±10%) one agent.output call with its share of RATE as
+lines of text, in chunks of at most 256 KiB, from the offset the server
+acknowledged: a chunk it did not take is sent again from the offset it
+answered, and the output of a call that failed goes with the next call,
+which carries the backlog too. RATE is bytes per second in total, written
+as sizes are (10MB = 10 MiB/s). The report adds the output
+the server stored per second (the advance of its offsets, to compare with
+RATE), the agent.output calls and their response times. At the end each
+streamer reports its run succeeded, so that its client can be removed; the
+streamers' jobs are not among the measured ones. Not in idle mode. Compare
+the throughput with and without it.
+
 Latencies are per job: submit→received runs from the moment the request
 carrying its job.submit was sent to the moment an agent's getJobs returned
 it; submit→completed to the moment its status report was accepted. In
@@ -141,6 +161,9 @@ silences it). The exit code is 1 when a job did not complete exactly once.`,
   # the same with daemon-mode agents woken by agent.pollNow
   scirectl bench --mode steady --rate 500 --duration 1m --push
 
+  # what 32 agents streaming 10 MiB/s of output cost dispatch at batch 100
+  scirectl bench --jobs 30000 --batch 100 --stream 10MB
+
   # what 5,000 idle agents polling every 30 s cost the server (issue 8)
   scirectl bench --mode idle --agents 5000 --poll-interval 30s --duration 2m
 
@@ -169,6 +192,8 @@ silences it). The exit code is 1 when a job did not complete exactly once.`,
 	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again (with --push: 5s, a safety net behind agent.pollNow; idle mode: 30s, the agent's --interval)")
 	f.IntVar(&o.Pending, "pending", 0, "preload a backlog of this many jobs for a client that never polls")
 	f.BoolVar(&o.Push, "push", false, "daemon-mode agents: each listens for the server's agent.pollNow and waits for it instead of polling")
+	f.Var(&o.Stream, "stream", "while measured, --streamers agents send live output (agent.output) at this total rate in bytes/s, e.g. 10MB (10 MiB/s); not in idle mode")
+	f.IntVar(&o.Streamers, "streamers", loadgen.DefaultStreamers, "with --stream: agents streaming, each running one job and sending its share of the rate once a second")
 	f.StringVar(&o.DB, "db", "", "database URL of the bench's server: sqlite://PATH or postgres://… (default a temporary SQLite file)")
 	f.StringVar(&o.DataDir, "data-dir", "", "data directory of the bench's server, kept afterwards; a server.yaml in it configures a spawned server (default a temporary directory, removed)")
 	f.BoolVar(&o.Spawn, "spawn", true, "run the bench's server as a child process, measured alone; --spawn=false runs it inside bench")
@@ -239,6 +264,15 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 	}
 	if idle && changed("duration") && o.Duration <= 0 {
 		return usageError(fmt.Sprintf("--duration %s: want more than 0", o.Duration))
+	}
+	switch {
+	case changed("stream"):
+		if o.Streamers < 1 {
+			return usageError(fmt.Sprintf("--streamers %d: want 1 or more", o.Streamers))
+		}
+		lo.Stream, lo.Streamers = int64(o.Stream), o.Streamers
+	case changed("streamers"):
+		return usageError("--streamers goes with --stream (the total rate)")
 	}
 	if o.Push && !changed("poll-interval") && !idle {
 		lo.PollInterval = 0 // loadgen's default for push mode: a 5s safety net
@@ -374,6 +408,14 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 		row("SUBMIT→COMPLETED", "%s", lat(r.SubmitToCompleted))
 	} else if r.CallLatency != nil {
 		row("CALL LATENCY", "%s (agent.getJobs, alone or after agent.heartbeat in one system.multicall)", lat(*r.CallLatency))
+	}
+	if r.StreamBytesPerSecond != nil {
+		row("STREAMED", "%s/s of output stored, of %s/s offered by %s streamers (%s in %s agent.output calls over %s)",
+			humanBytes(int64(*r.StreamBytesPerSecond)), humanBytes(r.StreamTargetBytesPerSecond), num(float64(r.Streamers)),
+			humanBytes(*r.StreamBytes), num(float64(*r.StreamCalls)), dur(*r.StreamSeconds))
+		if r.StreamCallLatency != nil {
+			row("OUTPUT CALL LATENCY", "%s (agent.output)", lat(*r.StreamCallLatency))
+		}
 	}
 	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	if r.ServerCPUSeconds != nil {

@@ -25,6 +25,12 @@ func TestBenchFlagValidation(t *testing.T) {
 		{"bench", "--token", "t"},                // token without --server
 		{"bench", "--cpuprofile", "/tmp/x.prof"}, // spawned server: not this process
 		{"bench", "extra-arg"},
+		{"bench", "--stream", "0"},
+		{"bench", "--stream", "fast"},
+		{"bench", "--streamers", "4"}, // without --stream
+		{"bench", "--stream", "1MB", "--streamers", "0"},
+		{"bench", "--stream", "10", "--streamers", "32"}, // under a byte/s each
+		{"bench", "--mode", "idle", "--stream", "1MB"},
 	}
 	for _, args := range cases {
 		_, errOut, code := run(t, "", args...)
@@ -70,6 +76,25 @@ func TestBenchTable(t *testing.T) {
 	for _, want := range []string{"THROUGHPUT", "jobs/s", "SUBMIT→RECEIVED", "p99", "SERVER CPU", " s", "MiB", "ERRORS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBenchStreamTable(t *testing.T) {
+	out, errOut, code := run(t, "", "bench", "--spawn=false", "--agents", "2", "--jobs", "20", "--batch", "5",
+		"--stream", "128KB", "--streamers", "2", "--data-dir", t.TempDir(), "--no-progress")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"THROUGHPUT", "STREAMED", "of 128.0 KiB/s offered by 2 streamers", "agent.output calls",
+		"OUTPUT CALL LATENCY", "agent.output "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "ERRORS") && !strings.HasSuffix(line, " none") {
+			t.Errorf("errors: %s", line)
 		}
 	}
 }

@@ -29,6 +29,11 @@ type bench struct {
 	agents   []*agent
 	idleID   string // remote: the client holding the preloaded backlog
 
+	// Streaming (Options.Stream): the streamers, and their loops while
+	// they run.
+	streamers []*streamer
+	streaming *streaming
+
 	submitDone   atomic.Bool   // no more jobs will be submitted
 	allSubmitted chan struct{} // closed with submitDone set
 	submitted    atomic.Int64  // jobs accepted by job.submit
@@ -119,14 +124,18 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 
 	// Every agent holds a connection (and in push mode a listener, and the
 	// server's connection to it); an in-process server holds the other end.
-	need := b.o.Agents + 128
+	need := b.o.Agents + b.o.Streamers + 128
 	if b.o.Push {
 		need += 2 * b.o.Agents
 	}
 	if b.o.Server == "" && !b.o.Spawn {
-		need += b.o.Agents
+		need += b.o.Agents + b.o.Streamers
 	}
-	if err := ensureOpenFiles(need, fmt.Sprintf("%d agents (--agents)", b.o.Agents)); err != nil {
+	what := fmt.Sprintf("%d agents (--agents)", b.o.Agents)
+	if b.o.Streamers > 0 {
+		what += fmt.Sprintf(" and %d streamers (--streamers)", b.o.Streamers)
+	}
+	if err := ensureOpenFiles(need, what); err != nil {
 		return nil, err
 	}
 
@@ -174,8 +183,24 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 	if t.kind == "remote" && !b.o.Keep {
 		defer b.removeClients()
 	}
+	if b.o.Stream > 0 {
+		defer func() {
+			for _, s := range b.streamers {
+				if s != nil && s.c != nil {
+					s.c.Close()
+				}
+			}
+		}()
+		// Before the clients are removed and the server stops, on every
+		// path: their runs must end.
+		defer b.finishStreamers()
+		if err := b.setupStreamers(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	runErr := b.measure(ctx)
+	b.finishStreamers()
 
 	// Stop the server before removing its data; the figures are in.
 	stopped = true
@@ -215,8 +240,16 @@ func (b *bench) measure(ctx context.Context) error {
 		return b.idle(ctx)
 	}
 	w := b.openWindow()
+	if b.streamers != nil {
+		b.printf("streaming %.2f MiB/s of output (agent.output) from %d streamers", float64(b.o.Stream)/(1<<20), len(b.streamers))
+		b.startStreaming(ctx)
+	}
 	stopProgress := b.every(2*time.Second, func() {
-		b.printf("submitted %d, completed %d", b.submitted.Load(), b.completed.Load())
+		line := fmt.Sprintf("submitted %d, completed %d", b.submitted.Load(), b.completed.Load())
+		if st := b.streaming; st != nil {
+			line += fmt.Sprintf(", streamed %.1f MiB", float64(st.stored.Load())/(1<<20))
+		}
+		b.printf("%s", line)
 	})
 	var err error
 	var start time.Time
@@ -252,6 +285,7 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 	}
 	stopProgress()
+	b.stopStreaming()
 	w.close()
 	if !start.IsZero() {
 		b.res.DrainSeconds = b.lastCompletion().Sub(start).Seconds()
@@ -449,6 +483,7 @@ func (b *bench) collect() {
 		n := b.newConns.Load()
 		r.CallLatency, r.NewConnections = &l, &n
 	}
+	b.collectStreaming()
 	r.Calls, r.Errors = b.calls, b.errs
 	r.ErrorsTotal = 0
 	for _, v := range b.errs {
@@ -479,6 +514,11 @@ func (b *bench) removeClients() {
 	for _, a := range b.agents {
 		if a != nil && a.id != "" {
 			ids = append(ids, a.id)
+		}
+	}
+	for _, s := range b.streamers {
+		if s != nil && s.id != "" {
+			ids = append(ids, s.id)
 		}
 	}
 	if b.idleID != "" {

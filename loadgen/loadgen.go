@@ -21,6 +21,10 @@
 // happens). Every job targets one agent, round-robin, and carries its job
 // id in the job document, so each job's submit→received and
 // submit→completed latencies are known; the percentiles are over all jobs.
+//
+// With Stream, extra agents — streamers — each hold one running job and
+// send its output with agent.output while the jobs are measured, so that
+// the figures show what a fleet streaming output costs dispatch (stream.go).
 package loadgen
 
 import (
@@ -91,6 +95,14 @@ type Options struct {
 	// loopback, with its identity) for the server's agent.pollNow, and an
 	// agent that found no work waits for that push instead of polling.
 	Push bool
+	// Stream is the total rate, in bytes per second, at which Streamers
+	// extra agents send live output (agent.output) during the measurement;
+	// 0 streams nothing. Not in idle mode. Each streamer holds one job it
+	// reported running, and sends Stream/Streamers bytes of text about
+	// once a second (stream.go).
+	Stream int64
+	// Streamers is how many agents stream, when Stream is set; default 32.
+	Streamers int
 
 	// Server is the XML-RPC URL of an existing server to load; empty
 	// starts one. With it, Token (the operator's, allowed client.accept
@@ -169,6 +181,9 @@ func (o *Options) defaults() {
 	if o.Mode == Idle && o.Duration == 0 {
 		o.Duration = DefaultIdleDuration
 	}
+	if o.Stream > 0 && o.Streamers == 0 {
+		o.Streamers = DefaultStreamers
+	}
 	if o.IdleHeartbeatEvery == 0 {
 		o.IdleHeartbeatEvery = clientagent.IdleHeartbeatEvery
 	}
@@ -201,6 +216,9 @@ func (o Options) Validate() error {
 		return bad("poll-interval %s: want 0 or more", o.PollInterval)
 	case o.Timeout < 0:
 		return bad("timeout %s: want more than 0", o.Timeout)
+	}
+	if err := o.validateStream(); err != nil {
+		return err
 	}
 	switch o.Mode {
 	case BurnDown:
@@ -345,6 +363,22 @@ type Results struct {
 	Pushes      int64            `json:"pushes"`      // agent.pollNow calls the agents received (push mode)
 	Errors      map[string]int64 `json:"errors"`      // by "method: kind"
 	ErrorsTotal int64            `json:"errors_total"`
+
+	// Streaming (Stream): Streamers agents, each holding one running job,
+	// offered StreamTargetBytesPerSecond of output in total with
+	// agent.output while the jobs were measured. StreamBytes is what the
+	// server acknowledged as stored (its offsets' advance: resends count
+	// once), StreamBytesPerSecond that over StreamSeconds, the time the
+	// streamers ran (the measured part of the run); StreamCalls the
+	// agent.output calls made then (counted in Calls too), and
+	// StreamCallLatency their response times. Absent without streaming.
+	Streamers                  int      `json:"streamers,omitempty"`
+	StreamTargetBytesPerSecond int64    `json:"stream_target_bytes_per_second,omitempty"`
+	StreamSeconds              *float64 `json:"stream_seconds,omitempty"`
+	StreamBytes                *int64   `json:"stream_bytes,omitempty"`
+	StreamBytesPerSecond       *float64 `json:"stream_bytes_per_second,omitempty"`
+	StreamCalls                *int64   `json:"stream_calls,omitempty"`
+	StreamCallLatency          *Latency `json:"stream_call_latency,omitempty"`
 }
 
 func newResults(o Options) *Results {
@@ -358,6 +392,9 @@ func newResults(o Options) *Results {
 	}
 	if o.Mode == Idle {
 		r.HeartbeatEverySeconds = o.IdleHeartbeatEvery.Seconds()
+	}
+	if o.Stream > 0 {
+		r.Streamers, r.StreamTargetBytesPerSecond = o.Streamers, o.Stream
 	}
 	return r
 }

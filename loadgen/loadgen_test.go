@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/datadir"
 	_ "github.com/scirectl/scirectl/db/sqlite"
 	"github.com/scirectl/scirectl/loadgen"
+	"github.com/scirectl/scirectl/pki"
 	"github.com/scirectl/scirectl/server"
 )
 
@@ -173,6 +177,12 @@ func TestValidate(t *testing.T) {
 		{loadgen.Options{Rate: 10}, "steady"},
 		{loadgen.Options{Server: "https://x/RPC2"}, "token"},
 		{loadgen.Options{Spawn: true, CPUProfile: &bytes.Buffer{}}, "in-process"},
+		{loadgen.Options{Stream: -1}, "stream"},
+		{loadgen.Options{Streamers: 4}, "streamers"},
+		{loadgen.Options{Stream: 1 << 20, Streamers: -1}, "streamers"},
+		{loadgen.Options{Mode: loadgen.Idle, Stream: 1 << 20}, "idle"},
+		{loadgen.Options{Stream: 10, Streamers: 32}, "each"},
+		{loadgen.Options{Stream: 1 << 30, Streamers: 2}, "add streamers"},
 	} {
 		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err = %v, want one naming %q", tc.o, err, tc.want)
@@ -180,6 +190,118 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (loadgen.Options{Mode: loadgen.Steady, Rate: 5, Duration: time.Second}).Validate(); err != nil {
 		t.Errorf("steady with a duration: %v", err)
+	}
+	if err := (loadgen.Options{Stream: 10 << 20}).Validate(); err != nil {
+		t.Errorf("stream with the default streamers: %v", err)
+	}
+}
+
+// checkStream verifies the streaming figures of a run with streamers
+// streaming rate bytes/s in total: every call answered, its chunks
+// accepted, at least each streamer's first second of output stored.
+func checkStream(t *testing.T, r *loadgen.Results, streamers int, rate int64) {
+	t.Helper()
+	if r.Streamers != streamers || r.StreamTargetBytesPerSecond != rate {
+		t.Errorf("streamers %d, target %d B/s; want %d, %d", r.Streamers, r.StreamTargetBytesPerSecond, streamers, rate)
+	}
+	if r.StreamBytes == nil || r.StreamCalls == nil || r.StreamBytesPerSecond == nil || r.StreamSeconds == nil || r.StreamCallLatency == nil {
+		t.Fatalf("streaming figures missing: bytes %v, calls %v, rate %v, seconds %v, latency %v",
+			r.StreamBytes, r.StreamCalls, r.StreamBytesPerSecond, r.StreamSeconds, r.StreamCallLatency)
+	}
+	if *r.StreamCalls < int64(streamers) || r.Calls["agent.output"] != *r.StreamCalls {
+		t.Errorf("%d agent.output calls (%d in calls) for %d streamers: want one each at least", *r.StreamCalls, r.Calls["agent.output"], streamers)
+	}
+	if *r.StreamBytes < rate || *r.StreamBytesPerSecond <= 0 || *r.StreamSeconds <= 0 {
+		t.Errorf("streamed %d bytes (%.0f B/s over %.2fs): want at least each streamer's first second, %d bytes",
+			*r.StreamBytes, *r.StreamBytesPerSecond, *r.StreamSeconds, rate)
+	}
+	// What was stored was offered: at most the rate over the window and
+	// the first second (the first calls carry a second's output).
+	if max := float64(rate) * (*r.StreamSeconds + 1); float64(*r.StreamBytes) > max {
+		t.Errorf("streamed %d bytes in %.2fs at %d B/s: more than offered", *r.StreamBytes, *r.StreamSeconds, rate)
+	}
+	if l := r.StreamCallLatency; !(0 < l.P50 && l.P50 <= l.P99 && l.P99 <= l.Max) {
+		t.Errorf("agent.output latency out of order: %+v", l)
+	}
+}
+
+// Streamers send output while the jobs are measured; the jobs still all
+// complete, and each streamer's run is reported succeeded at the end.
+func TestStreamInProcess(t *testing.T) {
+	// 512 KiB a second each: two chunks per call (api.MaxOutputChunk),
+	// and past the server's default bound on a run's output.
+	const rate = 1 << 20
+	r, err := loadgen.Run(context.Background(), loadgen.Options{
+		Mode: loadgen.Steady, Rate: 100, Jobs: 120, Agents: 3, Batch: 5, SubmitBatch: 1,
+		PollInterval: 20 * time.Millisecond, Stream: rate, Streamers: 2,
+		DataDir: t.TempDir(), Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, r, 120)
+	checkStream(t, r, 2, rate)
+	js, _ := json.Marshal(r)
+	for _, k := range []string{`"stream_bytes_per_second":`, `"stream_calls":`, `"stream_call_latency":{"p50_ms":`} {
+		if !bytes.Contains(js, []byte(k)) {
+			t.Errorf("JSON lacks %s: %s", k, js)
+		}
+	}
+}
+
+// Against an existing server the streamers work the same, and the bench's
+// clients, streamers included, are removed at the end: their runs were
+// reported succeeded first, or client.delete would refuse them.
+func TestStreamRemote(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(ctx, server.Config{DataDir: dir, Listener: ln, Listen: ln.Addr().String(),
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	paths := datadir.Paths{Dir: dir}
+	tok, err := os.ReadFile(paths.AdminToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := pki.CertPool(paths.CACert())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://" + ln.Addr().String() + "/RPC2"
+	const rate = 64 << 10
+	r, err := loadgen.Run(ctx, loadgen.Options{
+		Mode: loadgen.Steady, Rate: 100, Jobs: 100, Agents: 2, Batch: 5, SubmitBatch: 10,
+		PollInterval: 20 * time.Millisecond, Stream: rate, Streamers: 3,
+		Server: url, Token: strings.TrimSpace(string(tok)), RootCAs: roots, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, r, 100)
+	checkStream(t, r, 3, rate)
+	op, err := client.New(client.Options{Servers: []string{url}, RootCAs: roots, Token: strings.TrimSpace(string(tok))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	var cs []map[string]any
+	if err := op.Call(ctx, "client.list", &cs); err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 0 {
+		t.Errorf("%d clients left after the bench, want none: %v", len(cs), cs)
 	}
 }
 

@@ -15,9 +15,10 @@ import (
 // number i targets agent i mod Agents.
 type chunk struct{ first, n int }
 
-// noopJob is the job.submit argument of a bench job for a client id.
-func noopJob(clientID string) map[string]any {
-	return map[string]any{"script": "true", "name": "bench-noop", "targets": []string{clientID}}
+// noopJob is the job.submit argument of a bench job named name for a
+// client id.
+func noopJob(clientID, name string) map[string]any {
+	return map[string]any{"script": "true", "name": name, "targets": []string{clientID}}
 }
 
 // submitter sends chunks of jobs, recording the accepted ones.
@@ -44,7 +45,7 @@ func (b *bench) submitter(ctx context.Context, chunks <-chan chunk, wg *sync.Wai
 			method = "job.submit"
 		}
 		sent := time.Now()
-		jobIDs, kinds, err := submitJobs(ctx, b.op, ids)
+		jobIDs, kinds, err := submitJobs(ctx, b.op, ids, "bench-noop")
 		b.count(method, "", 1)
 		if err != nil {
 			b.count(method, errKind(err), int64(ch.n))
@@ -65,15 +66,15 @@ func (b *bench) submitter(ctx context.Context, chunks <-chan chunk, wg *sync.Wai
 	}
 }
 
-// submitJobs submits one no-op job per target client: a plain job.submit
-// for one, a system.multicall of job.submit calls for several. It returns
-// each job's id, or 0 and the kind of fault for a refused one.
-func submitJobs(ctx context.Context, op *client.Client, targets []string) ([]int64, []string, error) {
+// submitJobs submits one no-op job named name per target client: a plain
+// job.submit for one, a system.multicall of job.submit calls for several.
+// It returns each job's id, or 0 and the kind of fault for a refused one.
+func submitJobs(ctx context.Context, op *client.Client, targets []string, name string) ([]int64, []string, error) {
 	ids := make([]int64, len(targets))
 	kinds := make([]string, len(targets))
 	if len(targets) == 1 {
 		var r api.SubmitResult
-		if err := op.Call(ctx, "job.submit", &r, noopJob(targets[0])); err != nil {
+		if err := op.Call(ctx, "job.submit", &r, noopJob(targets[0], name)); err != nil {
 			if api.FaultCode(err) == 0 {
 				return nil, nil, err
 			}
@@ -89,7 +90,7 @@ func submitJobs(ctx context.Context, op *client.Client, targets []string) ([]int
 	}
 	calls := make([]any, len(targets))
 	for i, t := range targets {
-		calls[i] = map[string]any{"methodName": "job.submit", "params": []any{noopJob(t)}}
+		calls[i] = map[string]any{"methodName": "job.submit", "params": []any{noopJob(t, name)}}
 	}
 	var out []any
 	if err := op.Call(ctx, "system.multicall", &out, calls); err != nil {
@@ -212,7 +213,7 @@ func (b *bench) preloadRemote(ctx context.Context) error {
 		for i := range targets {
 			targets[i] = b.idleID
 		}
-		ids, kinds, err := submitJobs(ctx, b.op, targets)
+		ids, kinds, err := submitJobs(ctx, b.op, targets, "bench-noop")
 		if err != nil {
 			return fmt.Errorf("preload: %w", err)
 		}
