@@ -240,6 +240,6 @@ https://ADDR/RPC2, with the host name for a wildcard address).`,
 	f.StringVar(&cfg.Listen, "listen", "", "daemon mode: HOST:PORT to serve agent.pollNow on (TLS)")
 	f.StringVar(&cfg.CallbackURL, "callback-url", "", "daemon mode: URL the server calls (default https://<listen address, host name for 0.0.0.0>/RPC2)")
 	f.IntVar(&cfg.MaxJobs, "max-jobs", 10, "ask for at most this many jobs per poll")
-	f.IntVar(&cfg.OutputLimit, "output-limit", 1<<20, "bytes of output kept per job (the rest is cut and marked truncated)")
+	f.IntVar(&cfg.OutputLimit, "output-limit", 1<<20, "bytes of output kept per job: the first and the last half of it, with a marker line for what is cut between them (marked truncated)")
 	return cmd
 }

@@ -46,7 +46,7 @@ type Config struct {
 	Listen      string // host:port; required with Daemon
 	CallbackURL string // URL advertised to the server; default https://<Listen, host name if a wildcard>/RPC2
 	MaxJobs     int    // at most this many runs queued locally, asked for per getJobs; default 10
-	OutputLimit int    // bytes of stdout+stderr kept per run; default 1 MiB
+	OutputLimit int    // bytes of stdout+stderr kept per run, the first and the last half; default 1 MiB
 	Version     string
 	Log         *slog.Logger // default slog.Default()
 	Out         io.Writer    // human messages (the fingerprint to accept); default os.Stderr
@@ -108,6 +108,7 @@ type agent struct {
 	deliverDone chan error    // the background delivery of a "running" report
 
 	cancels  cancels   // runs the operator cancelled or the server declared lost (cancel.go)
+	stream   streamer  // live output (stream.go)
 	lastBeat time.Time // last successful agent.heartbeat
 
 	renewEvery  time.Duration // how often the queued runs need a heartbeat (lease.go); 0: no limit
@@ -140,6 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	st.outputLimit = cfg.OutputLimit
 	rpc, err := client.New(client.Options{Servers: cfg.Servers, RootCAs: id.roots, Certificate: &id.cert,
 		Timeout: callTimeout, UserAgent: "scirectl-agent/" + cfg.Version})
 	if err != nil {
@@ -374,6 +376,9 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
+	// What the spools of runs the agent died in still hold goes to the
+	// server before their reports (stream.go).
+	a.streamLeftovers(ctx)
 	queued, err := a.store.queuedRuns()
 	if err != nil {
 		return 0, err
@@ -719,9 +724,10 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 	}
 	// Best effort: a lost "running" report costs nothing but a less precise
 	// view on the server. It is delivered while the job runs.
+	online := a.active && !a.offline
 	if err := a.store.putReport(jobxml.Status{Run: j.Run, State: jobxml.StateRunning, Started: started}); err != nil {
 		log.Warn("cannot write running report", "err", err)
-	} else if a.active && a.backoff == 0 && !a.offline {
+	} else if online && a.backoff == 0 {
 		a.deliverDone = make(chan error, 1)
 		go func(done chan<- error) { done <- a.deliver(ctx) }(a.deliverDone)
 	}
@@ -729,7 +735,7 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 	stopBeat := make(chan struct{})
 	beatDone := make(chan struct{})
 	var keptAlive time.Time // keepAlive's last successful heartbeat, read once it is done
-	if a.active && !a.offline {
+	if online {
 		every := min(max(a.interval, minKeepAlive), maxKeepAlive)
 		if a.renewEvery > 0 {
 			every = min(every, a.renewEvery)
@@ -749,16 +755,12 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 
 	log.Info("job starting", "interpreter", j.Interpreter, "timeout", j.Timeout)
 	res := result{State: jobxml.StateFailed, Reason: ReasonCancelled, Started: started, Finished: started}
+	ran := false
 	select {
 	case <-stop: // cancelled (answer to the "running" report) before it could start: never started
 	default:
-		res = runCommand(ctx, command{
-			Interpreter: j.Interpreter, Script: j.Script, Dir: a.store.workPath(j.Run), Timeout: j.Timeout,
-			OutputLimit: a.cfg.OutputLimit, Stop: stop,
-			Env: append(os.Environ(),
-				"SCIRE_JOB_ID="+strconv.FormatInt(j.ID, 10), "SCIRE_RUN_ID="+strconv.FormatInt(j.Run, 10),
-				"SCIRE_ATTEMPT="+strconv.Itoa(j.Attempt), "SCIRE_JOB_NAME="+j.Name, "SCIRE_SUBMITTED_BY="+j.SubmittedBy),
-		})
+		ran = true
+		res = a.runStreamed(ctx, j, stop, online, log)
 	}
 	close(stopBeat)
 	<-beatDone
@@ -771,21 +773,28 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 		}
 		a.deliverDone = nil
 	}
-	if note := a.cancels.end(j.Run); note != "" {
-		// Nothing final is reported: the server keeps the run cancelled (or
-		// failed, lost).
+	switch note := a.cancels.end(j.Run); {
+	case note == noteLost || (note == noteCancel && !ran):
+		// Nothing final is reported: the server keeps the run failed
+		// (lost), and refuses its results; or it was cancelled before it
+		// started, and there is nothing to tell.
 		if err := a.forgetCancelled(j.Run, note); err != nil {
 			return fmt.Errorf("forget %s run %d: %w", note, j.Run, err)
 		}
-		msg := "job cancelled by the operator while it ran; its process group was stopped, nothing is reported"
+		msg := "job cancelled by the operator before it started; nothing is reported"
 		if note == noteLost {
 			msg = "job declared lost by the server while it ran; its process group was stopped, nothing is reported"
 		}
 		log.Warn(msg, "result", res.State, "reason", res.Reason, "duration", res.Finished.Sub(res.Started).Round(time.Millisecond))
 		return nil
+	case note == noteCancel:
+		// Reported with the output it wrote until it was stopped: the
+		// server keeps the run cancelled and takes the output.
+		log.Warn("job cancelled by the operator while it ran; its process group was stopped, its output is reported",
+			"duration", res.Finished.Sub(res.Started).Round(time.Millisecond))
 	}
 	if res.Reason == ReasonInterrupted {
-		res.Output += "\n[scirectl agent: stopped while this job ran; its process group was killed, it is not run again]"
+		res.Output = withNote(res.Output, "[scirectl agent: stopped while this job ran; its process group was killed, it is not run again]")
 	}
 	st := jobxml.Status{Run: j.Run, State: res.State, Exit: res.Exit, Started: res.Started, Finished: res.Finished,
 		Reason: res.Reason, Output: res.Output, Truncated: res.Truncated}
@@ -794,6 +803,10 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 		return fmt.Errorf("write report of run %d: %w", j.Run, err)
 	}
 	delete(a.pendingAck, j.Run)
+	// The report carries the output now: the spool has served.
+	if err := a.store.removeSpool(j.Run); err != nil {
+		log.Warn("cannot remove the output spool", "err", err)
+	}
 	if err := a.store.finish(j.Run); err != nil {
 		return fmt.Errorf("clean up run %d: %w", j.Run, err)
 	}
@@ -809,6 +822,45 @@ func (a *agent) execute(ctx context.Context, j queuedJob) error {
 	}
 	log.Info("job finished", attrs...)
 	return nil
+}
+
+// runStreamed runs a job's script with its output spooled and, when the
+// agent talks to the server (online), streamed while it runs (stream.go).
+// Neither the spool nor the sender can fail or hold up the job: without a
+// spool the output is kept in memory only.
+func (a *agent) runStreamed(ctx context.Context, j queuedJob, stop <-chan struct{}, online bool, log *slog.Logger) result {
+	sp, err := a.store.newSpool(j.Run, a.cfg.OutputLimit)
+	if err != nil {
+		log.Warn("cannot make the output spool; the output is kept in memory only, and not streamed", "err", err)
+		sp = nil
+	}
+	streamCtx, stopStream := context.WithCancel(ctx)
+	streamDone := make(chan struct{})
+	switch {
+	case sp == nil:
+		close(streamDone)
+	case online:
+		a.stream.begin(j.Run, sp)
+		go a.streamWhileRunning(streamCtx, streamDone)
+	default:
+		sp.stop("the server is not reachable")
+		sp.told.Store(true)
+		close(streamDone)
+	}
+	res := runCommand(ctx, command{
+		Interpreter: j.Interpreter, Script: j.Script, Dir: a.store.workPath(j.Run), Timeout: j.Timeout,
+		OutputLimit: a.cfg.OutputLimit, Stop: stop, Spool: sp,
+		Env: append(os.Environ(),
+			"SCIRE_JOB_ID="+strconv.FormatInt(j.ID, 10), "SCIRE_RUN_ID="+strconv.FormatInt(j.Run, 10),
+			"SCIRE_ATTEMPT="+strconv.Itoa(j.Attempt), "SCIRE_JOB_NAME="+j.Name, "SCIRE_SUBMITTED_BY="+j.SubmittedBy),
+	})
+	stopStream() // a request under way is abandoned: the report carries everything
+	<-streamDone
+	a.stream.end(j.Run)
+	if res.SpoolErr != nil {
+		log.Warn("the output spool ended early; the report carries the output, but a crash now would lose its end", "err", res.SpoolErr)
+	}
+	return res
 }
 
 // keepAlive heartbeats while a job runs, since the agent makes no other

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scirectl/scirectl/internal/testtool"
 	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/runoutput"
 )
 
 type testAgent struct {
@@ -113,7 +114,7 @@ func TestAgentRunsQueueInOrderOnce(t *testing.T) {
 	zero, three := 0, 3
 	check(11, jobxml.StateSucceeded, &zero, "", "run=11 job=1\n", false)
 	check(12, jobxml.StateFailed, &three, "", "out\nerr\n", false)
-	check(13, jobxml.StateSucceeded, &zero, "", strings.Repeat("y", 1000), true)
+	check(13, jobxml.StateSucceeded, &zero, "", runoutput.Bound(strings.Repeat("y", 5000), 1000).String(), true)
 	check(14, jobxml.StateFailed, nil, ReasonTimeout, "", false)
 	check(99, jobxml.StateFailed, nil, ReasonBadDocument, "*", false)
 	if len(f.ackedNoFile) != 0 {

@@ -22,12 +22,18 @@ import (
 //
 // A cancelled run that is running is stopped like a timed-out one, whole
 // process group, but gently first: SIGTERM, then SIGKILL cancelGrace later
-// for whatever is left. A queued one is dropped and never started. Either
-// way nothing final is reported for it — the server keeps "cancelled" — and
-// any report of it still in the outbox is dropped. done.log gets the line
-// "<run> cancelled", written before the queue file, the crash marker and the
-// outbox entry are removed, so that a crash in between is recovered as a
-// finished run (recoverRuns) and never reported "interrupted" or run again.
+// for whatever is left. It is then reported like any ended run, failed with
+// reason "cancelled" and the output it wrote until it stopped: the server
+// keeps the run cancelled and takes the output (it answers the report
+// accepted, cancelled, with a note), and done.log gets "<run> cancelled"
+// when that answer comes. A report of a cancelled run that had finished
+// before the cancel reached the agent is delivered the same way.
+//
+// A queued one is dropped and never started, and nothing is reported for
+// it. done.log gets the line "<run> cancelled", written before the queue
+// file, the crash marker and a "running" report are removed, so that a
+// crash in between is recovered as a finished run (recoverRuns) and never
+// reported "interrupted" or run again.
 //
 // While it holds runs, the agent heartbeats once per poll cycle (talk), at
 // least every beatEveryMax while it works through a queue of short jobs, and
@@ -37,9 +43,10 @@ import (
 // IdleHeartbeatEvery (beatDue).
 //
 // Runs the server declared lost (lease.go) are learnt the same way, from
-// agent.heartbeat's lost list, and treated like cancelled ones: stopped or
-// dropped, nothing final reported (the server keeps them failed, reason
-// "lost"), done.log line "<run> lost".
+// agent.heartbeat's lost list, and stopped or dropped too, but nothing
+// final is reported for them, running or finished: the server keeps them
+// failed, reason "lost", and would refuse their results. done.log line
+// "<run> lost".
 
 const (
 	cancelGrace  = 5 * time.Second  // SIGTERM → SIGKILL of a cancelled run's process group
@@ -177,7 +184,9 @@ func (a *agent) applyCancels() error {
 
 // dropCancelled forgets a run taken back (note: noteCancel or noteLost)
 // that is not running: its queue file, its crash marker, its outbox
-// entries. A run the agent does not hold is ignored.
+// entries, its output spool — except the final report of a cancelled run,
+// which is delivered for its output. A run the agent does not hold is
+// ignored.
 func (a *agent) dropCancelled(run int64, note string) error {
 	s := a.store
 	queued, final, started := s.queued(run), s.finished(run), exists(s.startPath(run))
@@ -191,7 +200,10 @@ func (a *agent) dropCancelled(run int64, note string) error {
 	case note == noteLost:
 		a.log.Warn("run declared lost by the server; dropped from the queue, never started", "run", run)
 	case final:
-		a.log.Info("run cancelled by the operator after it had finished here; its report is dropped, the server keeps it cancelled", "run", run)
+		// The report stays: the server keeps the run cancelled and takes
+		// its output (the answer says cancelled; sendBatch notes it).
+		a.log.Debug("run cancelled by the operator after it had finished here; its report is delivered for its output, the server keeps it cancelled", "run", run)
+		return nil
 	default:
 		a.log.Info("run cancelled by the operator; dropped from the queue, never started", "run", run)
 	}
@@ -211,6 +223,9 @@ func (a *agent) forgetCancelled(run int64, note string) error {
 		return err
 	}
 	if err := remove(s.finalPath(run)); err != nil {
+		return err
+	}
+	if err := s.removeSpool(run); err != nil {
 		return err
 	}
 	return s.finish(run)

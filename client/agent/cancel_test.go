@@ -50,15 +50,16 @@ func (f *fakeServer) reportsOf(run int64) []jobxml.Status {
 }
 
 // A cancel in agent.heartbeat's answer, arriving while a job runs (through
-// keepAlive): the running job's process group is stopped and nothing final is
-// reported for it; a queued cancelled job is dropped and never started; an
-// id the agent does not hold is ignored; the agent goes on with the rest.
+// keepAlive): the running job's process group is stopped and it is
+// reported failed, reason cancelled, with the output it wrote; a queued
+// cancelled job is dropped and never started; an id the agent does not hold
+// is ignored; the agent goes on with the rest.
 func TestAgentCancelRunningAndQueued(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
 	f := newFakeServer(t, filepath.Join(tmp, "state"))
 	pidFile, ran := filepath.Join(tmp, "pid"), filepath.Join(tmp, "ran")
-	f.addJob(jobxml.Job{ID: 1, Run: 201, Priority: 10, Script: pidScript(pidFile)})
+	f.addJob(jobxml.Job{ID: 1, Run: 201, Priority: 10, Script: "echo partial; printf 'no newline'; " + pidScript(pidFile)})
 	f.addJob(jobxml.Job{ID: 2, Run: 202, Priority: 5, Script: "echo B >> " + ran})
 	f.addJob(jobxml.Job{ID: 3, Run: 203, Priority: 0, Script: "echo C >> " + ran})
 	a := newTestAgent(t, f)
@@ -87,12 +88,10 @@ func TestAgentCancelRunningAndQueued(t *testing.T) {
 	if b, _ := os.ReadFile(ran); string(b) != "C\n" {
 		t.Fatalf("ran %q, want only C: the cancelled queued run B must never start", b)
 	}
-	for _, run := range []int64{201, 202} {
-		for _, st := range f.reportsOf(run) {
-			if st.State != jobxml.StateRunning {
-				t.Fatalf("cancelled run %d reported %+v", run, st)
-			}
-		}
+	eventually(t, "run 201 to be reported", func() bool { _, ok := f.final(201); return ok })
+	if st, _ := f.final(201); st.State != jobxml.StateFailed || st.Reason != ReasonCancelled || st.Exit != nil ||
+		st.Output != "partial\nno newline" || st.Truncated {
+		t.Fatalf("cancelled run 201 reported %+v, want failed, cancelled, with its output", st)
 	}
 	if len(f.reportsOf(202)) != 0 {
 		t.Fatalf("run 202 was started: %+v", f.reportsOf(202))
@@ -131,8 +130,9 @@ func TestAgentCancelRunningAndQueued(t *testing.T) {
 }
 
 // A cancel arriving as the answer to the "running" report
-// (agent.reportStatus's cancelled flag): the job is stopped and not
-// reported; a final report of a run cancelled meanwhile counts as answered.
+// (agent.reportStatus's cancelled flag): the job is stopped and reported
+// cancelled, with its output; a final report of a run cancelled meanwhile
+// counts as answered.
 func TestAgentCancelViaReport(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
@@ -179,8 +179,9 @@ func TestAgentCancelViaReport(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	waitGone(t, pid)
-	if rs := f.reportsOf(211); len(rs) != 1 || rs[0].State != jobxml.StateRunning {
-		t.Fatalf("run 211 reported %+v, want only its running report", rs)
+	if rs := f.reportsOf(211); len(rs) != 2 || rs[0].State != jobxml.StateRunning ||
+		rs[1].State != jobxml.StateFailed || rs[1].Reason != ReasonCancelled {
+		t.Fatalf("run 211 reported %+v, want its running report, then failed, cancelled", rs)
 	}
 	if st, ok := f.final(212); !ok || st.State != jobxml.StateSucceeded {
 		t.Fatalf("run 212: %+v", f.reportsOf(212))

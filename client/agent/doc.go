@@ -14,8 +14,13 @@
 //     it is handed out again, and the agent, which already has it, only
 //     re-acknowledges it.
 //  2. Before a job starts, the marker running/<run> is written durably.
-//  3. When it ends, the final status goes durably to outbox/<run>.xml; only
-//     then are the marker and the queue file removed.
+//     Its output is spooled to stream/<run>/ as it is read (output.go) and
+//     streamed to the server while it runs (agent.output, stream.go); the
+//     spool is fsynced before any of it is sent, so the server never holds
+//     output the agent's disk does not.
+//  3. When it ends, the final status, with the output bounded to its head
+//     and tail, goes durably to outbox/<run>.xml; only then are the spool,
+//     the marker and the queue file removed.
 //  4. A report leaves the outbox only when the server has answered it
 //     (accepted, or refused for good); its run id is first appended to
 //     done.log so that a late re-delivery of the same run is recognised.
@@ -24,22 +29,42 @@
 // agent died while the job ran. That run is reported failed with reason
 // "interrupted" and is NOT run again — the script may have had effects, and
 // running a job twice is worse than telling the operator it was cut short.
+// Its report carries the output the spool holds, bounded as any report's
+// (the spool is the record: every byte once, whatever was streamed), and a
+// line saying what happened. The spool stays until what the server has not
+// accepted of it is streamed, before the report is delivered (stream.go).
 // A queue file whose run already has a report is a leftover of step 3 and is
-// removed; every other queue file runs normally.
+// removed, and so is a spool whose run has no final report; every other
+// queue file runs normally.
 //
 // On a graceful stop (the context is cancelled) the running job's process
 // group is killed and the run is reported failed, reason "interrupted",
-// rather than left running: an orphaned job would finish with nobody to
-// report it, and a restarted agent could not tell it from a crash anyway.
+// with the output it wrote until then, rather than left running: an
+// orphaned job would finish with nobody to report it, and a restarted agent
+// could not tell it from a crash anyway.
 //
 // A run the operator cancels (job.cancel) is learnt from agent.heartbeat's
 // cancel list or from a report answered cancelled (see cancel.go): a running
-// one has its process group stopped (SIGTERM, then SIGKILL), a queued one is
-// dropped unrun, and nothing final is reported for either; done.log records
-// it as "<run> cancelled" before its files are removed. A run the server
-// declared lost (its agent was silent past the job's timeout and the
-// server's grace) is learnt from agent.heartbeat's lost list and treated the
-// same way, done.log line "<run> lost".
+// one has its process group stopped (SIGTERM, then SIGKILL) and is reported
+// failed, reason "cancelled", with the output it wrote until then (the
+// server keeps the run cancelled and takes the output); a queued one is
+// dropped unrun and nothing is reported for it, done.log records it as
+// "<run> cancelled" before its files are removed. A run the server declared
+// lost (its agent was silent past the job's timeout and the server's grace)
+// is learnt from agent.heartbeat's lost list and stopped or dropped the
+// same way, but nothing is reported for it, running or not (the server
+// would refuse it); done.log line "<run> lost".
+//
+// Output (docs/protocol.md, "Output"): stdout and stderr are read as one
+// stream, made valid UTF-8 and XML-safe as they are read (jobxml.Sanitize's
+// rules, also across a character split between two reads). A report
+// carries the output bounded to Config.OutputLimit: its first and last
+// half, with one marker line for what is between (runoutput). The agent's
+// memory holds no more than that whatever the script writes, and its disk
+// not much more: the spool keeps the head and the tail, and while the run
+// is streamed what the server has not accepted yet, at most twice the
+// limit (beyond it, the run is no longer streamed; its report carries the
+// output).
 //
 // Every heartbeat of an agent that holds runs names the runs in its queue
 // (the ones waiting and the one running): the server restarts the loss
@@ -74,4 +99,11 @@
 //	                 "<run> cancelled" for a run the operator cancelled,
 //	                 "<run> lost" for one the server declared lost
 //	work/<run>/      the script file and working directory of the run in progress
+//	stream/<run>/    the output spool of the run in progress, or of a run the agent
+//	                 died in whose report waits in the outbox (output.go):
+//	stream/<run>/<offset>   the output stream from byte <offset> on (valid UTF-8,
+//	                        XML-safe), in segments of 1 MiB; those between the head
+//	                        and the tail that the server has are deleted
+//	stream/<run>/acked      how much of the stream the server has accepted (decimal;
+//	                        missing: none), written atomically
 package agent

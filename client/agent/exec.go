@@ -8,10 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/jobxml"
 )
@@ -24,7 +22,7 @@ const (
 	ReasonStartFailed = "start-failed" // could not be started (interpreter missing, …); the error is the output
 	ReasonInterrupted = "interrupted"  // the agent stopped or died while it ran; not run again
 	ReasonBadDocument = "bad-document" // the job document could not be decoded
-	ReasonCancelled   = "cancelled"    // the operator cancelled it while it ran (never reported: the server has it cancelled)
+	ReasonCancelled   = "cancelled"    // the operator cancelled it while it ran; its output until then is reported, the server keeps the run cancelled
 )
 
 // waitDelay bounds how long a finished script's leftovers may hold its
@@ -40,7 +38,10 @@ type command struct {
 	Dir         string        // working directory, created and left for the caller to remove
 	Env         []string      // nil: the agent's environment
 	Timeout     time.Duration // 0: none
-	OutputLimit int           // bytes of output kept
+	OutputLimit int           // bytes of output kept: the first and the last half (runoutput.Bound)
+	// Spool, when not nil, receives the output as it is read (output.go),
+	// for the sender to stream and for recovery after a crash.
+	Spool *spool
 	// Stop, when closed, stops the script the way an operator's cancel
 	// does (see stopOnClose): SIGTERM to its process group, then SIGKILL.
 	Stop <-chan struct{}
@@ -54,6 +55,7 @@ type result struct {
 	Output            string
 	Truncated         bool
 	Started, Finished time.Time
+	SpoolErr          error // why the spool ended early, if it did
 }
 
 // runCommand runs c.Script with c.Interpreter and waits for it.
@@ -66,8 +68,11 @@ type result struct {
 // job and keep running unreported. A script that exits normally is not
 // chased: what it left in the background it left on purpose.
 //
-// stdout and stderr share one bounded buffer, so the output reads in the
-// order it was written; beyond OutputLimit bytes it is counted but not kept.
+// stdout and stderr share one writer (outputWriter), so the output reads in
+// the order it was written. It is made valid UTF-8 and XML-safe as it is
+// read, spooled to c.Spool, and bounded in memory to its first and last
+// OutputLimit/2 bytes: the report carries them with a marker line for what
+// is between (runoutput.Kept.String).
 func runCommand(ctx context.Context, c command) result {
 	res := result{Started: time.Now().UTC()}
 	startFailed := func(err error) result {
@@ -95,7 +100,7 @@ func runCommand(ctx context.Context, c command) result {
 	cmd := exec.CommandContext(runCtx, argv[0], append(argv[1:], script)...)
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
-	out := &boundedBuffer{limit: c.OutputLimit}
+	out := newOutputWriter(c.OutputLimit, c.Spool)
 	cmd.Stdout, cmd.Stderr = out, out // the same writer: one pipe, one order
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
@@ -116,7 +121,8 @@ func runCommand(ctx context.Context, c command) result {
 	waitErr := cmd.Wait()
 	stopped := stopWatch()
 	res.Finished = time.Now().UTC()
-	res.Output, res.Truncated = out.result()
+	kept := out.finish()
+	res.Output, res.Truncated, res.SpoolErr = kept.String(), kept.Truncated(), out.spoolError()
 
 	ps := cmd.ProcessState
 	if ps == nil { // Wait failed before the process was reaped: should not happen
@@ -164,50 +170,4 @@ func writeScript(dir, script string) (string, error) {
 		return "", fmt.Errorf("write script: %w", err)
 	}
 	return filepath.Abs(p)
-}
-
-// boundedBuffer keeps the first limit bytes written to it and counts the
-// rest. It never fails a write: a failed write would kill the script with
-// SIGPIPE or block it, and the output limit must not change what the job does.
-type boundedBuffer struct {
-	mu      sync.Mutex
-	limit   int
-	buf     []byte
-	dropped int64
-}
-
-func (b *boundedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := min(max(b.limit-len(b.buf), 0), len(p))
-	b.buf = append(b.buf, p[:n]...)
-	b.dropped += int64(len(p) - n)
-	return len(p), nil
-}
-
-// result returns the kept output made XML-safe, and whether any was dropped.
-// A character cut in half by the limit is dropped too, rather than turned
-// into a replacement character.
-func (b *boundedBuffer) result() (string, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	kept := b.buf
-	if b.dropped > 0 {
-		kept = trimPartialRune(kept)
-	}
-	return jobxml.Sanitize(string(kept)), b.dropped > 0
-}
-
-// trimPartialRune drops an incomplete UTF-8 sequence at the end of p.
-func trimPartialRune(p []byte) []byte {
-	for i := 1; i <= utf8.UTFMax && i <= len(p); i++ {
-		c := p[len(p)-i]
-		if utf8.RuneStart(c) {
-			if !utf8.FullRune(p[len(p)-i:]) {
-				return p[:len(p)-i]
-			}
-			return p
-		}
-	}
-	return p
 }

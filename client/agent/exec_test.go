@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/jobxml"
+	"github.com/scirectl/scirectl/runoutput"
 )
 
 func sh(t *testing.T, script string, mod ...func(*command)) result {
@@ -76,25 +77,32 @@ func TestExecScriptFileAndEnv(t *testing.T) {
 
 func TestExecTruncation(t *testing.T) {
 	lim := func(n int) func(*command) { return func(c *command) { c.OutputLimit = n } }
-	r := sh(t, "head -c 5000 /dev/zero | tr '\\0' x", lim(100))
-	if len(r.Output) != 100 || !r.Truncated || strings.Trim(r.Output, "x") != "" {
-		t.Fatalf("len %d truncated %v, want the first 100 bytes and truncated", len(r.Output), r.Truncated)
+	// Beyond the limit: the first and the last half, one marker line
+	// between them.
+	r := sh(t, "head -c 2500 /dev/zero | tr '\\0' x; head -c 2500 /dev/zero | tr '\\0' y", lim(100))
+	want := strings.Repeat("x", 50) + "\n[... 4900 bytes omitted ...]\n" + strings.Repeat("y", 50)
+	if r.Output != want || !r.Truncated {
+		t.Fatalf("output %q truncated %v, want %q", r.Output, r.Truncated, want)
+	}
+	if k := runoutput.Parse(r.Output); k.Size() != 5000 || k.Omitted != 4900 {
+		t.Fatalf("parsed back: %+v", k)
 	}
 	// Exactly at the limit is not truncated.
 	r = sh(t, "printf 1234567890", lim(10))
 	if r.Output != "1234567890" || r.Truncated {
 		t.Fatalf("at the limit: %q truncated %v", r.Output, r.Truncated)
 	}
-	// A multi-byte character cut by the limit is dropped whole.
+	// A multi-byte character cut by either half is dropped whole.
 	r = sh(t, "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'é'; done", lim(7))
-	if r.Output != "ééé" || !r.Truncated {
-		t.Fatalf("cut character: %q truncated %v, want \"ééé\" and truncated", r.Output, r.Truncated)
+	if want := runoutput.Bound(strings.Repeat("é", 10), 7); r.Output != want.String() || !r.Truncated ||
+		want.Head != "é" || want.Tail != "é" {
+		t.Fatalf("cut character: %q truncated %v, want %q", r.Output, r.Truncated, want.String())
 	}
 	// Output beyond the limit is still drained: a chatty script finishes.
-	r = sh(t, "head -c 3000000 /dev/zero; exit 4", lim(10))
+	r = sh(t, "head -c 3000000 /dev/zero; echo; echo last; exit 4", lim(10))
 	wantExit(t, r, jobxml.StateFailed, 4)
-	if !r.Truncated || len(r.Output) > 10*3 {
-		t.Fatalf("len %d truncated %v", len(r.Output), r.Truncated)
+	if !r.Truncated || !strings.HasSuffix(r.Output, "last\n") || len(r.Output) > 10*3+40 {
+		t.Fatalf("len %d truncated %v: %q", len(r.Output), r.Truncated, r.Output)
 	}
 }
 

@@ -16,7 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/pki"
 )
@@ -55,11 +57,30 @@ type fakeServer struct {
 	// may wait).
 	beforeReport func(doc string)
 	facts        map[string]string // of the last agent.register
+
+	// agent.output: each run's stream as stored (contiguous from 0), and
+	// every chunk received.
+	output    map[int64][]byte
+	chunks    []gotChunk
+	outCalls  int  // agent.output calls so far
+	oldOutput bool // agent.output is an unknown method (an older server)
+	failOut   int  // answer the next n agent.output calls with fault 500
+}
+
+// gotChunk is one chunk of agent.output the fake server received.
+type gotChunk struct {
+	call   int // the agent.output call that brought it, from 1
+	at     time.Time
+	run    int64
+	offset int
+	size   int
+	ack    api.OutputAck
 }
 
 func newFakeServer(t *testing.T, stateDir string) *fakeServer {
 	f := &fakeServer{t: t, stateDir: stateDir, status: "active", sent: map[int64]bool{}, acks: map[int64]int{},
-		reports: map[int64][]jobxml.Status{}, stale: map[int64]bool{}, cancelled: map[int64]bool{}}
+		reports: map[int64][]jobxml.Status{}, stale: map[int64]bool{}, cancelled: map[int64]bool{},
+		output: map[int64][]byte{}}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
 	f.srv.StartTLS()
@@ -391,13 +412,104 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		for _, st := range sts {
 			f.reports[st.Run] = append(f.reports[st.Run], st)
 			ans := map[string]any{"run_id": strconv.FormatInt(st.Run, 10), "accepted": f.sent[st.Run]}
-			if f.cancelled[st.Run] {
+			// A final report of a run in cancelIDs is answered cancelled too
+			// (a "running" one is not, so that those runs learn of the
+			// cancel from agent.heartbeat alone).
+			if f.cancelled[st.Run] || (st.State != jobxml.StateRunning && slices.Contains(f.cancelIDs, strconv.FormatInt(st.Run, 10))) {
 				// Like the server: the run stays cancelled, the report changed nothing.
 				ans["accepted"], ans["cancelled"], ans["error"] = true, true, "run is cancelled"
 			}
 			out = append(out, ans)
 		}
 		return out, nil
+	case "agent.output":
+		if f.oldOutput {
+			break
+		}
+		if f.failOut > 0 {
+			f.failOut--
+			return nil, &fault{500, "internal error (injected)"}
+		}
+		return f.handleOutput(call)
 	}
-	return nil, &fault{404, "unknown method " + call.Method}
+	// As package xmlrpc answers an unknown method.
+	return nil, &fault{404, fmt.Sprintf("method not found: %q", call.Method)}
+}
+
+// handleOutput is agent.output as the server does it: each run's stream is
+// stored contiguously; a chunk starting past what is stored is not stored
+// and the answer's offset says where to send from; a chunk already stored
+// (a resend) is accepted, and must hold the same bytes; a run that is not
+// the caller's, or is final, gets stop.
+func (f *fakeServer) handleOutput(call xCall) (any, *fault) {
+	if len(call.Params) != 1 || call.Params[0].Array == nil {
+		f.t.Errorf("agent.output: params %+v", call.Params)
+		return nil, &fault{400, "want one array of chunks"}
+	}
+	f.outCalls++
+	vals := call.Params[0].Array.Values
+	if len(vals) == 0 || len(vals) > api.MaxChunksPerCall {
+		f.t.Errorf("agent.output: %d chunks", len(vals))
+		return nil, &fault{400, "bad chunk count"}
+	}
+	out := []any{}
+	for _, v := range vals {
+		var c api.OutputChunk
+		if v.Struct == nil {
+			f.t.Errorf("agent.output: chunk is not a struct")
+			return nil, &fault{400, "chunk is not a struct"}
+		}
+		for _, m := range v.Struct.Members {
+			switch m.Name {
+			case "run_id":
+				c.RunID = m.Value.str()
+			case "offset":
+				c.Offset, _ = strconv.Atoi(strings.TrimSpace(m.Value.str()))
+			case "data":
+				c.Data = m.Value.str()
+			}
+		}
+		run, err := strconv.ParseInt(c.RunID, 10, 64)
+		if err != nil || c.Offset < 0 || len(c.Data) == 0 || len(c.Data) > api.MaxOutputChunk || !utf8.ValidString(c.Data) {
+			f.t.Errorf("agent.output: bad chunk run %q offset %d, %d bytes, valid UTF-8 %v", c.RunID, c.Offset, len(c.Data), utf8.ValidString(c.Data))
+			return nil, &fault{400, "bad chunk"}
+		}
+		have := f.output[run]
+		ack := api.OutputAck{RunID: c.RunID}
+		rs := f.reports[run]
+		switch {
+		case !f.sent[run] || (len(rs) > 0 && rs[len(rs)-1].State != jobxml.StateRunning):
+			ack.Stop = true
+		case c.Offset > len(have):
+			ack.Error = "gap: output from offset " + strconv.Itoa(len(have)) + " missing"
+		default:
+			overlap := min(len(have)-c.Offset, len(c.Data))
+			if string(have[c.Offset:c.Offset+overlap]) != c.Data[:overlap] {
+				f.t.Errorf("agent.output: run %d: resent bytes at %d differ", run, c.Offset)
+			}
+			f.output[run] = append(have, c.Data[overlap:]...)
+			ack.Accepted = true
+		}
+		ack.Offset = len(f.output[run])
+		f.chunks = append(f.chunks, gotChunk{call: f.outCalls, at: time.Now(), run: run, offset: c.Offset, size: len(c.Data), ack: ack})
+		m := map[string]any{"run_id": ack.RunID, "offset": ack.Offset, "accepted": ack.Accepted, "stop": ack.Stop}
+		if ack.Error != "" {
+			m["error"] = ack.Error
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// streamed returns run's stream as stored and the chunks received for it.
+func (f *fakeServer) streamed(run int64) (string, []gotChunk) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var cs []gotChunk
+	for _, c := range f.chunks {
+		if c.run == run {
+			cs = append(cs, c)
+		}
+	}
+	return string(f.output[run]), cs
 }

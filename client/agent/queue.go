@@ -17,6 +17,7 @@ import (
 
 	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/pki"
+	"github.com/scirectl/scirectl/runoutput"
 )
 
 // Subdirectories and files of the state directory (see the package comment).
@@ -48,6 +49,9 @@ type store struct {
 	dir string
 	log *slog.Logger
 
+	outputLimit int   // bound of a run's output read back from its spool (recovery)
+	segment     int64 // bytes per spool segment file; 0: defaultSpoolSegment
+
 	mu        sync.Mutex
 	done      map[int64]bool
 	doneOrder []int64
@@ -75,8 +79,9 @@ type report struct {
 }
 
 func openStore(stateDir string, log *slog.Logger) (*store, error) {
-	s := &store{dir: stateDir, log: log, done: map[int64]bool{}, doneNote: map[int64]string{}}
-	for _, d := range []string{queueDir, runningDir, outboxDir, rejectedDir, workDir} {
+	s := &store{dir: stateDir, log: log, done: map[int64]bool{}, doneNote: map[int64]string{},
+		outputLimit: defaultOutputLimit}
+	for _, d := range []string{queueDir, runningDir, outboxDir, rejectedDir, workDir, streamDir} {
 		p := filepath.Join(stateDir, d)
 		if err := os.MkdirAll(p, 0o700); err != nil {
 			return nil, fmt.Errorf("state directory: %w", err)
@@ -467,10 +472,17 @@ func (s *store) recoverRuns(now time.Time) ([]int64, error) {
 			if started.IsZero() || started.After(now) {
 				started = now // marker unreadable: a report still needs a start time
 			}
+			// The output is the spool's: what the script wrote until the
+			// agent died, bounded as a report's, once.
+			kept, _, err := s.spooledOutput(id, s.outputLimit)
+			if err != nil {
+				s.log.Warn("cannot read the output spool of an interrupted run; reporting it without its output", "run", id, "err", err)
+				kept = runoutput.Kept{}
+			}
 			st := jobxml.Status{Run: id, State: jobxml.StateFailed, Started: started.UTC(), Finished: now.UTC(),
-				Reason: ReasonInterrupted,
-				Output: "the agent stopped while this job was running (crash, kill or power loss); " +
-					"it was not run again because it may already have had effects"}
+				Reason: ReasonInterrupted, Truncated: kept.Truncated(),
+				Output: withNote(kept.String(), "[scirectl agent: the agent stopped while this job was running (crash, kill or power loss); "+
+					"it was not run again because it may already have had effects]")}
 			if err := s.putReport(st); err != nil {
 				return nil, err
 			}
@@ -487,6 +499,20 @@ func (s *store) recoverRuns(now time.Time) ([]int64, error) {
 	for _, id := range queued {
 		if s.finished(id) || s.isDone(id) {
 			if err := remove(s.queuePath(id)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// A spool outlives its run only while the run's final report waits in
+	// the outbox (it is streamed to the server first: stream.go); any
+	// other is a leftover.
+	spooled, err := s.spooledRuns()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range spooled {
+		if !s.finished(id) {
+			if err := s.removeSpool(id); err != nil {
 				return nil, err
 			}
 		}
