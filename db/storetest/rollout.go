@@ -402,6 +402,20 @@ func testRolloutWake(t *testing.T, s db.Store) {
 	}
 }
 
+// runFirstFails claims each client's one pending run and reports it
+// succeeded, but the first client's failed.
+func runFirstFails(t *testing.T, s db.Store, cs []int64) {
+	t.Helper()
+	for i, c := range cs {
+		d := claimOne(t, s, c)
+		st := runstate.Succeeded
+		if i == 0 {
+			st = runstate.Failed
+		}
+		finish(t, s, c, d[0].Run.ID, st)
+	}
+}
+
 func testRolloutThreshold(t *testing.T, s db.Store) {
 	ctx := context.Background()
 	cs := fleet(t, s, "t", 4)
@@ -409,27 +423,13 @@ func testRolloutThreshold(t *testing.T, s db.Store) {
 	if j.Rollout.Gated() {
 		t.Fatal("a threshold alone gates dispatch")
 	}
-	for i, c := range cs {
-		d := claimOne(t, s, c)
-		st := runstate.Succeeded
-		if i == 0 {
-			st = runstate.Failed
-		}
-		finish(t, s, c, d[0].Run.ID, st)
-	}
+	runFirstFails(t, s, cs)
 	got := must(s.Job(ctx, j.ID))(t)
 	if got.Rollout.SuccessThreshold != 75 || got.Status() != "succeeded" {
 		t.Fatalf("3 of 4 with a 75%% threshold: %s (threshold %d)", got.Status(), got.Rollout.SuccessThreshold)
 	}
 	strict := mustSubmit(t, s, "strict", 0, cs...)
-	for i, c := range cs {
-		d := claimOne(t, s, c)
-		st := runstate.Succeeded
-		if i == 0 {
-			st = runstate.Failed
-		}
-		finish(t, s, c, d[0].Run.ID, st)
-	}
+	runFirstFails(t, s, cs)
 	if st := must(s.Job(ctx, strict.ID))(t).Status(); st != "failed" {
 		t.Fatalf("3 of 4 without a threshold: %s", st)
 	}
