@@ -59,11 +59,11 @@
 // # Errors
 //
 // Parse's errors are *Error values, "position N: what was expected", with
-// N the 1-based column (in characters) of the offending character, or one
-// past the last character when something is missing at the end, so that a
-// command can print a caret under it:
+// N the 1-based column (in characters) of the offending character, or of
+// the last character when something is missing at the end (1 for an empty
+// selector), so that a command can print a caret under it:
 //
-//	env in (prod   position 13: missing ')'
+//	env in (prod   position 12: missing ')'
 //	env prod       position 5: expected an operator (=, ==, !=, in, notin) or ','
 //	env in ()      position 9: empty value list
 //	env=pröd       position 7: invalid character 'ö' in value (allowed: ...)

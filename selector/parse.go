@@ -11,8 +11,8 @@ import (
 // selector with a caret under it.
 type Error struct {
 	// Pos is the 1-based column, in characters, of the offending
-	// character, or one past the last character when something is
-	// missing at the end.
+	// character, or of the last character when something is missing at
+	// the end ("env in (prod": position 12, missing ')').
 	Pos int
 	Msg string // what was expected, or what is wrong
 }
@@ -37,7 +37,7 @@ func Parse(s string) (Selector, error) {
 	p := parser{lx: lexer{src: s, col: 1}}
 	p.advance()
 	if p.tok.kind == tkEOF {
-		return Selector{}, errAt(p.tok.pos, "empty selector")
+		return Selector{}, errAt(1, "empty selector")
 	}
 	var reqs []requirement
 	for {
@@ -116,6 +116,7 @@ func (l *lexer) next() token {
 	}
 	t := token{pos: l.col}
 	if l.off >= len(l.src) {
+		t.pos = max(l.col-1, 1) // the end: where the input stops
 		return t
 	}
 	start := l.off

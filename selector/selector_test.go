@@ -189,12 +189,12 @@ func TestUnion(t *testing.T) {
 	}
 
 	_, err = ParseUnion([]string{"env=prod", "env in (prod"})
-	const want = `selector "env in (prod": position 13: missing ')'`
+	const want = `selector "env in (prod": position 12: missing ')'`
 	if err == nil || err.Error() != want {
 		t.Fatalf("ParseUnion error = %v, want %s", err, want)
 	}
 	var pe *Error
-	if !errors.As(err, &pe) || pe.Pos != 13 || pe.Msg != "missing ')'" {
+	if !errors.As(err, &pe) || pe.Pos != 12 || pe.Msg != "missing ')'" {
 		t.Errorf("ParseUnion error does not wrap the *Error: %#v", pe)
 	}
 }
