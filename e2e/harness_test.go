@@ -172,6 +172,11 @@ func (s *testServer) waitHealthy(t *testing.T) {
 	t.Fatalf("server at %s never became ready", s.addr)
 }
 
+// cliEnv is the environment that points a CLI command at the server.
+func (s *testServer) cliEnv() []string {
+	return append(os.Environ(), "SCIRE_DATA_DIR="+s.dataDir, "SCIRE_SERVER="+s.url)
+}
+
 // cli runs one CLI command against the server and returns stdout, stderr
 // and the exit code.
 func (s *testServer) cli(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -179,7 +184,7 @@ func (s *testServer) cli(t *testing.T, stdin string, args ...string) (string, st
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "SCIRE_DATA_DIR="+s.dataDir, "SCIRE_SERVER="+s.url)
+	cmd.Env = s.cliEnv()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
 	err := cmd.Run()
