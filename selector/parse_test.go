@@ -250,3 +250,42 @@ func TestCheckLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckFact(t *testing.T) {
+	long := strings.Repeat("v", 253)
+	for _, tc := range []struct{ key, value, want string }{
+		{"os", "linux", ""},
+		{"kernel", "6.6.31+rpt-rpi-v8", ""},
+		{"fqdn", "web1.example.com", ""},
+		{"example.com/role", "", ""},
+		{"fact", "x", ""},
+		{"os", long, ""},
+		{"fact.os", "linux", `fact key "fact.os": write "os": selectors add "fact." themselves`},
+		{"fact.", "x", `fact key "fact.": key must end with a letter or digit`},
+		{"", "x", "fact key is empty"},
+		{"r le", "x", `fact key "r le": invalid character ' ' in key ` + allowed},
+		{strings.Repeat("k", 64), "x", `fact key "` + strings.Repeat("k", 64) + `": key longer than 63 characters`},
+		{"role", "a b", `fact value "a b": invalid character ' ' in value ` + allowedFact},
+		{"role", "-x", `fact value "-x": value must begin with a letter, digit or '+'`},
+		{"role", long + "v", `fact value "` + long + `v": value longer than 253 characters`},
+	} {
+		err := CheckFact(tc.key, tc.value)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("CheckFact(%q, %q) = %q, want %q", tc.key, tc.value, got, tc.want)
+		}
+		if err != nil {
+			continue
+		}
+		// What CheckFact accepts, a selector can name and compare.
+		sel, err := Parse("fact." + tc.key + "=" + tc.value)
+		if err != nil {
+			t.Errorf("CheckFact(%q, %q) accepts a fact that selectors cannot name: %v", tc.key, tc.value, err)
+		} else if !sel.Matches(nil, map[string]string{tc.key: tc.value}) {
+			t.Errorf("%q does not match the fact %s=%s", sel, tc.key, tc.value)
+		}
+	}
+}

@@ -214,3 +214,24 @@ func CheckLabel(key, value string) error {
 	}
 	return nil
 }
+
+// CheckFact checks a fact as a machine reports it: a key a selector can
+// name after "fact." and a value a selector can compare (a fact's value
+// may also hold '+' and be up to 253 characters). The key is written
+// without "fact.", which selectors add: a key beginning with it is
+// refused, since "fact.fact.os" is far more often a mistake than a name.
+func CheckFact(key, value string) error {
+	if name, ok := strings.CutPrefix(key, factPrefix); ok && name != "" {
+		return fmt.Errorf("fact key %q: write %q: selectors add %q themselves", key, name, factPrefix)
+	}
+	if key == "" {
+		return fmt.Errorf("fact key is empty")
+	}
+	if e := checkKey(key, 1); e != nil {
+		return fmt.Errorf("fact key %q: %s", key, e.Msg)
+	}
+	if e := checkValue(value, 1, true); e != nil {
+		return fmt.Errorf("fact value %q: %s", value, e.Msg)
+	}
+	return nil
+}
