@@ -91,4 +91,8 @@ type Heartbeat struct {
 	// declared lost (failed, reason "lost"): the agent kills or drops them
 	// and reports nothing.
 	Lost []string `xmlrpc:"lost" json:"lost"`
+	// FactsHash is the hash (client/facts Facts.Hash) of the facts the
+	// server holds for the caller ("" for none): an agent whose own facts
+	// hash otherwise registers again, with its facts.
+	FactsHash string `xmlrpc:"facts_hash" json:"facts_hash"`
 }

@@ -113,6 +113,11 @@ type Client struct {
 	CallbackURL  string     `xmlrpc:"callback_url,omitempty" json:"callback_url,omitempty"`
 	RegisteredAt time.Time  `xmlrpc:"registered_at" json:"registered_at"`
 	LastSeen     *time.Time `xmlrpc:"last_seen,omitempty" json:"last_seen,omitempty"`
+	// Facts are what the machine says about itself (its agent sends them:
+	// docs/protocol.md, "Facts, labels, selectors"); Labels what operators
+	// say about it (client.label). Selectors name facts as fact.KEY.
+	Facts  map[string]string `xmlrpc:"facts" json:"facts"`
+	Labels map[string]string `xmlrpc:"labels" json:"labels"`
 	// LastPush is the last agent.pollNow push to a daemon-mode client by
 	// the daemon that answers (kept in its memory only: absent after its
 	// restart, and each daemon knows only its own pushes).

@@ -20,6 +20,7 @@ const (
 	MethodClientAccept = "client.accept"
 	MethodClientDelete = "client.delete"
 	MethodClientGet    = "client.get"
+	MethodClientLabel  = "client.label"
 	MethodClientList   = "client.list"
 	MethodClientReject = "client.reject"
 	MethodClientRevoke = "client.revoke"

@@ -28,6 +28,9 @@ type SubmitRequest struct {
 	MaxFailures      string `xmlrpc:"max_failures,omitempty"`
 	Canary           int    `xmlrpc:"canary,omitempty"`
 	SuccessThreshold string `xmlrpc:"success_threshold,omitempty"`
+	// Selectors add the active clients any of them matches to the
+	// targets, as they are now (package selector's syntax).
+	Selectors []string `xmlrpc:"selectors,omitempty"`
 }
 
 // RerunRequest is job.rerun's options (its second param).
@@ -46,6 +49,16 @@ type JobListRequest struct {
 // ClientListRequest is client.list's filter.
 type ClientListRequest struct {
 	Status string `xmlrpc:"status,omitempty"` // pending, active, rejected or revoked
+	// Selectors keep the clients any of them matches (package selector's
+	// syntax; fact.KEY names a fact).
+	Selectors []string `xmlrpc:"selectors,omitempty"`
+}
+
+// LabelRequest is client.label's second param: labels to set and keys to
+// remove (kubectl's KEY=VALUE and KEY-).
+type LabelRequest struct {
+	Set    map[string]string `xmlrpc:"set,omitempty"`
+	Remove []string          `xmlrpc:"remove,omitempty"`
 }
 
 // ACLAddRequest is acl.add's param: the rule.
