@@ -40,6 +40,11 @@ type Store interface {
 	ClientByFingerprint(ctx context.Context, fingerprint string) (Client, error)
 	ListClients(ctx context.Context, f ClientFilter) ([]Client, error)
 	SetClientStatus(ctx context.Context, id int64, to ClientStatus) (Client, error)
+	// SetClientLabels sets and removes labels of clients (by id), all in
+	// one transaction, and returns the clients as they are then; an
+	// unknown id is ErrNotFound and nothing changes. Keys and values are
+	// the caller's to check (selector.CheckLabel).
+	SetClientLabels(ctx context.Context, ids []int64, set map[string]string, remove []string) ([]Client, error)
 	// TouchClients records when clients were last heard from, in one
 	// write; a time older than the stored one changes nothing, an unknown
 	// id is skipped.
@@ -321,6 +326,11 @@ type ClientRegistration struct {
 	Mode        string
 	CallbackURL string
 	At          time.Time
+	// Facts, when not nil, replace the facts stored for the client, with
+	// FactsHash (client/facts Facts.Hash); nil keeps them (an agent that
+	// sends none).
+	Facts     map[string]string
+	FactsHash string
 }
 
 // Client is a managed machine.
@@ -337,6 +347,11 @@ type Client struct {
 	CallbackURL  string
 	RegisteredAt time.Time
 	LastSeen     time.Time
+	// Facts are what its agent says about the machine, FactsHash their
+	// hash; Labels what operators say about it. Never nil when read.
+	Facts     map[string]string
+	FactsHash string
+	Labels    map[string]string
 }
 
 // ClientFilter narrows ListClients; zero values match everything.

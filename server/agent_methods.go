@@ -19,7 +19,8 @@ func (s *Server) agentOperations() []Operation {
 		{Name: api.MethodRegister, Class: gate.NonModifier, caller: byAgent, handler: s.agentRegister,
 			Signature: []string{"struct", "struct"},
 			Help: "Register the calling agent, identified by its client certificate's SHA-256 fingerprint. " +
-				"Param: struct of facts {hostname, os, arch, version, name?, mode? (poll|daemon), callback_url? (daemon mode)}. " +
+				"Param: struct of facts {hostname, os, arch, version, name?, mode? (poll|daemon), callback_url? (daemon mode), " +
+				"facts? (struct of strings: every fact of the machine, selectable as fact.KEY; it replaces the stored ones)}. " +
 				"The name (default: the hostname) follows the rules of every name (docs/limits.md), and must not be all digits or 64 hex digits " +
 				"(it would read as an id or a fingerprint): fault 400 naming the field. " +
 				"A new fingerprint becomes a pending client; registering again updates the facts and never changes the status. " +
@@ -46,7 +47,8 @@ func (s *Server) agentOperations() []Operation {
 				"queue is not declared lost (a running run's timer runs from its start report); ids of other clients, unknown ids and " +
 				"runs in other states are ignored. Returns {server_time: dateTime.iso8601 (UTC), poll_interval: int seconds, " +
 				"cancel: [run ids cancelled after they were sent: kill or drop them], " +
-				"lost: [the given run ids the server declared lost (failed, reason lost): kill or drop them, report nothing; empty without the param]}."},
+				"lost: [the given run ids the server declared lost (failed, reason lost): kill or drop them, report nothing; empty without the param], " +
+				"facts_hash: the hash of the facts the server holds for the caller (\"\" for none): an agent whose facts hash otherwise registers again with them}."},
 		{Name: api.MethodOutput, Class: gate.NonModifier, caller: byAgent, handler: s.agentOutput,
 			Signature: []string{"array", "array"},
 			Help: "Stream the output of running jobs. Param: array of chunks {run_id: string, offset: int, data: string} " +
@@ -109,7 +111,7 @@ func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error
 	if err != nil {
 		return nil, err
 	}
-	if err := in.Unknown("hostname", "os", "arch", "version", "name", "mode", "callback_url"); err != nil {
+	if err := in.Unknown("hostname", "os", "arch", "version", "name", "mode", "callback_url", "facts"); err != nil {
 		return nil, err
 	}
 	facts := service.Facts{Mode: db.ModePoll}
@@ -122,6 +124,18 @@ func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error
 			return nil, err
 		} else if ok {
 			*f.dst = v
+		}
+	}
+	if m, ok, err := in.Struct("facts"); err != nil {
+		return nil, err
+	} else if ok {
+		facts.Machine = make(map[string]string, m.Len())
+		for k := range m.Map() {
+			v, _, err := m.String(k)
+			if err != nil {
+				return nil, err
+			}
+			facts.Machine[k] = v
 		}
 	}
 	c, err := s.svc.RegisterAgent(ctx, requestFrom(ctx).Fingerprint, facts)
@@ -227,5 +241,6 @@ func (s *Server) agentHeartbeat(ctx context.Context, p xmlrpc.Params) (any, erro
 	if err != nil {
 		return nil, inMethod(api.MethodHeartbeat, err)
 	}
+	out.FactsHash = c.FactsHash // the agent registers again when its facts hash otherwise
 	return out, nil
 }

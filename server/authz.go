@@ -24,6 +24,7 @@ const (
 	PermClientReject = "client.reject"
 	PermClientRevoke = "client.revoke"
 	PermClientDelete = "client.delete"
+	PermClientLabel  = "client.label"
 	PermUserRead     = service.PermUserRead  // others' tokens; one's own are always visible
 	PermUserWrite    = service.PermUserWrite // add and delete users, manage anyone's tokens
 	PermGroupRead    = "group.read"

@@ -16,7 +16,13 @@ func (s *Server) clientOperations() []Operation {
 	return []Operation{
 		{Name: api.MethodClientList, Class: gate.NonModifier, caller: byOperator, Permission: PermClientRead, handler: s.clientList,
 			Signature: []string{"array", "struct"},
-			Help:      "List clients. Optional param: struct {status: pending|active|rejected|revoked}. Returns [{id, name, fingerprint, status, hostname, os, arch, version, mode, registered_at, last_seen}]."},
+			Help: "List clients. Optional param: struct {status: pending|active|rejected|revoked, selectors: [selector] (those any matches; " +
+				"KEY=VALUE, KEY!=VALUE, KEY in (A,B), KEY notin (A,B), KEY, !KEY, commas for AND; fact.KEY names a fact)}. " +
+				"Returns [{id, name, fingerprint, status, hostname, os, arch, version, mode, registered_at, last_seen, facts, labels}]."},
+		{Name: api.MethodClientLabel, Class: gate.Modifier, caller: byOperator, Permission: PermClientLabel, handler: s.clientLabel,
+			Signature: []string{"array", "array", "struct"},
+			Help: "Set and remove labels of clients, all in one transaction. Params: array of client ids, names or fingerprints; " +
+				"struct {set: {KEY: VALUE}, remove: [KEY]}. Keys and values follow the selector rules (fault 400 naming them). Returns the clients."},
 		{Name: api.MethodClientGet, Class: gate.NonModifier, caller: byOperator, Permission: PermClientRead, handler: s.clientGet,
 			Signature: []string{"struct", "string"},
 			Help:      "Get one client by id, name or fingerprint."},
@@ -43,8 +49,54 @@ func apiClient(c db.Client) api.Client {
 	return api.Client{
 		ID: strconv.FormatInt(c.ID, 10), Name: c.Name, Fingerprint: c.Fingerprint, Status: string(c.Status),
 		Hostname: c.Hostname, OS: c.OS, Arch: c.Arch, Version: c.Version, Mode: c.Mode, CallbackURL: c.CallbackURL,
-		RegisteredAt: c.RegisteredAt, LastSeen: optTime(c.LastSeen),
+		RegisteredAt: c.RegisteredAt, LastSeen: optTime(c.LastSeen), Facts: nonNil(c.Facts), Labels: nonNil(c.Labels),
 	}
+}
+
+// nonNil is m, or an empty map: an empty struct on the wire, {} in JSON.
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func (s *Server) clientLabel(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(2, 2); err != nil {
+		return nil, err
+	}
+	refs, err := p.StringSlice(0, "clients")
+	if err != nil {
+		return nil, err
+	}
+	in, err := p.Struct(1, "labels")
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Unknown("set", "remove"); err != nil {
+		return nil, err
+	}
+	set := map[string]string{}
+	if m, ok, err := in.Struct("set"); err != nil {
+		return nil, err
+	} else if ok {
+		for k := range m.Map() {
+			v, _, err := m.String(k)
+			if err != nil {
+				return nil, err
+			}
+			set[k] = v
+		}
+	}
+	remove, _, err := in.StringSlice("remove")
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.svc.LabelClients(ctx, refs, set, remove)
+	if err != nil {
+		return nil, inMethod(api.MethodClientLabel, err)
+	}
+	return mapSlice(cs, apiClient), nil
 }
 
 func (s *Server) clientList(ctx context.Context, p xmlrpc.Params) (any, error) {
@@ -52,12 +104,13 @@ func (s *Server) clientList(ctx context.Context, p xmlrpc.Params) (any, error) {
 		return nil, err
 	}
 	var f db.ClientFilter
+	var selectors []string
 	if p.Has(0) {
 		in, err := p.Struct(0, "filter")
 		if err != nil {
 			return nil, err
 		}
-		if err := in.Unknown("status"); err != nil {
+		if err := in.Unknown("status", "selectors"); err != nil {
 			return nil, err
 		}
 		st, _, err := in.String("status")
@@ -65,9 +118,12 @@ func (s *Server) clientList(ctx context.Context, p xmlrpc.Params) (any, error) {
 			return nil, err
 		}
 		f.Status = db.ClientStatus(st)
+		if selectors, _, err = in.StringSlice("selectors"); err != nil {
+			return nil, err
+		}
 	}
 	s.flushSeen(ctx) // show the last polls too
-	cs, err := s.svc.ListClients(ctx, f)
+	cs, err := s.svc.ListClients(ctx, f, selectors)
 	if err != nil {
 		return nil, inMethod(api.MethodClientList, err)
 	}

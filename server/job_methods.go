@@ -26,7 +26,8 @@ func (s *Server) jobOperations() []Operation {
 		{Name: api.MethodJobSubmit, Class: gate.Modifier, caller: byOperator, handler: s.jobSubmit, batch: s.jobSubmitBatch,
 			keepsClients: true, auditsSuccess: true,
 			Signature: []string{"struct", "struct"},
-			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint], groups: [client group] (at least one target or group), " +
+			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint, or a * ? glob on names], groups: [client group], " +
+				"selectors: [selector: the active clients any matches] (at least one target, group or selector), " +
 				"interpreter (default /bin/sh), name, priority (int, higher first), timeout (int seconds), permission (default run), " +
 				"max_attempts (int), not_before (dateTime), expires_at (dateTime), and the rollout: max_parallel (\"N\" or \"P%\"), " +
 				"max_failures (\"N\" or \"P%\"), canary (int), success_threshold (\"P%\")}. Each target must be an active client. " +
@@ -127,7 +128,7 @@ func jobRequest(p xmlrpc.Params) (req service.JobRequest, err error) {
 		return req, err
 	}
 	if err = in.Unknown("script", "targets", "groups", "interpreter", "name", "priority", "timeout", "permission",
-		"max_attempts", "not_before", "expires_at", "max_parallel", "max_failures", "canary", "success_threshold"); err != nil {
+		"max_attempts", "not_before", "expires_at", "max_parallel", "max_failures", "canary", "success_threshold", "selectors"); err != nil {
 		return req, err
 	}
 	// The first wrongly typed member is the fault; absent ones are nil or zero.
@@ -172,6 +173,9 @@ func jobRequest(p xmlrpc.Params) (req service.JobRequest, err error) {
 		return req, err
 	}
 	if req.Groups, _, err = in.StringSlice("groups"); err != nil {
+		return req, err
+	}
+	if req.Selectors, _, err = in.StringSlice("selectors"); err != nil {
 		return req, err
 	}
 	if err = rolloutRequest(in, &req); err != nil {

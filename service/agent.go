@@ -11,6 +11,7 @@ import (
 
 	"github.com/scirectl/scirectl/acl"
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/client/facts"
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/runoutput"
@@ -46,6 +47,10 @@ func (s *Service) serverID() int64 {
 // poll or daemon, which needs CallbackURL. Name defaults to Hostname.
 type Facts struct {
 	Hostname, OS, Arch, Version, Name, Mode, CallbackURL string
+	// Machine is every fact the agent collected (client/facts), selectable
+	// as fact.KEY; nil when it sent none (an older agent): the stored ones
+	// stay.
+	Machine map[string]string
 }
 
 // RegisterAgent registers the agent holding the certificate with this
@@ -94,6 +99,13 @@ func (s *Service) RegisterAgent(ctx context.Context, fingerprint string, f Facts
 		if err := s.checkCallback(reg.CallbackURL); err != nil {
 			return db.Client{}, refuse(ErrInvalid, "facts.callback_url: %v", err)
 		}
+	}
+	if f.Machine != nil {
+		m := facts.Facts(f.Machine)
+		if err := m.Check(); err != nil {
+			return db.Client{}, refuse(ErrInvalid, "facts.facts: %v", err)
+		}
+		reg.Facts, reg.FactsHash = f.Machine, m.Hash()
 	}
 	return s.Store.RegisterClient(ctx, reg)
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/scirectl/scirectl/selector"
 	"strconv"
 	"strings"
 
@@ -52,14 +53,72 @@ func (s *Service) Clients(ctx context.Context, refs []string) ([]db.Client, erro
 	return each(ctx, refs, s.Client)
 }
 
-// ListClients lists the clients, those of one status when f has one.
-func (s *Service) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
+// ListClients lists the clients, those of one status when f has one, and
+// those any of selectors matches when there are some (package selector).
+func (s *Service) ListClients(ctx context.Context, f db.ClientFilter, selectors []string) ([]db.Client, error) {
 	switch f.Status {
 	case "", db.ClientPending, db.ClientActive, db.ClientRejected, db.ClientRevoked:
 	default:
 		return nil, refuse(ErrInvalid, "status: %q is not pending, active, rejected or revoked", f.Status)
 	}
-	return s.Store.ListClients(ctx, f)
+	var sel selector.Union
+	if len(selectors) > 0 {
+		var err error
+		if sel, err = selector.ParseUnion(selectors); err != nil {
+			return nil, refuse(ErrInvalid, "selectors: %v", err)
+		}
+	}
+	cs, err := s.Store.ListClients(ctx, f)
+	if err != nil || sel == nil {
+		return cs, err
+	}
+	return matching(cs, sel), nil
+}
+
+// matching keeps the clients sel matches, in order.
+func matching(cs []db.Client, sel selector.Union) []db.Client {
+	out := cs[:0]
+	for _, c := range cs {
+		if sel.Matches(c.Labels, c.Facts) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// LabelClients sets labels on the clients refs name and removes the keys
+// of remove (kubectl's KEY=VALUE and KEY-), all in one transaction, and
+// returns the clients. Keys and values follow the selector rules
+// (selector.CheckLabel); a key both set and removed is refused.
+func (s *Service) LabelClients(ctx context.Context, refs []string, set map[string]string, remove []string) ([]db.Client, error) {
+	if len(refs) == 0 {
+		return nil, refuse(ErrInvalid, "clients: at least one client")
+	}
+	if len(set)+len(remove) == 0 {
+		return nil, refuse(ErrInvalid, "labels: nothing to set or remove")
+	}
+	for k, v := range set {
+		if err := selector.CheckLabel(k, v); err != nil {
+			return nil, refuse(ErrInvalid, "labels.set: %v", err)
+		}
+	}
+	for _, k := range remove {
+		if _, both := set[k]; both {
+			return nil, refuse(ErrInvalid, "labels: %q is both set and removed", k)
+		}
+		if err := selector.CheckLabel(k, ""); err != nil {
+			return nil, refuse(ErrInvalid, "labels.remove: %v", err)
+		}
+	}
+	cs, err := s.Clients(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return s.Store.SetClientLabels(ctx, ids, set, remove)
 }
 
 // SetClientStatus moves the clients named by refs along the enrollment

@@ -73,12 +73,12 @@ func TestClientByIDFingerprintOrName(t *testing.T) {
 	wantKind(t, err, service.ErrNotFound, `no client with id, fingerprint or name "nope"`)
 	_, err = s.Client(ctx, "")
 	wantKind(t, err, service.ErrInvalid, "empty client reference")
-	if _, err := s.ListClients(ctx, db.ClientFilter{Status: "sleeping"}); err == nil {
+	if _, err := s.ListClients(ctx, db.ClientFilter{Status: "sleeping"}, nil); err == nil {
 		t.Fatal("ListClients accepted an unknown status")
 	} else {
 		wantKind(t, err, service.ErrInvalid, `status: "sleeping"`)
 	}
-	cs, err := s.ListClients(ctx, db.ClientFilter{Status: db.ClientPending})
+	cs, err := s.ListClients(ctx, db.ClientFilter{Status: db.ClientPending}, nil)
 	if err != nil || len(cs) != 1 || cs[0].Name != "twin" {
 		t.Fatalf("pending clients = %+v, %v", cs, err)
 	}

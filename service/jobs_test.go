@@ -119,7 +119,7 @@ func TestPrepareJobRefusals(t *testing.T) {
 		{with(func(r *service.JobRequest) { r.NotBefore = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }), service.ErrInvalid, "not_before: ", false},
 		{with(func(r *service.JobRequest) { r.ExpiresAt = time.Now().Add(-time.Hour) }), service.ErrInvalid, "is not in the future", false},
 		{with(func(r *service.JobRequest) { r.Targets = nil }), service.ErrInvalid, "targets: required", false},
-		{with(func(r *service.JobRequest) { r.Targets = make([]string, service.MaxTargets+1) }), service.ErrInvalid, "targets: 10001 targets and groups, at most 10000", false},
+		{with(func(r *service.JobRequest) { r.Targets = make([]string, service.MaxTargets+1) }), service.ErrInvalid, "targets: 10001 targets, groups and selectors, at most 10000", false},
 		{with(func(r *service.JobRequest) { r.Targets = []string{"nope"} }), service.ErrNotFound, `no client with id, fingerprint or name "nope"`, true},
 		{with(func(r *service.JobRequest) { r.Targets = []string{"idle"} }), service.ErrConflict, `target "idle": client ` + itoa(p.ID) + ` is pending, not active`, false},
 		{with(func(r *service.JobRequest) { r.Targets, r.Groups = nil, []string{"none"} }), service.ErrNotFound, `no client group "none"`, true},

@@ -42,7 +42,7 @@ func TestBackupRestoreReset(t *testing.T) {
 	if err != nil || r.AdminTokenFile != "/data/admin.token" || r.SchemaVersion == 0 || repairs != 1 {
 		t.Fatalf("Reset = %+v, %v after %d repairs", r, err, repairs)
 	}
-	if cs, _ := s.ListClients(ctx, db.ClientFilter{}); len(cs) != 0 {
+	if cs, _ := s.ListClients(ctx, db.ClientFilter{}, nil); len(cs) != 0 {
 		t.Fatalf("clients after reset: %+v", cs)
 	}
 	if _, err := s.Policy.Policy(ctx); err != nil {

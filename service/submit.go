@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/rollout"
+	"github.com/scirectl/scirectl/selector"
 )
 
 // Limits on submitted jobs.
@@ -26,8 +28,9 @@ const (
 // their default.
 type JobRequest struct {
 	Script      string
-	Targets     []string // clients, by id, name or fingerprint
+	Targets     []string // clients, by id, name or fingerprint; names may be * and ? globs
 	Groups      []string // client groups, resolved to their active members now
+	Selectors   []string // selectors (package selector): the active clients any matches, now
 	Interpreter *string
 	Name        string // empty: the script's first line
 	Permission  *string
@@ -158,7 +161,7 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 	if !nj.ExpiresAt.IsZero() && !nj.ExpiresAt.After(now) {
 		return Submission{}, bad("expires_at", "%s is not in the future", nj.ExpiresAt.Format(time.RFC3339))
 	}
-	clients, targets, err := s.jobTargets(ctx, req.Targets, req.Groups)
+	clients, targets, err := s.jobTargets(ctx, req.Targets, req.Groups, req.Selectors)
 	if err != nil {
 		return Submission{}, err
 	}
@@ -230,41 +233,96 @@ func rolloutSpec(req JobRequest, runs int) (rollout.Spec, error) {
 	return spec, spec.Validate(runs)
 }
 
-// jobTargets resolves a job's targets and groups to the active clients
-// that run it, each once, and returns them with the job's targets as
-// stored: the references as given, then group:NAME for each group.
-func (s *Service) jobTargets(ctx context.Context, refs, groups []string) ([]db.Client, []string, error) {
+// jobTargets resolves a job's targets, groups and selectors to the active
+// clients that run it, each once, in the order given, and returns them
+// with the job's targets as stored: the references as given, then
+// group:NAME for each group and selector:SEL for each selector. A target
+// with * or ? that is no client's exact name is a glob on the active
+// clients' names, and must match one.
+func (s *Service) jobTargets(ctx context.Context, refs, groups, selectors []string) ([]db.Client, []string, error) {
 	bad := func(format string, args ...any) error {
 		return refuse(ErrInvalid, "targets: "+format, args...)
 	}
-	if len(refs) == 0 && len(groups) == 0 {
-		return nil, nil, bad("required: at least one client name, id or fingerprint, or a client group in groups")
-	} else if len(refs)+len(groups) > MaxTargets {
-		return nil, nil, bad("%d targets and groups, at most %d", len(refs)+len(groups), MaxTargets)
+	if len(refs) == 0 && len(groups) == 0 && len(selectors) == 0 {
+		return nil, nil, bad("required: at least one client name, id or fingerprint, a client group in groups, or a selector in selectors")
+	} else if len(refs)+len(groups)+len(selectors) > MaxTargets {
+		return nil, nil, bad("%d targets, groups and selectors, at most %d", len(refs)+len(groups)+len(selectors), MaxTargets)
 	}
-	clients, err := s.Clients(ctx, refs)
-	if err != nil {
-		return nil, nil, err
+	var sel selector.Union
+	if len(selectors) > 0 {
+		var err error
+		if sel, err = selector.ParseUnion(selectors); err != nil {
+			return nil, nil, refuse(ErrInvalid, "selectors: %v", err)
+		}
 	}
-	for _, c := range clients {
-		if c.Status != db.ClientActive {
-			return nil, nil, refuse(ErrConflict, "target %q: client %d is %s, not active", c.Name, c.ID, c.Status)
+	var active []db.Client // listed once, for globs and selectors
+	activeClients := func() ([]db.Client, error) {
+		if active != nil {
+			return active, nil
+		}
+		cs, err := s.Store.ListClients(ctx, db.ClientFilter{Status: db.ClientActive})
+		active = cs
+		if active == nil {
+			active = []db.Client{}
+		}
+		return active, err
+	}
+	var clients []db.Client
+	for _, ref := range refs {
+		if !selector.IsGlob(ref) {
+			c, err := s.Client(ctx, ref)
+			if err != nil {
+				return nil, nil, err
+			}
+			if c.Status != db.ClientActive {
+				return nil, nil, refuse(ErrConflict, "target %q: client %d is %s, not active", c.Name, c.ID, c.Status)
+			}
+			clients = append(clients, c)
+			continue
+		}
+		if c, err := s.Client(ctx, ref); err == nil && c.Status == db.ClientActive {
+			clients = append(clients, c) // a name that happens to hold * or ?
+			continue
+		}
+		cs, err := activeClients()
+		if err != nil {
+			return nil, nil, err
+		}
+		n := len(clients)
+		for _, c := range cs {
+			if selector.MatchName(ref, c.Name) {
+				clients = append(clients, c)
+			}
+		}
+		if len(clients) == n {
+			return nil, nil, refuse(ErrConflict, "target %q matches no active client", ref)
 		}
 	}
 	members, err := s.GroupClients(ctx, groups)
 	if err != nil {
 		return nil, nil, err
 	}
-	seen := make(map[int64]bool, len(clients)+len(members))
-	for _, c := range clients {
-		seen[c.ID] = true
+	clients = append(clients, members...)
+	if sel != nil {
+		cs, err := activeClients()
+		if err != nil {
+			return nil, nil, err
+		}
+		picked := matching(slices.Clone(cs), sel)
+		if len(picked) == 0 {
+			return nil, nil, refuse(ErrConflict, "selectors %s match no active client", strings.Join(selectors, " | "))
+		}
+		clients = append(clients, picked...)
 	}
-	for _, c := range members {
+	seen := make(map[int64]bool, len(clients))
+	out := clients[:0]
+	for _, c := range clients {
 		if !seen[c.ID] {
 			seen[c.ID] = true
-			clients = append(clients, c)
+			out = append(out, c)
 		}
 	}
+	clients = out
 	if len(clients) == 0 {
 		return nil, nil, refuse(ErrConflict, "groups %s have no active client", strings.Join(groups, ", "))
 	}
@@ -274,6 +332,9 @@ func (s *Service) jobTargets(ctx context.Context, refs, groups []string) ([]db.C
 	targets := refs[:len(refs):len(refs)] // appended to: never into the caller's array
 	for _, g := range groups {
 		targets = append(targets, "group:"+g)
+	}
+	for _, sl := range sel {
+		targets = append(targets, "selector:"+sl.String())
 	}
 	return clients, targets, nil
 }

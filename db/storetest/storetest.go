@@ -83,6 +83,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutputAppend", testOutputAppend},
 		{"OutputBound", testOutputBound},
 		{"OutputCancelled", testOutputCancelled},
+		{"FactsAndLabels", testFactsAndLabels},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {

@@ -29,15 +29,19 @@ func (s Store) RegisterClient(ctx context.Context, r db.ClientRegistration) (db.
 		r.Mode = db.ModePoll
 	}
 	d := s.db.Dialect()
+	// Facts not sent (nil) keep the stored ones: ?11 says whether they were.
 	upsert := `
-		INSERT INTO clients (fingerprint, name, hostname, os, arch, version, mode, callback_url, registered_at, last_seen)
-		VALUES (` + placeholders(d, 9) + `, ` + d.P(9) + `)
+		INSERT INTO clients (fingerprint, name, hostname, os, arch, version, mode, callback_url, registered_at, last_seen, facts, facts_hash)
+		VALUES (` + placeholders(d, 9) + `, ` + d.P(9) + `, ` + d.P(10) + `, ` + d.P(12) + `)
 		ON CONFLICT (fingerprint) DO UPDATE SET
 			hostname = excluded.hostname, os = excluded.os, arch = excluded.arch,
 			version = excluded.version, mode = excluded.mode, callback_url = excluded.callback_url,
 			last_seen = excluded.last_seen,
+			facts = CASE WHEN ` + d.P(11) + ` THEN excluded.facts ELSE clients.facts END,
+			facts_hash = CASE WHEN ` + d.P(11) + ` THEN excluded.facts_hash ELSE clients.facts_hash END,
 			name = CASE WHEN clients.status = 'active' THEN clients.name ELSE excluded.name END`
-	args := []any{r.Fingerprint, r.Name, r.Hostname, r.OS, r.Arch, r.Version, r.Mode, r.CallbackURL, r.At.UnixNano()}
+	args := []any{r.Fingerprint, r.Name, r.Hostname, r.OS, r.Arch, r.Version, r.Mode, r.CallbackURL, r.At.UnixNano(),
+		StringMapColumn(r.Facts), r.Facts != nil, r.FactsHash}
 	var c db.Client
 	var err error
 	if d.Returning {
@@ -159,4 +163,36 @@ func (s Store) DeleteClient(ctx context.Context, id int64) ([]db.ACLRule, error)
 		return nil, fmt.Errorf("delete client: %w", d.Classify(err))
 	}
 	return removed, nil
+}
+
+// SetClientLabels sets and removes labels of clients in one transaction.
+func (s Store) SetClientLabels(ctx context.Context, ids []int64, set map[string]string, remove []string) ([]db.Client, error) {
+	d := s.db.Dialect()
+	out := make([]db.Client, 0, len(ids))
+	err := s.db.Write(ctx, func(q Querier) error {
+		out = out[:0]
+		for _, id := range ids {
+			c, err := ScanClient(q.QueryRow(ctx, `SELECT `+ClientCols+` FROM clients WHERE id = `+d.P(1)+d.ForUpdate, id))
+			if NoRows(err) {
+				return NotFound("client", id)
+			} else if err != nil {
+				return err
+			}
+			for k, v := range set {
+				c.Labels[k] = v
+			}
+			for _, k := range remove {
+				delete(c.Labels, k)
+			}
+			if _, err := q.Exec(ctx, `UPDATE clients SET labels = `+d.P(1)+` WHERE id = `+d.P(2), StringMapColumn(c.Labels), id); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("label clients: %w", d.Classify(err))
+	}
+	return out, nil
 }

@@ -13,16 +13,38 @@ import (
 )
 
 // ClientCols are the columns ScanClient reads, of the clients table.
-const ClientCols = `id, fingerprint, name, status, hostname, os, arch, version, mode, callback_url, registered_at, last_seen`
+const ClientCols = `id, fingerprint, name, status, hostname, os, arch, version, mode, callback_url, registered_at, last_seen,
+	facts, facts_hash, labels`
 
 // ScanClient reads a row of ClientCols.
 func ScanClient(row Scanner) (db.Client, error) {
 	var c db.Client
 	var reg, seen int64
+	var facts, labels string
 	err := row.Scan(&c.ID, &c.Fingerprint, &c.Name, &c.Status, &c.Hostname, &c.OS, &c.Arch, &c.Version,
-		&c.Mode, &c.CallbackURL, &reg, &seen)
+		&c.Mode, &c.CallbackURL, &reg, &seen, &facts, &c.FactsHash, &labels)
 	c.RegisteredAt, c.LastSeen = Time(reg), Time(seen)
+	c.Facts, c.Labels = StringMap(facts), StringMap(labels)
 	return c, err
+}
+
+// StringMap reads a JSON object of strings as stored (facts, labels); a
+// damaged one reads as empty, never nil.
+func StringMap(s string) map[string]string {
+	m := map[string]string{}
+	if s != "" && s != "{}" {
+		_ = json.Unmarshal([]byte(s), &m)
+	}
+	return m
+}
+
+// StringMapColumn is m as the facts and labels columns store it.
+func StringMapColumn(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // keys sorted: the same map, the same text
+	return string(b)
 }
 
 // JobCols are the columns ScanJob reads, of the jobs table.
