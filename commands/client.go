@@ -3,8 +3,11 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -22,14 +25,26 @@ func NewClientCmd(f *Factory) *cobra.Command {
 		Short: "Manage clients (managed machines) and run the agent",
 		Long: `Clients are the managed machines. A new agent registers as pending and is
 known by the SHA-256 fingerprint of its certificate; an operator accepts it
-before it gets any work.`,
+before it gets any work.
+
+Two things are known about a client besides its name: its facts, which the
+machine reports about itself (hostname, os, arch, kernel, os_id, os_version,
+cpus, memory_bytes, agent_version and custom facts), and its labels, which
+operators give it ("client label"). Selectors choose machines by both
+("client list --selector", "job submit --selector"); a selector names a
+fact as fact.KEY.`,
 		Example: `  scirectl client list --status pending
   scirectl client accept web1
+  scirectl client label web1 web2 env=prod tier=web
+  scirectl client show web1
+  scirectl client list --selector 'env=prod,fact.os_id=debian'
   scirectl client revoke old1 && scirectl client delete old1
   scirectl client poll --server https://jobs.example:7443/RPC2 --ca ca.crt --state-dir /var/lib/scire-agent`,
 	}
 	cmd.AddCommand(
 		NewClientListCmd(f, nil),
+		NewClientShowCmd(f, nil),
+		NewClientLabelCmd(f, nil),
 		newClientStatusCmd(f, nil, "accept", api.MethodClientAccept, "Accept pending clients so they get work",
 			"  scirectl client accept web1\n  scirectl client accept 3f2a9c…(fingerprint) 12"),
 		newClientStatusCmd(f, nil, "reject", api.MethodClientReject, "Reject pending clients",
@@ -46,7 +61,8 @@ before it gets any work.`,
 // ClientListOptions are the flags of `client list`.
 type ClientListOptions struct {
 	remote
-	Status string
+	Status    string
+	Selectors []string // --selector, as written: a client matches if any does
 }
 
 // NewClientListCmd builds `client list`; runF, when not nil, is called with
@@ -59,10 +75,22 @@ func NewClientListCmd(f *Factory, runF func(*ClientListOptions) error) *cobra.Co
 		Long: `List the clients: id, name, status (pending, active, rejected, revoked),
 certificate fingerprint, platform, agent mode and when each was last seen.
 -o wide adds the host name, the agent version, the callback URL of a
-daemon-mode agent and more; -q prints only the ids; --status filters.`,
+daemon-mode agent, the labels and more; -q prints only the ids; --status
+filters.
+
+--selector SEL keeps the clients the selector matches, in Kubernetes'
+label-selector syntax: env=prod, env!=prod, env in (prod,staging),
+env notin (dev), env (has the label), !env (lacks it); commas mean AND. A
+key names a label ("client label"); fact.KEY names a fact the machine
+reports (fact.os_id=debian, fact.arch=arm64). Repeat --selector for a union:
+a client is listed if any of them matches. As in Kubernetes, env!=prod and
+env notin (...) also match a client without an env label. A selector that
+does not parse is refused before anything is asked of the server.`,
 		Example: `  scirectl client list
   scirectl client list -o wide
   scirectl client list --status pending -o json | jq -r '.[].fingerprint'
+  scirectl client list --selector 'env=prod,fact.os_id=debian'
+  scirectl client list --selector 'tier in (web,cache)' --selector '!env' -q
   for id in $(scirectl client list --status pending -q); do scirectl client accept "$id"; done`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,6 +101,7 @@ daemon-mode agent and more; -q prints only the ids; --status filters.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Status, "status", "", "only clients in this status: pending, active, rejected or revoked")
+	addSelectorFlag(cmd, &o.Selectors, "only the clients this selector matches, e.g. 'env=prod,fact.os_id=debian' (repeatable: any of them; commas mean AND)")
 	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(clientStatuses, cobra.ShellCompDirectiveNoFileComp))
 	o.addFlags(cmd)
 	addQuietFlag(cmd, &o.out, "client ids")
@@ -81,22 +110,114 @@ daemon-mode agent and more; -q prints only the ids; --status filters.`,
 
 func runClientList(ctx context.Context, o *ClientListOptions) error {
 	ios := o.io()
-	cs, err := call[[]api.Client](ctx, &o.remote, api.MethodClientList, api.ClientListRequest{Status: o.Status})
+	if err := checkSelectors(o.Selectors); err != nil {
+		return err
+	}
+	cs, err := call[[]api.Client](ctx, &o.remote, api.MethodClientList, api.ClientListRequest{Status: o.Status, Selectors: o.Selectors})
 	if err != nil {
 		return err
 	}
-	return showList(ios, &o.out, cs, func(c api.Client) string { return c.ID }, func(cs []api.Client) error { return printClients(ios, &o.out, cs) })
+	return showList(ios, &o.out, withMaps(cs), func(c api.Client) string { return c.ID }, func(cs []api.Client) error { return printClients(ios, &o.out, cs) })
+}
+
+// ClientShowOptions are the argument and flags of `client show`.
+type ClientShowOptions struct {
+	remote
+	Client string // id, name or fingerprint
+}
+
+// NewClientShowCmd builds `client show`; runF, when not nil, is called
+// with the options instead of asking the server.
+func NewClientShowCmd(f *Factory, runF func(*ClientShowOptions) error) *cobra.Command {
+	o := &ClientShowOptions{remote: newRemote(f)}
+	cmd := &cobra.Command{
+		Use:   "show CLIENT",
+		Short: "Show one client with its labels and facts",
+		Long: `Show one client (by id, name or certificate fingerprint): what "client list
+-o wide" shows of it, then its labels (set by operators with "client label")
+and its facts (reported by the machine: hostname, os, arch, kernel, os_id,
+os_version, cpus, memory_bytes, agent_version and custom facts), each sorted
+by key. A selector names a label by its key and a fact as fact.KEY:
+--selector 'env=prod,fact.os_id=debian'. With -o json the client has a
+"facts" and a "labels" object.`,
+		Example: `  scirectl client show web1
+  scirectl client show web1 -o json | jq -r '.facts.os_version'`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: onlyFirst(completeClients(&o.remote)),
+		RunE:              runE(o, func(args []string) { o.Client = args[0] }, runF, runClientShow),
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func runClientShow(ctx context.Context, o *ClientShowOptions) error {
+	ios := o.io()
+	c, err := call[api.Client](ctx, &o.remote, api.MethodClientGet, o.Client)
+	if err != nil {
+		return err
+	}
+	c = withMaps([]api.Client{c})[0]
+	return show(ios, &o.remote, c, func(c api.Client) error { return printClient(ios, &o.out, c) })
+}
+
+// printClient prints one client as client show does: a line per property,
+// then its labels and its facts as KEY VALUE tables sorted by key.
+func printClient(ios *IOStreams, o *outputOptions, c api.Client) error {
+	now := clock()
+	fmt.Fprintf(ios.Out, "Client %s %q: %s\n", c.ID, c.Name, c.Status)
+	seen := "-"
+	if c.LastSeen != nil {
+		seen = ago(*c.LastSeen, now)
+	}
+	lines := [][2]string{
+		{"fingerprint", c.Fingerprint}, {"hostname", dash(c.Hostname)}, {"platform", c.OS + "/" + c.Arch},
+		{"version", dash(c.Version)}, {"mode", c.Mode},
+	}
+	// A daemon-mode agent's callback and last push; a polling agent has
+	// neither.
+	if c.Mode == "daemon" || c.CallbackURL != "" || c.LastPush != nil {
+		lines = append(lines, [2]string{"callback", dash(c.CallbackURL)}, [2]string{"last push", lastPushCell(c.LastPush, now)})
+	}
+	lines = append(lines, [2]string{"registered", ago(c.RegisteredAt, now)}, [2]string{"last seen", seen})
+	if len(c.Labels) == 0 {
+		lines = append(lines, [2]string{"labels", "none"})
+	}
+	if len(c.Facts) == 0 {
+		lines = append(lines, [2]string{"facts", "none"})
+	}
+	for _, l := range lines {
+		fmt.Fprintf(ios.Out, "%-12s %s\n", l[0]+":", l[1])
+	}
+	for _, t := range []struct {
+		what string
+		m    map[string]string
+	}{{"LABEL", c.Labels}, {"FACT", c.Facts}} {
+		if len(t.m) == 0 {
+			continue
+		}
+		keys := slices.Sorted(maps.Keys(t.m))
+		rows := make([][]string, len(keys))
+		for i, k := range keys {
+			rows[i] = []string{k, valueText(t.m[k])}
+		}
+		fmt.Fprintln(ios.Out)
+		if err := printTable(ios.Out, o, []string{t.what, "VALUE"}, rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var clientStatuses = []string{"pending", "active", "rejected", "revoked"}
 
 // printClients prints clients; -o wide adds the host name, the agent
-// version, the callback URL of a daemon-mode agent and when it registered.
+// version, the callback URL of a daemon-mode agent, when it registered and
+// its labels.
 func printClients(ios *IOStreams, o *outputOptions, cs []api.Client) error {
 	now := clock()
 	header := []string{"ID", "NAME", "STATUS", "FINGERPRINT", "PLATFORM", "MODE", "LAST SEEN"}
 	if o.wide() {
-		header = append(header, "HOSTNAME", "VERSION", "CALLBACK", "LAST PUSH", "REGISTERED")
+		header = append(header, "HOSTNAME", "VERSION", "CALLBACK", "LAST PUSH", "REGISTERED", "LABELS")
 	}
 	rows := make([][]string, len(cs))
 	for i, c := range cs {
@@ -106,7 +227,8 @@ func printClients(ios *IOStreams, o *outputOptions, cs []api.Client) error {
 		}
 		rows[i] = []string{c.ID, c.Name, c.Status, c.Fingerprint, c.OS + "/" + c.Arch, c.Mode, seen}
 		if o.wide() {
-			rows[i] = append(rows[i], dash(c.Hostname), dash(c.Version), dash(c.CallbackURL), lastPushCell(c.LastPush, now), ago(c.RegisteredAt, now))
+			rows[i] = append(rows[i], dash(c.Hostname), dash(c.Version), dash(c.CallbackURL), lastPushCell(c.LastPush, now), ago(c.RegisteredAt, now),
+				labelsText(c.Labels))
 		}
 	}
 	return printTable(ios.Out, o, header, rows)
@@ -162,7 +284,7 @@ func runClientStatus(ctx context.Context, o *ClientStatusOptions) error {
 		return err
 	}
 	if o.out.json() {
-		return printJSON(ios.Out, nonNil(cs))
+		return printJSON(ios.Out, withMaps(cs))
 	}
 	return printClients(ios, &o.out, cs)
 }

@@ -70,6 +70,14 @@ func TestJobFlags(t *testing.T) {
 		[]any{"-", "/bin/sh", "run", 0, time.Duration(0), 0, false, "table"})
 	check(t, "rollout defaults", []any{s.MaxParallel, s.MaxFailures, s.Canary, s.SuccessThreshold}, []any{"", "", 0, ""})
 
+	// --selector is repeatable and keeps each value whole, commas and
+	// all; --target passes a glob through untouched.
+	s = parse(t, NewJobSubmitCmd, "--selector", "env=prod,fact.os_id=debian", "--selector", "tier in (web,cache)",
+		"--target", "web*", "-c", "true")
+	check(t, "Selectors", s.Selectors, []string{"env=prod,fact.os_id=debian", "tier in (web,cache)"})
+	check(t, "glob Targets", s.Targets, []string{"web*"})
+	check(t, "no --selector", parse(t, NewJobSubmitCmd, "-t", "web1", "-c", "true").Selectors, []string(nil))
+
 	s = parse(t, NewJobSubmitCmd, "-g", "web", "-c", "apt-get -y upgrade", "--max-parallel", "10%", "--max-failures", "2",
 		"--canary", "1", "--success-threshold", "90%")
 	check(t, "rollout", []any{s.MaxParallel, s.MaxFailures, s.Canary, s.SuccessThreshold}, []any{"10%", "2", 1, "90%"})
@@ -106,7 +114,20 @@ func TestJobFlags(t *testing.T) {
 
 func TestClientFlags(t *testing.T) {
 	l := parse(t, NewClientListCmd, "--status", "pending", "-q")
-	check(t, "list", []any{l.Status, l.out.Quiet}, []any{"pending", true})
+	check(t, "list", []any{l.Status, l.out.Quiet, l.Selectors}, []any{"pending", true, []string(nil)})
+	l = parse(t, NewClientListCmd, "--selector", "env=prod,tier=web", "--selector", "!env")
+	check(t, "list --selector", l.Selectors, []string{"env=prod,tier=web", "!env"})
+	check(t, "show", parse(t, NewClientShowCmd, "web1", "-o", "json").Client, "web1")
+
+	// client label: the clients, then KEY=VALUE to set and KEY- to remove.
+	lb := parse(t, NewClientLabelCmd, "web-01", "web-02", "12", "env=prod", "tier=web", "example.com/team=sre", "empty=", "owner-", "rack-", "owner-")
+	check(t, "label clients", lb.Clients, []string{"web-01", "web-02", "12"})
+	check(t, "label set", lb.Set, map[string]string{"env": "prod", "tier": "web", "example.com/team": "sre", "empty": ""})
+	check(t, "label remove", lb.Remove, []string{"owner", "rack"})
+	lb = parse(t, NewClientLabelCmd, "web-01", "tier-")
+	check(t, "label remove only", []any{lb.Clients, lb.Set, lb.Remove}, []any{[]string{"web-01"}, map[string]string(nil), []string{"tier"}})
+	lb = parse(t, NewClientLabelCmd, "web1", "env=prod", "env=prod")
+	check(t, "label set twice alike", lb.Set, map[string]string{"env": "prod"})
 	for use, method := range map[string]string{"accept": "client.accept", "reject": "client.reject", "revoke": "client.revoke", "delete": "client.delete"} {
 		s := parse(t, func(f *Factory, runF func(*ClientStatusOptions) error) *cobra.Command {
 			return newClientStatusCmd(f, runF, use, method, "", "")

@@ -49,6 +49,7 @@ type JobSubmitOptions struct {
 	remote
 	Targets     []string
 	Groups      []string
+	Selectors   []string // --selector, as written: the clients any of them matches
 	Command     string
 	ScriptFile  string
 	Interpreter string
@@ -80,8 +81,21 @@ func NewJobSubmitCmd(f *Factory, runF func(*JobSubmitOptions) error) *cobra.Comm
 
 The script comes from -c (a command line), --script FILE, or --script - (standard
 input). Targets are client names, ids or fingerprints; each must be accepted.
+A target that holds * or ? is a pattern on client names (* stands for any run
+of characters, ? for one character): quote it, --target 'web*', so that the
+shell leaves it alone; the server resolves it to the matching clients (a
+client whose name is the pattern itself is taken by name).
 --group adds every accepted member of a client group (nested groups too), as
 the group is now: a machine added to the group later does not get this job.
+--selector adds the active clients a selector matches, in Kubernetes'
+label-selector syntax (env=prod, env!=prod, env in (a,b), env notin (a,b),
+env, !env; commas mean AND). A key names a label ("scirectl client label");
+fact.KEY names a fact the machine reports: fact.os_id=debian, fact.arch=arm64,
+fact.hostname. Repeat --selector for a union: a machine any of them matches
+is a target. As with --group, the machines are chosen now: one labelled
+later does not get this job. A selector that does not parse is refused before
+anything is sent. --target, --group and --selector add up, and a machine
+named more than once gets one run.
 The job is checked against the ACL now, and each run again when it is handed out.
 
 A job for many machines need not go out to all of them at once:
@@ -119,6 +133,9 @@ prints the id at once and nothing more, and the exit code still tells.`,
 		Example: `  scirectl job submit --target web1 -c 'uptime'
   scirectl job submit --target web1,web2 --script deploy.sh --timeout 10m --priority 5
   scirectl job submit --group web -c 'systemctl reload nginx' --wait
+  scirectl job submit --selector 'env=prod,fact.os_id=debian' -c 'apt-get -y upgrade' --max-parallel 10%
+  scirectl job submit --selector 'tier=web' --selector 'tier=cache' -c 'systemctl reload nginx'
+  scirectl job submit --target 'web*' -c 'uptime'
   scirectl job submit --group web --max-parallel 10% --max-failures 2 --canary 1 -c 'apt-get -y upgrade'
   scirectl job submit --group web --max-parallel 5 --success-threshold 90% --script patch.sh --wait
   echo 'apt-get -y upgrade' | scirectl job submit --target db1 --script - --wait
@@ -133,8 +150,9 @@ prints the id at once and nothing more, and the exit code still tells.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVarP(&o.Targets, "target", "t", nil, "target client name, id or fingerprint (repeatable, or comma-separated)")
+	fl.StringSliceVarP(&o.Targets, "target", "t", nil, "target client name, id or fingerprint, or a name pattern with * and ? (quote it: 'web*') (repeatable, or comma-separated)")
 	fl.StringSliceVarP(&o.Groups, "group", "g", nil, "target every accepted client of this client group (repeatable, or comma-separated)")
+	addSelectorFlag(cmd, &o.Selectors, "target the active clients this selector matches now, e.g. 'env=prod,fact.os_id=debian' (repeatable: any of them; commas mean AND)")
 	fl.StringVarP(&o.Command, "command", "c", "", "the script as a command line")
 	fl.StringVar(&o.ScriptFile, "script", "", "read the script from FILE, or from standard input with -")
 	fl.StringVar(&o.Interpreter, "interpreter", "/bin/sh", "program that runs the script on the client")
@@ -185,8 +203,11 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 	if err := o.watch.validate(o.Wait); err != nil {
 		return err
 	}
-	if len(o.Targets) == 0 && len(o.Groups) == 0 {
-		return usageError("no target: use --target NAME or --group NAME")
+	if len(o.Targets) == 0 && len(o.Groups) == 0 && len(o.Selectors) == 0 {
+		return usageError("no target: use --target NAME, --group NAME or --selector SEL")
+	}
+	if err := checkSelectors(o.Selectors); err != nil {
+		return err
 	}
 	script := o.Command
 	switch {
@@ -226,7 +247,7 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 		return err
 	}
 	job := api.SubmitRequest{
-		Script: script, Targets: nonNil(o.Targets), Groups: nonNil(o.Groups), Interpreter: o.Interpreter, Name: o.Name,
+		Script: script, Targets: nonNil(o.Targets), Groups: nonNil(o.Groups), Selectors: o.Selectors, Interpreter: o.Interpreter, Name: o.Name,
 		Priority: o.Priority, Timeout: int(o.Timeout / time.Second), Permission: o.Permission, MaxAttempts: o.MaxAttempts,
 		NotBefore: at, ExpiresAt: exp,
 	}

@@ -58,10 +58,14 @@ func goldenClients() []api.Client {
 	return []api.Client{
 		{ID: "1", Name: "web1", Fingerprint: "3f2a9c41d0b7e8a65c21f3e4d5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e", Status: "active",
 			Hostname: "web1.example.net", OS: "linux", Arch: "amd64", Version: "1.4.0", Mode: "poll",
-			RegisteredAt: goldenNow.Add(-72 * time.Hour), LastSeen: ptr(goldenNow.Add(-12 * time.Second))},
+			RegisteredAt: goldenNow.Add(-72 * time.Hour), LastSeen: ptr(goldenNow.Add(-12 * time.Second)),
+			Facts: map[string]string{"hostname": "web1.example.net", "os": "linux", "arch": "amd64", "kernel": "6.1.0-18-amd64",
+				"os_id": "debian", "os_version": "12", "cpus": "4", "memory_bytes": "8589934592", "agent_version": "1.4.0", "rack": ""},
+			Labels: map[string]string{"tier": "web", "env": "prod", "example.com/team": "sre"}},
 		{ID: "4", Name: "db1", Fingerprint: "a0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f", Status: "pending",
 			Hostname: "db1", OS: "linux", Arch: "arm64", Version: "1.4.0", Mode: "daemon", CallbackURL: "https://db1:7444/RPC2",
-			RegisteredAt: goldenNow.Add(-5 * time.Minute)},
+			RegisteredAt: goldenNow.Add(-5 * time.Minute),
+			Facts:        map[string]string{"hostname": "db1", "os": "linux", "arch": "arm64", "os_id": "ubuntu", "os_version": "24.04"}},
 	}
 }
 
@@ -74,6 +78,12 @@ func TestGoldenOutput(t *testing.T) {
 		"job.get":     fixed(goldenJob()),
 		"client.list": fixed(goldenClients()),
 		"job.output":  fixed(goldenOutputs()),
+		"client.get": func(p xmlrpc.Params) any {
+			if ref, _ := p.String(0, "client"); ref == "db1" {
+				return goldenClients()[1]
+			}
+			return goldenClients()[0]
+		},
 	})
 	for _, c := range []struct {
 		name string
@@ -95,6 +105,9 @@ func TestGoldenOutput(t *testing.T) {
 		{"client-list-wide", []string{"client", "list", "-o", "wide"}},
 		{"client-list-quiet", []string{"client", "list", "-q"}},
 		{"client-list-json", []string{"client", "list", "-o", "json"}},
+		{"client-show", []string{"client", "show", "web1"}},
+		{"client-show-pending", []string{"client", "show", "db1"}},
+		{"client-show-json", []string{"client", "show", "web1", "-o", "json"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, errOut, code := runFake(t, api, "", c.args...)

@@ -179,6 +179,111 @@ func TestClientRun(t *testing.T) {
 	})
 }
 
+// TestClientLabelRun checks client label: the call's params, what it
+// prints, and the usage errors that reach no server.
+func TestClientLabelRun(t *testing.T) {
+	labelled := goldenClients()
+	labelled[1].Labels = map[string]string{"env": "prod", "tier": "web"}
+	replies := map[string]func(xmlrpc.Params) any{"client.label": fixed(labelled)}
+	runCases(t, []runCase{
+		{args: []string{"client", "label", "web1", "db1", "env=prod", "tier=web"}, replies: replies,
+			method: "client.label", params: []any{[]string{"web1", "db1"}, api.LabelRequest{Set: map[string]string{"env": "prod", "tier": "web"}}},
+			out: "ID  NAME  LABELS\n1   web1  env=prod,example.com/team=sre,tier=web\n4   db1   env=prod,tier=web\n"},
+		{args: []string{"client", "label", "web1", "tier-", "example.com/team-", "--no-headers"},
+			replies: map[string]func(xmlrpc.Params) any{"client.label": fixed([]api.Client{{ID: "1", Name: "web1", Labels: map[string]string{"env": "prod"}}})},
+			method:  "client.label", params: []any{[]string{"web1"}, api.LabelRequest{Remove: []string{"tier", "example.com/team"}}},
+			out: "1  web1  env=prod\n"},
+		{args: []string{"client", "label", "web1", "env=staging", "owner-"},
+			replies: map[string]func(xmlrpc.Params) any{"client.label": fixed([]api.Client{{ID: "1", Name: "web1"}})},
+			method:  "client.label", params: []any{[]string{"web1"}, api.LabelRequest{Set: map[string]string{"env": "staging"}, Remove: []string{"owner"}}},
+			out: "ID  NAME  LABELS\n1   web1  -\n"},
+		{args: []string{"client", "label", "web1", "db1", "env=prod", "-o", "json"}, replies: replies,
+			method: "client.label", params: []any{[]string{"web1", "db1"}, api.LabelRequest{Set: map[string]string{"env": "prod"}}},
+			contains: []string{`"labels": {` + "\n" + `      "env": "prod",` + "\n" + `      "tier": "web"` + "\n    }", `"facts": {`}},
+		{args: []string{"client", "label", "web1", "env=prod"},
+			replies: map[string]func(xmlrpc.Params) any{"client.label": fixed(&xmlrpc.Fault{Code: 403, Message: "needs client.label"})},
+			method:  "client.label", params: []any{[]string{"web1"}, api.LabelRequest{Set: map[string]string{"env": "prod"}}},
+			code: ExitForbidden, errOut: "needs client.label"},
+
+		// Usage errors name the argument and reach no server.
+		{args: []string{"client", "label", "web1", "fact.os=linux"}, replies: replies, code: ExitUsage,
+			errOut: `argument "fact.os=linux": label key "fact.os": keys beginning with "fact." name facts, not labels`},
+		{args: []string{"client", "label", "web1", "a/b/c=x"}, replies: replies, code: ExitUsage, errOut: `argument "a/b/c=x": label key "a/b/c"`},
+		{args: []string{"client", "label", "web1", "tier=web,db"}, replies: replies, code: ExitUsage,
+			errOut: `argument "tier=web,db": label value "web,db": invalid character ','`},
+		{args: []string{"client", "label", "web1", "=prod"}, replies: replies, code: ExitUsage, errOut: `argument "=prod": label key is empty`},
+		{args: []string{"client", "label", "web1", "fact.os-"}, replies: replies, code: ExitUsage, errOut: `argument "fact.os-": label key "fact.os"`},
+		{args: []string{"client", "label", "web1"}, replies: replies, code: ExitUsage, errOut: "no label change"},
+		{args: []string{"client", "label", "env=prod"}, replies: replies, code: ExitUsage, errOut: "no client"},
+		{args: []string{"client", "label"}, replies: replies, code: ExitUsage, errOut: "no client"},
+		{args: []string{"client", "label", "web1", "env=prod", "web2"}, replies: replies, code: ExitUsage,
+			errOut: `argument "web2": the clients come first`},
+		{args: []string{"client", "label", "web1", "env=prod", "env-"}, replies: replies, code: ExitUsage,
+			errOut: `argument "env-": label "env" is both set and removed`},
+		{args: []string{"client", "label", "web1", "env-", "env=prod"}, replies: replies, code: ExitUsage,
+			errOut: `argument "env=prod": label "env" is both set and removed`},
+		{args: []string{"client", "label", "web1", "env=prod", "env=dev"}, replies: replies, code: ExitUsage,
+			errOut: `argument "env=dev": label "env" is already set by "env=prod"`},
+	})
+}
+
+// TestClientSelectorRun checks client list --selector and client show.
+func TestClientSelectorRun(t *testing.T) {
+	list := map[string]func(xmlrpc.Params) any{"client.list": fixed(goldenClients()[:1])}
+	// An older server sends neither facts nor labels: -o json still has
+	// both objects.
+	old := map[string]func(xmlrpc.Params) any{"client.get": fixed(map[string]any{"id": "9", "name": "old1", "status": "active",
+		"fingerprint": "ff", "os": "linux", "arch": "amd64", "mode": "poll", "registered_at": goldenNow})}
+	runCases(t, []runCase{
+		{args: []string{"client", "list", "--selector", "env=prod,fact.os_id=debian", "--selector", "tier in (web, cache)", "-q"}, replies: list,
+			method: "client.list", params: []any{api.ClientListRequest{Selectors: []string{"env=prod,fact.os_id=debian", "tier in (web, cache)"}}},
+			out: "1\n"},
+		{args: []string{"client", "list", "--status", "active", "--selector", "!env"}, replies: list,
+			method: "client.list", params: []any{api.ClientListRequest{Status: "active", Selectors: []string{"!env"}}},
+			contains: []string{"web1"}},
+		{args: []string{"client", "list", "--selector", "env in (prod"}, replies: list, code: ExitUsage,
+			errOut: "--selector \"env in (prod\": position 12: missing ')'\n  env in (prod\n             ^\n"},
+		{args: []string{"client", "list", "--selector", "env=prod", "--selector", "env prod"}, replies: list, code: ExitUsage,
+			errOut: "--selector \"env prod\": position 5: expected an operator"},
+		{args: []string{"client", "list", "--selector", ""}, replies: list, code: ExitUsage, errOut: `--selector "": position 1: empty selector`},
+
+		{args: []string{"client", "show", "web1"}, replies: map[string]func(xmlrpc.Params) any{"client.get": fixed(goldenClients()[0])},
+			method: "client.get", params: []any{"web1"},
+			contains: []string{"Client 1 \"web1\": active\n", "\nLABEL             VALUE\nenv               prod\n", "\nFACT           VALUE\nagent_version  1.4.0\n"}},
+		{args: []string{"client", "show", "old1"}, replies: old, method: "client.get", params: []any{"old1"},
+			contains: []string{"labels:      none\nfacts:       none\n"}},
+		{args: []string{"client", "show", "old1", "-o", "json"}, replies: old, method: "client.get", params: []any{"old1"},
+			contains: []string{`"facts": {}`, `"labels": {}`}},
+		{args: []string{"client", "show", "ghost"},
+			replies: map[string]func(xmlrpc.Params) any{"client.get": fixed(&xmlrpc.Fault{Code: 404, Message: "no client ghost"})},
+			method:  "client.get", params: []any{"ghost"}, code: ExitNotFound, errOut: "no client ghost"},
+		{args: []string{"client", "show"}, code: ExitUsage},
+	})
+}
+
+// TestJobSubmitSelectorRun checks that --selector and glob targets reach
+// job.submit as given, and that a bad selector reaches no server.
+func TestJobSubmitSelectorRun(t *testing.T) {
+	submitted := map[string]func(xmlrpc.Params) any{"job.submit": fixed(api.SubmitResult{ID: "9", Runs: 4})}
+	req := func(targets, groups, sels []string) api.SubmitRequest {
+		return api.SubmitRequest{Script: "uptime", Targets: targets, Groups: groups, Selectors: sels, Interpreter: "/bin/sh", Permission: "run"}
+	}
+	runCases(t, []runCase{
+		{args: []string{"job", "submit", "--selector", "env=prod,fact.os_id=debian", "-c", "uptime"}, replies: submitted,
+			method: "job.submit", params: []any{req([]string{}, []string{}, []string{"env=prod,fact.os_id=debian"})},
+			out: "job 9 submitted (4 runs)\n"},
+		{args: []string{"job", "submit", "--selector", "tier=web", "--selector", "tier=cache", "-t", "db1", "-g", "edge", "-c", "uptime"},
+			replies: submitted, method: "job.submit",
+			params: []any{req([]string{"db1"}, []string{"edge"}, []string{"tier=web", "tier=cache"})}, out: "job 9 submitted (4 runs)\n"},
+		{args: []string{"job", "submit", "--target", "web*", "-t", "db?", "-c", "uptime"}, replies: submitted,
+			method: "job.submit", params: []any{req([]string{"web*", "db?"}, []string{}, nil)}, out: "job 9 submitted (4 runs)\n"},
+		{args: []string{"job", "submit", "--selector", "env in ()", "-c", "uptime"}, replies: submitted, code: ExitUsage,
+			errOut: "--selector \"env in ()\": position 9: empty value list\n  env in ()\n          ^\n"},
+		{args: []string{"job", "submit", "--selector", "", "-c", "uptime"}, replies: submitted, code: ExitUsage, errOut: "empty selector"},
+		{args: []string{"job", "submit", "-c", "uptime"}, replies: submitted, code: ExitUsage, errOut: "--selector SEL"},
+	})
+}
+
 func TestACLRun(t *testing.T) {
 	rule := api.ACLRule{ID: "5", Subject: "*", Permission: "run", Target: "client:db1", Action: "deny", Active: true, Note: "frozen",
 		CreatedBy: "admin", CreatedAt: goldenNow.Add(-time.Hour)}
