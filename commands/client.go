@@ -15,6 +15,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client/agent"
+	"github.com/scirectl/scirectl/client/facts"
 )
 
 // NewClientCmd builds `scirectl client`.
@@ -313,12 +314,26 @@ certificate) for the server's agent.pollNow, accepted only from a peer whose
 certificate chains to the pinned server CA, and asks for work the moment the
 server has some; it still polls every --interval as a safety net. It
 registers with mode=daemon and its callback URL (--callback-url, default
-https://ADDR/RPC2, with the host name for a wildcard address).`,
+https://ADDR/RPC2, with the host name for a wildcard address).
+
+It sends the machine's facts when it registers, for selectors to name as
+fact.KEY (job submit --selector 'fact.os=linux'): the built-in hostname, os,
+arch, kernel, os_id, os_version, cpus, memory_bytes and agent_version; the
+custom facts of facts.d/ in the state directory (<state-dir>/facts.d/),
+where each *.facts file holds KEY=VALUE lines and each executable file
+prints them (within 10 s: one that fails or runs longer gives none), a
+later name winning over an earlier one for the same key; and those of
+--fact KEY=VALUE, which win over both. A fact that
+cannot be read or is invalid is left out, with a warning in the log. The
+facts are collected again every 5 minutes, without holding up the polls,
+and sent again when they changed or the server holds others.`,
 		Example: `  scirectl client poll --server https://jobs.example:7443/RPC2 --ca /etc/scire/ca.crt --state-dir /var/lib/scire-agent
   # cron mode, two servers in failover order
   scirectl client poll --once --server https://a:7443/RPC2 --server https://b:7443/RPC2 --state-dir /var/lib/scire-agent
   # daemon mode: pushed at once, polling hourly as a safety net
-  scirectl client poll --daemon --listen 0.0.0.0:7444 --interval 1h --server https://jobs.example:7443/RPC2 --state-dir /var/lib/scire-agent`,
+  scirectl client poll --daemon --listen 0.0.0.0:7444 --interval 1h --server https://jobs.example:7443/RPC2 --state-dir /var/lib/scire-agent
+  # custom facts, for job submit --selector 'fact.role=web,fact.rack=r12'
+  scirectl client poll --fact role=web --fact rack=r12 --server https://jobs.example:7443/RPC2 --state-dir /var/lib/scire-agent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(servers) == 0 {
@@ -330,6 +345,9 @@ https://ADDR/RPC2, with the host name for a wildcard address).`,
 			}
 			if cfg.StateDir == "" {
 				return usageError("no state directory: use --state-dir DIR")
+			}
+			if _, err := facts.ParseFlags(cfg.Facts); err != nil {
+				return usageError(err.Error())
 			}
 			for _, s := range servers {
 				cfg.Servers = append(cfg.Servers, normalizeServerURL(s))
@@ -362,6 +380,7 @@ https://ADDR/RPC2, with the host name for a wildcard address).`,
 	f.StringVar(&cfg.Listen, "listen", "", "daemon mode: HOST:PORT to serve agent.pollNow on (TLS)")
 	f.StringVar(&cfg.CallbackURL, "callback-url", "", "daemon mode: URL the server calls (default https://<listen address, host name for 0.0.0.0>/RPC2)")
 	f.IntVar(&cfg.MaxJobs, "max-jobs", 10, "ask for at most this many jobs per poll")
+	f.StringArrayVar(&cfg.Facts, "fact", nil, "custom fact KEY=VALUE to send, winning over a built-in or facts.d fact of the same key; repeat for more")
 	f.IntVar(&cfg.OutputLimit, "output-limit", 1<<20, "bytes of output kept per job: the first and the last half of it, with a marker line for what is cut between them (marked truncated)")
 	return cmd
 }

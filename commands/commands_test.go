@@ -61,6 +61,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"job", "list", "-o", "xml"},
 		{"client", "accept"},
 		{"client", "poll", "--state-dir", "/tmp/x"},
+		{"client", "poll", "--server", "https://x:7443/RPC2", "--state-dir", "/tmp/x", "--fact", "role"},
+		{"client", "poll", "--server", "https://x:7443/RPC2", "--state-dir", "/tmp/x", "--fact", "a=1", "--fact", "a=2"},
 		{"serve", "--log-level", "loud", "--data-dir", "/nonexistent/never"},
 		{"frobnicate"},
 	}

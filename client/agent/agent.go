@@ -19,6 +19,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/client/facts"
 	"github.com/scirectl/scirectl/jobxml"
 )
 
@@ -47,9 +48,12 @@ type Config struct {
 	CallbackURL string // URL advertised to the server; default https://<Listen, host name if a wildcard>/RPC2
 	MaxJobs     int    // at most this many runs queued locally, asked for per getJobs; default 10
 	OutputLimit int    // bytes of stdout+stderr kept per run, the first and the last half; default 1 MiB
-	Version     string
-	Log         *slog.Logger // default slog.Default()
-	Out         io.Writer    // human messages (the fingerprint to accept); default os.Stderr
+	// Facts are the --fact values, KEY=VALUE each: custom facts sent with
+	// the built-in ones and those of StateDir/facts.d (facts.go).
+	Facts   []string
+	Version string
+	Log     *slog.Logger // default slog.Default()
+	Out     io.Writer    // human messages (the fingerprint to accept); default os.Stderr
 }
 
 // ErrNotAccepted is returned in Once mode when the server does not (or no
@@ -116,6 +120,8 @@ type agent struct {
 
 	wake        chan struct{} // daemon mode: a pending agent.pollNow (daemon.go); nil otherwise
 	callbackURL string        // daemon mode: the URL registered
+
+	facts machineFacts // the machine's facts, collected at start and every factsEvery (facts.go)
 }
 
 // Run runs the agent until ctx is cancelled (then it returns nil after
@@ -174,6 +180,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	a.log.Info("agent starting", "name", cfg.Name, "servers", cfg.Servers, "state_dir", cfg.StateDir,
 		"queued", len(queued), "unsent_reports", st.outboxLen(), "once", cfg.Once)
+	// The first registration carries the facts: they are collected now,
+	// then again in the background, off the loop's path (facts.go).
+	a.collectFacts(ctx)
+	stopFacts := a.recollectFacts(ctx)
+	defer stopFacts()
 	err = a.loop(ctx)
 	if ctx.Err() != nil && a.active && st.outboxLen() > 0 {
 		// Last chance for the report of the job the stop interrupted; on
@@ -223,6 +234,9 @@ func (c *Config) defaults() error {
 	c.MaxJobs = min(c.MaxJobs, maxJobsPerCall)
 	if c.OutputLimit <= 0 {
 		c.OutputLimit = defaultOutputLimit
+	}
+	if _, err := facts.ParseFlags(c.Facts); err != nil {
+		return fmt.Errorf("agent: %w", err)
 	}
 	if c.Version == "" {
 		c.Version = "dev"
@@ -375,6 +389,8 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 		if err := a.register(ctx); err != nil {
 			return 0, err
 		}
+	} else if err := a.syncFacts(ctx); err != nil { // heard by a heartbeat during the last job
+		return 0, err
 	}
 	// What the spools of runs the agent died in still hold goes to the
 	// server before their reports (stream.go).
@@ -392,6 +408,9 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
+		if err := a.syncFacts(ctx); err != nil {
+			return n, err
+		}
 		if err := a.applyCancels(); err != nil {
 			return n, err
 		}
@@ -399,6 +418,9 @@ func (a *agent) talk(ctx context.Context) (int, error) {
 	}
 	if beat {
 		a.heartbeat(ctx)
+		if err := a.syncFacts(ctx); err != nil {
+			return 0, err
+		}
 	}
 	if err := a.applyCancels(); err != nil {
 		return 0, err
@@ -431,30 +453,56 @@ func (a *agent) checked(method string, err error) error {
 	return err
 }
 
-// register announces the agent and learns its status. Anything but active
-// returns errNotActive; the status is printed to Out once per change, with
-// the command that accepts it.
+// register announces the agent and learns its status, with the machine's
+// facts unless the server is one that takes none (facts.go). Anything but
+// active returns errNotActive; the status is printed to Out once per
+// change, with the command that accepts it. Registering again while active
+// (to send changed facts) changes nothing else.
 func (a *agent) register(ctx context.Context) error {
 	host, _ := os.Hostname()
-	facts := map[string]string{"hostname": host, "os": runtime.GOOS, "arch": runtime.GOARCH,
+	params := map[string]any{"hostname": host, "os": runtime.GOOS, "arch": runtime.GOARCH,
 		"version": a.cfg.Version, "name": a.cfg.Name, "mode": "poll"}
 	if a.cfg.Daemon {
-		facts["mode"], facts["callback_url"] = "daemon", a.callbackURL
+		params["mode"], params["callback_url"] = "daemon", a.callbackURL
 	}
 	if host == "" {
-		facts["hostname"] = a.cfg.Name
+		params["hostname"] = a.cfg.Name
 	}
 	var res api.RegisterResult
-	if err := a.rpc.Call(ctx, api.MethodRegister, &res, facts); err != nil {
+	var err error
+	sent, hash := false, ""
+	if !a.facts.refused.Load() {
+		var f facts.Facts
+		f, hash = a.facts.current()
+		params["facts"] = map[string]string(f)
+		err = a.rpc.Call(ctx, api.MethodRegister, &res, params)
+		if sent = err == nil; refusesFacts(err) {
+			a.facts.refused.Store(true)
+			a.log.Info("the server does not take the machine's facts in agent.register (an older server); "+
+				"registering without them, and sending none while this agent runs", "err", err)
+			delete(params, "facts")
+			res = api.RegisterResult{}
+			err = a.rpc.Call(ctx, api.MethodRegister, &res, params)
+		}
+	} else {
+		err = a.rpc.Call(ctx, api.MethodRegister, &res, params)
+	}
+	if err != nil {
 		return err
+	}
+	if sent {
+		a.factsSent(hash)
 	}
 	fp := a.id.fingerprint
 	if res.Status == "active" {
+		if !a.active {
+			a.log.Info("registered", "client_id", res.ClientID, "server", a.rpc.Server())
+		}
 		a.active = true
 		a.printed = ""
-		a.log.Info("registered", "client_id", res.ClientID, "server", a.rpc.Server())
 		return nil
 	}
+	a.active = false
 	a.notAccepted = fmt.Errorf("%w: this agent (fingerprint %s) is %s", ErrNotAccepted, fp, res.Status)
 	if a.printed != res.Status {
 		a.printed = res.Status
@@ -530,6 +578,7 @@ func (a *agent) beaten(hb *api.Heartbeat, err error) {
 		return
 	}
 	a.lastBeat = time.Now()
+	a.facts.heard(hb.FactsHash)
 	a.learnCancels(parseRunIDs(hb.Cancel), "heartbeat")
 	a.learnLost(parseRunIDs(hb.Lost), "heartbeat")
 	if skew := time.Since(hb.ServerTime); !hb.ServerTime.IsZero() && (skew > time.Minute || skew < -time.Minute) {
@@ -890,6 +939,7 @@ func (a *agent) keepAlive(ctx context.Context, first, every time.Duration, held 
 				continue
 			}
 			*last = time.Now()
+			a.facts.heard(hb.FactsHash) // acted on by the next round with the server
 			a.learnCancels(parseRunIDs(hb.Cancel), "heartbeat")
 			a.learnLost(parseRunIDs(hb.Lost), "heartbeat")
 		}

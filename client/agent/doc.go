@@ -80,6 +80,32 @@
 // only logged as before, and a getJobs fault is handled as when it comes
 // alone. Acks and reports stay requests of their own, in the order above.
 //
+// Facts (SPEC §12; package client/facts collects them): agent.register
+// carries the machine's facts in its facts member, a struct of strings —
+// the built-in ones (hostname, os, arch, kernel, os_id, os_version, cpus,
+// memory_bytes, agent_version), those of StateDir/facts.d (*.facts files of
+// KEY=VALUE lines, executables printing them, 10 s each) and Config.Facts
+// (--fact). They are collected once at start, before the first
+// registration, which carries them (a slow facts.d executable holds up the
+// start by its time limit at most, once); then every 5 minutes by a
+// goroutine of their own, which replaces the current facts when it is
+// done. The loop never waits for an executable: it only compares hashes
+// (facts.go). Each problem of a collection (a fact it could not read, a
+// malformed line, a failing executable) is logged at warn level with its
+// source, once while it lasts; the other facts are sent.
+//
+// The facts travel only when the server may hold others: the agent
+// registers again, with them, when their hash (facts.Facts.Hash) differs
+// from the hash of the facts it last sent (the machine changed), or from
+// the facts_hash of a heartbeat answered since (the server holds none, or
+// other ones). A heartbeat during a job records the hash, and the next
+// round with the server acts on it. A server whose heartbeats keep naming
+// other facts just after it was sent them gets them again at most every 5
+// minutes, with a warning. An older server refuses the facts member (fault
+// 400, unknown member "facts"): the agent registers again without it,
+// says so once at info level, and neither sends nor collects facts again
+// while it runs.
+//
 // Jobs run one at a time, highest priority first, then oldest job. The local
 // queue holds at most Config.MaxJobs runs: work beyond that stays on the
 // server, where operators can still see, cancel or expire it.
@@ -90,6 +116,7 @@
 //	agent.crt        self-signed certificate; its SHA-256 is the identity
 //	ca.crt           the pinned server CA
 //	agent.lock       flock held while an agent runs (one agent per directory)
+//	facts.d/         the operator's: custom facts, *.facts files and executables (package client/facts)
 //	queue/<run>.xml  acknowledged job documents waiting to run
 //	running/<run>    start time of the run in progress (crash marker)
 //	outbox/<run>.xml            final status report not yet answered by the server

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/api"
+	clientfacts "github.com/scirectl/scirectl/client/facts"
 	"github.com/scirectl/scirectl/jobxml"
 	"github.com/scirectl/scirectl/pki"
 )
@@ -56,7 +57,16 @@ type fakeServer struct {
 	// agent.reportStatus call before it is handled, outside the lock (it
 	// may wait).
 	beforeReport func(doc string)
-	facts        map[string]string // of the last agent.register
+	facts        map[string]string // of the last agent.register, but its facts member
+	// The machine's facts (agent.register's facts member): registers
+	// holds the member of each agent.register call, nil when it had none;
+	// machine the facts stored, whose hash heartbeats answer as facts_hash
+	// ("" while none are).
+	registers   []map[string]string
+	machine     map[string]string
+	oldRegister bool    // refuse the facts member as a server older than it does (fault 400)
+	dropFacts   int     // do not store the facts of the next n agent.register calls
+	beatHash    *string // answer this facts_hash instead of the stored facts'
 
 	// agent.output: each run's stream as stored (contiguous from 0), and
 	// every chunk received.
@@ -316,8 +326,36 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 	switch call.Method {
 	case "agent.register":
 		facts := map[string]string{}
+		var machine map[string]string
 		for _, m := range call.Params[0].Struct.Members {
-			facts[m.Name] = m.Value.str()
+			if m.Name != "facts" {
+				facts[m.Name] = m.Value.str()
+				continue
+			}
+			if f.oldRegister {
+				// As package xmlrpc's Struct.Unknown words it.
+				return nil, &fault{400, `param 1 (facts): unknown member "facts" (allowed: arch, callback_url, hostname, mode, name, os, version)`}
+			}
+			if m.Value.Struct == nil {
+				f.t.Errorf("register: facts member is not a struct")
+				return nil, &fault{400, `param 1 (facts): member "facts": expected struct`}
+			}
+			machine = map[string]string{}
+			for _, fm := range m.Value.Struct.Members {
+				machine[fm.Name] = fm.Value.str()
+			}
+			if err := clientfacts.Facts(machine).Check(); err != nil {
+				f.t.Errorf("register: facts %v: %v", machine, err)
+				return nil, &fault{400, `param 1 (facts): member "facts": ` + err.Error()}
+			}
+		}
+		f.registers = append(f.registers, machine)
+		switch {
+		case machine == nil:
+		case f.dropFacts > 0:
+			f.dropFacts--
+		default:
+			f.machine = machine
 		}
 		if facts["hostname"] == "" || facts["name"] == "" ||
 			(facts["mode"] != "poll" && (facts["mode"] != "daemon" || facts["callback_url"] == "")) {
@@ -353,7 +391,15 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		for _, id := range f.cancelIDs {
 			cancel = append(cancel, id)
 		}
-		return map[string]any{"server_time": time.Now(), "poll_interval": 1, "cancel": cancel, "lost": lost}, nil
+		hash := ""
+		if f.machine != nil {
+			hash = clientfacts.Facts(f.machine).Hash()
+		}
+		if f.beatHash != nil {
+			hash = *f.beatHash
+		}
+		return map[string]any{"server_time": time.Now(), "poll_interval": 1, "cancel": cancel, "lost": lost,
+			"facts_hash": hash}, nil
 	case "agent.getJobs":
 		max, err := strconv.Atoi(strings.TrimSpace(call.Params[0].str()))
 		if err != nil || max < 1 || max > 1000 {
@@ -499,6 +545,14 @@ func (f *fakeServer) handleOutput(call xCall) (any, *fault) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// registered returns the facts member of each agent.register call so far
+// (nil for a call without it) and the facts stored.
+func (f *fakeServer) registered() ([]map[string]string, map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.registers), f.machine
 }
 
 // streamed returns run's stream as stored and the chunks received for it.
