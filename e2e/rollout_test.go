@@ -30,6 +30,7 @@ type rollAgent struct {
 	name, stateDir, ca string
 	servers            []string // --server, in failover order
 	env                []string
+	args               []string // more client poll flags (--fact …)
 	proc               *proc
 }
 
@@ -40,6 +41,7 @@ func (a *rollAgent) start(t *testing.T) {
 		args = append(args, "--server", s)
 	}
 	args = append(args, "--ca", a.ca, "--state-dir", a.stateDir, "--name", a.name, "--interval", "200ms")
+	args = append(args, a.args...)
 	a.proc = start(t, append([]string{"ROLL_AGENT=" + a.name}, a.env...), args...)
 }
 
