@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/db"
+	"github.com/scirectl/scirectl/selector"
 )
 
 // Admin is the built-in user that exists from first start.
@@ -39,6 +40,16 @@ type Policy struct {
 	// user -> groups containing it (transitively); client id -> groups.
 	userGroups   map[string]map[string]bool
 	clientGroups map[int64]map[string]bool
+	// dynamic are the client groups with a selector, each with its
+	// ancestors (a static group may nest a dynamic one): a client is in
+	// them when the selector matches its labels, decided at each check.
+	dynamic []dynamicGroup
+}
+
+// dynamicGroup is a client group whose members its selector picks.
+type dynamicGroup struct {
+	sel       selector.Selector
+	ancestors map[string]bool // the group and every group above it
 }
 
 // New indexes a snapshot, with no admin namespace (every permission is a
@@ -68,6 +79,15 @@ func New(d db.PolicyData) *Policy {
 			closeOver(p.clientGroups[id], g, clientParents)
 		}
 	}
+	for g, text := range d.ClientGroupSel {
+		sel, err := selector.Parse(text)
+		if err != nil {
+			continue // stored by the server, which parsed it: cannot happen; matches nothing
+		}
+		dg := dynamicGroup{sel: sel, ancestors: map[string]bool{}}
+		closeOver(dg.ancestors, g, clientParents)
+		p.dynamic = append(p.dynamic, dg)
+	}
 	return p
 }
 
@@ -93,10 +113,13 @@ func closeOver(set map[string]bool, g string, parents map[string][]string) {
 }
 
 // Client names the target of a check: its id, which rules naming a client
-// match, and its name for messages.
+// match, its name for messages, and its labels, which decide its
+// membership of dynamic groups. Facts do not: a group that selects by
+// facts is never named by a rule nor nested (the store refuses both).
 type Client struct {
-	ID   int64
-	Name string
+	ID     int64
+	Name   string
+	Labels map[string]string
 }
 
 // Check decides whether user may run a job needing permission on client.
@@ -186,7 +209,14 @@ func (p *Policy) matchTarget(r *db.ACLRule, c Client) bool {
 		// which a later client may carry, and ids are never reused.
 		return r.TargetID != 0 && r.TargetID == c.ID
 	case db.KindClientGroup:
-		return p.clientGroups[c.ID][r.Target]
+		if p.clientGroups[c.ID][r.Target] {
+			return true
+		}
+		for _, dg := range p.dynamic {
+			if dg.ancestors[r.Target] && dg.sel.LabelsOnly() && dg.sel.Matches(c.Labels, nil) {
+				return true
+			}
+		}
 	}
 	return false
 }

@@ -222,3 +222,28 @@ func TestClientRulesMatchByIDOnly(t *testing.T) {
 		}
 	}
 }
+
+// A dynamic client group's members are the clients its selector matches by
+// their labels, at each check, through nesting too; a selector naming a
+// fact never admits a client (the store keeps such groups out of rules).
+func TestDynamicGroupMembership(t *testing.T) {
+	p := New(db.PolicyData{
+		Rules: []db.ACLRule{
+			{ID: 1, SubjectKind: db.KindUser, Subject: "bob", Permission: "run", TargetKind: db.KindClientGroup, Target: "all", Allow: true, Active: true},
+			{ID: 2, SubjectKind: db.KindUser, Subject: "eve", Permission: "run", TargetKind: db.KindClientGroup, Target: "debian", Allow: true, Active: true},
+		},
+		ClientGroupChild: map[string][]string{"all": {"web"}},
+		ClientGroupSel:   map[string]string{"web": "tier=web", "debian": "fact.os_id=debian"},
+	})
+	web := Client{ID: 1, Name: "w1", Labels: map[string]string{"tier": "web"}}
+	db1 := Client{ID: 2, Name: "d1", Labels: map[string]string{"tier": "db"}}
+	if d := p.Check("bob", "run", web); !d.Allowed || d.Rule == nil || d.Rule.ID != 1 {
+		t.Fatalf("labelled client through the nested dynamic group: %+v", d)
+	}
+	if d := p.Check("bob", "run", db1); d.Allowed {
+		t.Fatalf("a client the selector does not match: %+v", d)
+	}
+	if d := p.Check("eve", "run", Client{ID: 3, Name: "x", Labels: map[string]string{"os_id": "debian"}}); d.Allowed {
+		t.Fatalf("a fact group admitted a client: %+v", d)
+	}
+}

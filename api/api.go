@@ -168,6 +168,10 @@ type Group struct {
 	Members   []string  `xmlrpc:"members" json:"members"` // user names, or client names for a client group
 	ClientIDs []string  `xmlrpc:"client_ids,omitempty" json:"client_ids,omitempty"`
 	Groups    []string  `xmlrpc:"groups" json:"groups"` // nested groups
+	// Selector makes a client group dynamic: its members are the accepted
+	// clients it matches when the group is used (shown: those it matches
+	// now).
+	Selector string `xmlrpc:"selector,omitempty" json:"selector,omitempty"`
 }
 
 // ACLRule is one access rule. Subject is "user:NAME", "group:NAME" or "*";

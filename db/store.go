@@ -77,6 +77,12 @@ type Store interface {
 	// Groups of users (KindUserGroup) and of clients (KindClientGroup).
 	// Groups nest: a member of a child group is a member of the parent.
 	CreateGroup(ctx context.Context, kind, name, note string) (Group, error)
+	// CreateDynamicGroup adds a client group whose members are the
+	// clients selector matches (the caller checks it), and which selects
+	// by facts when byFacts: then no ACL rule may name it and no group
+	// may nest it (ErrInvalid). A dynamic group has no members or
+	// children of its own: adding one is ErrInvalid.
+	CreateDynamicGroup(ctx context.Context, name, note, selector string, byFacts bool) (Group, error)
 	// DeleteGroup removes a group, its memberships and its nesting links;
 	// ErrConflict while an ACL rule names it (a group is named by rules
 	// deliberately, often by several: they are removed first, by hand, so
@@ -687,6 +693,10 @@ type Group struct {
 	Name      string
 	Note      string
 	CreatedAt time.Time
+	// Selector makes a client group dynamic: its members are the clients
+	// it matches when the group is used. ByFacts: it names a fact.
+	Selector string
+	ByFacts  bool
 	// Direct members: user names for a user group, client ids for a client
 	// group (with their names in MemberNames, same order); Children are the
 	// names of directly nested groups.
@@ -724,6 +734,9 @@ type PolicyData struct {
 	UserGroupChildren map[string][]string
 	ClientGroupIDs    map[string][]int64
 	ClientGroupChild  map[string][]string
+	// ClientGroupSel maps each dynamic client group to its selector: its
+	// members are the clients it matches (package selector).
+	ClientGroupSel map[string]string
 }
 
 // Driver opens a Store for a URL of its scheme.

@@ -15,8 +15,10 @@ func (s *Server) groupOperations() []Operation {
 	const groupPerms = "Needs group.write for a client group, acl.write for a user group (its members hold the rules that name it)."
 	return []Operation{
 		{Name: api.MethodGroupCreate, Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupCreate,
-			Signature: []string{"struct", "string", "string", "string"},
-			Help:      "Create a group. Params: kind, name, optional note. " + kinds + "the two kinds have separate names. " + groupPerms},
+			Signature: []string{"struct", "string", "string", "string", "string"},
+			Help: "Create a group. Params: kind, name, optional note, optional selector (client groups: a dynamic group, whose members are " +
+				"the accepted clients the selector matches when it is used; it has no members of its own; one whose selector names a fact " +
+				"may be neither named by an ACL rule nor nested, since facts are claims of the machine). " + kinds + "the two kinds have separate names. " + groupPerms},
 		{Name: api.MethodGroupDelete, Class: gate.Modifier, caller: byOperator, Permission: PermGroupWrite, permissionFor: groupWritePermission, Checks: []string{PermACLWrite}, handler: s.groupDelete,
 			Signature: []string{"struct", "string", "string"},
 			Help:      "Delete a group with its memberships. Params: kind, name. Fault 409 while an ACL rule names it (remove those rules first, so a later group of the same name inherits none). " + groupPerms},
@@ -75,7 +77,8 @@ func wireKind(kind string) string {
 }
 
 func apiGroup(g db.Group) api.Group {
-	out := api.Group{Kind: wireKind(g.Kind), Name: g.Name, Note: g.Note, CreatedAt: g.CreatedAt, Members: []string{}, Groups: []string{}}
+	out := api.Group{Kind: wireKind(g.Kind), Name: g.Name, Note: g.Note, CreatedAt: g.CreatedAt, Members: []string{}, Groups: []string{},
+		Selector: g.Selector}
 	if g.Kind == db.KindClientGroup {
 		out.Members = append(out.Members, g.MemberNames...)
 		for _, id := range g.ClientIDs {
@@ -89,7 +92,7 @@ func apiGroup(g db.Group) api.Group {
 }
 
 func (s *Server) groupCreate(ctx context.Context, p xmlrpc.Params) (any, error) {
-	if err := p.Count(2, 3); err != nil {
+	if err := p.Count(2, 4); err != nil {
 		return nil, err
 	}
 	kind, err := groupKind(p, 0)
@@ -106,7 +109,21 @@ func (s *Server) groupCreate(ctx context.Context, p xmlrpc.Params) (any, error) 
 			return nil, err
 		}
 	}
-	g, err := s.svc.CreateGroup(ctx, kind, name, note)
+	var sel string
+	if p.Has(3) {
+		if sel, err = p.String(3, "selector"); err != nil {
+			return nil, err
+		}
+	}
+	var g db.Group
+	switch {
+	case sel == "":
+		g, err = s.svc.CreateGroup(ctx, kind, name, note)
+	case kind != db.KindClientGroup:
+		return nil, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: "param 4 (selector): only a client group selects its members"}
+	default:
+		g, err = s.svc.CreateDynamicGroup(ctx, name, note, sel)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -100,3 +100,50 @@ func TestFactsLabelsSelectors(t *testing.T) {
 	wantFaultText(t, admin.Call(ctx, "job.submit", nil, map[string]any{"script": "true", "selectors": []string{"fact.role=mail"}}), 409, "match no active client")
 	wantFaultText(t, admin.Call(ctx, "job.submit", nil, map[string]any{"script": "true", "selectors": []string{"role="}}), 409, "")
 }
+
+// Dynamic groups over XML-RPC: group.create with a selector, its members
+// as the selector matches now, job.submit by the group, an ACL rule on a
+// label group re-evaluated at dispatch, and a fact group kept out of the
+// ACL with the reason.
+func TestDynamicGroups(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	admin := h.operator(t)
+	w1, _ := h.activeClient(t, admin, "dw-1")
+	h.activeClient(t, admin, "dd-1")
+	mustCall(t, w1, "agent.register", nil, map[string]any{"hostname": "dw-1", "os": "linux", "arch": "amd64", "version": "t",
+		"facts": map[string]any{"os_id": "debian"}})
+	mustCall(t, admin, "client.label", nil, []string{"dw-1"}, map[string]any{"set": map[string]any{"tier": "web"}})
+	var g api.Group
+	mustCall(t, admin, "group.create", &g, "client", "webs", "", "tier=web")
+	if g.Selector != "tier=web" {
+		t.Fatalf("group.create: %+v", g)
+	}
+	mustCall(t, admin, "group.get", &g, "client", "webs")
+	if !slices.Equal(g.Members, []string{"dw-1"}) {
+		t.Fatalf("members now: %+v", g.Members)
+	}
+	wantFaultText(t, admin.Call(ctx, "group.create", nil, "client", "bad", "", "tier in (web"), 400, "position")
+	wantFaultText(t, admin.Call(ctx, "group.add", nil, "client", "webs", []string{"dd-1"}), 400, "dynamic group")
+	mustCall(t, admin, "group.create", nil, "client", "debians", "", "fact.os_id=debian")
+	wantFaultText(t, admin.Call(ctx, "acl.add", nil, map[string]any{"subject": "*", "permission": "run", "target": "group:debians"}), 400, "claims of the machine")
+
+	var sub api.SubmitResult
+	mustCall(t, admin, "job.submit", &sub, map[string]any{"script": "true", "groups": []string{"debians"}})
+	var j api.Job
+	mustCall(t, admin, "job.get", &j, sub.ID)
+	if len(j.Runs) != 1 || j.Runs[0].Client != "dw-1" {
+		t.Fatalf("a job for a fact group: %+v", j.Runs)
+	}
+	// bob may run only on the label group; the rule follows the label.
+	bob, _ := h.addUser(t, admin, "bob")
+	addRule(t, admin, "user:bob", "run", "group:webs", "allow")
+	mustCall(t, bob, "job.submit", &sub, map[string]any{"script": "true", "targets": []string{"dw-1"}})
+	mustCall(t, admin, "client.label", nil, []string{"dw-1"}, map[string]any{"remove": []string{"tier"}})
+	var docs []string
+	mustCall(t, w1, "agent.getJobs", &docs, 10)
+	mustCall(t, admin, "job.get", &j, sub.ID)
+	if len(docs) != 1 || j.Runs[0].State != "denied" {
+		t.Fatalf("after the label went: %d documents, run %s (want only the fact group's job sent, bob's denied)", len(docs), j.Runs[0].State)
+	}
+}

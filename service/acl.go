@@ -176,6 +176,6 @@ func (s *Service) Check(ctx context.Context, caller db.User, user, permission, t
 		return Decision{}, err
 	}
 	out.Target = fmt.Sprintf("%s (client %d)", c.Name, c.ID)
-	out.Decision = policy.Check(user, permission, acl.Client{ID: c.ID, Name: c.Name})
+	out.Decision = policy.Check(user, permission, acl.Client{ID: c.ID, Name: c.Name, Labels: c.Labels})
 	return out, nil
 }

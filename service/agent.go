@@ -175,7 +175,7 @@ func (s *Service) Dispatch(ctx context.Context, c db.Client, max int) (Dispatche
 	ds, err := s.Store.ClaimRuns(ctx, db.Claim{
 		ClientID: c.ID, Max: max, At: now, Lease: s.Agents.Lease, ServerID: s.serverID(),
 		Decide: func(j db.Job, _ int64) (bool, string) {
-			d := policy.Check(j.SubmittedBy, j.Permission, acl.Client{ID: c.ID, Name: c.Name})
+			d := policy.Check(j.SubmittedBy, j.Permission, acl.Client{ID: c.ID, Name: c.Name, Labels: c.Labels})
 			if !d.Allowed {
 				out.Denied = append(out.Denied, DeniedRun{Job: j, Reason: d.Reason, Record: db.AuditEntry{
 					At: now, Actor: j.SubmittedBy, Name: "dispatch", Outcome: "denied", Detail: d.Reason,

@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/scirectl/scirectl/selector"
 	"strings"
 
 	"github.com/scirectl/scirectl/db"
@@ -33,12 +35,36 @@ func (s *Service) CreateGroup(ctx context.Context, kind, name, note string) (db.
 	return s.Store.CreateGroup(ctx, kind, name, note)
 }
 
-// Group gets one group, with its direct members and nested groups.
+// CreateDynamicGroup adds a client group whose members are the accepted
+// clients sel matches when the group is used (job submit, the ACL at
+// dispatch). A selector that names a fact makes a group no ACL rule may
+// name and no group may nest: facts are the machine's claims.
+func (s *Service) CreateDynamicGroup(ctx context.Context, name, note, sel string) (db.Group, error) {
+	if err := CheckNewName("name", name); err != nil {
+		return db.Group{}, err
+	}
+	parsed, err := selector.Parse(sel)
+	if err != nil {
+		return db.Group{}, refuse(ErrInvalid, "selector: %v", err)
+	}
+	return s.Store.CreateDynamicGroup(ctx, name, note, parsed.String(), !parsed.LabelsOnly())
+}
+
+// Group gets one group, with its direct members and nested groups; a
+// dynamic group's members are the active clients its selector matches now.
 func (s *Service) Group(ctx context.Context, kind, name string) (db.Group, error) {
 	if err := checkKind(kind); err != nil {
 		return db.Group{}, err
 	}
-	return s.Store.Group(ctx, kind, name)
+	g, err := s.Store.Group(ctx, kind, name)
+	if err != nil || g.Selector == "" {
+		return g, err
+	}
+	cs, err := s.dynamicMembers(ctx, g)
+	for _, c := range cs {
+		g.ClientIDs, g.MemberNames = append(g.ClientIDs, c.ID), append(g.MemberNames, c.Name)
+	}
+	return g, err
 }
 
 // Groups lists the groups of a kind, or of both when kind is empty (client
@@ -128,9 +154,24 @@ func (s *Service) member(ctx context.Context, kind, ref string) (db.Member, erro
 	return db.Member{ClientID: c.ID}, nil
 }
 
+// dynamicMembers are the active clients a dynamic group's selector matches
+// now.
+func (s *Service) dynamicMembers(ctx context.Context, g db.Group) ([]db.Client, error) {
+	sel, err := selector.Parse(g.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("client group %q: stored selector: %w", g.Name, err)
+	}
+	cs, err := s.Store.ListClients(ctx, db.ClientFilter{Status: db.ClientActive})
+	if err != nil {
+		return nil, err
+	}
+	return matching(cs, selector.Union{sel}), nil
+}
+
 // GroupClients expands client groups, nested ones included, into their
-// active clients, each once, in the order met. Inactive members are
-// skipped: a group may hold machines not yet accepted or already revoked.
+// active clients, each once, in the order met: a dynamic group's are the
+// active clients its selector matches now. Inactive members are skipped: a
+// group may hold machines not yet accepted or already revoked.
 func (s *Service) GroupClients(ctx context.Context, names []string) ([]db.Client, error) {
 	seenGroup := map[string]bool{}
 	seenClient := map[int64]bool{}
@@ -146,6 +187,18 @@ func (s *Service) GroupClients(ctx context.Context, names []string) ([]db.Client
 			return refuseWhole(ErrNotFound, "no client group %q", name)
 		} else if err != nil {
 			return err
+		}
+		if g.Selector != "" {
+			cs, err := s.dynamicMembers(ctx, g)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				if !seenClient[c.ID] {
+					seenClient[c.ID] = true
+					out = append(out, c)
+				}
+			}
 		}
 		for _, id := range g.ClientIDs {
 			if seenClient[id] {

@@ -182,7 +182,7 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 	var last acl.Decision
 	allowed := 0
 	for _, c := range clients {
-		d := policy.Check(nj.SubmittedBy, nj.Permission, acl.Client{ID: c.ID, Name: c.Name})
+		d := policy.Check(nj.SubmittedBy, nj.Permission, acl.Client{ID: c.ID, Name: c.Name, Labels: c.Labels})
 		if d.Allowed {
 			allowed++
 		} else {

@@ -84,6 +84,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutputBound", testOutputBound},
 		{"OutputCancelled", testOutputCancelled},
 		{"FactsAndLabels", testFactsAndLabels},
+		{"DynamicGroups", testDynamicGroups},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {

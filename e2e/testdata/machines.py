@@ -90,5 +90,30 @@ class Selectors(unittest.TestCase):
         self.assertEqual(cm.exception.faultCode, 409)
 
 
+class DynamicGroups(unittest.TestCase):
+    def test_dynamic_group(self):
+        op = operator()
+        for n, role in ROLES.items():
+            name = "py-%s-%d" % (role, n)
+            agent(n).agent.register({"hostname": name, "name": name, "os": "linux", "arch": "amd64", "version": "py",
+                                     "facts": {"os": "linux", "role": role}})
+            try:
+                op.client.accept([name])
+            except xmlrpc.client.Fault:
+                pass  # accepted by the other test class already
+        g = op.group.create("client", "py-webs", "by fact", "fact.role=web")
+        self.assertEqual(g["selector"], "fact.role=web")
+        self.assertEqual(sorted(op.group.get("client", "py-webs")["members"]), ["py-web-1", "py-web-2"])
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            op.acl.add({"subject": "*", "permission": "run", "target": "group:py-webs"})
+        self.assertEqual(cm.exception.faultCode, 400)
+        self.assertIn("claims of the machine", cm.exception.faultString)
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            op.group.create("client", "py-bad", "", "role in (web")
+        self.assertEqual(cm.exception.faultCode, 400)
+        job = op.job.submit({"script": "true", "groups": ["py-webs"]})
+        self.assertEqual(op.job.get(job["id"])["counts"], {"pending": 2})
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -44,7 +44,11 @@ func AddACLRule(ctx context.Context, s DB, r db.ACLRule) (db.ACLRule, error) {
 		}
 		switch r.TargetKind {
 		case db.KindClientGroup:
-			if _, err := GroupID(ctx, q, d, ClientGroupTables, r.Target, d.ForShare); err != nil {
+			gid, err := GroupID(ctx, q, d, ClientGroupTables, r.Target, d.ForShare)
+			if err != nil {
+				return err
+			}
+			if err := refuseByFacts(ctx, q, d, gid, r.Target, "an ACL rule may not name it"); err != nil {
 				return err
 			}
 		case db.KindClient:
@@ -108,6 +112,23 @@ func placeholders(d *Dialect, n int) string {
 	return s
 }
 
+// ReasonByFacts says why a client group that selects by facts is kept out
+// of the ACL and of other groups.
+const ReasonByFacts = "facts are claims of the machine: a machine could grant itself work by claiming one"
+
+// refuseByFacts fails with ErrInvalid when client group gid selects by
+// facts: what may not be done with it is what.
+func refuseByFacts(ctx context.Context, q Querier, d *Dialect, gid int64, name, what string) error {
+	var byFacts bool
+	if err := q.QueryRow(ctx, `SELECT by_facts FROM client_groups WHERE id = `+d.P(1), gid).Scan(&byFacts); err != nil {
+		return err
+	}
+	if byFacts {
+		return fmt.Errorf("client group %q selects by facts, so %s (%s): %w", name, what, ReasonByFacts, db.ErrInvalid)
+	}
+	return nil
+}
+
 // Policy loads the ACL rules and group memberships as one consistent
 // snapshot.
 func Policy(ctx context.Context, s DB) (db.PolicyData, error) {
@@ -117,6 +138,7 @@ func Policy(ctx context.Context, s DB) (db.PolicyData, error) {
 			UserGroupChildren: map[string][]string{},
 			ClientGroupIDs:    map[string][]int64{},
 			ClientGroupChild:  map[string][]string{},
+			ClientGroupSel:    map[string]string{},
 		}
 	}
 	var p db.PolicyData
@@ -136,6 +158,8 @@ func Policy(ctx context.Context, s DB) (db.PolicyData, error) {
 		{`SELECT p.name, c.name, CAST(0 AS BIGINT) FROM client_group_children x JOIN client_groups p ON p.id = x.parent_id JOIN client_groups c ON c.id = x.child_id
 			ORDER BY p.name, c.name`,
 			func(g, m string, _ int64) { p.ClientGroupChild[g] = append(p.ClientGroupChild[g], m) }},
+		{`SELECT name, selector, CAST(0 AS BIGINT) FROM client_groups WHERE selector <> '' ORDER BY name`,
+			func(g, sel string, _ int64) { p.ClientGroupSel[g] = sel }},
 	}
 	err := s.Read(ctx, func(q Querier) error {
 		p = empty()

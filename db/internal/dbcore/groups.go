@@ -53,6 +53,18 @@ func GroupID(ctx context.Context, q Querier, d *Dialect, t GroupTables, name, lo
 
 // CreateGroup adds an empty group; a taken name is ErrConflict.
 func CreateGroup(ctx context.Context, s DB, kind, name, note string) (db.Group, error) {
+	return createGroup(ctx, s, kind, name, note, "", false)
+}
+
+// CreateDynamicGroup adds a client group with a selector.
+func CreateDynamicGroup(ctx context.Context, s DB, name, note, selector string, byFacts bool) (db.Group, error) {
+	if selector == "" {
+		return db.Group{}, fmt.Errorf("create dynamic group %q: empty selector: %w", name, db.ErrInvalid)
+	}
+	return createGroup(ctx, s, db.KindClientGroup, name, note, selector, byFacts)
+}
+
+func createGroup(ctx context.Context, s DB, kind, name, note, selector string, byFacts bool) (db.Group, error) {
 	t, err := TablesFor(kind)
 	if err != nil {
 		return db.Group{}, fmt.Errorf("create group: %w", err)
@@ -64,8 +76,13 @@ func CreateGroup(ctx context.Context, s DB, kind, name, note string) (db.Group, 
 		return db.Group{}, fmt.Errorf("create %s %q: note is not valid UTF-8: %w", kind, name, db.ErrInvalid)
 	}
 	d := s.Dialect()
-	g := db.Group{Kind: kind, Name: name, Note: note, CreatedAt: time.Now().UTC()}
+	g := db.Group{Kind: kind, Name: name, Note: note, CreatedAt: time.Now().UTC(), Selector: selector, ByFacts: byFacts}
 	err = s.Write(ctx, func(q Querier) (err error) {
+		if selector != "" {
+			g.ID, err = q.Insert(ctx, `INSERT INTO client_groups (name, note, created_at, selector, by_facts) VALUES (`+placeholders(d, 5)+`)`,
+				name, note, g.CreatedAt.UnixNano(), selector, byFacts)
+			return err
+		}
 		g.ID, err = q.Insert(ctx, `INSERT INTO `+t.Groups+` (name, note, created_at) VALUES (`+d.P(1)+`, `+d.P(2)+`, `+d.P(3)+`)`,
 			name, note, g.CreatedAt.UnixNano())
 		return err
@@ -155,11 +172,15 @@ func loadGroups(ctx context.Context, s DB, t GroupTables, name *string) ([]db.Gr
 	var out []db.Group
 	err := s.Read(ctx, func(q Querier) error {
 		out = nil
-		err := q.Each(ctx, `SELECT g.id, g.name, g.note, g.created_at FROM `+t.Groups+` g`+where+` ORDER BY g.name`, args,
+		cols := `g.id, g.name, g.note, g.created_at, '', (1 = 0)` // user groups have no selector
+		if t.Kind == db.KindClientGroup {
+			cols = `g.id, g.name, g.note, g.created_at, g.selector, g.by_facts`
+		}
+		err := q.Each(ctx, `SELECT `+cols+` FROM `+t.Groups+` g`+where+` ORDER BY g.name`, args,
 			func(row Scanner) error {
 				g := db.Group{Kind: t.Kind}
 				var created int64
-				if err := row.Scan(&g.ID, &g.Name, &g.Note, &created); err != nil {
+				if err := row.Scan(&g.ID, &g.Name, &g.Note, &created, &g.Selector, &g.ByFacts); err != nil {
 					return err
 				}
 				g.CreatedAt = Time(created)
@@ -289,6 +310,20 @@ func membership(ctx context.Context, s DB, kind, group string, m db.Member, verb
 func AddGroupMember(ctx context.Context, s DB, kind, group string, m db.Member) error {
 	d := s.Dialect()
 	return membership(ctx, s, kind, group, m, "add", "to", func(q Querier, t GroupTables, l memberLink, gid int64) error {
+		if t.Kind == db.KindClientGroup {
+			var sel string
+			if err := q.QueryRow(ctx, `SELECT selector FROM client_groups WHERE id = `+d.P(1), gid).Scan(&sel); err != nil {
+				return err
+			}
+			if sel != "" {
+				return fmt.Errorf("%q is a dynamic group: its members are the clients its selector %q matches: %w", group, sel, db.ErrInvalid)
+			}
+			if m.Group != "" {
+				if err := refuseByFacts(ctx, q, d, l.mid, m.Group, "no group may nest it"); err != nil {
+					return err
+				}
+			}
+		}
 		if m.Group != "" {
 			if l.mid == gid {
 				return fmt.Errorf("a group cannot contain itself: %w", db.ErrInvalid)

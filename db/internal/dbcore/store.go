@@ -52,6 +52,11 @@ func (s Store) CreateGroup(ctx context.Context, kind, name, note string) (db.Gro
 	return CreateGroup(ctx, s.db, kind, name, note)
 }
 
+// CreateDynamicGroup adds a client group with a selector.
+func (s Store) CreateDynamicGroup(ctx context.Context, name, note, selector string, byFacts bool) (db.Group, error) {
+	return CreateDynamicGroup(ctx, s.db, name, note, selector, byFacts)
+}
+
 // DeleteGroup removes a group with its memberships and nesting links; a
 // group named by an ACL rule is ErrConflict.
 func (s Store) DeleteGroup(ctx context.Context, kind, name string) error {
