@@ -49,8 +49,9 @@ type GroupOptions struct {
 	remote
 	Kind    string   // client or user; list: empty for both
 	Name    string   // the group
-	Note    string   // create
-	Members []string // add, remove
+	Note     string   // create
+	Selector string   // create: a dynamic client group
+	Members  []string // add, remove
 
 	kindGiven bool // list: a kind was on the command line
 }
@@ -66,13 +67,24 @@ func newGroupCreateCmd(f *Factory, runF func(*GroupOptions) error) *cobra.Comman
 		Use:   "create client|user NAME",
 		Short: "Create a group",
 		Long: `Create an empty group of clients or of users. Names are per kind: a client
-group and a user group may share a name.`,
-		Example:           "  scirectl group create client web --note \"front-end machines\"\n  scirectl group create user ops",
+group and a user group may share a name.
+
+With --selector a client group is dynamic: it has no members of its own,
+its members are the accepted clients the selector matches when the group is
+used (a job submitted to it, the ACL deciding a run), so a machine labelled
+later belongs to it at once. A selector that names a fact (fact.KEY) makes a
+group no ACL rule may name and no group may nest: facts are what a machine
+says about itself, and a machine must not grant itself work by claiming one.`,
+		Example: "  scirectl group create client web --note \"front-end machines\"\n" +
+			"  scirectl group create client prod-web --selector 'env=prod,tier=web'\n" +
+			"  scirectl group create client debian --selector fact.os_id=debian\n" +
+			"  scirectl group create user ops",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: completeKind,
 		RunE:              runE(o, o.setKindName, runF, runGroupCreate),
 	}
 	cmd.Flags().StringVar(&o.Note, "note", "", "what the group is for")
+	cmd.Flags().StringVar(&o.Selector, "selector", "", "make a dynamic client group: its members are the clients `SEL` matches when it is used")
 	o.addFlags(cmd)
 	return cmd
 }
@@ -82,7 +94,17 @@ func runGroupCreate(ctx context.Context, o *GroupOptions) error {
 	if err := kindArg(o.Kind); err != nil {
 		return err
 	}
-	g, err := call[api.Group](ctx, &o.remote, api.MethodGroupCreate, o.Kind, o.Name, o.Note)
+	args := []any{o.Kind, o.Name, o.Note}
+	if o.Selector != "" {
+		if o.Kind != "client" {
+			return usageError("--selector: only a client group selects its members")
+		}
+		if err := checkSelectors([]string{o.Selector}); err != nil {
+			return err
+		}
+		args = append(args, o.Selector)
+	}
+	g, err := call[api.Group](ctx, &o.remote, api.MethodGroupCreate, args...)
 	if err != nil {
 		return err
 	}
@@ -164,7 +186,14 @@ func printGroups(ios *IOStreams, o *outputOptions, gs []api.Group) error {
 	now := clock()
 	rows := make([][]string, len(gs))
 	for i, g := range gs {
-		rows[i] = []string{g.Kind, g.Name, dash(strings.Join(g.Members, ",")), dash(strings.Join(g.Groups, ",")), dash(g.Note), ago(g.CreatedAt, now)}
+		members := strings.Join(g.Members, ",")
+		if g.Selector != "" {
+			members = "selector " + g.Selector
+			if len(g.Members) > 0 {
+				members += ": " + strings.Join(g.Members, ",")
+			}
+		}
+		rows[i] = []string{g.Kind, g.Name, dash(members), dash(strings.Join(g.Groups, ",")), dash(g.Note), ago(g.CreatedAt, now)}
 	}
 	return printTable(ios.Out, o, []string{"KIND", "NAME", "MEMBERS", "GROUPS", "NOTE", "CREATED"}, rows)
 }
