@@ -136,24 +136,40 @@ func (k *rolloutKeeper) RunOnce(ctx context.Context, periodic bool) error {
 	if !periodic && !kicked {
 		return nil
 	}
+	// What was asked and not done goes back for the next pass.
+	requeue := func() {
+		k.mu.Lock()
+		k.pending.JobIDs = append(k.pending.JobIDs, scope.JobIDs...)
+		k.pending.RunIDs = append(k.pending.RunIDs, scope.RunIDs...)
+		k.wake = append(k.wake, wake...)
+		k.kicked = true
+		k.mu.Unlock()
+	}
 	release, err := k.enter(ctx)
 	if err != nil {
+		requeue()
 		return err
 	}
 	defer release()
 	now := time.Now().UTC()
-	var halts []db.Halt
-	switch {
-	case periodic:
-		halts, err = k.store.EnforceRollouts(ctx, db.RolloutScope{}, now)
-	case len(scope.JobIDs) > 0 || len(scope.RunIDs) > 0:
-		halts, err = k.store.EnforceRollouts(ctx, dedup(scope), now)
+	// The kicked scope names jobs a periodic pass may not see (a job whose
+	// last run just failed has none left active): both are enforced.
+	var scopes []db.RolloutScope
+	if len(scope.JobIDs) > 0 || len(scope.RunIDs) > 0 {
+		scopes = append(scopes, dedup(scope))
 	}
-	for _, h := range halts {
-		k.log.Warn("rollout halted", "job_id", h.JobID, "reason", h.Reason, "skipped", h.Skipped)
+	if periodic {
+		scopes = append(scopes, db.RolloutScope{})
 	}
-	if err != nil {
-		return err
+	for _, sc := range scopes {
+		halts, err := k.store.EnforceRollouts(ctx, sc, now)
+		for _, h := range halts {
+			k.log.Warn("rollout halted", "job_id", h.JobID, "reason", h.Reason, "skipped", h.Skipped)
+		}
+		if err != nil {
+			requeue()
+			return err
+		}
 	}
 	// Any pass may follow a slot freeing (a report, a sweep): the active
 	// rollouts' next clients are pushed, by the leading daemon alone on a

@@ -196,3 +196,25 @@ func TestPauseResumeRerun(t *testing.T) {
 		t.Fatal("job.cancel is not an admin permission")
 	}
 }
+
+// A periodic pass that takes a kicked scope enforces it too: a job whose
+// last run just failed has no run left active, so the periodic scope (the
+// active rollouts) would not see it.
+func TestRolloutKeeperPeriodicPassKeepsTheKick(t *testing.T) {
+	h := newHarness(t)
+	admin := h.operator(t)
+	ag, _ := h.activeClient(t, admin, "k1")
+	var sub api.SubmitResult
+	mustCall(t, admin, "job.submit", &sub, map[string]any{"script": "true", "targets": []string{"k1"}, "max_failures": 0})
+	runs := getRuns(t, ag, 1)
+	h.srv.rollouts.Stop() // the pass below is the only one
+	reportRun(t, ag, runs[0], jobxml.StateFailed)
+	if err := h.srv.rollouts.RunOnce(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	var j api.Job
+	mustCall(t, admin, "job.get", &j, sub.ID)
+	if !j.Halted || j.HaltReason != "failure budget exceeded: 1 of 1 failed" {
+		t.Fatalf("after a periodic pass: %+v", j)
+	}
+}

@@ -132,8 +132,10 @@ func TestAgentSendsFactsAgainWhenServerHoldsOthers(t *testing.T) {
 		f := newFakeServer(t, filepath.Join(t.TempDir(), "state"))
 		other := strings.Repeat("0", 64)
 		f.beatHash = &other
-		for i := range 4 {
-			f.addJob(jobxml.Job{ID: int64(i + 1), Run: int64(611 + i), Script: "true"})
+		// Jobs that take a moment, so that several heartbeats come while
+		// the agent works (the rate limit is seen only from the third).
+		for i := range 12 {
+			f.addJob(jobxml.Job{ID: int64(i + 1), Run: int64(611 + i), Script: "sleep 0.1"})
 		}
 		a := newTestAgent(t, f)
 		log := a.logTo()
