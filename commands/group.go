@@ -47,8 +47,8 @@ func kindArg(kind string) error {
 // GroupOptions are the arguments and flags of the group verbs.
 type GroupOptions struct {
 	remote
-	Kind    string   // client or user; list: empty for both
-	Name    string   // the group
+	Kind     string   // client or user; list: empty for both
+	Name     string   // the group
 	Note     string   // create
 	Selector string   // create: a dynamic client group
 	Members  []string // add, remove
