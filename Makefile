@@ -57,7 +57,8 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := ./xmlrpc:FuzzDecodeCall ./jobxml:FuzzDecodeJob ./jobxml:FuzzDecodeStatuses \
 	./jobxml:FuzzJobRoundTrip ./blacklist:FuzzParse ./blacklist:FuzzGlob \
 	./xmlscan:FuzzScanMatchesEncodingXML ./xmlrpc:FuzzDecodeCallMatchesReference ./xmlrpc:FuzzDecodeResponseMatchesKolo \
-	./jobxml:FuzzDecodeJobMatchesReference ./jobxml:FuzzDecodeStatusesMatchesReference
+	./jobxml:FuzzDecodeJobMatchesReference ./jobxml:FuzzDecodeStatusesMatchesReference \
+	./selector:FuzzParse ./selector:FuzzMatchName ./schedule:FuzzParse
 fuzz:
 	@set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
 	for t in $(FUZZ_TARGETS); do \
