@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
 
 	"github.com/scirectl/scirectl/commands"
 )
@@ -24,6 +26,21 @@ func main() {
 	if err := run(*manDir, *compDir); err != nil {
 		fmt.Fprintln(os.Stderr, "gendocs:", err)
 		os.Exit(1)
+	}
+}
+
+// escapeAngles backslash-escapes '<' in the texts the man pages render
+// from Markdown (descriptions and flag usages), where "<state-dir>" would
+// otherwise read as an HTML tag and vanish. Only the man pages see it: the
+// tree is built for this run alone.
+func escapeAngles(c *cobra.Command) {
+	esc := func(s string) string { return strings.ReplaceAll(s, "<", `\<`) }
+	c.Short, c.Long = esc(c.Short), esc(c.Long)
+	for _, fs := range []*pflag.FlagSet{c.LocalFlags(), c.PersistentFlags()} {
+		fs.VisitAll(func(f *pflag.Flag) { f.Usage = esc(f.Usage) })
+	}
+	for _, sub := range c.Commands() {
+		escapeAngles(sub)
 	}
 }
 
@@ -47,6 +64,7 @@ func run(manDir, compDir string) error {
 		}
 	}
 	hdr := &doc.GenManHeader{Title: "SCIRECTL", Section: "1", Source: "scirectl", Manual: "scirectl manual", Date: &date}
+	escapeAngles(root)
 	if err := doc.GenManTree(root, hdr, manDir); err != nil {
 		return err
 	}
