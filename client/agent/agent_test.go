@@ -355,7 +355,7 @@ func TestAgentGracefulStopInterruptsJob(t *testing.T) {
 	if err != nil {
 		t.Fatalf("output %q", st.Output)
 	}
-	waitGone(t, pid)
+	testtool.WaitGone(t, pid)
 	dirEmpty(t, filepath.Join(f.stateDir, "running"))
 	dirEmpty(t, filepath.Join(f.stateDir, "queue"))
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,7 +85,7 @@ func TestAgentCancelRunningAndQueued(t *testing.T) {
 
 	// The next keepAlive heartbeat (every 5s while a job runs) brings it.
 	eventually(t, "run 203 to be reported", func() bool { _, ok := f.final(203); return ok })
-	waitGone(t, pid)
+	testtool.WaitGone(t, pid)
 	if b, _ := os.ReadFile(ran); string(b) != "C\n" {
 		t.Fatalf("ran %q, want only C: the cancelled queued run B must never start", b)
 	}
@@ -178,7 +179,7 @@ func TestAgentCancelViaReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	waitGone(t, pid)
+	testtool.WaitGone(t, pid)
 	if rs := f.reportsOf(211); len(rs) != 2 || rs[0].State != jobxml.StateRunning ||
 		rs[1].State != jobxml.StateFailed || rs[1].Reason != ReasonCancelled {
 		t.Fatalf("run 211 reported %+v, want its running report, then failed, cancelled", rs)
@@ -266,7 +267,7 @@ func TestExecStopTermThenKill(t *testing.T) {
 			if err != nil {
 				t.Fatalf("output %q", r.Output)
 			}
-			waitGone(t, pid)
+			testtool.WaitGone(t, pid)
 		})
 	}
 }

@@ -2,7 +2,7 @@ package agent
 
 import (
 	"context"
-	"errors"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -146,34 +146,6 @@ func TestExecKilledBySignal(t *testing.T) {
 	}
 }
 
-// processGone reports whether pid has exited (a zombie counts: in a
-// container nobody may reap it, but it runs no more).
-func processGone(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return os.IsNotExist(err)
-	}
-	// pid (comm) state ...
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] == 'Z'
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("process %d still runs", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 	t.Parallel()
 	// The script's child shell starts a grandchild in the background and
@@ -190,7 +162,7 @@ func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("output %q: want the grandchild's pid", r.Output)
 	}
-	waitGone(t, pid)
+	testtool.WaitGone(t, pid)
 }
 
 func TestExecCancelInterrupts(t *testing.T) {
@@ -205,7 +177,7 @@ func TestExecCancelInterrupts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("output %q", r.Output)
 	}
-	waitGone(t, pid)
+	testtool.WaitGone(t, pid)
 }
 
 func TestExecBackgroundLeftoverDoesNotHang(t *testing.T) {
@@ -224,7 +196,7 @@ func TestExecBackgroundLeftoverDoesNotHang(t *testing.T) {
 		t.Fatalf("output %q", r.Output)
 	}
 	defer syscall.Kill(pid, syscall.SIGKILL)
-	if processGone(pid) {
+	if testtool.ProcessGone(pid) {
 		t.Fatal("the background process was killed although the script exited normally")
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,7 +78,7 @@ func TestAgentDropsRunsDeclaredLost(t *testing.T) {
 	f.mu.Unlock()
 
 	eventually(t, "run 403 to be reported", func() bool { _, ok := f.final(403); return ok })
-	waitGone(t, pid)
+	testtool.WaitGone(t, pid)
 	if b, _ := os.ReadFile(ran); string(b) != "C\n" {
 		t.Fatalf("ran %q, want only C: the lost queued run must never start", b)
 	}

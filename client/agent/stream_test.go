@@ -367,7 +367,7 @@ func TestStreamAgentKilled(t *testing.T) {
 	killed = true
 	pid := readPid(t, pidFile)
 	syscall.Kill(-pid, syscall.SIGKILL) // the orphaned script (it would die of SIGPIPE)
-	waitGone(t, pid)
+	testtool.WaitGone(t, pid)
 
 	spooled := spoolBytes(t, filepath.Join(f.stateDir, streamDir, "307"))
 	ackedBefore := int(readAcked(filepath.Join(f.stateDir, streamDir, "307")))

@@ -2,7 +2,7 @@ package facts
 
 import (
 	"context"
-	"errors"
+	"github.com/scirectl/scirectl/internal/testtool"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -113,7 +113,7 @@ sleep 60
 	want := wantBuiltins()
 	want["b"] = "2"
 	wantFacts(t, f, want)
-	waitGone(t, readPid(t, pidFile))
+	testtool.WaitGone(t, readPid(t, pidFile))
 }
 
 // TestExecutableInterrupted: cancelling Collect's context stops the
@@ -154,32 +154,4 @@ func readPid(t *testing.T, path string) int {
 		t.Fatal(err)
 	}
 	return pid
-}
-
-// processGone reports whether pid has exited (a zombie counts: in a
-// container nobody may reap it).
-func processGone(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return os.IsNotExist(err)
-	}
-	// pid (comm) state ...
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] == 'Z'
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("process %d still runs", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
