@@ -68,8 +68,11 @@ func TestAgentSendsFactsAtRegistration(t *testing.T) {
 		"10-site.facts": "# the rack\nrack=r12\nrole=db\n",
 		"probe":         "#!/bin/sh\necho gpu=none\n",
 	})
-	f.addJob(jobxml.Job{ID: 1, Run: 601, Script: "true"})
-	f.addJob(jobxml.Job{ID: 2, Run: 602, Script: "true"})
+	// Jobs that take a moment: heartbeats come while the agent works, and
+	// each must find the facts it sent (no second register).
+	for i := range 8 {
+		f.addJob(jobxml.Job{ID: int64(i + 1), Run: int64(601 + i), Script: "sleep 0.1"})
+	}
 	a := newTestAgent(t, f)
 	a.cfg.Facts = []string{"role=web", "example.com/zone=eu-1"}
 	if err := a.run(t); err != nil {
