@@ -162,15 +162,15 @@ func TestAgentOlderServerRefusesFacts(t *testing.T) {
 	t.Parallel()
 	f := newFakeServer(t, filepath.Join(t.TempDir(), "state"))
 	f.oldRegister = true
-	for i := range 3 {
-		f.addJob(jobxml.Job{ID: int64(i + 1), Run: int64(621 + i), Script: "true"})
+	for i := range 6 { // jobs that take a moment: heartbeats come meanwhile
+		f.addJob(jobxml.Job{ID: int64(i + 1), Run: int64(621 + i), Script: "sleep 0.1"})
 	}
 	a := newTestAgent(t, f)
 	log := a.logTo()
 	if err := a.run(t); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 {
+	for i := range 6 {
 		if st, ok := f.final(int64(621 + i)); !ok || st.State != jobxml.StateSucceeded {
 			t.Fatalf("run %d = %+v", 621+i, st)
 		}
