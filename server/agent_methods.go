@@ -126,17 +126,8 @@ func (s *Server) agentRegister(ctx context.Context, p xmlrpc.Params) (any, error
 			*f.dst = v
 		}
 	}
-	if m, ok, err := in.Struct("facts"); err != nil {
+	if facts.Machine, _, err = in.StringMap("facts"); err != nil {
 		return nil, err
-	} else if ok {
-		facts.Machine = make(map[string]string, m.Len())
-		for k := range m.Map() {
-			v, _, err := m.String(k)
-			if err != nil {
-				return nil, err
-			}
-			facts.Machine[k] = v
-		}
 	}
 	c, err := s.svc.RegisterAgent(ctx, requestFrom(ctx).Fingerprint, facts)
 	if err != nil {

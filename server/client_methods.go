@@ -76,17 +76,9 @@ func (s *Server) clientLabel(ctx context.Context, p xmlrpc.Params) (any, error) 
 	if err := in.Unknown("set", "remove"); err != nil {
 		return nil, err
 	}
-	set := map[string]string{}
-	if m, ok, err := in.Struct("set"); err != nil {
+	set, _, err := in.StringMap("set")
+	if err != nil {
 		return nil, err
-	} else if ok {
-		for k := range m.Map() {
-			v, _, err := m.String(k)
-			if err != nil {
-				return nil, err
-			}
-			set[k] = v
-		}
 	}
 	remove, _, err := in.StringSlice("remove")
 	if err != nil {

@@ -102,6 +102,30 @@ func (s Struct) Struct(key string) (Struct, bool, error) {
 	return Struct{label: s.memberLabel(key), m: m}, true, nil
 }
 
+// StringMap returns member key, a struct whose members are all strings
+// (facts, labels), as a map; a member that is not a string is refused,
+// the first in sorted order named.
+func (s Struct) StringMap(key string) (map[string]string, bool, error) {
+	m, ok, err := s.Struct(key)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	keys := make([]string, 0, m.Len())
+	for k := range m.m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		v, _, err := m.String(k)
+		if err != nil {
+			return nil, true, err
+		}
+		out[k] = v
+	}
+	return out, true, nil
+}
+
 // Unknown refuses members outside allowed, naming the first in sorted order,
 // so that a misspelt option is an error instead of being quietly ignored.
 func (s Struct) Unknown(allowed ...string) error {
