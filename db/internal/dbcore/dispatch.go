@@ -216,10 +216,6 @@ func Nanos(t time.Time) any {
 // known, else now); a final state the exit code, reason, output and
 // finish, keeping a known start. The run must move: ErrConflict if not.
 func ApplyReport(ctx context.Context, q Querier, d *Dialect, r db.Report, ev runstate.Event, to runstate.State, now int64) error {
-	text := func(s string) string { return s }
-	if d.Text != nil {
-		text = d.Text
-	}
 	var query string
 	var args []any
 	if to == runstate.Running {
@@ -240,7 +236,7 @@ func ApplyReport(ctx context.Context, q Querier, d *Dialect, r db.Report, ev run
 			started_at = COALESCE(` + d.P(4) + `, started_at), finished_at = ` + d.P(5) + `, acked_at = COALESCE(acked_at, ` + d.P(6) + `),
 			output = ` + d.P(7) + `, output_truncated = ` + d.P(8) + `, updated_at = ` + d.P(6) + `
 			WHERE id = ` + d.P(9) + ` AND ` + db.StateIn("state", ev)
-		args = []any{to, exit, text(r.Reason), Nanos(r.StartedAt), fin, now, text(r.Output), r.Truncated, r.RunID}
+		args = []any{to, exit, d.Storable(r.Reason), Nanos(r.StartedAt), fin, now, d.Storable(r.Output), r.Truncated, r.RunID}
 	}
 	n, err := q.Exec(ctx, query, args...)
 	if err != nil {

@@ -94,7 +94,7 @@ func AppendOutput(ctx context.Context, w DB, clientID int64, chunks []db.OutputC
 					break
 				}
 				if _, err := q.Exec(ctx, `INSERT INTO run_output (run_id, off, len, data) VALUES (`+placeholders(d, 4)+`)`,
-					c.RunID, r.size, int64(len(data)), text(d, data)); err != nil {
+					c.RunID, r.size, int64(len(data)), d.Storable(data)); err != nil {
 					return err
 				}
 				r.size += int64(len(data))
@@ -125,14 +125,6 @@ func AppendOutput(ctx context.Context, w DB, clientID int64, chunks []db.OutputC
 		return nil, fmt.Errorf("append output for client %d: %w", clientID, d.Classify(err))
 	}
 	return out, nil
-}
-
-// text makes s storable where the driver needs it (Dialect.Text).
-func text(d *Dialect, s string) string {
-	if d.Text != nil {
-		return d.Text(s)
-	}
-	return s
 }
 
 // RunOutputs is Store.RunOutputs.
@@ -234,7 +226,7 @@ func KeepCancelledOutput(ctx context.Context, q Querier, d *Dialect, reports []d
 			continue
 		}
 		if _, err := q.Exec(ctx, `UPDATE runs SET output = `+d.P(1)+`, output_truncated = `+d.P(2)+`
-			WHERE id = `+d.P(3)+` AND state = 'cancelled' AND output = ''`, text(d, r.Output), r.Truncated, r.RunID); err != nil {
+			WHERE id = `+d.P(3)+` AND state = 'cancelled' AND output = ''`, d.Storable(r.Output), r.Truncated, r.RunID); err != nil {
 			return fmt.Errorf("keep the output of cancelled run %d: %w", r.RunID, err)
 		}
 	}

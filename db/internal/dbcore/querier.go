@@ -74,6 +74,14 @@ type Dialect struct {
 	Classify func(error) error
 }
 
+// Storable is s as the dialect's text columns can hold it (Text).
+func (d *Dialect) Storable(s string) string {
+	if d.Text != nil {
+		return d.Text(s)
+	}
+	return s
+}
+
 // P is the placeholder of the n-th parameter, from 1.
 func (d *Dialect) P(n int) string { return d.Param + strconv.Itoa(n) }
 

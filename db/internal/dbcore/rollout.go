@@ -221,12 +221,8 @@ func Admit(ctx context.Context, q Querier, d *Dialect, c db.Claim, cands []db.Di
 // those another transaction holds: a claim that holds one finds the job
 // halted when it gets the job's row, and skips it itself.
 func skipPending(ctx context.Context, q Querier, d *Dialect, jobID, runID int64, reason string, now int64) (int64, error) {
-	text := reason
-	if d.Text != nil {
-		text = d.Text(reason)
-	}
 	sub := `SELECT id FROM runs WHERE job_id = ` + d.P(1) + ` AND state = 'pending'`
-	args := []any{jobID, runstate.Skipped, text, now}
+	args := []any{jobID, runstate.Skipped, d.Storable(reason), now}
 	if runID != 0 {
 		sub += ` AND id = ` + d.P(5)
 		args = append(args, runID)
@@ -315,12 +311,8 @@ func enforce(ctx context.Context, q Querier, d *Dialect, id int64, at time.Time)
 	if reason == "" {
 		return nil, nil
 	}
-	text := reason
-	if d.Text != nil {
-		text = d.Text(reason)
-	}
 	if _, err := q.Exec(ctx, `UPDATE jobs SET halted_at = `+d.P(1)+`, halt_reason = `+d.P(2)+` WHERE id = `+d.P(3)+` AND halted_at IS NULL`,
-		now, text, id); err != nil {
+		now, d.Storable(reason), id); err != nil {
 		return nil, err
 	}
 	n, err := skipPending(ctx, q, d, id, 0, db.ReasonHaltedPrefix+reason, now)
