@@ -50,6 +50,15 @@ const (
 	MethodOpsClasses = "ops.classes"
 	MethodOpsList    = "ops.list"
 
+	MethodScheduleAdd     = "schedule.add"
+	MethodScheduleGet     = "schedule.get"
+	MethodScheduleHistory = "schedule.history"
+	MethodScheduleList    = "schedule.list"
+	MethodSchedulePause   = "schedule.pause"
+	MethodScheduleRemove  = "schedule.remove"
+	MethodScheduleResume  = "schedule.resume"
+	MethodScheduleRun     = "schedule.run"
+
 	MethodServerList   = "server.list"
 	MethodServerStatus = "server.status"
 
