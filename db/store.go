@@ -34,6 +34,8 @@ var (
 // runstate atomically: the check and the change happen in one statement or
 // transaction, so two daemons or two requests can never both win a transition.
 type Store interface {
+	ScheduleStore
+
 	// Clients: identity is the certificate fingerprint.
 	RegisterClient(ctx context.Context, r ClientRegistration) (Client, error)
 	Client(ctx context.Context, id int64) (Client, error)

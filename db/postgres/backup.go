@@ -32,7 +32,7 @@ import (
 // checks the list against the migrated schema.
 var dataTables = []string{
 	"acl_rules", "client_group_children", "client_group_members", "client_groups", "clients", "jobs",
-	"operations", "run_output", "runs", "servers", "user_group_children", "user_group_members", "user_groups",
+	"operations", "run_output", "runs", "schedule_ticks", "schedules", "servers", "user_group_children", "user_group_members", "user_groups",
 	"user_tokens", "users",
 }
 

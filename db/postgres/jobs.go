@@ -13,8 +13,9 @@ import (
 
 // InsertJobs stores the jobs of a SubmitJobs call and the audit records of
 // their submission in one transaction. A single job without audit records
-// is one statement, no transaction block.
-func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.AuditEntry) ([]db.Job, int, error) {
+// is one statement, no transaction block. then, when not nil, runs last in
+// the transaction.
+func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.AuditEntry, then func(dbcore.Querier, []dbcore.PreparedJob) error) ([]db.Job, int, error) {
 	s := c.s
 	var err error
 	out := make([]db.Job, len(ps))
@@ -31,6 +32,7 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 			}
 			j.Counts = dbcore.NewCounts(runs)
 			out[i] = j
+			ps[i].ID, ps[i].Runs = j.ID, runs
 		}
 		failed = -1
 		for _, op := range audit {
@@ -38,9 +40,12 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 				return err
 			}
 		}
+		if then != nil {
+			return then(querier{q}, ps)
+		}
 		return nil
 	}
-	if len(ps) == 1 && len(audit) == 0 {
+	if len(ps) == 1 && len(audit) == 0 && then == nil {
 		err = s.retry(ctx, func() error { return insert(s.pool) })
 	} else {
 		err = s.tx(ctx, func(tx pgx.Tx) error { return insert(tx) })

@@ -13,8 +13,9 @@ import (
 
 // InsertJobs stores the jobs of a SubmitJobs call and the audit records of
 // their submission in one transaction (one commit for the lot), and
-// returns the jobs as Job would read them back.
-func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.AuditEntry) ([]db.Job, int, error) {
+// returns the jobs as Job would read them back. then, when not nil, runs
+// last in the transaction.
+func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.AuditEntry, then func(dbcore.Querier, []dbcore.PreparedJob) error) ([]db.Job, int, error) {
 	s := c.s
 	var failed int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -54,6 +55,9 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 			if _, err := s.txExec(ctx, tx, recordOperationSQL, op.At.UnixNano(), op.ServerID, op.Actor, op.Name, op.Target, op.Outcome, op.Detail); err != nil {
 				return fmt.Errorf("record operation %s: %w", op.Name, err)
 			}
+		}
+		if then != nil {
+			return then(querier{tx}, ps)
 		}
 		return nil
 	})

@@ -60,7 +60,7 @@ func (s Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Audit
 	if err != nil {
 		return nil, err
 	}
-	js, failed, err := s.db.InsertJobs(ctx, ps, audit)
+	js, failed, err := s.db.InsertJobs(ctx, ps, audit, nil)
 	if err != nil {
 		return nil, db.SubmitError(len(ps), failed, s.db.Dialect().Classify(err))
 	}

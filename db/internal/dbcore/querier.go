@@ -100,8 +100,10 @@ type DB interface {
 	// InsertJobs stores the jobs of a SubmitJobs call, with their runs,
 	// and then the audit records, in one transaction, and returns the jobs
 	// as Job reads them; when it fails, the index of the job it failed on
-	// (-1: none in particular).
-	InsertJobs(ctx context.Context, ps []PreparedJob, audit []db.AuditEntry) (jobs []db.Job, failed int, err error)
+	// (-1: none in particular). then, when not nil, runs last in the
+	// transaction, with the jobs' ids filled in; its error rolls it all
+	// back (FireTick records the tick of a scheduled job so).
+	InsertJobs(ctx context.Context, ps []PreparedJob, audit []db.AuditEntry, then func(Querier, []PreparedJob) error) (jobs []db.Job, failed int, err error)
 	// Maintain runs fn with the driver's Mover in a write transaction,
 	// rolled back instead of committed when dryRun is set (Maintain does
 	// that part).

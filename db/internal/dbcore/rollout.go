@@ -321,8 +321,7 @@ func enforce(ctx context.Context, q Querier, d *Dialect, id int64, at time.Time)
 	}
 	h := &db.Halt{JobID: id, Reason: reason, Skipped: int(n), At: at}
 	detail := fmt.Sprintf("%s; %d pending runs skipped", reason, n)
-	if _, err := q.Exec(ctx, `INSERT INTO operations (at, server_id, actor, name, target, outcome, detail)
-		VALUES (`+placeholders(d, 7)+`)`, now, nil, "server", AuditHalt, fmt.Sprintf("job %d", id), "ok", detail); err != nil {
+	if err := RecordAudit(ctx, q, d, db.AuditEntry{At: at, Actor: "server", Name: AuditHalt, Target: fmt.Sprintf("job %d", id), Outcome: "ok", Detail: detail}); err != nil {
 		return nil, fmt.Errorf("record the halt: %w", err)
 	}
 	return h, nil
