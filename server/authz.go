@@ -34,6 +34,10 @@ const (
 	PermAuditRead    = "audit.read"
 	PermOpsRead      = "ops.read"   // see the operations at the gate
 	PermOpsCancel    = "ops.cancel" // cancel anyone's operation
+	// schedule.read shows schedules with their scripts; schedule.write
+	// adds, removes, pauses, resumes and runs them.
+	PermScheduleRead  = "schedule.read"
+	PermScheduleWrite = "schedule.write"
 )
 
 // AdminPermissions lists the permissions of the admin API, sorted: every

@@ -127,6 +127,15 @@ func jobRequest(p xmlrpc.Params) (req service.JobRequest, err error) {
 	if err != nil {
 		return req, err
 	}
+	if req, err = jobMembers(in); err != nil {
+		return req, err
+	}
+	req.Audit = describeParams(p)
+	return req, nil
+}
+
+// jobMembers reads a job struct: job.submit's param, schedule.add's job.
+func jobMembers(in xmlrpc.Struct) (req service.JobRequest, err error) {
 	if err = in.Unknown("script", "targets", "groups", "interpreter", "name", "priority", "timeout", "permission",
 		"max_attempts", "not_before", "expires_at", "max_parallel", "max_failures", "canary", "success_threshold", "selectors"); err != nil {
 		return req, err
@@ -178,11 +187,8 @@ func jobRequest(p xmlrpc.Params) (req service.JobRequest, err error) {
 	if req.Selectors, _, err = in.StringSlice("selectors"); err != nil {
 		return req, err
 	}
-	if err = rolloutRequest(in, &req); err != nil {
-		return req, err
-	}
-	req.Audit = describeParams(p)
-	return req, nil
+	err = rolloutRequest(in, &req)
+	return req, err
 }
 
 // submitted tells daemon-mode targets about a stored job (push.go, without

@@ -91,7 +91,7 @@ func (s *Server) Operations() []Operation {
 // unreachable, and TestEveryMethodIsAnOperation fails.
 func (s *Server) operationGroups() [][]Operation {
 	return [][]Operation{s.agentOperations(), s.jobOperations(), s.rolloutOperations(), s.clientOperations(), s.userOperations(),
-		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.serverOperations(), s.dbOperations()}
+		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.serverOperations(), s.dbOperations(), s.scheduleOperations()}
 }
 
 func (s *Server) registerOperations() error {
