@@ -34,7 +34,7 @@ func (s *Server) scheduleOperations() []Operation {
 			Help:      "Get one schedule with its job's script. Param: name."},
 		{Name: api.MethodScheduleRemove, Class: gate.Modifier, caller: byOperator, Permission: PermScheduleWrite, handler: s.scheduleRemove, keepsClients: true,
 			Signature: []string{"struct", "string"},
-			Help:      "Remove a schedule and its history; the jobs it made stay. Param: name. Returns {name, removed: true}."},
+			Help:      "Remove a schedule and its history; the jobs it made stay. Param: name. Returns the schedule as it was (as schedule.list shows it)."},
 		{Name: api.MethodSchedulePause, Class: gate.NonModifier, Changes: true, caller: byOperator, Permission: PermScheduleWrite, handler: s.schedulePause(true),
 			Signature: []string{"struct", "string"},
 			Help:      "Pause a schedule: no tick makes a job until it is resumed. Param: name. Returns {name, paused: true, changed}."},
@@ -134,11 +134,15 @@ func (s *Server) scheduleRemove(ctx context.Context, p xmlrpc.Params) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	v, err := s.svc.Schedule(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.svc.RemoveSchedule(ctx, name); err != nil {
 		return nil, err
 	}
 	s.log.Info("schedule removed", "request_id", requestFrom(ctx).ID, "schedule", name, "by", callingUser(ctx).Name)
-	return map[string]any{"name": name, "removed": true}, nil
+	return apiSchedule(v, false), nil
 }
 
 func (s *Server) schedulePause(paused bool) xmlrpc.Handler {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
+	"github.com/scirectl/scirectl/db"
 )
 
 // schedHarness is a server with a daily schedule, whose ticks the test
@@ -186,4 +187,24 @@ func TestSchedulerDenied(t *testing.T) {
 	if !strings.Contains(sh.log.String(), "schedule tick without a job") {
 		t.Fatal("no log line for the refused ticks")
 	}
+}
+
+func (s *stubStore) ListSchedules(context.Context) ([]db.Schedule, error) {
+	s.call("ListSchedules")
+	return nil, nil
+}
+
+// The scheduler keeps the promises of every service; a pass reads the
+// schedules, and Kick makes one at once.
+func TestSchedulerLifecycle(t *testing.T) {
+	st := newStubStore()
+	sc := &scheduler{store: st, now: func() time.Time { return time.Now().UTC() }, interval: time.Hour, log: discardLog(), kick: make(chan struct{}, 1)}
+	checkLifecycle(t, sc, st, "ListSchedules", nil) // the first pass comes at Start
+	if err := sc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Stop()
+	waitCall(t, st, "ListSchedules")
+	sc.Kick()
+	waitCall(t, st, "ListSchedules") // an hour before the timer's
 }
