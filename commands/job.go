@@ -318,22 +318,29 @@ func (j *jobFlags) setRollout(req *api.SubmitRequest) error {
 }
 
 // followSubmitted prints what job submit and job rerun print once the
-// server has made the job res: its id with -q, res with -o json, else a
-// line saying so. With wait it then follows the job as --wait does (the
-// elapsed time counts from since) and the exit code tells the outcome.
+// server has made the job res, as followNewJob does.
 func followSubmitted(ctx context.Context, c API, ios *IOStreams, o *outputOptions, res api.SubmitResult, wait bool, w watchOptions, since time.Time) error {
-	if o.Quiet {
-		fmt.Fprintln(ios.Out, res.ID)
-	}
 	what := fmt.Sprintf("job %s submitted (%d runs)", res.ID, res.Runs)
 	if res.RerunOf != "" {
 		what = fmt.Sprintf("job %s submitted (%d runs, a rerun of job %s)", res.ID, res.Runs, res.RerunOf)
+	}
+	return followNewJob(ctx, c, ios, o, res.ID, what, res, wait, w, since)
+}
+
+// followNewJob prints what a command prints once the server has made the
+// job id for it: the id with -q, result (the server's reply) with -o json,
+// else the line what ("job 9 submitted (3 runs)"). With wait it then
+// follows the job as --wait does (the elapsed time counts from since) and
+// the exit code tells the outcome.
+func followNewJob(ctx context.Context, c API, ios *IOStreams, o *outputOptions, id, what string, result any, wait bool, w watchOptions, since time.Time) error {
+	if o.Quiet {
+		fmt.Fprintln(ios.Out, id)
 	}
 	if !wait {
 		switch {
 		case o.Quiet:
 		case o.json():
-			return printJSON(ios.Out, res)
+			return printJSON(ios.Out, result)
 		default:
 			fmt.Fprintln(ios.Out, what)
 		}
@@ -352,7 +359,7 @@ func followSubmitted(ctx context.Context, c API, ios *IOStreams, o *outputOption
 		fmt.Fprintf(ios.ErrOut, "%s, waiting…\n", what)
 		progressOut = ios.ErrOut
 	}
-	j, err := watchJob(ctx, c, res.ID, progressOut, since, w)
+	j, err := watchJob(ctx, c, id, progressOut, since, w)
 	return finishWatch(ios, o, j, err)
 }
 
