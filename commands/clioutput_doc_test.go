@@ -47,7 +47,8 @@ func TestCLIOutputDocumented(t *testing.T) {
 	for _, v := range []any{api.SubmitResult{}, api.Job{}, api.Output{}, api.CancelResult{}, api.PauseResult{}, api.Client{}, api.Group{},
 		api.User{}, api.NewToken{}, api.Token{}, api.ACLRule{}, api.ACLDecision{}, api.AuditEntry{}, api.Op{}, api.OpClass{},
 		api.BlacklistEntry{}, api.BlacklistCheck{}, api.ServerInfo{}, api.ServerStatus{}, api.DBBackup{}, api.DBRestore{},
-		api.DBReset{}, migrateResult{}, RecoverResult{}, setting{}, VersionInfo{}, outputGroup{}} {
+		api.DBReset{}, migrateResult{}, RecoverResult{}, setting{}, VersionInfo{}, outputGroup{}, api.Schedule{}, api.SchedulePauseResult{},
+		api.ScheduleRunResult{}, api.ScheduleTick{}} {
 		typ := reflect.TypeOf(v)
 		for _, name := range jsonNames(typ, map[reflect.Type]bool{}) {
 			if !strings.Contains(string(doc), "`"+name+"`") {

@@ -119,6 +119,25 @@ func groupNames(ctx context.Context, c API, kind string) []string {
 	return out
 }
 
+// completeSchedules completes schedule names, each described by its
+// expression, and whether it is paused.
+func completeSchedules(r *remote) cobra.CompletionFunc {
+	return completeFrom(r, func(ctx context.Context, c API, _ []string) []string {
+		var ss []api.Schedule
+		if c.Call(ctx, api.MethodScheduleList, &ss) != nil {
+			return nil
+		}
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = s.Name + "\t" + cronText(s)
+			if s.Paused {
+				out[i] += ", paused"
+			}
+		}
+		return out
+	})
+}
+
 // completeGroupArgs completes the arguments of the group commands: the
 // kind, then a group of that kind, then (members) clients or users, or for
 // remove the group's members.

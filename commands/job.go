@@ -47,6 +47,19 @@ paused and resumed, and a job run again where it did not succeed.`,
 // JobSubmitOptions are the flags of `job submit`.
 type JobSubmitOptions struct {
 	remote
+	jobFlags
+	At      string
+	Expires string
+	Wait    bool
+	watch   watchOptions
+}
+
+// jobFlags are the flags that say what a job is: its targets, its script,
+// how it runs and how it rolls out. job submit and schedule add both take
+// them (schedule add without --at and --expires, fixed times a job made
+// again at each tick has no use for); request turns them into job.submit's
+// param.
+type jobFlags struct {
 	Targets     []string
 	Groups      []string
 	Selectors   []string // --selector, as written: the clients any of them matches
@@ -58,16 +71,37 @@ type JobSubmitOptions struct {
 	Timeout     time.Duration
 	Permission  string
 	MaxAttempts int
-	At          string
-	Expires     string
 	// The rollout, as written: N or P% (MaxParallel, MaxFailures), P%
 	// (SuccessThreshold); empty when not given.
 	MaxParallel      string
 	MaxFailures      string
 	Canary           int
 	SuccessThreshold string
-	Wait             bool
-	watch            watchOptions
+}
+
+// addJobFlags adds the job flags to cmd, with the completion of --target
+// and --group from r's server; when says when --selector chooses the
+// machines ("now", "at each tick").
+func addJobFlags(cmd *cobra.Command, j *jobFlags, r *remote, when string) {
+	fl := cmd.Flags()
+	fl.StringSliceVarP(&j.Targets, "target", "t", nil, "target client name, id or fingerprint, or a name pattern with * and ? (quote it: 'web*') (repeatable, or comma-separated)")
+	fl.StringSliceVarP(&j.Groups, "group", "g", nil, "target every accepted client of this client group (repeatable, or comma-separated)")
+	addSelectorFlag(cmd, &j.Selectors, "target the active clients this selector matches "+when+", e.g. 'env=prod,fact.os_id=debian' (repeatable: any of them; commas mean AND)")
+	fl.StringVarP(&j.Command, "command", "c", "", "the script as a command line")
+	fl.StringVar(&j.ScriptFile, "script", "", "read the script from FILE, or from standard input with -")
+	fl.StringVar(&j.Interpreter, "interpreter", "/bin/sh", "program that runs the script on the client")
+	fl.StringVar(&j.Name, "name", "", "job name (default: the script's first line)")
+	fl.IntVar(&j.Priority, "priority", 0, "priority: higher runs first")
+	fl.DurationVar(&j.Timeout, "timeout", 0, "kill the script after this long (e.g. 30s, 10m; 0 = no limit)")
+	fl.StringVar(&j.Permission, "permission", "run", "ACL permission the job needs")
+	fl.IntVar(&j.MaxAttempts, "max-attempts", 0, "hand the job out at most this many times (0 = no limit)")
+	fl.StringVar(&j.MaxParallel, "max-parallel", "", "at most N runs out at a time, or P% of the runs (e.g. 5 or 10%; default no limit)")
+	fl.StringVar(&j.MaxFailures, "max-failures", "", "halt the job once more than N runs (or P% of them) have failed; its runs not yet sent are skipped (default no budget)")
+	fl.IntVar(&j.Canary, "canary", 0, "send the first N targets alone; the rest go once every one of them has succeeded")
+	fl.StringVar(&j.SuccessThreshold, "success-threshold", "", "the job succeeds when at least P% of its runs succeed (default 100%)")
+	cmd.MarkFlagsMutuallyExclusive("command", "script")
+	_ = cmd.RegisterFlagCompletionFunc("target", completeClients(r, "active"))
+	_ = cmd.RegisterFlagCompletionFunc("group", completeGroups(r, "client"))
 }
 
 // NewJobSubmitCmd builds `job submit`; runF, when not nil, is called with
@@ -149,31 +183,14 @@ prints the id at once and nothing more, and the exit code still tells.`,
 			return runJobSubmit(cmd.Context(), o)
 		},
 	}
+	addJobFlags(cmd, &o.jobFlags, &o.remote, "now")
 	fl := cmd.Flags()
-	fl.StringSliceVarP(&o.Targets, "target", "t", nil, "target client name, id or fingerprint, or a name pattern with * and ? (quote it: 'web*') (repeatable, or comma-separated)")
-	fl.StringSliceVarP(&o.Groups, "group", "g", nil, "target every accepted client of this client group (repeatable, or comma-separated)")
-	addSelectorFlag(cmd, &o.Selectors, "target the active clients this selector matches now, e.g. 'env=prod,fact.os_id=debian' (repeatable: any of them; commas mean AND)")
-	fl.StringVarP(&o.Command, "command", "c", "", "the script as a command line")
-	fl.StringVar(&o.ScriptFile, "script", "", "read the script from FILE, or from standard input with -")
-	fl.StringVar(&o.Interpreter, "interpreter", "/bin/sh", "program that runs the script on the client")
-	fl.StringVar(&o.Name, "name", "", "job name (default: the script's first line)")
-	fl.IntVar(&o.Priority, "priority", 0, "priority: higher runs first")
-	fl.DurationVar(&o.Timeout, "timeout", 0, "kill the script after this long (e.g. 30s, 10m; 0 = no limit)")
-	fl.StringVar(&o.Permission, "permission", "run", "ACL permission the job needs")
-	fl.IntVar(&o.MaxAttempts, "max-attempts", 0, "hand the job out at most this many times (0 = no limit)")
 	fl.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339 up to 2262-04-11T23:47:16Z, or a delay such as 10m)")
 	fl.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339 up to 2262-04-11T23:47:16Z, or a delay such as 1h)")
-	fl.StringVar(&o.MaxParallel, "max-parallel", "", "at most N runs out at a time, or P% of the runs (e.g. 5 or 10%; default no limit)")
-	fl.StringVar(&o.MaxFailures, "max-failures", "", "halt the job once more than N runs (or P% of them) have failed; its runs not yet sent are skipped (default no budget)")
-	fl.IntVar(&o.Canary, "canary", 0, "send the first N targets alone; the rest go once every one of them has succeeded")
-	fl.StringVar(&o.SuccessThreshold, "success-threshold", "", "the job succeeds when at least P% of its runs succeed (default 100%)")
 	fl.BoolVar(&o.Wait, "wait", false, "wait until every run is final, showing progress; the exit code tells the outcome (see scirectl(1))")
 	addWatchFlags(cmd, &o.watch, "--wait")
-	cmd.MarkFlagsMutuallyExclusive("command", "script")
 	o.addFlags(cmd)
 	addQuietFlag(cmd, &o.out, "the job id")
-	_ = cmd.RegisterFlagCompletionFunc("target", completeClients(&o.remote, "active"))
-	_ = cmd.RegisterFlagCompletionFunc("group", completeGroups(&o.remote, "client"))
 	return cmd
 }
 
@@ -203,55 +220,15 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 	if err := o.watch.validate(o.Wait); err != nil {
 		return err
 	}
-	if len(o.Targets) == 0 && len(o.Groups) == 0 && len(o.Selectors) == 0 {
-		return usageError("no target: use --target NAME, --group NAME or --selector SEL")
-	}
-	if err := checkSelectors(o.Selectors); err != nil {
+	job, err := o.request(ios.In)
+	if err != nil {
 		return err
-	}
-	script := o.Command
-	switch {
-	case o.ScriptFile == "-":
-		b, err := io.ReadAll(ios.In)
-		if err != nil {
-			return fmt.Errorf("read script from standard input: %w", err)
-		}
-		script = string(b)
-	case o.ScriptFile != "":
-		b, err := os.ReadFile(o.ScriptFile)
-		if err != nil {
-			return fmt.Errorf("read script: %w", err)
-		}
-		script = string(b)
-	case o.Command == "":
-		return usageError("no script: use -c 'command' or --script FILE")
-	}
-	if strings.TrimSpace(script) == "" {
-		return usageError("the script is empty")
-	}
-	// XML cannot carry most control characters; an encoder would quietly
-	// replace them, so the script that ran would not be the one submitted.
-	if err := jobxml.ValidateText("script", script); err != nil {
-		return usageError(err.Error())
-	}
-	if o.Timeout < 0 || o.Timeout%time.Second != 0 {
-		return usageError(fmt.Sprintf("--timeout %s: want a whole, non-negative number of seconds", o.Timeout))
 	}
 	now := time.Now()
-	at, err := parseWhen("at", o.At, now)
-	if err != nil {
+	if job.NotBefore, err = parseWhen("at", o.At, now); err != nil {
 		return err
 	}
-	exp, err := parseWhen("expires", o.Expires, now)
-	if err != nil {
-		return err
-	}
-	job := api.SubmitRequest{
-		Script: script, Targets: nonNil(o.Targets), Groups: nonNil(o.Groups), Selectors: o.Selectors, Interpreter: o.Interpreter, Name: o.Name,
-		Priority: o.Priority, Timeout: int(o.Timeout / time.Second), Permission: o.Permission, MaxAttempts: o.MaxAttempts,
-		NotBefore: at, ExpiresAt: exp,
-	}
-	if err := o.setRollout(&job); err != nil {
+	if job.ExpiresAt, err = parseWhen("expires", o.Expires, now); err != nil {
 		return err
 	}
 	c, err := o.client()
@@ -266,49 +243,104 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 	return followSubmitted(ctx, c, ios, &o.out, res, o.Wait, o.watch, now)
 }
 
+// request checks the job flags as the server would and makes job.submit's
+// param of them, without the times (not_before, expires_at); a script
+// given as --script - is read from in.
+func (j *jobFlags) request(in io.Reader) (api.SubmitRequest, error) {
+	if len(j.Targets) == 0 && len(j.Groups) == 0 && len(j.Selectors) == 0 {
+		return api.SubmitRequest{}, usageError("no target: use --target NAME, --group NAME or --selector SEL")
+	}
+	if err := checkSelectors(j.Selectors); err != nil {
+		return api.SubmitRequest{}, err
+	}
+	script := j.Command
+	switch {
+	case j.ScriptFile == "-":
+		b, err := io.ReadAll(in)
+		if err != nil {
+			return api.SubmitRequest{}, fmt.Errorf("read script from standard input: %w", err)
+		}
+		script = string(b)
+	case j.ScriptFile != "":
+		b, err := os.ReadFile(j.ScriptFile)
+		if err != nil {
+			return api.SubmitRequest{}, fmt.Errorf("read script: %w", err)
+		}
+		script = string(b)
+	case j.Command == "":
+		return api.SubmitRequest{}, usageError("no script: use -c 'command' or --script FILE")
+	}
+	if strings.TrimSpace(script) == "" {
+		return api.SubmitRequest{}, usageError("the script is empty")
+	}
+	// XML cannot carry most control characters; an encoder would quietly
+	// replace them, so the script that ran would not be the one submitted.
+	if err := jobxml.ValidateText("script", script); err != nil {
+		return api.SubmitRequest{}, usageError(err.Error())
+	}
+	if j.Timeout < 0 || j.Timeout%time.Second != 0 {
+		return api.SubmitRequest{}, usageError(fmt.Sprintf("--timeout %s: want a whole, non-negative number of seconds", j.Timeout))
+	}
+	req := api.SubmitRequest{
+		Script: script, Targets: nonNil(j.Targets), Groups: nonNil(j.Groups), Selectors: j.Selectors, Interpreter: j.Interpreter, Name: j.Name,
+		Priority: j.Priority, Timeout: int(j.Timeout / time.Second), Permission: j.Permission, MaxAttempts: j.MaxAttempts,
+	}
+	if err := j.setRollout(&req); err != nil {
+		return api.SubmitRequest{}, err
+	}
+	return req, nil
+}
+
 // setRollout checks the rollout flags, as the server would, and puts them in
 // req in the form the server reads ("10%", "2"); a flag not given stays
 // empty, so the server applies its default.
-func (o *JobSubmitOptions) setRollout(req *api.SubmitRequest) error {
-	par, err := rollout.ParseLimit("--max-parallel", o.MaxParallel)
+func (j *jobFlags) setRollout(req *api.SubmitRequest) error {
+	par, err := rollout.ParseLimit("--max-parallel", j.MaxParallel)
 	if err != nil {
 		return usageError(err.Error())
 	}
-	fail, err := rollout.ParseLimit("--max-failures", o.MaxFailures)
+	fail, err := rollout.ParseLimit("--max-failures", j.MaxFailures)
 	if err != nil {
 		return usageError(err.Error())
 	}
-	if o.Canary < 0 {
-		return usageError(fmt.Sprintf("--canary: %d is negative", o.Canary))
+	if j.Canary < 0 {
+		return usageError(fmt.Sprintf("--canary: %d is negative", j.Canary))
 	}
-	if strings.TrimSpace(o.SuccessThreshold) != "" {
-		p, err := rollout.ParseThreshold("--success-threshold", o.SuccessThreshold)
+	if strings.TrimSpace(j.SuccessThreshold) != "" {
+		p, err := rollout.ParseThreshold("--success-threshold", j.SuccessThreshold)
 		if err != nil {
 			return usageError(err.Error())
 		}
 		req.SuccessThreshold = strconv.Itoa(p) + "%"
 	}
-	req.MaxParallel, req.MaxFailures, req.Canary = par.String(), fail.String(), o.Canary
+	req.MaxParallel, req.MaxFailures, req.Canary = par.String(), fail.String(), j.Canary
 	return nil
 }
 
 // followSubmitted prints what job submit and job rerun print once the
-// server has made the job res: its id with -q, res with -o json, else a
-// line saying so. With wait it then follows the job as --wait does (the
-// elapsed time counts from since) and the exit code tells the outcome.
+// server has made the job res, as followNewJob does.
 func followSubmitted(ctx context.Context, c API, ios *IOStreams, o *outputOptions, res api.SubmitResult, wait bool, w watchOptions, since time.Time) error {
-	if o.Quiet {
-		fmt.Fprintln(ios.Out, res.ID)
-	}
 	what := fmt.Sprintf("job %s submitted (%d runs)", res.ID, res.Runs)
 	if res.RerunOf != "" {
 		what = fmt.Sprintf("job %s submitted (%d runs, a rerun of job %s)", res.ID, res.Runs, res.RerunOf)
+	}
+	return followNewJob(ctx, c, ios, o, res.ID, what, res, wait, w, since)
+}
+
+// followNewJob prints what a command prints once the server has made the
+// job id for it: the id with -q, result (the server's reply) with -o json,
+// else the line what ("job 9 submitted (3 runs)"). With wait it then
+// follows the job as --wait does (the elapsed time counts from since) and
+// the exit code tells the outcome.
+func followNewJob(ctx context.Context, c API, ios *IOStreams, o *outputOptions, id, what string, result any, wait bool, w watchOptions, since time.Time) error {
+	if o.Quiet {
+		fmt.Fprintln(ios.Out, id)
 	}
 	if !wait {
 		switch {
 		case o.Quiet:
 		case o.json():
-			return printJSON(ios.Out, res)
+			return printJSON(ios.Out, result)
 		default:
 			fmt.Fprintln(ios.Out, what)
 		}
@@ -327,7 +359,7 @@ func followSubmitted(ctx context.Context, c API, ios *IOStreams, o *outputOption
 		fmt.Fprintf(ios.ErrOut, "%s, waiting…\n", what)
 		progressOut = ios.ErrOut
 	}
-	j, err := watchJob(ctx, c, res.ID, progressOut, since, w)
+	j, err := watchJob(ctx, c, id, progressOut, since, w)
 	return finishWatch(ios, o, j, err)
 }
 

@@ -73,6 +73,7 @@ that list things take -q to print only ids, as do "job submit" and
 		NewServeCmd(ios),
 		NewRecoverCmd(ios),
 		NewJobCmd(f),
+		NewScheduleCmd(f),
 		NewClientCmd(f),
 		NewGroupCmd(f),
 		NewUserCmd(f),

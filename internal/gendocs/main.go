@@ -29,18 +29,19 @@ func main() {
 	}
 }
 
-// escapeAngles backslash-escapes '<' in the texts the man pages render
-// from Markdown (descriptions and flag usages), where "<state-dir>" would
-// otherwise read as an HTML tag and vanish. Only the man pages see it: the
-// tree is built for this run alone.
-func escapeAngles(c *cobra.Command) {
-	esc := func(s string) string { return strings.ReplaceAll(s, "<", `\<`) }
+// escapeMarkdown backslash-escapes '<' and '*' in the texts the man pages
+// render from Markdown (descriptions and flag usages), where "<state-dir>"
+// would otherwise read as an HTML tag and vanish, and the stars of a cron
+// expression ('0 3 * * *', '*/15 * * * *') as emphasis. Only the man pages
+// see it: the tree is built for this run alone.
+func escapeMarkdown(c *cobra.Command) {
+	esc := strings.NewReplacer("<", `\<`, "*", `\*`).Replace
 	c.Short, c.Long = esc(c.Short), esc(c.Long)
 	for _, fs := range []*pflag.FlagSet{c.LocalFlags(), c.PersistentFlags()} {
 		fs.VisitAll(func(f *pflag.Flag) { f.Usage = esc(f.Usage) })
 	}
 	for _, sub := range c.Commands() {
-		escapeAngles(sub)
+		escapeMarkdown(sub)
 	}
 }
 
@@ -64,7 +65,7 @@ func run(manDir, compDir string) error {
 		}
 	}
 	hdr := &doc.GenManHeader{Title: "SCIRECTL", Section: "1", Source: "scirectl", Manual: "scirectl manual", Date: &date}
-	escapeAngles(root)
+	escapeMarkdown(root)
 	if err := doc.GenManTree(root, hdr, manDir); err != nil {
 		return err
 	}
