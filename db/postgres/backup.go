@@ -31,9 +31,10 @@ import (
 // so a schema shared with other applications keeps their tables; a test
 // checks the list against the migrated schema.
 var dataTables = []string{
-	"acl_rules", "client_group_children", "client_group_members", "client_groups", "clients", "jobs",
+	"acl_rules", "client_group_children", "client_group_members", "client_groups", "clients", "idempotency_keys", "jobs",
 	"operations", "run_output", "runs", "schedule_ticks", "schedules", "servers", "user_group_children", "user_group_members", "user_groups",
 	"user_tokens", "users",
+	dbcore.TriggerWritten, // last: see dbcore.TriggerWritten
 }
 
 // LatestVersion is the highest migration embedded in this binary: the
@@ -197,6 +198,11 @@ func (s *Store) backupTo(ctx context.Context, abs string) error {
 			return fmt.Errorf("the SQLite driver's schema: %w", err)
 		}
 		for _, t := range tables {
+			if t.name == dbcore.TriggerWritten { // last (dataTables' order)
+				if _, err := ltx.ExecContext(ctx, `DELETE FROM `+dbcore.Quote(t.name)); err != nil {
+					return fmt.Errorf("empty %s: %w", t.name, err)
+				}
+			}
 			if err := copyToSQLite(ctx, tx, ltx, t); err != nil {
 				return fmt.Errorf("copy %s: %w", t.name, err)
 			}
@@ -376,8 +382,20 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 			return err
 		}
 		for _, t := range tables {
+			if t.name == dbcore.TriggerWritten { // last (dataTables' order)
+				if _, err := tx.Exec(ctx, `DELETE FROM `+dbcore.Quote(t.name)); err != nil {
+					return fmt.Errorf("empty %s: %w", t.name, err)
+				}
+			}
 			if err := copyFromSQLite(ctx, ltx, tx, t); err != nil {
 				return fmt.Errorf("copy %s: %v: %w", t.name, err, db.ErrInvalid)
+			}
+			if t.name == dbcore.TriggerWritten {
+				// Readers' ids (seq) go on from the highest restored.
+				if _, err := tx.Exec(ctx, `SELECT setval('events_seq', GREATEST((SELECT COALESCE(max(seq), 0) FROM events),
+					(SELECT last_value FROM events_seq), 1))`); err != nil {
+					return fmt.Errorf("set the events' numbering: %w", err)
+				}
 			}
 			if seq, ok := seqs[t.name]; ok {
 				_, err := tx.Exec(ctx, `SELECT setval($1::regclass, GREATEST(COALESCE(MAX(id), 0), $2, 1), GREATEST(COALESCE(MAX(id), 0), $2) > 0)

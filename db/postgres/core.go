@@ -30,8 +30,10 @@ var dialect = &dbcore.Dialect{
 	StartsWith: func(a *dbcore.Args, col, prefix string) string {
 		return `starts_with(` + col + `, ` + a.Bind(prefix) + `)`
 	},
-	Text:     text,
-	IsUnique: isUnique,
+	Text:         text,
+	EventID:      "seq",
+	NumberEvents: numberEvents,
+	IsUnique:     isUnique,
 	Classify: classify,
 }
 

@@ -75,7 +75,7 @@ func TestSchemaMirrorsSQLite(t *testing.T) {
 
 	var all []string
 	err := eachRow(ctx, s.pool, `SELECT table_name::text FROM information_schema.tables
-		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations' ORDER BY 1`, nil,
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations' ORDER BY table_name = 'events', 1`, nil,
 		func(rows pgx.Rows) error {
 			var n string
 			err := rows.Scan(&n)
@@ -118,6 +118,9 @@ func TestSchemaMirrorsSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// PostgreSQL's own: the events it has yet to number (seq), which
+	// SQLite, numbering them by id, does not have.
+	pgIdx = slices.DeleteFunc(pgIdx, func(n string) bool { return n == "events_unsequenced" })
 	if !slices.Equal(pgIdx, liteIdx) {
 		t.Fatalf("indexes: PostgreSQL %v, SQLite %v", pgIdx, liteIdx)
 	}

@@ -134,6 +134,11 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 			cols[i] = dbcore.Quote(c)
 		}
 		list := strings.Join(cols, ", ")
+		if t.name == dbcore.TriggerWritten { // last (tableColumns' order)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+dbcore.Quote(t.name)); err != nil {
+				return fmt.Errorf("restore from %s: empty %s: %w", path, t.name, err)
+			}
+		}
 		q := `INSERT INTO main.` + dbcore.Quote(t.name) + ` (` + list + `) SELECT ` + list + ` FROM bk.` + dbcore.Quote(t.name)
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("restore from %s: copy %s: %v: %w", path, t.name, err, db.ErrInvalid)
@@ -216,7 +221,8 @@ func columnsOf(ts []table, name string) []string {
 // golang-migrate's version table, sorted by name.
 func tableColumns(ctx context.Context, tx *sql.Tx, schema string) ([]table, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT name FROM `+schema+`.sqlite_master
-		WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name <> 'schema_migrations' ORDER BY name`)
+		WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name <> 'schema_migrations'
+		ORDER BY name = '`+dbcore.TriggerWritten+`', name`)
 	if err != nil {
 		return nil, err
 	}

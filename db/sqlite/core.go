@@ -30,6 +30,7 @@ var dialect = &dbcore.Dialect{
 		// The first len(prefix) bytes of col.
 		return `substr(CAST(` + col + ` AS BLOB), 1, ` + a.Bind(len(prefix)) + `) = CAST(` + a.Bind(prefix) + ` AS BLOB)`
 	},
+	EventID:  "id",
 	IsUnique: isUnique,
 	Classify: func(err error) error { return err },
 }

@@ -212,3 +212,9 @@ func CheckBackupFile(abs string) error {
 
 // Quote makes an SQL identifier of a table or column name.
 func Quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+// TriggerWritten is the table the schema's triggers write (events): a copy
+// of the database (backup, restore) copies it last, after emptying it, so
+// that the rows the copies of the other tables made it write go and the
+// copied ones stay.
+const TriggerWritten = "events"

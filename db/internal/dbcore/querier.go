@@ -67,6 +67,12 @@ type Dialect struct {
 	// storable in a text column, where the database cannot hold every
 	// string (nil: as it is).
 	Text func(string) string
+	// EventID is the events' column readers see as the id: one that grows
+	// in the order events become visible (SQLite's id; PostgreSQL's seq).
+	EventID string
+	// NumberEvents, when set, gives the events committed since it last ran
+	// their EventID, in id order (PostgreSQL); Events calls it first.
+	NumberEvents func(ctx context.Context, w DB) error
 	// IsUnique reports a unique constraint violation.
 	IsUnique func(error) bool
 	// Classify adds the db error an error of the database stands for

@@ -1,0 +1,15 @@
+DROP TABLE idempotency_keys;
+DROP TRIGGER events_schedule_tick ON schedule_ticks;
+DROP FUNCTION events_schedule_tick();
+DROP TRIGGER events_client_status ON clients;
+DROP TRIGGER events_client_registered ON clients;
+DROP FUNCTION events_client();
+DROP TRIGGER events_run_state ON runs;
+DROP FUNCTION events_run();
+DROP TRIGGER events_job_halted ON jobs;
+DROP TRIGGER events_job_submitted ON jobs;
+DROP FUNCTION events_job();
+DROP FUNCTION events_now();
+DROP INDEX runs_job_active;
+DROP SEQUENCE events_seq;
+DROP TABLE events;

@@ -1,0 +1,9 @@
+DROP TABLE idempotency_keys;
+DROP TRIGGER events_schedule_tick;
+DROP TRIGGER events_client_status;
+DROP TRIGGER events_client_registered;
+DROP TRIGGER events_run_state;
+DROP TRIGGER events_job_halted;
+DROP TRIGGER events_job_submitted;
+DROP INDEX runs_job_active;
+DROP TABLE events;
