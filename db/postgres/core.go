@@ -34,7 +34,7 @@ var dialect = &dbcore.Dialect{
 	EventID:      "seq",
 	NumberEvents: numberEvents,
 	IsUnique:     isUnique,
-	Classify: classify,
+	Classify:     classify,
 }
 
 // querier is a dbcore.Querier over a pool or a transaction.
