@@ -30,6 +30,8 @@ const (
 	MethodDBReset   = "db.reset"
 	MethodDBRestore = "db.restore"
 
+	MethodEventsList = "events.list"
+
 	MethodGroupAdd    = "group.add"
 	MethodGroupCreate = "group.create"
 	MethodGroupDelete = "group.delete"

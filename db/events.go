@@ -18,8 +18,9 @@ type EventStore interface {
 
 // EventFilter narrows Events.
 type EventFilter struct {
-	// After: only events with a greater id.
-	After int64
+	// After: only events with a greater id; Until, when positive, only
+	// those up to it.
+	After, Until int64
 	// Types are globs on the event type ("run.*", "job.finished"); an
 	// event matching any is listed. None: every type.
 	Types []string

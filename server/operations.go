@@ -56,6 +56,11 @@ type Operation struct {
 	// touch no job data; they must work while a modifier holds the gate, or
 	// a stuck modifier could be neither seen nor cancelled.
 	Ungated bool
+	// gatesItself marks an operation that waits (events.list's long
+	// poll): its handler enters the gate, in the operation's class, for
+	// each read alone (enterAs), so that a wait holds no place in it and
+	// delays no modifier.
+	gatesItself bool
 	// keepsClients marks a modifier that changes no client, so the
 	// certificate cache (clientcache.go) survives it: job.submit, which
 	// arrives by the hundred while agents authenticate.
@@ -91,7 +96,7 @@ func (s *Server) Operations() []Operation {
 // unreachable, and TestEveryMethodIsAnOperation fails.
 func (s *Server) operationGroups() [][]Operation {
 	return [][]Operation{s.agentOperations(), s.jobOperations(), s.rolloutOperations(), s.clientOperations(), s.userOperations(),
-		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.serverOperations(), s.dbOperations(), s.scheduleOperations()}
+		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.serverOperations(), s.dbOperations(), s.scheduleOperations(), s.eventOperations()}
 }
 
 func (s *Server) registerOperations() error {
@@ -347,7 +352,7 @@ func (s *Server) admit(ctx context.Context, method string, p xmlrpc.Params) (*ad
 		}
 	}
 	a := &admission{op: op, who: who, callerCtx: ctx, ctx: ctx, done: func() {}}
-	if op.Ungated {
+	if op.Ungated || op.gatesItself {
 		return a, nil
 	}
 	t, err := s.enterGate(ctx, gate.Request{Name: method, Class: op.Class, User: who, NoWait: req.NoWait})
@@ -368,6 +373,18 @@ func (s *Server) admit(ctx context.Context, method string, p xmlrpc.Params) (*ad
 		a.done = t.Release
 	}
 	return a, nil
+}
+
+// enterAs enters the gate for one step of an operation that gates itself
+// (Operation.gatesItself), as the caller of ctx, in the operation's class.
+func (s *Server) enterAs(ctx context.Context, method string) (*gateTicket, error) {
+	req := requestFrom(ctx)
+	t, err := s.enterGate(ctx, gate.Request{Name: method, Class: s.ops[method].Class, User: req.Caller, NoWait: req.NoWait})
+	var busy *gate.BusyError
+	if errors.As(err, &busy) {
+		return nil, xmlrpc.Faultf(xmlrpc.CodeBusy, "%s", busy.Error())
+	}
+	return t, err
 }
 
 // audit records a state-changing operator operation with its outcome.

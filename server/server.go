@@ -122,6 +122,7 @@ type Server struct {
 	push      *push.Pusher   // agent.pollNow to daemon-mode clients (package push; triggers in push.go)
 	rollouts  *rolloutKeeper // halts rollouts and pushes the clients whose turn comes (rollout.go)
 	schedules *scheduler     // makes the schedules' jobs (scheduler.go)
+	events    *eventWatcher  // wakes events.list's long polls (eventwatch.go)
 	dbLock    *lockfile.Lock // a SQLite database's lock, held until Serve returns or Close (lock.go)
 }
 
@@ -196,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.svc.ServerID = s.serverID
 	s.rollouts = newRolloutKeeper(s)
 	s.schedules = newScheduler(s)
+	s.events = newEventWatcher(s.store, s.log)
 	s.svc.RunsEnded = func(failed []int64) { s.rollouts.Enforce(db.RolloutScope{RunIDs: failed}) }
 	s.svc.Agents = service.AgentRules{Lease: cfg.Lease, PollInterval: cfg.PollInterval, MaxOutput: cfg.MaxOutput, PushNetworks: cfg.PushNetworks}
 	// A malformed blacklist stops the start: running without the denials
@@ -303,6 +305,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		{"not_before watcher", newNotBeforeWatcher(s.store, s.push, s.pushLeader, s.cfg.RescueInterval, s.log)},
 		{"rollout keeper", s.rollouts},
 		{"scheduler", s.schedules},
+		{"event watcher", s.events},
 	} {
 		if err := services.Start(bg, svc.name, svc.svc); err != nil {
 			return err

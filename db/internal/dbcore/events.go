@@ -31,6 +31,9 @@ func (s Store) Events(ctx context.Context, f db.EventFilter) ([]db.Event, error)
 		query = strings.Replace(query, ` > `+d.P(1), ` IS NOT NULL`, 1)
 		a.List = nil
 	}
+	if f.Until > 0 {
+		query += ` AND ` + id + ` <= ` + a.Bind(f.Until)
+	}
 	if len(f.Types) > 0 {
 		conds := make([]string, len(f.Types))
 		for i, g := range f.Types {
