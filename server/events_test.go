@@ -92,4 +92,3 @@ func TestEventsList(t *testing.T) {
 	addRule(t, admin, "user:bob", PermEventsRead, "*", "allow")
 	mustCall(t, bob, api.MethodEventsList, &res)
 }
-
