@@ -15,6 +15,9 @@ type SubmitResult struct {
 	Runs int    `xmlrpc:"runs" json:"runs"`
 	// RerunOf is the job a job.rerun repeated.
 	RerunOf string `xmlrpc:"rerun_of,omitempty" json:"rerun_of,omitempty"`
+	// Duplicate: the idempotency key named a job submitted before; this is
+	// that job, and nothing was created.
+	Duplicate bool `xmlrpc:"duplicate,omitempty" json:"duplicate,omitempty"`
 }
 
 // PauseResult is what job.pause and job.resume return.

@@ -31,6 +31,10 @@ type SubmitRequest struct {
 	// Selectors add the active clients any of them matches to the
 	// targets, as they are now (package selector's syntax).
 	Selectors []string `xmlrpc:"selectors,omitempty"`
+	// IdempotencyKey makes a retried submit safe: the same key from the
+	// same user within 24 hours returns the first job (Duplicate) and
+	// creates nothing.
+	IdempotencyKey string `xmlrpc:"idempotency_key,omitempty"`
 }
 
 // RerunRequest is job.rerun's options (its second param).

@@ -50,8 +50,10 @@ type JobSubmitOptions struct {
 	jobFlags
 	At      string
 	Expires string
-	Wait    bool
-	watch   watchOptions
+	// IdempotencyKey makes a retry safe (api.SubmitRequest).
+	IdempotencyKey string
+	Wait           bool
+	watch          watchOptions
 }
 
 // jobFlags are the flags that say what a job is: its targets, its script,
@@ -174,6 +176,7 @@ prints the id at once and nothing more, and the exit code still tells.`,
   scirectl job submit --group web --max-parallel 5 --success-threshold 90% --script patch.sh --wait
   echo 'apt-get -y upgrade' | scirectl job submit --target db1 --script - --wait
   id=$(scirectl job submit -q --target web1 -c true)
+  scirectl job submit --idempotency-key "backup-$(date +%F)" --group db --script backup.sh   # safe to retry from cron
   scirectl job submit -q --target web1 -c 'make test' --wait --wait-timeout 30m || echo "failed with $?"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -187,6 +190,7 @@ prints the id at once and nothing more, and the exit code still tells.`,
 	fl := cmd.Flags()
 	fl.StringVar(&o.At, "at", "", "do not start before this time (RFC 3339 up to 2262-04-11T23:47:16Z, or a delay such as 10m)")
 	fl.StringVar(&o.Expires, "expires", "", "give up if not started by this time (RFC 3339 up to 2262-04-11T23:47:16Z, or a delay such as 1h)")
+	fl.StringVar(&o.IdempotencyKey, "idempotency-key", "", "a key that makes a retry safe: the same key from you within 24 hours returns the first job and creates nothing")
 	fl.BoolVar(&o.Wait, "wait", false, "wait until every run is final, showing progress; the exit code tells the outcome (see scirectl(1))")
 	addWatchFlags(cmd, &o.watch, "--wait")
 	o.addFlags(cmd)
@@ -231,6 +235,7 @@ func runJobSubmit(ctx context.Context, o *JobSubmitOptions) error {
 	if job.ExpiresAt, err = parseWhen("expires", o.Expires, now); err != nil {
 		return err
 	}
+	job.IdempotencyKey = o.IdempotencyKey
 	c, err := o.client()
 	if err != nil {
 		return err
@@ -321,6 +326,9 @@ func (j *jobFlags) setRollout(req *api.SubmitRequest) error {
 // server has made the job res, as followNewJob does.
 func followSubmitted(ctx context.Context, c API, ios *IOStreams, o *outputOptions, res api.SubmitResult, wait bool, w watchOptions, since time.Time) error {
 	what := fmt.Sprintf("job %s submitted (%d runs)", res.ID, res.Runs)
+	if res.Duplicate {
+		what = fmt.Sprintf("job %s already submitted with this idempotency key (%d runs); nothing new was created", res.ID, res.Runs)
+	}
 	if res.RerunOf != "" {
 		what = fmt.Sprintf("job %s submitted (%d runs, a rerun of job %s)", res.ID, res.Runs, res.RerunOf)
 	}

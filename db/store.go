@@ -407,7 +407,14 @@ type NewJob struct {
 	// number of runs (the zero Spec is read as no rollout, 100%).
 	Rollout rollout.Spec
 	RerunOf int64 // the job this one reruns, 0 if none
+	// IdempotencyKey, when set, makes the job the submitter's only one
+	// with that key for IdempotencyWindow: a second submit returns the
+	// first job, marked Duplicate, and stores nothing.
+	IdempotencyKey string
 }
+
+// IdempotencyWindow is how long an idempotency key names its job.
+const IdempotencyWindow = 24 * time.Hour
 
 // Job is a logical job with a summary of its runs.
 type Job struct {
@@ -434,6 +441,9 @@ type Job struct {
 	HaltReason  string
 	CanaryPhase rollout.CanaryPhase
 	RerunOf     int64
+	// Duplicate marks the job SubmitJobs returned for a submit whose
+	// idempotency key named it: nothing was stored.
+	Duplicate bool
 }
 
 // Status is the job's status derived from its runs and its success

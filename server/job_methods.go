@@ -26,7 +26,7 @@ func (s *Server) jobOperations() []Operation {
 		{Name: api.MethodJobSubmit, Class: gate.Modifier, caller: byOperator, handler: s.jobSubmit, batch: s.jobSubmitBatch,
 			keepsClients: true, auditsSuccess: true,
 			Signature: []string{"struct", "struct"},
-			Help: "Submit a job. Param: struct {script (required), targets: [client name|id|fingerprint, or a * ? glob on names], groups: [client group], " +
+			Help: "Submit a job. Param: struct {script (required), idempotency_key (the same key from the same user within 24 hours returns the first job, duplicate: true, and creates nothing), targets: [client name|id|fingerprint, or a * ? glob on names], groups: [client group], " +
 				"selectors: [selector: the active clients any matches] (at least one target, group or selector), " +
 				"interpreter (default /bin/sh), name, priority (int, higher first), timeout (int seconds), permission (default run), " +
 				"max_attempts (int), not_before (dateTime), expires_at (dateTime), and the rollout: max_parallel (\"N\" or \"P%\"), " +
@@ -137,7 +137,8 @@ func jobRequest(p xmlrpc.Params) (req service.JobRequest, err error) {
 // jobMembers reads a job struct: job.submit's param, schedule.add's job.
 func jobMembers(in xmlrpc.Struct) (req service.JobRequest, err error) {
 	if err = in.Unknown("script", "targets", "groups", "interpreter", "name", "priority", "timeout", "permission",
-		"max_attempts", "not_before", "expires_at", "max_parallel", "max_failures", "canary", "success_threshold", "selectors"); err != nil {
+		"max_attempts", "not_before", "expires_at", "max_parallel", "max_failures", "canary", "success_threshold", "selectors",
+		"idempotency_key"); err != nil {
 		return req, err
 	}
 	// The first wrongly typed member is the fault; absent ones are nil or zero.
@@ -165,6 +166,7 @@ func jobMembers(in xmlrpc.Struct) (req service.JobRequest, err error) {
 		return v
 	}
 	req.Script, _ = val("script")
+	req.IdempotencyKey, _ = val("idempotency_key")
 	req.Interpreter = opt("interpreter")
 	req.Name, _ = val("name")
 	req.Permission = opt("permission")
@@ -196,12 +198,14 @@ func jobMembers(in xmlrpc.Struct) (req service.JobRequest, err error) {
 // told as their turns come (rollout.go): the first window, or the
 // canaries.
 func (s *Server) submitted(j service.Submitted) api.SubmitResult {
-	if j.Job.Rollout.Gated() && (j.NotBefore.IsZero() || !j.NotBefore.After(time.Now())) {
+	if j.Job.Duplicate {
+		// Nothing new: the first submit told its clients.
+	} else if j.Job.Rollout.Gated() && (j.NotBefore.IsZero() || !j.NotBefore.After(time.Now())) {
 		s.rollouts.Wake(j.Job.ID)
 	} else {
 		s.pushSubmitted(j.Clients, j.NotBefore)
 	}
-	return api.SubmitResult{ID: strconv.FormatInt(j.Job.ID, 10), Runs: j.Runs()}
+	return api.SubmitResult{ID: strconv.FormatInt(j.Job.ID, 10), Runs: j.Runs(), Duplicate: j.Job.Duplicate}
 }
 
 func (s *Server) jobList(ctx context.Context, p xmlrpc.Params) (any, error) {

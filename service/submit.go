@@ -20,6 +20,9 @@ const (
 	MaxScriptBytes = 1 << 20
 	MaxTargets     = 10000
 	MaxTimeout     = 7 * 24 * time.Hour
+	// MaxIdempotencyKey bounds an idempotency key: room for a UUID, a
+	// hostname and a date, not for a document.
+	MaxIdempotencyKey = 200
 )
 
 // JobRequest is a job as an operator submits it. Interpreter and
@@ -47,6 +50,9 @@ type JobRequest struct {
 	SuccessThreshold string
 	// RerunOf is the job a rerun repeats (RerunJob), 0 for a new job.
 	RerunOf int64
+	// IdempotencyKey: see db.NewJob.IdempotencyKey; at most
+	// MaxIdempotencyKey bytes of printable ASCII.
+	IdempotencyKey string
 	// Method names the operation in the audit record and the refusal
 	// (job.submit when empty).
 	Method string
@@ -169,6 +175,10 @@ func (s *Service) PrepareJob(ctx context.Context, caller db.User, req JobRequest
 		return Submission{}, refuse(ErrInvalid, "%v", err)
 	}
 	nj.RerunOf = req.RerunOf
+	if err := checkIdempotencyKey(req.IdempotencyKey); err != nil {
+		return Submission{}, err
+	}
+	nj.IdempotencyKey = req.IdempotencyKey
 	method := req.Method
 	if method == "" {
 		method = api.MethodJobSubmit
@@ -381,6 +391,20 @@ func (s *Service) SubmitJobs(ctx context.Context, subs []Submission) ([]Submitte
 
 func submitted(sub Submission, j db.Job) Submitted {
 	return Submitted{Job: j, Clients: sub.Clients, NotBefore: sub.Job.NotBefore}
+}
+
+// checkIdempotencyKey refuses a key that is too long or not printable
+// ASCII (it is compared byte for byte, and shown in logs).
+func checkIdempotencyKey(k string) error {
+	if len(k) > MaxIdempotencyKey {
+		return refuse(ErrInvalid, "idempotency_key: %d bytes, at most %d", len(k), MaxIdempotencyKey)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return refuse(ErrInvalid, "idempotency_key: byte %d is not printable ASCII (letters, digits, punctuation; no spaces)", i+1)
+		}
+	}
+	return nil
 }
 
 // defaultJobName names a job after the first line of its script.

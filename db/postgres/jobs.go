@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +25,13 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 	insert := func(q queryer) error {
 		for i, p := range ps {
 			failed = i
+			dup, err := dbcore.KeyedJob(ctx, querier{q}, dialect, p.Job)
+			if err != nil {
+				return err
+			} else if dup != 0 {
+				out[i], ps[i].Duplicate = db.Job{ID: dup, Duplicate: true}, dup // read back by SubmitJobs
+				continue
+			}
 			j, runs, err := insertJob(ctx, q, p.Job, string(p.Targets), p.Job.CreatedAt.UnixNano(), p.Job.ClientIDs)
 			if noRows(err) {
 				err = missingClient(ctx, q, p.Job.ClientIDs)
@@ -33,6 +42,9 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 			j.Counts = dbcore.NewCounts(runs)
 			out[i] = j
 			ps[i].ID, ps[i].Runs = j.ID, runs
+			if err := dbcore.RecordKey(ctx, querier{q}, dialect, p.Job, j.ID); err != nil {
+				return err
+			}
 		}
 		failed = -1
 		for _, op := range audit {
@@ -45,10 +57,16 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 		}
 		return nil
 	}
-	if len(ps) == 1 && len(audit) == 0 && then == nil {
+	keyed := slices.ContainsFunc(ps, func(p dbcore.PreparedJob) bool { return p.Job.IdempotencyKey != "" })
+	if len(ps) == 1 && len(audit) == 0 && then == nil && !keyed {
 		err = s.retry(ctx, func() error { return insert(s.pool) })
 	} else {
 		err = s.tx(ctx, func(tx pgx.Tx) error { return insert(tx) })
+		if errors.Is(err, dbcore.ErrKeyRace) {
+			// Another submit with the key committed first: this time
+			// the read finds its job.
+			err = s.tx(ctx, func(tx pgx.Tx) error { return insert(tx) })
+		}
 	}
 	if err != nil {
 		return nil, failed, err

@@ -27,6 +27,11 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 			failed = i
 			p := &ps[i]
 			nj, now := p.Job, p.Job.CreatedAt.UnixNano()
+			if p.Duplicate, err = dbcore.KeyedJob(ctx, querier{tx}, dialect, nj); err != nil {
+				return err
+			} else if p.Duplicate != 0 {
+				continue
+			}
 			res, err := s.txExec(ctx, tx, insertJobSQL,
 				nj.Name, nj.Permission, nj.Interpreter, nj.Script, nj.Priority, nj.SubmittedBy, string(p.Targets),
 				now, nt(nj.NotBefore), nt(nj.ExpiresAt), int64(nj.Timeout/time.Second), nj.MaxAttempts,
@@ -49,6 +54,9 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 				}
 				p.Runs++
 			}
+			if err := dbcore.RecordKey(ctx, querier{tx}, dialect, nj, p.ID); err != nil {
+				return err
+			}
 		}
 		failed = -1
 		for _, op := range audit {
@@ -66,6 +74,10 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 	}
 	out := make([]db.Job, len(ps))
 	for i, p := range ps {
+		if p.Duplicate != 0 {
+			out[i] = db.Job{ID: p.Duplicate, Duplicate: true} // read back by SubmitJobs
+			continue
+		}
 		nj, now := p.Job, p.Job.CreatedAt.UnixNano()
 		// The job as Job would read it back (times in UTC to the
 		// nanosecond, the timeout in whole seconds), without reading it back.

@@ -89,6 +89,8 @@ func Run(t *testing.T, open Opener) {
 		{"ScheduleTicks", testScheduleTicks},
 		{"Events", testEvents},
 		{"EventsConcurrent", testEventsConcurrent},
+		{"IdempotencyKeys", testIdempotencyKeys},
+		{"IdempotencyConcurrent", testIdempotencyConcurrent},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {

@@ -3,6 +3,7 @@ package dbcore
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"github.com/scirectl/scirectl/rollout"
 
 	"github.com/scirectl/scirectl/db"
@@ -13,9 +14,11 @@ import (
 type PreparedJob struct {
 	Job     db.NewJob // normalized (db.NewJob.Normalize)
 	Targets []byte    // Job.Targets as stored: a JSON array
-	// Filled in by the driver as it stores the job.
-	ID   int64
-	Runs int
+	// Filled in by the driver as it stores the job: its id and runs, or
+	// the job its idempotency key names (Duplicate), when it stores none.
+	ID        int64
+	Runs      int
+	Duplicate int64
 }
 
 // PrepareJobs normalizes the jobs of a SubmitJobs call; an error names the
@@ -63,6 +66,16 @@ func (s Store) SubmitJobs(ctx context.Context, njs []db.NewJob, audit []db.Audit
 	js, failed, err := s.db.InsertJobs(ctx, ps, audit, nil)
 	if err != nil {
 		return nil, db.SubmitError(len(ps), failed, s.db.Dialect().Classify(err))
+	}
+	for i, j := range js {
+		if j.Duplicate {
+			first, err := s.Job(ctx, j.ID)
+			if err != nil {
+				return nil, db.SubmitError(len(ps), i, fmt.Errorf("the job of idempotency key %q: %w", ps[i].Job.IdempotencyKey, err))
+			}
+			first.Duplicate = true
+			js[i] = first
+		}
 	}
 	return js, nil
 }
