@@ -79,6 +79,7 @@ that list things take -q to print only ids, as do "job submit" and
 		NewUserCmd(f),
 		NewACLCmd(f),
 		NewAuditCmd(f),
+		NewEventsCmd(f, nil),
 		NewOpsCmd(f),
 		NewBlacklistCmd(f),
 		NewServerCmd(f),
