@@ -162,4 +162,3 @@ func printEvent(ios *IOStreams, asJSON bool, e api.Event) error {
 	_, err := fmt.Fprintln(ios.Out, strings.Join(parts, "  "))
 	return err
 }
-
