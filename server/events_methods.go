@@ -54,8 +54,11 @@ func (s *Server) eventsList(ctx context.Context, p xmlrpc.Params) (any, error) {
 			return nil, err
 		}
 		q.Tail = int(n)
-		if n, _, err = in.Int("limit"); err != nil {
+		var given bool
+		if n, given, err = in.Int("limit"); err != nil {
 			return nil, err
+		} else if given && n < 1 {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: limit: %d is outside 1..%d", api.MethodEventsList, n, service.MaxEvents)
 		}
 		q.Limit = int(n)
 		if n, _, err = in.Int("wait"); err != nil {
