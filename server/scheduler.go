@@ -165,14 +165,14 @@ func (sc *scheduler) handle(ctx context.Context, s db.Schedule, now time.Time) (
 }
 
 func (sc *scheduler) logTick(res service.TickResult) {
-	switch res.Outcome {
-	case db.TickFired:
-		sc.log.Info("schedule tick", "schedule", res.Schedule, "tick", res.Tick, "job_id", res.Fired.Job.ID, "runs", res.Fired.Runs(), "skipped", res.Skipped)
-	case "":
-		if res.Skipped > 0 {
-			sc.log.Info("schedule ticks skipped", "schedule", res.Schedule, "skipped", res.Skipped)
-		}
+	switch {
+	case res.Fired.Job.ID != 0:
+		sc.log.Info("schedule tick", "schedule", res.Schedule, "tick", res.Tick, "job_id", res.Fired.Job.ID, "runs", res.Fired.Runs(), "skipped", res.Recorded)
+	case res.Recorded == 0:
+		// Nothing was due, or another daemon handled it.
+	case res.Outcome != "" && res.Outcome != db.TickFired:
+		sc.log.Warn("schedule tick without a job", "schedule", res.Schedule, "tick", res.Tick, "outcome", res.Outcome, "reason", res.Reason, "recorded", res.Recorded)
 	default:
-		sc.log.Warn("schedule tick without a job", "schedule", res.Schedule, "tick", res.Tick, "outcome", res.Outcome, "reason", res.Reason, "skipped", res.Skipped)
+		sc.log.Info("schedule ticks skipped", "schedule", res.Schedule, "skipped", res.Recorded)
 	}
 }

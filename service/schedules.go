@@ -275,17 +275,17 @@ func (s *Service) RunSchedule(ctx context.Context, caller db.User, name string) 
 // TickResult is what handling a schedule's due ticks did.
 type TickResult struct {
 	Schedule string
-	// Fired is the job a tick made; Fired.Job.ID is 0 when none (nothing
-	// was due, the tick was skipped, refused, or another daemon had it).
+	Tick     time.Time // the tick to fire; zero when only skipped ones were due
+	// Outcome is what became of Tick (db.TickFired, TickSkipped,
+	// TickDenied, TickFailed), Reason why when it made no job.
+	Outcome, Reason string
+	// Fired is the job Tick made; Fired.Job.ID is 0 when it made none, or
+	// when another daemon had fired it first.
 	Fired Submitted
-	Tick  time.Time // the tick fired or refused
-	// Outcome of the latest tick handled: db.TickFired, TickSkipped,
-	// TickDenied, TickFailed; "" when nothing was due or another daemon
-	// recorded it first.
-	Outcome string
-	Reason  string
-	// Skipped is how many earlier ticks were recorded as skipped.
-	Skipped int
+	// Recorded is how many ticks without a job this call recorded (the
+	// skipped ones, and Tick when it made no job); those another daemon
+	// had recorded first are not counted.
+	Recorded int
 }
 
 // DueTicks says which of the schedule's ticks are due at now (package
@@ -330,9 +330,10 @@ func (s *Service) HandleTicks(ctx context.Context, sc db.Schedule, plan schedule
 		if err != nil {
 			return res, err
 		}
+		res.Outcome, res.Reason = outcome, reason
 		if outcome == db.TickFired {
 			if len(ticks) > 0 {
-				if res.Skipped, err = s.Store.RecordTicks(ctx, ticks, audit); err != nil {
+				if res.Recorded, err = s.Store.RecordTicks(ctx, ticks, audit); err != nil {
 					return res, err
 				}
 			}
@@ -341,25 +342,18 @@ func (s *Service) HandleTicks(ctx context.Context, sc db.Schedule, plan schedule
 				return res, err
 			}
 			if fired {
-				res.Fired, res.Outcome = submitted(sub, j), db.TickFired
+				res.Fired = submitted(sub, j)
 			}
 			return res, nil
 		}
 		record(plan.Fire, outcome, reason)
-		res.Reason = reason
 	}
-	if len(ticks) == 0 {
-		return res, nil
-	}
-	n, err := s.Store.RecordTicks(ctx, ticks, audit)
-	if err != nil {
-		return res, err
-	}
-	// What this call recorded: the ticks another daemon had are its.
-	if n > 0 && !plan.Fire.IsZero() {
-		res.Outcome, res.Skipped = ticks[len(ticks)-1].Outcome, n-1
-	} else {
-		res.Skipped, res.Reason = n, ""
+	if len(ticks) > 0 {
+		n, err := s.Store.RecordTicks(ctx, ticks, audit)
+		if err != nil {
+			return res, err
+		}
+		res.Recorded = n
 	}
 	return res, nil
 }
