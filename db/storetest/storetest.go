@@ -87,6 +87,7 @@ func Run(t *testing.T, open Opener) {
 		{"DynamicGroups", testDynamicGroups},
 		{"Schedules", testSchedules},
 		{"ScheduleTicks", testScheduleTicks},
+		{"ScheduleTicksPaused", testScheduleTicksPaused},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {
