@@ -26,13 +26,14 @@ type ScheduleStore interface {
 	// FireTick stores a tick's job (SubmitJobs), the tick with the job's
 	// id and the audit record of the submission in one transaction. When
 	// the tick is already recorded (another daemon, or this one before a
-	// restart, handled it), nothing is stored and fired is false. A tick
-	// whose Tick is zero (schedule.run) is always stored.
+	// restart, handled it), or the schedule is paused (since the caller
+	// read it), nothing is stored and fired is false. A tick whose Tick is
+	// zero (schedule.run) is always stored.
 	FireTick(ctx context.Context, t NewTick, j NewJob, audit AuditEntry) (job Job, fired bool, err error)
 	// RecordTicks stores ticks that made no job (skipped, denied, failed),
 	// each with its audit record (audit[i] goes with ts[i]) in one
-	// transaction; a tick already recorded is left as it is, without its
-	// audit record. It returns how many it stored.
+	// transaction; a tick already recorded, or of a paused schedule, is
+	// left out, without its audit record. It returns how many it stored.
 	RecordTicks(ctx context.Context, ts []NewTick, audit []AuditEntry) (int, error)
 	// ScheduleTicks lists a schedule's history, newest first.
 	ScheduleTicks(ctx context.Context, scheduleID int64, f TickFilter) ([]Tick, error)

@@ -216,3 +216,38 @@ func testScheduleTicks(t *testing.T, s db.Store) {
 		t.Fatalf("a failed fire recorded its tick: last tick %v", g.LastTick)
 	}
 }
+
+// testScheduleTicksPaused: a paused schedule's ticks are not recorded and
+// make no job, though the caller read the schedule before the pause;
+// schedule.run's entries are recorded all the same.
+func testScheduleTicksPaused(t *testing.T, s db.Store) {
+	ctx := context.Background()
+	sc := must(s.CreateSchedule(ctx, newSchedule("paused")))(t) // read before the pause
+	c := mustClient(t, s, "web1", true)
+	must(s.PauseSchedule(ctx, "paused", true, t0.Add(time.Second)))(t)
+	jobsBefore := len(must(s.ListJobs(ctx, db.JobFilter{Limit: 1000}))(t))
+	tick := db.NewTick{ScheduleID: sc.ID, Tick: t0.Add(2 * time.Second), At: t0, Outcome: db.TickFired, By: "alice"}
+	if _, fired := mustFire(t, s, tick, c); fired {
+		t.Fatal("a tick of a paused schedule fired")
+	}
+	skipped := db.NewTick{ScheduleID: sc.ID, Tick: t0.Add(4 * time.Second), At: t0, Outcome: db.TickSkipped, By: "alice"}
+	if n := must(s.RecordTicks(ctx, []db.NewTick{skipped}, []db.AuditEntry{tickAudit("paused")}))(t); n != 0 {
+		t.Fatalf("recorded %d ticks of a paused schedule", n)
+	}
+	if n := len(must(s.ListJobs(ctx, db.JobFilter{Limit: 1000}))(t)); n != jobsBefore {
+		t.Fatalf("%d jobs after a paused schedule's tick, want %d", n, jobsBefore)
+	}
+	if n := len(must(s.ListOperations(ctx, db.AuditFilter{Name: "schedule.tick"}))(t)); n != 0 {
+		t.Fatalf("%d audit records of a paused schedule's ticks", n)
+	}
+	if _, fired := mustFire(t, s, db.NewTick{ScheduleID: sc.ID, At: t0, Outcome: db.TickRun, By: "bob"}, c); !fired {
+		t.Fatal("schedule.run of a paused schedule did not fire")
+	}
+	must(s.PauseSchedule(ctx, "paused", false, t0.Add(time.Second)))(t)
+	if _, fired := mustFire(t, s, tick, c); !fired {
+		t.Fatal("the tick did not fire once the schedule was resumed")
+	}
+	if h := must(s.ScheduleTicks(ctx, sc.ID, db.TickFilter{}))(t); len(h) != 2 || h[0].Outcome != db.TickFired || h[1].Outcome != db.TickRun {
+		t.Fatalf("history %+v; want the run, then the tick fired after the resume", h)
+	}
+}

@@ -87,6 +87,7 @@ func Run(t *testing.T, open Opener) {
 		{"DynamicGroups", testDynamicGroups},
 		{"Schedules", testSchedules},
 		{"ScheduleTicks", testScheduleTicks},
+		{"ScheduleTicksPaused", testScheduleTicksPaused},
 		{"Events", testEvents},
 		{"EventsConcurrent", testEventsConcurrent},
 		{"IdempotencyKeys", testIdempotencyKeys},

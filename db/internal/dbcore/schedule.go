@@ -148,9 +148,22 @@ func tickKey(t time.Time) any {
 	return t.Unix()
 }
 
-// insertTick records a tick unless its key is taken; it says whether it
-// did.
+// insertTick records a tick unless its key is taken or its schedule is
+// paused; it says whether it did. The daemon that handles a tick read the
+// schedule before: a schedule.pause may have committed and returned since,
+// and then the tick makes no job. The schedule's row is locked, so that a
+// pause that comes later waits for the tick's commit. schedule.run's
+// entries (no tick) are recorded paused or not.
 func insertTick(ctx context.Context, q Querier, d *Dialect, t db.NewTick, jobID int64) (bool, error) {
+	if !t.Tick.IsZero() {
+		var paused bool
+		err := q.QueryRow(ctx, `SELECT paused FROM schedules WHERE id = `+d.P(1)+d.ForUpdate, t.ScheduleID).Scan(&paused)
+		if err == nil && paused {
+			return false, nil
+		} else if err != nil && !NoRows(err) { // a schedule removed: the insert fails on its key
+			return false, err
+		}
+	}
 	n, err := q.Exec(ctx, `INSERT INTO schedule_ticks (schedule_id, tick, at, outcome, job_id, reason, by_user)
 		VALUES (`+placeholders(d, 7)+`) ON CONFLICT (schedule_id, tick) DO NOTHING`,
 		t.ScheduleID, tickKey(t.Tick), t.At.UnixNano(), t.Outcome, NullID(jobID), d.Storable(t.Reason), t.By)
