@@ -1,7 +1,9 @@
 package dbcore
 
 import (
+	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,4 +135,37 @@ func TestWriteBackup(t *testing.T) {
 	if err := CheckBackupFile(path); !errors.Is(err, db.ErrInvalid) {
 		t.Fatalf("not an SQLite file: %v", err)
 	}
+}
+
+// StringMap reads what encoding/json reads, whichever way it takes.
+func TestStringMap(t *testing.T) {
+	for _, s := range stringMapSeeds {
+		checkStringMap(t, s)
+	}
+}
+
+var stringMapSeeds = []string{
+	``, `{}`, `{"a":"b"}`, `{"os":"linux","arch":"amd64","hostname":"web1.example.net"}`,
+	`{"a":""}`, `{"":""}`, `{"a":"b","a":"c"}`, `{"é":"ü","k":"日本"}`,
+	`{"a":"b\"c"}`, `{"a":"\u003cb\u003e"}`, `{"a":"b\\"}`, `{ "a" : "b" }`, `{"a":"b",}`, `{"a":"b"}}`,
+	`{"a":"b"`, `{"a":1}`, `{"a":"b","c":2}`, `{"a":null}`, `["a","b"]`, `{"a":"b" }`, `{"a":"line` + "\n" + `"}`,
+	`{"a":"` + "\xff" + `"}`, `{"a""b"}`, `{"a":"b""c":"d"}`, `{a:"b"}`, `{"a":"b"} `, `{`, `}`, `"{}"`,
+}
+
+func checkStringMap(t *testing.T, s string) {
+	t.Helper()
+	want := map[string]string{}
+	if s != "" && s != "{}" {
+		_ = json.Unmarshal([]byte(s), &want)
+	}
+	if got := StringMap(s); !maps.Equal(got, want) || got == nil {
+		t.Fatalf("StringMap(%q) = %#v, want %#v", s, got, want)
+	}
+}
+
+func FuzzStringMap(f *testing.F) {
+	for _, s := range stringMapSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkStringMap(t, s) })
 }
