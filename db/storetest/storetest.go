@@ -85,6 +85,8 @@ func Run(t *testing.T, open Opener) {
 		{"OutputCancelled", testOutputCancelled},
 		{"FactsAndLabels", testFactsAndLabels},
 		{"DynamicGroups", testDynamicGroups},
+		{"ClientsVersion", testClientsVersion},
+		{"ClientTraits", testClientTraits},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {
