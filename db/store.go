@@ -51,6 +51,7 @@ type Store interface {
 	ClientsVersion(ctx context.Context) (int64, error)
 	// ListClientTraits lists what choosing machines reads of every client,
 	// by id, with the clients version it is of: both from one snapshot.
+	// Maps may be shared among clients (equal label sets): read only.
 	ListClientTraits(ctx context.Context) (version int64, cs []ClientTraits, err error)
 	SetClientStatus(ctx context.Context, id int64, to ClientStatus) (Client, error)
 	// SetClientLabels sets and removes labels of clients (by id), all in

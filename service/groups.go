@@ -66,7 +66,7 @@ func (s *Service) Group(ctx context.Context, kind, name string) (db.Group, error
 	}
 	ms, err := s.choose(ctx, p, nil)
 	for _, m := range ms {
-		g.ClientIDs, g.MemberNames = append(g.ClientIDs, m.id), append(g.MemberNames, m.name)
+		g.ClientIDs, g.MemberNames = append(g.ClientIDs, m.ID), append(g.MemberNames, m.Name)
 	}
 	return g, err
 }

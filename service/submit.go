@@ -268,7 +268,7 @@ func (s *Service) jobTargets(ctx context.Context, refs, groups, selectors []stri
 		ms := set.choose(p, nil)
 		// An active client whose name happens to hold * or ? is that
 		// client alone (Client: the active one of its name).
-		if i := slices.IndexFunc(ms, func(m member) bool { return exact != "" && m.name == exact }); i >= 0 {
+		if i := slices.IndexFunc(ms, func(m db.ClientTraits) bool { return exact != "" && m.Name == exact }); i >= 0 {
 			ms = ms[i : i+1]
 		}
 		if len(ms) > MaxTargets {

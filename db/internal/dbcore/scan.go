@@ -33,7 +33,7 @@ func ScanClient(row Scanner) (db.Client, error) {
 // StringMap reads a JSON object of strings as stored (facts, labels); a
 // damaged one reads as empty, never nil.
 func StringMap(s string) map[string]string {
-	if m, ok := plainStringMap(s); ok {
+	if m, ok := plainStringMap(s, nil); ok {
 		return m
 	}
 	m := map[string]string{}
@@ -47,8 +47,9 @@ func StringMap(s string) map[string]string {
 // a JSON decoder — no escape, no blank, valid UTF-8, as StringMapColumn
 // writes most — the way encoding/json reads them, and much faster: a
 // fleet's facts are read whole to choose machines among them. The keys
-// and values are parts of s. Anything else is not ok (json.Unmarshal's).
-func plainStringMap(s string) (map[string]string, bool) {
+// and values are parts of s, or what str makes of them when str is not
+// nil. Anything else is not ok (json.Unmarshal's).
+func plainStringMap(s string, str func(string) string) (map[string]string, bool) {
 	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.IndexByte(s, '\\') >= 0 || !utf8.ValidString(s) {
 		return nil, false
 	}
@@ -56,7 +57,7 @@ func plainStringMap(s string) (map[string]string, bool) {
 	if s == "{}" {
 		return m, true
 	}
-	str := func(i int) (string, int, bool) { // the string at s[i], and the index after it
+	next := func(i int) (string, int, bool) { // the string at s[i], and the index after it
 		if i >= len(s) || s[i] != '"' {
 			return "", 0, false
 		}
@@ -73,19 +74,22 @@ func plainStringMap(s string) (map[string]string, bool) {
 		return v, i + n + 2, true
 	}
 	for i := 1; ; {
-		k, next, ok := str(i)
-		if !ok || next >= len(s) || s[next] != ':' {
+		k, j, ok := next(i)
+		if !ok || j >= len(s) || s[j] != ':' {
 			return nil, false
 		}
-		v, next, ok := str(next + 1)
-		if !ok || next >= len(s) {
+		v, j, ok := next(j + 1)
+		if !ok || j >= len(s) {
 			return nil, false
+		}
+		if str != nil {
+			k, v = str(k), str(v)
 		}
 		m[k] = v
 		switch {
-		case s[next] == ',':
-			i = next + 1
-		case next == len(s)-1: // the closing brace
+		case s[j] == ',':
+			i = j + 1
+		case j == len(s)-1: // the closing brace
 			return m, true
 		default:
 			return nil, false

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/scirectl/scirectl/db"
 )
@@ -30,20 +31,23 @@ func (s Store) ClientsVersion(ctx context.Context) (int64, error) {
 }
 
 // ListClientTraits reads the clients version, then the clients' traits,
-// in one read transaction (db.Store.ListClientTraits).
+// in one read transaction (db.Store.ListClientTraits). Strings that repeat
+// are kept once, and equal label sets are one map: a fleet's labels take a
+// few combinations, its facts a few values each.
 func (s Store) ListClientTraits(ctx context.Context) (int64, []db.ClientTraits, error) {
 	var v int64
 	var out []db.ClientTraits
 	err := s.db.Read(ctx, func(q Querier) error {
 		out = out[:0]
+		in := newTraitReader()
 		if err := q.QueryRow(ctx, clientsVersionSQL).Scan(&v); err != nil {
 			return err
 		}
 		return q.Each(ctx, `SELECT id, name, status, labels, facts FROM clients ORDER BY id`, nil, func(row Scanner) error {
 			var c db.ClientTraits
-			var labels, facts string
-			err := row.Scan(&c.ID, &c.Name, &c.Status, &labels, &facts)
-			c.Labels, c.Facts = StringMap(labels), StringMap(facts)
+			var status, labels, facts string
+			err := row.Scan(&c.ID, &c.Name, &status, &labels, &facts)
+			c.Status, c.Labels, c.Facts = db.ClientStatus(in.str(status)), in.labels(labels), in.stringMap(facts)
 			out = append(out, c)
 			return err
 		})
@@ -52,6 +56,52 @@ func (s Store) ListClientTraits(ctx context.Context) (int64, []db.ClientTraits, 
 		return 0, nil, fmt.Errorf("list client traits: %w", s.db.Dialect().Classify(err))
 	}
 	return v, out, nil
+}
+
+// traitReader reads the clients' traits, keeping one copy of equal
+// strings and of equal label sets.
+type traitReader struct {
+	strs   map[string]string
+	labelm map[string]map[string]string // by the labels column's text
+}
+
+func newTraitReader() *traitReader {
+	return &traitReader{strs: map[string]string{}, labelm: map[string]map[string]string{}}
+}
+
+// str is s, the one copy of it: a copy of its own, since s may be a part
+// of a longer string (a client's facts as stored) that would stay.
+func (in *traitReader) str(s string) string {
+	if t, ok := in.strs[s]; ok {
+		return t
+	}
+	t := strings.Clone(s)
+	in.strs[t] = t
+	return t
+}
+
+// stringMap is StringMap(s), its keys and values kept once.
+func (in *traitReader) stringMap(s string) map[string]string {
+	if m, ok := plainStringMap(s, in.str); ok {
+		return m
+	}
+	m := StringMap(s)
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[in.str(k)] = in.str(v)
+	}
+	return out
+}
+
+// labels is stringMap(s), the same map for the same text: the column is
+// written in one form (StringMapColumn), keys sorted.
+func (in *traitReader) labels(s string) map[string]string {
+	if m, ok := in.labelm[s]; ok {
+		return m
+	}
+	m := in.stringMap(s)
+	in.labelm[strings.Clone(s)] = m
+	return m
 }
 
 // TakeVersions starts a reset or a restore, in its transaction: it reads
