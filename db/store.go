@@ -42,6 +42,20 @@ type Store interface {
 	Client(ctx context.Context, id int64) (Client, error)
 	ClientByFingerprint(ctx context.Context, fingerprint string) (Client, error)
 	ListClients(ctx context.Context, f ClientFilter) ([]Client, error)
+	// ClientsVersion is a number that moves on, in the transaction of the
+	// change, whenever a client is added or deleted or its name, status,
+	// labels or facts change, whichever daemon changes it; a reset and a
+	// restore move it on too, past every value it had. Nothing else moves
+	// it: not a client heard from (TouchClients), nor a registration that
+	// changes none of those. So what was read of those columns after the
+	// version was read is still current while the version is the same. A
+	// negative version is none (its row is missing): nothing read is
+	// current.
+	ClientsVersion(ctx context.Context) (int64, error)
+	// ListClientTraits lists what choosing machines reads of every client,
+	// by id, with the clients version it is of: both from one snapshot.
+	// Maps may be shared among clients (equal label sets): read only.
+	ListClientTraits(ctx context.Context) (version int64, cs []ClientTraits, err error)
 	SetClientStatus(ctx context.Context, id int64, to ClientStatus) (Client, error)
 	// SetClientLabels sets and removes labels of clients (by id), all in
 	// one transaction, and returns the clients as they are then; an
@@ -363,10 +377,23 @@ type Client struct {
 	Labels    map[string]string
 }
 
+// ClientTraits is what choosing machines reads of a client: a selector
+// its labels and facts (never nil when read), a glob its name.
+type ClientTraits struct {
+	ID            int64
+	Name          string
+	Status        ClientStatus
+	Labels, Facts map[string]string
+}
+
 // ClientFilter narrows ListClients; zero values match everything.
 type ClientFilter struct {
 	Status ClientStatus
 	Name   string
+	// IDs, when not nil, keeps the clients of these ids (none for an empty
+	// list). A long list is read in parts, each its own statement: the
+	// rows need not be of one instant.
+	IDs []int64
 }
 
 // User is an operator.

@@ -61,29 +61,23 @@ func (s *Service) ListClients(ctx context.Context, f db.ClientFilter, selectors 
 	default:
 		return nil, refuse(ErrInvalid, "status: %q is not pending, active, rejected or revoked", f.Status)
 	}
-	var sel selector.Union
-	if len(selectors) > 0 {
-		var err error
-		if sel, err = selector.ParseUnion(selectors); err != nil {
-			return nil, refuse(ErrInvalid, "selectors: %v", err)
-		}
+	if len(selectors) == 0 {
+		return s.Store.ListClients(ctx, f)
 	}
-	cs, err := s.Store.ListClients(ctx, f)
-	if err != nil || sel == nil {
-		return cs, err
+	sel, err := selector.ParseUnion(selectors)
+	if err != nil {
+		return nil, refuse(ErrInvalid, "selectors: %v", err)
 	}
-	return matching(cs, sel), nil
+	return s.chooseClients(ctx, func(name string, status db.ClientStatus, labels, facts map[string]string) bool {
+		return (f.Status == "" || status == f.Status) && (f.Name == "" || name == f.Name) && sel.Matches(labels, facts)
+	}, f.IDs)
 }
 
-// matching keeps the clients sel matches, in order.
-func matching(cs []db.Client, sel selector.Union) []db.Client {
-	out := cs[:0]
-	for _, c := range cs {
-		if sel.Matches(c.Labels, c.Facts) {
-			out = append(out, c)
-		}
+// selected picks the clients sel matches.
+func selected(sel selector.Union) pick {
+	return func(_ string, _ db.ClientStatus, labels, facts map[string]string) bool {
+		return sel.Matches(labels, facts)
 	}
-	return out
 }
 
 // LabelClients sets labels on the clients refs name and removes the keys

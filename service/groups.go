@@ -60,9 +60,13 @@ func (s *Service) Group(ctx context.Context, kind, name string) (db.Group, error
 	if err != nil || g.Selector == "" {
 		return g, err
 	}
-	cs, err := s.dynamicMembers(ctx, g)
-	for _, c := range cs {
-		g.ClientIDs, g.MemberNames = append(g.ClientIDs, c.ID), append(g.MemberNames, c.Name)
+	p, err := dynamicPick(g)
+	if err != nil {
+		return g, err
+	}
+	ms, err := s.choose(ctx, p, nil)
+	for _, m := range ms {
+		g.ClientIDs, g.MemberNames = append(g.ClientIDs, m.ID), append(g.MemberNames, m.Name)
 	}
 	return g, err
 }
@@ -154,18 +158,14 @@ func (s *Service) member(ctx context.Context, kind, ref string) (db.Member, erro
 	return db.Member{ClientID: c.ID}, nil
 }
 
-// dynamicMembers are the active clients a dynamic group's selector matches
-// now.
-func (s *Service) dynamicMembers(ctx context.Context, g db.Group) ([]db.Client, error) {
+// dynamicPick picks the members of a dynamic group: the active clients
+// its selector matches.
+func dynamicPick(g db.Group) (pick, error) {
 	sel, err := selector.Parse(g.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("client group %q: stored selector: %w", g.Name, err)
 	}
-	cs, err := s.Store.ListClients(ctx, db.ClientFilter{Status: db.ClientActive})
-	if err != nil {
-		return nil, err
-	}
-	return matching(cs, selector.Union{sel}), nil
+	return active(selected(selector.Union{sel})), nil
 }
 
 // GroupClients expands client groups, nested ones included, into their
@@ -189,7 +189,11 @@ func (s *Service) GroupClients(ctx context.Context, names []string) ([]db.Client
 			return err
 		}
 		if g.Selector != "" {
-			cs, err := s.dynamicMembers(ctx, g)
+			p, err := dynamicPick(g)
+			if err != nil {
+				return err
+			}
+			cs, err := s.chooseClients(ctx, p, nil)
 			if err != nil {
 				return err
 			}

@@ -42,6 +42,9 @@ type Service struct {
 	// a final state, with the ids of those that failed (maybe none): a
 	// rollout may halt, or have a slot free (the daemon's rollout keeper).
 	RunsEnded func(failed []int64)
+
+	// clients is what choices of machines read (clientset.go).
+	clients clientCache
 }
 
 // Authorizer decides whether the caller an operation runs for (the one

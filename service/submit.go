@@ -265,17 +265,26 @@ func (s *Service) jobTargets(ctx context.Context, refs, groups, selectors []stri
 			return nil, nil, refuse(ErrInvalid, "selectors: %v", err)
 		}
 	}
-	var active []db.Client // listed once, for globs and selectors
-	activeClients := func() ([]db.Client, error) {
-		if active != nil {
-			return active, nil
+	// take is the clients p picks now, no more than MaxTargets, chosen
+	// from one set for every glob and the selectors.
+	var set *clientSet
+	take := func(p pick, exact string) ([]db.Client, error) {
+		if set == nil {
+			var err error
+			if set, err = s.clientSet(ctx); err != nil {
+				return nil, err
+			}
 		}
-		cs, err := s.Store.ListClients(ctx, db.ClientFilter{Status: db.ClientActive})
-		active = cs
-		if active == nil {
-			active = []db.Client{}
+		ms := set.choose(p, nil)
+		// An active client whose name happens to hold * or ? is that
+		// client alone (Client: the active one of its name).
+		if i := slices.IndexFunc(ms, func(m db.ClientTraits) bool { return exact != "" && m.Name == exact }); i >= 0 {
+			ms = ms[i : i+1]
 		}
-		return active, err
+		if len(ms) > MaxTargets {
+			return nil, bad("%d clients, at most %d", len(ms), MaxTargets)
+		}
+		return s.current(ctx, set, ms, p)
 	}
 	var clients []db.Client
 	for _, ref := range refs {
@@ -290,23 +299,16 @@ func (s *Service) jobTargets(ctx context.Context, refs, groups, selectors []stri
 			clients = append(clients, c)
 			continue
 		}
-		if c, err := s.Client(ctx, ref); err == nil && c.Status == db.ClientActive {
-			clients = append(clients, c) // a name that happens to hold * or ?
-			continue
-		}
-		cs, err := activeClients()
+		cs, err := take(active(func(name string, _ db.ClientStatus, _, _ map[string]string) bool {
+			return selector.MatchName(ref, name)
+		}), ref)
 		if err != nil {
 			return nil, nil, err
 		}
-		n := len(clients)
-		for _, c := range cs {
-			if selector.MatchName(ref, c.Name) {
-				clients = append(clients, c)
-			}
-		}
-		if len(clients) == n {
+		if len(cs) == 0 {
 			return nil, nil, refuse(ErrConflict, "target %q matches no active client", ref)
 		}
+		clients = append(clients, cs...)
 	}
 	members, err := s.GroupClients(ctx, groups)
 	if err != nil {
@@ -314,11 +316,10 @@ func (s *Service) jobTargets(ctx context.Context, refs, groups, selectors []stri
 	}
 	clients = append(clients, members...)
 	if sel != nil {
-		cs, err := activeClients()
+		picked, err := take(active(selected(sel)), "")
 		if err != nil {
 			return nil, nil, err
 		}
-		picked := matching(slices.Clone(cs), sel)
 		if len(picked) == 0 {
 			return nil, nil, refuse(ErrConflict, "selectors %s match no active client", strings.Join(selectors, " | "))
 		}

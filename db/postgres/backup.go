@@ -31,7 +31,7 @@ import (
 // so a schema shared with other applications keeps their tables; a test
 // checks the list against the migrated schema.
 var dataTables = []string{
-	"acl_rules", "client_group_children", "client_group_members", "client_groups", "clients", "idempotency_keys", "jobs",
+	"acl_rules", "change_versions", "client_group_children", "client_group_members", "client_groups", "clients", "idempotency_keys", "jobs",
 	"operations", "run_output", "runs", "schedule_ticks", "schedules", "servers", "user_group_children", "user_group_members", "user_groups",
 	"user_tokens", "users",
 	dbcore.TriggerWritten, // last: see dbcore.TriggerWritten
@@ -198,10 +198,12 @@ func (s *Store) backupTo(ctx context.Context, abs string) error {
 			return fmt.Errorf("the SQLite driver's schema: %w", err)
 		}
 		for _, t := range tables {
-			if t.name == dbcore.TriggerWritten { // last (dataTables' order)
-				if _, err := ltx.ExecContext(ctx, `DELETE FROM `+dbcore.Quote(t.name)); err != nil {
-					return fmt.Errorf("empty %s: %w", t.name, err)
-				}
+			// A new SQLite database is not quite empty: its schema starts
+			// the change counters (change_versions), and the copies of the
+			// tables before events made the triggers write some (events
+			// come last: dataTables' order, dbcore.TriggerWritten).
+			if _, err := ltx.ExecContext(ctx, `DELETE FROM `+dbcore.Quote(t.name)); err != nil {
+				return fmt.Errorf("empty %s: %w", t.name, err)
 			}
 			if err := copyToSQLite(ctx, tx, ltx, t); err != nil {
 				return fmt.Errorf("copy %s: %w", t.name, err)
@@ -381,6 +383,10 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 		if err := truncate(ctx, tx); err != nil {
 			return err
 		}
+		versions, err := dbcore.TakeVersions(ctx, querier{tx})
+		if err != nil {
+			return err
+		}
 		for _, t := range tables {
 			if t.name == dbcore.TriggerWritten { // last (dataTables' order)
 				if _, err := tx.Exec(ctx, `DELETE FROM `+dbcore.Quote(t.name)); err != nil {
@@ -404,6 +410,9 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 					return fmt.Errorf("set the id sequence of %s: %w", t.name, err)
 				}
 			}
+		}
+		if err := dbcore.AdvanceVersions(ctx, querier{tx}, dialect, versions); err != nil {
+			return err
 		}
 		// Check here rather than let COMMIT fail, for a clear message.
 		if _, err := tx.Exec(ctx, `SET CONSTRAINTS ALL IMMEDIATE`); err != nil {
@@ -524,11 +533,16 @@ func toPG(v any, typ string) (any, error) {
 
 // truncate empties every data table in one statement (foreign keys allow
 // nothing else). The id sequences go on where they were: never RESTART
-// IDENTITY, which would hand out the ids of deleted rows again.
+// IDENTITY, which would hand out the ids of deleted rows again. The
+// change counters are left to dbcore.TakeVersions, which reads them once
+// this statement's locks have made every writer of the clients end (the
+// writers lock clients, then the counter's row: so does this, in order).
 func truncate(ctx context.Context, tx pgx.Tx) error {
-	names := make([]string, len(dataTables))
-	for i, n := range dataTables {
-		names[i] = dbcore.Quote(n)
+	names := make([]string, 0, len(dataTables))
+	for _, n := range dataTables {
+		if n != "change_versions" {
+			names = append(names, dbcore.Quote(n))
+		}
 	}
 	_, err := tx.Exec(ctx, `TRUNCATE `+strings.Join(names, ", "))
 	return err
@@ -563,9 +577,19 @@ func idHighWater(ctx context.Context, q queryer, seq string) (int64, error) {
 
 // Reset empties every table in one transaction. The ids go on from where
 // they were, as SQLite's AUTOINCREMENT ones do: an id handed out before a
-// reset is never handed out again.
+// reset is never handed out again; and so do the change counters.
 func (s *Store) Reset(ctx context.Context) error {
-	if err := s.tx(ctx, func(tx pgx.Tx) error { return truncate(ctx, tx) }); err != nil {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := truncate(ctx, tx); err != nil {
+			return err
+		}
+		versions, err := dbcore.TakeVersions(ctx, querier{tx})
+		if err != nil {
+			return err
+		}
+		return dbcore.AdvanceVersions(ctx, querier{tx}, dialect, versions)
+	})
+	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
 	return nil

@@ -123,6 +123,10 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 	if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
 		return fmt.Errorf("restore from %s: %w", path, err)
 	}
+	versions, err := dbcore.TakeVersions(ctx, querier{tx})
+	if err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
 	for _, t := range tables {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+dbcore.Quote(t.name)); err != nil {
 			return fmt.Errorf("restore from %s: empty %s: %w", path, t.name, err)
@@ -159,6 +163,9 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 		WHERE name IN (SELECT name FROM bk.sqlite_sequence)`); err != nil {
 		return fmt.Errorf("restore from %s: id sequences: %w", path, err)
 	}
+	if err := dbcore.AdvanceVersions(ctx, querier{tx}, dialect, versions); err != nil {
+		return fmt.Errorf("restore from %s: %w", path, err)
+	}
 	// Check here rather than let COMMIT fail: a COMMIT refused for a
 	// deferred foreign key leaves the transaction open.
 	rows, err := tx.QueryContext(ctx, `PRAGMA main.foreign_key_check`)
@@ -179,7 +186,8 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 
 // Reset empties every table in one transaction. sqlite_sequence is not a
 // data table and keeps its high-water marks: an id handed out before a
-// reset is never handed out again (AUTOINCREMENT, schema version 2).
+// reset is never handed out again (AUTOINCREMENT, schema version 2). The
+// change counters go on from where they were (dbcore.AdvanceVersions).
 func (s *Store) Reset(ctx context.Context) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		tables, err := tableColumns(ctx, tx, "main")
@@ -189,12 +197,16 @@ func (s *Store) Reset(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
 			return err
 		}
+		versions, err := dbcore.TakeVersions(ctx, querier{tx})
+		if err != nil {
+			return err
+		}
 		for _, t := range tables {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM main.`+dbcore.Quote(t.name)); err != nil {
 				return fmt.Errorf("empty %s: %w", t.name, err)
 			}
 		}
-		return nil
+		return dbcore.AdvanceVersions(ctx, querier{tx}, dialect, versions)
 	})
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)

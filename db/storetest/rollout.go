@@ -142,7 +142,9 @@ func testRolloutWindowConcurrent(t *testing.T, s db.Store) {
 				n := out.Add(1)
 				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 				}
-				time.Sleep(2 * time.Millisecond)
+				// Long enough for the others' claims to come in meanwhile,
+				// on a loaded machine too (the peak must reach 2).
+				time.Sleep(20 * time.Millisecond)
 				out.Add(-1)
 				code := 0
 				if _, err := s.ReportRuns(ctx, c, []db.Report{{RunID: ds[0].Run.ID, State: runstate.Succeeded, ExitCode: &code}}, t0); err != nil {

@@ -92,6 +92,8 @@ func Run(t *testing.T, open Opener) {
 		{"EventsConcurrent", testEventsConcurrent},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"IdempotencyConcurrent", testIdempotencyConcurrent},
+		{"ClientsVersion", testClientsVersion},
+		{"ClientTraits", testClientTraits},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {

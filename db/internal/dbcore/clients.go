@@ -171,6 +171,17 @@ func (s Store) SetClientLabels(ctx context.Context, ids []int64, set map[string]
 	out := make([]db.Client, 0, len(ids))
 	err := s.db.Write(ctx, func(q Querier) error {
 		out = out[:0]
+		// Every row locked, in one order, before the first change: the
+		// first change takes the clients' version row (schema version 8)
+		// to the end of the transaction, and a transaction holding it must
+		// not wait for a client's row that another holds while it waits
+		// for the version row.
+		if d.ForUpdate != "" && len(ids) > 1 {
+			a := NewArgs(d)
+			if _, err := IDs(ctx, q, `SELECT id FROM clients WHERE `+d.IDIn(a, "id", ids)+` ORDER BY id`+d.ForUpdate, a.List...); err != nil {
+				return err
+			}
+		}
 		for _, id := range ids {
 			c, err := ScanClient(q.QueryRow(ctx, `SELECT `+ClientCols+` FROM clients WHERE id = `+d.P(1)+d.ForUpdate, id))
 			if NoRows(err) {

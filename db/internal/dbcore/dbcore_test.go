@@ -1,12 +1,16 @@
 package dbcore
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/runstate"
@@ -132,5 +136,65 @@ func TestWriteBackup(t *testing.T) {
 	}
 	if err := CheckBackupFile(path); !errors.Is(err, db.ErrInvalid) {
 		t.Fatalf("not an SQLite file: %v", err)
+	}
+}
+
+// StringMap reads what encoding/json reads, whichever way it takes.
+func TestStringMap(t *testing.T) {
+	for _, s := range stringMapSeeds {
+		checkStringMap(t, s)
+	}
+}
+
+var stringMapSeeds = []string{
+	``, `{}`, `{"a":"b"}`, `{"os":"linux","arch":"amd64","hostname":"web1.example.net"}`,
+	`{"a":""}`, `{"":""}`, `{"a":"b","a":"c"}`, `{"é":"ü","k":"日本"}`,
+	`{"a":"b\"c"}`, `{"a":"\u003cb\u003e"}`, `{"a":"b\\"}`, `{ "a" : "b" }`, `{"a":"b",}`, `{"a":"b"}}`,
+	`{"a":"b"`, `{"a":1}`, `{"a":"b","c":2}`, `{"a":null}`, `["a","b"]`, `{"a":"b" }`, `{"a":"line` + "\n" + `"}`,
+	`{"a":"` + "\xff" + `"}`, `{"a""b"}`, `{"a":"b""c":"d"}`, `{a:"b"}`, `{"a":"b"} `, `{`, `}`, `"{}"`,
+}
+
+func checkStringMap(t *testing.T, s string) {
+	t.Helper()
+	want := map[string]string{}
+	if s != "" && s != "{}" {
+		_ = json.Unmarshal([]byte(s), &want)
+	}
+	if got := StringMap(s); !maps.Equal(got, want) || got == nil {
+		t.Fatalf("StringMap(%q) = %#v, want %#v", s, got, want)
+	}
+}
+
+func FuzzStringMap(f *testing.F) {
+	for _, s := range stringMapSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkStringMap(t, s) })
+}
+
+// The traits of clients keep equal strings once and equal label sets as
+// one map, and read as StringMap reads them, escapes and all.
+func TestTraitReader(t *testing.T) {
+	in := newTraitReader()
+	texts := []string{`{"env":"prod","tier":"web"}`, `{"env":"prod","tier":"web"}`, `{"env":"prod"}`,
+		`{"env":"pr\"od"}`, `{"env":"prod\u003c"}`, `{}`, `{"env":"prod","tier":"web"}`}
+	var got []map[string]string
+	for _, s := range texts {
+		m := in.labels(strings.Clone(s))
+		if !maps.Equal(m, StringMap(s)) {
+			t.Fatalf("labels(%s) = %v, want %v", s, m, StringMap(s))
+		}
+		got = append(got, m)
+	}
+	one := func(a, b map[string]string) bool { return fmt.Sprintf("%p", a) == fmt.Sprintf("%p", b) }
+	if !one(got[0], got[1]) || !one(got[0], got[6]) || one(got[0], got[2]) || one(got[2], got[3]) {
+		t.Fatal("equal label texts are not one map, or different ones are")
+	}
+	a, b := in.stringMap(`{"os":"linux","host":"a"}`), in.stringMap(`{"host":"b","os":"linux"}`)
+	if unsafe.StringData(a["os"]) != unsafe.StringData(b["os"]) || a["host"] != "a" || b["host"] != "b" {
+		t.Fatalf("facts %v and %v do not share their strings", a, b)
+	}
+	if c := in.stringMap(`{"os":"li\u006eux"}`); c["os"] != "linux" || unsafe.StringData(c["os"]) != unsafe.StringData(a["os"]) {
+		t.Fatalf("escaped facts: %v", c)
 	}
 }

@@ -7,6 +7,7 @@ package dbcore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/scirectl/scirectl/db"
@@ -47,8 +48,14 @@ func ClientsQuery(f db.ClientFilter, a *Args) string {
 	if f.Name != "" {
 		q += ` AND name = ` + a.Bind(f.Name)
 	}
+	if f.IDs != nil {
+		q += ` AND ` + a.d.IDIn(a, "id", f.IDs)
+	}
 	return q + ` ORDER BY id`
 }
+
+// idsPerQuery is the longest list of ids ListClients puts in one query.
+const idsPerQuery = 1000
 
 // JobsQuery is ListJobs' query for f: rows of JobCols, newest first.
 func JobsQuery(f db.JobFilter, a *Args) string {
@@ -131,17 +138,34 @@ func (s Store) ClientByFingerprint(ctx context.Context, fp string) (db.Client, e
 	return c, nil
 }
 
-// ListClients lists clients by id.
+// ListClients lists clients by id; a long list of ids in several
+// queries, in order.
 func (s Store) ListClients(ctx context.Context, f db.ClientFilter) ([]db.Client, error) {
-	a := NewArgs(s.db.Dialect())
 	var out []db.Client
-	err := s.db.Reader().Each(ctx, ClientsQuery(f, a), a.List, func(row Scanner) error {
-		c, err := ScanClient(row)
-		out = append(out, c)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list clients: %w", s.db.Dialect().Classify(err))
+	list := func(f db.ClientFilter) error {
+		a := NewArgs(s.db.Dialect())
+		err := s.db.Reader().Each(ctx, ClientsQuery(f, a), a.List, func(row Scanner) error {
+			c, err := ScanClient(row)
+			out = append(out, c)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("list clients: %w", s.db.Dialect().Classify(err))
+		}
+		return nil
+	}
+	if f.IDs == nil {
+		return out, list(f)
+	}
+	ids := slices.Clone(f.IDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	for len(ids) > 0 {
+		n := min(len(ids), idsPerQuery)
+		f.IDs, ids = ids[:n], ids[n:]
+		if err := list(f); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -6,7 +6,9 @@ package dbcore
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/rollout"
@@ -31,11 +33,68 @@ func ScanClient(row Scanner) (db.Client, error) {
 // StringMap reads a JSON object of strings as stored (facts, labels); a
 // damaged one reads as empty, never nil.
 func StringMap(s string) map[string]string {
+	if m, ok := plainStringMap(s, nil); ok {
+		return m
+	}
 	m := map[string]string{}
 	if s != "" && s != "{}" {
 		_ = json.Unmarshal([]byte(s), &m)
 	}
 	return m
+}
+
+// plainStringMap reads the JSON objects of strings that need nothing of
+// a JSON decoder — no escape, no blank, valid UTF-8, as StringMapColumn
+// writes most — the way encoding/json reads them, and much faster: a
+// fleet's facts are read whole to choose machines among them. The keys
+// and values are parts of s, or what str makes of them when str is not
+// nil. Anything else is not ok (json.Unmarshal's).
+func plainStringMap(s string, str func(string) string) (map[string]string, bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.IndexByte(s, '\\') >= 0 || !utf8.ValidString(s) {
+		return nil, false
+	}
+	m := make(map[string]string, strings.Count(s, `":"`))
+	if s == "{}" {
+		return m, true
+	}
+	next := func(i int) (string, int, bool) { // the string at s[i], and the index after it
+		if i >= len(s) || s[i] != '"' {
+			return "", 0, false
+		}
+		n := strings.IndexByte(s[i+1:], '"')
+		if n < 0 {
+			return "", 0, false
+		}
+		v := s[i+1 : i+1+n]
+		for j := 0; j < len(v); j++ {
+			if v[j] < 0x20 {
+				return "", 0, false
+			}
+		}
+		return v, i + n + 2, true
+	}
+	for i := 1; ; {
+		k, j, ok := next(i)
+		if !ok || j >= len(s) || s[j] != ':' {
+			return nil, false
+		}
+		v, j, ok := next(j + 1)
+		if !ok || j >= len(s) {
+			return nil, false
+		}
+		if str != nil {
+			k, v = str(k), str(v)
+		}
+		m[k] = v
+		switch {
+		case s[j] == ',':
+			i = j + 1
+		case j == len(s)-1: // the closing brace
+			return m, true
+		default:
+			return nil, false
+		}
+	}
 }
 
 // StringMapColumn is m as the facts and labels columns store it.
