@@ -89,6 +89,9 @@ func Run(t *testing.T, open Opener) {
 		{"ScheduleTicks", testScheduleTicks},
 		{"Events", testEvents},
 		{"EventsConcurrent", testEventsConcurrent},
+		{"Webhooks", testWebhooks},
+		{"WebhookQueue", testWebhookQueue},
+		{"WebhookLeaseRace", testWebhookLeaseRace},
 		{"Capabilities", testCapabilities},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {
