@@ -74,7 +74,7 @@ func scanWebhook(row Scanner) (db.Webhook, error) {
 	return w, err
 }
 
-// globList reads the events column: globs joined by commas ('' is none).
+// globList reads the events column: globs joined by commas (” is none).
 func globList(s string) []string {
 	if s == "" {
 		return nil
