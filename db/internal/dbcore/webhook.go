@@ -74,7 +74,8 @@ func scanWebhook(row Scanner) (db.Webhook, error) {
 	return w, err
 }
 
-// globList reads the events column: globs joined by commas (” is none).
+// globList reads the events column: globs joined by commas, or empty for
+// none.
 func globList(s string) []string {
 	if s == "" {
 		return nil
