@@ -33,7 +33,7 @@ type WebhookStore interface {
 	ClaimWebhooks(ctx context.Context, c WebhookClaim) ([]Webhook, error)
 	// AdvanceWebhook moves a webhook's cursor from a.From to a.To (an
 	// event delivered or given up, events that do not match skipped), with
-	// its retries reset, and records a.Delivery when it is set, in one
+	// its retries reset and its next attempt due from a.At, and records a.Delivery when it is set, in one
 	// transaction; the lease is renewed until a.LeaseUntil, or given back
 	// when that is zero. ErrConflict when a.Owner no longer holds the
 	// lease or the cursor is no longer a.From: nothing changes.
@@ -93,9 +93,12 @@ type WebhookClaim struct {
 
 // WebhookAdvance moves a webhook's cursor (AdvanceWebhook).
 type WebhookAdvance struct {
-	ID         int64
-	Owner      string
-	From, To   int64
+	ID       int64
+	Owner    string
+	From, To int64
+	// At is when: the webhook's next attempt is due from then, so that
+	// claims take the webhooks that waited longest first, in turn.
+	At         time.Time
 	LeaseUntil time.Time    // zero: give the lease back
 	Delivery   *NewDelivery // the attempt that moved it, if any
 }

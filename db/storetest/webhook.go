@@ -176,9 +176,9 @@ func testWebhookQueue(t *testing.T, s db.Store) {
 	}
 	failed := &db.NewDelivery{EventID: evs[3].ID, EventType: "client.accepted", Attempt: 3, At: t1.Add(3 * time.Second),
 		Error: "dial tcp: connection refused", Outcome: db.DeliveryFailed}
-	ok(t, s.AdvanceWebhook(ctx, db.WebhookAdvance{ID: w.ID, Owner: "d", From: evs[2].ID, To: evs[3].ID, Delivery: failed}))
+	ok(t, s.AdvanceWebhook(ctx, db.WebhookAdvance{ID: w.ID, Owner: "d", From: evs[2].ID, To: evs[3].ID, At: t1.Add(3 * time.Second), Delivery: failed}))
 	g = must(s.Webhook(ctx, w.ID))(t)
-	if g.Attempts != 0 || !g.FirstFailure.IsZero() || !g.NextAttempt.IsZero() || g.LeaseOwner != "" || !g.LeaseUntil.IsZero() ||
+	if g.Attempts != 0 || !g.FirstFailure.IsZero() || !g.NextAttempt.Equal(t1.Add(3*time.Second)) || g.LeaseOwner != "" || !g.LeaseUntil.IsZero() ||
 		g.Cursor != evs[3].ID || g.Last.Outcome != db.DeliveryFailed {
 		t.Fatalf("after giving up %+v", g)
 	}
@@ -187,7 +187,7 @@ func testWebhookQueue(t *testing.T, s db.Store) {
 	if len(got) != 1 {
 		t.Fatalf("claim %+v", got)
 	}
-	ok(t, s.AdvanceWebhook(ctx, db.WebhookAdvance{ID: w.ID, Owner: "e", From: evs[3].ID, To: last}))
+	ok(t, s.AdvanceWebhook(ctx, db.WebhookAdvance{ID: w.ID, Owner: "e", From: evs[3].ID, To: last, At: t1.Add(4 * time.Second)}))
 	if g := must(s.Webhook(ctx, w.ID))(t); g.Cursor != last || g.Last.Outcome != db.DeliveryFailed || g.LeaseOwner != "" {
 		t.Fatalf("after a skip %+v", g)
 	}

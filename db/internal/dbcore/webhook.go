@@ -74,6 +74,14 @@ func scanWebhook(row Scanner) (db.Webhook, error) {
 	return w, err
 }
 
+// stored is a time as the webhook columns hold it: 0 for none.
+func stored(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // globList reads the events column: globs joined by commas, or empty for
 // none.
 func globList(s string) []string {
@@ -217,9 +225,9 @@ func (s Store) AdvanceWebhook(ctx context.Context, a db.WebhookAdvance) error {
 		owner, until = a.Owner, a.LeaseUntil.UnixNano()
 	}
 	err := s.db.Write(ctx, func(q Querier) error {
-		n, err := q.Exec(ctx, numbered(d, `UPDATE webhooks SET cursor_id = $1, attempts = 0, first_failure_at = NULL, next_attempt_at = 0,
+		n, err := q.Exec(ctx, numbered(d, `UPDATE webhooks SET cursor_id = $1, attempts = 0, first_failure_at = NULL, next_attempt_at = $7,
 			lease_owner = $2, lease_until = $3 WHERE id = $4 AND lease_owner = $5 AND cursor_id = $6`),
-			a.To, owner, until, a.ID, a.Owner, a.From)
+			a.To, owner, until, a.ID, a.Owner, a.From, stored(a.At))
 		if err != nil {
 			return err
 		}
@@ -245,7 +253,7 @@ func (s Store) RetryWebhook(ctx context.Context, r db.WebhookRetry) error {
 	err := s.db.Write(ctx, func(q Querier) error {
 		n, err := q.Exec(ctx, numbered(d, `UPDATE webhooks SET attempts = attempts + 1, first_failure_at = COALESCE(first_failure_at, $1),
 			next_attempt_at = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4`),
-			r.Delivery.At.UnixNano(), r.Next.UnixNano(), r.ID, r.Owner)
+			stored(r.Delivery.At), stored(r.Next), r.ID, r.Owner)
 		if err != nil {
 			return err
 		}
@@ -284,7 +292,7 @@ func insertDelivery(ctx context.Context, q Querier, d *Dialect, webhookID int64,
 		return fmt.Errorf("delivery outcome %q: %w", nd.Outcome, db.ErrInvalid)
 	}
 	id, err := q.Insert(ctx, `INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, attempt, at, status_code, error, duration, outcome, server_id)
-		VALUES (`+placeholders(d, 10)+`)`, webhookID, nd.EventID, d.Storable(nd.EventType), nd.Attempt, nd.At.UnixNano(), nd.Status,
+		VALUES (`+placeholders(d, 10)+`)`, webhookID, nd.EventID, d.Storable(nd.EventType), nd.Attempt, stored(nd.At), nd.Status,
 		d.Storable(nd.Error), int64(nd.Duration), nd.Outcome, NullID(nd.ServerID))
 	if err != nil {
 		return fmt.Errorf("record the delivery: %w", err)
