@@ -130,8 +130,8 @@ func (d *webhookDeliverer) run(ctx context.Context) {
 	defer wg.Wait() // Stop returns once every worker has given its webhook back
 	busy := make(chan struct{}, d.workers)
 	have, looked := false, time.Time{}
+	var last int64 // the newest event id at the last claim
 	for {
-		var last int64
 		if !have || time.Since(looked) >= d.idle {
 			ws, err := d.store.ListWebhooks(ctx)
 			if err != nil && ctx.Err() == nil {
@@ -139,12 +139,14 @@ func (d *webhookDeliverer) run(ctx context.Context) {
 			}
 			have, looked = len(ws) > 0, time.Now()
 		}
-		if free := d.workers - len(busy); have && free > 0 {
+		free := d.workers - len(busy)
+		if have && free > 0 {
 			ws, newest, err := d.claim(ctx, free)
 			if err != nil && ctx.Err() == nil {
 				d.log.Warn("webhooks: claim", "err", err)
+			} else if err == nil {
+				last = newest
 			}
-			last = newest
 			for _, w := range ws {
 				busy <- struct{}{}
 				wg.Go(func() {
@@ -158,15 +160,18 @@ func (d *webhookDeliverer) run(ctx context.Context) {
 				})
 			}
 		}
-		if !d.pause(ctx, have, last) {
+		// A new event matters while there are webhooks and a worker is
+		// free; a busy worker kicks when it is done.
+		if !d.pause(ctx, have, have && free > 0, last) {
 			return
 		}
 	}
 }
 
-// pause waits for the next pass: a kick, a new event (while there are
-// webhooks), or the clock; false once ctx is done.
-func (d *webhookDeliverer) pause(ctx context.Context, have bool, last int64) bool {
+// pause waits for the next pass: a kick, an event newer than last (when
+// watch), or the clock (interval while there are webhooks, else idle);
+// false once ctx is done.
+func (d *webhookDeliverer) pause(ctx context.Context, have, watch bool, last int64) bool {
 	gap := time.NewTimer(d.minGap)
 	defer gap.Stop()
 	select {
@@ -181,7 +186,7 @@ func (d *webhookDeliverer) pause(ctx context.Context, have bool, last int64) boo
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	woke := make(chan struct{})
-	if have && d.wait != nil && last > 0 {
+	if watch && d.wait != nil {
 		go func() {
 			d.wait(wctx, last)
 			close(woke)
