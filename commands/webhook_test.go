@@ -72,7 +72,7 @@ func TestWebhookAddRun(t *testing.T) {
 		// The secret from standard input.
 		{args: []string{"webhook", "add", "https://x.example/h", "--secret-file", "-", "--events", " run.* "}, stdin: "from-stdin\r\n",
 			replies: replies, method: "webhook.add",
-			params: []any{api.WebhookAddRequest{URL: "https://x.example/h", Events: []string{"run.*"}, Secret: "from-stdin"}},
+			params:   []any{api.WebhookAddRequest{URL: "https://x.example/h", Events: []string{"run.*"}, Secret: "from-stdin"}},
 			contains: []string{"webhook 3 added"}},
 		{args: []string{"webhook", "add", "https://x.example/h", "-o", "json"}, replies: replies, method: "webhook.add",
 			params:   []any{api.WebhookAddRequest{URL: "https://x.example/h"}},
