@@ -60,7 +60,7 @@ func TestWebhookAddRun(t *testing.T) {
 	group := writeSecret(t, "s3cr3t-value\n", 0o640)
 	empty := writeSecret(t, "\n", 0o600)
 	runCases(t, []runCase{
-		// A user's first try: the README's example.
+		// A signed webhook for two event types.
 		{args: []string{"webhook", "add", "https://ci.example.com/hooks/scire", "--events", "run.failed,job.halted", "--secret-file", secret},
 			replies: replies, method: "webhook.add",
 			params: []any{api.WebhookAddRequest{URL: "https://ci.example.com/hooks/scire", Events: []string{"run.failed", "job.halted"}, Secret: "s3cr3t-value"}},
