@@ -75,9 +75,15 @@ type webhookDeliverer struct {
 // deliveryGate is the name a delivery's store steps enter the gate under.
 const deliveryGate = "webhook.deliver"
 
-// webhookLease is how long a delivery holds its webhook: several times a
-// POST's timeout, renewed at each delivery.
-func webhookLease(timeout time.Duration) time.Duration { return max(30*time.Second, 3*timeout) }
+// webhookLease is how long a delivery holds its webhook: three times a
+// POST's timeout (30s by default), renewed at each delivery, so that a
+// POST and the steps around it end well within it.
+func webhookLease(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		timeout = webhook.DefaultTimeout
+	}
+	return 3 * timeout
+}
 
 func newWebhookDeliverer(s *Server) *webhookDeliverer {
 	d := newDeliverer(s.store, &webhook.Sender{Timeout: s.cfg.Webhooks.Timeout, AllowHTTP: s.cfg.Webhooks.AllowHTTP,
