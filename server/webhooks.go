@@ -168,7 +168,7 @@ func (d *webhookDeliverer) run(ctx context.Context) {
 		}
 		// A new event matters while there are webhooks and a worker is
 		// free; a busy worker kicks when it is done.
-		if !d.pause(ctx, have, have && free > 0, last) {
+		if !d.pause(ctx, have, have && len(busy) < d.workers, last) {
 			return
 		}
 	}
