@@ -530,8 +530,12 @@ func TestWebhookOperations(t *testing.T) {
 	if len(c) != 2 || c[0].Event != "client.registered" || c[1].Event != "client.accepted" || !c[0].Verified || c[1].Body.Client != "web1" {
 		t.Fatalf("deliveries %+v", c)
 	}
+	// The delivery is recorded once the receiver has answered.
 	var ds []api.WebhookDelivery
-	mustCall(t, op, api.MethodWebhookDeliveries, &ds, w.ID, api.WebhookDeliveriesRequest{Limit: 10})
+	eventually(t, 10*time.Second, "both deliveries recorded", func() bool {
+		mustCall(t, op, api.MethodWebhookDeliveries, &ds, w.ID, api.WebhookDeliveriesRequest{Limit: 10})
+		return len(ds) == 2
+	})
 	if len(ds) != 2 || ds[0].EventType != "client.accepted" || ds[0].Outcome != "delivered" || ds[0].Status != 204 ||
 		ds[0].EventID != c[1].Delivery || ds[0].ServerID == "" || ds[0].WebhookID != w.ID {
 		t.Fatalf("webhook.deliveries %+v", ds)

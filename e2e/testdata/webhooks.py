@@ -142,8 +142,13 @@ assert int(received[1]["delivery"]) < int(received[2]["delivery"]), received
 evs = op.events.list({"since": "0", "types": ["client.*"]})
 assert [e["id"] for e in evs["events"]] == [q["delivery"] for q in received[1:]], evs
 
-# webhook.deliveries: newest first, by pages.
+# webhook.deliveries: newest first, by pages. A delivery is recorded once
+# the receiver has answered: a moment after it has the event.
+deadline = time.time() + 30
 ds = op.webhook.deliveries(w["id"])
+while len(ds) < 2 and time.time() < deadline:
+    time.sleep(0.05)
+    ds = op.webhook.deliveries(w["id"])
 assert [d["event_type"] for d in ds] == ["client.accepted", "client.registered"], ds
 assert all(d["outcome"] == "delivered" and d["status"] == 200 and d["attempt"] == 1 and d["webhook_id"] == w["id"] for d in ds), ds
 page = op.webhook.deliveries(w["id"], {"limit": 1, "before": ds[0]["id"]})
