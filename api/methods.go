@@ -70,4 +70,10 @@ const (
 	MethodUserTokenCreate = "user.token.create"
 	MethodUserTokenList   = "user.token.list"
 	MethodUserTokenRevoke = "user.token.revoke"
+
+	MethodWebhookAdd        = "webhook.add"
+	MethodWebhookDeliveries = "webhook.deliveries"
+	MethodWebhookList       = "webhook.list"
+	MethodWebhookRemove     = "webhook.remove"
+	MethodWebhookTest       = "webhook.test"
 )

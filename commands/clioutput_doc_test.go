@@ -48,7 +48,7 @@ func TestCLIOutputDocumented(t *testing.T) {
 		api.User{}, api.NewToken{}, api.Token{}, api.ACLRule{}, api.ACLDecision{}, api.AuditEntry{}, api.Op{}, api.OpClass{},
 		api.BlacklistEntry{}, api.BlacklistCheck{}, api.ServerInfo{}, api.ServerStatus{}, api.DBBackup{}, api.DBRestore{},
 		api.DBReset{}, migrateResult{}, RecoverResult{}, setting{}, VersionInfo{}, outputGroup{}, api.Schedule{}, api.SchedulePauseResult{},
-		api.ScheduleRunResult{}, api.ScheduleTick{}} {
+		api.ScheduleRunResult{}, api.ScheduleTick{}, api.Webhook{}, api.WebhookDelivery{}, api.WebhookTestResult{}} {
 		typ := reflect.TypeOf(v)
 		for _, name := range jsonNames(typ, map[reflect.Type]bool{}) {
 			if !strings.Contains(string(doc), "`"+name+"`") {

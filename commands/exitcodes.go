@@ -16,7 +16,7 @@ const (
 	ExitOK          = 0
 	ExitError       = 1   // any other failure (server unreachable, I/O, …)
 	ExitUsage       = 2   // bad flags or arguments
-	ExitJobFailed   = 3   // --wait/--watch: a run failed; acl check: denied; blacklist check: blacklisted
+	ExitJobFailed   = 3   // --wait/--watch: a run failed; acl check: denied; blacklist check: blacklisted; webhook test: not delivered
 	ExitJobDenied   = 4   // --wait/--watch: no run failed, but one was denied by the ACL
 	ExitJobGaveUp   = 5   // --wait/--watch: no run failed or was denied, but one expired, was cancelled or was skipped
 	ExitWaitTimeout = 6   // --wait/--watch: --wait-timeout passed before every run was final
@@ -41,7 +41,7 @@ const exitCodesHelp = `Exit codes:
   1    other error (server unreachable, I/O, bad config file)
   2    usage: bad flags or arguments
   3    --wait/--watch: a run failed; acl check: denied;
-       blacklist check: blacklisted
+       blacklist check: blacklisted; webhook test: not delivered
   4    --wait/--watch: a run was denied (none failed)
   5    --wait/--watch: a run expired, was cancelled or was
        skipped by a halted rollout (none failed or was denied)

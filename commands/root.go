@@ -74,6 +74,7 @@ that list things take -q to print only ids, as do "job submit" and
 		NewRecoverCmd(ios),
 		NewJobCmd(f),
 		NewScheduleCmd(f),
+		NewWebhookCmd(f),
 		NewClientCmd(f),
 		NewGroupCmd(f),
 		NewUserCmd(f),

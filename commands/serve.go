@@ -74,9 +74,17 @@ file can also override the gate class of any operation:
     max_threads: 128
     max_body: 32MiB
   push_networks: [10.0.0.0/8, 127.0.0.1/32]
+  webhooks:
+    allow_http: true
+    timeout: 5s
 
 push_networks, when set, are the only networks agent.pollNow is pushed to
 (daemon-mode agents' callback URLs; docs/protocol.md).
+
+webhooks: says how events are POSTed to webhooks ("scirectl webhook add";
+docs/events.md): allow_http lets a webhook's URL be http:// to any host
+(without it, http:// only to a loopback address), timeout bounds one POST
+(default 10s, at most 1m).
 
 Every hostile-input limit (body size, nesting depth, values per call, string
 length, output kept, header/read/write/idle timeouts, concurrent requests)
@@ -202,6 +210,7 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 		PollInterval: o.PollInterval, GateMaxWait: o.GateMaxWait, LostGrace: o.LostGrace, RescueInterval: o.Rescue,
 		Version: version, Log: log,
 		Classes: fc.Classes(), PushNetworks: fc.PushNetworks,
+		Webhooks: server.WebhookConfig{AllowHTTP: fc.Webhooks.AllowHTTP, Timeout: time.Duration(fc.Webhooks.Timeout)},
 	}
 	// Limits: the file's limits: section, then the flags (docs/limits.md).
 	server.ApplyFileLimits(fc.Limits, &cfg)

@@ -36,6 +36,7 @@ var (
 type Store interface {
 	ScheduleStore
 	EventStore
+	WebhookStore
 
 	// Clients: identity is the certificate fingerprint.
 	RegisterClient(ctx context.Context, r ClientRegistration) (Client, error)

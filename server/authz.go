@@ -38,6 +38,10 @@ const (
 	// adds, removes, pauses, resumes and runs them.
 	PermScheduleRead  = "schedule.read"
 	PermScheduleWrite = "schedule.write"
+	// webhook.write adds, lists, removes and tests webhooks and reads
+	// their deliveries: a webhook's URL often holds a token, and whoever
+	// may list webhooks may send every event anywhere.
+	PermWebhookWrite = "webhook.write"
 )
 
 // AdminPermissions lists the permissions of the admin API, sorted: every

@@ -43,8 +43,12 @@ func (s *Server) eventsList(ctx context.Context, p xmlrpc.Params) (any, error) {
 		if err := in.Unknown("since", "types", "tail", "limit", "wait"); err != nil {
 			return nil, err
 		}
-		if q.After, _, err = in.ID("since"); err != nil {
-			return nil, err
+		// since 0 is "from the first": what last says while there is
+		// no event yet.
+		if v, ok := in.Get("since"); ok && v != "0" && v != int64(0) {
+			if q.After, _, err = in.ID("since"); err != nil {
+				return nil, err
+			}
 		}
 		if q.Types, _, err = in.StringSlice("types"); err != nil {
 			return nil, err

@@ -87,6 +87,15 @@ func TestEventsList(t *testing.T) {
 	wantFaultText(t, admin.Call(ctx, api.MethodEventsList, nil, map[string]any{"wait": 31}), 400, "wait")
 	wantFaultText(t, admin.Call(ctx, api.MethodEventsList, nil, map[string]any{"limit": 5000}), 400, "limit")
 	wantFaultText(t, admin.Call(ctx, api.MethodEventsList, nil, map[string]any{"since": "x"}), 400, "since")
+	wantFaultText(t, admin.Call(ctx, api.MethodEventsList, nil, map[string]any{"since": -1}), 400, "since")
+	// since "0", what last is while there is no event yet: from the first.
+	for _, zero := range []any{"0", 0} {
+		var all api.EventsResult
+		mustCall(t, admin, api.MethodEventsList, &all, map[string]any{"since": zero, "limit": 1})
+		if len(all.Events) != 1 || all.Events[0].ID != "1" {
+			t.Fatalf("since %#v: %+v", zero, all)
+		}
+	}
 	bob, _ := h.addUser(t, admin, "bob")
 	wantFault(t, bob.Call(ctx, api.MethodEventsList, nil), 403)
 	addRule(t, admin, "user:bob", PermEventsRead, "*", "allow")

@@ -14,6 +14,7 @@ import (
 	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/service"
+	"github.com/scirectl/scirectl/webhook"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -96,7 +97,7 @@ func (s *Server) Operations() []Operation {
 // unreachable, and TestEveryMethodIsAnOperation fails.
 func (s *Server) operationGroups() [][]Operation {
 	return [][]Operation{s.agentOperations(), s.jobOperations(), s.rolloutOperations(), s.clientOperations(), s.userOperations(),
-		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.serverOperations(), s.dbOperations(), s.scheduleOperations(), s.eventOperations()}
+		s.groupOperations(), s.aclOperations(), s.auditOperations(), s.opsOperations(), s.blacklistOperations(), s.serverOperations(), s.dbOperations(), s.scheduleOperations(), s.eventOperations(), s.webhookOperations()}
 }
 
 func (s *Server) registerOperations() error {
@@ -444,9 +445,18 @@ func describeParams(p xmlrpc.Params) string {
 				}
 				first = false
 				b.WriteString(k + "=")
-				if k == secretKey {
+				switch k {
+				case secretKey:
 					b.WriteString(digest(v[k]))
 					continue
+				case hiddenKey:
+					b.WriteString("(hidden)")
+					continue
+				case urlKey:
+					if u, ok := v[k].(string); ok {
+						b.WriteString(webhook.Redact(u))
+						continue
+					}
 				}
 				add(v[k])
 			}
@@ -487,6 +497,15 @@ func describeParams(p xmlrpc.Params) string {
 // secretKey is the struct member describeParams never shows: job.submit's
 // script.
 const secretKey = "script"
+
+// hiddenKey is a struct member describeParams shows only as "(hidden)":
+// webhook.add's secret, of which not even a hash is recorded (a short
+// secret would be guessed from it). urlKey is one it shows as
+// webhook.Redact does: a webhook's URL often holds a token.
+const (
+	hiddenKey = "secret"
+	urlKey    = "url"
+)
 
 // digest stands for a script in the audit trail: its length and SHA-256
 // (compare with sha256sum), or, when it is not a string at all, its type

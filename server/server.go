@@ -28,6 +28,7 @@ import (
 	"github.com/scirectl/scirectl/maintenance"
 	"github.com/scirectl/scirectl/push"
 	"github.com/scirectl/scirectl/service"
+	"github.com/scirectl/scirectl/webhook"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
 
@@ -67,9 +68,20 @@ type Config struct {
 	// pushed to, and the only ones a daemon-mode client may register an IP
 	// callback address in (server.yaml push_networks; package push).
 	PushNetworks []netip.Prefix
-	Log          *slog.Logger
+	// Webhooks are the rules of webhook deliveries (server.yaml webhooks:).
+	Webhooks WebhookConfig
+	Log      *slog.Logger
 	// Listener, when set, is used instead of listening on Listen (tests).
 	Listener net.Listener
+}
+
+// WebhookConfig is how the daemon delivers webhooks (docs/events.md).
+type WebhookConfig struct {
+	// AllowHTTP lets a webhook's URL be http:// to any host; without it
+	// http:// is only for loopback addresses.
+	AllowHTTP bool
+	// Timeout bounds one POST; default 10s.
+	Timeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -90,6 +102,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxOutput <= 0 {
 		c.MaxOutput = 1 << 20
+	}
+	if c.Webhooks.Timeout <= 0 {
+		c.Webhooks.Timeout = webhook.DefaultTimeout
 	}
 	c.limitDefaults()
 	if c.Log == nil {
@@ -115,15 +130,16 @@ type Server struct {
 
 	ready     atomic.Bool
 	blacklist atomic.Pointer[blacklist.List]
-	clients   clientCache    // fingerprint → client, for agent authentication
-	seen      seenRecorder   // clients' last-seen times, written once a second by the lastSeenWriter (lastseen.go)
-	limit     limiter        // request slots (limits.go)
-	metrics   *metrics       // nil when Config.DisableMetrics (metrics.go)
-	push      *push.Pusher   // agent.pollNow to daemon-mode clients (package push; triggers in push.go)
-	rollouts  *rolloutKeeper // halts rollouts and pushes the clients whose turn comes (rollout.go)
-	schedules *scheduler     // makes the schedules' jobs (scheduler.go)
-	events    *eventWatcher  // wakes events.list's long polls (eventwatch.go)
-	dbLock    *lockfile.Lock // a SQLite database's lock, held until Serve returns or Close (lock.go)
+	clients   clientCache       // fingerprint → client, for agent authentication
+	seen      seenRecorder      // clients' last-seen times, written once a second by the lastSeenWriter (lastseen.go)
+	limit     limiter           // request slots (limits.go)
+	metrics   *metrics          // nil when Config.DisableMetrics (metrics.go)
+	push      *push.Pusher      // agent.pollNow to daemon-mode clients (package push; triggers in push.go)
+	rollouts  *rolloutKeeper    // halts rollouts and pushes the clients whose turn comes (rollout.go)
+	schedules *scheduler        // makes the schedules' jobs (scheduler.go)
+	events    *eventWatcher     // wakes events.list's long polls (eventwatch.go)
+	webhooks  *webhookDeliverer // sends the events to the webhooks (webhooks.go)
+	dbLock    *lockfile.Lock    // a SQLite database's lock, held until Serve returns or Close (lock.go)
 }
 
 // New prepares the data directory (CA, certificates, database, admin token)
@@ -198,8 +214,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.rollouts = newRolloutKeeper(s)
 	s.schedules = newScheduler(s)
 	s.events = newEventWatcher(s.store, s.log)
+	s.webhooks = newWebhookDeliverer(s)
 	s.svc.RunsEnded = func(failed []int64) { s.rollouts.Enforce(db.RolloutScope{RunIDs: failed}) }
 	s.svc.Agents = service.AgentRules{Lease: cfg.Lease, PollInterval: cfg.PollInterval, MaxOutput: cfg.MaxOutput, PushNetworks: cfg.PushNetworks}
+	s.svc.WebhookRules = service.WebhookRules{AllowHTTP: cfg.Webhooks.AllowHTTP}
 	// A malformed blacklist stops the start: running without the denials
 	// an operator asked for would be worse than not running.
 	if err := s.LoadBlacklist(); err != nil {
@@ -306,6 +324,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		{"rollout keeper", s.rollouts},
 		{"scheduler", s.schedules},
 		{"event watcher", s.events},
+		{"webhook deliverer", s.webhooks},
 	} {
 		if err := services.Start(bg, svc.name, svc.svc); err != nil {
 			return err

@@ -21,6 +21,10 @@ import (
 	"github.com/scirectl/scirectl/gate"
 )
 
+// MaxWebhookTimeout bounds webhooks: timeout: a delivery holds its
+// webhook's lease for a few times as long.
+const MaxWebhookTimeout = time.Minute
+
 // ConfigFileName is the server configuration file looked for in the data
 // directory when serve is given no --config.
 const ConfigFileName = "server.yaml"
@@ -40,6 +44,9 @@ const ConfigFileName = "server.yaml"
 //	  max_threads: 128
 //	  max_body: 32MiB
 //	push_networks: [10.0.0.0/8, 127.0.0.1/32]
+//	webhooks:
+//	  allow_http: true    # http:// webhooks to any host, not only loopback
+//	  timeout: 5s         # one POST, at most 1m (default 10s)
 type FileConfig struct {
 	Listen       string   `yaml:"listen"`
 	DB           string   `yaml:"db"`
@@ -58,6 +65,17 @@ type FileConfig struct {
 	// pushed to (package push, docs/protocol.md): CIDR prefixes, or
 	// single addresses.
 	PushNetworks Networks `yaml:"push_networks"`
+	// Webhooks are the rules of webhook deliveries (docs/events.md).
+	Webhooks FileWebhooks `yaml:"webhooks"`
+}
+
+// FileWebhooks is the webhooks: section of the server configuration file.
+type FileWebhooks struct {
+	// AllowHTTP lets a webhook's URL be http:// to any host; without it
+	// http:// is only for loopback addresses, and https:// is the rule.
+	AllowHTTP bool `yaml:"allow_http"`
+	// Timeout bounds one POST (default 10s, at most 1m).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Networks is a list of network prefixes written as CIDR (10.0.0.0/8,
@@ -174,6 +192,9 @@ func LoadConfigFile(path string) (FileConfig, error) {
 	case "", "text", "json":
 	default:
 		return c, fmt.Errorf("%s: log_format: %q is neither text nor json", path, c.LogFormat)
+	}
+	if t := time.Duration(c.Webhooks.Timeout); t > MaxWebhookTimeout {
+		return c, fmt.Errorf("%s: webhooks: timeout: %v is longer than %v", path, t, MaxWebhookTimeout)
 	}
 	return c, nil
 }

@@ -1,6 +1,12 @@
 package serverconfig
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestSizeParse(t *testing.T) {
 	for in, want := range map[string]Size{"1": 1, "65536": 65536, "512KiB": 512 << 10, "16MiB": 16 << 20, "16m": 16 << 20,
@@ -18,6 +24,33 @@ func TestSizeParse(t *testing.T) {
 	for s, want := range map[Size]string{16 << 20: "16MiB", 1 << 30: "1GiB", 1536: "1536", 4096: "4KiB"} {
 		if s.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int64(s), s.String(), want)
+		}
+	}
+}
+
+func TestWebhooksSection(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "server.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := LoadConfigFile(write("webhooks:\n  allow_http: true\n  timeout: 3s\n"))
+	if err != nil || !c.Webhooks.AllowHTTP || time.Duration(c.Webhooks.Timeout) != 3*time.Second {
+		t.Fatalf("webhooks: %+v, %v", c.Webhooks, err)
+	}
+	if c, err := LoadConfigFile(write("listen: 127.0.0.1:1\n")); err != nil || c.Webhooks.AllowHTTP || c.Webhooks.Timeout != 0 {
+		t.Fatalf("no webhooks section: %+v, %v", c.Webhooks, err)
+	}
+	for body, want := range map[string]string{
+		"webhooks:\n  timeout: 2m\n":       "webhooks: timeout: 2m0s is longer than 1m0s",
+		"webhooks:\n  allow_http: maybe\n": "server.yaml:2:",
+		"webhooks:\n  retries: 3\n":        "field retries not found",
+	} {
+		if _, err := LoadConfigFile(write(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", body, err, want)
 		}
 	}
 }

@@ -63,17 +63,20 @@ func (s *Service) Events(ctx context.Context, q EventQuery) ([]db.Event, int64, 
 
 // CheckEventTypes checks globs on event types: lower-case letters,
 // digits, '.', '_', '-', '*' and '?', at most MaxEventGlobs of them.
-func CheckEventTypes(globs []string) error {
+func CheckEventTypes(globs []string) error { return checkEventGlobs("types", globs) }
+
+// checkEventGlobs is CheckEventTypes for the member named member.
+func checkEventGlobs(member string, globs []string) error {
 	if len(globs) > MaxEventGlobs {
-		return refuse(ErrInvalid, "types: %d globs, at most %d", len(globs), MaxEventGlobs)
+		return refuse(ErrInvalid, "%s: %d globs, at most %d", member, len(globs), MaxEventGlobs)
 	}
 	for _, g := range globs {
 		if g == "" || len(g) > maxEventGlobLen {
-			return refuse(ErrInvalid, "types: %q: want 1..%d characters", g, maxEventGlobLen)
+			return refuse(ErrInvalid, "%s: %q: want 1..%d characters", member, g, maxEventGlobLen)
 		}
 		for _, r := range g {
 			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' || r == '*' || r == '?') {
-				return refuse(ErrInvalid, "types: %q: %q is not allowed (event types are lower case, such as run.failed; * and ? are wildcards)", g, r)
+				return refuse(ErrInvalid, "%s: %q: %q is not allowed (event types are lower case, such as run.failed; * and ? are wildcards)", member, g, r)
 			}
 		}
 	}

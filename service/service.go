@@ -26,6 +26,8 @@ type Service struct {
 	ServerID func() int64
 	// Agents are the daemon's rules for its agents (agent.go).
 	Agents AgentRules
+	// Webhooks are the daemon's rules for webhooks (webhooks.go).
+	WebhookRules WebhookRules
 	// Policy is the ACL snapshot cache of the daemon; the operations that
 	// change rules, groups or clients invalidate it. Nil: the operations
 	// that read the ACL load it from Store each time.

@@ -33,7 +33,7 @@ import (
 var dataTables = []string{
 	"acl_rules", "change_versions", "client_group_children", "client_group_members", "client_groups", "clients", "idempotency_keys", "jobs",
 	"operations", "run_output", "runs", "schedule_ticks", "schedules", "servers", "user_group_children", "user_group_members", "user_groups",
-	"user_tokens", "users",
+	"user_tokens", "users", "webhook_deliveries", "webhooks",
 	dbcore.TriggerWritten, // last: see dbcore.TriggerWritten
 }
 

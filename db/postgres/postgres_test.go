@@ -38,6 +38,14 @@ func openURL(t testing.TB, url string) *postgres.Store {
 
 func TestConformance(t *testing.T) { storetest.Run(t, open) }
 
+// Two daemons (two stores, two pools) on one database race for the
+// leases of webhooks: one claim wins, and their workers deliver a backlog
+// together, each event once, in order.
+func TestWebhookLeaseTwoStores(t *testing.T) {
+	url := pgtest.Start(t)
+	storetest.WebhookLeaseRace(t, openURL(t, url), openURL(t, url))
+}
+
 func TestOpenSchemesAndErrors(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Start(t)

@@ -144,7 +144,7 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 }
 
 // SchemaVersion is the migration version this binary expects.
-const SchemaVersion = 10
+const SchemaVersion = 11
 
 func migrateUp(dsn string) error {
 	conn, err := sql.Open("sqlite", dsn)
