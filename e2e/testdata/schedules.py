@@ -123,7 +123,8 @@ class Schedules(unittest.TestCase):
         got = self.op.schedule.get("py-nightly")
         self.assertEqual(got, sc)
 
-        self.assertEqual(self.op.schedule.remove("py-nightly"), {"name": "py-nightly", "removed": True})
+        removed = self.op.schedule.remove("py-nightly")  # the schedule as it was, as schedule.list shows it
+        self.assertEqual(removed, listed[0])
         self.assertEqual([s for s in self.op.schedule.list() if s["name"] == "py-nightly"], [])
         self.assertIn("py-nightly", self.fault(404, self.op.schedule.get, "py-nightly"))
         self.fault(404, self.op.schedule.remove, "py-nightly")
