@@ -35,6 +35,7 @@ var (
 // transaction, so two daemons or two requests can never both win a transition.
 type Store interface {
 	ScheduleStore
+	RetentionStore
 
 	// Clients: identity is the certificate fingerprint.
 	RegisterClient(ctx context.Context, r ClientRegistration) (Client, error)
