@@ -88,8 +88,12 @@ func ParseAge(s string) (time.Duration, error) {
 }
 
 // maxAgeDays bounds an age so that now less it is a time the server can
-// store (Unix nanoseconds, from 1970): 100 years.
+// store (Unix nanoseconds, from 1970): 100 years (MaxAge).
 const maxAgeDays = 36500
+
+// MaxAge is the longest age ParseAge reads, and job.prune's older_than
+// takes.
+const MaxAge = maxAgeDays * 24 * time.Hour
 
 // ParseRetention reads a retention period (serve --retain,
 // --retain-audit, server.yaml retain, retain_audit): an age as ParseAge
