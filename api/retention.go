@@ -111,12 +111,27 @@ func ParseRetention(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// FormatAge writes an age in days when it is whole days ("90d"), else as
-// time.Duration does ("36h0m0s"); a zero age is "0s".
+// FormatAge writes an age as ParseAge reads it, days first: "90d",
+// "1d12h", "1h30m", "45s"; zero is "0s".
 func FormatAge(d time.Duration) string {
 	const day = 24 * time.Hour
-	if d > 0 && d%day == 0 {
-		return strconv.FormatInt(int64(d/day), 10) + "d"
+	if d <= 0 {
+		return "0s"
 	}
-	return d.String()
+	var b strings.Builder
+	if d >= day {
+		b.WriteString(strconv.FormatInt(int64(d/day), 10) + "d")
+		d %= day
+	}
+	if d > 0 {
+		r := d.String() // 12h0m0s, 1h30m0s, 45s
+		if strings.HasSuffix(r, "m0s") {
+			r = strings.TrimSuffix(r, "0s")
+		}
+		if strings.HasSuffix(r, "h0m") {
+			r = strings.TrimSuffix(r, "0m")
+		}
+		b.WriteString(r)
+	}
+	return b.String()
 }

@@ -37,9 +37,13 @@ func TestParseRetention(t *testing.T) {
 }
 
 func TestFormatAge(t *testing.T) {
-	for d, want := range map[time.Duration]string{90 * 24 * time.Hour: "90d", 36 * time.Hour: "36h0m0s", 0: "0s"} {
+	for d, want := range map[time.Duration]string{90 * 24 * time.Hour: "90d", 36 * time.Hour: "1d12h", 0: "0s", 90 * time.Minute: "1h30m",
+		12 * time.Hour: "12h", 45 * time.Second: "45s", 24*time.Hour + time.Minute: "1d1m", 1500 * time.Millisecond: "1.5s"} {
 		if got := FormatAge(d); got != want {
 			t.Errorf("FormatAge(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := ParseAge(FormatAge(d)); err != nil || back != d {
+			t.Errorf("ParseAge(FormatAge(%v)) = %v, %v", d, back, err)
 		}
 	}
 }

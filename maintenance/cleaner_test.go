@@ -198,7 +198,7 @@ func TestCleanerOff(t *testing.T) {
 		t.Fatalf("Describe = %q", got)
 	}
 	c.Retain, c.RetainAudit = 90*day, 36*time.Hour
-	if got := c.Describe(); got != "jobs 90d, audit records 36h0m0s" {
+	if got := c.Describe(); got != "jobs 90d, audit records 1d12h" {
 		t.Fatalf("Describe = %q", got)
 	}
 }
