@@ -2,11 +2,11 @@ package dbcore
 
 // Retention (db.RetentionStore): old final jobs deleted in batches by
 // creation time, jobs deleted by id, old audit records. The SQL is the
-// same in both dialects; each batch is one transaction of the driver's
-// writer (SQLite: the group commit, PostgreSQL: a short READ COMMITTED
-// transaction). A final run never changes again and no run is ever added
-// to a job, so a job found final and old in a batch's transaction is
-// deleted as it was found.
+// same in both dialects; each batch's deletions are one transaction of the
+// driver's writer (SQLite: the group commit, PostgreSQL: a short READ
+// COMMITTED transaction). A final run never changes again and no run is
+// ever added to a job, so a job found final and old is still so when it is
+// deleted, even in another transaction.
 
 import (
 	"context"
@@ -44,6 +44,10 @@ func pruneCandidatesSQL(d *Dialect, limit int) string {
 }
 
 // PruneJobs deletes the old final jobs of one batch (db.Store.PruneJobs).
+// The batch's jobs are found in a read transaction, outside the writer
+// (SQLite: on the read pool, while agents' writes go on); only the
+// deletions take the writer. A job found old and final stays so: its
+// runs never change again.
 func (s Store) PruneJobs(ctx context.Context, o db.PruneOptions) (db.PruneResult, error) {
 	if o.Before.IsZero() || o.Limit < 0 {
 		return db.PruneResult{}, fmt.Errorf("prune jobs: before %v, limit %d: %w", o.Before, o.Limit, db.ErrInvalid)
@@ -53,10 +57,13 @@ func (s Store) PruneJobs(ctx context.Context, o db.PruneOptions) (db.PruneResult
 		limit = db.DefaultPruneLimit
 	}
 	d := s.db.Dialect()
+	fail := func(err error) (db.PruneResult, error) {
+		return db.PruneResult{}, fmt.Errorf("prune jobs before %s: %w", o.Before.UTC().Format(time.RFC3339), d.Classify(err))
+	}
 	var res db.PruneResult
-	batch := func(q Querier) error {
-		res = db.PruneResult{Next: o.After}
-		var old []int64
+	var old []int64
+	err := s.db.Read(ctx, func(q Querier) error {
+		res, old = db.PruneResult{Next: o.After}, nil
 		err := q.Each(ctx, pruneCandidatesSQL(d, limit), []any{o.Before.UnixNano(), o.After.CreatedAt, o.After.ID}, func(row Scanner) error {
 			var id, created, isOld int64
 			if err := row.Scan(&id, &created, &isOld); err != nil {
@@ -69,20 +76,24 @@ func (s Store) PruneJobs(ctx context.Context, o db.PruneOptions) (db.PruneResult
 			}
 			return nil
 		})
-		if err != nil || len(old) == 0 {
+		if err != nil || len(old) == 0 || !o.DryRun {
 			return err
 		}
-		res.Jobs, res.Runs, err = deleteJobs(ctx, q, d, old, o.DryRun)
+		res.Jobs, res.Runs, err = deleteJobs(ctx, q, d, old, true)
 		return err
-	}
-	var err error
-	if o.DryRun {
-		err = s.db.Read(ctx, batch)
-	} else {
-		err = s.db.Write(ctx, batch)
-	}
+	})
 	if err != nil {
-		return db.PruneResult{}, fmt.Errorf("prune jobs before %s: %w", o.Before.UTC().Format("2006-01-02T15:04:05Z07:00"), d.Classify(err))
+		return fail(err)
+	}
+	if o.DryRun || len(old) == 0 {
+		return res, nil
+	}
+	err = s.db.Write(ctx, func(q Querier) (err error) {
+		res.Jobs, res.Runs, err = deleteJobs(ctx, q, d, old, false)
+		return err
+	})
+	if err != nil {
+		return fail(err)
 	}
 	return res, nil
 }
