@@ -22,6 +22,17 @@ const CleanerLock = "cleaner"
 // the gate.
 const AuditClean = "cleaner.clean"
 
+// The cleaner's batches. Each holds the store's writer (SQLite: the one
+// writer connection, which the agents' claims share) for its deletions:
+// 100 jobs take about 3 ms there alone, 500 about 9 ms, and several times
+// that on a busy two-core machine, where the claims made during a clean of
+// a million old jobs waited in proportion (docs/benchmarks.md,
+// 2026-12-07). A page is 4 KiB.
+const (
+	DefaultCleanBatch = 100
+	DefaultVacuumStep = 256
+)
+
 // Cleaner deletes what is kept no longer (docs/maintenance.md,
 // "Retention"): jobs whose runs are all final and whose last run ended
 // more than Retain ago, with their runs and output, and audit records
@@ -45,9 +56,9 @@ type Cleaner struct {
 	RetainAudit time.Duration // audit records older than this are deleted; 0: kept for ever
 	Interval    time.Duration // between passes; default 1h
 	Delay       time.Duration // before the first pass; default 1m
-	Batch       int           // jobs examined, or audit records deleted, per transaction; default db.DefaultPruneLimit (500)
+	Batch       int           // jobs examined, or audit records deleted, per transaction; default DefaultCleanBatch
 	Pause       time.Duration // the least pause between batches; default 10ms
-	VacuumStep  int           // pages given back per transaction; default 1000 (4 MB)
+	VacuumStep  int           // pages given back per transaction; default 256 (1 MiB)
 	Log         *slog.Logger
 	Now         func() time.Time // default time.Now
 	// Enter, when set, is called around each batch (the server passes its
@@ -90,13 +101,13 @@ func (c *Cleaner) defaults() {
 		c.Delay = time.Minute
 	}
 	if c.Batch <= 0 {
-		c.Batch = db.DefaultPruneLimit
+		c.Batch = DefaultCleanBatch
 	}
 	if c.Pause <= 0 {
 		c.Pause = 10 * time.Millisecond
 	}
 	if c.VacuumStep <= 0 {
-		c.VacuumStep = 1000
+		c.VacuumStep = DefaultVacuumStep
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
