@@ -97,6 +97,20 @@ func TestMigrateVersion7ToIncrementalVacuum(t *testing.T) {
 	if av := pragma(t, fresh.r, "auto_vacuum"); av != autoVacuumIncremental {
 		t.Fatalf("auto_vacuum of a new database = %d, want %d", av, autoVacuumIncremental)
 	}
+	// A backup (VACUUM INTO) keeps the mode: served as it is, it gives
+	// space back too.
+	bk := filepath.Join(t.TempDir(), "backup.db")
+	if err := s.Backup(ctx, bk); err != nil {
+		t.Fatal(err)
+	}
+	bconn, err := sql.Open("sqlite", "file:"+bk+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bconn.Close()
+	if av := pragma(t, bconn, "auto_vacuum"); av != autoVacuumIncremental {
+		t.Fatalf("auto_vacuum of a backup = %d, want %d", av, autoVacuumIncremental)
+	}
 
 	// Down to 7 and up again: the mode goes and comes back.
 	s.Close()
