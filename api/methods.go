@@ -40,10 +40,12 @@ const (
 	MethodGroupRemove = "group.remove"
 
 	MethodJobCancel = "job.cancel"
+	MethodJobDelete = "job.delete"
 	MethodJobGet    = "job.get"
 	MethodJobList   = "job.list"
 	MethodJobOutput = "job.output"
 	MethodJobPause  = "job.pause"
+	MethodJobPrune  = "job.prune"
 	MethodJobRerun  = "job.rerun"
 	MethodJobResume = "job.resume"
 	MethodJobSubmit = "job.submit"

@@ -33,6 +33,8 @@ type BenchOptions struct {
 	Duration     time.Duration
 	PollInterval time.Duration
 	Pending      int
+	Old          int
+	Retain       string
 	Push         bool
 	Stream       serverconfig.Size
 	Streamers    int
@@ -131,6 +133,16 @@ an fsync per commit, since it is setup): dispatch should not slow down with
 the size of the queue. Against --server the backlog is submitted through the
 API, which is slower.
 
+--old N preloads a history of N finished jobs (one succeeded run each,
+created and ended a year ago) straight into the database, as --pending does,
+for the server's cleaner to delete while the agents work (serve --retain,
+90 days by default; its first pass comes a minute after the server starts,
+so measure longer: --mode steady --duration 5m). The report then gives the
+response time of the agents' agent.getJobs calls while the cleaner's pass
+ran and otherwise, the pass's time and what it deleted (from its audit
+record). --retain off runs the same server with the cleaner off: the
+baseline.
+
 Setup — creating the agents' identities (ECDSA, like the agent's),
 registering them (each over its own connection, which it keeps) and
 accepting them (500 per client.accept) — is timed apart and not measured.
@@ -154,6 +166,10 @@ silences it). The exit code is 1 when a job did not complete exactly once.`,
 
   # does a backlog of a million pending jobs slow dispatch down?
   scirectl bench --jobs 100000 --pending 1000000
+
+  # dispatch latency while the cleaner deletes a million old jobs, and without it
+  scirectl bench --mode steady --rate 200 --duration 5m --old 1000000
+  scirectl bench --mode steady --rate 200 --duration 5m --old 1000000 --retain off
 
   # latency under a steady 500 jobs/s for one minute, as JSON
   scirectl bench --mode steady --rate 500 --duration 1m -o json
@@ -191,6 +207,8 @@ silences it). The exit code is 1 when a job did not complete exactly once.`,
 	f.DurationVar(&o.Duration, "duration", 0, "steady mode: how long jobs arrive, e.g. 1m (default: until --jobs are submitted); idle mode: how long the agents are measured (default 2m)")
 	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again (with --push: 5s, a safety net behind agent.pollNow; idle mode: 30s, the agent's --interval)")
 	f.IntVar(&o.Pending, "pending", 0, "preload a backlog of this many jobs for a client that never polls")
+	f.IntVar(&o.Old, "old", 0, "preload a history of this many finished jobs a year old, which the server's cleaner deletes while measured (its first pass a minute after the start)")
+	f.StringVar(&o.Retain, "retain", "", "the bench's server's --retain (e.g. off, the baseline of a run with --old; default the server's, 90d)")
 	f.BoolVar(&o.Push, "push", false, "daemon-mode agents: each listens for the server's agent.pollNow and waits for it instead of polling")
 	f.Var(&o.Stream, "stream", "while measured, --streamers agents send live output (agent.output) at this total rate in bytes/s, e.g. 10MB (10 MiB/s); not in idle mode")
 	f.IntVar(&o.Streamers, "streamers", loadgen.DefaultStreamers, "with --stream: agents streaming, each running one job and sending its share of the rate once a second")
@@ -226,6 +244,7 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 	lo := loadgen.Options{
 		Mode: loadgen.Mode(o.Mode), Agents: o.Agents, Jobs: o.Jobs, Batch: o.Batch, SubmitBatch: o.SubmitBatch,
 		Submitters: o.Submitters, Rate: o.Rate, Duration: o.Duration, PollInterval: o.PollInterval, Pending: o.Pending, Push: o.Push,
+		Old: o.Old, Retain: o.Retain,
 		DB: o.DB, DataDir: o.DataDir, Spawn: o.Spawn, Keep: o.Keep, Timeout: o.Timeout, ServerLog: ios.ErrOut,
 	}
 	idle := lo.Mode == loadgen.Idle
@@ -281,8 +300,8 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 		lo.Jobs = 0 // arrivals for --duration, however many
 	}
 	if o.Server != "" {
-		if o.DB != "" || o.DataDir != "" || changed("spawn") {
-			return usageError("--server loads an existing server: --db, --data-dir and --spawn are for the server bench starts")
+		if o.DB != "" || o.DataDir != "" || changed("spawn") || changed("old") || changed("retain") {
+			return usageError("--server loads an existing server: --db, --data-dir, --spawn, --old and --retain are for the server bench starts")
 		}
 		lo.Server = normalizeServerURL(o.Server)
 		lo.Token = o.Token
@@ -393,6 +412,13 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 	if r.Pending > 0 {
 		row("BACKLOG", "%s pending jobs for an idle client, preloaded in %s", num(float64(r.Pending)), dur(r.PreloadSeconds))
 	}
+	if r.Old > 0 {
+		retain := "the server's default"
+		if r.Retain != "" {
+			retain = "--retain " + r.Retain
+		}
+		row("HISTORY", "%s finished jobs a year old, preloaded in %s; the server runs with %s", num(float64(r.Old)), dur(r.OldPreloadSeconds), retain)
+	}
 	lat := func(l loadgen.Latency) string {
 		return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s", ms(l.P50), ms(l.P95), ms(l.P99), ms(l.Max))
 	}
@@ -406,6 +432,14 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 		row("THROUGHPUT", "%s jobs/s completed (%s in %s)", num(r.JobsPerSecond), num(float64(r.Completed)), dur(r.DrainSeconds))
 		row("SUBMIT→RECEIVED", "%s", lat(r.SubmitToReceived))
 		row("SUBMIT→COMPLETED", "%s", lat(r.SubmitToCompleted))
+		if r.GetJobsLatency != nil {
+			row("GETJOBS LATENCY", "%s (%s agent.getJobs calls made alone)", lat(*r.GetJobsLatency), num(float64(r.GetJobsCalls)))
+		}
+		if c := r.Clean; c != nil {
+			row("CLEANER", "%d pass(es) from %s to %s of the measurement: %s", c.Passes, dur(c.StartSeconds), dur(c.EndSeconds), c.Detail)
+			row("  WHILE CLEANING", "%s (%s calls)", lat(*r.GetJobsLatencyCleaning), num(float64(r.GetJobsCallsCleaning)))
+			row("  OTHERWISE", "%s (%s calls)", lat(*r.GetJobsLatencyNotCleaning), num(float64(r.GetJobsCallsNotCleaning)))
+		}
 	} else if r.CallLatency != nil {
 		row("CALL LATENCY", "%s (agent.getJobs, alone or after agent.heartbeat in one system.multicall)", lat(*r.CallLatency))
 	}

@@ -44,7 +44,7 @@ func TestCLIOutputDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []any{api.SubmitResult{}, api.Job{}, api.Output{}, api.CancelResult{}, api.PauseResult{}, api.Client{}, api.Group{},
+	for _, v := range []any{api.SubmitResult{}, api.Job{}, api.Output{}, api.CancelResult{}, api.DeleteResult{}, api.PruneResult{}, api.PauseResult{}, api.Client{}, api.Group{},
 		api.User{}, api.NewToken{}, api.Token{}, api.ACLRule{}, api.ACLDecision{}, api.AuditEntry{}, api.Op{}, api.OpClass{},
 		api.BlacklistEntry{}, api.BlacklistCheck{}, api.ServerInfo{}, api.ServerStatus{}, api.DBBackup{}, api.DBRestore{},
 		api.DBReset{}, migrateResult{}, RecoverResult{}, setting{}, VersionInfo{}, outputGroup{}, api.Schedule{}, api.SchedulePauseResult{},

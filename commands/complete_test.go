@@ -56,6 +56,8 @@ func TestDynamicCompletion(t *testing.T) {
 		{[]string{"job", "output", ""}, "7 6"},
 		{[]string{"job", "cancel", ""}, "7 6"},
 		{[]string{"job", "status", "7", ""}, ""},
+		{[]string{"job", "delete", ""}, "6"}, // job 7 still runs
+		{[]string{"job", "delete", "6", ""}, ""},
 		{[]string{"client", "accept", ""}, "db1"},
 		{[]string{"client", "reject", ""}, "db1"},
 		{[]string{"client", "revoke", ""}, "web1"},

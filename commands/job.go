@@ -28,7 +28,9 @@ func NewJobCmd(f *Factory) *cobra.Command {
 A job for many machines can go out as a rollout: a few at a time
 (--max-parallel), stopping once too many have failed (--max-failures), with
 canaries first (--canary); see "scirectl job submit --help". A rollout can be
-paused and resumed, and a job run again where it did not succeed.`,
+paused and resumed, and a job run again where it did not succeed. Finished
+jobs are deleted after 90 days by the server (serve --retain), or by hand
+with job delete and job prune.`,
 		Example: `  scirectl job submit --target web1 -c 'df -h'
   scirectl job list
   scirectl job status 42
@@ -37,10 +39,12 @@ paused and resumed, and a job run again where it did not succeed.`,
   scirectl job submit --group web --max-parallel 10% --max-failures 2 --canary 1 -c 'apt-get -y upgrade'
   scirectl job pause 42
   scirectl job resume 42
-  scirectl job rerun 42 --failed --wait`,
+  scirectl job rerun 42 --failed --wait
+  scirectl job delete 42
+  scirectl job prune --older-than 30d --dry-run`,
 	}
 	cmd.AddCommand(NewJobSubmitCmd(f, nil), NewJobListCmd(f, nil), NewJobStatusCmd(f, nil), NewJobOutputCmd(f, nil), NewJobCancelCmd(f, nil),
-		NewJobPauseCmd(f, nil), NewJobResumeCmd(f, nil), NewJobRerunCmd(f, nil))
+		NewJobPauseCmd(f, nil), NewJobResumeCmd(f, nil), NewJobRerunCmd(f, nil), NewJobDeleteCmd(f, nil), NewJobPruneCmd(f, nil))
 	return cmd
 }
 

@@ -32,6 +32,8 @@ type ServeOptions struct {
 	MaxThreads   int               // requests served at once
 	MaxBody      serverconfig.Size // request body; beyond it fault 413
 	MaxOutput    serverconfig.Size // output kept per run
+	Retain       serverconfig.Retention
+	RetainAudit  serverconfig.Retention
 	LogFormat    string
 	LogLevel     string
 }
@@ -77,6 +79,8 @@ file can also override the gate class of any operation:
   webhooks:
     allow_http: true
     timeout: 5s
+  retain: 90d
+  retain_audit: 400d
 
 push_networks, when set, are the only networks agent.pollNow is pushed to
 (daemon-mode agents' callback URLs; docs/protocol.md).
@@ -85,6 +89,15 @@ webhooks: says how events are POSTed to webhooks ("scirectl webhook add";
 docs/events.md): allow_http lets a webhook's URL be http:// to any host
 (without it, http:// only to a loopback address), timeout bounds one POST
 (default 10s, at most 1m).
+Retention: a cleaner deletes the jobs whose runs are all final and whose
+last run ended more than --retain ago (default 90d), with their runs and
+output, and the audit records older than --retain-audit (default 400d). It
+runs a minute after the start and then every hour, in small batches between
+which agents' calls go on, on one server at a time when several share a
+PostgreSQL database; SQLite then gives the space back to the file system.
+A duration is a number and a unit, d (days), h, m or s (90d, 36h, 1d12h);
+off (or never, or 0) keeps for ever. Each pass that deleted something is in
+the audit trail (operation cleaner.clean). See docs/maintenance.md.
 
 Every hostile-input limit (body size, nesting depth, values per call, string
 length, output kept, header/read/write/idle timeouts, concurrent requests)
@@ -123,6 +136,9 @@ state of thousands of connected agents is not doubled in memory
 	f.IntVar(&o.MaxThreads, "max-threads", server.DefaultMaxThreads, "requests served at once; more wait for a slot, then get fault 423 (health probes exempt)")
 	f.Var(&o.MaxBody, "max-body", "largest request body, e.g. 16MiB; a larger one gets fault 413")
 	f.Var(&o.MaxOutput, "max-output", "output kept per run, e.g. 1MiB; the rest is cut and marked truncated")
+	o.Retain, o.RetainAudit = serverconfig.Retention(server.DefaultRetain), serverconfig.Retention(server.DefaultRetainAudit)
+	f.Var(&o.Retain, "retain", "delete the jobs whose runs are all final and whose last run ended longer ago than this, with their runs and output, e.g. 90d, 36h; off keeps them")
+	f.Var(&o.RetainAudit, "retain-audit", "delete the audit records older than this, e.g. 400d; off keeps them")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
@@ -197,6 +213,13 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 	dur("gate-max-wait", &o.GateMaxWait, fc.Gate.MaxWait)
 	dur("lost-grace", &o.LostGrace, fc.LostGrace)
 	dur("rescue-interval", &o.Rescue, fc.Rescue)
+	retain := func(flag string, dst *serverconfig.Retention, file *serverconfig.Retention) {
+		if !changed(flag) && file != nil {
+			*dst = *file
+		}
+	}
+	retain("retain", &o.Retain, fc.Retain)
+	retain("retain-audit", &o.RetainAudit, fc.RetainAudit)
 	if o.LostGrace <= 0 || o.Rescue <= 0 {
 		return usageError(fmt.Sprintf("--lost-grace %v, --rescue-interval %v: both must be positive", o.LostGrace, o.Rescue))
 	}
@@ -211,6 +234,7 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 		Version: version, Log: log,
 		Classes: fc.Classes(), PushNetworks: fc.PushNetworks,
 		Webhooks: server.WebhookConfig{AllowHTTP: fc.Webhooks.AllowHTTP, Timeout: time.Duration(fc.Webhooks.Timeout)},
+		Retain:   retention(o.Retain), RetainAudit: retention(o.RetainAudit),
 	}
 	// Limits: the file's limits: section, then the flags (docs/limits.md).
 	server.ApplyFileLimits(fc.Limits, &cfg)
@@ -246,6 +270,15 @@ func runServe(ctx context.Context, ios *IOStreams, o *ServeOptions, changed func
 		}
 	}()
 	return s.Serve(ctx)
+}
+
+// retention is a retention period as server.Config takes it: negative
+// for off, which the Config reads as keep for ever (0 would be its default).
+func retention(r serverconfig.Retention) time.Duration {
+	if r <= 0 {
+		return -1
+	}
+	return time.Duration(r)
 }
 
 func fileExists(p string) bool {

@@ -37,6 +37,7 @@ type Store interface {
 	ScheduleStore
 	EventStore
 	WebhookStore
+	RetentionStore
 
 	// Clients: identity is the certificate fingerprint.
 	RegisterClient(ctx context.Context, r ClientRegistration) (Client, error)

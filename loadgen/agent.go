@@ -40,8 +40,16 @@ type agent struct {
 	errs  map[string]int64
 	empty int64
 	lat   []time.Duration // idle mode: each call's response time
+	gets  []callSample    // burn-down and steady modes: each agent.getJobs made alone
 	// Idle mode: the last successful agent.heartbeat.
 	lastBeat time.Time
+}
+
+// callSample is one call: when it was sent (unix ns) and how long its
+// answer took.
+type callSample struct {
+	at int64
+	d  time.Duration
 }
 
 // doneRec is one completed job as the agent saw it.
@@ -190,8 +198,12 @@ func (a *agent) loop(ctx context.Context, b *bench) {
 				return
 			}
 			a.calls[api.MethodGetJobs]++
+			sent := time.Now()
 			err := a.c.Call(ctx, api.MethodGetJobs, &docs, b.o.Batch)
 			recv = time.Now()
+			if err == nil {
+				a.gets = append(a.gets, callSample{at: sent.UnixNano(), d: recv.Sub(sent)})
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					a.fail(api.MethodGetJobs, err)

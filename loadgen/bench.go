@@ -34,6 +34,7 @@ type bench struct {
 	streamers []*streamer
 	streaming *streaming
 
+	measureStart time.Time     // the measurement's window opened
 	submitDone   atomic.Bool   // no more jobs will be submitted
 	allSubmitted chan struct{} // closed with submitDone set
 	submitted    atomic.Int64  // jobs accepted by job.submit
@@ -201,6 +202,10 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 
 	runErr := b.measure(ctx)
 	b.finishStreamers()
+	if b.o.Mode != Idle {
+		// The cleaner's passes are read from the server while it runs.
+		b.collectClean(ctx, b.measureStart)
+	}
 
 	// Stop the server before removing its data; the figures are in.
 	stopped = true
@@ -240,6 +245,7 @@ func (b *bench) measure(ctx context.Context) error {
 		return b.idle(ctx)
 	}
 	w := b.openWindow()
+	b.measureStart = w.start
 	if b.streamers != nil {
 		b.printf("streaming %.2f MiB/s of output (agent.output) from %d streamers", float64(b.o.Stream)/(1<<20), len(b.streamers))
 		b.startStreaming(ctx)

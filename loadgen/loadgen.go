@@ -91,6 +91,16 @@ type Options struct {
 	// run for a client that never polls, before the measurement, to show
 	// that dispatch does not slow down with the size of the queue.
 	Pending int
+	// Old preloads a history of this many final jobs, each with one
+	// succeeded run, created and ended OldAge (a year) ago, straight into
+	// a local server's store before it starts: its cleaner (serve
+	// --retain, 90 days by default) deletes them during the measurement,
+	// its first pass a minute after the start. The results then tell the
+	// agent.getJobs calls made while it cleaned from the others.
+	Old int
+	// Retain, when set, is the server's --retain ("off": keep for ever,
+	// the baseline of a run with Old); empty keeps the server's default.
+	Retain string
 	// Push makes the agents daemon-mode clients: each also listens (on
 	// loopback, with its identity) for the server's agent.pollNow, and an
 	// agent that found no work waits for that push instead of polling.
@@ -212,6 +222,8 @@ func (o Options) Validate() error {
 		return bad("submitters %d: want 1..256", o.Submitters)
 	case o.Pending < 0:
 		return bad("pending %d: want 0 or more", o.Pending)
+	case o.Old < 0:
+		return bad("old %d: want 0 or more", o.Old)
 	case o.PollInterval < 0:
 		return bad("poll-interval %s: want 0 or more", o.PollInterval)
 	case o.Timeout < 0:
@@ -234,6 +246,8 @@ func (o Options) Validate() error {
 		}
 	case Idle:
 		switch {
+		case o.Old != 0:
+			return bad("old %d: the idle mode claims no jobs (use burn-down or steady)", o.Old)
 		case o.Jobs != 0:
 			return bad("jobs %d: the idle mode submits no jobs", o.Jobs)
 		case o.Rate != 0:
@@ -246,8 +260,15 @@ func (o Options) Validate() error {
 			return bad("timeout %s: want more than the duration (%s) and the setup", o.Timeout, o.Duration)
 		}
 	}
+	if o.Retain != "" {
+		if _, err := api.ParseRetention(o.Retain); err != nil {
+			return bad("retain: %v", err)
+		}
+	}
 	if o.Server != "" {
 		switch {
+		case o.Old > 0 || o.Retain != "":
+			return bad("old and retain are for a server started by the bench, not with --server")
 		case o.Token == "":
 			return bad("an existing server (--server) needs an operator token allowed client.accept and job.submit")
 		case o.DB != "" || o.DataDir != "":
@@ -285,6 +306,8 @@ type Results struct {
 	SubmitBatch int     `json:"submit_batch"`
 	Submitters  int     `json:"submitters"`
 	Pending     int     `json:"pending"`
+	Old         int     `json:"old,omitempty"`         // preloaded old final jobs (Options.Old)
+	Retain      string  `json:"retain,omitempty"`      // the server's --retain, when the bench set it
 	Push        bool    `json:"push"`                  // daemon-mode agents woken by agent.pollNow
 	TargetRate  float64 `json:"target_rate,omitempty"` // steady mode
 	// PollIntervalSeconds is how long an agent with no work waits before
@@ -310,8 +333,10 @@ type Results struct {
 	Missing    int `json:"missing"`    // submitted, never completed
 
 	PreloadSeconds float64 `json:"preload_seconds"`
-	SubmitSeconds  float64 `json:"submit_seconds"`
-	SubmitRate     float64 `json:"submit_rate"` // jobs/s accepted by job.submit
+	// OldPreloadSeconds is the time the history of Old jobs took to write.
+	OldPreloadSeconds float64 `json:"old_preload_seconds,omitempty"`
+	SubmitSeconds     float64 `json:"submit_seconds"`
+	SubmitRate        float64 `json:"submit_rate"` // jobs/s accepted by job.submit
 	// DrainSeconds is, in burn-down mode, from the agents' start to the
 	// last completion; in steady mode from the first submit to the last
 	// completion.
@@ -355,6 +380,20 @@ type Results struct {
 	CallLatency    *Latency `json:"call_latency,omitempty"`
 	NewConnections *int64   `json:"new_connections,omitempty"`
 
+	// Burn-down and steady modes: the response time of the agents'
+	// agent.getJobs calls made alone (not those sent with a report in one
+	// system.multicall), GetJobsCalls of them. With a pass of the server's
+	// cleaner during the measurement (Old), Clean says when it ran and
+	// what it deleted, and the calls are split into those made while it
+	// ran (Cleaning) and the others (NotCleaning).
+	GetJobsLatency            *Latency `json:"getjobs_latency,omitempty"`
+	GetJobsCalls              int      `json:"getjobs_calls,omitempty"`
+	Clean                     *Clean   `json:"clean,omitempty"`
+	GetJobsLatencyCleaning    *Latency `json:"getjobs_latency_cleaning,omitempty"`
+	GetJobsCallsCleaning      int      `json:"getjobs_calls_cleaning,omitempty"`
+	GetJobsLatencyNotCleaning *Latency `json:"getjobs_latency_not_cleaning,omitempty"`
+	GetJobsCallsNotCleaning   int      `json:"getjobs_calls_not_cleaning,omitempty"`
+
 	// Calls counts XML-RPC calls by method: an idle poll's agent.heartbeat
 	// and agent.getJobs, one request, count one each; a request of
 	// job.submit calls counts as one system.multicall.
@@ -387,7 +426,7 @@ func newResults(o Options) *Results {
 	}
 	r := &Results{
 		Mode: o.Mode, StartedAt: time.Now().UTC(), CPUs: runtime.NumCPU(), Agents: o.Agents, Batch: o.Batch,
-		SubmitBatch: o.SubmitBatch, Submitters: o.Submitters, Pending: o.Pending, Push: o.Push, TargetRate: o.Rate,
+		SubmitBatch: o.SubmitBatch, Submitters: o.Submitters, Pending: o.Pending, Old: o.Old, Retain: o.Retain, Push: o.Push, TargetRate: o.Rate,
 		PollIntervalSeconds: o.PollInterval.Seconds(), Calls: map[string]int64{}, Errors: map[string]int64{},
 	}
 	if o.Mode == Idle {

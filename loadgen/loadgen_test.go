@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/datadir"
+	"github.com/scirectl/scirectl/db"
 	_ "github.com/scirectl/scirectl/db/sqlite"
 	"github.com/scirectl/scirectl/loadgen"
 	"github.com/scirectl/scirectl/pki"
@@ -183,6 +185,10 @@ func TestValidate(t *testing.T) {
 		{loadgen.Options{Mode: loadgen.Idle, Stream: 1 << 20}, "idle"},
 		{loadgen.Options{Stream: 10, Streamers: 32}, "each"},
 		{loadgen.Options{Stream: 1 << 30, Streamers: 2}, "add streamers"},
+		{loadgen.Options{Old: -1}, "old"},
+		{loadgen.Options{Mode: loadgen.Idle, Old: 5}, "idle"},
+		{loadgen.Options{Server: "https://x/RPC2", Token: "t", Old: 5}, "old"},
+		{loadgen.Options{Retain: "soon"}, "retain"},
 	} {
 		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err = %v, want one naming %q", tc.o, err, tc.want)
@@ -329,5 +335,34 @@ func TestIdleInProcess(t *testing.T) {
 	}
 	if r.ErrorsTotal != 0 || r.CallLatency == nil || r.CallLatency.P50 <= 0 {
 		t.Errorf("errors %v, latency %+v", r.Errors, r.CallLatency)
+	}
+}
+
+// A history of old finished jobs is preloaded into the store before the
+// server starts; with the cleaner off it is all there afterwards, and the
+// agents' agent.getJobs calls are timed.
+func TestOldHistoryInProcess(t *testing.T) {
+	dir := t.TempDir()
+	r, err := loadgen.Run(context.Background(), loadgen.Options{
+		Agents: 2, Jobs: 40, Batch: 10, SubmitBatch: 20, Old: 1500, Retain: "off", DataDir: dir, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, r, 40)
+	if r.Old != 1500 || r.Retain != "off" || r.OldPreloadSeconds <= 0 || r.Clean != nil {
+		t.Errorf("old %d, retain %q, preload %vs, clean %+v", r.Old, r.Retain, r.OldPreloadSeconds, r.Clean)
+	}
+	if r.GetJobsLatency == nil || r.GetJobsCalls == 0 || r.GetJobsLatency.P50 <= 0 {
+		t.Errorf("agent.getJobs latency %+v over %d calls", r.GetJobsLatency, r.GetJobsCalls)
+	}
+	st, err := db.Open(context.Background(), "sqlite://"+filepath.Join(dir, "scire.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	res, err := st.PruneJobs(context.Background(), db.PruneOptions{Before: time.Now().Add(-loadgen.OldAge / 2), Limit: 5000, DryRun: true})
+	if err != nil || res.Jobs != 1500 || res.Runs != 1500 {
+		t.Fatalf("old final jobs in the store: %+v, %v; want the 1,500 preloaded", res, err)
 	}
 }

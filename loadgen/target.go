@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/client"
 	"github.com/scirectl/scirectl/datadir"
 	"github.com/scirectl/scirectl/db"
@@ -115,6 +116,9 @@ func (b *bench) startTarget(ctx context.Context) (*target, error) {
 	if err == nil && b.o.Pending > 0 {
 		err = b.preloadStore(ctx, store)
 	}
+	if err == nil && b.o.Old > 0 {
+		err = b.preloadOld(ctx, store)
+	}
 	if cerr := store.Close(); err == nil {
 		err = cerr
 	}
@@ -175,9 +179,15 @@ func (b *bench) inProcess(ctx context.Context, t *target, dir, dbURL string, ln 
 	// committer, say) are the server's.
 	var s *server.Server
 	var err error
+	var retain time.Duration
+	if b.o.Retain != "" {
+		if retain, _ = api.ParseRetention(b.o.Retain); retain == 0 {
+			retain = -1 // off
+		}
+	}
 	pprof.Do(ctx, pprof.Labels("role", "server"), func(ctx context.Context) {
 		s, err = server.New(ctx, server.Config{
-			DataDir: dir, DB: dbURL, Listener: ln, Listen: ln.Addr().String(), Version: "bench",
+			DataDir: dir, DB: dbURL, Listener: ln, Listen: ln.Addr().String(), Version: "bench", Retain: retain,
 			Log: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 	})
@@ -207,7 +217,11 @@ func (b *bench) spawn(t *target, dir, dbURL, addr string) error {
 			return fmt.Errorf("spawn server: %w", err)
 		}
 	}
-	cmd := exec.Command(exe, "serve", "--data-dir", dir, "--db", dbURL, "--listen", addr, "--log-level", "warn")
+	args := []string{"serve", "--data-dir", dir, "--db", dbURL, "--listen", addr, "--log-level", "warn"}
+	if b.o.Retain != "" {
+		args = append(args, "--retain", b.o.Retain)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), b.o.Env...)
 	logs := &tailBuffer{max: 64 << 10}
 	var w io.Writer = logs

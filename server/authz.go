@@ -19,6 +19,7 @@ import (
 const (
 	PermJobRead      = service.PermJobRead // see other users' jobs (one's own are always visible)
 	PermJobCancel    = service.PermJobCancel
+	PermJobDelete    = service.PermJobDelete // delete others' jobs (one's own need none), prune old jobs
 	PermClientRead   = "client.read"
 	PermClientAccept = "client.accept"
 	PermClientReject = "client.reject"

@@ -50,6 +50,16 @@ func (s *Server) jobOperations() []Operation {
 				"(bounded: the first and last halves with a marker line). Params: job id, optional client name or id (\"\" for all), " +
 				"optional struct {offsets: {run id: offset}}: a follower's read, each listed run's output only after that offset. " +
 				"Returns [{run_id, client, state, exit_code?, output, truncated, omitted_bytes, size}]; size is the next offset."},
+		{Name: api.MethodJobDelete, Class: gate.Modifier, caller: byOperator, handler: s.jobDelete, Checks: []string{PermJobDelete},
+			keepsClients: true, Signature: []string{"struct", "array"},
+			Help: "Delete jobs with their runs and output, whatever their age, all or none. Param: array of job ids (at most 1000). " +
+				"Fault 404 naming an id that is not a job, 409 naming a job with a run not final (cancel it first). " +
+				"One's own jobs need no permission; others' need job.delete. Returns {job_ids, jobs, runs}."},
+		{Name: api.MethodJobPrune, Class: gate.Modifier, caller: byOperator, handler: s.jobPrune, Permission: PermJobDelete,
+			keepsClients: true, Signature: []string{"struct", "struct"},
+			Help: "Delete every job whose runs are all final and whose last run ended longer ago than older_than, with its runs and output, " +
+				"as the cleaner does (serve --retain), in batches. Param: struct {older_than (a duration such as \"30d\", \"12h\", or int seconds; required), " +
+				"dry_run (bool: count, delete nothing)}. Returns {older_than, before, dry_run, jobs, runs}."},
 	}
 }
 
@@ -368,4 +378,93 @@ func apiRun(r db.Run) api.Run {
 		Client: r.ClientName, State: string(r.State), Canary: r.Canary, ExitCode: r.ExitCode, Attempts: r.Attempts, Reason: r.Reason,
 		SentAt: optTime(r.SentAt), StartedAt: optTime(r.StartedAt), FinishedAt: optTime(r.FinishedAt),
 	}
+}
+
+func (s *Server) jobDelete(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(1, 1); err != nil {
+		return nil, err
+	}
+	ids, err := p.IDs(0, "job_ids")
+	if err != nil {
+		return nil, err
+	}
+	me := callingUser(ctx)
+	res, err := s.svc.DeleteJobs(ctx, me, ids)
+	if err != nil {
+		return nil, inMethod(api.MethodJobDelete, err)
+	}
+	out := api.DeleteResult{JobIDs: []string{}, Jobs: res.Jobs, Runs: res.Runs}
+	seen := map[int64]bool{}
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out.JobIDs = append(out.JobIDs, strconv.FormatInt(id, 10))
+		}
+	}
+	noteAudit(ctx, fmt.Sprintf("deleted %d jobs, %d runs", res.Jobs, res.Runs))
+	s.log.Info("jobs deleted", "request_id", requestFrom(ctx).ID, "by", me.Name, "job_ids", out.JobIDs, "runs", res.Runs)
+	return out, nil
+}
+
+func (s *Server) jobPrune(ctx context.Context, p xmlrpc.Params) (any, error) {
+	if err := p.Count(1, 1); err != nil {
+		return nil, err
+	}
+	in, err := p.Struct(0, "options")
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Unknown("older_than", "dry_run"); err != nil {
+		return nil, err
+	}
+	age, err := ageMember(in, "older_than")
+	if err != nil {
+		return nil, err
+	}
+	dryRun, _, err := in.Bool("dry_run")
+	if err != nil {
+		return nil, err
+	}
+	at := time.Now().UTC()
+	res, err := s.svc.PruneJobs(ctx, age, at, dryRun)
+	if err != nil {
+		if res.Jobs > 0 && !dryRun {
+			noteAudit(ctx, fmt.Sprintf("deleted %d jobs, %d runs before it stopped", res.Jobs, res.Runs))
+		}
+		return nil, inMethod(api.MethodJobPrune, err)
+	}
+	if !dryRun {
+		noteAudit(ctx, fmt.Sprintf("deleted %d jobs, %d runs", res.Jobs, res.Runs))
+		s.log.Info("jobs pruned", "request_id", requestFrom(ctx).ID, "by", callingUser(ctx).Name, "older_than", api.FormatAge(age),
+			"jobs", res.Jobs, "runs", res.Runs)
+	}
+	return api.PruneResult{OlderThan: api.FormatAge(age), Before: at.Add(-age), DryRun: dryRun, Jobs: res.Jobs, Runs: res.Runs}, nil
+}
+
+// ageMember reads a required member that is an age: a duration string
+// as api.ParseAge reads it ("30d"), or an int of seconds.
+func ageMember(in xmlrpc.Struct, key string) (time.Duration, error) {
+	v, ok := in.Get(key)
+	if !ok || v == nil {
+		return 0, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: in.Label() + ": member \"" + key + "\" is required"}
+	}
+	var secs int64
+	switch v := v.(type) {
+	case int64:
+		secs = v
+	case int:
+		secs = int64(v)
+	case string:
+		d, err := api.ParseAge(v)
+		if err != nil {
+			return 0, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: in.Label() + ": member \"" + key + "\": " + err.Error()}
+		}
+		return d, nil
+	default:
+		return 0, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: in.Label() + ": member \"" + key + "\": want a duration such as \"30d\" or int seconds"}
+	}
+	if secs < 0 || secs > int64(api.MaxAge/time.Second) {
+		return 0, &xmlrpc.Fault{Code: xmlrpc.CodeInvalid, Message: fmt.Sprintf("%s: member %q: %d seconds is outside 0..%d", in.Label(), key, secs, int64(api.MaxAge/time.Second))}
+	}
+	return time.Duration(secs) * time.Second, nil
 }

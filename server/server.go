@@ -62,6 +62,15 @@ type Config struct {
 	// before a silent run is lost (default 2m).
 	RescueInterval time.Duration
 	LostGrace      time.Duration
+	// Retention (docs/maintenance.md, "Retention"): the cleaner deletes
+	// the final jobs whose last run ended longer ago than Retain (default
+	// 90 days) and the audit records older than RetainAudit (default 400
+	// days); a negative value keeps them for ever (serve --retain off).
+	// CleanInterval is the time between its passes (default 1h; the first
+	// comes a minute after the start).
+	Retain         time.Duration
+	RetainAudit    time.Duration
+	CleanInterval  time.Duration
 	Version        string
 	DisableMetrics bool // turns /metrics off (404) and with it all metric collection
 	// PushNetworks, when not empty, are the only networks agent.pollNow is
@@ -84,6 +93,12 @@ type WebhookConfig struct {
 	Timeout time.Duration
 }
 
+// The retention periods when none is given (SPEC §14).
+const (
+	DefaultRetain      = 90 * 24 * time.Hour
+	DefaultRetainAudit = 400 * 24 * time.Hour
+)
+
 func (c *Config) defaults() {
 	if c.Listen == "" {
 		c.Listen = api.DefaultListen
@@ -105,6 +120,12 @@ func (c *Config) defaults() {
 	}
 	if c.Webhooks.Timeout <= 0 {
 		c.Webhooks.Timeout = webhook.DefaultTimeout
+	}
+	if c.Retain == 0 {
+		c.Retain = DefaultRetain
+	}
+	if c.RetainAudit == 0 {
+		c.RetainAudit = DefaultRetainAudit
 	}
 	c.limitDefaults()
 	if c.Log == nil {
@@ -267,6 +288,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("startup recovery: %w", err)
 	}
 	s.log.Info("startup recovery", "server_id", info.ID, "changed", maintenance.Summary(changes))
+	cleaner := s.cleaner()
+	s.log.Info("retention", "keep", cleaner.Describe())
 	cert, err := tls.LoadX509KeyPair(s.paths.ServerCert(), s.paths.ServerKey())
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)
@@ -302,6 +325,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		{"heartbeat", newServerHeartbeat(s.store, s.serverID, s.log)},
 		{"last-seen writer", newLastSeenWriter(&s.seen, s.store, s.log)},
 		{"rescuer", rescuer},
+		{"cleaner", cleaner},
 	} {
 		if err := services.Start(bg, svc.name, svc.svc); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/scirectl/scirectl/api"
 	"github.com/scirectl/scirectl/gate"
 )
 
@@ -47,6 +48,8 @@ const ConfigFileName = "server.yaml"
 //	webhooks:
 //	  allow_http: true    # http:// webhooks to any host, not only loopback
 //	  timeout: 5s         # one POST, at most 1m (default 10s)
+//	retain: 90d           # final jobs, with their runs and output; off: for ever
+//	retain_audit: 400d    # the audit trail; off: for ever
 type FileConfig struct {
 	Listen       string   `yaml:"listen"`
 	DB           string   `yaml:"db"`
@@ -67,6 +70,10 @@ type FileConfig struct {
 	PushNetworks Networks `yaml:"push_networks"`
 	// Webhooks are the rules of webhook deliveries (docs/events.md).
 	Webhooks FileWebhooks `yaml:"webhooks"`
+	// Retain and RetainAudit are the retention periods (docs/maintenance.md,
+	// "Retention"); nil when the file does not set them.
+	Retain      *Retention `yaml:"retain"`
+	RetainAudit *Retention `yaml:"retain_audit"`
 }
 
 // FileWebhooks is the webhooks: section of the server configuration file.
@@ -76,6 +83,45 @@ type FileWebhooks struct {
 	AllowHTTP bool `yaml:"allow_http"`
 	// Timeout bounds one POST (default 10s, at most 1m).
 	Timeout Duration `yaml:"timeout"`
+}
+
+// Retention is a retention period: a duration whose units may include d,
+// days ("90d", "36h", "1d12h"), or off ("off", "never", "0": kept for
+// ever), which is 0.
+type Retention time.Duration
+
+// Set implements pflag.Value.
+func (r *Retention) Set(v string) error {
+	d, err := api.ParseRetention(v)
+	if err != nil {
+		return err
+	}
+	*r = Retention(d)
+	return nil
+}
+
+// String writes the period as Set reads it: "90d", "off".
+func (r *Retention) String() string {
+	if *r <= 0 {
+		return "off"
+	}
+	return api.FormatAge(time.Duration(*r))
+}
+
+// Type implements pflag.Value.
+func (r *Retention) Type() string { return "duration" }
+
+// UnmarshalYAML reads a Retention, reporting the line of a bad one. YAML
+// reads a bare off as the boolean false; it means off here too.
+func (r *Retention) UnmarshalYAML(n *yaml.Node) error {
+	v := n.Value
+	if n.Tag == "!!bool" && strings.EqualFold(v, "false") {
+		v = "off"
+	}
+	if err := r.Set(v); err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	return nil
 }
 
 // Networks is a list of network prefixes written as CIDR (10.0.0.0/8,

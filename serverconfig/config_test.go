@@ -54,3 +54,41 @@ func TestWebhooksSection(t *testing.T) {
 		}
 	}
 }
+
+func TestRetention(t *testing.T) {
+	dir := t.TempDir()
+	load := func(body string) (FileConfig, error) {
+		p := filepath.Join(dir, "server.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfigFile(p)
+	}
+	c, err := load("retain: 30d\nretain_audit: off\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retain == nil || time.Duration(*c.Retain) != 30*24*time.Hour || c.RetainAudit == nil || *c.RetainAudit != 0 {
+		t.Fatalf("retain %v, retain_audit %v", c.Retain, c.RetainAudit)
+	}
+	for _, body := range []string{"retain: never\n", "retain: 0\n", "retain: \"off\"\n", "retain: 0d\n"} {
+		if c, err := load(body); err != nil || c.Retain == nil || *c.Retain != 0 {
+			t.Errorf("%q: %v, %v; want off", body, c.Retain, err)
+		}
+	}
+	if c, err := load("listen: 127.0.0.1:7443\n"); err != nil || c.Retain != nil || c.RetainAudit != nil {
+		t.Fatalf("unset: %v, %v, %v", c.Retain, c.RetainAudit, err)
+	}
+	for _, body := range []string{"retain: 90\n", "retain: soon\n", "retain_audit: -1d\n", "retain: true\n"} {
+		if _, err := load(body); err == nil || !strings.Contains(err.Error(), "server.yaml:1:") {
+			t.Errorf("%q: err = %v, want one naming the file and line", body, err)
+		}
+	}
+	var r Retention
+	if err := r.Set("1d12h"); err != nil || r.String() != "1d12h" || r.Type() != "duration" {
+		t.Fatalf("Set(1d12h): %v, %s", err, r.String())
+	}
+	if err := r.Set("never"); err != nil || r.String() != "off" {
+		t.Fatalf("Set(never): %v, %s", err, r.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scirectl/scirectl/db"
 	"github.com/scirectl/scirectl/db/postgres"
 	"github.com/scirectl/scirectl/gate"
 	"github.com/scirectl/scirectl/internal/pgtest"
@@ -312,5 +313,42 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TryLock's named lock is one holder among every daemon on the database:
+// another store is refused while one holds it, the gate's lock is not
+// affected, and the lock dies with the holder's sessions (Close, as a
+// crash would).
+func TestTryLockAcrossDaemons(t *testing.T) {
+	url := pgtest.Start(t)
+	a, b := openURL(t, url), openURL(t, url)
+	ctx := context.Background()
+
+	release, err := a.TryLock(ctx, "cleaner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.TryLock(ctx, "cleaner"); !errors.Is(err, db.ErrConflict) {
+		t.Fatalf("second daemon: err = %v, want ErrConflict", err)
+	}
+	lock(t, b, exclusive)() // the gate is another key
+	release()
+	again, err := b.TryLock(ctx, "cleaner")
+	if err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+	if _, err := a.TryLock(ctx, "cleaner"); !errors.Is(err, db.ErrConflict) {
+		t.Fatalf("held by b: err = %v, want ErrConflict", err)
+	}
+	b.Close() // ends its sessions, and with them the lock
+	again()   // does nothing now
+	un, err := a.TryLock(ctx, "cleaner")
+	if err != nil {
+		t.Fatalf("after the holder closed: %v", err)
+	}
+	un()
+	if postgres.LockKey("cleaner") == postgres.GateLockKey || postgres.LockKey("cleaner") == postgres.LockKey("other") {
+		t.Fatal("lock keys collide")
 	}
 }

@@ -6,11 +6,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -65,15 +67,16 @@ func (driver) Open(ctx context.Context, u *url.URL) (db.Store, error) {
 type Store struct {
 	shared // the methods dbcore implements over this store (core.go)
 
-	w    *sql.DB        // single writer connection
-	r    *sql.DB        // read pool
-	gc   *committer     // batches concurrent write transactions (groupcommit.go)
-	ckpt *checkpointer  // copies the log into the database file off the writer (checkpoint.go)
-	hot  *hotStatements // prepared on w once (statements.go)
-	wc   *stmtCache     // the writer's other constant statements, prepared at open
-	rc   *stmtCache     // the read pool's constant statements, prepared on first use
-	busy busyClients    // clients whose last claim took all it asked for (dispatch.go)
-	path string
+	w     *sql.DB        // single writer connection
+	r     *sql.DB        // read pool
+	gc    *committer     // batches concurrent write transactions (groupcommit.go)
+	ckpt  *checkpointer  // copies the log into the database file off the writer (checkpoint.go)
+	hot   *hotStatements // prepared on w once (statements.go)
+	wc    *stmtCache     // the writer's other constant statements, prepared at open
+	rc    *stmtCache     // the read pool's constant statements, prepared on first use
+	busy  busyClients    // clients whose last claim took all it asked for (dispatch.go)
+	locks namedLocks     // TryLock's (retention.go)
+	path  string
 }
 
 // OpenFile opens (creating if needed) the database file and migrates it.
@@ -155,9 +158,56 @@ func migrateUp(dsn string) error {
 	return dbcore.MigrateUp(migrations, "sqlite", conn, migrateDriver)
 }
 
-// migrateDriver is golang-migrate's SQLite driver on conn.
+// migrateDriver is golang-migrate's SQLite driver on conn, which runs each
+// migration file in a transaction, except a file whose first line is
+// noTransaction (migrationDriver).
 func migrateDriver(conn *sql.DB) (database.Driver, error) {
-	return migratesqlite.WithInstance(conn, &migratesqlite.Config{})
+	d, err := migratesqlite.WithInstance(conn, &migratesqlite.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return migrationDriver{d, conn}, nil
+}
+
+// noTransaction starts a migration file that must not run in a
+// transaction: one that changes a database-wide setting with a VACUUM,
+// which SQLite refuses inside one (0009_retention: auto_vacuum). Such a
+// file opens and commits its own transactions around what they keep
+// atomic.
+const noTransaction = "-- migrate: no transaction\n"
+
+// migrationDriver is golang-migrate's SQLite driver, but for the files
+// marked noTransaction, which it runs as they are, on one connection.
+// (The driver's own x-no-tx-wrap option would apply to every file, and
+// each of the others must stay all or nothing.)
+type migrationDriver struct {
+	database.Driver
+	conn *sql.DB
+}
+
+func (d migrationDriver) Run(migration io.Reader) error {
+	body, err := io.ReadAll(migration)
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(body, []byte(noTransaction)) {
+		return d.Driver.Run(bytes.NewReader(body))
+	}
+	// One Exec runs every statement of the file, in order, on one
+	// connection: a PRAGMA and the VACUUM it needs must share one.
+	ctx := context.Background()
+	c, err := d.conn.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, string(body)); err != nil {
+		// A statement that failed inside the file's own transaction
+		// leaves it open: end it before the connection goes back.
+		c.ExecContext(ctx, `ROLLBACK`)
+		return &database.Error{OrigErr: err, Err: "migration failed", Query: body}
+	}
+	return nil
 }
 
 // Close closes the pools; the WAL is checkpointed by SQLite on last close.

@@ -98,6 +98,10 @@ func Run(t *testing.T, open Opener) {
 		{"WebhookQueue", testWebhookQueue},
 		{"WebhookLeaseRace", testWebhookLeaseRace},
 		{"Capabilities", testCapabilities},
+		{"PruneJobs", testPruneJobs},
+		{"DeleteJobs", testDeleteJobs},
+		{"PruneOperations", testPruneOperations},
+		{"TryLock", testTryLock},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {
 				t.Fatal(err)
