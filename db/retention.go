@@ -32,6 +32,12 @@ type RetentionStore interface {
 	// before, at most limit of them (1 or more), in one transaction, and
 	// returns how many; fewer than limit: there is no more.
 	PruneOperations(ctx context.Context, before time.Time, limit int) (int, error)
+	// PruneEvents deletes the oldest events that happened before before,
+	// at most limit, and returns how many.
+	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
+	// PruneIdempotencyKeys deletes up to limit idempotency keys made
+	// before before (no longer naming their jobs: IdempotencyWindow).
+	PruneIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int, error)
 	// ReclaimSpace gives back to the file system up to pages pages the
 	// deletions freed in the database file (SQLite: PRAGMA
 	// incremental_vacuum, in one write transaction) and says how many it

@@ -74,6 +74,7 @@ type Cleaner struct {
 // CleanResult is what one pass did.
 type CleanResult struct {
 	Jobs, Runs, Operations int   // deleted
+	Events, Keys           int   // deleted: events, expired idempotency keys
 	Pages                  int64 // given back to the file system
 	Batches                int   // transactions that deleted or gave back
 	Took                   time.Duration
@@ -82,11 +83,11 @@ type CleanResult struct {
 }
 
 // Deleted reports whether the pass deleted anything.
-func (r CleanResult) Deleted() bool { return r.Jobs+r.Runs+r.Operations > 0 }
+func (r CleanResult) Deleted() bool { return r.Jobs+r.Runs+r.Operations+r.Events+r.Keys > 0 }
 
 // Summary is the pass in words: "deleted 3 jobs, 5 runs, 0 audit rows".
 func (r CleanResult) Summary() string {
-	s := fmt.Sprintf("deleted %d jobs, %d runs, %d audit rows", r.Jobs, r.Runs, r.Operations)
+	s := fmt.Sprintf("deleted %d jobs, %d runs, %d audit rows, %d events, %d expired idempotency keys", r.Jobs, r.Runs, r.Operations, r.Events, r.Keys)
 	if r.Pages > 0 {
 		s += fmt.Sprintf("; %d pages given back", r.Pages)
 	}
@@ -185,15 +186,29 @@ func (c *Cleaner) pass(ctx context.Context, res *CleanResult) error {
 			}
 		}
 	}
-	if c.RetainAudit > 0 {
-		before := now.Add(-c.RetainAudit)
+	// Events are kept as long as jobs (--retain); idempotency keys as long
+	// as they name a job (db.IdempotencyWindow), whatever --retain says.
+	for _, p := range []struct {
+		what   string
+		keep   time.Duration
+		prune  func(context.Context, time.Time, int) (int, error)
+		counts *int
+	}{
+		{"audit records", c.RetainAudit, c.Store.PruneOperations, &res.Operations},
+		{"events", c.Retain, c.Store.PruneEvents, &res.Events},
+		{"idempotency keys", db.IdempotencyWindow, c.Store.PruneIdempotencyKeys, &res.Keys},
+	} {
+		if p.keep <= 0 {
+			continue
+		}
+		before := now.Add(-p.keep)
 		for more := true; more; {
 			err := c.batch(ctx, func(ctx context.Context) error {
-				n, err := c.Store.PruneOperations(ctx, before, c.Batch)
+				n, err := p.prune(ctx, before, c.Batch)
 				if err != nil {
 					return err
 				}
-				res.Operations += n
+				*p.counts += n
 				more = n >= c.Batch
 				if n > 0 {
 					res.Batches++
@@ -201,7 +216,7 @@ func (c *Cleaner) pass(ctx context.Context, res *CleanResult) error {
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("cleaner: audit records: %w", err)
+				return fmt.Errorf("cleaner: %s: %w", p.what, err)
 			}
 		}
 	}

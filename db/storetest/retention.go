@@ -263,3 +263,44 @@ func testTryLock(t *testing.T, s db.Store) {
 		t.Fatalf("ReclaimSpace: %d left, %v", left, err)
 	}
 }
+
+// PruneEvents deletes the oldest events before a time, at most limit at a
+// time, and the others stay readable; PruneIdempotencyKeys deletes the
+// keys past their window, and a key deleted names no job any more.
+func testPruneEventsAndKeys(t *testing.T, s db.Store) {
+	ctx := context.Background()
+	old := mustClient(t, s, "ev-old", true) // client.registered, client.accepted: now
+	mustSubmit(t, s, "recent", 0, old.ID)   // job.submitted at t0
+	oldJob := must(s.SubmitJob(ctx, db.NewJob{Name: "old", Interpreter: "/bin/sh", Script: "true", SubmittedBy: "admin",
+		ClientIDs: []int64{old.ID}, CreatedAt: t0.Add(-100 * day)}))(t) // job.submitted at t0-100d
+	all := must(s.Events(ctx, db.EventFilter{Limit: 100}))(t)
+	if len(all) != 4 {
+		t.Fatalf("%d events, want 4", len(all))
+	}
+	if n := must(s.PruneEvents(ctx, t0.Add(-90*day), 10))(t); n != 1 {
+		t.Fatalf("pruned %d events, want the one of 100 days ago", n)
+	}
+	left := must(s.Events(ctx, db.EventFilter{Limit: 100}))(t)
+	if len(left) != 3 || slices.ContainsFunc(left, func(e db.Event) bool { return e.JobID == oldJob.ID }) {
+		t.Fatalf("events left: %+v", left)
+	}
+	_, err := s.PruneEvents(ctx, t0, 0)
+	wantErr(t, "limit 0", err, db.ErrInvalid)
+
+	keyed := db.NewJob{Name: "k", Interpreter: "/bin/sh", Script: "true", SubmittedBy: "alice", ClientIDs: []int64{old.ID}, IdempotencyKey: "nightly"}
+	keyed.CreatedAt = t0.Add(-2 * db.IdempotencyWindow)
+	first := must(s.SubmitJob(ctx, keyed))(t)
+	keyed.IdempotencyKey, keyed.CreatedAt = "fresh", t0
+	fresh := must(s.SubmitJob(ctx, keyed))(t)
+	if n := must(s.PruneIdempotencyKeys(ctx, t0.Add(-db.IdempotencyWindow), 10))(t); n != 1 {
+		t.Fatalf("pruned %d keys, want 1", n)
+	}
+	keyed.IdempotencyKey, keyed.CreatedAt = "fresh", t0.Add(time.Hour)
+	if j := must(s.SubmitJob(ctx, keyed))(t); !j.Duplicate || j.ID != fresh.ID {
+		t.Fatalf("the live key lost its job: %+v", j)
+	}
+	keyed.IdempotencyKey = "nightly"
+	if j := must(s.SubmitJob(ctx, keyed))(t); j.Duplicate || j.ID == first.ID {
+		t.Fatalf("a pruned key still names job %d: %+v", first.ID, j)
+	}
+}

@@ -101,6 +101,7 @@ func Run(t *testing.T, open Opener) {
 		{"PruneJobs", testPruneJobs},
 		{"DeleteJobs", testDeleteJobs},
 		{"PruneOperations", testPruneOperations},
+		{"PruneEventsAndKeys", testPruneEventsAndKeys},
 		{"TryLock", testTryLock},
 		{"Ready", func(t *testing.T, s db.Store) {
 			if err := s.Ready(context.Background()); err != nil {

@@ -176,18 +176,50 @@ func plural(n int64, one, many string) string {
 // PruneOperations deletes up to limit audit records older than before,
 // the oldest first, through operations_at (db.Store.PruneOperations).
 func (s Store) PruneOperations(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.pruneOlder(ctx, "audit records", "operations", "id", "at", before, limit)
+}
+
+// PruneEvents deletes up to limit events older than before, the oldest
+// first, through events_at (db.Store.PruneEvents).
+func (s Store) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.pruneOlder(ctx, "events", "events", "id", "at", before, limit)
+}
+
+// PruneIdempotencyKeys deletes up to limit keys made before before
+// (db.Store.PruneIdempotencyKeys).
+func (s Store) PruneIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int, error) {
 	d := s.db.Dialect()
 	if before.IsZero() || limit < 1 {
-		return 0, fmt.Errorf("prune audit records: before %v, limit %d: %w", before, limit, db.ErrInvalid)
+		return 0, fmt.Errorf("prune idempotency keys: before %v, limit %d: %w", before, limit, db.ErrInvalid)
 	}
 	var n int64
 	err := s.db.Write(ctx, func(q Querier) (err error) {
-		n, err = q.Exec(ctx, `DELETE FROM operations WHERE id IN
-			(SELECT id FROM operations WHERE at < `+d.P(1)+` ORDER BY at`+LimitClause(limit)+`)`, before.UnixNano())
+		n, err = q.Exec(ctx, `DELETE FROM idempotency_keys WHERE (submitted_by, key) IN
+			(SELECT submitted_by, key FROM idempotency_keys WHERE created_at < `+d.P(1)+LimitClause(limit)+`)`, before.UnixNano())
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("prune audit records: %w", d.Classify(err))
+		return 0, fmt.Errorf("prune idempotency keys: %w", d.Classify(err))
+	}
+	return int(n), nil
+}
+
+// pruneOlder deletes up to limit rows of table whose time column is
+// before before, the oldest first (an index on col makes it a range).
+// The names are constants of the callers, never input.
+func (s Store) pruneOlder(ctx context.Context, what, table, id, col string, before time.Time, limit int) (int, error) {
+	d := s.db.Dialect()
+	if before.IsZero() || limit < 1 {
+		return 0, fmt.Errorf("prune %s: before %v, limit %d: %w", what, before, limit, db.ErrInvalid)
+	}
+	var n int64
+	err := s.db.Write(ctx, func(q Querier) (err error) {
+		n, err = q.Exec(ctx, `DELETE FROM `+table+` WHERE `+id+` IN
+			(SELECT `+id+` FROM `+table+` WHERE `+col+` < `+d.P(1)+` ORDER BY `+col+LimitClause(limit)+`)`, before.UnixNano())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune %s: %w", what, d.Classify(err))
 	}
 	return int(n), nil
 }
