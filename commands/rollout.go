@@ -78,20 +78,23 @@ func runJobPause(ctx context.Context, o *JobPauseOptions) error {
 		return err
 	}
 	return show(ios, &o.remote, res, func(res api.PauseResult) error {
-		var msg string
-		switch {
-		case res.Changed && res.Paused:
-			msg = "job %s paused"
-		case res.Changed:
-			msg = "job %s resumed"
-		case res.Paused:
-			msg = "job %s was already paused"
-		default:
-			msg = "job %s was not paused"
-		}
-		fmt.Fprintf(ios.Out, msg+"\n", res.JobID)
-		return nil
+		_, err := fmt.Fprintln(ios.Out, pausedLine("job", res.JobID, res.Changed, res.Paused))
+		return err
 	})
+}
+
+// pausedLine says what a pause or a resume of what did: "job 42 paused",
+// "schedule nightly was already paused".
+func pausedLine(what, name string, changed, paused bool) string {
+	switch {
+	case changed && paused:
+		return what + " " + name + " paused"
+	case changed:
+		return what + " " + name + " resumed"
+	case paused:
+		return what + " " + name + " was already paused"
+	}
+	return what + " " + name + " was not paused"
 }
 
 // JobRerunOptions are the argument and flags of `job rerun`.

@@ -454,19 +454,8 @@ func runSchedulePause(ctx context.Context, o *SchedulePauseOptions) error {
 		return err
 	}
 	return show(ios, &o.remote, res, func(res api.SchedulePauseResult) error {
-		var msg string
-		switch {
-		case res.Changed && res.Paused:
-			msg = "schedule %s paused"
-		case res.Changed:
-			msg = "schedule %s resumed"
-		case res.Paused:
-			msg = "schedule %s was already paused"
-		default:
-			msg = "schedule %s was not paused"
-		}
-		fmt.Fprintf(ios.Out, msg+"\n", res.Name)
-		return nil
+		_, err := fmt.Fprintln(ios.Out, pausedLine("schedule", res.Name, res.Changed, res.Paused))
+		return err
 	})
 }
 

@@ -191,26 +191,9 @@ func (s *Server) scheduleHistory(ctx context.Context, p xmlrpc.Params) (any, err
 	if err != nil {
 		return nil, err
 	}
-	f := db.TickFilter{Limit: defaultHistory}
-	if p.Has(1) {
-		in, err := p.Struct(1, "options")
-		if err != nil {
-			return nil, err
-		}
-		if err := in.Unknown("limit", "before"); err != nil {
-			return nil, err
-		}
-		if n, ok, err := in.Int("limit"); err != nil {
-			return nil, err
-		} else if ok {
-			if n < 1 || n > maxHistory {
-				return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: limit: %d is outside 1..%d", api.MethodScheduleHistory, n, maxHistory)
-			}
-			f.Limit = int(n)
-		}
-		if f.BeforeID, _, err = in.ID("before"); err != nil {
-			return nil, err
-		}
+	var f db.TickFilter
+	if f.Limit, f.BeforeID, err = pageOptions(p, 1, api.MethodScheduleHistory, defaultHistory, maxHistory); err != nil {
+		return nil, err
 	}
 	ts, err := s.svc.ScheduleHistory(ctx, name, f)
 	if err != nil {
@@ -225,6 +208,33 @@ func (s *Server) scheduleHistory(ctx context.Context, p xmlrpc.Params) (any, err
 		}
 	}
 	return out, nil
+}
+
+// pageOptions reads the optional struct {limit, before} of a history
+// call at param i: the page size (def when not given, 1..max) and the id
+// to page back from (0: the newest).
+func pageOptions(p xmlrpc.Params, i int, method string, def, max int) (limit int, before int64, err error) {
+	limit = def
+	if !p.Has(i) {
+		return limit, 0, nil
+	}
+	in, err := p.Struct(i, "options")
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := in.Unknown("limit", "before"); err != nil {
+		return 0, 0, err
+	}
+	if n, ok, err := in.Int("limit"); err != nil {
+		return 0, 0, err
+	} else if ok {
+		if n < 1 || n > int64(max) {
+			return 0, 0, xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: limit: %d is outside 1..%d", method, n, max)
+		}
+		limit = int(n)
+	}
+	before, _, err = in.ID("before")
+	return limit, before, err
 }
 
 // apiSchedule is a schedule as the API shows it; the script only when

@@ -181,26 +181,9 @@ func (s *Server) webhookDeliveries(ctx context.Context, p xmlrpc.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	f := db.DeliveryFilter{Limit: defaultDeliveries}
-	if p.Has(1) {
-		in, err := p.Struct(1, "options")
-		if err != nil {
-			return nil, err
-		}
-		if err := in.Unknown("limit", "before"); err != nil {
-			return nil, err
-		}
-		if n, ok, err := in.Int("limit"); err != nil {
-			return nil, err
-		} else if ok {
-			if n < 1 || n > maxDeliveries {
-				return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: limit: %d is outside 1..%d", api.MethodWebhookDeliveries, n, maxDeliveries)
-			}
-			f.Limit = int(n)
-		}
-		if f.BeforeID, _, err = in.ID("before"); err != nil {
-			return nil, err
-		}
+	var f db.DeliveryFilter
+	if f.Limit, f.BeforeID, err = pageOptions(p, 1, api.MethodWebhookDeliveries, defaultDeliveries, maxDeliveries); err != nil {
+		return nil, err
 	}
 	ds, err := s.svc.WebhookDeliveries(ctx, id, f)
 	if err != nil {
