@@ -26,10 +26,9 @@ func (s Store) Events(ctx context.Context, f db.EventFilter) ([]db.Event, error)
 	id := `e.` + d.EventID
 	query := `SELECT ` + id + `, e.type, e.at, e.job_id, e.run_id, e.client_id, e.schedule_id, e.exit_code, e.detail, c.name, sc.name
 		FROM events e LEFT JOIN clients c ON c.id = e.client_id LEFT JOIN schedules sc ON sc.id = e.schedule_id
-		WHERE ` + id + ` > ` + a.Bind(f.After)
-	if f.Tail > 0 {
-		query = strings.Replace(query, ` > `+d.P(1), ` IS NOT NULL`, 1)
-		a.List = nil
+		WHERE ` + id + ` IS NOT NULL` // PostgreSQL's events not numbered yet are not there for readers
+	if f.Tail == 0 {
+		query += ` AND ` + id + ` > ` + a.Bind(f.After)
 	}
 	if f.Until > 0 {
 		query += ` AND ` + id + ` <= ` + a.Bind(f.Until)
