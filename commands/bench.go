@@ -436,7 +436,11 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 			row("GETJOBS LATENCY", "%s (%s agent.getJobs calls made alone)", lat(*r.GetJobsLatency), num(float64(r.GetJobsCalls)))
 		}
 		if c := r.Clean; c != nil {
-			row("CLEANER", "%d pass(es) from %s to %s of the measurement: %s", c.Passes, dur(c.StartSeconds), dur(c.EndSeconds), c.Detail)
+			to := "to " + dur(c.EndSeconds)
+			if !c.Ended {
+				to = "to its end (" + dur(c.EndSeconds) + ")"
+			}
+			row("CLEANER", "%d pass(es) from %s %s of the measurement: %s", c.Passes, dur(c.StartSeconds), to, c.Detail)
 			row("  WHILE CLEANING", "%s (%s calls)", lat(*r.GetJobsLatencyCleaning), num(float64(r.GetJobsCallsCleaning)))
 			row("  OTHERWISE", "%s (%s calls)", lat(*r.GetJobsLatencyNotCleaning), num(float64(r.GetJobsCallsNotCleaning)))
 		}

@@ -35,6 +35,8 @@ type bench struct {
 	streaming *streaming
 
 	measureStart time.Time     // the measurement's window opened
+	measureEnd   time.Time     // and closed
+	cleanerSeen  []time.Time   // Old: the cleaner's batches seen at the gate (watchCleaner)
 	submitDone   atomic.Bool   // no more jobs will be submitted
 	allSubmitted chan struct{} // closed with submitDone set
 	submitted    atomic.Int64  // jobs accepted by job.submit
@@ -204,7 +206,7 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 	b.finishStreamers()
 	if b.o.Mode != Idle {
 		// The cleaner's passes are read from the server while it runs.
-		b.collectClean(ctx, b.measureStart)
+		b.collectClean(ctx, b.measureStart, b.measureEnd, b.cleanerSeen)
 	}
 
 	// Stop the server before removing its data; the figures are in.
@@ -246,6 +248,10 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	w := b.openWindow()
 	b.measureStart = w.start
+	if b.o.Old > 0 {
+		stopWatch := b.watchCleaner(ctx)
+		defer func() { b.cleanerSeen = stopWatch() }()
+	}
 	if b.streamers != nil {
 		b.printf("streaming %.2f MiB/s of output (agent.output) from %d streamers", float64(b.o.Stream)/(1<<20), len(b.streamers))
 		b.startStreaming(ctx)
@@ -293,6 +299,7 @@ func (b *bench) measure(ctx context.Context) error {
 	stopProgress()
 	b.stopStreaming()
 	w.close()
+	b.measureEnd = time.Now()
 	if !start.IsZero() {
 		b.res.DrainSeconds = b.lastCompletion().Sub(start).Seconds()
 		if b.res.DrainSeconds < 0 {

@@ -82,10 +82,15 @@ func (b *bench) preloadOld(ctx context.Context, store db.Store) error {
 }
 
 // Clean is what the server's cleaner did during a run, from the audit
-// records of its passes (operation cleaner.clean).
+// records of its passes (operation cleaner.clean), or, for a pass that had
+// not ended when the measurement did, from its batches seen at the gate.
 type Clean struct {
 	Passes int    `json:"passes"`
 	Detail string `json:"detail"` // the last pass's: "deleted N jobs, M runs, K audit rows; P pages given back in 1m2s"
+	// Ended is false when the (last) pass still ran at the end of the
+	// measurement: its start is when its batches were first seen at the
+	// gate (ops.list, every watchEvery), its end the measurement's.
+	Ended bool `json:"ended"`
 	// StartSeconds and EndSeconds place the passes in the measurement,
 	// from its start (the first pass's start, the last's end).
 	StartSeconds float64 `json:"start_seconds"`
@@ -94,7 +99,9 @@ type Clean struct {
 
 // cleanWindows reads the cleaner's passes from the audit trail: when each
 // ran, from its record's time (its end) and the duration that ends its
-// detail ("… in 1m2.5s").
+// detail ("… in 1m2.5s"). The time comes to the second (an XML-RPC
+// dateTime): the pass ended within the second after it, and the window
+// takes that second in.
 func (b *bench) cleanWindows(ctx context.Context) ([][2]time.Time, []string, error) {
 	var es []api.AuditEntry
 	if err := b.op.Call(ctx, api.MethodAuditList, &es, map[string]any{"operation": maintenance.AuditClean, "limit": 100}); err != nil {
@@ -112,20 +119,77 @@ func (b *bench) cleanWindows(ctx context.Context) ([][2]time.Time, []string, err
 		if err != nil {
 			continue
 		}
-		ws = append(ws, [2]time.Time{e.At.Add(-took), e.At})
+		ws = append(ws, [2]time.Time{e.At.Add(-took), e.At.Add(time.Second)})
 		details = append(details, e.Detail)
 	}
 	return ws, details, nil
 }
 
+// watchEvery is how often watchCleaner looks at the gate.
+const watchEvery = 200 * time.Millisecond
+
+// watchCleaner looks at the gate (ops.list) every watchEvery until stop
+// is called, and returns the times it saw a batch of the cleaner there
+// (running or waiting): a pass that has not ended has no audit record yet.
+func (b *bench) watchCleaner(ctx context.Context) (stop func() []time.Time) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan []time.Time, 1)
+	go func() {
+		var seen []time.Time
+		t := time.NewTicker(watchEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				done <- seen
+				return
+			case <-t.C:
+			}
+			// The time the call was sent: the gate was seen after it, and
+			// a batch seen belongs to a pass that ended, if it did, after
+			// it (its audit record's time).
+			sent := time.Now()
+			var ops []api.Op
+			if b.op.Call(ctx, api.MethodOpsList, &ops) != nil {
+				continue
+			}
+			for _, o := range ops {
+				if o.Name == maintenance.AuditClean {
+					seen = append(seen, sent)
+					break
+				}
+			}
+		}
+	}()
+	return func() []time.Time {
+		cancel()
+		return <-done
+	}
+}
+
 // collectClean splits the agents' agent.getJobs calls into those made
-// while a pass of the cleaner ran and the others.
-func (b *bench) collectClean(ctx context.Context, start time.Time) {
+// while a pass of the cleaner ran and the others. seen are the times the
+// cleaner was seen at the gate, end the measurement's end.
+func (b *bench) collectClean(ctx context.Context, start, end time.Time, seen []time.Time) {
 	r := b.res
 	ws, details, err := b.cleanWindows(ctx)
 	if err != nil {
 		b.printf("warning: %v", err)
 		return
+	}
+	ended := true
+	// Sightings after the last pass that ended belong to one that did not.
+	var last time.Time
+	if len(ws) > 0 {
+		last = ws[len(ws)-1][1]
+	}
+	for _, at := range seen {
+		if at.After(last) {
+			ws = append(ws, [2]time.Time{at, end})
+			details = append(details, "the pass had not ended when the measurement did")
+			ended = false
+			break
+		}
 	}
 	var all, during, outside []time.Duration
 	for _, a := range b.agents {
@@ -147,13 +211,16 @@ func (b *bench) collectClean(ctx context.Context, start time.Time) {
 	r.GetJobsLatency, r.GetJobsCalls = &l, len(all)
 	if len(ws) == 0 {
 		if b.o.Old > 0 {
-			b.printf("warning: no pass of the cleaner ended within the measurement (its first comes a minute after the server starts): measure longer (--duration)")
+			b.printf("warning: the cleaner did not run within the measurement (its first pass comes a minute after the server starts): measure longer (--duration)")
 		}
 		return
+	}
+	if !ended {
+		b.printf("warning: the cleaner's pass had not ended when the measurement did: measure longer (--duration) to see all of it")
 	}
 	d, o := distribution(during), distribution(outside)
 	r.GetJobsLatencyCleaning, r.GetJobsCallsCleaning = &d, len(during)
 	r.GetJobsLatencyNotCleaning, r.GetJobsCallsNotCleaning = &o, len(outside)
-	r.Clean = &Clean{Passes: len(ws), Detail: details[len(details)-1],
+	r.Clean = &Clean{Passes: len(ws), Detail: details[len(details)-1], Ended: ended,
 		StartSeconds: ws[0][0].Sub(start).Seconds(), EndSeconds: ws[len(ws)-1][1].Sub(start).Seconds()}
 }
