@@ -144,7 +144,7 @@ func OpenURL(ctx context.Context, rawURL string) (*Store, error) {
 
 // SchemaVersion is the migration version this binary expects; it is kept
 // equal to the SQLite driver's, whose backup files this driver writes.
-const SchemaVersion = 11
+const SchemaVersion = 12
 
 func migrateUp(ctx context.Context, cc *pgx.ConnConfig) error {
 	conn := stdlib.OpenDB(*cc.Copy())

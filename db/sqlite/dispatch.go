@@ -128,10 +128,10 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, c db.Claim) ([]db.Dispatc
 		if len(sorted.Send) == 0 {
 			continue
 		}
-		send := make([]int64, len(sorted.Send))
+		send, jobs := make([]int64, len(sorted.Send)), make([]int64, len(sorted.Send))
 		first := len(out)
 		for i, d := range sorted.Send {
-			send[i] = d.Run.ID
+			send[i], jobs[i] = d.Run.ID, d.Job.ID
 			dbcore.MarkSent(&d, c)
 			out = append(out, d)
 		}
@@ -149,8 +149,46 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, c db.Claim) ([]db.Dispatc
 		if n, err := res.RowsAffected(); err != nil || n != int64(len(send)) {
 			return nil, fmt.Errorf("sent %d of %d runs (%v, first %d): %w", n, len(send), err, out[first].Run.ID, db.ErrConflict)
 		}
+		if err := s.sentEvents(ctx, tx, c.ClientID, now, send, jobs); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// The claim and the acknowledgement write the events of the runs they
+// move, in their transaction: migration 12 leaves these two transitions,
+// most of a run's, to the statements that make them, which write a
+// batch's events with one INSERT where the trigger ran once a row.
+
+// sentEvents writes run.sent for the runs a claim sent, with their jobs.
+func (s *Store) sentEvents(ctx context.Context, tx *sql.Tx, clientID, now int64, runs, jobs []int64) error {
+	var err error
+	if len(runs) == 1 {
+		_, err = tx.StmtContext(ctx, s.hot.sentEvent).ExecContext(ctx, now, clientID, jobs[0], runs[0])
+	} else {
+		_, err = tx.StmtContext(ctx, s.hot.sentEvents).ExecContext(ctx, now, clientID, pairArray(runs, jobs))
+	}
+	if err != nil {
+		return fmt.Errorf("run.sent events: %w", err)
+	}
+	return nil
+}
+
+// ackEvents writes run.received for the runs among ids the
+// acknowledgement at now moved: those it stamped acked_at = now (a run
+// acknowledged before carries the time of its own acknowledgement).
+func (s *Store) ackEvents(ctx context.Context, tx *sql.Tx, clientID int64, ids []int64, now int64) error {
+	var err error
+	if len(ids) == 1 {
+		_, err = tx.StmtContext(ctx, s.hot.ackEvent).ExecContext(ctx, now, ids[0], clientID)
+	} else {
+		_, err = tx.StmtContext(ctx, s.hot.ackEvents).ExecContext(ctx, now, idArray(ids), clientID)
+	}
+	if err != nil {
+		return fmt.Errorf("run.received events: %w", err)
+	}
+	return nil
 }
 
 // pendingExcept is the pending statement without the runs of except: a
@@ -250,9 +288,16 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 		if err != nil {
 			return err
 		}
-		if n, err := r.RowsAffected(); err != nil {
+		n, err := r.RowsAffected()
+		if err != nil {
 			return err
-		} else if n == int64(len(ids)) {
+		}
+		if n > 0 {
+			if err := s.ackEvents(ctx, tx, clientID, ids, now); err != nil {
+				return err
+			}
+		}
+		if n == int64(len(ids)) {
 			res.Acknowledged = len(ids)
 			return nil
 		}

@@ -147,7 +147,7 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 }
 
 // SchemaVersion is the migration version this binary expects.
-const SchemaVersion = 11
+const SchemaVersion = 12
 
 func migrateUp(dsn string) error {
 	conn, err := sql.Open("sqlite", dsn)

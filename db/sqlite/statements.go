@@ -24,18 +24,22 @@ import (
 
 // hotStatements holds the prepared statements; see newHotStatements.
 type hotStatements struct {
-	pending   *sql.Stmt // a client's due pending runs with their jobs, best first
-	send      *sql.Stmt // pending → sent, for a JSON array of run ids
-	sendOne   *sql.Stmt // the same for one run: cheaper than the JSON join
-	ack       *sql.Stmt // sent → received, for a JSON array of the caller's run ids
-	ackOne    *sql.Stmt // the same for one run
-	start     *sql.Stmt // reports of running, JSON array of reports; RETURNING the ids moved
-	finish    *sql.Stmt // reports of succeeded/failed, likewise
-	startOne  *sql.Stmt // one running report: for a few reports, cheaper than the JSON join
-	finishOne *sql.Stmt // one final report
-	savepoint *sql.Stmt
-	release   *sql.Stmt
-	rollback  *sql.Stmt // ROLLBACK TO the savepoint
+	pending    *sql.Stmt // a client's due pending runs with their jobs, best first
+	send       *sql.Stmt // pending → sent, for a JSON array of run ids
+	sendOne    *sql.Stmt // the same for one run: cheaper than the JSON join
+	ack        *sql.Stmt // sent → received, for a JSON array of the caller's run ids
+	ackOne     *sql.Stmt // the same for one run
+	sentEvents *sql.Stmt // run.sent events for a JSON array of [run, job] pairs
+	sentEvent  *sql.Stmt // the same for one run
+	ackEvents  *sql.Stmt // run.received events of an ack's runs, for a JSON array of run ids
+	ackEvent   *sql.Stmt // the same for one run
+	start      *sql.Stmt // reports of running, JSON array of reports; RETURNING the ids moved
+	finish     *sql.Stmt // reports of succeeded/failed, likewise
+	startOne   *sql.Stmt // one running report: for a few reports, cheaper than the JSON join
+	finishOne  *sql.Stmt // one final report
+	savepoint  *sql.Stmt
+	release    *sql.Stmt
+	rollback   *sql.Stmt // ROLLBACK TO the savepoint
 }
 
 // The SQL of the hot statements. Source states come from package runstate,
@@ -70,6 +74,20 @@ var (
 		WHERE id = ?2 AND client_id = ?3 AND ` + db.StateIn("state", runstate.Ack))
 	ackSQL = writeStatement(`UPDATE runs SET state = '` + string(dbcore.Target(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
 		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + db.StateIn("state", runstate.Ack))
+	// The claim's and the acknowledgement's run events (migration 12: the
+	// trigger leaves run.sent and run.received to these two statements).
+	// run.sent: ?1 now, ?2 the client, then [run, job] pairs or one of each.
+	sentEventsSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail)
+		SELECT 'run.sent', ?1, value->>1, value->>0, ?2, '' FROM json_each(?3)`)
+	sentEventSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail) VALUES ('run.sent', ?1, ?3, ?4, ?2, '')`)
+	// run.received: ?1 now, ?2 the run ids (or id), ?3 the client; the runs
+	// the acknowledgement moved are those it stamped with its time.
+	ackEventsSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail)
+		SELECT 'run.received', ?1, job_id, id, client_id, '' FROM runs
+		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND state = 'received' AND acked_at = ?1 ORDER BY id`)
+	ackEventSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail)
+		SELECT 'run.received', ?1, job_id, id, client_id, '' FROM runs
+		WHERE id = ?2 AND client_id = ?3 AND state = 'received' AND acked_at = ?1`)
 	// A report is {"id", "state", "exit", "reason", "started", "finished",
 	// "output", "truncated"}; absent times are null. ?1 is now.
 	reportRowsSQL = `(SELECT value->>'id' AS id, value->>'state' AS state, value->>'exit' AS exit_code,
@@ -118,9 +136,27 @@ var (
 func newHotStatements(wc *stmtCache) *hotStatements {
 	return &hotStatements{
 		pending: wc.m[pendingSQL], send: wc.m[sendSQL], sendOne: wc.m[sendOneSQL], ack: wc.m[ackSQL], ackOne: wc.m[ackOneSQL],
+		sentEvents: wc.m[sentEventsSQL], sentEvent: wc.m[sentEventSQL], ackEvents: wc.m[ackEventsSQL], ackEvent: wc.m[ackEventSQL],
 		start: wc.m[startSQL], finish: wc.m[finishSQL], startOne: wc.m[startOneSQL], finishOne: wc.m[finishOneSQL],
 		savepoint: wc.m[savepointSQL], release: wc.m[releaseSQL], rollback: wc.m[rollbackSQL],
 	}
+}
+
+// pairArray renders [run, job] pairs as a JSON array for json_each.
+func pairArray(runs, jobs []int64) string {
+	b := make([]byte, 0, 2+len(runs)*18)
+	b = append(b, '[')
+	for i, id := range runs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, jobs[i], 10)
+		b = append(b, ']')
+	}
+	return string(append(b, ']'))
 }
 
 // idArray renders ids as a JSON array for json_each.

@@ -125,6 +125,86 @@ func testEvents(t *testing.T, s db.Store) {
 	}
 }
 
+// testEventsBatch: the batch paths of dispatch — a claim of several runs,
+// an acknowledgement that repeats some ids, set-based reports — write
+// each run's events once, and each job's end once, after its last run's.
+func testEventsBatch(t *testing.T, s db.Store) {
+	ctx := context.Background()
+	a := mustClient(t, s, "a", true)
+	b := mustClient(t, s, "b", true)
+	var jobs []db.Job
+	names := map[int64]string{}
+	for i := range 6 {
+		j := mustSubmit(t, s, fmt.Sprint("j", i), 0, a.ID, b.ID)
+		jobs = append(jobs, j)
+		names[j.ID] = j.Name
+	}
+	last := must(s.LastEventID(ctx))(t)
+	ds := claim(t, s, a.ID, 6)
+	ids := make([]int64, len(ds))
+	for i, d := range ds {
+		ids[i] = d.Run.ID
+	}
+	// Half acknowledged, then all of them: the second call moves the rest
+	// and counts the first half again.
+	must(s.AckRuns(ctx, a.ID, ids[:3], t0))(t)
+	if r := must(s.AckRuns(ctx, a.ID, ids, t0.Add(time.Second)))(t); r.Acknowledged != 6 {
+		t.Fatalf("second ack: %+v", r)
+	}
+	zero := 0
+	reps := make([]db.Report, len(ids))
+	for i, id := range ids {
+		reps[i] = db.Report{RunID: id, State: runstate.Succeeded, ExitCode: &zero}
+	}
+	must(s.ReportRuns(ctx, a.ID, reps, t0.Add(2*time.Second)))(t)
+	// b's runs: claimed and finished in one call each, two jobs' runs by
+	// the one-run statements.
+	dsb := claim(t, s, b.ID, 6)
+	for _, d := range dsb[:2] {
+		must(s.AckRuns(ctx, b.ID, []int64{d.Run.ID}, t0))(t)
+		must(s.ReportRuns(ctx, b.ID, []db.Report{{RunID: d.Run.ID, State: runstate.Succeeded, ExitCode: &zero}}, t0))(t)
+	}
+	var rest []db.Report
+	var restIDs []int64
+	for _, d := range dsb[2:] {
+		restIDs = append(restIDs, d.Run.ID)
+		rest = append(rest, db.Report{RunID: d.Run.ID, State: runstate.Failed, ExitCode: &zero})
+	}
+	must(s.AckRuns(ctx, b.ID, restIDs, t0))(t)
+	must(s.ReportRuns(ctx, b.ID, rest, t0))(t)
+
+	count := map[string]int{}
+	finishedAfter := map[int64]bool{} // job → its job.finished came after both its runs ended
+	ended := map[int64]int{}
+	for _, e := range must(s.Events(ctx, db.EventFilter{After: last, Limit: 1000}))(t) {
+		count[eventLine(e, names)]++
+		switch e.Type {
+		case "run.succeeded", "run.failed":
+			ended[e.JobID]++
+		case "job.finished":
+			finishedAfter[e.JobID] = ended[e.JobID] == 2
+		}
+	}
+	for _, j := range jobs {
+		for _, c := range []string{"a", "b"} {
+			for _, typ := range []string{"run.sent", "run.received"} {
+				if n := count[typ+" "+j.Name+" "+c]; n != 1 {
+					t.Errorf("%s %s %s: %d events, want 1", typ, j.Name, c, n)
+				}
+			}
+		}
+		if n := count["run.succeeded "+j.Name+" a exit=0"]; n != 1 {
+			t.Errorf("run.succeeded %s a: %d events, want 1", j.Name, n)
+		}
+		if n := count["job.finished "+j.Name]; n != 1 || !finishedAfter[j.ID] {
+			t.Errorf("job.finished %s: %d events, after its runs' ends: %v", j.Name, n, finishedAfter[j.ID])
+		}
+	}
+	if t.Failed() {
+		t.Logf("events: %v", count)
+	}
+}
+
 // testEventsConcurrent: jobs submitted and finished from many connections
 // at once while a reader follows by id: the reader sees each event once,
 // none missing, even where transactions commit out of the order of their

@@ -90,6 +90,7 @@ func Run(t *testing.T, open Opener) {
 		{"ScheduleTicksPaused", testScheduleTicksPaused},
 		{"Events", testEvents},
 		{"EventsConcurrent", testEventsConcurrent},
+		{"EventsBatch", testEventsBatch},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"IdempotencyConcurrent", testIdempotencyConcurrent},
 		{"ClientsVersion", testClientsVersion},
