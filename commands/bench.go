@@ -58,10 +58,10 @@ func NewBenchCmd(ios *IOStreams) *cobra.Command {
 	o := &BenchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the server's throughput, latency and idle cost with simulated agents",
+		Short: "Measure the server's throughput, latency, fan-out and idle cost with simulated agents",
 		Long: `Measure how many jobs per second the server dispatches, how long a job
-waits, and what a fleet of idle agents costs it, with simulated agents over
-real TLS XML-RPC connections.
+waits, how long one job for a whole fleet takes, and what a fleet of idle
+agents costs it, with simulated agents over real TLS XML-RPC connections.
 
 By default bench starts a server of its own ("scirectl serve" as a child
 process, on a temporary data directory and SQLite database, removed at the
@@ -76,7 +76,8 @@ After a full batch it asks for more at once, with the report and the next
 agent.getJobs in one system.multicall request (two requests a job at
 --batch 1); after a short one it waits for the next poll (or push).
 Jobs are no-op scripts submitted with job.submit, --submit-batch calls per
-system.multicall request, each for one agent in turn.
+system.multicall request, each for one agent in turn (in fanout mode, one
+job for every agent).
 
 Modes:
   burn-down  submit all --jobs first, then start the agents: the throughput
@@ -98,11 +99,27 @@ Modes:
              setup and warm-up excluded, the requests' response times and
              the TLS connections the agents had to reopen (0: each kept its
              own alive).
+  fanout     one job for every agent, as an operator runs a command on the
+             whole fleet: a single job.submit whose target is a glob of the
+             bench's agents' names (bench-RUNID-*). First the agents warm
+             up: polling agents call agent.getJobs(--batch, default 10)
+             every --poll-interval (default 1s, a real agent's short
+             --interval) ±10%, their first polls spread evenly over one
+             interval; with --push each polls once, then waits for
+             agent.pollNow. When every agent has had its first poll
+             answered, the job is submitted, and the measurement runs from
+             the moment that request is sent until the last of its runs is
+             reported succeeded (all final). An agent that has completed
+             its run goes on polling, as a real one does. --jobs, --rate,
+             --duration, --submit-batch, --submitters, --old and --stream
+             do not apply.
 
 --push makes the agents daemon-mode clients: each also listens on loopback
 for the server's agent.pollNow and, when it finds no work, waits for that
 push rather than polling (up to --poll-interval, default 5s then, as a
-safety net). Compare steady-mode latencies with and without it.
+safety net; in fanout mode 30s, the agent's default, so that the runs come
+out by the push rather than by the net). Compare steady-mode latencies, or
+fanout's time until all final, with and without it.
 
 --stream RATE measures what a fleet streaming live output costs dispatch.
 Before the measurement, --streamers extra agents (default 32) register and
@@ -125,7 +142,11 @@ Latencies are per job: submit→received runs from the moment the request
 carrying its job.submit was sent to the moment an agent's getJobs returned
 it; submit→completed to the moment its status report was accepted. In
 burn-down mode they mostly measure the queue (jobs wait for the whole
-submission); steady mode shows the latency of a loaded server.
+submission); steady mode shows the latency of a loaded server. In fanout
+mode they are per run of the one job, and the report adds the time until
+all were final (all_final_seconds, the largest submit→completed); the
+jobs, completed, missing and duplicates figures then count that job's
+runs.
 
 --pending N preloads a backlog of N extra jobs, each for a client that never
 polls, straight into the database before the measurement (for SQLite without
@@ -150,13 +171,15 @@ Every agent holds an open connection: bench raises its open-files limit
 (RLIMIT_NOFILE) to the hard limit if it needs to, and says so when the hard
 limit is too low for --agents; the spawned server inherits it.
 
-The report gives jobs/s, the latency percentiles (p50, p95, p99, max), the
+The report gives jobs/s (fanout mode: the time until all runs were
+final), the latency percentiles (p50, p95, p99, max), the
 server's CPU seconds and share of one core, its peak resident memory (since
 it started, and within the measurement) and its resident memory at the end,
 the load generator's own CPU and memory (with a spawned server), the
 requests by method, and the errors by method and kind. -o json prints the
-same with stable field names. Progress goes to stderr (--no-progress
-silences it). The exit code is 1 when a job did not complete exactly once.`,
+same with stable field names (docs/cli-output.md). Progress goes to stderr
+(--no-progress silences it). The exit code is 1 when a job (fanout mode: a
+run) did not complete exactly once.`,
 		Example: `  # the default: 64 agents drain 10,000 jobs, batches of 100
   scirectl bench
 
@@ -183,6 +206,12 @@ silences it). The exit code is 1 when a job did not complete exactly once.`,
   # what 5,000 idle agents polling every 30 s cost the server (issue 8)
   scirectl bench --mode idle --agents 5000 --poll-interval 30s --duration 2m
 
+  # one job for 2,000 daemon-mode agents: how long until every run is final
+  scirectl bench --mode fanout --agents 2000 --push
+
+  # the same fleet polling every second (the default) instead
+  scirectl bench --mode fanout --agents 2000
+
   # on PostgreSQL (a scratch database: bench adds clients and jobs)
   scirectl bench --db postgres://bench@localhost/scire_bench
 
@@ -197,15 +226,15 @@ silences it). The exit code is 1 when a job did not complete exactly once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Mode, "mode", string(loadgen.BurnDown), "burn-down (submit everything, then drain), steady (fixed arrival rate) or idle (no jobs: agents polling)")
+	f.StringVar(&o.Mode, "mode", string(loadgen.BurnDown), "burn-down (submit everything, then drain), steady (fixed arrival rate), idle (no jobs: agents polling) or fanout (one job for every agent)")
 	f.IntVar(&o.Agents, "agents", 64, "simulated agents, each with its own identity and connection (1..10000)")
-	f.IntVar(&o.Jobs, "jobs", 10000, "jobs to submit (steady mode with --duration: no limit unless given; idle mode: none)")
-	f.IntVar(&o.Batch, "batch", 100, "jobs an agent asks for per agent.getJobs call (1..1000; idle mode: default 10, the agent's --max-jobs)")
+	f.IntVar(&o.Jobs, "jobs", 10000, "jobs to submit (steady mode with --duration: no limit unless given; idle mode: none; fanout mode: one, for every agent)")
+	f.IntVar(&o.Batch, "batch", 100, "jobs an agent asks for per agent.getJobs call (1..1000; idle and fanout modes: default 10, the agent's --max-jobs)")
 	f.IntVar(&o.SubmitBatch, "submit-batch", 100, "job.submit calls per system.multicall request (1: plain job.submit calls)")
 	f.IntVar(&o.Submitters, "submitters", 4, "concurrent submitting connections")
 	f.Float64Var(&o.Rate, "rate", 0, "steady mode: jobs submitted per second")
 	f.DurationVar(&o.Duration, "duration", 0, "steady mode: how long jobs arrive, e.g. 1m (default: until --jobs are submitted); idle mode: how long the agents are measured (default 2m)")
-	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again (with --push: 5s, a safety net behind agent.pollNow; idle mode: 30s, the agent's --interval)")
+	f.DurationVar(&o.PollInterval, "poll-interval", 100*time.Millisecond, "how long an agent that got no job waits before asking again (with --push: 5s, a safety net behind agent.pollNow; idle mode: 30s, the agent's --interval; fanout mode: 1s, with --push 30s)")
 	f.IntVar(&o.Pending, "pending", 0, "preload a backlog of this many jobs for a client that never polls")
 	f.IntVar(&o.Old, "old", 0, "preload a history of this many finished jobs a year old, which the server's cleaner deletes while measured (its first pass a minute after the start)")
 	f.StringVar(&o.Retain, "retain", "", "the bench's server's --retain (e.g. off, the baseline of a run with --old; default the server's, 90d)")
@@ -223,7 +252,7 @@ silences it). The exit code is 1 when a job did not complete exactly once.`,
 	f.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "give up after this long, reporting what was measured")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table or json (default $SCIRE_OUTPUT, else table)")
 	f.BoolVar(&o.NoProgress, "no-progress", false, "no progress lines on stderr")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "with --spawn=false: write a CPU profile of the drain (burn-down) or the run (steady, idle) to FILE; the server's goroutines carry the label role=server")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "with --spawn=false: write a CPU profile of the drain (burn-down) or the run (steady, idle, fanout) to FILE; the server's goroutines carry the label role=server")
 	f.StringVar(&o.MemProfile, "memprofile", "", "with --spawn=false: write a heap profile taken at the end of the measurement, every agent still connected, to FILE")
 	_ = f.MarkHidden("cpuprofile")
 	_ = f.MarkHidden("memprofile")
@@ -248,6 +277,7 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 		DB: o.DB, DataDir: o.DataDir, Spawn: o.Spawn, Keep: o.Keep, Timeout: o.Timeout, ServerLog: ios.ErrOut,
 	}
 	idle := lo.Mode == loadgen.Idle
+	fanout := lo.Mode == loadgen.Fanout
 	if idle {
 		// Nothing is submitted: the submission flags are mistakes here.
 		for _, f := range []string{"jobs", "rate", "submit-batch", "submitters"} {
@@ -255,15 +285,27 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 				return usageError(fmt.Sprintf("--%s: the idle mode submits no jobs (it measures agents polling with nothing to do)", f))
 			}
 		}
-		lo.Jobs, lo.SubmitBatch, lo.Submitters = 0, 0, 0
-		if !changed("batch") {
-			lo.Batch = 0 // loadgen's idle default: the agent's --max-jobs
-		}
-		if !changed("poll-interval") {
-			lo.PollInterval = 0 // loadgen's idle default: the agent's --interval
-		}
 		if !changed("duration") {
 			lo.Duration = 0 // loadgen's idle default
+		}
+	}
+	if fanout {
+		// One job, one job.submit, over when its runs are: the flags that
+		// shape a submission or a window are mistakes here.
+		for _, f := range []string{"jobs", "rate", "duration", "submit-batch", "submitters", "old", "stream", "streamers"} {
+			if changed(f) {
+				return usageError(fmt.Sprintf("--%s: the fanout mode submits one job for every agent and ends when each of its runs is final", f))
+			}
+		}
+		lo.Duration = 0
+	}
+	if idle || fanout {
+		lo.Jobs, lo.SubmitBatch, lo.Submitters = 0, 0, 0
+		if !changed("batch") {
+			lo.Batch = 0 // loadgen's default for the mode: the agent's --max-jobs
+		}
+		if !changed("poll-interval") {
+			lo.PollInterval = 0 // loadgen's default for the mode (and --push)
 		}
 	}
 	// Zero would mean "the default" to loadgen; on the command line it is a mistake.
@@ -271,7 +313,7 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 		flag string
 		v    int
 	}{{"agents", o.Agents}, {"jobs", o.Jobs}, {"batch", o.Batch}, {"submit-batch", o.SubmitBatch}, {"submitters", o.Submitters}} {
-		if c.v <= 0 && !(c.flag == "jobs" && o.Mode == string(loadgen.Steady) && o.Duration > 0) && !(idle && c.flag != "agents" && c.flag != "batch") {
+		if c.v <= 0 && !(c.flag == "jobs" && o.Mode == string(loadgen.Steady) && o.Duration > 0) && !((idle || fanout) && c.flag != "agents" && c.flag != "batch") {
 			return usageError(fmt.Sprintf("--%s %d: want 1 or more", c.flag, c.v))
 		}
 	}
@@ -293,7 +335,7 @@ func runBench(ctx context.Context, ios *IOStreams, o *BenchOptions, changed func
 	case changed("streamers"):
 		return usageError("--streamers goes with --stream (the total rate)")
 	}
-	if o.Push && !changed("poll-interval") && !idle {
+	if o.Push && !changed("poll-interval") && !idle && !fanout {
 		lo.PollInterval = 0 // loadgen's default for push mode: a 5s safety net
 	}
 	if lo.Mode == loadgen.Steady && o.Duration > 0 && !changed("jobs") {
@@ -383,12 +425,15 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
 	idle := r.Mode == loadgen.Idle
+	fanout := r.Mode == loadgen.Fanout
 	mode := "burn-down: every job submitted first, then drained"
 	switch r.Mode {
 	case loadgen.Steady:
 		mode = fmt.Sprintf("steady: %s jobs/s arriving while the agents run", num(r.TargetRate))
 	case loadgen.Idle:
 		mode = fmt.Sprintf("idle: no jobs, agents polling for %s", dur(r.MeasureSeconds))
+	case loadgen.Fanout:
+		mode = "fanout: one job for every agent, submitted once all were warm, timed until every run is final"
 	}
 	row("MODE", "%s", mode)
 	srv := r.Target + " server, " + r.ServerURL
@@ -402,9 +447,15 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 		agents = fmt.Sprintf("%s polling: agent.getJobs(%d) every %s ±10%%, first polls spread over one interval; agent.heartbeat with it in one system.multicall every %s",
 			num(float64(r.Agents)), r.Batch, dur(r.PollIntervalSeconds), dur(r.HeartbeatEverySeconds))
 	}
+	if fanout {
+		agents = fmt.Sprintf("%s polling every %s ±10%%, up to %d jobs per agent.getJobs", num(float64(r.Agents)), dur(r.PollIntervalSeconds), r.Batch)
+	}
 	if r.Push {
-		agents = fmt.Sprintf("%d in daemon mode (woken by agent.pollNow: %s pushes received), up to %d jobs per agent.getJobs",
-			r.Agents, num(float64(r.Pushes)), r.Batch)
+		agents = fmt.Sprintf("%s in daemon mode (woken by agent.pollNow: %s pushes received), up to %d jobs per agent.getJobs",
+			num(float64(r.Agents)), num(float64(r.Pushes)), r.Batch)
+		if fanout {
+			agents += fmt.Sprintf("; safety-net poll every %s", dur(r.PollIntervalSeconds))
+		}
 	}
 	row("AGENTS", "%s", agents)
 	row("SETUP", "%s agents registered and accepted in %s (client.accept %s), not measured",
@@ -422,7 +473,25 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 	lat := func(l loadgen.Latency) string {
 		return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s", ms(l.P50), ms(l.P95), ms(l.P99), ms(l.Max))
 	}
-	if !idle {
+	if fanout {
+		if r.Jobs == 0 {
+			row("JOB", "none: the job.submit targeting every agent failed")
+		} else {
+			row("JOB", "%d job, %s runs, from one job.submit targeting every agent (a glob of their names), answered in %s",
+				r.Jobs, num(float64(r.Runs)), dur(r.SubmitSeconds))
+		}
+		row("RUNS", "%s completed (%d missing, %d completed twice)", num(float64(r.Completed)), r.Missing, r.Duplicates)
+		if r.AllFinalSeconds != nil {
+			row("ALL FINAL", "%s from the submit to the last run reported succeeded", dur(*r.AllFinalSeconds))
+		} else {
+			row("ALL FINAL", "not reached: %s of %s runs completed", num(float64(r.Completed)), num(float64(r.Runs)))
+		}
+		row("SUBMIT→RECEIVED", "%s (per run)", lat(r.SubmitToReceived))
+		row("SUBMIT→COMPLETED", "%s (per run)", lat(r.SubmitToCompleted))
+		if r.GetJobsLatency != nil {
+			row("GETJOBS LATENCY", "%s (%s agent.getJobs calls while measured)", lat(*r.GetJobsLatency), num(float64(r.GetJobsCalls)))
+		}
+	} else if !idle {
 		row("JOBS", "%s submitted, %s completed (%d missing, %d completed twice)", num(float64(r.Jobs)), num(float64(r.Completed)), r.Missing, r.Duplicates)
 		per := fmt.Sprintf("%d job.submit per request", r.SubmitBatch)
 		if r.SubmitBatch == 1 {
@@ -466,11 +535,14 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 		}
 		row("SERVER CPU", "%.2f s%s", *r.ServerCPUSeconds, share)
 		if r.ServerCPUPerJob != nil {
-			what := "over the drain"
-			if r.Mode == loadgen.Steady {
+			what, label := "over the drain", "SERVER CPU PER JOB"
+			switch r.Mode {
+			case loadgen.Steady:
 				what = "over the run"
+			case loadgen.Fanout:
+				what, label = "over the fan-out", "SERVER CPU PER RUN"
 			}
-			row("SERVER CPU PER JOB", "%.0f µs (%s)", *r.ServerCPUPerJob, what)
+			row(label, "%.0f µs (%s)", *r.ServerCPUPerJob, what)
 		}
 		rss := mib(*r.ServerPeakRSSBytes) + " peak since start"
 		if r.ServerWindowPeakRSSBytes != nil {

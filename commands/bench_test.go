@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/scirectl/scirectl/loadgen"
 )
 
 func TestBenchFlagValidation(t *testing.T) {
@@ -31,6 +33,19 @@ func TestBenchFlagValidation(t *testing.T) {
 		{"bench", "--stream", "1MB", "--streamers", "0"},
 		{"bench", "--stream", "10", "--streamers", "32"}, // under a byte/s each
 		{"bench", "--mode", "idle", "--stream", "1MB"},
+		// The fanout mode submits one job and ends when its runs are final.
+		{"bench", "--mode", "fanout", "--jobs", "5"},
+		{"bench", "--mode", "fanout", "--rate", "10"},
+		{"bench", "--mode", "fanout", "--duration", "1m"},
+		{"bench", "--mode", "fanout", "--submit-batch", "10"},
+		{"bench", "--mode", "fanout", "--submitters", "2"},
+		{"bench", "--mode", "fanout", "--old", "100"},
+		{"bench", "--mode", "fanout", "--stream", "1MB"},
+		{"bench", "--mode", "fanout", "--streamers", "4"},
+		{"bench", "--mode", "fanout", "--agents", "0"},
+		{"bench", "--mode", "fanout", "--agents", "10001"},
+		{"bench", "--mode", "fanout", "--batch", "0"},
+		{"bench", "--mode", "fanout", "--poll-interval", "0s"},
 	}
 	for _, args := range cases {
 		_, errOut, code := run(t, "", args...)
@@ -96,5 +111,84 @@ func TestBenchStreamTable(t *testing.T) {
 		if strings.HasPrefix(line, "ERRORS") && !strings.HasSuffix(line, " none") {
 			t.Errorf("errors: %s", line)
 		}
+	}
+}
+
+// One job for 20 polling agents: every run completes exactly once, and
+// the time until all were final is reported with the per-run latencies.
+func TestBenchFanoutJSON(t *testing.T) {
+	out, errOut, code := run(t, "", "bench", "--mode", "fanout", "--spawn=false", "--agents", "20", "--poll-interval", "300ms",
+		"--data-dir", t.TempDir(), "--no-progress", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if r["mode"] != "fanout" || r["jobs"] != 1.0 || r["runs"] != 20.0 || r["completed"] != 20.0 || r["missing"] != 0.0 || r["duplicates"] != 0.0 {
+		t.Errorf("mode %v, jobs %v, runs %v, completed %v, missing %v, duplicates %v; want one job whose 20 runs completed once each",
+			r["mode"], r["jobs"], r["runs"], r["completed"], r["missing"], r["duplicates"])
+	}
+	if v, ok := r["all_final_seconds"].(float64); !ok || v <= 0 {
+		t.Errorf("all_final_seconds %v: want > 0", r["all_final_seconds"])
+	}
+	if r["poll_interval_seconds"] != 0.3 || r["batch"] != 10.0 || r["push"] != false {
+		t.Errorf("poll interval %v, batch %v, push %v; want 0.3, the agent's 10, false", r["poll_interval_seconds"], r["batch"], r["push"])
+	}
+	for _, k := range []string{"submit_to_received", "submit_to_completed"} {
+		lat, _ := r[k].(map[string]any)
+		for _, p := range []string{"p50_ms", "p95_ms", "p99_ms", "max_ms"} {
+			if v, ok := lat[p].(float64); !ok || v <= 0 {
+				t.Errorf("%s.%s = %v, want > 0", k, p, lat[p])
+			}
+		}
+	}
+}
+
+// With --push the agents wait for agent.pollNow, with the fanout mode's
+// 30 s safety net: the table names them, the pushes and the time until
+// every run was final.
+func TestBenchFanoutPushTable(t *testing.T) {
+	out, errOut, code := run(t, "", "bench", "--mode", "fanout", "--push", "--spawn=false", "--agents", "20",
+		"--data-dir", t.TempDir(), "--no-progress")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"fanout: one job for every agent", "20 in daemon mode", "safety-net poll every 30.0 s",
+		"1 job, 20 runs, from one job.submit", "20 completed (0 missing, 0 completed twice)", "ALL FINAL",
+		"SUBMIT→RECEIVED", "SUBMIT→COMPLETED", "p99", "SERVER CPU PER RUN", "job.submit 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "ERRORS") && !strings.HasSuffix(line, " none") {
+			t.Errorf("errors: %s", line)
+		}
+	}
+}
+
+// A fanout run that timed out says how far it got rather than a time.
+func TestBenchFanoutTableIncomplete(t *testing.T) {
+	var out strings.Builder
+	r := &loadgen.Results{Mode: loadgen.Fanout, Agents: 50, Batch: 10, PollIntervalSeconds: 1, Jobs: 1, Runs: 50,
+		Completed: 48, Missing: 2, Calls: map[string]int64{}, Errors: map[string]int64{}}
+	if err := printBench(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"50 polling every 1.0 s", "1 job, 50 runs", "48 completed (2 missing, 0 completed twice)",
+		"not reached: 48 of 50 runs completed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	r = &loadgen.Results{Mode: loadgen.Fanout, Agents: 50, Batch: 10, PollIntervalSeconds: 1, Calls: map[string]int64{}, Errors: map[string]int64{}}
+	if err := printBench(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "none: the job.submit targeting every agent failed") {
+		t.Errorf("table of a failed submit:\n%s", out.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/loadgen"
 )
 
 // jsonNames lists the JSON field names of t and of the structs inside it.
@@ -48,7 +49,7 @@ func TestCLIOutputDocumented(t *testing.T) {
 		api.User{}, api.NewToken{}, api.Token{}, api.ACLRule{}, api.ACLDecision{}, api.AuditEntry{}, api.Op{}, api.OpClass{},
 		api.BlacklistEntry{}, api.BlacklistCheck{}, api.ServerInfo{}, api.ServerStatus{}, api.DBBackup{}, api.DBRestore{},
 		api.DBReset{}, migrateResult{}, RecoverResult{}, setting{}, VersionInfo{}, outputGroup{}, api.Schedule{}, api.SchedulePauseResult{},
-		api.ScheduleRunResult{}, api.ScheduleTick{}, api.Webhook{}, api.WebhookDelivery{}, api.WebhookTestResult{}} {
+		api.ScheduleRunResult{}, api.ScheduleTick{}, api.Webhook{}, api.WebhookDelivery{}, api.WebhookTestResult{}, loadgen.Results{}} {
 		typ := reflect.TypeOf(v)
 		for _, name := range jsonNames(typ, map[reflect.Type]bool{}) {
 			if !strings.Contains(string(doc), "`"+name+"`") {

@@ -55,6 +55,7 @@ type callSample struct {
 // doneRec is one completed job as the agent saw it.
 type doneRec struct {
 	job  int64
+	run  int64
 	recv int64 // unix ns: agent.getJobs returned it
 	done int64 // unix ns: agent.reportStatus accepted it
 }
@@ -308,7 +309,7 @@ func (a *agent) reported(b *bench, jobs map[int64]int64, rep []api.ReportResult,
 		case !r.Accepted || r.Error != "":
 			a.errs["agent.reportStatus: not accepted"]++
 		default:
-			a.done = append(a.done, doneRec{job: job, recv: recv.UnixNano(), done: now})
+			a.done = append(a.done, doneRec{job: job, run: run, recv: recv.UnixNano(), done: now})
 			a.finished++
 			b.completed.Add(1)
 		}

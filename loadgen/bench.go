@@ -34,6 +34,8 @@ type bench struct {
 	streamers []*streamer
 	streaming *streaming
 
+	fan *fanout // fanout mode: the one job and its runs
+
 	measureStart time.Time     // the measurement's window opened
 	measureEnd   time.Time     // and closed
 	cleanerSeen  []time.Time   // Old: the cleaner's batches seen at the gate (watchCleaner)
@@ -42,11 +44,12 @@ type bench struct {
 	submitted    atomic.Int64  // jobs accepted by job.submit
 	completed    atomic.Int64  // completions accepted by reportStatus
 
+	// Idle and fanout modes.
+	measuring atomic.Bool // the window is open: the warm-up is over
 	// Idle mode.
-	measuring atomic.Bool  // the window is open: the warm-up is over
-	requests  atomic.Int64 // agent calls made
-	failures  atomic.Int64 // of which failed
-	newConns  atomic.Int64 // connections the agents opened during the window
+	requests atomic.Int64 // agent calls made
+	failures atomic.Int64 // of which failed
+	newConns atomic.Int64 // connections the agents opened during the window
 
 	mu    sync.Mutex
 	subs  []submitRec // every accepted submit
@@ -216,7 +219,11 @@ func (b *bench) run(ctx context.Context) (res *Results, err error) {
 	}
 	b.collect()
 	if runErr == nil && (b.res.Missing > 0 || b.res.Duplicates > 0) {
-		runErr = fmt.Errorf("%d of %d jobs never completed, %d completed more than once", b.res.Missing, b.res.Jobs, b.res.Duplicates)
+		if b.o.Mode == Fanout {
+			runErr = fmt.Errorf("%d of the job's %d runs never completed, %d completed more than once", b.res.Missing, b.res.Runs, b.res.Duplicates)
+		} else {
+			runErr = fmt.Errorf("%d of %d jobs never completed, %d completed more than once", b.res.Missing, b.res.Jobs, b.res.Duplicates)
+		}
 	}
 	return b.res, runErr
 }
@@ -245,6 +252,12 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 		return b.idle(ctx)
+	}
+	if b.o.Mode == Fanout {
+		if err := profile(); err != nil {
+			return err
+		}
+		return b.fanout(ctx)
 	}
 	w := b.openWindow()
 	b.measureStart = w.start
@@ -434,42 +447,16 @@ func (b *bench) collect() {
 	r := b.res
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	sent := make(map[int64]int64, len(b.subs))
-	for _, s := range b.subs {
-		sent[s.job] = s.sent
-	}
-	r.Jobs = len(sent)
-	seen := make(map[int64]bool, len(sent))
-	recv := make([]time.Duration, 0, len(sent))
-	comp := make([]time.Duration, 0, len(sent))
 	for _, a := range b.agents {
-		for _, d := range a.done {
-			s, ok := sent[d.job]
-			if !ok {
-				b.errs["agent.getJobs: job not submitted by the bench"]++
-				continue
-			}
-			if seen[d.job] {
-				r.Duplicates++
-				continue
-			}
-			seen[d.job] = true
-			recv = append(recv, time.Duration(d.recv-s))
-			comp = append(comp, time.Duration(d.done-s))
-		}
 		r.EmptyPolls += a.empty
 		if a.pn != nil {
 			r.Pushes += a.pn.Calls()
 		}
 	}
-	r.Completed = len(seen)
-	r.Missing = r.Jobs - r.Completed
-	r.SubmitToReceived, r.SubmitToCompleted = distribution(recv), distribution(comp)
-	if r.SubmitSeconds > 0 {
-		r.SubmitRate = float64(r.Jobs) / r.SubmitSeconds
-	}
-	if r.DrainSeconds > 0 {
-		r.JobsPerSecond = float64(r.Completed) / r.DrainSeconds
+	if b.o.Mode == Fanout {
+		b.collectFanout()
+	} else {
+		b.collectJobs()
 	}
 	for _, a := range b.agents {
 		for k, v := range a.calls {
@@ -501,6 +488,45 @@ func (b *bench) collect() {
 	r.ErrorsTotal = 0
 	for _, v := range b.errs {
 		r.ErrorsTotal += v
+	}
+}
+
+// collectJobs matches the agents' completions with the submitted jobs
+// (burn-down and steady modes; b.mu held).
+func (b *bench) collectJobs() {
+	r := b.res
+	sent := make(map[int64]int64, len(b.subs))
+	for _, s := range b.subs {
+		sent[s.job] = s.sent
+	}
+	r.Jobs = len(sent)
+	seen := make(map[int64]bool, len(sent))
+	recv := make([]time.Duration, 0, len(sent))
+	comp := make([]time.Duration, 0, len(sent))
+	for _, a := range b.agents {
+		for _, d := range a.done {
+			s, ok := sent[d.job]
+			if !ok {
+				b.errs["agent.getJobs: job not submitted by the bench"]++
+				continue
+			}
+			if seen[d.job] {
+				r.Duplicates++
+				continue
+			}
+			seen[d.job] = true
+			recv = append(recv, time.Duration(d.recv-s))
+			comp = append(comp, time.Duration(d.done-s))
+		}
+	}
+	r.Completed = len(seen)
+	r.Missing = r.Jobs - r.Completed
+	r.SubmitToReceived, r.SubmitToCompleted = distribution(recv), distribution(comp)
+	if r.SubmitSeconds > 0 {
+		r.SubmitRate = float64(r.Jobs) / r.SubmitSeconds
+	}
+	if r.DrainSeconds > 0 {
+		r.JobsPerSecond = float64(r.Completed) / r.DrainSeconds
 	}
 }
 

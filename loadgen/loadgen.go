@@ -12,15 +12,18 @@
 // full batch the report and the next agent.getJobs go in one
 // system.multicall request.
 //
-// Three modes: burn-down (submit every job first, then start the agents and
+// Four modes: burn-down (submit every job first, then start the agents and
 // time the drain), steady (agents run from the start while jobs arrive at a
-// fixed rate) and idle (no jobs: a fleet of agents polls at a real agent's
+// fixed rate), idle (no jobs: a fleet of agents polls at a real agent's
 // cadence — agent.getJobs every PollInterval, ±10%, with agent.heartbeat
 // in the same system.multicall request every IdleHeartbeatEvery —
 // and what is measured is what the fleet costs the server while nothing
-// happens). Every job targets one agent, round-robin, and carries its job
-// id in the job document, so each job's submit→received and
-// submit→completed latencies are known; the percentiles are over all jobs.
+// happens) and fanout (one job for the whole fleet, submitted once every
+// agent is polling or waiting for a push: the time until all its runs are
+// final, fanout.go). In burn-down and steady modes every job targets one
+// agent, round-robin, and carries its job id in the job document, so each
+// job's submit→received and submit→completed latencies are known; the
+// percentiles are over all jobs (in fanout mode, over the job's runs).
 //
 // With Stream, extra agents — streamers — each hold one running job and
 // send its output with agent.output while the jobs are measured, so that
@@ -53,6 +56,10 @@ const (
 	// every PollInterval with ±10% jitter, their first polls spread evenly
 	// over one interval, for Duration.
 	Idle Mode = "idle"
+	// Fanout submits one job targeting every agent, once all of them are
+	// polling (or, with Push, waiting for agent.pollNow), and times it
+	// until each of its runs is reported succeeded.
+	Fanout Mode = "fanout"
 )
 
 // Idle mode's defaults: those of the real agent (scirectl client poll).
@@ -62,13 +69,26 @@ const (
 	DefaultIdleDuration     = 2 * time.Minute
 )
 
+// Fanout mode's defaults. A polling agent uses a short --interval, as one
+// that must pick work up within a second would: with the agent's 30s the
+// figure would be the poll interval, not the server. A daemon-mode agent
+// keeps the agent's default 30s as its safety net, so that what brings
+// the runs out is the push: a net shorter than the fan-out would let
+// agents find their runs by polling and flatter a slow push. The batch is
+// the agent's --max-jobs, as in idle mode.
+const (
+	DefaultFanoutPollInterval = time.Second
+	DefaultFanoutPushInterval = DefaultIdlePollInterval
+	DefaultFanoutBatch        = DefaultIdleBatch
+)
+
 // Options configure a run. The zero value of a field takes the default in
 // its comment.
 type Options struct {
 	Mode        Mode    // default BurnDown
 	Agents      int     // simulated agents; default 64
-	Jobs        int     // jobs to submit; default 10000 (idle mode: none). Steady mode with Duration: 0 means no limit
-	Batch       int     // agent.getJobs max (1..1000); default 100 (idle mode: 10)
+	Jobs        int     // jobs to submit; default 10000 (idle mode: none; fanout mode: one, for every agent). Steady mode with Duration: 0 means no limit
+	Batch       int     // agent.getJobs max (1..1000); default 100 (idle and fanout modes: 10)
 	SubmitBatch int     // job.submit calls per system.multicall request; 1 sends plain job.submit calls; default 100
 	Submitters  int     // concurrent submitting connections; default 4
 	Rate        float64 // steady mode: jobs submitted per second (required)
@@ -79,7 +99,9 @@ type Options struct {
 	// PollInterval is how long an agent that got no job waits before it
 	// asks again (in steady mode, a part of submit→received); default
 	// 100ms. With Push it is the safety net behind agent.pollNow; default
-	// 5s. In idle mode it is the agent's --interval; default 30s.
+	// 5s. In idle mode it is the agent's --interval; default 30s. In fanout
+	// mode default 1s, and with Push 30s (DefaultFanoutPollInterval,
+	// DefaultFanoutPushInterval).
 	PollInterval time.Duration
 	// IdleHeartbeatEvery is, in idle mode, how often an agent heartbeats
 	// (agent.heartbeat and agent.getJobs in one system.multicall); its
@@ -163,13 +185,16 @@ func (o *Options) defaults() {
 	if o.Agents == 0 {
 		o.Agents = 64
 	}
-	if o.Jobs == 0 && !(o.Mode == Steady && o.Duration > 0) && o.Mode != Idle {
+	if o.Jobs == 0 && !(o.Mode == Steady && o.Duration > 0) && o.Mode != Idle && o.Mode != Fanout {
 		o.Jobs = 10000
 	}
 	if o.Batch == 0 {
 		o.Batch = 100
-		if o.Mode == Idle {
+		switch o.Mode {
+		case Idle:
 			o.Batch = DefaultIdleBatch
+		case Fanout:
+			o.Batch = DefaultFanoutBatch
 		}
 	}
 	if o.SubmitBatch == 0 {
@@ -182,6 +207,10 @@ func (o *Options) defaults() {
 		switch {
 		case o.Mode == Idle:
 			o.PollInterval = DefaultIdlePollInterval
+		case o.Mode == Fanout && o.Push:
+			o.PollInterval = DefaultFanoutPushInterval
+		case o.Mode == Fanout:
+			o.PollInterval = DefaultFanoutPollInterval
 		case o.Push:
 			o.PollInterval = 5 * time.Second
 		default:
@@ -208,8 +237,8 @@ func (o Options) Validate() error {
 	o.defaults()
 	bad := func(format string, args ...any) error { return fmt.Errorf(format, args...) }
 	switch {
-	case o.Mode != BurnDown && o.Mode != Steady && o.Mode != Idle:
-		return bad("mode %q: want burn-down, steady or idle", o.Mode)
+	case o.Mode != BurnDown && o.Mode != Steady && o.Mode != Idle && o.Mode != Fanout:
+		return bad("mode %q: want burn-down, steady, idle or fanout", o.Mode)
 	case o.Agents < 1 || o.Agents > 10000:
 		return bad("agents %d: want 1..10000", o.Agents)
 	case o.Jobs < 0:
@@ -258,6 +287,10 @@ func (o Options) Validate() error {
 			return bad("duration %s is shorter than poll-interval %s: every agent must poll at least once", o.Duration, o.PollInterval)
 		case o.Timeout <= o.Duration:
 			return bad("timeout %s: want more than the duration (%s) and the setup", o.Timeout, o.Duration)
+		}
+	case Fanout:
+		if err := o.validateFanout(); err != nil {
+			return err
 		}
 	}
 	if o.Retain != "" {
@@ -324,22 +357,37 @@ type Results struct {
 	AcceptSeconds float64 `json:"accept_seconds"`
 	// MeasureSeconds is the wall time between the two samples of the
 	// server's resources: the measured part of the run (idle mode: the
-	// window of --duration).
+	// window of --duration; fanout mode: from just before the job.submit
+	// to the last run's completion).
 	MeasureSeconds float64 `json:"measure_seconds"`
 
-	Jobs       int `json:"jobs"`       // submitted and accepted by the server
-	Completed  int `json:"completed"`  // reported succeeded and accepted, once each
-	Duplicates int `json:"duplicates"` // completions beyond the first of a job
-	Missing    int `json:"missing"`    // submitted, never completed
+	// Jobs were submitted and accepted by the server; Completed were
+	// reported succeeded and accepted, once each; Duplicates are
+	// completions beyond the first of a job; Missing were submitted and
+	// never completed. In fanout mode Jobs is the one job and the other
+	// three count its runs.
+	Jobs       int `json:"jobs"`
+	Completed  int `json:"completed"`
+	Duplicates int `json:"duplicates"`
+	Missing    int `json:"missing"`
+	// Runs is, in fanout mode, how many runs the one job.submit created:
+	// one for each agent.
+	Runs int `json:"runs,omitempty"`
+	// AllFinalSeconds is, in fanout mode, the time from the moment the
+	// job.submit request was sent to the moment the last of the job's runs
+	// was reported succeeded; absent when some run never was.
+	AllFinalSeconds *float64 `json:"all_final_seconds,omitempty"`
 
 	PreloadSeconds float64 `json:"preload_seconds"`
 	// OldPreloadSeconds is the time the history of Old jobs took to write.
 	OldPreloadSeconds float64 `json:"old_preload_seconds,omitempty"`
-	SubmitSeconds     float64 `json:"submit_seconds"`
-	SubmitRate        float64 `json:"submit_rate"` // jobs/s accepted by job.submit
+	// SubmitSeconds is the time the submission took (fanout mode: the
+	// one job.submit, from its request sent to its answer).
+	SubmitSeconds float64 `json:"submit_seconds"`
+	SubmitRate    float64 `json:"submit_rate"` // jobs/s accepted by job.submit (not in fanout mode)
 	// DrainSeconds is, in burn-down mode, from the agents' start to the
 	// last completion; in steady mode from the first submit to the last
-	// completion.
+	// completion. Not in fanout mode: AllFinalSeconds.
 	DrainSeconds  float64 `json:"drain_seconds"`
 	JobsPerSecond float64 `json:"jobs_per_second"` // completed / drain_seconds
 
@@ -353,8 +401,9 @@ type Results struct {
 	// the agents drained the queue (burn-down mode).
 	ServerCPUDrainSeconds *float64 `json:"server_cpu_drain_seconds,omitempty"`
 	// ServerCPUPerJob is server CPU microseconds per completed job: over
-	// the drain in burn-down mode, over the whole run in steady mode. It
-	// varies less than jobs/s when the machine is shared.
+	// the drain in burn-down mode, over the whole run in steady mode, per
+	// completed run over the fan-out in fanout mode. It varies less than
+	// jobs/s when the machine is shared.
 	ServerCPUPerJob *float64 `json:"server_cpu_us_per_job,omitempty"`
 	// ServerCPUPercent is ServerCPUSeconds as a percentage of one core
 	// over MeasureSeconds.
@@ -380,7 +429,7 @@ type Results struct {
 	CallLatency    *Latency `json:"call_latency,omitempty"`
 	NewConnections *int64   `json:"new_connections,omitempty"`
 
-	// Burn-down and steady modes: the response time of the agents'
+	// Burn-down, steady and fanout modes: the response time of the agents'
 	// agent.getJobs calls made alone (not those sent with a report in one
 	// system.multicall), GetJobsCalls of them. With a pass of the server's
 	// cleaner during the measurement (Old), Clean says when it ran and
@@ -421,7 +470,7 @@ type Results struct {
 }
 
 func newResults(o Options) *Results {
-	if o.Mode == Idle { // nothing is submitted
+	if o.Mode == Idle || o.Mode == Fanout { // nothing is submitted, or one job.submit
 		o.SubmitBatch, o.Submitters = 0, 0
 	}
 	r := &Results{

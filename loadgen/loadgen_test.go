@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -259,6 +260,33 @@ func TestStreamInProcess(t *testing.T) {
 // clients, streamers included, are removed at the end: their runs were
 // reported succeeded first, or client.delete would refuse them.
 func TestStreamRemote(t *testing.T) {
+	srv := startRemote(t)
+	const rate = 64 << 10
+	r, err := loadgen.Run(srv.ctx, loadgen.Options{
+		Mode: loadgen.Steady, Rate: 100, Jobs: 100, Agents: 2, Batch: 5, SubmitBatch: 10,
+		PollInterval: 20 * time.Millisecond, Stream: rate, Streamers: 3,
+		Server: srv.url, Token: srv.token, RootCAs: srv.roots, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, r, 100)
+	checkStream(t, r, 3, rate)
+	srv.noClientsLeft(t)
+}
+
+// remote is a server started by a test for the bench to load as an
+// existing one (Options.Server).
+type remote struct {
+	ctx   context.Context
+	url   string
+	token string
+	roots *x509.CertPool
+}
+
+// startRemote starts a server in this process, stopped at the end of t.
+func startRemote(t *testing.T) *remote {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -268,14 +296,15 @@ func TestStreamRemote(t *testing.T) {
 	s, err := server.New(ctx, server.Config{DataDir: dir, Listener: ln, Listen: ln.Addr().String(),
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
+	})
 	paths := datadir.Paths{Dir: dir}
 	tok, err := os.ReadFile(paths.AdminToken())
 	if err != nil {
@@ -285,25 +314,20 @@ func TestStreamRemote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "https://" + ln.Addr().String() + "/RPC2"
-	const rate = 64 << 10
-	r, err := loadgen.Run(ctx, loadgen.Options{
-		Mode: loadgen.Steady, Rate: 100, Jobs: 100, Agents: 2, Batch: 5, SubmitBatch: 10,
-		PollInterval: 20 * time.Millisecond, Stream: rate, Streamers: 3,
-		Server: url, Token: strings.TrimSpace(string(tok)), RootCAs: roots, Timeout: time.Minute,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(t, r, 100)
-	checkStream(t, r, 3, rate)
-	op, err := client.New(client.Options{Servers: []string{url}, RootCAs: roots, Token: strings.TrimSpace(string(tok))})
+	return &remote{ctx: ctx, url: "https://" + ln.Addr().String() + "/RPC2", token: strings.TrimSpace(string(tok)), roots: roots}
+}
+
+// noClientsLeft checks that the bench removed its clients, as it does
+// from an existing server unless told to keep them.
+func (s *remote) noClientsLeft(t *testing.T) {
+	t.Helper()
+	op, err := client.New(client.Options{Servers: []string{s.url}, RootCAs: s.roots, Token: s.token})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer op.Close()
 	var cs []map[string]any
-	if err := op.Call(ctx, "client.list", &cs); err != nil {
+	if err := op.Call(s.ctx, "client.list", &cs); err != nil {
 		t.Fatal(err)
 	}
 	if len(cs) != 0 {

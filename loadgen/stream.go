@@ -64,8 +64,8 @@ func (o Options) validateStream() error {
 		return nil
 	case o.Streamers < 1 || o.Streamers > 10000:
 		return fmt.Errorf("streamers %d: want 1..10000", o.Streamers)
-	case o.Mode == Idle:
-		return errors.New("stream measures what streaming output costs dispatch: use it with the burn-down or steady mode, not idle")
+	case o.Mode == Idle || o.Mode == Fanout:
+		return fmt.Errorf("stream measures what streaming output costs dispatch: use it with the burn-down or steady mode, not %s", o.Mode)
 	case o.Stream < int64(o.Streamers):
 		return fmt.Errorf("stream %d bytes/s over %d streamers: want at least 1 byte/s for each", o.Stream, o.Streamers)
 	case o.Stream/int64(o.Streamers) > streamCallBytes:
