@@ -32,7 +32,7 @@ func numberEvents(ctx context.Context, w dbcore.DB) error {
 				return err
 			}
 			n, err := q.Exec(ctx, `WITH todo AS (
-					SELECT id, row_number() OVER (ORDER BY id) AS rn FROM events WHERE seq IS NULL ORDER BY id LIMIT 10000),
+					SELECT id, sum(span) OVER (ORDER BY id) AS rn FROM events WHERE seq IS NULL ORDER BY id LIMIT 10000),
 				numbered AS (UPDATE events e SET seq = $1 + todo.rn FROM todo WHERE e.id = todo.id RETURNING e.seq)
 				SELECT setval('events_seq', max(seq)) FROM numbered HAVING count(*) > 0`, base)
 			if err != nil || n < 1 {

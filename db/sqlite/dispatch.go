@@ -156,21 +156,70 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, c db.Claim) ([]db.Dispatc
 	return out, nil
 }
 
-// The claim and the acknowledgement write the events of the runs they
-// move, in their transaction: migration 12 leaves these two transitions,
-// most of a run's, to the statements that make them, which write a
-// batch's events with one INSERT where the trigger ran once a row.
+// The claim, the acknowledgement and the set-based reports write the
+// events of the runs they move, in their transaction (migration 12): a
+// batch's in one row (dbcore.BatchEvent), where the trigger wrote one row
+// a run, which was most of what events cost dispatch.
 
 // sentEvents writes run.sent for the runs a claim sent, with their jobs.
 func (s *Store) sentEvents(ctx context.Context, tx *sql.Tx, clientID, now int64, runs, jobs []int64) error {
 	var err error
 	if len(runs) == 1 {
-		_, err = tx.StmtContext(ctx, s.hot.sentEvent).ExecContext(ctx, now, clientID, jobs[0], runs[0])
+		_, err = tx.StmtContext(ctx, s.hot.runEvent).ExecContext(ctx, "run.sent", now, clientID, jobs[0], runs[0])
 	} else {
-		_, err = tx.StmtContext(ctx, s.hot.sentEvents).ExecContext(ctx, now, clientID, pairArray(runs, jobs))
+		_, err = tx.StmtContext(ctx, s.hot.batchEvent).ExecContext(ctx, "run.sent", now, clientID, len(runs), runBatch(runs, jobs))
 	}
 	if err != nil {
 		return fmt.Errorf("run.sent events: %w", err)
+	}
+	return nil
+}
+
+// reported is a run a set-based report moved, as the statement returns
+// it (reportedCols).
+type reported struct {
+	run, job int64
+	state    string
+	exit     *int
+	reason   string
+}
+
+// reportEvents writes the events of the runs the set-based reports moved
+// (their own_events bumped, so the triggers skipped them): one row per
+// state, then job.finished for their jobs whose runs have all ended.
+func (s *Store) reportEvents(ctx context.Context, tx *sql.Tx, clientID, now int64, moved []reported) error {
+	if len(moved) == 0 {
+		return nil
+	}
+	var states []string
+	byState := map[string][]dbcore.BatchEvent{}
+	jobs := make([]int64, 0, len(moved))
+	final := false
+	for _, m := range moved {
+		if _, ok := byState[m.state]; !ok {
+			states = append(states, m.state)
+		}
+		e := dbcore.BatchEvent{Run: m.run, Job: m.job}
+		if m.state != string(runstate.Running) {
+			e.Exit, e.Detail, final = m.exit, m.reason, true
+			jobs = append(jobs, m.job)
+		}
+		byState[m.state] = append(byState[m.state], e)
+	}
+	for _, st := range states {
+		batch, err := json.Marshal(byState[st])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.hot.batchEvent).ExecContext(ctx, "run."+st, now, clientID, len(byState[st]), string(batch)); err != nil {
+			return fmt.Errorf("run.%s events: %w", st, err)
+		}
+	}
+	if !final {
+		return nil
+	}
+	if _, err := tx.StmtContext(ctx, s.hot.finished).ExecContext(ctx, now, idArray(jobs)); err != nil {
+		return fmt.Errorf("job.finished events: %w", err)
 	}
 	return nil
 }
@@ -422,6 +471,7 @@ func (s *Store) applyReports(ctx context.Context, tx *sql.Tx, clientID int64, re
 			finish = append(finish, row)
 		}
 	}
+	var moved []reported
 	for _, g := range []struct {
 		stmt *sql.Stmt
 		rows []reportRow
@@ -438,18 +488,24 @@ func (s *Store) applyReports(ctx context.Context, tx *sql.Tx, clientID int64, re
 			return nil, err
 		}
 		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
+			var m reported
+			var exit *int64
+			if err := rows.Scan(&m.run, &m.job, &m.state, &exit, &m.reason); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			applied[seen[id]] = true
+			if exit != nil {
+				x := int(*exit)
+				m.exit = &x
+			}
+			applied[seen[m.run]] = true
+			moved = append(moved, m)
 		}
 		if err := rows.Close(); err != nil {
 			return nil, err
 		}
 	}
-	return applied, nil
+	return applied, s.reportEvents(ctx, tx, clientID, now, moved)
 }
 
 // setReports is the number of reports from which the JSON statements are

@@ -29,11 +29,12 @@ type hotStatements struct {
 	sendOne    *sql.Stmt // the same for one run: cheaper than the JSON join
 	ack        *sql.Stmt // sent → received, for a JSON array of the caller's run ids
 	ackOne     *sql.Stmt // the same for one run
-	sentEvents *sql.Stmt // run.sent events for a JSON array of [run, job] pairs
-	sentEvent  *sql.Stmt // the same for one run
-	ackEvents  *sql.Stmt // run.received events of an ack's runs, for a JSON array of run ids
-	ackEvent   *sql.Stmt // the same for one run
-	start      *sql.Stmt // reports of running, JSON array of reports; RETURNING the ids moved
+	batchEvent *sql.Stmt // one row holding a batch's events (dbcore.BatchEvent)
+	runEvent   *sql.Stmt // one run's event
+	ackEvents  *sql.Stmt // run.received of an ack's runs, in one row
+	ackEvent   *sql.Stmt // the same for one run, in a row of its own
+	finished   *sql.Stmt // job.finished of the jobs whose runs all ended, in one row
+	start      *sql.Stmt // reports of running, JSON array of reports; RETURNING the runs moved
 	finish     *sql.Stmt // reports of succeeded/failed, likewise
 	startOne   *sql.Stmt // one running report: for a few reports, cheaper than the JSON join
 	finishOne  *sql.Stmt // one final report
@@ -74,34 +75,54 @@ var (
 		WHERE id = ?2 AND client_id = ?3 AND ` + db.StateIn("state", runstate.Ack))
 	ackSQL = writeStatement(`UPDATE runs SET state = '` + string(dbcore.Target(runstate.Ack)) + `', acked_at = ?1, updated_at = ?1
 		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND ` + db.StateIn("state", runstate.Ack))
-	// The claim's and the acknowledgement's run events (migration 12: the
-	// trigger leaves run.sent and run.received to these two statements).
-	// run.sent: ?1 now, ?2 the client, then [run, job] pairs or one of each.
-	sentEventsSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail)
-		SELECT 'run.sent', ?1, value->>1, value->>0, ?2, '' FROM json_each(?3)`)
-	sentEventSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail) VALUES ('run.sent', ?1, ?3, ?4, ?2, '')`)
-	// run.received: ?1 now, ?2 the run ids (or id), ?3 the client; the runs
-	// the acknowledgement moved are those it stamped with its time.
-	ackEventsSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail)
-		SELECT 'run.received', ?1, job_id, id, client_id, '' FROM runs
-		WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND state = 'received' AND acked_at = ?1 ORDER BY id`)
+	// The run events of the dispatch statements (migration 12): a batch's
+	// in one row of span events, which take the span ids up to the row's
+	// (AUTOINCREMENT's sequence holds the last id ever given; the single
+	// writer makes the read and the insert one step), its events in batch
+	// (dbcore.BatchEvent). The trigger leaves run.sent and run.received to
+	// these statements, and the runs whose own_events a statement bumped.
+	// batchEventSQL: ?1 type, ?2 now, ?3 client (or NULL), ?4 span, ?5 batch.
+	batchEventSQL = writeStatement(`INSERT INTO events (id, type, at, client_id, span, batch)
+		SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + ?4, ?1, ?2, ?3, ?4, ?5`)
+	// One run's event: ?1 type, ?2 now, ?3 client, ?4 job, ?5 run.
+	runEventSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail) VALUES (?1, ?2, ?4, ?5, ?3, '')`)
+	// run.received: ?1 now, ?2 the run ids, ?3 the client; the runs the
+	// acknowledgement moved are those it stamped with its time.
+	ackEventsSQL = writeStatement(`INSERT INTO events (id, type, at, client_id, span, batch)
+		SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + n, 'run.received', ?1, ?3, n, b
+		FROM (SELECT count(*) AS n, json_group_array(json_object('r', id, 'j', job_id)) AS b
+			FROM (SELECT id, job_id FROM runs
+				WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND state = 'received' AND acked_at = ?1 ORDER BY id))
+		WHERE n > 0`)
 	ackEventSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail)
 		SELECT 'run.received', ?1, job_id, id, client_id, '' FROM runs
 		WHERE id = ?2 AND client_id = ?3 AND state = 'received' AND acked_at = ?1`)
+	// job.finished for the jobs among ?2 (a JSON array of job ids) whose
+	// runs have all ended, at ?1.
+	finishedEventsSQL = writeStatement(`INSERT INTO events (id, type, at, client_id, span, batch)
+		SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + n, 'job.finished', ?1, NULL, n, b
+		FROM (SELECT count(*) AS n, json_group_array(json_object('j', job)) AS b
+			FROM (SELECT DISTINCT value AS job FROM json_each(?2)
+				WHERE NOT EXISTS (SELECT 1 FROM runs WHERE job_id = value AND finished_at IS NULL) ORDER BY job))
+		WHERE n > 0`)
 	// A report is {"id", "state", "exit", "reason", "started", "finished",
 	// "output", "truncated"}; absent times are null. ?1 is now.
 	reportRowsSQL = `(SELECT value->>'id' AS id, value->>'state' AS state, value->>'exit' AS exit_code,
 		value->>'reason' AS reason, value->>'started' AS started, value->>'finished' AS finished,
 		value->>'output' AS output, value->>'truncated' AS truncated FROM jsonb_each(?2)) AS j`
 	startSQL = writeStatement(`UPDATE runs SET state = j.state, started_at = COALESCE(j.started, runs.started_at, ?1),
-		acked_at = COALESCE(runs.acked_at, ?1), updated_at = ?1
+		acked_at = COALESCE(runs.acked_at, ?1), updated_at = ?1, own_events = runs.own_events + 1
 		FROM ` + reportRowsSQL + `
-		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + db.StateIn("runs.state", runstate.Start) + ` RETURNING runs.id`)
+		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + db.StateIn("runs.state", runstate.Start) + ` RETURNING ` + reportedCols)
 	finishSQL = writeStatement(`UPDATE runs SET state = j.state, exit_code = j.exit_code, reason = j.reason,
 		started_at = COALESCE(j.started, runs.started_at), finished_at = COALESCE(j.finished, ?1),
-		acked_at = COALESCE(runs.acked_at, ?1), output = j.output, output_truncated = j.truncated, updated_at = ?1
+		acked_at = COALESCE(runs.acked_at, ?1), output = j.output, output_truncated = j.truncated, updated_at = ?1,
+		own_events = runs.own_events + 1
 		FROM ` + reportRowsSQL + `
-		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + finishFrom() + ` RETURNING runs.id`)
+		WHERE runs.id = j.id AND runs.client_id = ?3 AND ` + finishFrom() + ` RETURNING ` + reportedCols)
+	// reportedCols are what the set-based reports return of each run they
+	// moved: what its event needs (they write their runs' events).
+	reportedCols = `runs.id, runs.job_id, runs.state, runs.exit_code, runs.reason`
 )
 
 // The one-run report statements. ?1 now, ?2 run, ?3 client, then the report.
@@ -136,25 +157,26 @@ var (
 func newHotStatements(wc *stmtCache) *hotStatements {
 	return &hotStatements{
 		pending: wc.m[pendingSQL], send: wc.m[sendSQL], sendOne: wc.m[sendOneSQL], ack: wc.m[ackSQL], ackOne: wc.m[ackOneSQL],
-		sentEvents: wc.m[sentEventsSQL], sentEvent: wc.m[sentEventSQL], ackEvents: wc.m[ackEventsSQL], ackEvent: wc.m[ackEventSQL],
+		batchEvent: wc.m[batchEventSQL], runEvent: wc.m[runEventSQL], ackEvents: wc.m[ackEventsSQL], ackEvent: wc.m[ackEventSQL], finished: wc.m[finishedEventsSQL],
 		start: wc.m[startSQL], finish: wc.m[finishSQL], startOne: wc.m[startOneSQL], finishOne: wc.m[finishOneSQL],
 		savepoint: wc.m[savepointSQL], release: wc.m[releaseSQL], rollback: wc.m[rollbackSQL],
 	}
 }
 
-// pairArray renders [run, job] pairs as a JSON array for json_each.
-func pairArray(runs, jobs []int64) string {
-	b := make([]byte, 0, 2+len(runs)*18)
+// runBatch renders runs and their jobs as a batch of events
+// (dbcore.BatchEvent), without an exit code or a detail.
+func runBatch(runs, jobs []int64) string {
+	b := make([]byte, 0, 2+len(runs)*24)
 	b = append(b, '[')
 	for i, id := range runs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '[')
+		b = append(b, `{"r":`...)
 		b = strconv.AppendInt(b, id, 10)
-		b = append(b, ',')
+		b = append(b, `,"j":`...)
 		b = strconv.AppendInt(b, jobs[i], 10)
-		b = append(b, ']')
+		b = append(b, '}')
 	}
 	return string(append(b, ']'))
 }

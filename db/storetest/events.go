@@ -203,6 +203,46 @@ func testEventsBatch(t *testing.T, s db.Store) {
 	if t.Failed() {
 		t.Logf("events: %v", count)
 	}
+
+	// Reading from anywhere: an event in the middle of a batch (SQLite
+	// writes a batch's events in one row), to anywhere, the tail.
+	all := must(s.Events(ctx, db.EventFilter{After: last, Limit: 1000}))(t)
+	for i := range all {
+		if i > 0 && all[i].ID != all[i-1].ID+1 {
+			t.Fatalf("ids not dense: %d after %d", all[i].ID, all[i-1].ID)
+		}
+	}
+	sameAs := func(what string, got, want []db.Event) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d events, want %d", what, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] && !(got[i].ID == want[i].ID && eventLine(got[i], names) == eventLine(want[i], names)) {
+				t.Fatalf("%s: event %d is %+v, want %+v", what, i, got[i], want[i])
+			}
+		}
+	}
+	for _, at := range []int{0, 2, 4, len(all) - 2} {
+		sameAs(fmt.Sprint("after ", at), must(s.Events(ctx, db.EventFilter{After: all[at].ID, Limit: 1000}))(t), all[at+1:])
+		sameAs(fmt.Sprint("limit 2 after ", at), must(s.Events(ctx, db.EventFilter{After: all[at].ID, Limit: 2}))(t), all[at+1:min(at+3, len(all))])
+		sameAs(fmt.Sprint("until ", at), must(s.Events(ctx, db.EventFilter{After: last, Until: all[at].ID}))(t), all[:at+1])
+	}
+	sameAs("tail 3", must(s.Events(ctx, db.EventFilter{Tail: 3}))(t), all[len(all)-3:])
+	sameAs("tail 9 of run.sent", must(s.Events(ctx, db.EventFilter{Tail: 9, Types: []string{"run.sent"}}))(t), filterType(all, "run.sent")[3:])
+	if id := must(s.LastEventID(ctx))(t); id != all[len(all)-1].ID {
+		t.Fatalf("last event id %d, want %d", id, all[len(all)-1].ID)
+	}
+}
+
+func filterType(evs []db.Event, typ string) []db.Event {
+	var out []db.Event
+	for _, e := range evs {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // testEventsConcurrent: jobs submitted and finished from many connections

@@ -1,12 +1,16 @@
 package dbcore
 
 // Reading the events (db.EventStore). The triggers of the schema write
-// them; what a reader needs is an id that never lets it miss one: SQLite's
-// id (one writer: ids grow in commit order), PostgreSQL's seq, given by
-// NumberEvents to committed events only, one numbering at a time.
+// them, and SQLite's dispatch statements a batch's in one row (schema 12:
+// span events, the last with the row's id, batch the rest of each as
+// JSON); what a reader needs is an id that never lets it miss one:
+// SQLite's id (one writer: ids grow in commit order), PostgreSQL's seq,
+// given by NumberEvents to committed events only, one numbering at a time.
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,14 +28,14 @@ func (s Store) Events(ctx context.Context, f db.EventFilter) ([]db.Event, error)
 	}
 	a := NewArgs(d)
 	id := `e.` + d.EventID
-	query := `SELECT ` + id + `, e.type, e.at, e.job_id, e.run_id, e.client_id, e.schedule_id, e.exit_code, e.detail, c.name, sc.name
+	query := `SELECT ` + id + `, e.type, e.at, e.job_id, e.run_id, e.client_id, e.schedule_id, e.exit_code, e.detail, c.name, sc.name, e.span, e.batch
 		FROM events e LEFT JOIN clients c ON c.id = e.client_id LEFT JOIN schedules sc ON sc.id = e.schedule_id
 		WHERE ` + id + ` IS NOT NULL` // PostgreSQL's events not numbered yet are not there for readers
 	if f.Tail == 0 {
-		query += ` AND ` + id + ` > ` + a.Bind(f.After)
+		query += ` AND ` + id + ` > ` + a.Bind(f.After) // a row's last event is after
 	}
 	if f.Until > 0 {
-		query += ` AND ` + id + ` <= ` + a.Bind(f.Until)
+		query += ` AND ` + id + ` - e.span < ` + a.Bind(f.Until) // its first is not after
 	}
 	if len(f.Types) > 0 {
 		conds := make([]string, len(f.Types))
@@ -48,10 +52,12 @@ func (s Store) Events(ctx context.Context, f db.EventFilter) ([]db.Event, error)
 	out := []db.Event{}
 	err := s.db.Reader().Each(ctx, query, a.List, func(row Scanner) error {
 		var e db.Event
-		var at int64
+		var at, span int64
 		var job, run, client, sched, code *int64
-		var cname, sname *string
-		err := row.Scan(&e.ID, &e.Type, &at, &job, &run, &client, &sched, &code, &e.Detail, &cname, &sname)
+		var cname, sname, batch *string
+		if err := row.Scan(&e.ID, &e.Type, &at, &job, &run, &client, &sched, &code, &e.Detail, &cname, &sname, &span, &batch); err != nil {
+			return err
+		}
 		e.At = Time(at)
 		e.JobID, e.RunID, e.ClientID, e.ScheduleID = deref(job), deref(run), deref(client), deref(sched)
 		if code != nil {
@@ -64,14 +70,61 @@ func (s Store) Events(ctx context.Context, f db.EventFilter) ([]db.Event, error)
 		if sname != nil {
 			e.Schedule = *sname
 		}
-		out = append(out, e)
-		return err
+		if batch == nil {
+			out = append(out, e)
+			return nil
+		}
+		var err error
+		if out, err = expandBatch(out, e, span, *batch, f); err != nil {
+			return fmt.Errorf("event %d: %w", e.ID, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
 	if f.Tail > 0 {
-		slices.Reverse(out)
+		// Rows were read newest first, each row's events oldest first.
+		slices.SortFunc(out, func(a, b db.Event) int { return cmp.Compare(a.ID, b.ID) })
+		if len(out) > f.Tail {
+			out = out[len(out)-f.Tail:]
+		}
+		return out, nil
+	}
+	if len(out) > limitOf(f.Limit) {
+		out = out[:limitOf(f.Limit)]
+	}
+	return out, nil
+}
+
+// BatchEvent is one event of a row that holds a batch's (schema 12): its
+// run, job, exit code and detail; the row gives the type, time and client.
+type BatchEvent struct {
+	Run    int64  `json:"r,omitempty"`
+	Job    int64  `json:"j,omitempty"`
+	Exit   *int   `json:"x,omitempty"`
+	Detail string `json:"d,omitempty"`
+}
+
+// expandBatch appends the events of a row holding span events, the last
+// with id e.ID, that the filter's ids let through.
+func expandBatch(out []db.Event, e db.Event, span int64, batch string, f db.EventFilter) ([]db.Event, error) {
+	var evs []BatchEvent
+	if err := json.Unmarshal([]byte(batch), &evs); err != nil {
+		return out, fmt.Errorf("batch: %w", err)
+	}
+	if int64(len(evs)) != span {
+		return out, fmt.Errorf("batch of %d events, span %d", len(evs), span)
+	}
+	first := e.ID - span + 1
+	for i, b := range evs {
+		x := e
+		x.ID = first + int64(i)
+		if f.Tail == 0 && x.ID <= f.After || f.Until > 0 && x.ID > f.Until {
+			continue
+		}
+		x.RunID, x.JobID, x.ExitCode, x.Detail = b.Run, b.Job, b.Exit, b.Detail
+		out = append(out, x)
 	}
 	return out, nil
 }

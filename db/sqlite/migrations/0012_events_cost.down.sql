@@ -19,3 +19,6 @@ BEGIN
       AND NOT EXISTS (SELECT 1 FROM runs WHERE job_id = NEW.job_id AND state IN ('pending', 'sent', 'received', 'running'))
     ON CONFLICT (job_id) WHERE type = 'job.finished' DO NOTHING;
 END;
+ALTER TABLE runs DROP COLUMN own_events;
+ALTER TABLE events DROP COLUMN batch;
+ALTER TABLE events DROP COLUMN span;

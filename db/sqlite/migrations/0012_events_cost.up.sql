@@ -1,11 +1,18 @@
 -- scirectl schema, version 12: events at a lower cost on the dispatch path
 -- (docs/benchmarks.md, "the cost of events on dispatch").
 --
--- 1. run.sent and run.received are written by the claim and the
---    acknowledgement themselves, the only two statements that make those
---    states (db/sqlite/dispatch.go, one INSERT for a whole batch), in the
---    same transaction; the trigger writes every other run event. A trigger
---    runs once per row, and those two transitions are most of them.
+-- 1. A batch's events in one row. The dispatch statements that move a
+--    whole batch of runs (the claim, the acknowledgement, the set-based
+--    reports: db/sqlite/dispatch.go) write their runs' events themselves,
+--    in their transaction, as one row for the batch: span events, the
+--    last with the row's id, the others with the ids just below it (the
+--    statement takes them: ids stay dense, increasing in commit order);
+--    batch holds each one's run, job, exit code and detail as JSON, and
+--    readers expand the row. One row instead of one per run is most of
+--    what events cost there. A statement that writes its runs' events
+--    adds one to their own_events, and the triggers skip a change that
+--    did so; run.sent and run.received are made by those statements only,
+--    and the trigger skips them by state.
 -- 2. job.finished is its own trigger, fired only when a run's finished_at
 --    is first set (every final state sets it, no other does), and the runs
 --    a job still waits for are those without finished_at: that index
@@ -17,6 +24,10 @@
 --    (ids grow with time), and every event no longer pays for the index.
 --    No lists in the triggers either (IN (...) of three values or more
 --    builds a table each time a trigger runs).
+
+ALTER TABLE events ADD COLUMN span INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN batch TEXT;
+ALTER TABLE runs ADD COLUMN own_events INTEGER NOT NULL DEFAULT 0;
 
 DROP INDEX events_at;
 DROP TRIGGER events_run_state;
@@ -30,7 +41,7 @@ UPDATE runs SET finished_at = updated_at
 CREATE INDEX runs_job_active ON runs (job_id) WHERE finished_at IS NULL;
 
 CREATE TRIGGER events_job_finished AFTER UPDATE OF finished_at ON runs
-WHEN OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL
+WHEN OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL AND NEW.own_events = OLD.own_events
 BEGIN
     INSERT INTO events (type, at, job_id)
     SELECT 'job.finished', NEW.updated_at, NEW.job_id
@@ -39,7 +50,7 @@ BEGIN
 END;
 
 CREATE TRIGGER events_run_state AFTER UPDATE OF state ON runs
-WHEN OLD.state <> NEW.state AND NEW.state <> 'sent' AND NEW.state <> 'received'
+WHEN OLD.state <> NEW.state AND NEW.state <> 'sent' AND NEW.state <> 'received' AND NEW.own_events = OLD.own_events
 BEGIN
     INSERT INTO events (type, at, job_id, run_id, client_id, exit_code, detail)
     VALUES (CASE NEW.state WHEN 'pending' THEN 'run.requeued' ELSE 'run.' || NEW.state END,
