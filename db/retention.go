@@ -32,9 +32,9 @@ type RetentionStore interface {
 	// before, at most limit of them (1 or more), in one transaction, and
 	// returns how many; fewer than limit: there is no more.
 	PruneOperations(ctx context.Context, before time.Time, limit int) (int, error)
-	// PruneEvents deletes, among the limit oldest events, those that
-	// happened before before, and returns how many; fewer than limit:
-	// there is no more, or no more in order (a later pass takes them).
+	// PruneEvents deletes the oldest events that happened before before,
+	// at most limit rows of them (a row may hold a batch's events), and
+	// returns how many events.
 	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
 	// PruneIdempotencyKeys deletes up to limit idempotency keys made
 	// before before (no longer naming their jobs: IdempotencyWindow).

@@ -397,9 +397,18 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 				return fmt.Errorf("copy %s: %v: %w", t.name, err, db.ErrInvalid)
 			}
 			if t.name == dbcore.TriggerWritten {
+				// A backup none of whose events has a seq is SQLite's (its
+				// readers' ids are the row ids, the last of a row's span)
+				// or PostgreSQL's before any reader numbered them (ids in
+				// insert order): either way the ids are the numbering, and
+				// followers' and webhooks' positions stay where they were.
+				if _, err := tx.Exec(ctx, `UPDATE events SET seq = id WHERE NOT EXISTS (SELECT 1 FROM events WHERE seq IS NOT NULL)`); err != nil {
+					return fmt.Errorf("number the restored events: %w", err)
+				}
 				// Readers' ids (seq) go on from the highest restored.
 				if _, err := tx.Exec(ctx, `SELECT setval('events_seq', GREATEST((SELECT COALESCE(max(seq), 0) FROM events),
-					(SELECT last_value FROM events_seq), 1))`); err != nil {
+					(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq), 1),
+					GREATEST((SELECT COALESCE(max(seq), 0) FROM events), (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq)) > 0)`); err != nil {
 					return fmt.Errorf("set the events' numbering: %w", err)
 				}
 			}

@@ -126,6 +126,7 @@ type snapshot struct {
 	Operations   []db.AuditEntry
 	Policy       db.PolicyData
 	Cancelled    map[int64][]int64
+	Events       []string // as readers see them: ids, types, what they are about
 }
 
 func takeSnapshot(t *testing.T, s db.Store) snapshot {
@@ -159,6 +160,14 @@ func takeSnapshot(t *testing.T, s db.Store) snapshot {
 	}
 	for _, c := range sn.Clients {
 		sn.Cancelled[c.ID] = must(s.CancelledRuns(ctx, c.ID, time.Time{}))(t)
+	}
+	for _, e := range must(s.Events(ctx, db.EventFilter{Limit: 100000}))(t) {
+		exit := "-"
+		if e.ExitCode != nil {
+			exit = fmt.Sprint(*e.ExitCode)
+		}
+		sn.Events = append(sn.Events, fmt.Sprintf("%d %s %v job=%d run=%d client=%d/%s schedule=%d exit=%s %q",
+			e.ID, e.Type, e.At.UnixNano(), e.JobID, e.RunID, e.ClientID, e.Client, e.ScheduleID, exit, e.Detail))
 	}
 	for _, m := range []map[string][]string{sn.Policy.UserGroupUsers, sn.Policy.UserGroupChildren, sn.Policy.ClientGroupChild} {
 		for _, v := range m {

@@ -179,28 +179,31 @@ func (s Store) PruneOperations(ctx context.Context, before time.Time, limit int)
 	return s.pruneOlder(ctx, "audit records", "operations", "id", "at", before, limit)
 }
 
-// PruneEvents deletes, among the limit oldest events by id, those older
-// than before (db.Store.PruneEvents). Ids grow with time, so the oldest
-// by id are the oldest, without an index on the time that every event
-// would pay for (migration 12); looking at limit events at most keeps a
-// pass that finds nothing to delete as cheap as one that does. An event
-// a little out of order (a transaction that took its time before it
-// committed) is deleted by a later pass.
+// PruneEvents deletes up to limit rows of events older than before, the
+// oldest first, through events_at, and returns how many events they held
+// (db.Store.PruneEvents): a row that holds a batch's events (schema 12)
+// goes whole, as they share its time.
 func (s Store) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	d := s.db.Dialect()
 	if before.IsZero() || limit < 1 {
 		return 0, fmt.Errorf("prune events: before %v, limit %d: %w", before, limit, db.ErrInvalid)
 	}
-	var n int64
-	err := s.db.Write(ctx, func(q Querier) (err error) {
-		n, err = q.Exec(ctx, `DELETE FROM events WHERE id IN
-			(SELECT id FROM (SELECT id, at FROM events ORDER BY id`+LimitClause(limit)+`) AS oldest WHERE at < `+d.P(1)+`)`, before.UnixNano())
-		return err
+	var n int
+	err := s.db.Write(ctx, func(q Querier) error {
+		n = 0
+		return q.Each(ctx, `DELETE FROM events WHERE id IN
+			(SELECT id FROM events WHERE at < `+d.P(1)+` ORDER BY at`+LimitClause(limit)+`) RETURNING span`, []any{before.UnixNano()},
+			func(row Scanner) error {
+				var span int
+				err := row.Scan(&span)
+				n += span
+				return err
+			})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune events: %w", d.Classify(err))
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // PruneIdempotencyKeys deletes up to limit keys made before before

@@ -1,9 +1,6 @@
 -- scirectl schema, version 12 (docs/benchmarks.md, "the cost of events on
 -- dispatch").
 --
--- The cleaner deletes the oldest events by id (ids grow with time); an
--- index on events.at cost every event its upkeep.
---
 -- An events row may hold several events (SQLite's dispatch statements
 -- write a batch's in one row: span events, the last with the row's id,
 -- batch their runs, jobs, exit codes and details as JSON). PostgreSQL
@@ -12,7 +9,6 @@
 -- own_events is SQLite's (its statements that write their runs' events
 -- themselves add one to it); here it stays 0.
 
-DROP INDEX events_at;
 ALTER TABLE events ADD COLUMN span BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE events ADD COLUMN batch TEXT;
 ALTER TABLE runs ADD COLUMN own_events BIGINT NOT NULL DEFAULT 0;

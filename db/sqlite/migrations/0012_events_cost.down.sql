@@ -2,7 +2,6 @@ DROP TRIGGER events_run_state;
 DROP TRIGGER events_job_finished;
 DROP INDEX runs_job_active;
 CREATE INDEX runs_job_active ON runs (job_id) WHERE state IN ('pending', 'sent', 'received', 'running');
-CREATE INDEX events_at ON events (at);
 
 CREATE TRIGGER events_run_state AFTER UPDATE OF state ON runs
 WHEN OLD.state <> NEW.state

@@ -20,16 +20,13 @@
 --    state changed with every transition. It is created before the run
 --    event's trigger: SQLite fires the newest first, and a run's event
 --    comes before its job's end.
--- 3. No index on events.at: the cleaner deletes the oldest events by id
---    (ids grow with time), and every event no longer pays for the index.
---    No lists in the triggers either (IN (...) of three values or more
---    builds a table each time a trigger runs).
+-- 3. No lists in the triggers (IN (...) of three values or more builds a
+--    table each time a trigger runs).
 
 ALTER TABLE events ADD COLUMN span INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE events ADD COLUMN batch TEXT;
 ALTER TABLE runs ADD COLUMN own_events INTEGER NOT NULL DEFAULT 0;
 
-DROP INDEX events_at;
 DROP TRIGGER events_run_state;
 DROP INDEX runs_job_active;
 
