@@ -90,20 +90,19 @@ var (
 	// acknowledgement moved are those it stamped with its time.
 	ackEventsSQL = writeStatement(`INSERT INTO events (id, type, at, client_id, span, batch)
 		SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + n, 'run.received', ?1, ?3, n, b
-		FROM (SELECT count(*) AS n, json_group_array(json_object('r', id, 'j', job_id)) AS b
-			FROM (SELECT id, job_id FROM runs
-				WHERE id IN (SELECT value FROM json_each(?2)) AND client_id = ?3 AND state = 'received' AND acked_at = ?1 ORDER BY id))
+		FROM (SELECT count(*) AS n, json_group_array(json_object('r', r.id, 'j', r.job_id)) AS b
+			FROM json_each(?2) AS i CROSS JOIN runs AS r
+			WHERE r.id = i.value AND r.client_id = ?3 AND r.state = 'received' AND r.acked_at = ?1)
 		WHERE n > 0`)
 	ackEventSQL = writeStatement(`INSERT INTO events (type, at, job_id, run_id, client_id, detail)
 		SELECT 'run.received', ?1, job_id, id, client_id, '' FROM runs
 		WHERE id = ?2 AND client_id = ?3 AND state = 'received' AND acked_at = ?1`)
-	// job.finished for the jobs among ?2 (a JSON array of job ids) whose
-	// runs have all ended, at ?1.
+	// job.finished for the jobs among ?2 (a JSON array of distinct job
+	// ids, in order) whose runs have all ended, at ?1.
 	finishedEventsSQL = writeStatement(`INSERT INTO events (id, type, at, client_id, span, batch)
 		SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + n, 'job.finished', ?1, NULL, n, b
-		FROM (SELECT count(*) AS n, json_group_array(json_object('j', job)) AS b
-			FROM (SELECT DISTINCT value AS job FROM json_each(?2)
-				WHERE NOT EXISTS (SELECT 1 FROM runs WHERE job_id = value AND finished_at IS NULL) ORDER BY job))
+		FROM (SELECT count(*) AS n, json_group_array(json_object('j', value)) AS b
+			FROM json_each(?2) WHERE NOT EXISTS (SELECT 1 FROM runs WHERE job_id = value AND finished_at IS NULL))
 		WHERE n > 0`)
 	// A report is {"id", "state", "exit", "reason", "started", "finished",
 	// "output", "truncated"}; absent times are null. ?1 is now.
@@ -161,24 +160,6 @@ func newHotStatements(wc *stmtCache) *hotStatements {
 		start: wc.m[startSQL], finish: wc.m[finishSQL], startOne: wc.m[startOneSQL], finishOne: wc.m[finishOneSQL],
 		savepoint: wc.m[savepointSQL], release: wc.m[releaseSQL], rollback: wc.m[rollbackSQL],
 	}
-}
-
-// runBatch renders runs and their jobs as a batch of events
-// (dbcore.BatchEvent), without an exit code or a detail.
-func runBatch(runs, jobs []int64) string {
-	b := make([]byte, 0, 2+len(runs)*24)
-	b = append(b, '[')
-	for i, id := range runs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"r":`...)
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, `,"j":`...)
-		b = strconv.AppendInt(b, jobs[i], 10)
-		b = append(b, '}')
-	}
-	return string(append(b, ']'))
 }
 
 // idArray renders ids as a JSON array for json_each.

@@ -122,6 +122,9 @@ var (
 	// toPendingSQL: state, updated_at, id, the condition's parameter.
 	toPendingSQL = `UPDATE runs SET state = ?, lease_until = NULL, server_id = NULL, updated_at = ?
 		WHERE id = ? AND ` + db.StateIn("state", runstate.LeaseExpired) + ` AND `
+	// requeuedEventSQL: now, the run requeued.
+	requeuedEventSQL = `INSERT INTO events (type, at, job_id, run_id, client_id, detail)
+		SELECT 'run.requeued', ?1, job_id, id, client_id, reason FROM runs WHERE id = ?2`
 	// finishRunSQL: state, reason, finished_at, updated_at, id, then the
 	// step's own parameters.
 	finishRunSQL = `UPDATE runs SET state = ?, reason = ?, finished_at = ?, updated_at = ?
@@ -171,10 +174,20 @@ func (m mover) Move(ctx context.Context, step dbcore.Step, arg, now int64, moves
 		if err != nil {
 			return nil, err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return nil, err
-		} else if n == 1 {
-			out = append(out, c.Change)
+		}
+		if n != 1 {
+			continue
+		}
+		out = append(out, c.Change)
+		if c.To == runstate.Pending {
+			// The one statement that requeues a run writes its event
+			// (migration 12: no trigger watches the state).
+			if _, err := m.tx.ExecContext(ctx, requeuedEventSQL, now, c.RunID); err != nil {
+				return nil, fmt.Errorf("run.requeued event: %w", err)
+			}
 		}
 	}
 	return out, nil

@@ -233,6 +233,27 @@ func testEventsBatch(t *testing.T, s db.Store) {
 	if id := must(s.LastEventID(ctx))(t); id != all[len(all)-1].ID {
 		t.Fatalf("last event id %d, want %d", id, all[len(all)-1].ID)
 	}
+
+	// A lease that expires requeues its run (run.requeued); sent again,
+	// it runs and fails (a report of one run: the triggers' path).
+	c := mustClient(t, s, "c", true)
+	r := submitJobFor(t, s, db.NewJob{Name: "r", MaxAttempts: 2}, c.ID)
+	names[r.ID] = "r"
+	mark := must(s.LastEventID(ctx))(t)
+	claimAt(t, s, c.ID, t0, time.Minute, 1)
+	sweepAt(t, s, db.SweepOptions{At: t0.Add(61 * time.Second)})
+	ds2 := claimAt(t, s, c.ID, t0.Add(62*time.Second), time.Minute, 1)
+	must(s.ReportRuns(ctx, c.ID, []db.Report{{RunID: ds2[0].Run.ID, State: runstate.Running}}, t0.Add(63*time.Second)))(t)
+	one := 1
+	must(s.ReportRuns(ctx, c.ID, []db.Report{{RunID: ds2[0].Run.ID, State: runstate.Failed, ExitCode: &one, Reason: "exit 1"}}, t0.Add(64*time.Second)))(t)
+	var lines []string
+	for _, e := range must(s.Events(ctx, db.EventFilter{After: mark}))(t) {
+		lines = append(lines, eventLine(e, names))
+	}
+	want := "run.sent r c|run.requeued r c|run.sent r c|run.running r c|run.failed r c exit=1 exit 1|job.finished r"
+	if got := strings.Join(lines, "|"); got != want {
+		t.Fatalf("requeue events:\n%s\nwant\n%s", got, want)
+	}
 }
 
 func filterType(evs []db.Event, typ string) []db.Event {

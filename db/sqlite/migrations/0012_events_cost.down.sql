@@ -1,4 +1,5 @@
-DROP TRIGGER events_run_state;
+DROP TRIGGER events_run_running;
+DROP TRIGGER events_run_final;
 DROP TRIGGER events_job_finished;
 DROP INDEX runs_job_active;
 CREATE INDEX runs_job_active ON runs (job_id) WHERE state IN ('pending', 'sent', 'received', 'running');

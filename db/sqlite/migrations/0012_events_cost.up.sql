@@ -3,7 +3,7 @@
 --
 -- 1. A batch's events in one row. The dispatch statements that move a
 --    whole batch of runs (the claim, the acknowledgement, the set-based
---    reports: db/sqlite/dispatch.go) write their runs' events themselves,
+--    reports: db/sqlite/events.go) write their runs' events themselves,
 --    in their transaction, as one row for the batch: span events, the
 --    last with the row's id, the others with the ids just below it (the
 --    statement takes them: ids stay dense, increasing in commit order);
@@ -11,14 +11,19 @@
 --    readers expand the row. One row instead of one per run is most of
 --    what events cost there. A statement that writes its runs' events
 --    adds one to their own_events, and the triggers skip a change that
---    did so; run.sent and run.received are made by those statements only,
---    and the trigger skips them by state.
--- 2. job.finished is its own trigger, fired only when a run's finished_at
---    is first set (every final state sets it, no other does), and the runs
---    a job still waits for are those without finished_at: that index
---    changes when a run is created and when it ends, where one on the
---    state changed with every transition. It is created before the run
---    event's trigger: SQLite fires the newest first, and a run's event
+--    did so.
+-- 2. No trigger on the state column, which the claim and the ack set for
+--    every run they move: a trigger runs for every row of a statement that
+--    sets one of its columns, whatever its WHEN says. run.sent and
+--    run.received are those two statements' own; a run's end is the first
+--    setting of its finished_at (every final state sets it, nothing else
+--    does); run.running sets started_at (as the ends do: the WHEN tells);
+--    run.requeued is written by the one statement that requeues a run
+--    (db/sqlite/sweep.go). job.finished is a trigger on finished_at too,
+--    and the runs a job still waits for are those without finished_at:
+--    that index changes when a run is created and when it ends, where one
+--    on the state changed with every transition. It is created before the
+--    run's end: SQLite fires the newest trigger first, and a run's event
 --    comes before its job's end.
 -- 3. No lists in the triggers (IN (...) of three values or more builds a
 --    table each time a trigger runs).
@@ -46,12 +51,17 @@ BEGIN
     ON CONFLICT (job_id) WHERE type = 'job.finished' DO NOTHING;
 END;
 
-CREATE TRIGGER events_run_state AFTER UPDATE OF state ON runs
-WHEN OLD.state <> NEW.state AND NEW.state <> 'sent' AND NEW.state <> 'received' AND NEW.own_events = OLD.own_events
+CREATE TRIGGER events_run_final AFTER UPDATE OF finished_at ON runs
+WHEN OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL AND NEW.own_events = OLD.own_events
 BEGIN
     INSERT INTO events (type, at, job_id, run_id, client_id, exit_code, detail)
-    VALUES (CASE NEW.state WHEN 'pending' THEN 'run.requeued' ELSE 'run.' || NEW.state END,
-            NEW.updated_at, NEW.job_id, NEW.id, NEW.client_id,
-            CASE NEW.state WHEN 'succeeded' THEN NEW.exit_code WHEN 'failed' THEN NEW.exit_code END,
-            CASE NEW.state WHEN 'running' THEN '' ELSE NEW.reason END);
+    VALUES ('run.' || NEW.state, NEW.updated_at, NEW.job_id, NEW.id, NEW.client_id,
+            CASE NEW.state WHEN 'succeeded' THEN NEW.exit_code WHEN 'failed' THEN NEW.exit_code END, NEW.reason);
+END;
+
+CREATE TRIGGER events_run_running AFTER UPDATE OF started_at ON runs
+WHEN OLD.state <> 'running' AND NEW.state = 'running' AND NEW.own_events = OLD.own_events
+BEGIN
+    INSERT INTO events (type, at, job_id, run_id, client_id, detail)
+    VALUES ('run.running', NEW.updated_at, NEW.job_id, NEW.id, NEW.client_id, '');
 END;
