@@ -101,17 +101,8 @@ func TestBenchStreamTable(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"THROUGHPUT", "STREAMED", "of 128.0 KiB/s offered by 2 streamers", "agent.output calls",
-		"OUTPUT CALL LATENCY", "agent.output "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("table lacks %q:\n%s", want, out)
-		}
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "ERRORS") && !strings.HasSuffix(line, " none") {
-			t.Errorf("errors: %s", line)
-		}
-	}
+	wantTable(t, out, "THROUGHPUT", "STREAMED", "of 128.0 KiB/s offered by 2 streamers", "agent.output calls",
+		"OUTPUT CALL LATENCY", "agent.output ")
 }
 
 // One job for 20 polling agents: every run completes exactly once, and
@@ -155,18 +146,9 @@ func TestBenchFanoutPushTable(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"fanout: one job for every agent", "20 in daemon mode", "safety-net poll every 30.0 s",
+	wantTable(t, out, "fanout: one job for every agent", "20 in daemon mode", "safety-net poll every 30.0 s",
 		"1 job, 20 runs, from one job.submit", "20 completed (0 missing, 0 completed twice)", "ALL FINAL",
-		"SUBMIT→RECEIVED", "SUBMIT→COMPLETED", "p99", "SERVER CPU PER RUN", "job.submit 1"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("table lacks %q:\n%s", want, out)
-		}
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "ERRORS") && !strings.HasSuffix(line, " none") {
-			t.Errorf("errors: %s", line)
-		}
-	}
+		"SUBMIT→RECEIVED", "SUBMIT→COMPLETED", "p99", "SERVER CPU PER RUN", "job.submit 1")
 }
 
 // A fanout run that timed out says how far it got rather than a time.
@@ -190,5 +172,21 @@ func TestBenchFanoutTableIncomplete(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "none: the job.submit targeting every agent failed") {
 		t.Errorf("table of a failed submit:\n%s", out.String())
+	}
+}
+
+// wantTable checks that bench's table holds each of wants and reports no
+// errors.
+func wantTable(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "ERRORS") && !strings.HasSuffix(line, " none") {
+			t.Errorf("errors: %s", line)
+		}
 	}
 }

@@ -23,7 +23,11 @@ func (s *Store) sentEvents(ctx context.Context, tx *sql.Tx, clientID, now int64,
 	if len(runs) == 1 {
 		_, err = tx.StmtContext(ctx, s.hot.runEvent).ExecContext(ctx, "run.sent", now, clientID, jobs[0], runs[0])
 	} else {
-		_, err = tx.StmtContext(ctx, s.hot.batchEvent).ExecContext(ctx, "run.sent", now, clientID, len(runs), runBatch(runs, jobs))
+		evs := make([]dbcore.BatchEvent, len(runs))
+		for i := range runs {
+			evs[i] = dbcore.BatchEvent{Run: runs[i], Job: jobs[i]}
+		}
+		_, err = tx.StmtContext(ctx, s.hot.batchEvent).ExecContext(ctx, "run.sent", now, clientID, len(runs), eventBatch(evs))
 	}
 	if err != nil {
 		return fmt.Errorf("run.sent events: %w", err)
@@ -91,24 +95,6 @@ func (s *Store) ackEvents(ctx context.Context, tx *sql.Tx, clientID int64, ids [
 		return fmt.Errorf("run.received events: %w", err)
 	}
 	return nil
-}
-
-// runBatch renders runs and their jobs as a batch of events
-// (dbcore.BatchEvent), without an exit code or a detail.
-func runBatch(runs, jobs []int64) string {
-	b := make([]byte, 0, 2+len(runs)*24)
-	b = append(b, '[')
-	for i, id := range runs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"r":`...)
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, `,"j":`...)
-		b = strconv.AppendInt(b, jobs[i], 10)
-		b = append(b, '}')
-	}
-	return string(append(b, ']'))
 }
 
 // eventBatch renders events as a batch (dbcore.BatchEvent's JSON), by
