@@ -9,9 +9,10 @@
 --    statement takes them: ids stay dense, increasing in commit order);
 --    batch holds each one's run, job, exit code and detail as JSON, and
 --    readers expand the row. One row instead of one per run is most of
---    what events cost there. A statement that writes its runs' events
---    adds one to their own_events, and the triggers skip a change that
---    did so.
+--    what events cost there. The set-based reports set columns that
+--    triggers watch (started_at, finished_at), so they also add one to
+--    their runs' own_events, and the triggers skip a change that did so;
+--    the claim and the ack set none.
 -- 2. No trigger on the state column, which the claim and the ack set for
 --    every run they move: a trigger runs for every row of a statement that
 --    sets one of its columns, whatever its WHEN says. run.sent and
