@@ -19,6 +19,10 @@ const (
 // agent.ackJobs or agent.heartbeat.
 const MaxJobsPerCall = 1000
 
+// MaxJobWait bounds agent.getJobs' wait: the long poll, which must answer
+// well within the agent's call timeout and the server's write timeout.
+const MaxJobWait = 30 * time.Second
+
 // Limits of agent.output: the chunks of one call, the bytes of data in
 // one chunk, and the offsets (XML-RPC's int is 32 bits: an agent stops
 // streaming a run whose output passes MaxOutputOffset; its final report

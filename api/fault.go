@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Fault codes (docs/protocol.md, "Fault codes"). They are part of the
@@ -58,4 +59,13 @@ func FaultCode(err error) int {
 		return f.Code
 	}
 	return 0
+}
+
+// RefusesExtraParam says whether err is a server's refusal of a call for
+// its number of params: an older server's answer to an optional param it
+// does not know yet (agent.getJobs' wait), after which the caller asks
+// again without it.
+func RefusesExtraParam(err error) bool {
+	f, ok := AsFault(err)
+	return ok && f.Code == CodeInvalid && strings.Contains(f.Message, "wrong number of params")
 }

@@ -252,7 +252,7 @@ run) did not complete exactly once.`,
 	f.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "give up after this long, reporting what was measured")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table or json (default $SCIRE_OUTPUT, else table)")
 	f.BoolVar(&o.NoProgress, "no-progress", false, "no progress lines on stderr")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "with --spawn=false: write a CPU profile of the drain (burn-down) or the run (steady, idle, fanout) to FILE; the server's goroutines carry the label role=server")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "with --spawn=false: write a CPU profile of the drain (burn-down), the run (steady, idle) or the fan-out after the warm-up (fanout) to FILE; the server's goroutines carry the label role=server")
 	f.StringVar(&o.MemProfile, "memprofile", "", "with --spawn=false: write a heap profile taken at the end of the measurement, every agent still connected, to FILE")
 	_ = f.MarkHidden("cpuprofile")
 	_ = f.MarkHidden("memprofile")

@@ -33,6 +33,7 @@ type agent struct {
 
 	assigned atomic.Int64 // jobs submitted for it
 	finished int64        // jobs it completed (its own goroutine only)
+	woken    int64        // its waiting agent.getJobs answered with runs (its own goroutine only)
 
 	// Written by its own goroutine only; read after it stopped.
 	done  []doneRec
@@ -200,7 +201,7 @@ func (a *agent) loop(ctx context.Context, b *bench) {
 			}
 			a.calls[api.MethodGetJobs]++
 			sent := time.Now()
-			err := a.c.Call(ctx, api.MethodGetJobs, &docs, b.o.Batch)
+			err := a.getJobs(ctx, b, &docs, true, b.allSubmitted)
 			recv = time.Now()
 			if err == nil {
 				a.gets = append(a.gets, callSample{at: sent.UnixNano(), d: recv.Sub(sent)})
@@ -351,6 +352,9 @@ func (a *agent) idle(ctx context.Context, b *bench) {
 		sleep(ctx, b.o.PollInterval)
 		return
 	}
+	if b.waitSeconds() > 0 {
+		return // its next agent.getJobs is the wait
+	}
 	t := time.NewTimer(b.o.PollInterval)
 	defer t.Stop()
 	select {
@@ -359,6 +363,56 @@ func (a *agent) idle(ctx context.Context, b *bench) {
 	case <-t.C:
 	case <-b.allSubmitted:
 	}
+}
+
+// waitSeconds is the wait of a daemon-mode agent's agent.getJobs, its long
+// poll, as the reference agent's (client/agent, longPoll): its safety-net
+// interval, within the server's bound; 0 for polling agents, and once a
+// server refused the param (an older server: those agents then wait for
+// agent.pollNow between polls).
+func (b *bench) waitSeconds() int {
+	if !b.o.Push || b.noWait.Load() {
+		return 0
+	}
+	return int(max(time.Second, min(b.o.PollInterval, api.MaxJobWait)) / time.Second)
+}
+
+// getJobs is the agent's agent.getJobs, with long the wait of waitSeconds. A
+// wait ends early when stop is closed and the agent has nothing more to
+// do (the call is cancelled, its connection closed): the bench is over for
+// it. Only the agent's own goroutine calls it.
+func (a *agent) getJobs(ctx context.Context, b *bench, docs *[]string, long bool, stop <-chan struct{}) error {
+	wait := b.waitSeconds()
+	if wait == 0 || !long {
+		return a.c.Call(ctx, api.MethodGetJobs, docs, b.o.Batch)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	finished := a.finished // not written while it waits
+	go func() {
+		select {
+		case <-stop:
+			if b.o.Mode == Fanout || finished >= a.assigned.Load() {
+				cancel()
+			}
+		case <-done:
+		}
+	}()
+	err := a.c.Call(cctx, api.MethodGetJobs, docs, b.o.Batch, wait)
+	if api.RefusesExtraParam(err) {
+		b.noWait.Store(true)
+		return a.c.Call(ctx, api.MethodGetJobs, docs, b.o.Batch)
+	}
+	if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+		*docs = nil
+		return nil // stopped waiting: nothing came
+	}
+	if err == nil && len(*docs) > 0 {
+		a.woken++
+	}
+	return err
 }
 
 // retry calls an idempotent method until it succeeds, up to 10 times.

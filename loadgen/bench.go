@@ -41,6 +41,7 @@ type bench struct {
 	cleanerSeen  []time.Time   // Old: the cleaner's batches seen at the gate (watchCleaner)
 	submitDone   atomic.Bool   // no more jobs will be submitted
 	allSubmitted chan struct{} // closed with submitDone set
+	noWait       atomic.Bool   // the server refused agent.getJobs' wait (an older server)
 	submitted    atomic.Int64  // jobs accepted by job.submit
 	completed    atomic.Int64  // completions accepted by reportStatus
 
@@ -254,10 +255,7 @@ func (b *bench) measure(ctx context.Context) error {
 		return b.idle(ctx)
 	}
 	if b.o.Mode == Fanout {
-		if err := profile(); err != nil {
-			return err
-		}
-		return b.fanout(ctx)
+		return b.fanout(ctx, profile) // the profile starts after the warm-up
 	}
 	w := b.openWindow()
 	b.measureStart = w.start
@@ -449,6 +447,7 @@ func (b *bench) collect() {
 	defer b.mu.Unlock()
 	for _, a := range b.agents {
 		r.EmptyPolls += a.empty
+		r.Woken += a.woken
 		if a.pn != nil {
 			r.Pushes += a.pn.Calls()
 		}

@@ -16,8 +16,11 @@ import (
 // command on every machine. The agents first do what real idle agents do —
 // polling agents call agent.getJobs every PollInterval ±10%, their first
 // polls spread evenly over one interval so that at any moment the fleet is
-// spread over its cycle; daemon-mode agents (Push) poll once, then wait
-// for agent.pollNow, their safety-net poll PollInterval ±10% away — and
+// spread over its cycle; daemon-mode agents (Push) poll once, then, as the
+// reference agent does, hold an agent.getJobs open that waits for work
+// (its wait: PollInterval, at most 30s), one after the other, and still
+// listen for agent.pollNow, which a daemon sends them when they are not
+// waiting on it — and
 // only when every agent has had an empty agent.getJobs answered, its
 // connection open and the server's certificate cache warm, is the job
 // submitted: one job.submit whose target is a glob of the agents' names
@@ -95,8 +98,9 @@ func (f *fanout) count() int {
 }
 
 // fanout warms the fleet up, submits the job and waits until each of its
-// runs is final, measuring the server meanwhile.
-func (b *bench) fanout(ctx context.Context) error {
+// runs is final, measuring the server meanwhile; profile starts the CPU
+// profile (if one was asked for) once the fleet is warm.
+func (b *bench) fanout(ctx context.Context, profile func() error) error {
 	n := len(b.agents)
 	f := &fanout{target: fmt.Sprintf("bench-%s-*", b.runID), stop: make(chan struct{}),
 		changed: make(chan struct{}, 1), final: make(map[int64]bool, n)}
@@ -124,6 +128,9 @@ func (b *bench) fanout(ctx context.Context) error {
 	}
 	defer stopAgents()
 	if err := b.fanWarmUp(ctx, f, spread); err != nil {
+		return err
+	}
+	if err := profile(); err != nil {
 		return err
 	}
 
@@ -243,7 +250,8 @@ func (b *bench) cancelFanout(f *fanout) {
 // fanLoop is one agent of the fanout mode: its first poll after first,
 // then, like the reference agent, a poll every PollInterval ±10% (after a
 // failed one it backs off 1s, 2s, 4s, … up to PollInterval), or at once
-// when pushed, until stop. A poll that brings its run acknowledges it and
+// when pushed; a daemon-mode agent's polls after the first wait for work
+// (agent.getJobs' wait), one after the other, until stop. A poll that brings its run acknowledges it and
 // reports it succeeded.
 func (a *agent) fanLoop(ctx context.Context, b *bench, f *fanout, first time.Duration) {
 	if !a.idleWait(ctx, first, f.stop) {
@@ -253,11 +261,14 @@ func (a *agent) fanLoop(ctx context.Context, b *bench, f *fanout, first time.Dur
 	var backoff time.Duration
 	for {
 		next := jitter(b.o.PollInterval)
-		if a.fanPoll(ctx, b, f) {
+		if a.fanPoll(ctx, b, f, warm) {
 			backoff = 0
 			if !warm {
 				warm = true
 				f.ready.Add(1)
+			}
+			if b.waitSeconds() > 0 {
+				next = 0 // its next agent.getJobs is the wait
 			}
 		} else {
 			backoff = min(max(2*backoff, time.Second), max(b.o.PollInterval, time.Second))
@@ -269,17 +280,18 @@ func (a *agent) fanLoop(ctx context.Context, b *bench, f *fanout, first time.Dur
 	}
 }
 
-// fanPoll is one agent.getJobs and, when it brings runs, their
+// fanPoll is one agent.getJobs (with long, the daemon-mode agent's wait:
+// not the first, so that the agent is warm once it is answered) and, when it brings runs, their
 // acknowledgement and report; false when the agent.getJobs failed. Calls
 // are counted, and agent.getJobs timed, within the measurement only.
-func (a *agent) fanPoll(ctx context.Context, b *bench, f *fanout) bool {
+func (a *agent) fanPoll(ctx context.Context, b *bench, f *fanout, long bool) bool {
 	measured := b.measuring.Load()
 	if measured {
 		a.calls[api.MethodGetJobs]++
 	}
 	var docs []string
 	sent := time.Now()
-	err := a.c.Call(ctx, api.MethodGetJobs, &docs, b.o.Batch)
+	err := a.getJobs(ctx, b, &docs, long, f.stop)
 	recv := time.Now()
 	if err != nil {
 		if ctx.Err() == nil {

@@ -449,6 +449,7 @@ type Results struct {
 	Calls       map[string]int64 `json:"calls"`
 	EmptyPolls  int64            `json:"empty_polls"` // agent.getJobs answered with no job
 	Pushes      int64            `json:"pushes"`      // agent.pollNow calls the agents received (push mode)
+	Woken       int64            `json:"woken"`       // waiting agent.getJobs calls answered with runs (push mode)
 	Errors      map[string]int64 `json:"errors"`      // by "method: kind"
 	ErrorsTotal int64            `json:"errors_total"`
 

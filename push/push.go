@@ -151,6 +151,9 @@ const (
 	Retrying = "retrying"
 	Failed   = "failed"
 	Skipped  = "skipped"
+	// Woken: the client was waiting in agent.getJobs on this daemon
+	// (Options.Waiting) and was woken there; nothing was sent.
+	Woken = "woken"
 )
 
 // Options tune a pusher; zero fields take the defaults above.
@@ -167,6 +170,10 @@ type Options struct {
 	// Networks, when not empty, are the only networks a push connects to
 	// (server.yaml push_networks).
 	Networks []netip.Prefix
+	// Waiting, when set, holds the clients waiting in agent.getJobs on
+	// this daemon (package wakeup): Push wakes such a client where it
+	// waits instead of connecting to it.
+	Waiting interface{ Wake(clientID int64) bool }
 }
 
 // Pusher sends agent.pollNow to daemon-mode clients. It is a
@@ -276,14 +283,21 @@ func (p *Pusher) run(ctx context.Context) {
 
 // Push asks for agent.pollNow to be sent to a client, and returns at once.
 // Clients that are not active daemon-mode clients when the push is sent
-// are skipped.
+// are skipped. A client waiting in agent.getJobs on this daemon
+// (Options.Waiting) is woken there instead: no connection, no handshake.
 func (p *Pusher) Push(clientID int64) {
 	if p == nil || clientID <= 0 {
 		return
 	}
+	woken := p.opts.Waiting != nil && p.opts.Waiting.Wake(clientID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
+		return
+	}
+	if woken {
+		p.count(Woken)
+		p.record(clientID, Woken, "", 0)
 		return
 	}
 	if st := p.pending[clientID]; st != nil {

@@ -25,11 +25,13 @@ func (s *Server) agentOperations() []Operation {
 				"(it would read as an id or a fingerprint): fault 400 naming the field. " +
 				"A new fingerprint becomes a pending client; registering again updates the facts and never changes the status. " +
 				"Returns {client_id: string, status: pending|active|rejected|revoked}."},
-		{Name: api.MethodGetJobs, Class: gate.NonModifier, caller: byAgent, handler: s.agentGetJobs,
-			Signature: []string{"array", "int"},
+		{Name: api.MethodGetJobs, Class: gate.NonModifier, gatesItself: true, caller: byAgent, handler: s.agentGetJobs,
+			Signature: []string{"array", "int", "int"}, // wait is optional
 			Help: "Hand out up to max (1..1000) of the caller's pending runs, highest priority first, then oldest. " +
 				"Each run is checked against the ACL first; a refused run becomes denied and is never sent. " +
-				"Returns an array of job XML documents (docs/job-xml.md). Each must be acknowledged with agent.ackJobs within the lease."},
+				"Optional param: wait (seconds, 0..30): when there is nothing for the caller, wait up to that long for work " +
+				"and answer as soon as some is there (the long poll; a wait holds no place in the gate). " +
+				"Returns an array of job XML documents (docs/job-xml.md), empty when none came. Each must be acknowledged with agent.ackJobs within the lease."},
 		{Name: api.MethodAckJobs, Class: gate.NonModifier, caller: byAgent, handler: s.agentAckJobs,
 			Signature: []string{"struct", "array"},
 			Help: "Acknowledge durable receipt of runs (array of run ids as strings). Only runs sent to the caller: " +
@@ -148,16 +150,82 @@ func (s *Server) touch(id int64, err error) {
 	s.seen.saw(id, time.Now().UTC())
 }
 
+// agentGetJobs hands out the caller's pending runs; with wait, when there
+// are none, it waits for work (the long poll, docs/protocol.md "Waiting for
+// work"): registered on the daemon's board before it first looks, so that
+// a job committed between its look and its wait still wakes it (package
+// wakeup). Each look enters the gate on its own; the waits hold no place in
+// it, so an operator's modifier never waits behind a fleet's long polls.
 func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error) {
-	if err := p.Count(1, 1); err != nil {
+	if err := p.Count(1, 2); err != nil {
 		return nil, err
 	}
 	max, err := p.Int(0, "max")
 	if err != nil {
 		return nil, err
 	}
+	var wait time.Duration
+	if p.Has(1) {
+		n, err := p.Int(1, "wait")
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 || time.Duration(n)*time.Second > api.MaxJobWait {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: param 2 (wait): %d is outside 0..%d seconds",
+				api.MethodGetJobs, n, int(api.MaxJobWait/time.Second))
+		}
+		wait = time.Duration(n) * time.Second
+	}
 	c := callingClient(ctx)
-	out, err := s.svc.Dispatch(ctx, c, int(max))
+	var woken <-chan struct{}
+	if wait > 0 {
+		var release func()
+		woken, release = s.waiting.Wait(c.ID)
+		defer release()
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		jobs, err := s.dispatch(ctx, c, int(max))
+		if err != nil || len(jobs) > 0 || wait == 0 {
+			return jobs, err
+		}
+		again := s.yieldSlot()
+		select {
+		case <-woken:
+		case <-timer.C:
+			again()
+			return jobs, nil
+		case <-ctx.Done():
+			again()
+			return nil, ctx.Err()
+		}
+		again()
+		if s.waiting.Closed() { // the daemon is stopping: answer, after one last look
+			return s.dispatch(ctx, c, int(max))
+		}
+		// Woken: the caller may have been revoked (or deleted) while it
+		// waited; it is looked up again, as at the start of a call.
+		if c, err = s.clients.get(ctx, c.Fingerprint, s.store.ClientByFingerprint); err != nil {
+			return nil, inMethod(api.MethodGetJobs, err)
+		}
+		if c.Status != db.ClientActive {
+			return nil, xmlrpc.Faultf(xmlrpc.CodeNotAccepted, "%s: client %d (%s) is %s", api.MethodGetJobs, c.ID, c.Fingerprint, c.Status)
+		}
+	}
+}
+
+// dispatch is one look of agent.getJobs, inside the gate: the caller's
+// pending runs claimed, those the ACL refuses denied (their rollouts
+// checked, the refusals logged and audited).
+func (s *Server) dispatch(ctx context.Context, c db.Client, max int) ([]string, error) {
+	t, err := s.enterAs(ctx, api.MethodGetJobs)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Release()
+	ctx = t.Context()
+	out, err := s.svc.Dispatch(ctx, c, max)
 	s.touch(c.ID, err)
 	if len(out.Denied) > 0 {
 		jobs := make([]int64, len(out.Denied))

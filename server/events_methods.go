@@ -89,7 +89,9 @@ func (s *Server) eventsList(ctx context.Context, p xmlrpc.Params) (any, error) {
 		// Nothing yet: wait, outside the gate, for a newer event.
 		q.After = next
 		wctx, cancel := context.WithDeadline(ctx, deadline)
+		again := s.yieldSlot()
 		s.events.Wait(wctx, next)
+		again()
 		cancel()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -141,6 +141,23 @@ func (s *Server) limitRequests(w http.ResponseWriter, r *http.Request, next http
 	s.limit.workers.run(func() { next(w, r) }) // off the connection's goroutine (workers.go)
 }
 
+// yieldSlot gives back a request slot while the calling handler waits for
+// news (agent.getJobs' and events.list's long polls): a fleet waiting for
+// work must not hold max_threads slots for nothing. Slots are anonymous, so
+// any one may be given back; the func returned takes one again, waiting
+// for it as long as it must (slots free as requests end), and must be
+// called before the handler returns, for limitRequests gives one back
+// then. A handler served without the limiter (tests) holds none and
+// yields none.
+func (s *Server) yieldSlot() (again func()) {
+	select {
+	case <-s.limit.slots:
+		return func() { s.limit.slots <- struct{}{} }
+	default:
+		return func() {}
+	}
+}
+
 func (s *Server) waitSlot(r *http.Request) bool {
 	switch strings.ToLower(r.Header.Get(api.NoWaitHeader)) {
 	case "1", "true", "yes":

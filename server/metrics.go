@@ -107,12 +107,12 @@ func newMetrics() *metrics {
 		}, []string{"kind"}),
 		push: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scire_push_total",
-			Help: "Pushes (agent.pollNow) to daemon-mode agents by final outcome: ok, failed (given up after retries), skipped (not an active daemon-mode client).",
+			Help: "Pushes (agent.pollNow) to daemon-mode agents by final outcome: ok, failed (given up after retries), skipped (not an active daemon-mode client), woken (waiting in agent.getJobs on this daemon: woken there, nothing sent).",
 		}, []string{"outcome"}),
 	}
 	// The push outcomes (package push) exist from the start, at 0, so that
 	// rate() and alerts work before the first push.
-	for _, o := range []string{push.OK, push.Failed, push.Skipped} {
+	for _, o := range []string{push.OK, push.Failed, push.Skipped, push.Woken} {
 		m.push.WithLabelValues(o)
 	}
 	for _, k := range []string{"requeued", "failed (max attempts)", "failed (lost)", "expired"} {
@@ -149,7 +149,11 @@ func (s *Server) initMetrics() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "scire_build_info", Help: "Always 1; the label is the daemon's version.",
 			ConstLabels: prometheus.Labels{"version": version},
-		}, func() float64 { return 1 }))
+		}, func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scire_agents_waiting",
+			Help: "Calls of agent.getJobs waiting for work on this daemon now (its wait parameter: the long poll).",
+		}, func() float64 { return float64(s.waiting.Waiting()) }))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorLog:      metricsLog{s},
 		ErrorHandling: promhttp.ContinueOnError, // a failed query leaves its gauge out, not the rest

@@ -17,15 +17,24 @@ import (
 
 // pushSubmitted pushes the daemon-mode targets of a job just committed. A
 // job held back by not_before is announced when that time comes instead.
+// A target of any mode that waits in agent.getJobs on this daemon is woken
+// there (a daemon-mode one by Push itself).
 func (s *Server) pushSubmitted(clients []db.Client, notBefore time.Time) {
 	later := !notBefore.IsZero() && notBefore.After(time.Now())
 	for _, c := range clients {
-		if c.Mode != db.ModeDaemon || c.Status != db.ClientActive {
+		if c.Status != db.ClientActive {
 			continue
 		}
 		if later {
-			s.push.NotBeforeChanged()
-			return
+			if c.Mode == db.ModeDaemon {
+				s.push.NotBeforeChanged()
+				return
+			}
+			continue
+		}
+		if c.Mode != db.ModeDaemon {
+			s.waiting.Wake(c.ID)
+			continue
 		}
 		s.push.Push(c.ID)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/scirectl/scirectl/maintenance"
 	"github.com/scirectl/scirectl/push"
 	"github.com/scirectl/scirectl/service"
+	"github.com/scirectl/scirectl/wakeup"
 	"github.com/scirectl/scirectl/webhook"
 	"github.com/scirectl/scirectl/xmlrpc"
 )
@@ -156,6 +157,7 @@ type Server struct {
 	limit     limiter           // request slots (limits.go)
 	metrics   *metrics          // nil when Config.DisableMetrics (metrics.go)
 	push      *push.Pusher      // agent.pollNow to daemon-mode clients (package push; triggers in push.go)
+	waiting   wakeup.Board      // agents waiting in agent.getJobs on this daemon (agent_methods.go)
 	rollouts  *rolloutKeeper    // halts rollouts and pushes the clients whose turn comes (rollout.go)
 	schedules *scheduler        // makes the schedules' jobs (scheduler.go)
 	events    *eventWatcher     // wakes events.list's long polls (eventwatch.go)
@@ -220,7 +222,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("push certificate: %w", err)
 	}
 	s.push = push.New(cfg.Log, pushCert, func(ctx context.Context, id int64) (db.Client, error) { return s.store.Client(ctx, id) },
-		s.serverID, push.Options{Networks: cfg.PushNetworks})
+		s.serverID, push.Options{Networks: cfg.PushNetworks, Waiting: &s.waiting})
 	s.policy = &acl.Cache{Load: store.Policy, TTL: 5 * time.Second}
 	s.rpc.Intercept = s.intercept
 	s.rpc.InterceptBatch = s.interceptBatch
@@ -363,6 +365,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.ready.Store(false)
 	s.log.Info("shutting down: finishing in-flight requests")
+	s.waiting.Close() // calls of agent.getJobs waiting for work answer now
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {

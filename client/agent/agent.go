@@ -120,6 +120,7 @@ type agent struct {
 
 	wake        chan struct{} // daemon mode: a pending agent.pollNow (daemon.go); nil otherwise
 	callbackURL string        // daemon mode: the URL registered
+	noWait      bool          // daemon mode: the server refused agent.getJobs' wait (an older server; longpoll.go)
 
 	facts machineFacts // the machine's facts, collected at start and every factsEvery (facts.go)
 }
@@ -345,7 +346,7 @@ func (a *agent) loop(ctx context.Context) error {
 			a.nextContact = time.Time{}
 			continue
 		}
-		if err := a.sleepOrWake(ctx, time.Until(a.nextContact)); err != nil {
+		if err := a.idle(ctx, time.Until(a.nextContact)); err != nil {
 			return nil
 		}
 	}
@@ -633,6 +634,18 @@ func (a *agent) poll(ctx context.Context, beat bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	n, firstErr := a.take(docs)
+	if err := a.ackPending(ctx); err != nil {
+		return n, err
+	}
+	return n, firstErr
+}
+
+// take queues the job documents agent.getJobs returned, each written
+// durably before it is acknowledged (ackPending, after it): it returns how
+// many were new, and the first failure to queue one (that run is not
+// acknowledged, so the server hands it out again).
+func (a *agent) take(docs []string) (int, error) {
 	n := 0
 	var firstErr error
 	for _, doc := range docs {
@@ -668,9 +681,6 @@ func (a *agent) poll(ctx context.Context, beat bool) (int, error) {
 		a.log.Info("job queued", "job", j.ID, "run", j.Run, "name", j.Name, "priority", j.Priority, "attempt", j.Attempt)
 		a.pendingAck[j.Run] = true
 		n++
-	}
-	if err := a.ackPending(ctx); err != nil {
-		return n, err
 	}
 	return n, firstErr
 }

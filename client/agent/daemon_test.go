@@ -193,7 +193,10 @@ func newCAFakeServer(t *testing.T, stateDir string, p *testPKI) *fakeServer {
 }
 
 // TestDaemonAgentPushed: an agent polling once an hour runs a job as soon
-// as it is pushed, and registered its mode and callback URL.
+// as it is pushed, and registered its mode and callback URL. The fake
+// server refuses agent.getJobs' wait, as a server older than it does: the
+// agent then waits for pushes (the wait itself is tested against the real
+// server, server/longpoll_test.go).
 func TestDaemonAgentPushed(t *testing.T) {
 	p := newTestPKI(t)
 	f := newCAFakeServer(t, filepath.Join(t.TempDir(), "state"), p)
@@ -245,4 +248,11 @@ func TestDaemonAgentPushed(t *testing.T) {
 		st, ok := f.final(11)
 		return ok && st.State == jobxml.StateSucceeded
 	})
+	// The fake server is older than agent.getJobs' wait: the agent asked
+	// to wait once, was refused, and waited for pushes from then on.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waitAsked != 1 {
+		t.Fatalf("agent.getJobs with a wait was asked %d times of a server that refuses it, want once", f.waitAsked)
+	}
 }

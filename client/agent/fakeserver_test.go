@@ -67,6 +67,7 @@ type fakeServer struct {
 	oldRegister bool    // refuse the facts member as a server older than it does (fault 400)
 	dropFacts   int     // do not store the facts of the next n agent.register calls
 	beatHash    *string // answer this facts_hash instead of the stored facts'
+	waitAsked   int     // agent.getJobs calls with a wait, refused as an older server does
 
 	// agent.output: each run's stream as stored (contiguous from 0), and
 	// every chunk received.
@@ -401,6 +402,10 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 		return map[string]any{"server_time": time.Now(), "poll_interval": 1, "cancel": cancel, "lost": lost,
 			"facts_hash": hash}, nil
 	case "agent.getJobs":
+		if len(call.Params) > 1 { // a server older than the wait (the long poll)
+			f.waitAsked++
+			return nil, &fault{400, "wrong number of params: got 2, want 1"}
+		}
 		max, err := strconv.Atoi(strings.TrimSpace(call.Params[0].str()))
 		if err != nil || max < 1 || max > 1000 {
 			return nil, &fault{400, "bad max"}

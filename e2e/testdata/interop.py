@@ -8,6 +8,7 @@ This is a client we did not write: if it works, any conforming client does.
 import os
 import re
 import ssl
+import threading
 import time
 import unittest
 import xmlrpc.client
@@ -37,7 +38,7 @@ class Interop(unittest.TestCase):
             self.assertIn(m, methods)
         self.assertIn("targets", s.system.methodHelp("job.submit"))
         sig = s.system.methodSignature("agent.getJobs")
-        self.assertEqual(sig, [["array", "int"]])
+        self.assertEqual(sig, [["array", "int", "int"]])  # the wait is optional
 
     def test_multicall(self):
         mc = xmlrpc.client.MultiCall(operator())
@@ -105,6 +106,32 @@ class Interop(unittest.TestCase):
         with self.assertRaises(xmlrpc.client.Fault) as cm:
             a.agent.getJobs(5)
         self.assertEqual(cm.exception.faultCode, 402)
+
+    def test_agent_get_jobs_waits_for_work(self):
+        a, s = agent("WORKER_CERT", "WORKER_KEY"), operator()
+        res = a.agent.register({"hostname": "py-worker", "os": "linux", "arch": "amd64", "version": "py", "name": "py-worker"})
+        s.client.accept([res["client_id"]])
+        t0 = time.time()
+        self.assertEqual(a.agent.getJobs(5, 1), [])  # nothing came within the wait
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+        # A job submitted while the call waits is its answer.
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(agent("WORKER_CERT", "WORKER_KEY").agent.getJobs(5, 20)))
+        waiter.start()
+        time.sleep(0.5)
+        self.assertTrue(waiter.is_alive(), "agent.getJobs with a wait answered before any job")
+        s.job.submit({"script": "echo waited", "targets": ["py-worker"]})
+        waiter.join(10)
+        self.assertFalse(waiter.is_alive(), "the waiting agent.getJobs was not answered within 10 s of the submit")
+        self.assertEqual(len(got[0]), 1)
+        run = re.search(r'\brun="(\d+)"', got[0][0]).group(1)
+        a.agent.ackJobs([run])
+        done = a.agent.reportStatus('<status run="%s" state="succeeded" exit="0" started="2026-11-22T10:00:00Z" finished="2026-11-22T10:00:01Z"/>' % run)
+        self.assertTrue(done[0]["accepted"])
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            a.agent.getJobs(5, 31)
+        self.assertEqual(cm.exception.faultCode, 400)
+        self.assertIn("wait", cm.exception.faultString)
 
     def test_agent_heartbeat_names_held_runs(self):
         a, s = agent("WORKER_CERT", "WORKER_KEY"), operator()

@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/scirectl/scirectl/api"
+)
+
+// The long poll of daemon mode (docs/protocol.md, "Waiting for work").
+//
+// A daemon-mode agent with nothing to do does not sleep until its next
+// poll: it holds an agent.getJobs open with a wait, on the connection it
+// already has, and the server answers it the moment there is work for it
+// — no agent.pollNow, so no connection from the daemon and no TLS
+// handshake, which were most of a daemon's cost of a job sent to
+// thousands of machines at once. A wait lasts until the next contact is
+// due (the heartbeat, the safety-net poll), at most maxLongPoll.
+//
+// The agent.pollNow listener stays: a daemon the agent is not waiting on
+// (several daemons share a database) still pushes it. A push cancels the
+// wait (closing that connection) and the agent talks to the server at
+// once. An older server refuses the wait's param; the agent then sleeps
+// between polls as before, until it stops.
+
+// maxLongPoll bounds one wait: within the server's bound (api.MaxJobWait)
+// and the call timeout, with room for the answer.
+const maxLongPoll = callTimeout - 5*time.Second
+
+// idle spends the time d until the next contact: waiting in agent.getJobs
+// when it can (daemon mode, active, with nothing to report or to
+// acknowledge, room in the queue and at least a second to wait), else
+// sleeping, or until a push in daemon mode. It returns ctx's error when
+// ctx is done.
+func (a *agent) idle(ctx context.Context, d time.Duration) error {
+	if a.wake == nil || a.noWait || !a.active || a.backoff > 0 || d < time.Second ||
+		a.store.outboxLen() > 0 || len(a.pendingAck) > 0 {
+		return a.sleepOrWake(ctx, d)
+	}
+	queued, err := a.store.queuedRuns()
+	if err != nil || len(queued) >= a.cfg.MaxJobs {
+		return a.sleepOrWake(ctx, d)
+	}
+	return a.longPoll(ctx, min(d, maxLongPoll), a.cfg.MaxJobs-len(queued))
+}
+
+// longPoll is one agent.getJobs(room, wait). What it brings is queued and
+// acknowledged, and the next contact made due at once (to run it, then
+// report); a push ends the wait early, and so does the end of ctx. A
+// failure is logged and the rest of the time slept: the next contact
+// deals with the server as usual.
+func (a *agent) longPoll(ctx context.Context, wait time.Duration, room int) error {
+	start := time.Now()
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		docs []string
+		err  error
+	}
+	res := make(chan answer, 1)
+	go func() {
+		var docs []string
+		err := a.call(pctx, api.MethodGetJobs, &docs, room, int(wait/time.Second))
+		res <- answer{docs, err}
+	}()
+	var r answer
+	select {
+	case r = <-res:
+	case <-a.wake:
+		cancel()
+		r = <-res
+		a.nextContact = time.Time{}
+		a.log.Debug("pushed by the server while waiting in agent.getJobs: polling now")
+	case <-ctx.Done():
+		cancel()
+		r = <-res
+	}
+	if r.err == nil {
+		// Taken even when the wait was cancelled: a run the server sent
+		// would otherwise wait for its lease to come back.
+		n, err := a.take(r.docs)
+		if err != nil {
+			a.log.Warn("cannot queue every job the wait brought", "err", err)
+		}
+		if n > 0 || len(a.pendingAck) > 0 {
+			a.nextContact = time.Time{}
+			if err := a.ackPending(ctx); err != nil {
+				a.log.Warn("acknowledging the jobs the wait brought failed; acknowledging them again at the next contact", "err", err)
+			}
+		}
+		return ctx.Err()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if pctx.Err() != nil { // cancelled by a push: talk now
+		return nil
+	}
+	if api.RefusesExtraParam(r.err) {
+		a.noWait = true
+		a.log.Info("the server does not take agent.getJobs' wait (an older server): waiting for agent.pollNow between polls instead", "err", r.err)
+	} else {
+		a.log.Debug("waiting in agent.getJobs", "err", r.err)
+	}
+	return a.sleepOrWake(ctx, wait-time.Since(start))
+}
