@@ -106,7 +106,7 @@ Modes:
              every --poll-interval (default 1s, a real agent's short
              --interval) ±10%, their first polls spread evenly over one
              interval; with --push each polls once, then waits for
-             agent.pollNow. When every agent has had its first poll
+             work in agent.getJobs (its wait). When every agent has had its first poll
              answered, the job is submitted, and the measurement runs from
              the moment that request is sent until the last of its runs is
              reported succeeded (all final). An agent that has completed
@@ -114,12 +114,13 @@ Modes:
              --duration, --submit-batch, --submitters, --old and --stream
              do not apply.
 
---push makes the agents daemon-mode clients: each also listens on loopback
-for the server's agent.pollNow and, when it finds no work, waits for that
-push rather than polling (up to --poll-interval, default 5s then, as a
-safety net; in fanout mode 30s, the agent's default, so that the runs come
-out by the push rather than by the net). Compare steady-mode latencies, or
-fanout's time until all final, with and without it.
+--push makes the agents daemon-mode clients, as the reference agent's
+--daemon: when one finds no work it waits for some in agent.getJobs (the
+call's wait: --poll-interval, default 5s then, at most 30s; in fanout mode
+30s, the agent's default), answered the moment a job for it is submitted;
+each also listens on loopback for agent.pollNow, which a server older than
+the wait sends instead. Compare steady-mode latencies, or fanout's time
+until all final, with and without it.
 
 --stream RATE measures what a fleet streaming live output costs dispatch.
 Before the measurement, --streamers extra agents (default 32) register and
@@ -197,7 +198,7 @@ run) did not complete exactly once.`,
   # latency under a steady 500 jobs/s for one minute, as JSON
   scirectl bench --mode steady --rate 500 --duration 1m -o json
 
-  # the same with daemon-mode agents woken by agent.pollNow
+  # the same with daemon-mode agents, which wait for work in agent.getJobs
   scirectl bench --mode steady --rate 500 --duration 1m --push
 
   # what 32 agents streaming 10 MiB/s of output cost dispatch at batch 100
@@ -238,7 +239,7 @@ run) did not complete exactly once.`,
 	f.IntVar(&o.Pending, "pending", 0, "preload a backlog of this many jobs for a client that never polls")
 	f.IntVar(&o.Old, "old", 0, "preload a history of this many finished jobs a year old, which the server's cleaner deletes while measured (its first pass a minute after the start)")
 	f.StringVar(&o.Retain, "retain", "", "the bench's server's --retain (e.g. off, the baseline of a run with --old; default the server's, 90d)")
-	f.BoolVar(&o.Push, "push", false, "daemon-mode agents: each listens for the server's agent.pollNow and waits for it instead of polling")
+	f.BoolVar(&o.Push, "push", false, "daemon-mode agents: each waits for work in agent.getJobs, and listens for agent.pollNow, instead of polling")
 	f.Var(&o.Stream, "stream", "while measured, --streamers agents send live output (agent.output) at this total rate in bytes/s, e.g. 10MB (10 MiB/s); not in idle mode")
 	f.IntVar(&o.Streamers, "streamers", loadgen.DefaultStreamers, "with --stream: agents streaming, each running one job and sending its share of the rate once a second")
 	f.StringVar(&o.DB, "db", "", "database URL of the bench's server: sqlite://PATH or postgres://… (default a temporary SQLite file)")
@@ -451,8 +452,8 @@ func printBench(out io.Writer, r *loadgen.Results) error {
 		agents = fmt.Sprintf("%s polling every %s ±10%%, up to %d jobs per agent.getJobs", num(float64(r.Agents)), dur(r.PollIntervalSeconds), r.Batch)
 	}
 	if r.Push {
-		agents = fmt.Sprintf("%s in daemon mode (woken by agent.pollNow: %s pushes received), up to %d jobs per agent.getJobs",
-			num(float64(r.Agents)), num(float64(r.Pushes)), r.Batch)
+		agents = fmt.Sprintf("%s in daemon mode (waiting in agent.getJobs: %s woken; %s agent.pollNow pushes received), up to %d jobs per agent.getJobs",
+			num(float64(r.Agents)), num(float64(r.Woken)), num(float64(r.Pushes)), r.Batch)
 		if fanout {
 			agents += fmt.Sprintf("; safety-net poll every %s", dur(r.PollIntervalSeconds))
 		}

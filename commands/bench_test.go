@@ -137,16 +137,16 @@ func TestBenchFanoutJSON(t *testing.T) {
 	}
 }
 
-// With --push the agents wait for agent.pollNow, with the fanout mode's
-// 30 s safety net: the table names them, the pushes and the time until
-// every run was final.
+// With --push the agents wait for work in agent.getJobs, with the fanout
+// mode's 30 s safety net: the table names them, how they were woken and
+// the time until every run was final.
 func TestBenchFanoutPushTable(t *testing.T) {
 	out, errOut, code := run(t, "", "bench", "--mode", "fanout", "--push", "--spawn=false", "--agents", "20",
 		"--data-dir", t.TempDir(), "--no-progress")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	wantTable(t, out, "fanout: one job for every agent", "20 in daemon mode", "safety-net poll every 30.0 s",
+	wantTable(t, out, "fanout: one job for every agent", "20 in daemon mode (waiting in agent.getJobs: 20 woken;", "safety-net poll every 30.0 s",
 		"1 job, 20 runs, from one job.submit", "20 completed (0 missing, 0 completed twice)", "ALL FINAL",
 		"SUBMIT→RECEIVED", "SUBMIT→COMPLETED", "p99", "SERVER CPU PER RUN", "job.submit 1")
 }

@@ -309,10 +309,12 @@ acknowledged job and no finished result.
 
 With --once it polls, runs what it got and exits when nothing is left (for cron).
 
-With --daemon --listen ADDR it also listens (TLS, with its enrolled
-certificate) for the server's agent.pollNow, accepted only from a peer whose
-certificate chains to the pinned server CA, and asks for work the moment the
-server has some; it still polls every --interval as a safety net. It
+With --daemon --listen ADDR it gets work the moment the server has some:
+between contacts it waits for it in agent.getJobs (a long poll, on the
+connection it holds), and it also listens (TLS, with its enrolled
+certificate) for agent.pollNow, accepted only from a peer whose certificate
+chains to the pinned server CA, which another daemon of a cluster sends;
+it still polls every --interval as a safety net. It
 registers with mode=daemon and its callback URL (--callback-url, default
 https://ADDR/RPC2, with the host name for a wildcard address).
 
@@ -376,7 +378,7 @@ and sent again when they changed or the server holds others.`,
 	f.StringVar(&cfg.Name, "name", "", "client name (default: the host name)")
 	f.DurationVar(&cfg.Interval, "interval", 30*time.Second, "poll interval (jittered by ±10%)")
 	f.BoolVar(&cfg.Once, "once", false, "poll, run what is queued, and exit when nothing is left (cron mode)")
-	f.BoolVar(&cfg.Daemon, "daemon", false, "daemon mode: also serve agent.pollNow on --listen so the server can push work at once")
+	f.BoolVar(&cfg.Daemon, "daemon", false, "daemon mode: wait for work in agent.getJobs, and serve agent.pollNow on --listen, so that work comes at once")
 	f.StringVar(&cfg.Listen, "listen", "", "daemon mode: HOST:PORT to serve agent.pollNow on (TLS)")
 	f.StringVar(&cfg.CallbackURL, "callback-url", "", "daemon mode: URL the server calls (default https://<listen address, host name for 0.0.0.0>/RPC2)")
 	f.IntVar(&cfg.MaxJobs, "max-jobs", 10, "ask for at most this many jobs per poll")

@@ -216,10 +216,11 @@ func TestMetrics(t *testing.T) {
 
 	// Pushes: no client here is in daemon mode, so nothing was pushed; the
 	// outcomes exist anyway.
-	for _, o := range []string{"ok", "failed"} {
+	for _, o := range []string{"ok", "failed", "woken"} {
 		s.want(t, "scire_push_total", lbl{"outcome": o}, 0)
 	}
 	s.atLeast(t, "scire_push_total", lbl{"outcome": "skipped"}, 0)
+	s.want(t, "scire_agents_waiting", nil, 0)
 
 	// Store query latencies, by method.
 	s.want(t, "scire_db_query_duration_seconds", lbl{"method": "SubmitJobs"}, 5)

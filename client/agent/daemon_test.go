@@ -256,3 +256,56 @@ func TestDaemonAgentPushed(t *testing.T) {
 		t.Fatalf("agent.getJobs with a wait was asked %d times of a server that refuses it, want once", f.waitAsked)
 	}
 }
+
+// A server that answers the wait at once, empty (one stopping, or a run
+// cancelled as its agent was woken), is not asked again until the wait
+// would have been over: the agent sleeps the rest, still listening for
+// pushes, instead of asking in a loop.
+func TestDaemonAgentEarlyEmptyWait(t *testing.T) {
+	p := newTestPKI(t)
+	f := newCAFakeServer(t, filepath.Join(t.TempDir(), "state"), p)
+	f.mu.Lock()
+	f.answerWait = true
+	f.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Servers: []string{f.url()}, StateDir: f.stateDir, CAFile: f.caFile, Name: "daemon-agent",
+			Interval: time.Hour, Daemon: true, Listen: "127.0.0.1:0", Version: "test", Log: quiet, Out: &testtool.SyncBuffer{}})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var callback string
+	eventually(t, "the agent to wait in agent.getJobs once", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		callback = f.facts["callback_url"]
+		return f.waitAsked > 0
+	})
+	time.Sleep(time.Second)
+	f.mu.Lock()
+	asked := f.waitAsked
+	f.mu.Unlock()
+	if asked != 1 {
+		t.Fatalf("agent.getJobs with a wait asked %d times within a second of a server that answers it at once, want once", asked)
+	}
+
+	// Asleep, it still answers a push.
+	agentCert, err := tls.LoadX509KeyPair(filepath.Join(f.stateDir, certFile), filepath.Join(f.stateDir, keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addJob(jobxml.Job{ID: 1, Run: 11, Script: "echo pushed"})
+	push := p.issue(t)
+	if err := pollNow(t, callback, agentCert, &push); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pushed job to finish", func() bool {
+		st, ok := f.final(11)
+		return ok && st.State == jobxml.StateSucceeded
+	})
+}

@@ -68,6 +68,7 @@ type fakeServer struct {
 	dropFacts   int     // do not store the facts of the next n agent.register calls
 	beatHash    *string // answer this facts_hash instead of the stored facts'
 	waitAsked   int     // agent.getJobs calls with a wait, refused as an older server does
+	answerWait  bool    // take agent.getJobs' wait, but answer at once as if it were over
 
 	// agent.output: each run's stream as stored (contiguous from 0), and
 	// every chunk received.
@@ -404,7 +405,9 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 	case "agent.getJobs":
 		if len(call.Params) > 1 { // a server older than the wait (the long poll)
 			f.waitAsked++
-			return nil, &fault{400, "wrong number of params: got 2, want 1"}
+			if !f.answerWait {
+				return nil, &fault{400, "wrong number of params: got 2, want 1"}
+			}
 		}
 		max, err := strconv.Atoi(strings.TrimSpace(call.Params[0].str()))
 		if err != nil || max < 1 || max > 1000 {

@@ -87,6 +87,13 @@ func (a *agent) longPoll(ctx context.Context, wait time.Duration, room int) erro
 			if err := a.ackPending(ctx); err != nil {
 				a.log.Warn("acknowledging the jobs the wait brought failed; acknowledging them again at the next contact", "err", err)
 			}
+			return ctx.Err()
+		}
+		if pctx.Err() == nil {
+			// Answered empty before the wait was over (a server stopping,
+			// a run cancelled as it was woken): nothing is coming, so the
+			// rest of the time is slept, not spent asking again at once.
+			return a.sleepOrWake(ctx, wait-time.Since(start))
 		}
 		return ctx.Err()
 	}
