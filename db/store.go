@@ -542,6 +542,11 @@ type Claim struct {
 	At       time.Time
 	Lease    time.Duration // how long a sent run may stay unacknowledged
 	ServerID int64
+	// Expected says the caller was just told there is work for it (woken
+	// in agent.getJobs' wait): the store goes straight to its write,
+	// without the read that spares an idle poll the writer. Correct
+	// either way; only the cost differs.
+	Expected bool
 	// Decide is asked for every candidate before it is sent; a refusal marks
 	// the run denied with the returned reason. Nil allows everything.
 	Decide func(job Job, clientID int64) (allow bool, reason string)

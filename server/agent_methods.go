@@ -185,8 +185,8 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for {
-		jobs, err := s.dispatch(ctx, c, int(max))
+	for expected := false; ; expected = true { // after a wake-up, work is expected
+		jobs, err := s.dispatch(ctx, c, int(max), expected)
 		if err != nil || len(jobs) > 0 || wait == 0 {
 			return jobs, err
 		}
@@ -202,7 +202,7 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 		}
 		again()
 		if s.waiting.Closed() { // the daemon is stopping: answer, after one last look
-			return s.dispatch(ctx, c, int(max))
+			return s.dispatch(ctx, c, int(max), false)
 		}
 		// Woken: the caller may have been revoked (or deleted) while it
 		// waited; it is looked up again, as at the start of a call.
@@ -217,15 +217,16 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 
 // dispatch is one look of agent.getJobs, inside the gate: the caller's
 // pending runs claimed, those the ACL refuses denied (their rollouts
-// checked, the refusals logged and audited).
-func (s *Server) dispatch(ctx context.Context, c db.Client, max int) ([]string, error) {
+// checked, the refusals logged and audited). woken: the caller was just
+// woken for work (Service.Dispatch's expected).
+func (s *Server) dispatch(ctx context.Context, c db.Client, max int, woken bool) ([]string, error) {
 	t, err := s.enterAs(ctx, api.MethodGetJobs)
 	if err != nil {
 		return nil, err
 	}
 	defer t.Release()
 	ctx = t.Context()
-	out, err := s.svc.Dispatch(ctx, c, max)
+	out, err := s.svc.Dispatch(ctx, c, max, woken)
 	s.touch(c.ID, err)
 	if len(out.Denied) > 0 {
 		jobs := make([]int64, len(out.Denied))

@@ -161,8 +161,10 @@ type DeniedRun struct {
 // Dispatch hands the client up to max of its pending runs, highest
 // priority first, then oldest, each checked against the ACL first: a
 // refused run becomes denied and is never sent. Each run handed out must
-// be acknowledged (AckRuns) within the lease.
-func (s *Service) Dispatch(ctx context.Context, c db.Client, max int) (Dispatched, error) {
+// be acknowledged (AckRuns) within the lease. expected says the client
+// was just woken for work (db.Claim.Expected): the look costs less when
+// it finds some, more when it does not.
+func (s *Service) Dispatch(ctx context.Context, c db.Client, max int, expected bool) (Dispatched, error) {
 	if max < 1 || max > api.MaxJobsPerCall {
 		return Dispatched{}, refuse(ErrInvalid, "param 1 (max): %d is outside 1..%d", max, api.MaxJobsPerCall)
 	}
@@ -173,7 +175,7 @@ func (s *Service) Dispatch(ctx context.Context, c db.Client, max int) (Dispatche
 	var out Dispatched
 	now := time.Now().UTC()
 	ds, err := s.Store.ClaimRuns(ctx, db.Claim{
-		ClientID: c.ID, Max: max, At: now, Lease: s.Agents.Lease, ServerID: s.serverID(),
+		ClientID: c.ID, Max: max, At: now, Lease: s.Agents.Lease, ServerID: s.serverID(), Expected: expected,
 		Decide: func(j db.Job, _ int64) (bool, string) {
 			d := policy.Check(j.SubmittedBy, j.Permission, acl.Client{ID: c.ID, Name: c.Name, Labels: c.Labels})
 			if !d.Allowed {

@@ -92,11 +92,11 @@ func agentSetup(t *testing.T) (*service.Service, db.Client, service.Submitted) {
 func TestDispatch(t *testing.T) {
 	ctx := context.Background()
 	s, web1, job := agentSetup(t)
-	_, err := s.Dispatch(ctx, web1, 0)
+	_, err := s.Dispatch(ctx, web1, 0, false)
 	wantKind(t, err, service.ErrInvalid, "param 1 (max): 0 is outside 1..1000")
-	_, err = s.Dispatch(ctx, web1, api.MaxJobsPerCall+1)
+	_, err = s.Dispatch(ctx, web1, api.MaxJobsPerCall+1, false)
 	wantKind(t, err, service.ErrInvalid, "param 1 (max): 1001 is outside 1..1000")
-	out, err := s.Dispatch(ctx, web1, 10)
+	out, err := s.Dispatch(ctx, web1, 10, false)
 	if err != nil || len(out.Jobs) != 1 || len(out.Denied) != 1 {
 		t.Fatalf("Dispatch = %+v, %v; want one job sent, one denied", out, err)
 	}
@@ -113,7 +113,7 @@ func TestDispatch(t *testing.T) {
 	if runs[0].State != "sent" || runs[0].ServerID != 3 || runs[0].LeaseUntil.IsZero() {
 		t.Fatalf("sent run = %+v; want sent by server 3 under a lease", runs[0])
 	}
-	if again, err := s.Dispatch(ctx, web1, 10); err != nil || len(again.Jobs) != 0 || len(again.Denied) != 0 {
+	if again, err := s.Dispatch(ctx, web1, 10, false); err != nil || len(again.Jobs) != 0 || len(again.Denied) != 0 {
 		t.Fatalf("Dispatch again = %+v, %v; want nothing", again, err)
 	}
 }
@@ -123,7 +123,7 @@ func TestAckRuns(t *testing.T) {
 	ctx := context.Background()
 	s, web1, job := agentSetup(t)
 	other := register(t, s, fp(1), "web2", db.ClientActive)
-	out, err := s.Dispatch(ctx, web1, 10)
+	out, err := s.Dispatch(ctx, web1, 10, false)
 	if err != nil || len(out.Jobs) != 1 {
 		t.Fatal(out, err)
 	}
@@ -158,7 +158,7 @@ func status(t *testing.T, ss ...jobxml.Status) []byte {
 func TestReport(t *testing.T) {
 	ctx := context.Background()
 	s, web1, job := agentSetup(t)
-	if _, err := s.Dispatch(ctx, web1, 10); err != nil {
+	if _, err := s.Dispatch(ctx, web1, 10, false); err != nil {
 		t.Fatal(err)
 	}
 	runs, _ := s.Store.Runs(ctx, job.Job.ID)
@@ -185,7 +185,7 @@ func TestReport(t *testing.T) {
 
 	// A report on a run cancelled meanwhile: accepted, nothing changes, stop it.
 	next := submit(t, s, "alice", "web1")
-	if _, err := s.Dispatch(ctx, web1, 10); err != nil {
+	if _, err := s.Dispatch(ctx, web1, 10, false); err != nil {
 		t.Fatal(err)
 	}
 	runs, _ = s.Store.Runs(ctx, next.Job.ID)
@@ -202,7 +202,7 @@ func TestReport(t *testing.T) {
 func TestHeartbeat(t *testing.T) {
 	ctx := context.Background()
 	s, web1, job := agentSetup(t)
-	if _, err := s.Dispatch(ctx, web1, 10); err != nil {
+	if _, err := s.Dispatch(ctx, web1, 10, false); err != nil {
 		t.Fatal(err)
 	}
 	runs, _ := s.Store.Runs(ctx, job.Job.ID)

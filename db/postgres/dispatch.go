@@ -70,18 +70,21 @@ var (
 // It is skipped when one query outside a transaction (hasDueSQL,
 // pendingSQL's condition without the locks) finds no due pending run of
 // the client: an idle agent's poll is then one round trip, not two. A run
-// that becomes due after that query is the next poll's.
+// that becomes due after that query is the next poll's. A claim that
+// expects work (c.Expected) goes straight to the transaction.
 func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error) {
 	if c.Max <= 0 {
 		return nil, nil
 	}
 	now := c.At.UnixNano()
-	var due bool
-	if err := s.pool.QueryRow(ctx, hasDueSQL, c.ClientID, now).Scan(&due); err != nil {
-		return nil, fmt.Errorf("claim runs for client %d: %w", c.ClientID, err)
-	}
-	if !due {
-		return nil, nil
+	if !c.Expected {
+		var due bool
+		if err := s.pool.QueryRow(ctx, hasDueSQL, c.ClientID, now).Scan(&due); err != nil {
+			return nil, fmt.Errorf("claim runs for client %d: %w", c.ClientID, err)
+		}
+		if !due {
+			return nil, nil
+		}
 	}
 	lease := c.At.Add(c.Lease).UnixNano()
 	var out []db.Dispatch

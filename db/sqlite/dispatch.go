@@ -25,12 +25,13 @@ import (
 // claim would then change nothing, and an idle agent's poll costs a read
 // instead of the writer's BEGIN IMMEDIATE and COMMIT. A run that becomes
 // due after the read is the next poll's, as one committed just after the
-// transaction would be.
+// transaction would be. A claim that expects work (c.Expected: its agent
+// was just woken for some) skips the read.
 func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error) {
 	if c.Max <= 0 {
 		return nil, nil
 	}
-	if !s.busy.is(c.ClientID) {
+	if !c.Expected && !s.busy.is(c.ClientID) {
 		due, err := s.hasDue(ctx, c)
 		if err != nil || !due {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 )
 
 // Group commit. SQLite has one writer, and with synchronous=FULL every
@@ -100,6 +101,14 @@ func (c *committer) run() {
 				}
 			}
 		}
+		if len(c.reqs) == 0 {
+			// Alone, for now: let the goroutines that are ready run first
+			// (on a loaded server, handlers about to queue writes), so
+			// that they join this commit instead of each paying one of
+			// their own. Idle, nothing else is ready and this costs
+			// nothing.
+			runtime.Gosched()
+		}
 		if len(c.reqs) == 0 { // alone: no savepoint needed
 			if err := first.ctx.Err(); err != nil {
 				first.done <- err
@@ -154,6 +163,9 @@ func (c *committer) group(batch []*writeReq) []*writeReq {
 			}
 		}
 		if i == len(batch)-1 && len(batch) < maxGroup {
+			if len(c.reqs) == 0 {
+				runtime.Gosched() // as in run: writes about to come join
+			}
 			select {
 			case r := <-c.reqs:
 				batch = append(batch, r)

@@ -89,4 +89,30 @@ func testIdleClaim(t *testing.T, s db.Store) {
 	if ds := claim(t, s, c.ID, 10); len(ds) != 1 || ds[0].Job.ID != fresh.ID || ds[0].Run.State != runstate.Sent {
 		t.Fatalf("claim after a new submit = %v, want %d", jobIDs(ds), fresh.ID)
 	}
+
+	// A claim that expects work (its agent woken for it) may skip the
+	// read, never the rules: it finds what there is, not what is not due,
+	// and with nothing there it changes nothing.
+	expect := func(at time.Time) []db.Dispatch {
+		t.Helper()
+		ds, err := s.ClaimRuns(ctx, db.Claim{ClientID: c.ID, Max: 10, At: at, Lease: time.Minute, ServerID: 1, Expected: true})
+		if err != nil {
+			t.Fatalf("claim expecting work: %v", err)
+		}
+		return ds
+	}
+	if ds := expect(t0); len(ds) != 0 {
+		t.Fatalf("claim expecting work, with nothing pending = %v", jobIDs(ds))
+	}
+	soon := submitJobFor(t, s, db.NewJob{Name: "soon", NotBefore: t0.Add(3 * time.Hour)}, c.ID)
+	woken := mustSubmit(t, s, "woken", 0, c.ID)
+	if ds := expect(t0.Add(2 * time.Hour)); len(ds) != 1 || ds[0].Job.ID != woken.ID || ds[0].Run.State != runstate.Sent {
+		t.Fatalf("claim expecting work = %v, want %d alone", jobIDs(ds), woken.ID)
+	}
+	if st := runOf(t, s, soon.ID, c.ID).State; st != runstate.Pending {
+		t.Fatalf("run not due yet is %s after a claim expecting work, want pending", st)
+	}
+	if st := runOf(t, s, theirs.ID, other.ID).State; st != runstate.Pending {
+		t.Fatalf("another client's run is %s after a claim expecting work, want pending", st)
+	}
 }
