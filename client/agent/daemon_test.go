@@ -200,18 +200,7 @@ func newCAFakeServer(t *testing.T, stateDir string, p *testPKI) *fakeServer {
 func TestDaemonAgentPushed(t *testing.T) {
 	p := newTestPKI(t)
 	f := newCAFakeServer(t, filepath.Join(t.TempDir(), "state"), p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Servers: []string{f.url()}, StateDir: f.stateDir, CAFile: f.caFile, Name: "daemon-agent",
-			Interval: time.Hour, Daemon: true, Listen: "127.0.0.1:0", Version: "test", Log: quiet, Out: &testtool.SyncBuffer{}})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runDaemonAgent(t, f)()
 	var callback string
 	eventually(t, "the agent to register and poll once", func() bool {
 		f.mu.Lock()
@@ -267,18 +256,7 @@ func TestDaemonAgentEarlyEmptyWait(t *testing.T) {
 	f.mu.Lock()
 	f.answerWait = true
 	f.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Servers: []string{f.url()}, StateDir: f.stateDir, CAFile: f.caFile, Name: "daemon-agent",
-			Interval: time.Hour, Daemon: true, Listen: "127.0.0.1:0", Version: "test", Log: quiet, Out: &testtool.SyncBuffer{}})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runDaemonAgent(t, f)()
 	var callback string
 	eventually(t, "the agent to wait in agent.getJobs once", func() bool {
 		f.mu.Lock()
@@ -308,4 +286,22 @@ func TestDaemonAgentEarlyEmptyWait(t *testing.T) {
 		st, ok := f.final(11)
 		return ok && st.State == jobxml.StateSucceeded
 	})
+}
+
+// runDaemonAgent runs a daemon-mode agent of f, polling once an hour (only
+// a wait or a push brings work in time), until the func returned is called.
+func runDaemonAgent(t *testing.T, f *fakeServer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Servers: []string{f.url()}, StateDir: f.stateDir, CAFile: f.caFile, Name: "daemon-agent",
+			Interval: time.Hour, Daemon: true, Listen: "127.0.0.1:0", Version: "test", Log: quiet, Out: &testtool.SyncBuffer{}})
+	}()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
 }
