@@ -479,8 +479,11 @@ func (b *bench) collect() {
 			lat = append(lat, a.lat...)
 		}
 		l := distribution(lat)
+		r.CallLatency = &l
+	}
+	if b.o.Mode == Idle || b.o.Mode == Fanout {
 		n := b.newConns.Load()
-		r.CallLatency, r.NewConnections = &l, &n
+		r.NewConnections = &n
 	}
 	b.collectStreaming()
 	r.Calls, r.Errors = b.calls, b.errs

@@ -110,12 +110,13 @@ func (b *bench) fanout(ctx context.Context, profile func() error) error {
 		spread = min(spread, fanoutPushSpread)
 	}
 	var wg sync.WaitGroup
+	cctx := b.countConns(ctx)
 	for i, a := range b.agents {
 		first := time.Duration(int64(spread) * int64(i) / int64(n))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.fanLoop(ctx, b, f, first)
+			a.fanLoop(cctx, b, f, first)
 		}()
 	}
 	stopped := false

@@ -31,14 +31,7 @@ func (b *bench) idle(ctx context.Context) error {
 	interval := b.o.PollInterval
 	b.printf("idling for %s: %d agents, agent.getJobs(%d) every %s ±10%%, with agent.heartbeat in one system.multicall every %s",
 		b.o.Duration, len(b.agents), b.o.Batch, interval, b.o.IdleHeartbeatEvery)
-	// Counts the connections the agents open: with each keeping its own
-	// alive, none during the window.
-	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
-		if !i.Reused && b.measuring.Load() {
-			b.newConns.Add(1)
-		}
-	}}
-	cctx := httptrace.WithClientTrace(ctx, trace)
+	cctx := b.countConns(ctx)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	n := int64(len(b.agents))
@@ -202,4 +195,15 @@ func (a *agent) cycle(ctx context.Context, b *bench) bool {
 // jitter spreads d by ±10%, as the agent does.
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+// countConns returns ctx with a trace that counts the connections the
+// agents open while measured (newConns): with each keeping its own alive,
+// none. A count above zero is TLS handshakes paid on both sides.
+func (b *bench) countConns(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused && b.measuring.Load() {
+			b.newConns.Add(1)
+		}
+	}})
 }

@@ -174,7 +174,7 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 			return nil, xmlrpc.Faultf(xmlrpc.CodeInvalid, "%s: param 2 (wait): %d is outside 0..%d seconds",
 				api.MethodGetJobs, n, int(api.MaxJobWait/time.Second))
 		}
-		wait = time.Duration(n) * time.Second
+		wait = s.boundWait(time.Duration(n) * time.Second)
 	}
 	c := callingClient(ctx)
 	var woken <-chan struct{}

@@ -73,7 +73,7 @@ func (s *Server) eventsList(ctx context.Context, p xmlrpc.Params) (any, error) {
 		}
 		wait = time.Duration(n) * time.Second
 	}
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(s.boundWait(wait))
 	for {
 		evs, next, err := s.readEvents(ctx, q)
 		if err != nil {

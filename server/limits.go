@@ -158,6 +158,15 @@ func (s *Server) yieldSlot() (again func()) {
 	}
 }
 
+// boundWait shortens a long poll's wait (agent.getJobs', events.list's)
+// to what the write timeout leaves for the answer: the timeout runs from
+// the request's headers, so a call that waits past it could no longer be
+// answered. With the defaults (60 s, waits of at most 30 s) it changes
+// nothing.
+func (s *Server) boundWait(d time.Duration) time.Duration {
+	return max(0, min(d, s.cfg.WriteTimeout-5*time.Second))
+}
+
 func (s *Server) waitSlot(r *http.Request) bool {
 	switch strings.ToLower(r.Header.Get(api.NoWaitHeader)) {
 	case "1", "true", "yes":

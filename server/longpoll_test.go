@@ -136,6 +136,22 @@ func TestGetJobsWaitEnds(t *testing.T) {
 	}
 }
 
+// TestGetJobsWaitWithinWriteTimeout: a server whose write timeout is
+// shorter than the wait asked answers the wait, empty, while it still can
+// (5 s before the timeout), instead of failing to answer at all.
+func TestGetJobsWaitWithinWriteTimeout(t *testing.T) {
+	h := newHarnessConfig(t, func(c *Config) { c.WriteTimeout = 7 * time.Second })
+	a := h.daemonAgent(t, "d1")
+	start := time.Now()
+	var docs []string
+	if err := a.c.Call(context.Background(), api.MethodGetJobs, &docs, 10, 20); err != nil || len(docs) != 0 {
+		t.Fatalf("wait 20 with a write timeout of 7s: %d documents, %v", len(docs), err)
+	}
+	if d := time.Since(start); d < 1500*time.Millisecond || d > 6*time.Second {
+		t.Errorf("wait 20 with a write timeout of 7s answered after %s, want about 2s", d)
+	}
+}
+
 // TestGetJobsWaitRefused: a wait out of bounds is fault 400 naming the
 // param, and nothing is handed out.
 func TestGetJobsWaitRefused(t *testing.T) {
