@@ -116,6 +116,11 @@ func (a *agent) idleLoop(ctx context.Context, b *bench, first time.Duration, sto
 
 // idleWait sleeps d; false when the window is over.
 func (a *agent) idleWait(ctx context.Context, d time.Duration, stop <-chan struct{}) bool {
+	select { // first: a select with a timer already fired picks at random
+	case <-stop:
+		return false
+	default:
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
