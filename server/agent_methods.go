@@ -201,8 +201,12 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 			return nil, ctx.Err()
 		}
 		again()
-		if s.waiting.Closed() { // the daemon is stopping: answer, after one last look
-			return s.dispatch(ctx, c, int(max), false)
+		if s.waiting.Closed() {
+			// The daemon is stopping: answer at once, empty. A look now
+			// would race the stop (the gate and the store close next);
+			// what came meanwhile waits for the agent's next call, here
+			// or on another daemon.
+			return []string{}, nil
 		}
 		// Woken: the caller may have been revoked (or deleted) while it
 		// waited; it is looked up again, as at the start of a call.
