@@ -12,6 +12,7 @@ import (
 
 	"github.com/scirectl/scirectl/api"
 	agentpkg "github.com/scirectl/scirectl/client/agent"
+	"github.com/scirectl/scirectl/internal/pgtest"
 	"github.com/scirectl/scirectl/internal/testtool"
 )
 
@@ -267,5 +268,40 @@ func TestDaemonAgentWaitsForWork(t *testing.T) {
 	}
 	if c.LastPush == nil || c.LastPush.Result != "woken" {
 		t.Fatalf("last_push = %+v, want woken (no push sent)", c.LastPush)
+	}
+}
+
+// TestGetJobsWaitTwoDaemons: two daemons share a PostgreSQL database, and a
+// daemon-mode agent waits in agent.getJobs on the first. A job submitted
+// on the first answers the wait (no push); one submitted on the second,
+// which has no wait to answer, is pushed to the agent with agent.pollNow,
+// and the agent's next call to the first gets it.
+func TestGetJobsWaitTwoDaemons(t *testing.T) {
+	url := pgtest.Start(t)
+	first := newHarnessConfig(t, func(c *Config) { c.DB = url })
+	second := newHarnessConfig(t, func(c *Config) { c.DB = url; c.DataDir = first.paths.Dir }) // one CA, as a cluster's daemons share
+	a := first.daemonAgent(t, "d1")
+	a.settle(time.Second) // each starting daemon pushes its daemon-mode clients once
+
+	call := a.getJobsAsync(10, 20)
+	testtool.WaitFor(t, "the call to wait on the first daemon", func() bool { return first.srv.waiting.Waiting() == 1 })
+	first.submit(t, map[string]any{"script": "true", "targets": []string{"d1"}})
+	call.wait(t, 5*time.Second, "after a submit on the same daemon")
+	if call.err != nil || len(call.docs) != 1 {
+		t.Fatalf("the wait on the submitting daemon: %d documents, %v", len(call.docs), call.err)
+	}
+	a.noWake(t, 300*time.Millisecond, "the agent was answered in its wait")
+
+	call = a.getJobsAsync(10, 20)
+	testtool.WaitFor(t, "the call to wait again", func() bool { return first.srv.waiting.Waiting() == 1 })
+	second.submit(t, map[string]any{"script": "true", "targets": []string{"d1"}})
+	a.waitWake(t, "a push from the second daemon, where the agent does not wait")
+	if call.returned() {
+		t.Fatalf("the wait on the first daemon returned (%d documents, %v) for a job submitted on the second", len(call.docs), call.err)
+	}
+	// The reference agent now ends its wait and asks at once.
+	var docs []string
+	if err := a.c.Call(context.Background(), api.MethodGetJobs, &docs, 10); err != nil || len(docs) != 1 {
+		t.Fatalf("agent.getJobs after the push: %d documents, %v", len(docs), err)
 	}
 }

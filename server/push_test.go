@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 // its callback URL and accepted, its wake-ups timestamped.
 type daemonAgent struct {
 	c     *client.Client
+	cert  tls.Certificate
 	id    string
 	fp    string
 	name  string
@@ -38,7 +40,7 @@ func (h *harness) daemonAgent(t *testing.T, name string) *daemonAgent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &daemonAgent{c: c, fp: fp, name: name, wakes: make(chan time.Time, 100)}
+	a := &daemonAgent{c: c, cert: cert, fp: fp, name: name, wakes: make(chan time.Time, 100)}
 	srv, err := agentpkg.ListenPollNow(agentpkg.PollNowConfig{Addr: "127.0.0.1:0", Certificate: cert, ServerCA: h.pool(t).RootCAs,
 		Wake: func() {
 			select {
