@@ -98,7 +98,9 @@ Modes:
              CPU (seconds and % of one core) and memory over that window,
              setup and warm-up excluded, the requests' response times and
              the TLS connections the agents had to reopen (0: each kept its
-             own alive).
+             own alive). With --push the agents are daemon-mode agents:
+             between their rounds each waits for work in agent.getJobs
+             (30s at a time), as the reference agent does.
   fanout     one job for every agent, as an operator runs a command on the
              whole fleet: a single job.submit whose target is a glob of the
              bench's agents' names (bench-RUNID-*). First the agents warm

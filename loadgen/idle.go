@@ -31,6 +31,9 @@ func (b *bench) idle(ctx context.Context) error {
 	interval := b.o.PollInterval
 	b.printf("idling for %s: %d agents, agent.getJobs(%d) every %s ±10%%, with agent.heartbeat in one system.multicall every %s",
 		b.o.Duration, len(b.agents), b.o.Batch, interval, b.o.IdleHeartbeatEvery)
+	if w := b.waitSeconds(); w > 0 {
+		b.printf("daemon mode: between rounds each agent waits for work in agent.getJobs, %ds at a time", w)
+	}
 	cctx := b.countConns(ctx)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -93,7 +96,8 @@ func (b *bench) idle(ctx context.Context) error {
 }
 
 // idleLoop is one idle agent: its first cycle after first, then one every
-// PollInterval ±10% (or at once when pushed, in push mode) until stop.
+// PollInterval ±10% until stop; in push mode (daemon mode) each cycle is
+// followed by a wait for work in agent.getJobs instead of a sleep.
 func (a *agent) idleLoop(ctx context.Context, b *bench, first time.Duration, stop <-chan struct{}) {
 	if !a.idleWait(ctx, first, stop) {
 		return
@@ -108,10 +112,57 @@ func (a *agent) idleLoop(ctx context.Context, b *bench, first time.Duration, sto
 			backoff = min(max(2*backoff, time.Second), max(b.o.PollInterval, time.Second))
 			next = jitter(backoff)
 		}
+		if b.waitSeconds() > 0 {
+			// Daemon mode: between its rounds the agent waits for work
+			// in agent.getJobs, as the reference agent does.
+			if !a.waitForWork(ctx, b, stop) {
+				return
+			}
+			continue
+		}
 		if !a.idleWait(ctx, next, stop) {
 			return
 		}
 	}
+}
+
+// waitForWork is an idle daemon-mode agent's agent.getJobs with its wait
+// (waitSeconds), ended early by stop; false when the window is over. The
+// wait is counted as a call, not timed: its time is the wait's.
+func (a *agent) waitForWork(ctx context.Context, b *bench, stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return false
+	default:
+	}
+	if b.measuring.Load() {
+		a.calls[api.MethodGetJobs]++
+		b.requests.Add(1)
+	}
+	var docs []string
+	start := time.Now()
+	err := a.getJobs(ctx, b, &docs, true, stop)
+	select {
+	case <-stop: // the wait was ended by it
+		return false
+	default:
+	}
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case err != nil:
+		a.fail(api.MethodGetJobs, err)
+		b.failures.Add(1)
+		return a.idleWait(ctx, time.Second, stop) // the agent's first back-off step
+	case len(docs) > 0:
+		a.errs["agent.getJobs: unexpected job"] += int64(len(docs))
+		b.failures.Add(int64(len(docs)))
+	case time.Since(start) < time.Second:
+		// Answered before its wait was over and empty: the window is
+		// over, or the server is stopping.
+		return a.idleWait(ctx, time.Second, stop)
+	}
+	return true
 }
 
 // idleWait sleeps d; false when the window is over.

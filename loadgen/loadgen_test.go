@@ -362,6 +362,33 @@ func TestIdleInProcess(t *testing.T) {
 	}
 }
 
+// Idle daemon-mode agents (Push) wait for work in agent.getJobs between
+// their rounds: each wait is answered empty at its end, none fails, and
+// the end of the window ends the waits at once.
+func TestIdlePushInProcess(t *testing.T) {
+	start := time.Now()
+	r, err := loadgen.Run(context.Background(), loadgen.Options{
+		Mode: loadgen.Idle, Agents: 3, Batch: 10, Push: true, PollInterval: 2 * time.Second, Duration: 3 * time.Second,
+		DataDir: t.TempDir(), Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.MarshalIndent(r, "", "  ")
+	t.Logf("results: %s", js)
+	// Each agent: a round, then waits of 2 s, for 3 s: one or two waits.
+	if gets := r.Calls["agent.getJobs"]; gets < 3 || gets > 18 {
+		t.Errorf("%d agent.getJobs calls by 3 agents in 3 s waiting 2 s at a time", gets)
+	}
+	if r.ErrorsTotal != 0 || r.NewConnections == nil || *r.NewConnections != 0 {
+		t.Errorf("errors %v, new connections %d", r.Errors, *r.NewConnections)
+	}
+	// Setup, one interval of warm-up, the window; not a wait more.
+	if d := time.Since(start); d > 25*time.Second {
+		t.Errorf("the run took %s", d)
+	}
+}
+
 // A history of old finished jobs is preloaded into the store before the
 // server starts; with the cleaner off it is all there afterwards, and the
 // agents' agent.getJobs calls are timed.
