@@ -200,7 +200,7 @@ func newCAFakeServer(t *testing.T, stateDir string, p *testPKI) *fakeServer {
 func TestDaemonAgentPushed(t *testing.T) {
 	p := newTestPKI(t)
 	f := newCAFakeServer(t, filepath.Join(t.TempDir(), "state"), p)
-	defer runDaemonAgent(t, f)()
+	defer runDaemonAgent(t, f, time.Hour)()
 	var callback string
 	eventually(t, "the agent to register and poll once", func() bool {
 		f.mu.Lock()
@@ -256,7 +256,7 @@ func TestDaemonAgentEarlyEmptyWait(t *testing.T) {
 	f.mu.Lock()
 	f.answerWait = true
 	f.mu.Unlock()
-	defer runDaemonAgent(t, f)()
+	defer runDaemonAgent(t, f, time.Hour)()
 	var callback string
 	eventually(t, "the agent to wait in agent.getJobs once", func() bool {
 		f.mu.Lock()
@@ -288,20 +288,46 @@ func TestDaemonAgentEarlyEmptyWait(t *testing.T) {
 	})
 }
 
-// runDaemonAgent runs a daemon-mode agent of f, polling once an hour (only
-// a wait or a push brings work in time), until the func returned is called.
-func runDaemonAgent(t *testing.T, f *fakeServer) (stop func()) {
+// runDaemonAgent runs a daemon-mode agent of f, polling every interval (an
+// hour: only a wait or a push brings work in time), until the func
+// returned is called.
+func runDaemonAgent(t *testing.T, f *fakeServer, interval time.Duration) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{Servers: []string{f.url()}, StateDir: f.stateDir, CAFile: f.caFile, Name: "daemon-agent",
-			Interval: time.Hour, Daemon: true, Listen: "127.0.0.1:0", Version: "test", Log: quiet, Out: &testtool.SyncBuffer{}})
+			Interval: interval, Daemon: true, Listen: "127.0.0.1:0", Version: "test", Log: quiet, Out: &testtool.SyncBuffer{}})
 	}()
 	return func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+	}
+}
+
+// An idle daemon-mode agent's wait that reaches its next contact with
+// nothing is that contact's poll: the agent waits again instead of asking
+// agent.getJobs once more without a wait (the heartbeat, every 5 minutes
+// when idle, still comes with a poll of its own).
+func TestDaemonAgentWaitIsThePoll(t *testing.T) {
+	p := newTestPKI(t)
+	f := newCAFakeServer(t, filepath.Join(t.TempDir(), "state"), p)
+	f.mu.Lock()
+	f.holdWait = true
+	f.mu.Unlock()
+	defer runDaemonAgent(t, f, 1500*time.Millisecond)()
+	eventually(t, "the agent to wait in agent.getJobs", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.waitAsked > 0
+	})
+	time.Sleep(5 * time.Second) // three intervals or so
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waitAsked < 3 || f.plainGets > 1 {
+		t.Fatalf("in about three intervals: %d waits and %d agent.getJobs without a wait after the first; want waits only",
+			f.waitAsked, f.plainGets-1)
 	}
 }

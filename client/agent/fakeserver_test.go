@@ -69,6 +69,8 @@ type fakeServer struct {
 	beatHash    *string // answer this facts_hash instead of the stored facts'
 	waitAsked   int     // agent.getJobs calls with a wait, refused as an older server does
 	answerWait  bool    // take agent.getJobs' wait, but answer at once as if it were over
+	holdWait    bool    // take agent.getJobs' wait and hold the call for it (with nothing to send)
+	plainGets   int     // agent.getJobs calls without a wait
 
 	// agent.output: each run's stream as stored (contiguous from 0), and
 	// every chunk received.
@@ -405,9 +407,18 @@ func (f *fakeServer) handle(call xCall) (any, *fault) {
 	case "agent.getJobs":
 		if len(call.Params) > 1 { // a server older than the wait (the long poll)
 			f.waitAsked++
-			if !f.answerWait {
+			if f.holdWait && len(f.pending) == 0 && len(f.rawDocs) == 0 {
+				wait, _ := strconv.Atoi(strings.TrimSpace(call.Params[1].str()))
+				f.mu.Unlock()
+				time.Sleep(time.Duration(wait) * time.Second)
+				f.mu.Lock()
+				return []any{}, nil
+			}
+			if !f.answerWait && !f.holdWait {
 				return nil, &fault{400, "wrong number of params: got 2, want 1"}
 			}
+		} else {
+			f.plainGets++
 		}
 		max, err := strconv.Atoi(strings.TrimSpace(call.Params[0].str()))
 		if err != nil || max < 1 || max > 1000 {

@@ -93,7 +93,15 @@ func (a *agent) longPoll(ctx context.Context, wait time.Duration, room int) erro
 			// Answered empty before the wait was over (a server stopping,
 			// a run cancelled as it was woken): nothing is coming, so the
 			// rest of the time is slept, not spent asking again at once.
-			return a.sleepOrWake(ctx, wait-time.Since(start))
+			if err := a.sleepOrWake(ctx, wait-time.Since(start)); err != nil {
+				return err
+			}
+			// Nothing came until the next contact: unless a heartbeat is
+			// due there, the wait was that contact's poll, and asking
+			// again at once would only repeat it.
+			if !a.nextContact.IsZero() && time.Until(a.nextContact) < time.Second && !a.beatDue(false) {
+				a.nextContact = time.Now().Add(jitter(a.interval))
+			}
 		}
 		return ctx.Err()
 	}
