@@ -206,6 +206,16 @@ func (c *Client) roundTrip(ctx context.Context, method string, body []byte) ([]b
 	return nil, fmt.Errorf("%s: %w", method, lastErr)
 }
 
+type timeoutKey struct{}
+
+// WithTimeout returns ctx for a call that may take d, instead of the
+// client's Options.Timeout, longer or shorter: a call known to take long,
+// as agent.getJobs with a wait (a long poll), is not cut short by a
+// timeout meant to notice a server that hangs.
+func WithTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, timeoutKey{}, d)
+}
+
 // unreachable reports an error that happened before the request was sent,
 // so trying another server cannot run the call twice.
 func unreachable(err error) bool {
@@ -226,7 +236,11 @@ func (c *Client) post(ctx context.Context, url string, body []byte) ([]byte, err
 	if c.opts.NoWait {
 		req.Header.Set(api.NoWaitHeader, "true")
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if d, ok := ctx.Value(timeoutKey{}).(time.Duration); ok && d > 0 {
+		hc = &http.Client{Transport: c.http.Transport, Timeout: d} // the same connections
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

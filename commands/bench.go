@@ -98,9 +98,11 @@ Modes:
              CPU (seconds and % of one core) and memory over that window,
              setup and warm-up excluded, the requests' response times and
              the TLS connections the agents had to reopen (0: each kept its
-             own alive). With --push the agents are daemon-mode agents:
-             between their rounds each waits for work in agent.getJobs
-             (30s at a time), as the reference agent does.
+             own alive). With --push the agents are daemon-mode agents,
+             as the reference agent's --daemon: each waits for work in
+             agent.getJobs, 30s at a time, a wait that ends empty being
+             its round's poll (a heartbeat, when due, still makes a round
+             of its own).
   fanout     one job for every agent, as an operator runs a command on the
              whole fleet: a single job.submit whose target is a glob of the
              bench's agents' names (bench-RUNID-*). First the agents warm

@@ -96,14 +96,24 @@ func (b *bench) idle(ctx context.Context) error {
 }
 
 // idleLoop is one idle agent: its first cycle after first, then one every
-// PollInterval ±10% until stop; in push mode (daemon mode) each cycle is
-// followed by a wait for work in agent.getJobs instead of a sleep.
+// PollInterval ±10% until stop; in push mode (daemon mode) it waits for
+// work in agent.getJobs instead, a cycle only when its heartbeat is due.
 func (a *agent) idleLoop(ctx context.Context, b *bench, first time.Duration, stop <-chan struct{}) {
 	if !a.idleWait(ctx, first, stop) {
 		return
 	}
 	var backoff time.Duration
-	for {
+	for round := 0; ; round++ {
+		if b.waitSeconds() > 0 && round > 0 && time.Since(a.lastBeat) < b.o.IdleHeartbeatEvery {
+			// Daemon mode: as the reference agent, it waits for work in
+			// agent.getJobs, and a wait that ends empty is its round's
+			// poll; only the heartbeat, when due, makes a round of its
+			// own (with its agent.getJobs, in one system.multicall).
+			if !a.waitForWork(ctx, b, stop) {
+				return
+			}
+			continue
+		}
 		next := jitter(b.o.PollInterval)
 		if a.cycle(ctx, b) {
 			backoff = 0
@@ -112,13 +122,8 @@ func (a *agent) idleLoop(ctx context.Context, b *bench, first time.Duration, sto
 			backoff = min(max(2*backoff, time.Second), max(b.o.PollInterval, time.Second))
 			next = jitter(backoff)
 		}
-		if b.waitSeconds() > 0 {
-			// Daemon mode: between its rounds the agent waits for work
-			// in agent.getJobs, as the reference agent does.
-			if !a.waitForWork(ctx, b, stop) {
-				return
-			}
-			continue
+		if b.waitSeconds() > 0 && backoff == 0 {
+			continue // its wait is next
 		}
 		if !a.idleWait(ctx, next, stop) {
 			return

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/client"
 )
 
 // The long poll of daemon mode (docs/protocol.md, "Waiting for work").
@@ -23,9 +24,11 @@ import (
 // once. An older server refuses the wait's param; the agent then sleeps
 // between polls as before, until it stops.
 
-// maxLongPoll bounds one wait: within the server's bound (api.MaxJobWait)
-// and the call timeout, with room for the answer.
-const maxLongPoll = callTimeout - 5*time.Second
+// maxLongPoll bounds one wait: the server's bound. The call itself may
+// take that and a call timeout more (client.WithTimeout), so that a wait
+// can span a whole default --interval of 30 s: an idle agent's one call a
+// cycle, as a polling agent's.
+const maxLongPoll = api.MaxJobWait
 
 // idle spends the time d until the next contact: waiting in agent.getJobs
 // when it can (daemon mode, active, with nothing to report or to
@@ -60,7 +63,7 @@ func (a *agent) longPoll(ctx context.Context, wait time.Duration, room int) erro
 	res := make(chan answer, 1)
 	go func() {
 		var docs []string
-		err := a.call(pctx, api.MethodGetJobs, &docs, room, int(wait/time.Second))
+		err := a.call(client.WithTimeout(pctx, wait+callTimeout), api.MethodGetJobs, &docs, room, int(wait/time.Second))
 		res <- answer{docs, err}
 	}()
 	var r answer
@@ -96,10 +99,11 @@ func (a *agent) longPoll(ctx context.Context, wait time.Duration, room int) erro
 			if err := a.sleepOrWake(ctx, wait-time.Since(start)); err != nil {
 				return err
 			}
-			// Nothing came until the next contact: unless a heartbeat is
-			// due there, the wait was that contact's poll, and asking
-			// again at once would only repeat it.
-			if !a.nextContact.IsZero() && time.Until(a.nextContact) < time.Second && !a.beatDue(false) {
+			// Nothing came until the next contact, or near it (within the
+			// interval's jitter): unless a heartbeat is due there, the
+			// wait was that contact's poll, and asking again at once
+			// would only repeat it.
+			if !a.nextContact.IsZero() && time.Until(a.nextContact) < max(time.Second, a.interval/10) && !a.beatDue(false) {
 				a.nextContact = time.Now().Add(jitter(a.interval))
 			}
 		}
