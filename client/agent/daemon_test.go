@@ -251,11 +251,7 @@ func TestDaemonAgentPushed(t *testing.T) {
 // would have been over: the agent sleeps the rest, still listening for
 // pushes, instead of asking in a loop.
 func TestDaemonAgentEarlyEmptyWait(t *testing.T) {
-	p := newTestPKI(t)
-	f := newCAFakeServer(t, filepath.Join(t.TempDir(), "state"), p)
-	f.mu.Lock()
-	f.answerWait = true
-	f.mu.Unlock()
+	p, f := waitingFakeServer(t, func(f *fakeServer) { f.answerWait = true })
 	defer runDaemonAgent(t, f, time.Hour)()
 	var callback string
 	eventually(t, "the agent to wait in agent.getJobs once", func() bool {
@@ -312,11 +308,7 @@ func runDaemonAgent(t *testing.T, f *fakeServer, interval time.Duration) (stop f
 // agent.getJobs once more without a wait (the heartbeat, every 5 minutes
 // when idle, still comes with a poll of its own).
 func TestDaemonAgentWaitIsThePoll(t *testing.T) {
-	p := newTestPKI(t)
-	f := newCAFakeServer(t, filepath.Join(t.TempDir(), "state"), p)
-	f.mu.Lock()
-	f.holdWait = true
-	f.mu.Unlock()
+	_, f := waitingFakeServer(t, func(f *fakeServer) { f.holdWait = true })
 	defer runDaemonAgent(t, f, 1500*time.Millisecond)()
 	eventually(t, "the agent to wait in agent.getJobs", func() bool {
 		f.mu.Lock()
@@ -330,4 +322,16 @@ func TestDaemonAgentWaitIsThePoll(t *testing.T) {
 		t.Fatalf("in about three intervals: %d waits and %d agent.getJobs without a wait after the first; want waits only",
 			f.waitAsked, f.plainGets-1)
 	}
+}
+
+// waitingFakeServer is a fake server with a CA, set up by set (how it takes
+// agent.getJobs' wait) before any agent calls it.
+func waitingFakeServer(t *testing.T, set func(*fakeServer)) (*testPKI, *fakeServer) {
+	t.Helper()
+	p := newTestPKI(t)
+	f := newCAFakeServer(t, filepath.Join(t.TempDir(), "state"), p)
+	f.mu.Lock()
+	set(f)
+	f.mu.Unlock()
+	return p, f
 }
