@@ -197,6 +197,30 @@ func TestGetJobsWaitHoldsNoSlot(t *testing.T) {
 	}
 }
 
+// TestGetJobsWaitHoldsNoGate: calls waiting for work hold no place in the
+// gate: an operator's modifier, which must have the gate alone, goes
+// through at once, well within a gate wait too short for a wait to end.
+func TestGetJobsWaitHoldsNoGate(t *testing.T) {
+	h := newHarnessConfig(t, func(c *Config) { c.GateMaxWait = time.Second })
+	var calls []*getJobsCall
+	for _, name := range []string{"w1", "w2", "w3"} {
+		calls = append(calls, h.daemonAgent(t, name).getJobsAsync(10, 20))
+	}
+	testtool.WaitFor(t, "three calls waiting", func() bool { return h.srv.waiting.Waiting() == 3 })
+	start := time.Now()
+	if err := h.operator(t).Call(context.Background(), "group.create", nil, "client", "web"); err != nil {
+		t.Fatalf("a modifier while three calls wait for work: %v", err)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Errorf("the modifier took %s with three calls waiting", d)
+	}
+	for i, c := range calls {
+		if c.returned() {
+			t.Errorf("waiting call %d returned (%d documents, %v) while nothing was submitted", i+1, len(c.docs), c.err)
+		}
+	}
+}
+
 // TestGetJobsWaitAnsweredAtStop: a stopping daemon answers the calls
 // waiting for work at once, instead of keeping its stop waiting for them.
 func TestGetJobsWaitAnsweredAtStop(t *testing.T) {
