@@ -155,7 +155,9 @@ func (s *Server) touch(id int64, err error) {
 // work"): registered on the daemon's board before it first looks, so that
 // a job committed between its look and its wait still wakes it (package
 // wakeup). Each look enters the gate on its own; the waits hold no place in
-// it, so an operator's modifier never waits behind a fleet's long polls.
+// it, so an operator's modifier never waits behind a fleet's long polls,
+// and no request slot. A call alone in its request waits off the workers
+// (handoff.go); one inside a system.multicall waits on its worker.
 func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error) {
 	if err := p.Count(1, 2); err != nil {
 		return nil, err
@@ -177,46 +179,93 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 		wait = s.boundWait(time.Duration(n) * time.Second)
 	}
 	c := callingClient(ctx)
-	var woken <-chan struct{}
-	if wait > 0 {
-		var release func()
-		woken, release = s.waiting.Wait(c.ID)
-		defer release()
+	if wait == 0 {
+		return s.dispatch(ctx, c, int(max), false)
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for expected := false; ; expected = true { // after a wake-up, work is expected
-		jobs, err := s.dispatch(ctx, c, int(max), expected)
-		if err != nil || len(jobs) > 0 || wait == 0 {
-			return jobs, err
-		}
+	jw := s.newJobWait(ctx, c, int(max), wait)
+	jobs, err := s.dispatch(ctx, c, jw.max, false)
+	if err != nil || len(jobs) > 0 {
+		jw.end()
+		return jobs, err
+	}
+	if h := handoffFor(ctx, xmlrpc.InMulticall(ctx)); h != nil {
+		h.park(jw)
+		return []string{}, nil // dropped: jw answers
+	}
+	defer jw.end()
+	for {
 		again := s.yieldSlot()
-		select {
-		case <-woken:
-		case <-timer.C:
-			again()
-			return jobs, nil
-		case <-ctx.Done():
-			again()
-			return nil, ctx.Err()
-		}
+		news, err := jw.await()
 		again()
-		if s.waiting.Closed() {
-			// The daemon is stopping: answer at once, empty. A look now
-			// would race the stop (the gate and the store close next);
-			// what came meanwhile waits for the agent's next call, here
-			// or on another daemon.
-			return []string{}, nil
-		}
-		// Woken: the caller may have been revoked (or deleted) while it
-		// waited; it is looked up again, as at the start of a call.
-		if c, err = s.clients.get(ctx, c.Fingerprint, s.store.ClientByFingerprint); err != nil {
-			return nil, inMethod(api.MethodGetJobs, err)
-		}
-		if c.Status != db.ClientActive {
-			return nil, xmlrpc.Faultf(xmlrpc.CodeNotAccepted, "%s: client %d (%s) is %s", api.MethodGetJobs, c.ID, c.Fingerprint, c.Status)
+		res, done, err := jw.proceed(news, err)
+		if done {
+			return res, err
 		}
 	}
+}
+
+// jobWait is an agent.getJobs call waiting for work (a waiter, handoff.go).
+type jobWait struct {
+	s       *Server
+	ctx     context.Context
+	c       db.Client
+	max     int
+	woken   <-chan struct{}
+	release func()
+	timer   *time.Timer
+}
+
+func (s *Server) newJobWait(ctx context.Context, c db.Client, max int, wait time.Duration) *jobWait {
+	woken, release := s.waiting.Wait(c.ID)
+	return &jobWait{s: s, ctx: ctx, c: c, max: max, woken: woken, release: release, timer: time.NewTimer(wait)}
+}
+
+func (jw *jobWait) method() string           { return api.MethodGetJobs }
+func (jw *jobWait) context() context.Context { return jw.ctx }
+
+func (jw *jobWait) end() {
+	jw.timer.Stop()
+	jw.release()
+}
+
+func (jw *jobWait) await() (bool, error) {
+	select {
+	case <-jw.woken:
+		return true, nil
+	case <-jw.timer.C:
+		return false, nil
+	case <-jw.ctx.Done():
+		return false, jw.ctx.Err()
+	}
+}
+
+// proceed answers a wait that ran out empty; woken, it looks again.
+func (jw *jobWait) proceed(woken bool, err error) (any, bool, error) {
+	s := jw.s
+	switch {
+	case err != nil:
+		return nil, true, err
+	case !woken:
+		return []string{}, true, nil
+	case s.waiting.Closed():
+		// The daemon is stopping: answer at once, empty. A look now
+		// would race the stop (the gate and the store close next);
+		// what came meanwhile waits for the agent's next call, here
+		// or on another daemon.
+		return []string{}, true, nil
+	}
+	// Woken: the caller may have been revoked (or deleted) while it
+	// waited; it is looked up again, as at the start of a call.
+	c, err := s.clients.get(jw.ctx, jw.c.Fingerprint, s.store.ClientByFingerprint)
+	if err != nil {
+		return nil, true, inMethod(api.MethodGetJobs, err)
+	}
+	if c.Status != db.ClientActive {
+		return nil, true, xmlrpc.Faultf(xmlrpc.CodeNotAccepted, "%s: client %d (%s) is %s", api.MethodGetJobs, c.ID, c.Fingerprint, c.Status)
+	}
+	jw.c = c
+	jobs, err := s.dispatch(jw.ctx, c, jw.max, true) // woken: work is expected
+	return jobs, err != nil || len(jobs) > 0, err
 }
 
 // dispatch is one look of agent.getJobs, inside the gate: the caller's

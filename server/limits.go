@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -138,7 +139,12 @@ func (s *Server) limitRequests(w http.ResponseWriter, r *http.Request, next http
 		rc.SetWriteDeadline(now.Add(s.cfg.WriteTimeout))
 	}
 	defer func() { <-s.limit.slots }()
-	s.limit.workers.run(func() { next(w, r) }) // off the connection's goroutine (workers.go)
+	h := &handoff{}
+	r = r.WithContext(context.WithValue(r.Context(), handoffKey{}, h))
+	// Off the connection's goroutine (workers.go); then, if the handler
+	// handed a long poll's wait off, back on it (handoff.go).
+	s.limit.workers.run(func() { next(&handoffWriter{ResponseWriter: w, h: h}, r) })
+	s.serveParked(w, h)
 }
 
 // yieldSlot gives back a request slot while the calling handler waits for

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/scirectl/scirectl/api"
+	"github.com/scirectl/scirectl/client"
 	agentpkg "github.com/scirectl/scirectl/client/agent"
 	"github.com/scirectl/scirectl/internal/pgtest"
 	"github.com/scirectl/scirectl/internal/testtool"
@@ -195,6 +197,81 @@ func TestGetJobsWaitHoldsNoSlot(t *testing.T) {
 			t.Fatalf("agent %d: %d documents, %v", i+1, len(c.docs), c.err)
 		}
 	}
+}
+
+// TestGetJobsWaitHoldsNoWorker: a call waiting for work alone in its
+// request waits on its connection's goroutine, not on a worker (whose
+// stack earlier handlers grew): with calls waiting, no handler runs, and
+// the submit still answers each with its job.
+func TestGetJobsWaitHoldsNoWorker(t *testing.T) {
+	h := newHarness(t)
+	var calls []*getJobsCall
+	for _, name := range []string{"w1", "w2", "w3"} {
+		calls = append(calls, h.daemonAgent(t, name).getJobsAsync(10, 20))
+	}
+	testtool.WaitFor(t, "three calls waiting", func() bool { return h.srv.waiting.Waiting() == 3 })
+	testtool.WaitFor(t, "no handler running", func() bool { return h.srv.limit.workers.running() == 0 })
+	h.submit(t, map[string]any{"script": "true", "targets": []string{"w1", "w2", "w3"}})
+	for i, c := range calls {
+		c.wait(t, 10*time.Second, "after the submit")
+		if c.err != nil || len(c.docs) != 1 {
+			t.Fatalf("agent %d: %d documents, %v", i+1, len(c.docs), c.err)
+		}
+	}
+}
+
+// TestGetJobsWaitInMulticall: a waiting agent.getJobs inside a
+// system.multicall, whose reply it shares with the other calls, waits on
+// its worker instead, and is answered by a submit all the same.
+func TestGetJobsWaitInMulticall(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	a := h.daemonAgent(t, "m1")
+	var hb api.Heartbeat
+	var docs []string
+	beat := &client.Call{Method: api.MethodHeartbeat, Reply: &hb}
+	get := &client.Call{Method: api.MethodGetJobs, Args: []any{10, 20}, Reply: &docs}
+	done := make(chan error, 1)
+	go func() { done <- a.c.Multicall(ctx, beat, get) }()
+	testtool.WaitFor(t, "the call to wait", func() bool { return h.srv.waiting.Waiting() == 1 })
+	if n := h.srv.limit.workers.running(); n != 1 {
+		t.Errorf("%d handlers running with a multicall waiting, want 1 (the multicall's)", n)
+	}
+	h.submit(t, map[string]any{"script": "true", "targets": []string{"m1"}})
+	select {
+	case err := <-done:
+		if err != nil || beat.Err != nil || get.Err != nil {
+			t.Fatalf("multicall: %v; heartbeat %v; getJobs %v", err, beat.Err, get.Err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the multicall did not return within 10s of the submit")
+	}
+	if len(docs) != 1 {
+		t.Fatalf("getJobs in the multicall: %d documents, want 1", len(docs))
+	}
+}
+
+// TestGetJobsWaitRevokedWhileWaiting: an agent revoked while its call
+// waits is refused (fault 402) when a submit wakes the call, not handed
+// the job.
+func TestGetJobsWaitRevokedWhileWaiting(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	a := h.daemonAgent(t, "r1")
+	call := a.getJobsAsync(10, 20)
+	testtool.WaitFor(t, "the call to wait", func() bool { return h.srv.waiting.Waiting() == 1 })
+	if err := h.operator(t).Call(ctx, "client.revoke", nil, []string{a.fp}); err != nil {
+		t.Fatal(err)
+	}
+	// A revoked client is no submit's target any more: wake the call as
+	// a submit just before the revocation would have.
+	id, err := strconv.ParseInt(a.id, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.waiting.Wake(id)
+	call.wait(t, 10*time.Second, "after the wake-up")
+	wantFault(t, call.err, 402)
 }
 
 // TestGetJobsWaitHoldsNoGate: calls waiting for work hold no place in the

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +23,8 @@ import (
 // Make it with newWorkers. Workers start on demand and end after
 // workerIdle without a handler to run.
 type workers struct {
-	tasks chan func() // unbuffered: a send succeeds only if a worker waits
+	tasks chan func()   // unbuffered: a send succeeds only if a worker waits
+	busy  *atomic.Int64 // handlers running now
 }
 
 // workerIdle is how long a worker waits for its next handler before it
@@ -30,7 +32,10 @@ type workers struct {
 // server, short enough that a burst's workers do not stay for good.
 const workerIdle = 10 * time.Second
 
-func newWorkers() workers { return workers{tasks: make(chan func())} }
+func newWorkers() workers { return workers{tasks: make(chan func()), busy: new(atomic.Int64)} }
+
+// running is the number of handlers running on the workers now.
+func (ws workers) running() int64 { return ws.busy.Load() }
 
 // run calls f on a worker and returns when f has returned. A panic in f
 // is raised again here, on the caller's goroutine, so that net/http handles
@@ -39,7 +44,11 @@ func newWorkers() workers { return workers{tasks: make(chan func())} }
 func (ws workers) run(f func()) {
 	done := make(chan any, 1)
 	task := func() {
-		defer func() { done <- recover() }()
+		ws.busy.Add(1)
+		defer func() {
+			ws.busy.Add(-1)
+			done <- recover()
+		}()
 		f()
 	}
 	select {

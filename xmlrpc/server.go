@@ -222,20 +222,45 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fault = tooLarge(lim.MaxBodyBytes)
 	} else if method, params, err := DecodeCall(r.Body, lim); err != nil {
 		fault = s.fault(ctx, "", err)
-	} else if res, err := s.Call(ctx, method, params); err != nil {
-		fault = s.fault(ctx, method, err)
+	} else {
+		res, err := s.Call(ctx, method, params)
+		s.respond(ctx, w, buf, method, res, err)
+		return
+	}
+	if fault.Code == CodeTooLarge {
+		// The rest of the body stays unread; say so rather than let
+		// the client write into a connection that will be dropped.
+		w.Header().Set("Connection", "close")
+	}
+	EncodeFault(buf, fault)
+	writeBuffer(w, buf)
+}
+
+// Respond writes the reply of a call of method that Call returned res and
+// err for, as ServeHTTP would have: for a caller that answers a call later
+// than its handler returned (a long poll whose wait was handed off).
+func (s *Server) Respond(ctx context.Context, w http.ResponseWriter, method string, res any, err error) {
+	buf := bufferPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			bufferPool.Put(buf)
+		}
+	}()
+	s.respond(ctx, w, buf, method, res, err)
+}
+
+func (s *Server) respond(ctx context.Context, w http.ResponseWriter, buf *bytes.Buffer, method string, res any, err error) {
+	if err != nil {
+		EncodeFault(buf, s.fault(ctx, method, err))
 	} else if err := EncodeResponse(buf, res); err != nil {
 		buf.Reset()
-		fault = s.fault(ctx, method, fmt.Errorf("%s: %w", method, err))
+		EncodeFault(buf, s.fault(ctx, method, fmt.Errorf("%s: %w", method, err)))
 	}
-	if fault != nil {
-		if fault.Code == CodeTooLarge {
-			// The rest of the body stays unread; say so rather than let
-			// the client write into a connection that will be dropped.
-			w.Header().Set("Connection", "close")
-		}
-		EncodeFault(buf, fault)
-	}
+	writeBuffer(w, buf)
+}
+
+func writeBuffer(w http.ResponseWriter, buf *bytes.Buffer) {
 	h := w.Header()
 	h.Set("Content-Type", "text/xml; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))

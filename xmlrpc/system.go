@@ -105,6 +105,7 @@ func (s *Server) multicall(ctx context.Context, p Params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx = context.WithValue(ctx, inMulticallKey{}, true)
 	entries := make([]multicallCall, len(calls))
 	for i, c := range calls {
 		entries[i] = parseMulticallEntry(i, c)
@@ -141,6 +142,16 @@ func (s *Server) multicall(ctx context.Context, p Params) (any, error) {
 		i += n
 	}
 	return out, nil
+}
+
+type inMulticallKey struct{}
+
+// InMulticall says whether ctx is that of a call inside system.multicall:
+// one whose reply is part of a larger one, so that its handler cannot
+// answer it apart from the others (a long poll cannot hand its wait off).
+func InMulticall(ctx context.Context) bool {
+	in, _ := ctx.Value(inMulticallKey{}).(bool)
+	return in
 }
 
 func faultEntry(f *Fault) map[string]any {
