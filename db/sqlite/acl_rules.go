@@ -13,7 +13,7 @@ import (
 // RemoveACLRule deletes a rule and returns it as it was.
 func (s *Store) RemoveACLRule(ctx context.Context, id int64) (db.ACLRule, error) {
 	var r db.ACLRule
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		r, err = dbcore.ScanRule(tx.QueryRowContext(ctx, `SELECT `+dbcore.RuleCols+` FROM acl_rules WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -33,7 +33,7 @@ func (s *Store) RemoveACLRule(ctx context.Context, id int64) (db.ACLRule, error)
 // SetACLRuleActive switches a rule on or off and returns it as it is now.
 func (s *Store) SetACLRuleActive(ctx context.Context, id int64, active bool) (db.ACLRule, error) {
 	var r db.ACLRule
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE acl_rules SET active = ? WHERE id = ?`, active, id)
 		if err != nil {
 			return err

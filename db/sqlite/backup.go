@@ -123,7 +123,7 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 	if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
 		return fmt.Errorf("restore from %s: %w", path, err)
 	}
-	versions, err := dbcore.TakeVersions(ctx, querier{tx})
+	versions, err := dbcore.TakeVersions(ctx, querier{q: tx})
 	if err != nil {
 		return fmt.Errorf("restore from %s: %w", path, err)
 	}
@@ -163,7 +163,7 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 		WHERE name IN (SELECT name FROM bk.sqlite_sequence)`); err != nil {
 		return fmt.Errorf("restore from %s: id sequences: %w", path, err)
 	}
-	if err := dbcore.AdvanceVersions(ctx, querier{tx}, dialect, versions); err != nil {
+	if err := dbcore.AdvanceVersions(ctx, querier{q: tx}, dialect, versions); err != nil {
 		return fmt.Errorf("restore from %s: %w", path, err)
 	}
 	// Check here rather than let COMMIT fail: a COMMIT refused for a
@@ -189,7 +189,7 @@ func restoreTx(ctx context.Context, tx *sql.Tx, path string) error {
 // reset is never handed out again (AUTOINCREMENT, schema version 2). The
 // change counters go on from where they were (dbcore.AdvanceVersions).
 func (s *Store) Reset(ctx context.Context) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		tables, err := tableColumns(ctx, tx, "main")
 		if err != nil {
 			return err
@@ -197,7 +197,7 @@ func (s *Store) Reset(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
 			return err
 		}
-		versions, err := dbcore.TakeVersions(ctx, querier{tx})
+		versions, err := dbcore.TakeVersions(ctx, querier{q: tx})
 		if err != nil {
 			return err
 		}
@@ -206,7 +206,7 @@ func (s *Store) Reset(ctx context.Context) error {
 				return fmt.Errorf("empty %s: %w", t.name, err)
 			}
 		}
-		return dbcore.AdvanceVersions(ctx, querier{tx}, dialect, versions)
+		return dbcore.AdvanceVersions(ctx, querier{q: tx}, dialect, versions)
 	})
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)

@@ -43,14 +43,24 @@ type sqlQueryer interface {
 }
 
 // querier is a dbcore.Querier over database/sql.
-type querier struct{ q sqlQueryer }
+type querier struct {
+	q        sqlQueryer
+	detached bool // run statements without ctx's cancellation (Store.tx)
+}
+
+func (q querier) ctx(ctx context.Context) context.Context {
+	if q.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) dbcore.Scanner {
-	return q.q.QueryRowContext(ctx, query, args...)
+	return q.q.QueryRowContext(q.ctx(ctx), query, args...)
 }
 
 func (q querier) Each(ctx context.Context, query string, args []any, fn func(dbcore.Scanner) error) error {
-	rows, err := q.q.QueryContext(ctx, query, args...)
+	rows, err := q.q.QueryContext(q.ctx(ctx), query, args...)
 	if err != nil {
 		return err
 	}
@@ -59,7 +69,7 @@ func (q querier) Each(ctx context.Context, query string, args []any, fn func(dbc
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.q.ExecContext(ctx, query, args...)
+	res, err := q.q.ExecContext(q.ctx(ctx), query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -67,7 +77,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Insert(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.q.ExecContext(ctx, query, args...)
+	res, err := q.q.ExecContext(q.ctx(ctx), query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -84,7 +94,7 @@ type core struct{ s *Store }
 
 func (c core) Dialect() *dbcore.Dialect { return dialect }
 
-func (c core) Reader() dbcore.Querier { return reader{querier{c.s.r}, c.s} }
+func (c core) Reader() dbcore.Querier { return reader{querier{q: c.s.r}, c.s} }
 
 // reader is the read pool, whose single-row lookups are prepared once
 // (readRow).
@@ -97,7 +107,7 @@ func (r reader) QueryRow(ctx context.Context, query string, args ...any) dbcore.
 	return r.s.readRow(ctx, query, args...)
 }
 
-func (c core) Writer() dbcore.Querier { return querier{c.s.w} }
+func (c core) Writer() dbcore.Querier { return querier{q: c.s.w} }
 
 func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {
 	tx, err := c.s.r.BeginTx(ctx, nil)
@@ -105,11 +115,13 @@ func (c core) Read(ctx context.Context, fn func(dbcore.Querier) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(querier{tx})
+	return fn(querier{q: tx})
 }
 
+// Write runs fn in a write transaction; its statements run without their
+// context's cancellation, as Store.tx's.
 func (c core) Write(ctx context.Context, fn func(dbcore.Querier) error) error {
-	return c.s.tx(ctx, func(tx *sql.Tx) error { return fn(querier{tx}) })
+	return c.s.tx(ctx, func(_ context.Context, tx *sql.Tx) error { return fn(querier{q: tx, detached: true}) })
 }
 
 var _ dbcore.DB = core{}

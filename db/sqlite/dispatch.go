@@ -38,7 +38,7 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 		}
 	}
 	var out []db.Dispatch
-	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		out, err = s.claim(ctx, tx, c)
 		return err
 	})
@@ -120,7 +120,7 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, c db.Claim) ([]db.Dispatc
 			}
 		}
 		if len(sorted.Admit) > 0 {
-			admitted, h, err := dbcore.Admit(ctx, querier{tx}, dialect, c, sorted.Admit)
+			admitted, h, err := dbcore.Admit(ctx, querier{q: tx}, dialect, c, sorted.Admit)
 			if err != nil {
 				return nil, err
 			}
@@ -239,7 +239,7 @@ func ownedRuns(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]dbcore.O
 func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at time.Time) (db.AckResult, error) {
 	var res db.AckResult
 	now := at.UnixNano()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res = db.AckResult{}
 		if len(ids) == 0 {
 			return nil
@@ -290,7 +290,7 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 // names a run twice (applied one by one, in order).
 func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Report, at time.Time) ([]db.ReportResult, error) {
 	var out []db.ReportResult
-	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		out, err = s.report(ctx, tx, clientID, reports, at.UnixNano())
 		return err
 	})
@@ -325,12 +325,12 @@ func (s *Store) report(ctx context.Context, tx *sql.Tx, clientID int64, reports 
 	}
 	before := maps.Clone(runs)
 	err = dbcore.JudgeInOrder(clientID, rest, runs, reports, out, applied, func(r db.Report, ev runstate.Event, to runstate.State) error {
-		return dbcore.ApplyReport(ctx, querier{tx}, dialect, r, ev, to, now)
+		return dbcore.ApplyReport(ctx, querier{q: tx}, dialect, r, ev, to, now)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := dbcore.KeepCancelledOutput(ctx, querier{tx}, dialect, reports, before); err != nil {
+	if err := dbcore.KeepCancelledOutput(ctx, querier{q: tx}, dialect, reports, before); err != nil {
 		return nil, err
 	}
 	return out, nil

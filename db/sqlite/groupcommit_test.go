@@ -29,7 +29,7 @@ func TestGroupCommitIsolatesEachWrite(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = s.tx(ctx, func(tx *sql.Tx) error {
+			results[i] = s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO users (name, created_at) VALUES (?, 1)`, fmt.Sprint("u", i)); err != nil {
 					return err
 				}
@@ -62,8 +62,41 @@ func TestGroupCommitIsolatesEachWrite(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	ran := false
-	if err := s.tx(cctx, func(*sql.Tx) error { ran = true; return nil }); !errors.Is(err, context.Canceled) || ran {
+	if err := s.tx(cctx, func(context.Context, *sql.Tx) error { ran = true; return nil }); !errors.Is(err, context.Canceled) || ran {
 		t.Fatalf("cancelled caller: err %v, ran %v", err, ran)
+	}
+}
+
+// A write's statements run without its caller's cancellation (no watcher
+// goroutine per statement), with its caller's values.
+func TestWriteContextDetached(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenFile(ctx, filepath.Join(t.TempDir(), "scire.db"), "FULL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	type key struct{}
+	cctx, cancel := context.WithCancel(context.WithValue(ctx, key{}, "v"))
+	defer cancel()
+	err = s.tx(cctx, func(wctx context.Context, tx *sql.Tx) error {
+		if wctx.Done() != nil {
+			t.Error("the write's context can be cancelled")
+		}
+		if wctx.Value(key{}) != "v" {
+			t.Error("the write's context lost its caller's values")
+		}
+		cancel() // the caller gives up: the write goes on
+		_, err := tx.ExecContext(wctx, `INSERT INTO users (name, created_at) VALUES ('late', 0)`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("write whose caller gave up midway: %v", err)
+	}
+	var n int
+	s.r.QueryRow(`SELECT count(*) FROM users WHERE name = 'late'`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d rows of the write, want 1", n)
 	}
 }
 

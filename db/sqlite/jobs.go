@@ -18,7 +18,7 @@ import (
 func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []db.AuditEntry, then func(dbcore.Querier, []dbcore.PreparedJob) error) ([]db.Job, int, error) {
 	s := c.s
 	var failed int
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		insertRun, err := s.txStmt(ctx, tx, insertRunSQL)
 		if err != nil {
 			return err
@@ -27,7 +27,7 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 			failed = i
 			p := &ps[i]
 			nj, now := p.Job, p.Job.CreatedAt.UnixNano()
-			if p.Duplicate, err = dbcore.KeyedJob(ctx, querier{tx}, dialect, nj); err != nil {
+			if p.Duplicate, err = dbcore.KeyedJob(ctx, querier{q: tx}, dialect, nj); err != nil {
 				return err
 			} else if p.Duplicate != 0 {
 				continue
@@ -54,7 +54,7 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 				}
 				p.Runs++
 			}
-			if err := dbcore.RecordKey(ctx, querier{tx}, dialect, nj, p.ID); err != nil {
+			if err := dbcore.RecordKey(ctx, querier{q: tx}, dialect, nj, p.ID); err != nil {
 				return err
 			}
 		}
@@ -65,7 +65,7 @@ func (c core) InsertJobs(ctx context.Context, ps []dbcore.PreparedJob, audit []d
 			}
 		}
 		if then != nil {
-			return then(querier{tx}, ps)
+			return then(querier{q: tx}, ps)
 		}
 		return nil
 	})

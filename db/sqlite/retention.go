@@ -20,7 +20,7 @@ func (s *Store) ReclaimSpace(ctx context.Context, pages int) (freed, left int64,
 	if pages < 1 {
 		return 0, 0, fmt.Errorf("reclaim space: %d pages: %w", pages, db.ErrInvalid)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var before int64
 		if err := tx.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&before); err != nil {
 			return err

@@ -38,7 +38,7 @@ var recordOperationSQL = writeStatement(`INSERT INTO operations (at, server_id, 
 
 // RecordOperation appends to the audit trail.
 func (s *Store) RecordOperation(ctx context.Context, op db.AuditEntry) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := s.txExec(ctx, tx, recordOperationSQL, op.At.UnixNano(), op.ServerID, op.Actor, op.Name, op.Target, op.Outcome, op.Detail)
 		return err
 	})

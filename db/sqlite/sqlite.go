@@ -223,8 +223,17 @@ func (s *Store) Close() error {
 // shared with the other writes that arrive meanwhile (group commit): fn
 // must do all its work through tx and may run after other callers' fns in
 // the same transaction, each isolated by a savepoint.
-func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.gc.do(ctx, fn)
+//
+// fn is given ctx without its cancellation (its values stay), and runs its
+// statements with that: once started, a write runs to its end whatever
+// its caller does (the committer already answers it only after the commit,
+// see committer.do), and a statement whose context can be cancelled costs
+// a goroutine started and woken each time — the driver's interrupt
+// watcher, and database/sql's for each query's rows. The writer ran a
+// dozen such statements a job at batch 1.
+func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	wctx := context.WithoutCancel(ctx)
+	return s.gc.do(ctx, func(tx *sql.Tx) error { return fn(wctx, tx) })
 }
 
 // Times are stored as Unix nanoseconds; NULL and 0 mean unset.

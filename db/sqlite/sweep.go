@@ -47,7 +47,9 @@ func stateIs(ev runstate.Event) string {
 // Maintain runs the maintenance steps' fn with a mover in a write
 // transaction, rolled back instead of committed when dryRun is set.
 func (c core) Maintain(ctx context.Context, dryRun bool, fn func(dbcore.Mover) error) error {
-	return dbcore.Maintain(dryRun, func(f func(*sql.Tx) error) error { return c.s.tx(ctx, f) },
+	return dbcore.Maintain(dryRun, func(f func(*sql.Tx) error) error {
+		return c.s.tx(ctx, func(_ context.Context, tx *sql.Tx) error { return f(tx) })
+	},
 		func(tx *sql.Tx) error { return fn(mover{tx}) })
 }
 
@@ -194,7 +196,7 @@ func (m mover) Move(ctx context.Context, step dbcore.Step, arg, now int64, moves
 }
 
 func (m mover) JobExists(ctx context.Context, id int64) (bool, error) {
-	return dbcore.Exists(ctx, querier{m.tx}, `SELECT 1 FROM jobs WHERE id = ?`, id)
+	return dbcore.Exists(ctx, querier{q: m.tx}, `SELECT 1 FROM jobs WHERE id = ?`, id)
 }
 
 // CancelledRuns lists the client's runs cancelled at or after since that
@@ -264,7 +266,7 @@ func (s *Store) RenewRuns(ctx context.Context, clientID int64, ids []int64, at t
 	if len(renew) == 0 {
 		return res, nil
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := s.txExec(ctx, tx, renewSQL, at.UnixNano(), idArray(renew), clientID)
 		if err != nil {
 			return err

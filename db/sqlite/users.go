@@ -13,7 +13,7 @@ import (
 // RevokeToken marks a token revoked; the first revocation time is kept.
 func (s *Store) RevokeToken(ctx context.Context, id int64) (db.Token, error) {
 	var t db.Token
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE user_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, time.Now().UnixNano(), id)
 		if err != nil {
 			return err
