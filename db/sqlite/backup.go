@@ -72,7 +72,9 @@ func (s *Store) Restore(ctx context.Context, path string) error {
 		tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.idle.changed() // every run is new: no idle mark holds (idlemarks.go)
+	if err != nil {
 		// A failed COMMIT can leave SQLite's transaction open; closing the
 		// connection rolls it back.
 		discard(conn)

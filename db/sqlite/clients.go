@@ -32,7 +32,7 @@ func (s *Store) TouchClients(ctx context.Context, seen map[int64]time.Time) erro
 		b = append(b, ']')
 	}
 	b = append(b, ']')
-	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.cycleTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := s.txExec(ctx, tx, touchClientsSQL, string(b))
 		return err
 	})

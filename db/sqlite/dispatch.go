@@ -32,13 +32,21 @@ func (s *Store) ClaimRuns(ctx context.Context, c db.Claim) ([]db.Dispatch, error
 		return nil, nil
 	}
 	if !c.Expected && !s.busy.is(c.ClientID) {
-		due, err := s.hasDue(ctx, c)
+		now := c.At.UnixNano()
+		if s.idle.idle(c.ClientID, now) {
+			return nil, nil // nothing was due, and nothing has changed that (idlemarks.go)
+		}
+		gen := s.idle.generation()
+		due, until, err := s.hasDue(ctx, c)
 		if err != nil || !due {
+			if err == nil {
+				s.idle.mark(c.ClientID, gen, until)
+			}
 			return nil, err
 		}
 	}
 	var out []db.Dispatch
-	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+	err := s.cycleTx(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		out, err = s.claim(ctx, tx, c)
 		return err
 	})
@@ -81,13 +89,18 @@ func (b *busyClients) set(id int64, busy bool) {
 }
 
 // hasDue reads, on the read pool, whether the client has a due pending
-// run (ClaimRuns).
-func (s *Store) hasDue(ctx context.Context, c db.Claim) (bool, error) {
-	var due bool
-	if err := s.readRow(ctx, hasDueSQL, c.ClientID, c.At.UnixNano()).Scan(&due); err != nil {
-		return false, fmt.Errorf("claim runs for client %d: %w", c.ClientID, err)
+// run (ClaimRuns), and if not, when its first pending run becomes due
+// (noUntil when it has none).
+func (s *Store) hasDue(ctx context.Context, c db.Claim) (due bool, until int64, err error) {
+	var next sql.NullInt64
+	if err := s.readRow(ctx, hasDueSQL, c.ClientID, c.At.UnixNano()).Scan(&due, &next); err != nil {
+		return false, 0, fmt.Errorf("claim runs for client %d: %w", c.ClientID, err)
 	}
-	return due, nil
+	until = noUntil
+	if next.Valid {
+		until = next.Int64
+	}
+	return due, until, nil
 }
 
 // claim is ClaimRuns' write, in tx.
@@ -239,7 +252,7 @@ func ownedRuns(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]dbcore.O
 func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at time.Time) (db.AckResult, error) {
 	var res db.AckResult
 	now := at.UnixNano()
-	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.cycleTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res = db.AckResult{}
 		if len(ids) == 0 {
 			return nil
@@ -290,7 +303,7 @@ func (s *Store) AckRuns(ctx context.Context, clientID int64, ids []int64, at tim
 // names a run twice (applied one by one, in order).
 func (s *Store) ReportRuns(ctx context.Context, clientID int64, reports []db.Report, at time.Time) ([]db.ReportResult, error) {
 	var out []db.ReportResult
-	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+	err := s.cycleTx(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		out, err = s.report(ctx, tx, clientID, reports, at.UnixNano())
 		return err
 	})

@@ -30,9 +30,10 @@ import (
 const maxGroup = 128
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(tx *sql.Tx) error
-	done chan error
+	ctx     context.Context
+	fn      func(tx *sql.Tx) error
+	done    chan error
+	neutral bool // makes no run pending (idlemarks.go)
 }
 
 type committer struct {
@@ -40,21 +41,23 @@ type committer struct {
 	hot     *hotStatements
 	ckpt    *checkpointer // kicked every checkpointEvery commits
 	commits int           // since the last checkpoint request
+	idle    *idleMarks    // told after each commit that may have made runs pending
 	reqs    chan *writeReq
 	stop    chan struct{}
 	quit    chan struct{}
 }
 
-func newCommitter(w *sql.DB, hot *hotStatements, ckpt *checkpointer) *committer {
-	c := &committer{w: w, hot: hot, ckpt: ckpt, reqs: make(chan *writeReq, maxGroup), stop: make(chan struct{}), quit: make(chan struct{})}
+func newCommitter(w *sql.DB, hot *hotStatements, ckpt *checkpointer, idle *idleMarks) *committer {
+	c := &committer{w: w, hot: hot, ckpt: ckpt, idle: idle, reqs: make(chan *writeReq, maxGroup), stop: make(chan struct{}), quit: make(chan struct{})}
 	go c.run()
 	return c
 }
 
 // do runs fn in a write transaction shared with other concurrent writes
-// and returns fn's error, or the COMMIT's.
-func (c *committer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+// and returns fn's error, or the COMMIT's. neutral says that fn makes no
+// run pending (idlemarks.go).
+func (c *committer) do(ctx context.Context, fn func(tx *sql.Tx) error, neutral bool) error {
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), neutral: neutral}
 	select {
 	case <-c.stop:
 		return errClosed
@@ -181,7 +184,9 @@ func (c *committer) group(batch []*writeReq) []*writeReq {
 			}
 		}
 	}
-	if err := c.commit(tx); err != nil {
+	err = c.commit(tx)
+	c.committed(batch...)
+	if err != nil {
 		fail(err)
 		return batch
 	}
@@ -189,6 +194,18 @@ func (c *committer) group(batch []*writeReq) []*writeReq {
 		r.done <- errs[i]
 	}
 	return batch
+}
+
+// committed tells the idle marks when one of the writes of a commit may
+// have made runs pending. A failed COMMIT counts as well: whether it
+// stuck is not known for sure, and a needless change only drops marks.
+func (c *committer) committed(batch ...*writeReq) {
+	for _, r := range batch {
+		if !r.neutral {
+			c.idle.changed()
+			return
+		}
+	}
 }
 
 func (c *committer) single(r *writeReq) error {
@@ -200,7 +217,9 @@ func (c *committer) single(r *writeReq) error {
 		tx.Rollback()
 		return err
 	}
-	return c.commit(tx)
+	err = c.commit(tx)
+	c.committed(r)
+	return err
 }
 
 // commit commits tx and, every checkpointEvery commits, asks the

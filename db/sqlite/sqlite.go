@@ -75,6 +75,7 @@ type Store struct {
 	wc    *stmtCache     // the writer's other constant statements, prepared at open
 	rc    *stmtCache     // the read pool's constant statements, prepared on first use
 	busy  busyClients    // clients whose last claim took all it asked for (dispatch.go)
+	idle  *idleMarks     // clients known to have nothing due (idlemarks.go)
 	locks namedLocks     // TryLock's (retention.go)
 	path  string
 }
@@ -131,7 +132,8 @@ func OpenFile(ctx context.Context, path, synchronous string) (*Store, error) {
 	}
 	ckpt := newCheckpointer(cw)
 	hot := newHotStatements(wc)
-	s := &Store{w: w, r: r, gc: newCommitter(w, hot, ckpt), ckpt: ckpt, hot: hot, wc: wc, rc: newReadCache(r), path: path}
+	idle := &idleMarks{}
+	s := &Store{w: w, r: r, gc: newCommitter(w, hot, ckpt, idle), idle: idle, ckpt: ckpt, hot: hot, wc: wc, rc: newReadCache(r), path: path}
 	s.shared = dbcore.NewStore(core{s}, "sqlite", LatestVersion)
 	if err := s.Ready(ctx); err != nil {
 		s.Close()
@@ -233,7 +235,15 @@ func (s *Store) Close() error {
 // dozen such statements a job at batch 1.
 func (s *Store) tx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	wctx := context.WithoutCancel(ctx)
-	return s.gc.do(ctx, func(tx *sql.Tx) error { return fn(wctx, tx) })
+	return s.gc.do(ctx, func(tx *sql.Tx) error { return fn(wctx, tx) }, false)
+}
+
+// cycleTx is tx for the writes of the dispatch cycle and of last-seen
+// times, which make no run pending: they leave the idle marks as they are
+// (idlemarks.go).
+func (s *Store) cycleTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	wctx := context.WithoutCancel(ctx)
+	return s.gc.do(ctx, func(tx *sql.Tx) error { return fn(wctx, tx) }, true)
 }
 
 // Times are stored as Unix nanoseconds; NULL and 0 mean unset.

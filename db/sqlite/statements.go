@@ -62,9 +62,12 @@ var (
 		ORDER BY r.priority DESC, r.id
 		LIMIT ?3`)
 	// hasDueSQL says whether pendingSQL would find a run, on the read pool
-	// (ClaimRuns); it reads the runs_dispatch partial index only.
+	// (ClaimRuns), and when none would, the earliest not_before of the
+	// client's pending runs (NULL when it has none: an idle client reads
+	// the runs_dispatch partial index only).
 	hasDueSQL = `SELECT EXISTS (SELECT 1 FROM runs r
-		WHERE r.client_id = ? AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?))`
+		WHERE r.client_id = ?1 AND r.state = 'pending' AND (r.not_before IS NULL OR r.not_before <= ?2)),
+		(SELECT min(r.not_before) FROM runs r WHERE r.client_id = ?1 AND r.state = 'pending' AND r.not_before > ?2)`
 	sendSQL = writeStatement(`UPDATE runs SET state = '` + string(dbcore.Target(runstate.Dispatch)) + `', attempts = attempts + 1, sent_at = ?1,
 		lease_until = ?2, server_id = ?3, acked_at = NULL, updated_at = ?1
 		WHERE id IN (SELECT value FROM json_each(?4)) AND ` + db.StateIn("state", runstate.Dispatch))

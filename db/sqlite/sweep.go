@@ -266,7 +266,7 @@ func (s *Store) RenewRuns(ctx context.Context, clientID int64, ids []int64, at t
 	if len(renew) == 0 {
 		return res, nil
 	}
-	err = s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.cycleTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := s.txExec(ctx, tx, renewSQL, at.UnixNano(), idArray(renew), clientID)
 		if err != nil {
 			return err

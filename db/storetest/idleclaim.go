@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,6 +89,32 @@ func testIdleClaim(t *testing.T, s db.Store) {
 	fresh := mustSubmit(t, s, "fresh", 0, c.ID)
 	if ds := claim(t, s, c.ID, 10); len(ds) != 1 || ds[0].Job.ID != fresh.ID || ds[0].Run.State != runstate.Sent {
 		t.Fatalf("claim after a new submit = %v, want %d", jobIDs(ds), fresh.ID)
+	}
+
+	// A run sent and never acknowledged goes back to pending when its
+	// lease runs out (the rescuer's sweep): the claim after an empty one
+	// finds it — a driver that remembers empty claims must forget them
+	// then.
+	lost := mustSubmit(t, s, "lost", 0, c.ID)
+	if ds := claimAt(t, s, c.ID, t0.Add(2*time.Hour), time.Minute, 10); len(ds) != 1 || ds[0].Job.ID != lost.ID {
+		t.Fatalf("claim = %v, want %d", jobIDs(ds), lost.ID)
+	}
+	if ds := claimAt(t, s, c.ID, t0.Add(2*time.Hour), time.Minute, 10); len(ds) != 0 {
+		t.Fatalf("claim = %v, want nothing", jobIDs(ds))
+	}
+	ch, err := s.Sweep(ctx, db.SweepOptions{At: t0.Add(2*time.Hour + 2*time.Minute)})
+	requeued := 0
+	for _, c := range ch {
+		if c.To == runstate.Pending {
+			requeued++
+		}
+	}
+	if err != nil || requeued == 0 {
+		t.Fatalf("sweep after the lease = %+v, %v; want runs back to pending", ch, err)
+	}
+	again := claimAt(t, s, c.ID, t0.Add(2*time.Hour+3*time.Minute), time.Minute, 10)
+	if len(again) != requeued || !slices.Contains(jobIDs(again), lost.ID) {
+		t.Fatalf("claim after the leases ran out = %v, want the %d runs back to pending, job %d's among them", jobIDs(again), requeued, lost.ID)
 	}
 
 	// A claim that expects work (its agent woken for it) may skip the
