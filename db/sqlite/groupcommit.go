@@ -151,6 +151,7 @@ func (c *committer) group(batch []*writeReq) []*writeReq {
 		return batch
 	}
 	savepoint, release, rollback := tx.Stmt(c.hot.savepoint), tx.Stmt(c.hot.release), tx.Stmt(c.hot.rollback)
+	pending := false // a write may have made runs pending
 	for i := 0; i < len(batch); i++ {
 		r := batch[i]
 		errs = append(errs, r.ctx.Err())
@@ -160,7 +161,7 @@ func (c *committer) group(batch []*writeReq) []*writeReq {
 				fail(fmt.Errorf("group commit: savepoint: %w", err))
 				return batch
 			}
-			if errs[i] = r.fn(tx); errs[i] != nil {
+			if errs[i] = c.apply(tx, r, &pending); errs[i] != nil {
 				if _, err := rollback.Exec(); err != nil {
 					tx.Rollback()
 					fail(fmt.Errorf("group commit: roll back one write (%v): %w", errs[i], err))
@@ -185,7 +186,11 @@ func (c *committer) group(batch []*writeReq) []*writeReq {
 		}
 	}
 	err = c.commit(tx)
-	c.committed(batch...)
+	if pending {
+		// After the COMMIT, failed or not: whether a failed one stuck is
+		// not known for sure, and a needless change only drops marks.
+		c.idle.changed()
+	}
 	if err != nil {
 		fail(err)
 		return batch
@@ -196,16 +201,24 @@ func (c *committer) group(batch []*writeReq) []*writeReq {
 	return batch
 }
 
-// committed tells the idle marks when one of the writes of a commit may
-// have made runs pending. A failed COMMIT counts as well: whether it
-// stuck is not known for sure, and a needless change only drops marks.
-func (c *committer) committed(batch ...*writeReq) {
-	for _, r := range batch {
-		if !r.neutral {
-			c.idle.changed()
-			return
-		}
+// apply runs r's fn in tx and sets *pending when the write may have made
+// runs pending (idlemarks.go): it is not neutral, and it changed rows. A
+// write that changed none — a rescuer's pass with nothing to do, every
+// few seconds — leaves the idle marks alone.
+func (c *committer) apply(tx *sql.Tx, r *writeReq, pending *bool) error {
+	if r.neutral || *pending {
+		return r.fn(tx)
 	}
+	changes := tx.Stmt(c.hot.changes)
+	var before, after int64
+	if err := changes.QueryRow().Scan(&before); err != nil {
+		return fmt.Errorf("group commit: changes: %w", err)
+	}
+	err := r.fn(tx)
+	if err := changes.QueryRow().Scan(&after); err != nil || after != before {
+		*pending = true
+	}
+	return err
 }
 
 func (c *committer) single(r *writeReq) error {
@@ -213,12 +226,15 @@ func (c *committer) single(r *writeReq) error {
 	if err != nil {
 		return err
 	}
-	if err := r.fn(tx); err != nil {
+	pending := false
+	if err := c.apply(tx, r, &pending); err != nil {
 		tx.Rollback()
 		return err
 	}
 	err = c.commit(tx)
-	c.committed(r)
+	if pending {
+		c.idle.changed()
+	}
 	return err
 }
 

@@ -16,10 +16,12 @@ import (
 // this process, so the store knows when a run may have become pending:
 //
 //   - pending counts the commits that may have made a run pending: every
-//     write but those the dispatch cycle makes (claims, acknowledgements,
-//     reports, renewals, last-seen times: they only move runs out of
-//     pending, or leave them), and a restore. It is bumped after the
-//     commit, so that a read that starts after a bump sees the commit.
+//     write that changed rows (SQLite's total_changes) but those the
+//     dispatch cycle makes (claims, acknowledgements, reports, renewals,
+//     last-seen times: they only move runs out of pending, or leave them),
+//     and a restore. It is bumped after the commit, so that a read that
+//     starts after a bump sees the commit. A write that changed nothing —
+//     the rescuer's pass every 5 s, most of the time — leaves it.
 //   - time makes a pending run due at its not_before, with no write.
 //
 // A poll that finds nothing due marks its client with the count read

@@ -122,6 +122,13 @@ func TestIdleMarkKeptByTheDispatchCycle(t *testing.T) {
 	if !s.idle.idle(a.ID, at.UnixNano()) {
 		t.Fatal("a's mark ended with b's claim, acknowledgement, renewal, report or last-seen time")
 	}
+	// A write that changes nothing (a sweep with nothing due) keeps it.
+	if ch, err := s.Sweep(ctx, db.SweepOptions{At: at}); err != nil || len(ch) != 0 {
+		t.Fatalf("sweep with nothing due: %+v, %v", ch, err)
+	}
+	if !s.idle.idle(a.ID, at.UnixNano()) {
+		t.Fatal("a's mark ended with a sweep that changed nothing")
+	}
 	// The lease of b's other run runs out: the sweep puts it back to pending.
 	late := at.Add(time.Hour)
 	ch, err := s.Sweep(ctx, db.SweepOptions{At: late})

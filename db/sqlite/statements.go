@@ -41,6 +41,7 @@ type hotStatements struct {
 	savepoint  *sql.Stmt
 	release    *sql.Stmt
 	rollback   *sql.Stmt // ROLLBACK TO the savepoint
+	changes    *sql.Stmt // rows changed on the writer's connection so far (idlemarks.go)
 }
 
 // The SQL of the hot statements. Source states come from package runstate,
@@ -152,6 +153,7 @@ var (
 	savepointSQL = writeStatement(`SAVEPOINT g`)
 	releaseSQL   = writeStatement(`RELEASE g`)
 	rollbackSQL  = writeStatement(`ROLLBACK TO g`)
+	changesSQL   = writeStatement(`SELECT total_changes()`)
 )
 
 // newHotStatements names the hot statements among those the writer's cache
@@ -161,7 +163,7 @@ func newHotStatements(wc *stmtCache) *hotStatements {
 		pending: wc.m[pendingSQL], send: wc.m[sendSQL], sendOne: wc.m[sendOneSQL], ack: wc.m[ackSQL], ackOne: wc.m[ackOneSQL],
 		batchEvent: wc.m[batchEventSQL], runEvent: wc.m[runEventSQL], ackEvents: wc.m[ackEventsSQL], ackEvent: wc.m[ackEventSQL], finished: wc.m[finishedEventsSQL],
 		start: wc.m[startSQL], finish: wc.m[finishSQL], startOne: wc.m[startOneSQL], finishOne: wc.m[finishOneSQL],
-		savepoint: wc.m[savepointSQL], release: wc.m[releaseSQL], rollback: wc.m[rollbackSQL],
+		savepoint: wc.m[savepointSQL], release: wc.m[releaseSQL], rollback: wc.m[rollbackSQL], changes: wc.m[changesSQL],
 	}
 }
 
