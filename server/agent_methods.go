@@ -188,7 +188,7 @@ func (s *Server) agentGetJobs(ctx context.Context, p xmlrpc.Params) (any, error)
 		jw.end()
 		return jobs, err
 	}
-	if h := handoffFor(ctx, xmlrpc.InMulticall(ctx)); h != nil {
+	if h := handoffFor(ctx); h != nil {
 		h.park(jw)
 		return []string{}, nil // dropped: jw answers
 	}

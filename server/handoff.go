@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+
+	"github.com/scirectl/scirectl/xmlrpc"
 )
 
 // Long polls wait off the workers.
@@ -52,12 +54,12 @@ type handoffKey struct{}
 
 // handoffFor returns the handoff of ctx's request when a waiter may be
 // parked on it: the request has one, and the call is not inside a
-// system.multicall (the caller says so).
-func handoffFor(ctx context.Context, inMulticall bool) *handoff {
-	h, _ := ctx.Value(handoffKey{}).(*handoff)
-	if inMulticall {
+// system.multicall, whose reply it shares.
+func handoffFor(ctx context.Context) *handoff {
+	if xmlrpc.InMulticall(ctx) {
 		return nil
 	}
+	h, _ := ctx.Value(handoffKey{}).(*handoff)
 	return h
 }
 

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,11 +14,7 @@ import (
 // either way: each once, then none.
 func TestBusyClientsSkipTheDueRead(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenFile(ctx, filepath.Join(t.TempDir(), "scire.db"), "FULL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	at := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	c, err := s.RegisterClient(ctx, db.ClientRegistration{Fingerprint: "fp", Name: "c", At: at})
 	if err != nil {

@@ -16,11 +16,7 @@ import (
 // commit.
 func TestGroupCommitIsolatesEachWrite(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenFile(ctx, filepath.Join(t.TempDir(), "scire.db"), "FULL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	errBoom := errors.New("boom")
 	const n = 400
 	var wg sync.WaitGroup
@@ -71,15 +67,11 @@ func TestGroupCommitIsolatesEachWrite(t *testing.T) {
 // goroutine per statement), with its caller's values.
 func TestWriteContextDetached(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenFile(ctx, filepath.Join(t.TempDir(), "scire.db"), "FULL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	type key struct{}
 	cctx, cancel := context.WithCancel(context.WithValue(ctx, key{}, "v"))
 	defer cancel()
-	err = s.tx(cctx, func(wctx context.Context, tx *sql.Tx) error {
+	err := s.tx(cctx, func(wctx context.Context, tx *sql.Tx) error {
 		if wctx.Done() != nil {
 			t.Error("the write's context can be cancelled")
 		}

@@ -9,15 +9,23 @@ import (
 	"github.com/scirectl/scirectl/db"
 )
 
-// idleStore opens a store with two active clients.
-func idleStore(t *testing.T) (*Store, db.Client, db.Client) {
+// openTestStore opens a store on a new file of default durability, closed
+// when the test ends.
+func openTestStore(t *testing.T) *Store {
 	t.Helper()
-	ctx := context.Background()
-	s, err := OpenFile(ctx, filepath.Join(t.TempDir(), "scire.db"), "FULL")
+	s, err := OpenFile(context.Background(), filepath.Join(t.TempDir(), "scire.db"), "FULL")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// idleStore opens a store with two active clients.
+func idleStore(t *testing.T) (*Store, db.Client, db.Client) {
+	t.Helper()
+	ctx := context.Background()
+	s := openTestStore(t)
 	var cs []db.Client
 	for _, name := range []string{"a", "b"} {
 		c, err := s.RegisterClient(ctx, db.ClientRegistration{Fingerprint: "fp-" + name, Name: name, At: time.Now()})
